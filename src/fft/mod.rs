@@ -1,0 +1,1 @@
+//! FFT generic over the emulated scalar (in progress).

@@ -1,0 +1,79 @@
+//! Floating-point formats, rounding, and the emulated scalar.
+//!
+//! - [`Format`]: fp64, fp32, tf32, bf16, fp16, fp8 E5M2 / E4M3 with their constants.
+//! - [`round`]: exact round-to-nearest-even from f64 (the reference), [`round_stochastic`].
+//! - [`Real`]: the scalar trait numerical kernels are generic over; [`Emu`] emulates a format.
+//! - [`Model`]: the three precision-error models of spec/bounds.md.
+
+mod format;
+mod round;
+mod scalar;
+
+pub use format::{Format, Overflow, UnknownFormat, pow2};
+pub use round::{neighbours, round, round_stochastic, round_with};
+pub use scalar::{
+    Bf16, E4m3, E4m3Sat, E5m2, Emu, Fp16, LowFormat, Real, Tf32, dot_acc, fits, round_f32,
+    round_slice_f32, sum_acc,
+};
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How low precision enters a transform (spec/bounds.md, "Precision error").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Model {
+    /// Model I: inputs rounded to the format, the transform exact (f64).
+    Input,
+    /// Model II: inputs and every stage's output array rounded to the format, arithmetic exact.
+    Storage,
+    /// Model III: every arithmetic operation rounded to the format, twiddles rounded too.
+    Arithmetic,
+    /// Model III with a factor 1/2 after every radix-2 stage (1/n overall), the standard remedy
+    /// for overflow: intermediate values stay within max|v|.
+    ArithmeticScaled,
+}
+
+impl Model {
+    /// All models.
+    pub const ALL: [Model; 4] = [
+        Model::Input,
+        Model::Storage,
+        Model::Arithmetic,
+        Model::ArithmeticScaled,
+    ];
+    /// The name used on the command line and in result files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Model::Input => "input",
+            Model::Storage => "storage",
+            Model::Arithmetic => "arithmetic",
+            Model::ArithmeticScaled => "arithmetic-scaled",
+        }
+    }
+    /// Comma-separated accepted names.
+    pub fn allowed_names() -> String {
+        Self::ALL.map(|m| m.name()).join(", ")
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "input" | "i" | "1" => Ok(Model::Input),
+            "storage" | "ii" | "2" => Ok(Model::Storage),
+            "arithmetic" | "iii" | "3" => Ok(Model::Arithmetic),
+            "arithmetic-scaled" | "scaled" => Ok(Model::ArithmeticScaled),
+            _ => Err(format!(
+                "unknown model '{s}'; allowed: {}",
+                Self::allowed_names()
+            )),
+        }
+    }
+}
