@@ -76,7 +76,9 @@ impl Real for f32 {
 }
 
 /// A format narrower than fp32, as a type: the constants of its fast rounding from f32.
-pub trait LowFormat: Copy + Send + Sync + Debug + Default + PartialEq + PartialOrd + 'static {
+pub trait LowFormat:
+    Copy + Send + Sync + Debug + Default + PartialEq + PartialOrd + 'static
+{
     /// The runtime format.
     const FORMAT: Format;
     /// Significand bits, hidden bit included.
