@@ -4,6 +4,10 @@
 //! error tools compare the normalised coefficient X_k / n with the continuous Fourier coefficient
 //! F(v)(w) = integral over [0,1)^d of v(x) exp(-2 pi i <w, x>) dx.
 
+pub mod bounds;
+pub mod cli;
+pub mod error;
+pub mod experiments;
 pub mod fft;
 pub mod functions;
 pub mod precision;

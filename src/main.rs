@@ -1,1 +1,353 @@
-fn main() {}
+//! The `mpno` command line.
+
+use clap::{Parser, Subcommand};
+use mpno::bounds;
+use mpno::cli::{self, UsageError};
+use mpno::error::{self, SweepConfig};
+use mpno::experiments;
+use mpno::fft::Algorithm;
+use mpno::functions::{self, FunctionOptions};
+use mpno::precision::{Format, Model};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Mixed-precision neural operators: discretization error vs floating-point precision error of
+/// spectral transforms, with the bounds of Tu et al. (ICLR 2024) beside every measurement.
+#[derive(Parser)]
+#[command(name = "mpno", version, about, long_about = None, args_override_self = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure discretization and precision errors of Fourier coefficients beside their bounds.
+    ///
+    /// For each grid size s, samples the function on x_j = j/s in [0,1)^d, computes the
+    /// normalised DFT in f64, and writes one row per (s, mode, kind, format, model):
+    /// discretization = |continuous coefficient - f64 DFT|, precision = |DFT under the precision
+    /// model - f64 DFT|, each with its bound (spec/bounds.md). Models: input (I: inputs rounded),
+    /// storage (II: every stage's output rounded), arithmetic (III: every operation rounded),
+    /// arithmetic-scaled (III with 1/2 per radix-2 stage, the overflow remedy).
+    Errors(ErrorsArgs),
+    /// Print the bounds for given constants: discretization (upper and lower) and precision per format.
+    Bounds(BoundsArgs),
+    /// List the floating-point formats and their constants.
+    Formats,
+    /// List the built-in test functions (any other --function is parsed as an expression).
+    Functions,
+    /// Regenerate every result of experiments/*.toml into figures/ (small scale on a CPU).
+    Reproduce(ReproduceArgs),
+    /// Run one experiment of experiments/NAME.toml.
+    Figure {
+        /// Experiment name (file stem in experiments/).
+        name: String,
+        #[command(flatten)]
+        dirs: DirArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ErrorsArgs {
+    /// Basis of the transform (only fourier so far).
+    #[arg(long, default_value = "fourier")]
+    basis: String,
+    /// Built-in name (see `mpno functions`) or an expression in x, y, z such as "exp(sin(2*pi*x))*y".
+    #[arg(long)]
+    function: String,
+    /// Dimension d of the domain [0,1)^d (1, 2 or 3).
+    #[arg(long, default_value_t = 1)]
+    dim: usize,
+    /// Grid sizes s per axis: a list (16,32,100) and/or power-of-two ranges (2^4..2^12).
+    #[arg(long, default_value = "2^4..2^12")]
+    sizes: String,
+    /// Modes w: integers (k means (k,...,k) in d dimensions) or per-axis a:b[:c].
+    #[arg(long, default_value = "0,3")]
+    modes: String,
+    /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat.
+    #[arg(long, default_value = "fp32,bf16,fp16,e5m2,e4m3")]
+    formats: String,
+    /// Precision models: input, storage, arithmetic, arithmetic-scaled.
+    #[arg(long, default_value = "input,storage,arithmetic")]
+    models: String,
+    /// FFT algorithm for models II and III: auto, radix2, radix4, mixed, bluestein, naive.
+    #[arg(long, default_value = "auto")]
+    algorithm: String,
+    /// Write the results CSV here (the results-file contract); without it, print a table.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed for random function families (e.g. random sines).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Lipschitz constant of an expression (otherwise estimated; see `mpno functions`).
+    #[arg(long)]
+    lipschitz: Option<f64>,
+    /// Sup norm of an expression (otherwise estimated).
+    #[arg(long)]
+    sup: Option<f64>,
+}
+
+#[derive(clap::Args)]
+struct BoundsArgs {
+    /// Lipschitz constant L.
+    #[arg(long)]
+    lipschitz: f64,
+    /// Sup norm M.
+    #[arg(long)]
+    sup: f64,
+    /// Grid size s per axis.
+    #[arg(long)]
+    s: usize,
+    /// Dimension d.
+    #[arg(long, default_value_t = 1)]
+    dim: usize,
+    /// Mode w.
+    #[arg(long, default_value = "0")]
+    mode: String,
+    /// Formats.
+    #[arg(long, default_value = "fp32,tf32,bf16,fp16,e5m2,e4m3")]
+    formats: String,
+}
+
+#[derive(clap::Args, Clone)]
+struct DirArgs {
+    /// Folder of experiment files.
+    #[arg(long, default_value = "experiments")]
+    experiments: PathBuf,
+    /// Folder results are written to.
+    #[arg(long, default_value = "figures")]
+    figures: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ReproduceArgs {
+    #[command(flatten)]
+    dirs: DirArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Errors(a) => run_errors(a),
+        Command::Bounds(a) => run_bounds(a),
+        Command::Formats => {
+            print_formats();
+            Ok(())
+        }
+        Command::Functions => {
+            for (name, desc) in functions::builtins() {
+                println!("{name:<24} {desc}");
+            }
+            println!(
+                "\nAny other value is an expression in x (y, z for --dim 2, 3), e.g. \"exp(sin(2*pi*x))*y\":\n\
+                 coefficients by adaptive quadrature, L and M estimated on a fine grid unless --lipschitz / --sup are given."
+            );
+            Ok(())
+        }
+        Command::Reproduce(a) => {
+            experiments::reproduce(&a.dirs.experiments, &a.dirs.figures).map_err(Failure::from)
+        }
+        Command::Figure { name, dirs } => {
+            experiments::run_named(&name, &dirs.experiments, &dirs.figures).map_err(Failure::from)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Bad input (exit 2) or a failure while running (exit 1).
+enum Failure {
+    Usage(UsageError),
+    Runtime(anyhow::Error),
+}
+
+impl From<UsageError> for Failure {
+    fn from(e: UsageError) -> Self {
+        Failure::Usage(e)
+    }
+}
+
+impl From<experiments::ExperimentError> for Failure {
+    fn from(e: experiments::ExperimentError) -> Self {
+        match e {
+            experiments::ExperimentError::Usage(u) => Failure::Usage(u),
+            experiments::ExperimentError::Runtime(r) => Failure::Runtime(r),
+        }
+    }
+}
+
+fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
+    if a.basis != "fourier" {
+        return Err(UsageError::new(
+            "--basis",
+            format!("unknown basis '{}'; allowed: fourier", a.basis),
+        )
+        .into());
+    }
+    let dim = cli::check_dim(a.dim)?;
+    let sizes = cli::parse_sizes(&a.sizes)?;
+    let modes = cli::parse_modes(&a.modes, dim)?;
+    let formats = cli::parse_formats(&a.formats)?;
+    let models = cli::parse_models(&a.models)?;
+    let algorithm: Algorithm = a
+        .algorithm
+        .parse()
+        .map_err(|e: String| UsageError::new("--algorithm", e))?;
+    for (field, v) in [("--lipschitz", a.lipschitz), ("--sup", a.sup)] {
+        if let Some(v) = v
+            && !(v >= 0.0)
+        {
+            return Err(
+                UsageError::new(field, format!("{v} must be a non-negative number")).into(),
+            );
+        }
+    }
+    cli::check_sizes(
+        &sizes,
+        dim,
+        algorithm,
+        rayon::current_num_threads(),
+        cli::available_memory(),
+    )?;
+    let opts = FunctionOptions {
+        lipschitz: a.lipschitz,
+        sup: a.sup,
+        seed: a.seed,
+    };
+    let f = functions::parse(&a.function, dim, &opts)
+        .map_err(|e| UsageError::new("--function", e.to_string()))?;
+    let cfg = SweepConfig {
+        dim,
+        sizes,
+        modes,
+        formats,
+        models,
+        algorithm,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let rows = error::run_sweep(f.as_ref(), &cfg).map_err(|e| match e {
+        error::SweepError::NonFinite { .. } => Failure::Usage(UsageError::new(
+            "--function",
+            e.to_string().trim_start_matches("--function: ").to_string(),
+        )),
+        other => Failure::Runtime(other.into()),
+    })?;
+    match a.out {
+        Some(path) => {
+            cli::write_atomically(&path, |w| {
+                error::write_csv(w, &rows).map_err(anyhow::Error::from)
+            })
+            .map_err(Failure::Runtime)?;
+            eprintln!("wrote {} rows to {}", rows.len(), path.display());
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            error::write_table(&mut out, &rows).map_err(|e| Failure::Runtime(e.into()))?;
+            writeln!(out, "\ncrossover s* (discretization bound = precision bound; measured: first s with discretization <= precision)")
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            for c in error::crossovers(&rows) {
+                let mode = c
+                    .mode
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(":");
+                writeln!(
+                    out,
+                    "  mode {mode:>6} {:<7} {:<17} s* from bounds {:>10.3e}   measured {}",
+                    c.format.to_string(),
+                    c.model.to_string(),
+                    c.from_bounds,
+                    c.measured
+                        .map_or("beyond the tested sizes".into(), |s| s.to_string())
+                )
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
+    let dim = cli::check_dim(a.dim)?;
+    let modes = cli::parse_modes(&a.mode, dim)?;
+    let formats = cli::parse_formats(&a.formats)?;
+    if a.s == 0 {
+        return Err(UsageError::new("--s", "must be >= 1").into());
+    }
+    for (field, v) in [("--lipschitz", a.lipschitz), ("--sup", a.sup)] {
+        if !(v >= 0.0) {
+            return Err(
+                UsageError::new(field, format!("{v} must be a non-negative number")).into(),
+            );
+        }
+    }
+    let n = a.s.pow(dim as u32);
+    let shape = vec![a.s; dim];
+    for w in &modes {
+        println!(
+            "mode {:?}: discretization upper {:.4e}, lower-bound construction {:.4e}",
+            w,
+            bounds::discretization_upper(a.lipschitz, a.sup, w, a.s),
+            bounds::discretization_lower(a.lipschitz, w, a.s)
+        );
+    }
+    println!(
+        "{:<8} {:<17} {:>12} {:>12} {:>12}",
+        "format", "model", "bound", "prob(1e-3)", "s*(mode 0)"
+    );
+    for fmt in formats {
+        for model in [
+            Model::Input,
+            Model::Storage,
+            Model::Arithmetic,
+            Model::ArithmeticScaled,
+        ] {
+            let b = bounds::precision(&shape, Algorithm::Radix2, fmt, model, a.sup, a.sup);
+            let s_star = bounds::crossover(a.lipschitz, a.sup, &vec![0; dim], b.bound);
+            println!(
+                "{:<8} {:<17} {:>12.4e} {:>12.4e} {:>12.4e} {}",
+                fmt.to_string(),
+                model.to_string(),
+                b.bound,
+                b.probabilistic,
+                s_star,
+                b.note
+            );
+        }
+    }
+    let _ = n;
+    Ok(())
+}
+
+fn print_formats() {
+    println!(
+        "{:<8} {:>3} {:>5} {:>11} {:>12} {:>12} {:>12}  overflow",
+        "format", "p", "bits", "u", "max", "min normal", "min subnorm"
+    );
+    for f in Format::ALL {
+        println!(
+            "{:<8} {:>3} {:>5} {:>11.4e} {:>12.5e} {:>12.5e} {:>12.5e}  {:?}",
+            f.name(),
+            f.precision(),
+            f.bits(),
+            f.unit_roundoff(),
+            f.max_finite(),
+            f.min_normal(),
+            f.min_subnormal(),
+            f.overflow()
+        );
+    }
+}

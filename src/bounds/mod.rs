@@ -1,0 +1,219 @@
+//! The bounds of spec/bounds.md, one function per statement; each doc comment is the formula.
+//!
+//! Notation: grid size s per axis, dimension d, n = s^d points, mode w in Z^d, Lipschitz constant
+//! L (Euclidean norm on [0,1]^d), sup norm M, unit roundoff u of the format, smallest subnormal
+//! sigma. All coefficients are normalised (X_w / n), as in the crate docs.
+
+use crate::fft::{self, Algorithm};
+use crate::precision::{Format, Model};
+use std::f64::consts::PI;
+
+/// Euclidean norm of an integer mode.
+pub fn mode_norm(w: &[i64]) -> f64 {
+    w.iter().map(|&k| (k as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Discretization upper bound [R, Thm 3.1 shape]:
+/// |F(v)(w) - F_s(v)(w)| <= (L + 2 pi ||w||_2 M) sqrt(d) / (sqrt(3) s).
+///
+/// Proof (spec/bounds.md): g(x) = v(x) exp(-2 pi i <w,x>) is Lipschitz with constant
+/// L + 2 pi ||w|| M; the left Riemann sum replaces g by its value at the cell corner, and the mean
+/// distance from a uniform point of [0,1/s]^d to the corner is <= sqrt(d/3)/s (Jensen).
+/// Infinite when L is (a discontinuous function has no such bound).
+pub fn discretization_upper(l: f64, m: f64, w: &[i64], s: usize) -> f64 {
+    let d = w.len() as f64;
+    (l + 2.0 * PI * mode_norm(w) * m) * d.sqrt() / (3f64.sqrt() * s as f64)
+}
+
+/// Lower-bound construction (tightness in s): the worst discretization error over all
+/// L-Lipschitz functions at mode w is at least
+/// L / (2 pi ||s e_1 + w||) for w = 0, and L / (4 pi ||s e_1 + w||) for w != 0.
+///
+/// Proof: v(x) = c cos(2 pi <s e_1 + w, x>) has Lipschitz constant L = 2 pi c ||s e_1 + w||; on the
+/// grid it equals c cos(2 pi <w, x_j>), so F_s(v)(w) = c (w = 0) or c/2 (w != 0), while
+/// F(v)(w) = 0 because s e_1 + w != +-w. For w = 0, d = 1 this is the family L/(2 pi s) cos(2 pi s x)
+/// with F_s(v)(0) = L/(2 pi s).
+pub fn discretization_lower(l: f64, w: &[i64], s: usize) -> f64 {
+    let mut k: Vec<f64> = w.iter().map(|&x| x as f64).collect();
+    k[0] += s as f64;
+    let norm = k.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let half = if w.iter().all(|&x| x == 0) { 1.0 } else { 0.5 };
+    half * l / (2.0 * PI * norm)
+}
+
+/// Input rounding, model I [R, Thm 3.2 shape]:
+/// |F_s(fl(v))(w) - F_s(v)(w)| <= u n^-1 sum_j |v(x_j)| + sigma/2 <= u M + sigma/2.
+///
+/// Each sample's rounding error is at most u |v(x_j)| in the normal range and at most sigma/2
+/// (half the smallest subnormal) below it; |exp(.)| = 1 and the 1/n average does the rest.
+/// `mean_abs` is n^-1 sum_j |v(x_j)| (<= M).
+pub fn input_rounding(fmt: Format, mean_abs: f64) -> f64 {
+    if fmt == Format::Fp64 {
+        return 0.0;
+    }
+    fmt.unit_roundoff() * mean_abs + 0.5 * fmt.min_subnormal()
+}
+
+/// Probabilistic input-rounding bound (beyond the paper): if the n rounding errors
+/// delta_j (|delta_j| <= u M) are independent and zero-mean, Hoeffding's inequality on the real and
+/// imaginary parts gives, with probability at least 1 - delta,
+/// |error of one coefficient| <= u M sqrt(4 ln(4/delta) / n).
+/// Not a guarantee for structured inputs (a constant input has identical errors), so it is
+/// reported beside the worst-case bound, never used as the bound.
+pub fn input_rounding_probabilistic(fmt: Format, m: f64, n: usize, delta: f64) -> f64 {
+    if fmt == Format::Fp64 {
+        return 0.0;
+    }
+    fmt.unit_roundoff() * m * (4.0 * (4.0 / delta).ln() / n as f64).sqrt()
+}
+
+/// Higham's bound for radix-2 Cooley-Tukey in floating point (Accuracy and Stability of Numerical
+/// Algorithms, 2nd ed., Thm 24.2): ||y^ - y||_2 / ||y||_2 <= L eta / (1 - L eta), L = log2 n,
+/// eta = mu + gamma_4 (sqrt 2 + mu), gamma_k = k u / (1 - k u), mu = twiddle error (u when the
+/// twiddles are rounded to the format). Infinite when L eta >= 1.
+pub fn higham_fft(u: f64, mu: f64, n: usize) -> f64 {
+    let l = (n as f64).log2();
+    let g4 = 4.0 * u / (1.0 - 4.0 * u);
+    let eta = mu + g4 * (2f64.sqrt() + mu);
+    if l * eta >= 1.0 {
+        f64::INFINITY
+    } else {
+        l * eta / (1.0 - l * eta)
+    }
+}
+
+/// The f64 reference's own error per normalised coefficient: Higham's bound with u = 2^-53
+/// applied to ||v||_2 / sqrt(n) <= M, counted twice (the reference and the compared transform).
+pub fn f64_reference_error(m: f64, n: usize) -> f64 {
+    2.0 * higham_fft(2f64.powi(-53), 2f64.powi(-53), n.max(2)) * m
+}
+
+/// Whether an unnormalised transform of values bounded by `m` can overflow `fmt`: the transform's
+/// intermediate values are bounded by n M (each radix-r stage multiplies the max norm by <= r), so
+/// the precision bounds of models II and III assume n M (1 + eps) <= max_finite.
+pub fn range_ok(fmt: Format, model: Model, m: f64, n: usize, eps: f64) -> bool {
+    let growth = match model {
+        Model::Input | Model::ArithmeticScaled => 1.0,
+        Model::Storage | Model::Arithmetic => n as f64,
+    };
+    (m * (1.0 + fmt.unit_roundoff())) * growth * (1.0 + eps.min(1.0)) <= fmt.max_finite()
+}
+
+/// The worst-case precision bound per normalised coefficient, and why it is infinite if it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrecisionBound {
+    /// The bound (f64::INFINITY when no guarantee applies).
+    pub bound: f64,
+    /// Probabilistic companion (model I part only, delta = 1e-3).
+    pub probabilistic: f64,
+    /// Empty, or why the bound is infinite.
+    pub note: String,
+}
+
+/// Precision bound per normalised coefficient for the transform of `shape` under `model`:
+/// model I: u mean|v| + sigma/2 (input_rounding);
+/// models II/III: that plus eps (M (1 + u) + sigma/2), where eps is the transform's normwise
+/// relative bound (fft::relative_error_bound: Higham for radix-2) and ||y~||_2 / n <= M~, since
+/// |dy_w| <= ||dy||_2 <= eps ||y~||_2 = eps sqrt(n) ||v~||_2 <= eps n M~;
+/// plus the f64 reference's own error. Infinite when the input or the unnormalised transform can
+/// leave the format's range (overflow is a range failure, not a bound violation).
+pub fn precision(
+    shape: &[usize],
+    alg: Algorithm,
+    fmt: Format,
+    model: Model,
+    mean_abs: f64,
+    m: f64,
+) -> PrecisionBound {
+    let n: usize = shape.iter().product();
+    let probabilistic = input_rounding_probabilistic(fmt, m, n, 1e-3);
+    if m > fmt.max_finite() {
+        return PrecisionBound {
+            bound: f64::INFINITY,
+            probabilistic,
+            note: format!("range: M = {m:e} exceeds {fmt} max {:e}", fmt.max_finite()),
+        };
+    }
+    let input = input_rounding(fmt, mean_abs);
+    let eps = fft::relative_error_bound(shape, alg, fmt, model);
+    if !range_ok(fmt, model, m, n, eps) {
+        return PrecisionBound {
+            bound: f64::INFINITY,
+            probabilistic,
+            note: format!(
+                "range: unnormalised transform may reach n*M = {:e} > {fmt} max {:e}",
+                n as f64 * m,
+                fmt.max_finite()
+            ),
+        };
+    }
+    if !eps.is_finite() {
+        return PrecisionBound {
+            bound: f64::INFINITY,
+            probabilistic,
+            note: format!("no finite bound: log2(n) * eta >= 1 for {fmt} at n = {n}"),
+        };
+    }
+    let m_rounded = m * (1.0 + fmt.unit_roundoff()) + 0.5 * fmt.min_subnormal();
+    PrecisionBound {
+        bound: input + eps * m_rounded + f64_reference_error(m, n),
+        probabilistic,
+        note: String::new(),
+    }
+}
+
+/// Crossover resolution s* where the discretization upper bound equals a precision bound p:
+/// (L + 2 pi ||w|| M) sqrt(d) / (sqrt(3) s*) = p, i.e. s* = (L + 2 pi ||w|| M) sqrt(d) / (sqrt(3) p).
+/// Above s* the precision error can dominate. For fp16, L ~ M and w = 0 this is ~ 1/(sqrt3 u) ~ 1200.
+pub fn crossover(l: f64, m: f64, w: &[i64], precision_bound: f64) -> f64 {
+    discretization_upper(l, m, w, 1) / precision_bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discretization_ratios_of_the_extremal_functions() {
+        // y = x at w = 0: error 1/(2s), bound 1/(sqrt3 s): ratio sqrt3/2.
+        let s = 64;
+        let ratio = (0.5 / s as f64) / discretization_upper(1.0, 1.0, &[0], s);
+        assert!((ratio - 3f64.sqrt() / 2.0).abs() < 1e-12);
+        // The lower-bound family attains L/(2 pi s); ratio to the upper bound sqrt3/(2 pi).
+        let r = discretization_lower(1.0, &[0], s) / discretization_upper(1.0, 0.0, &[0], s);
+        assert!((r - 3f64.sqrt() / (2.0 * PI)).abs() < 1e-12);
+        assert!(discretization_lower(2.0, &[3], s) < discretization_upper(2.0, 0.1, &[3], s));
+    }
+
+    #[test]
+    fn higham_and_crossover() {
+        let u = Format::Fp16.unit_roundoff();
+        let e = higham_fft(u, u, 1 << 10);
+        assert!(e > 10.0 * u && e < 10.0 * 1.5 * u * (1.0 + 4.0 * 1.415));
+        assert!(higham_fft(Format::E5m2.unit_roundoff(), 0.125, 1 << 20).is_infinite());
+        let s = crossover(1.0, 1.0, &[0], input_rounding(Format::Fp16, 1.0));
+        assert!((s - 1.0 / (3f64.sqrt() * (u + 2f64.powi(-25)))).abs() < 1e-6 * s);
+    }
+
+    #[test]
+    fn range_failure_is_an_infinite_bound_with_a_reason() {
+        let b = precision(
+            &[1 << 16],
+            Algorithm::Auto,
+            Format::Fp16,
+            Model::Arithmetic,
+            500.0,
+            1000.0,
+        );
+        assert!(b.bound.is_infinite() && b.note.contains("range"), "{b:?}");
+        let b = precision(
+            &[1 << 16],
+            Algorithm::Auto,
+            Format::Fp16,
+            Model::Input,
+            500.0,
+            1000.0,
+        );
+        assert!(b.bound.is_finite() && b.note.is_empty());
+    }
+}

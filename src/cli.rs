@@ -1,0 +1,292 @@
+//! Parsing and validation of command-line values. Every failure names the field and the allowed
+//! values; the binary turns it into exit code 2 before any output file is created.
+
+use crate::fft::Algorithm;
+use crate::precision::{Format, Model};
+
+/// A bad command-line value: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct UsageError {
+    pub field: String,
+    pub message: String,
+}
+
+impl UsageError {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        UsageError {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+fn split(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+fn parse_size(t: &str) -> Result<usize, String> {
+    let v = if let Some((b, e)) = t.split_once('^') {
+        let b: u64 = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{t}' is not an integer"))?;
+        let e: u32 = e
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{t}' is not an integer"))?;
+        b.checked_pow(e)
+            .ok_or_else(|| format!("'{t}' is too large"))? as i128
+    } else {
+        t.parse::<i128>()
+            .map_err(|_| format!("'{t}' is not an integer"))?
+    };
+    if v <= 0 {
+        return Err(format!("'{t}' is not positive; sizes must be >= 1"));
+    }
+    usize::try_from(v).map_err(|_| format!("'{t}' is too large"))
+}
+
+/// Grid sizes: a comma-separated list of positive integers (`16,32,100`, `2^10`), where an item
+/// `a..b` means every power of two from a to b (`2^4..2^12`, `16..4096`).
+pub fn parse_sizes(list: &str) -> Result<Vec<usize>, UsageError> {
+    let field = "--sizes";
+    let mut out = Vec::new();
+    for item in split(list) {
+        if let Some((a, b)) = item.split_once("..") {
+            let a = parse_size(a.trim()).map_err(|m| UsageError::new(field, m))?;
+            let b = parse_size(b.trim()).map_err(|m| UsageError::new(field, m))?;
+            if !a.is_power_of_two() || !b.is_power_of_two() || a > b {
+                return Err(UsageError::new(
+                    field,
+                    format!("range '{item}' must go from a power of two up to a power of two"),
+                ));
+            }
+            let mut s = a;
+            while s <= b {
+                out.push(s);
+                s *= 2;
+            }
+        } else {
+            out.push(parse_size(item).map_err(|m| UsageError::new(field, m))?);
+        }
+    }
+    if out.is_empty() {
+        return Err(UsageError::new(
+            field,
+            "empty; give positive grid sizes, e.g. 16,32,64 or 2^4..2^12",
+        ));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Modes: comma-separated; an integer k means (k, ..., k) in d dimensions, `a:b[:c]` gives each axis.
+pub fn parse_modes(list: &str, dim: usize) -> Result<Vec<Vec<i64>>, UsageError> {
+    let field = "--modes";
+    let mut out = Vec::new();
+    for item in split(list) {
+        let parts: Vec<i64> = item
+            .split(':')
+            .map(|p| p.trim().parse::<i64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                UsageError::new(
+                    field,
+                    format!("'{item}' is not an integer mode (e.g. 3 or 3:1)"),
+                )
+            })?;
+        let mode = match parts.len() {
+            1 => vec![parts[0]; dim],
+            k if k == dim => parts,
+            k => {
+                return Err(UsageError::new(
+                    field,
+                    format!("'{item}' has {k} entries but --dim is {dim}"),
+                ));
+            }
+        };
+        out.push(mode);
+    }
+    if out.is_empty() {
+        return Err(UsageError::new(
+            field,
+            "empty; give integer modes, e.g. 0,3",
+        ));
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// Formats by name (see [`Format::allowed_names`]).
+pub fn parse_formats(list: &str) -> Result<Vec<Format>, UsageError> {
+    let mut out: Vec<Format> = split(list)
+        .map(|t| t.parse::<Format>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| UsageError::new("--formats", e.to_string()))?;
+    if out.is_empty() {
+        return Err(UsageError::new(
+            "--formats",
+            format!("empty; allowed: {}", Format::allowed_names()),
+        ));
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// Precision models by name (see [`Model::allowed_names`]).
+pub fn parse_models(list: &str) -> Result<Vec<Model>, UsageError> {
+    let mut out: Vec<Model> = split(list)
+        .map(|t| t.parse::<Model>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| UsageError::new("--models", e))?;
+    if out.is_empty() {
+        return Err(UsageError::new(
+            "--models",
+            format!("empty; allowed: {}", Model::allowed_names()),
+        ));
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// A constant given on the command line must be a finite number >= 0.
+pub fn check_nonnegative(field: &str, v: f64) -> Result<(), UsageError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(UsageError::new(
+            field,
+            format!("{v} must be a finite number >= 0"),
+        ))
+    }
+}
+
+/// Dimension 1..=3.
+pub fn check_dim(dim: usize) -> Result<usize, UsageError> {
+    if (1..=3).contains(&dim) {
+        Ok(dim)
+    } else {
+        Err(UsageError::new(
+            "--dim",
+            format!("{dim} is not supported; allowed: 1, 2, 3"),
+        ))
+    }
+}
+
+/// Bytes of memory still available (MemAvailable on Linux), if known.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Bytes the error sweep holds per grid point: samples (8), the f64 reference (16), and per
+/// concurrent transform its data, scratch and output (3 x 16).
+pub const SWEEP_BYTES_PER_POINT: u64 = 8 + 16 + 3 * 16;
+
+/// Check that every grid s^d fits: the point count must not overflow and the sweep's arrays
+/// (`threads` transforms at once) must fit in the available memory; radix-2/4 need powers of two.
+pub fn check_sizes(
+    sizes: &[usize],
+    dim: usize,
+    alg: Algorithm,
+    threads: usize,
+    available: Option<u64>,
+) -> Result<(), UsageError> {
+    for &s in sizes {
+        if matches!(alg, Algorithm::Radix2 | Algorithm::Radix4) && !s.is_power_of_two() {
+            return Err(UsageError::new(
+                "--sizes",
+                format!("{s} is not a power of two, which --algorithm {alg} requires"),
+            ));
+        }
+        let n = (s as u64).checked_pow(dim as u32);
+        let bytes = n.and_then(|n| n.checked_mul(8 + 16 + 3 * 16 * threads as u64));
+        let fits = match (bytes, available) {
+            (None, _) => false,
+            (Some(b), Some(avail)) => b <= avail,
+            (Some(b), None) => b <= 1 << 40,
+        };
+        if !fits {
+            let pts = (s as f64).powi(dim as i32);
+            let need = pts * (8 + 16 + 3 * 16 * threads) as f64;
+            let have = available.map_or("unknown".to_string(), |a| {
+                format!("{:.1} GiB", a as f64 / 2f64.powi(30))
+            });
+            return Err(UsageError::new(
+                "--sizes",
+                format!(
+                    "s = {s} in dimension {dim} is n = {pts:.3e} points: its arrays need {:.3e} bytes, more than the memory available ({have})",
+                    need
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Write through a temporary file in the target folder, renamed into place only when complete,
+/// so a failure never leaves a partial file.
+pub fn write_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    write(tmp.as_file_mut())?;
+    tmp.persist(path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_sizes("2^2..2^5").unwrap(), vec![4, 8, 16, 32]);
+        assert_eq!(parse_sizes("100, 16 ,16").unwrap(), vec![16, 100]);
+        for bad in ["", " , ", "0", "-4", "abc", "3..17", "2^99"] {
+            let e = parse_sizes(bad).unwrap_err();
+            assert_eq!(e.field, "--sizes", "{bad}");
+        }
+    }
+
+    #[test]
+    fn modes_and_lists() {
+        assert_eq!(parse_modes("0,3", 2).unwrap(), vec![vec![0, 0], vec![3, 3]]);
+        assert_eq!(parse_modes("3:-1", 2).unwrap(), vec![vec![3, -1]]);
+        assert!(parse_modes("1:2:3", 2).is_err());
+        assert!(
+            parse_formats("fp16,fp9")
+                .unwrap_err()
+                .message
+                .contains("allowed")
+        );
+        assert!(
+            parse_models("input,magic")
+                .unwrap_err()
+                .message
+                .contains("storage")
+        );
+        assert!(check_dim(4).is_err());
+    }
+
+    #[test]
+    fn memory_check_names_the_size() {
+        let e = check_sizes(&[1 << 20], 3, Algorithm::Auto, 2, Some(1 << 34)).unwrap_err();
+        assert!(
+            e.message.contains("1048576") && e.message.contains("memory"),
+            "{e}"
+        );
+        assert!(check_sizes(&[1 << 10], 1, Algorithm::Auto, 2, Some(1 << 34)).is_ok());
+        assert!(check_sizes(&[12], 1, Algorithm::Radix2, 2, None).is_err());
+    }
+}

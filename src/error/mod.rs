@@ -1,0 +1,16 @@
+//! Measuring discretization and precision errors of the Fourier coefficients, in parallel sweeps.
+//!
+//! For each grid size s the function is sampled once on x_j = j/s (j in {0..s-1}^d) and its
+//! normalised DFT computed in f64 (the reference). Then, per requested mode w:
+//! - discretization error = |F(v)(w) - F_s(v)(w)|, the exact continuous coefficient against the
+//!   f64 DFT coefficient;
+//! - precision error, per format and model = |F_s^{fmt, model}(v)(w) - F_s(v)(w)|, the same discrete
+//!   transform of the same samples under the precision model against the f64 one.
+//!
+//! Each is written beside its bound (crate::bounds) as one row of the results-file contract.
+
+mod csv_out;
+mod sweep;
+
+pub use csv_out::{CSV_HEADER, write_csv, write_table};
+pub use sweep::{Crossover, Kind, Row, SweepConfig, SweepError, crossovers, run_sweep};

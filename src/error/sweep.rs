@@ -1,0 +1,353 @@
+use crate::bounds;
+use crate::fft::{self, Algorithm, Complex};
+use crate::functions::{self, CoefficientSource, Function};
+use crate::precision::{Format, Model};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::fmt;
+
+/// What a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Continuous coefficient vs DFT on the grid.
+    Discretization,
+    /// DFT under a precision model vs the f64 DFT.
+    Precision,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Discretization => "discretization",
+            Kind::Precision => "precision",
+        })
+    }
+}
+
+/// One row of the results-file contract (shared/DESIGN.md), plus two trailing columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub basis: String,
+    pub function: String,
+    pub dim: usize,
+    pub s: usize,
+    /// Integer frequency per axis (written joined by ':').
+    pub mode: Vec<i64>,
+    pub kind: Kind,
+    /// fp64 for discretization rows.
+    pub format: Format,
+    /// None for discretization rows.
+    pub model: Option<Model>,
+    pub measured: f64,
+    pub bound: f64,
+    pub lower_bound: Option<f64>,
+    /// Probabilistic companion bound (precision rows, model I part), when defined.
+    pub prob_bound: Option<f64>,
+    /// Empty, or why the bound is infinite / the measurement is a range failure, and how the
+    /// continuous coefficient was obtained when not in closed form.
+    pub note: String,
+}
+
+impl Row {
+    /// measured / bound (0 when the bound is infinite and the measurement finite).
+    pub fn ratio(&self) -> f64 {
+        self.measured / self.bound
+    }
+    /// The mode as written in result files: entries joined by ':'.
+    pub fn mode_string(&self) -> String {
+        self.mode
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+/// A validated sweep request.
+#[derive(Clone, Debug)]
+pub struct SweepConfig {
+    pub dim: usize,
+    pub sizes: Vec<usize>,
+    pub modes: Vec<Vec<i64>>,
+    pub formats: Vec<Format>,
+    pub models: Vec<Model>,
+    pub algorithm: Algorithm,
+    /// Show a progress bar (only drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Errors a sweep can meet after validation (bad samples).
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("--function: '{function}' is {value} at x = {at:?} on the s = {s} grid")]
+    NonFinite {
+        function: String,
+        value: f64,
+        at: Vec<f64>,
+        s: usize,
+    },
+    #[error("fft: {0}")]
+    Fft(#[from] fft::FftError),
+}
+
+struct Grid {
+    s: usize,
+    reference: Vec<Complex<f64>>,
+    samples: Vec<f64>,
+    mean_abs: f64,
+    max_abs: f64,
+}
+
+fn flat_index(mode: &[i64], s: usize) -> usize {
+    mode.iter()
+        .fold(0usize, |acc, &k| acc * s + k.rem_euclid(s as i64) as usize)
+}
+
+fn grid_point(idx: usize, s: usize, d: usize) -> Vec<f64> {
+    let mut x = vec![0.0; d];
+    let mut r = idx;
+    for a in (0..d).rev() {
+        x[a] = (r % s) as f64 / s as f64;
+        r /= s;
+    }
+    x
+}
+
+fn sample_grid(f: &dyn Function, s: usize, d: usize) -> Result<Grid, SweepError> {
+    let samples = functions::sample(f, s);
+    if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
+        return Err(SweepError::NonFinite {
+            function: f.name(),
+            value: samples[i],
+            at: grid_point(i, s, d),
+            s,
+        });
+    }
+    let shape = vec![s; d];
+    let reference = fft::reference_f64(&samples, &shape);
+    let n = samples.len() as f64;
+    let mean_abs = samples.iter().map(|v| v.abs()).sum::<f64>() / n;
+    let max_abs = samples.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    Ok(Grid {
+        s,
+        reference,
+        samples,
+        mean_abs,
+        max_abs,
+    })
+}
+
+/// Run the sweep: every size, mode, format and model, in parallel. Rows are sorted by
+/// (s, mode, kind, format, model).
+pub fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, SweepError> {
+    let d = cfg.dim;
+    let jobs_per_size = 1 + cfg.formats.len() * cfg.models.len();
+    let pb = if cfg.progress {
+        let pb = ProgressBar::new((cfg.sizes.len() * jobs_per_size) as u64);
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner} errors [{bar:40}] {pos}/{len} transforms  {elapsed_precise} (eta {eta})",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let grids: Vec<Grid> = cfg
+        .sizes
+        .par_iter()
+        .map(|&s| {
+            let specialised = f.at_resolution(s);
+            let g = sample_grid(specialised.as_deref().unwrap_or(f), s, d);
+            pb.inc(1);
+            g
+        })
+        .collect::<Result<_, _>>()?;
+    let by_s: HashMap<usize, &Grid> = grids.iter().map(|g| (g.s, g)).collect();
+
+    let mut rows = Vec::new();
+    for g in &grids {
+        rows.extend(discretization_rows(f, g, cfg));
+    }
+    let jobs: Vec<(usize, Format, Model)> = cfg
+        .sizes
+        .iter()
+        .flat_map(|&s| {
+            cfg.formats
+                .iter()
+                .flat_map(move |&fm| cfg.models.iter().map(move |&m| (s, fm, m)))
+        })
+        .collect();
+    let precision: Vec<Vec<Row>> = jobs
+        .par_iter()
+        .map(|&(s, fmt, model)| {
+            let r = precision_rows(f, by_s[&s], fmt, model, cfg);
+            pb.inc(1);
+            r
+        })
+        .collect::<Result<_, _>>()?;
+    pb.finish_and_clear();
+    rows.extend(precision.into_iter().flatten());
+    rows.sort_by(|a, b| {
+        (a.s, &a.mode, a.kind, a.format, a.model).cmp(&(b.s, &b.mode, b.kind, b.format, b.model))
+    });
+    Ok(rows)
+}
+
+fn discretization_rows(f: &dyn Function, g: &Grid, cfg: &SweepConfig) -> Vec<Row> {
+    let specialised = f.at_resolution(g.s);
+    let fs: &dyn Function = specialised.as_deref().unwrap_or(f);
+    let (l, m) = (fs.lipschitz(), fs.sup());
+    let source_note = match fs.coefficient_source() {
+        CoefficientSource::Exact => String::new(),
+        CoefficientSource::Quadrature { abs_tol } => {
+            format!("continuous coefficient by quadrature (abs tol {abs_tol:.1e})")
+        }
+    };
+    cfg.modes
+        .iter()
+        .map(|w| {
+            let exact = fs.coefficient(w);
+            let discrete = g.reference[flat_index(w, g.s)];
+            let measured = (exact - discrete).norm();
+            let mut bound = bounds::discretization_upper(l, m, w, g.s);
+            let mut note = source_note.clone();
+            if let CoefficientSource::Quadrature { abs_tol } = fs.coefficient_source() {
+                // The measurement carries the quadrature's error: the bound allows for it.
+                bound += abs_tol;
+            }
+            if !l.is_finite() {
+                note = join_notes(&note, "not Lipschitz (L = inf): no discretization bound");
+            }
+            let n = g.samples.len();
+            bound += bounds::f64_reference_error(m, n);
+            let lower = l
+                .is_finite()
+                .then(|| bounds::discretization_lower(l, w, g.s));
+            Row {
+                basis: "fourier".into(),
+                function: f.name(),
+                dim: cfg.dim,
+                s: g.s,
+                mode: w.clone(),
+                kind: Kind::Discretization,
+                format: Format::Fp64,
+                model: None,
+                measured,
+                bound,
+                lower_bound: lower,
+                prob_bound: None,
+                note,
+            }
+        })
+        .collect()
+}
+
+fn join_notes(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}; {b}")
+    }
+}
+
+fn precision_rows(
+    f: &dyn Function,
+    g: &Grid,
+    fmt: Format,
+    model: Model,
+    cfg: &SweepConfig,
+) -> Result<Vec<Row>, SweepError> {
+    let shape = vec![g.s; cfg.dim];
+    let out = fft::transform_under_model(&g.samples, &shape, fmt, model, cfg.algorithm)?;
+    // Bounds use the sampled sup (<= M): the bound is about this discrete transform.
+    let b = bounds::precision(&shape, cfg.algorithm, fmt, model, g.mean_abs, g.max_abs);
+    Ok(cfg
+        .modes
+        .iter()
+        .map(|w| {
+            let i = flat_index(w, g.s);
+            let (measured, mut note) = if out.overflow {
+                (f64::INFINITY, format!("overflow: {fmt} produced inf/NaN"))
+            } else {
+                ((out.coeffs[i] - g.reference[i]).norm(), String::new())
+            };
+            if out.saturated {
+                note = join_notes(&note, &format!("saturated at {fmt} max"));
+            }
+            Row {
+                basis: "fourier".into(),
+                function: f.name(),
+                dim: cfg.dim,
+                s: g.s,
+                mode: w.clone(),
+                kind: Kind::Precision,
+                format: fmt,
+                model: Some(model),
+                measured,
+                bound: b.bound,
+                lower_bound: None,
+                prob_bound: Some(b.probabilistic),
+                note: join_notes(&note, &b.note),
+            }
+        })
+        .collect())
+}
+
+/// Where discretization and precision meet, per (mode, format, model).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crossover {
+    pub mode: Vec<i64>,
+    pub format: Format,
+    pub model: Model,
+    /// From the bounds: s* = discretization bound at s = 1 / precision bound (at the largest s).
+    pub from_bounds: f64,
+    /// Smallest tested s with measured discretization error <= measured precision error, if any.
+    pub measured: Option<usize>,
+}
+
+/// Crossover resolution s* per mode, format and model from a sweep's rows.
+pub fn crossovers(rows: &[Row]) -> Vec<Crossover> {
+    let mut out = Vec::new();
+    let disc: HashMap<(usize, &Vec<i64>), &Row> = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Discretization)
+        .map(|r| ((r.s, &r.mode), r))
+        .collect();
+    let mut keys: Vec<(&Vec<i64>, Format, Model)> = rows
+        .iter()
+        .filter_map(|r| r.model.map(|m| (&r.mode, r.format, m)))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for (mode, format, model) in keys {
+        let mut prec: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.model == Some(model) && r.format == format && &r.mode == mode)
+            .collect();
+        prec.sort_by_key(|r| r.s);
+        let measured = prec.iter().find_map(|p| {
+            let d = disc.get(&(p.s, mode))?;
+            (d.measured <= p.measured).then_some(p.s)
+        });
+        // Bound crossover from the largest grid's bounds (the discretization bound scales as 1/s).
+        let from_bounds = prec
+            .last()
+            .and_then(|p| {
+                let d = disc.get(&(p.s, mode))?;
+                Some(d.bound * p.s as f64 / p.bound)
+            })
+            .unwrap_or(f64::NAN);
+        out.push(Crossover {
+            mode: mode.clone(),
+            format,
+            model,
+            from_bounds,
+            measured,
+        });
+    }
+    out
+}

@@ -1,0 +1,205 @@
+//! The `mpno` binary end to end: bad input exits 2 with a message naming the field and writes no
+//! file; good input writes the results-file contract.
+
+use std::path::Path;
+use std::process::Command;
+
+fn mpno(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpno"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run mpno");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn errors_with(extra: &[&str], dir: &Path) -> (i32, String, String) {
+    let mut args = vec!["errors", "--out", "out.csv", "--sizes", "16,32"];
+    args.extend_from_slice(extra);
+    mpno(&args, dir)
+}
+
+#[test]
+fn bad_input_exits_2_names_the_field_and_writes_nothing() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["--function", "x", "--formats", "fp16,fp9"],
+            "--formats",
+            "fp32",
+        ),
+        (&["--function", "no_such_function("], "--function", ""),
+        (
+            &["--function", "x", "--basis", "legendre"],
+            "--basis",
+            "fourier",
+        ),
+        (&["--function", "x", "--sizes", ""], "--sizes", ""),
+        (
+            &["--function", "x", "--sizes", "16,-8"],
+            "--sizes",
+            "positive",
+        ),
+        (&["--function", "x", "--sizes", "0"], "--sizes", "positive"),
+        (
+            &["--function", "x", "--models", "input,exact"],
+            "--models",
+            "arithmetic",
+        ),
+        (&["--function", "x", "--dim", "4"], "--dim", "1, 2, 3"),
+        (&["--function", "x", "--modes", "1:2"], "--modes", ""),
+        (
+            &["--function", "sin(2*pi*x", "--sizes", "16"],
+            "--function",
+            "",
+        ),
+        (&["--function", "log(x - 0.5)"], "--function", ""),
+        (
+            &["--function", "x", "--dim", "3", "--sizes", "2^20"],
+            "--sizes",
+            "memory",
+        ),
+        (
+            &["--function", "x", "--algorithm", "radix2", "--sizes", "12"],
+            "--sizes",
+            "power of two",
+        ),
+        (
+            &["--function", "x", "--algorithm", "fast"],
+            "--algorithm",
+            "",
+        ),
+    ];
+    for (args, field, hint) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, _out, err) = errors_with(args, dir.path());
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(field),
+            "{args:?}: message does not name {field}: {err}"
+        );
+        assert!(
+            err.contains(hint),
+            "{args:?}: message lacks '{hint}': {err}"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "{args:?} left files: {leftovers:?}");
+    }
+}
+
+#[test]
+fn errors_writes_the_results_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _o, err) = errors_with(
+        &[
+            "--function",
+            "x",
+            "--modes",
+            "0,3",
+            "--formats",
+            "fp16,bf16",
+            "--models",
+            "input,arithmetic",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,note"
+    );
+    // 2 sizes x 2 modes x (1 discretization + 2 formats x 2 models).
+    assert_eq!(lines.count(), 2 * 2 * 5);
+    let rdr = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.into_records().map(Result::unwrap).collect();
+    let first = &rows[0];
+    assert_eq!(
+        (&first[0], &first[1], &first[2], &first[3], &first[4]),
+        ("fourier", "x", "1", "16", "0")
+    );
+    assert_eq!((&first[5], &first[7]), ("discretization", "none"));
+    // y = x at w = 0: ratio sqrt(3)/2.
+    let ratio: f64 = first[11].parse().unwrap();
+    assert!((ratio - 0.866).abs() < 0.01, "{ratio}");
+    for r in &rows {
+        let (m, b): (f64, f64) = (r[8].parse().unwrap(), r[9].parse().unwrap());
+        assert!(m <= b, "measured above bound: {r:?}");
+    }
+}
+
+#[test]
+fn table_on_stdout_without_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = mpno(
+        &[
+            "errors",
+            "--function",
+            "x",
+            "--sizes",
+            "8",
+            "--formats",
+            "fp16",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("discretization") && out.contains("crossover"),
+        "{out}"
+    );
+}
+
+#[test]
+fn figure_unknown_name_and_broken_experiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("experiments");
+    std::fs::create_dir(&exp).unwrap();
+    std::fs::write(
+        exp.join("good.toml"),
+        "description = \"ok\"\nfunction = \"x\"\nsizes = \"8,16\"\nmodes = \"0\"\nformats = \"fp16\"\nmodels = \"input\"\n",
+    )
+    .unwrap();
+    let (code, _o, err) = mpno(&["figure", "nope"], dir.path());
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown experiment 'nope'") && err.contains("good"),
+        "{err}"
+    );
+
+    std::fs::write(
+        exp.join("bad.toml"),
+        "description = \"broken\"\nfunction = \"x\"\nsizes = \"8,16\"\nmodes = \"0\"\nformats = \"fp16,fp99\"\nmodels = \"input\"\n",
+    )
+    .unwrap();
+    let (code, _o, err) = mpno(&["figure", "bad"], dir.path());
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:5") && err.contains("formats") && err.contains("fp99"),
+        "{err}"
+    );
+    std::fs::write(
+        exp.join("bad.toml"),
+        "description = \"broken\"\nfunction = \"x\"\nsizez = 3\n",
+    )
+    .unwrap();
+    let (code, _o, err) = mpno(&["reproduce"], dir.path());
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml") && err.contains("line 3") && err.contains("sizez"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("figures").exists(),
+        "reproduce wrote output before failing"
+    );
+
+    let (code, out, err) = mpno(&["figure", "good"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("figures/good.csv"), "{out}");
+    assert!(dir.path().join("figures/good_crossover.csv").is_file());
+}
