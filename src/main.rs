@@ -205,12 +205,8 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         .parse()
         .map_err(|e: String| UsageError::new("--algorithm", e))?;
     for (field, v) in [("--lipschitz", a.lipschitz), ("--sup", a.sup)] {
-        if let Some(v) = v
-            && !(v >= 0.0)
-        {
-            return Err(
-                UsageError::new(field, format!("{v} must be a non-negative number")).into(),
-            );
+        if let Some(v) = v {
+            cli::check_nonnegative(field, v)?;
         }
     }
     cli::check_sizes(
@@ -288,13 +284,8 @@ fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
         return Err(UsageError::new("--s", "must be >= 1").into());
     }
     for (field, v) in [("--lipschitz", a.lipschitz), ("--sup", a.sup)] {
-        if !(v >= 0.0) {
-            return Err(
-                UsageError::new(field, format!("{v} must be a non-negative number")).into(),
-            );
-        }
+        cli::check_nonnegative(field, v)?;
     }
-    let n = a.s.pow(dim as u32);
     let shape = vec![a.s; dim];
     for w in &modes {
         println!(
@@ -328,7 +319,6 @@ fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
             );
         }
     }
-    let _ = n;
     Ok(())
 }
 
