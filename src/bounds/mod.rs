@@ -88,14 +88,11 @@ pub fn f64_reference_error(m: f64, n: usize) -> f64 {
     2.0 * higham_fft(2f64.powi(-53), 2f64.powi(-53), n.max(2)) * m
 }
 
-/// Whether an unnormalised transform of values bounded by `m` can overflow `fmt`: the transform's
-/// intermediate values are bounded by n M (each radix-r stage multiplies the max norm by <= r), so
-/// the precision bounds of models II and III assume n M (1 + eps) <= max_finite.
-pub fn range_ok(fmt: Format, model: Model, m: f64, n: usize, eps: f64) -> bool {
-    let growth = match model {
-        Model::Input | Model::ArithmeticScaled => 1.0,
-        Model::Storage | Model::Arithmetic => n as f64,
-    };
+/// Whether a transform of values bounded by `m` stays within `fmt`'s range: its intermediate
+/// values are bounded by growth * M (fft::growth: n for an unnormalised power-of-two transform,
+/// 1 when scaled), so the precision bounds of models II and III assume
+/// growth M (1 + u) (1 + eps) <= max_finite.
+pub fn range_ok(fmt: Format, m: f64, growth: f64, eps: f64) -> bool {
     (m * (1.0 + fmt.unit_roundoff())) * growth * (1.0 + eps.min(1.0)) <= fmt.max_finite()
 }
 
@@ -115,7 +112,7 @@ pub struct PrecisionBound {
 /// models II/III: that plus eps (M (1 + u) + sigma/2), where eps is the transform's normwise
 /// relative bound (fft::relative_error_bound: Higham for radix-2) and ||y~||_2 / n <= M~, since
 /// |dy_w| <= ||dy||_2 <= eps ||y~||_2 = eps sqrt(n) ||v~||_2 <= eps n M~;
-/// plus the f64 reference's own error. Infinite when the input or the unnormalised transform can
+/// plus the absolute underflow term of fft::underflow_error and the f64 reference's own error. Infinite when the input or the unnormalised transform can
 /// leave the format's range (overflow is a range failure, not a bound violation).
 pub fn precision(
     shape: &[usize],
@@ -136,13 +133,14 @@ pub fn precision(
     }
     let input = input_rounding(fmt, mean_abs);
     let eps = fft::relative_error_bound(shape, alg, fmt, model);
-    if !range_ok(fmt, model, m, n, eps) {
+    let growth = fft::growth(shape, alg, model);
+    if !range_ok(fmt, m, growth, eps) {
         return PrecisionBound {
             bound: f64::INFINITY,
             probabilistic,
             note: format!(
-                "range: unnormalised transform may reach n*M = {:e} > {fmt} max {:e}",
-                n as f64 * m,
+                "range: intermediate values may reach {:.3e} (growth {growth:.3e} x M) > {fmt} max {:e}",
+                growth * m,
                 fmt.max_finite()
             ),
         };
@@ -156,7 +154,10 @@ pub fn precision(
     }
     let m_rounded = m * (1.0 + fmt.unit_roundoff()) + 0.5 * fmt.min_subnormal();
     PrecisionBound {
-        bound: input + eps * m_rounded + f64_reference_error(m, n),
+        bound: input
+            + eps * m_rounded
+            + fft::underflow_error(shape, alg, fmt, model)
+            + f64_reference_error(m, n),
         probabilistic,
         note: String::new(),
     }

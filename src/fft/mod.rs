@@ -1,83 +1,286 @@
-//! TEMPORARY STUB (replaced by the fft branch): the API the error module codes against.
-use crate::precision::{Format, Model};
-pub use num_complex::Complex;
+//! FFT generic over the emulated scalar: any length, 1-D to 3-D, real and complex, under the three
+//! precision models of spec/bounds.md; an O(n^2) f64 DFT as the oracle; rustfft as the fast path
+//! for f64 (the reference and model I).
+//!
+//! Convention: X_k = sum_j x_j exp(-2 pi i j k / n) (forward), exp(+...) (inverse), both
+//! unnormalised. Algorithms: radix-2 and radix-4 Cooley-Tukey for powers of two, Bluestein's
+//! chirp-z (through a power-of-two transform of size m >= 2n - 1) for every other length, and the
+//! naive DFT (also generic, for small n and as a reference in low precision).
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+mod bluestein;
+mod bounds;
+mod model;
+mod naive;
+mod nd;
+mod pow2;
+mod real;
+
+pub use bounds::{growth, relative_error_bound, underflow_error};
+pub use model::{ModelOutput, reference_f64, transform_under_model};
+pub use naive::{naive_dft, naive_dft_nd};
+pub use nd::FftNd;
+pub use num_complex::Complex;
+pub use real::RealFft;
+
+use crate::precision::{Format, Real};
+use std::fmt;
+use std::str::FromStr;
+
+/// Sign of the exponent: forward exp(-2 pi i jk/n), inverse exp(+2 pi i jk/n).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Forward,
+    Inverse,
+}
+
+/// Which algorithm a plan uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    /// Radix-4 for powers of two, Bluestein otherwise (n = 1: identity).
     Auto,
+    /// Radix-2 Cooley-Tukey (powers of two only): the algorithm of Higham's bound.
     Radix2,
+    /// Radix-4 (two radix-2 levels per pass; powers of two only).
     Radix4,
-    MixedRadix,
+    /// Bluestein's chirp-z through a radix-4 transform of size m = 2^ceil(log2(2n - 1)).
     Bluestein,
+    /// The direct O(n^2) sum, in the plan's scalar type.
     Naive,
 }
-impl std::str::FromStr for Algorithm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Algorithm::Auto),
-            "radix2" => Ok(Algorithm::Radix2),
-            _ => Err(format!("unknown algorithm '{s}'")),
+
+impl Algorithm {
+    /// All algorithms.
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::Auto,
+        Algorithm::Radix2,
+        Algorithm::Radix4,
+        Algorithm::Bluestein,
+        Algorithm::Naive,
+    ];
+    /// Name on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Algorithm::Auto => "auto",
+            Algorithm::Radix2 => "radix2",
+            Algorithm::Radix4 => "radix4",
+            Algorithm::Bluestein => "bluestein",
+            Algorithm::Naive => "naive",
+        }
+    }
+    /// The algorithm a plan of length n actually runs.
+    pub fn resolve(self, n: usize) -> Algorithm {
+        match self {
+            Algorithm::Auto if n.is_power_of_two() => Algorithm::Radix4,
+            Algorithm::Auto => Algorithm::Bluestein,
+            a => a,
         }
     }
 }
-impl std::fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self)
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
-#[derive(Debug, thiserror::Error)]
+
+impl FromStr for Algorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.name() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                format!(
+                    "unknown algorithm '{s}'; allowed: {}",
+                    Algorithm::ALL.map(|a| a.name()).join(", ")
+                )
+            })
+    }
+}
+
+/// Why a plan cannot be made.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FftError {
-    #[error("bad length {0}")]
-    BadLength(usize),
+    #[error("transform length must be >= 1, got 0")]
+    ZeroLength,
+    #[error("{alg} needs a power-of-two length, got {n}")]
+    NotPowerOfTwo { alg: Algorithm, n: usize },
+    #[error("a transform needs at least one axis")]
+    EmptyShape,
+    #[error("{len} values do not match the shape {shape:?}")]
+    ShapeMismatch { len: usize, shape: Vec<usize> },
 }
-pub struct ModelOutput {
-    pub coeffs: Vec<Complex<f64>>,
-    pub overflow: bool,
-    pub saturated: bool,
+
+/// Per-stage options for the precision models.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageOptions {
+    /// Model II: round every stage's output array to this format.
+    pub store: Option<Format>,
+    /// Multiply by 1/2 after every radix-2 level (1/n overall for powers of two): the overflow
+    /// remedy that keeps intermediate values within max |x|.
+    pub scale: bool,
 }
-pub fn reference_f64(samples: &[f64], shape: &[usize]) -> Vec<Complex<f64>> {
-    assert_eq!(shape.len(), 1);
-    let n = samples.len();
-    let mut p = rustfft::FftPlanner::new();
-    let f = p.plan_fft_forward(n);
-    let mut d: Vec<Complex<f64>> = samples.iter().map(|&x| Complex::new(x, 0.0)).collect();
-    f.process(&mut d);
-    for x in &mut d {
-        *x /= n as f64;
+
+enum Kind<T: Real> {
+    Identity,
+    Pow2(pow2::Pow2<T>),
+    Bluestein(Box<bluestein::Bluestein<T>>),
+    Naive(Vec<Complex<T>>),
+}
+
+/// A planned 1-D complex transform of length n in scalar type T ("plans are data": twiddles are
+/// computed once in f64 and rounded once to T).
+pub struct Fft<T: Real> {
+    n: usize,
+    alg: Algorithm,
+    kind: Kind<T>,
+}
+
+impl<T: Real> Fft<T> {
+    /// Plan a transform of length `n`.
+    pub fn new(n: usize, dir: Direction, alg: Algorithm) -> Result<Self, FftError> {
+        if n == 0 {
+            return Err(FftError::ZeroLength);
+        }
+        let alg = alg.resolve(n);
+        let kind = match alg {
+            Algorithm::Radix2 | Algorithm::Radix4 if !n.is_power_of_two() => {
+                return Err(FftError::NotPowerOfTwo { alg, n });
+            }
+            _ if n == 1 => Kind::Identity,
+            Algorithm::Radix2 => Kind::Pow2(pow2::Pow2::new(n, dir, false)),
+            Algorithm::Radix4 => Kind::Pow2(pow2::Pow2::new(n, dir, true)),
+            Algorithm::Bluestein => Kind::Bluestein(Box::new(bluestein::Bluestein::new(n, dir))),
+            Algorithm::Naive => Kind::Naive(
+                (0..n as u64)
+                    .map(|k| {
+                        let w = naive::root(k, n as u64, dir);
+                        Complex::new(T::from_f64(w.re), T::from_f64(w.im))
+                    })
+                    .collect(),
+            ),
+            Algorithm::Auto => unreachable!("resolved above"),
+        };
+        Ok(Fft { n, alg, kind })
     }
-    d
-}
-pub fn transform_under_model(
-    samples: &[f64],
-    shape: &[usize],
-    fmt: Format,
-    _model: Model,
-    _alg: Algorithm,
-) -> Result<ModelOutput, FftError> {
-    let r: Vec<f64> = samples
-        .iter()
-        .map(|&x| crate::precision::round(x, fmt))
-        .collect();
-    let c = reference_f64(&r, shape);
-    let overflow = c.iter().any(|z| !z.re.is_finite() || !z.im.is_finite());
-    Ok(ModelOutput {
-        coeffs: c,
-        overflow,
-        saturated: false,
-    })
-}
-pub fn relative_error_bound(shape: &[usize], _alg: Algorithm, fmt: Format, model: Model) -> f64 {
-    if model == Model::Input {
-        return 0.0;
+
+    /// Transform length.
+    pub fn len(&self) -> usize {
+        self.n
     }
-    let l: f64 = shape.iter().map(|&s| (s as f64).log2()).sum();
-    let u = fmt.unit_roundoff();
-    let g4 = 4.0 * u / (1.0 - 4.0 * u);
-    let eta = u + g4 * (2f64.sqrt() + u);
-    if l * eta >= 1.0 {
-        f64::INFINITY
-    } else {
-        l * eta / (1.0 - l * eta)
+
+    /// Always false: plans have length >= 1.
+    pub fn is_empty(&self) -> bool {
+        false
     }
+
+    /// The algorithm this plan runs.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Scratch elements `process_with_scratch` needs.
+    pub fn scratch_len(&self) -> usize {
+        match &self.kind {
+            Kind::Identity => 0,
+            Kind::Pow2(_) | Kind::Naive(_) => 2 * self.n,
+            Kind::Bluestein(b) => 2 * b.m(),
+        }
+    }
+
+    /// Transform in place, allocating scratch.
+    pub fn process(&self, data: &mut [Complex<T>]) {
+        let mut scratch = vec![Complex::new(T::zero(), T::zero()); self.scratch_len()];
+        self.process_with_scratch(data, &mut scratch);
+    }
+
+    /// Transform in place with caller-owned scratch (its contents on entry do not matter).
+    /// Panics with a clear message when a length does not match the plan.
+    pub fn process_with_scratch(&self, data: &mut [Complex<T>], scratch: &mut [Complex<T>]) {
+        self.process_staged(data, scratch, &StageOptions::default());
+    }
+
+    /// Transform with per-stage storage rounding and/or scaling; returns the overall factor the
+    /// scaling applied (the result is factor * X).
+    pub fn process_staged(
+        &self,
+        data: &mut [Complex<T>],
+        scratch: &mut [Complex<T>],
+        opts: &StageOptions,
+    ) -> f64 {
+        self.process_reporting(data, scratch, opts).0
+    }
+
+    /// As [`Fft::process_staged`], also reporting whether a saturating format clipped a value.
+    pub fn process_reporting(
+        &self,
+        data: &mut [Complex<T>],
+        scratch: &mut [Complex<T>],
+        opts: &StageOptions,
+    ) -> (f64, bool) {
+        assert_eq!(
+            data.len(),
+            self.n,
+            "FFT of length {} given {} values",
+            self.n,
+            data.len()
+        );
+        assert!(
+            scratch.len() >= self.scratch_len(),
+            "FFT of length {} needs {} scratch values, given {}",
+            self.n,
+            self.scratch_len(),
+            scratch.len()
+        );
+        match &self.kind {
+            Kind::Identity => (1.0, false),
+            Kind::Pow2(p) => {
+                let (re, im) = split_scratch(scratch, self.n);
+                for (k, z) in data.iter().enumerate() {
+                    re[k] = z.re;
+                    im[k] = z.im;
+                }
+                let r = p.process_split(re, im, opts);
+                pow2::join(re, im, data);
+                r
+            }
+            Kind::Bluestein(b) => b.process(data, scratch, opts),
+            Kind::Naive(table) => {
+                let n = self.n;
+                let out = &mut scratch[..n];
+                for (k, o) in out.iter_mut().enumerate() {
+                    let (mut sr, mut si) = (T::zero(), T::zero());
+                    for (j, x) in data.iter().enumerate() {
+                        let w = table[(j * k) % n];
+                        sr += w.re * x.re - w.im * x.im;
+                        si += w.re * x.im + w.im * x.re;
+                    }
+                    *o = Complex::new(sr, si);
+                }
+                data.copy_from_slice(out);
+                let (mut re, mut im): (Vec<T>, Vec<T>) = data.iter().map(|z| (z.re, z.im)).unzip();
+                let sat = T::FORMAT.overflow() == crate::precision::Overflow::Saturate;
+                let clipped = pow2::store(&mut re, &mut im, opts, sat);
+                pow2::join(&re, &im, data);
+                let factor = if opts.scale { 1.0 / n as f64 } else { 1.0 };
+                if opts.scale {
+                    let f = T::from_f64(factor);
+                    for z in data.iter_mut() {
+                        *z = Complex::new(z.re * f, z.im * f);
+                    }
+                }
+                (factor, clipped)
+            }
+        }
+    }
+}
+
+/// View 2n complex scratch values as two real arrays of length n each.
+fn split_scratch<T: Real>(scratch: &mut [Complex<T>], n: usize) -> (&mut [T], &mut [T]) {
+    // Complex<T> is repr(C) { re, im }: 2n complex values are 4n reals, of which we use 2n.
+    let reals: &mut [T] = unsafe {
+        std::slice::from_raw_parts_mut(scratch.as_mut_ptr() as *mut T, 2 * scratch.len())
+    };
+    let (re, rest) = reals.split_at_mut(n);
+    (re, &mut rest[..n])
 }

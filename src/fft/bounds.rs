@@ -1,0 +1,207 @@
+//! Error bounds of the transforms, per algorithm and model (spec/bounds.md, Higham 2002 ch. 24).
+//!
+//! All are normwise relative bounds eps: ||y^ - y||_2 <= eps ||y||_2, where y is the exact DFT of
+//! the (already rounded) input, so model I's input rounding is not included. A d-D transform is a
+//! product of per-axis transforms, each sqrt(s_a) times a unitary map, so relative errors compose:
+//! 1 + eps = prod_a (1 + eps_a).
+
+use super::{Algorithm, Direction};
+use crate::precision::{Format, Model};
+
+fn gamma(k: f64, u: f64) -> f64 {
+    k * u / (1.0 - k * u)
+}
+
+/// Per-level error of a radix-2 butterfly level with twiddle error mu (Higham Thm 24.2):
+/// eta = mu + gamma_4 (sqrt 2 + mu).
+fn eta(u: f64, mu: f64) -> f64 {
+    mu + gamma(4.0, u) * (2f64.sqrt() + mu)
+}
+
+/// Higham: L levels, eps = L eta / (1 - L eta), infinite when L eta >= 1.
+fn higham(levels: f64, eta: f64) -> f64 {
+    if levels * eta >= 1.0 {
+        f64::INFINITY
+    } else {
+        levels * eta / (1.0 - levels * eta)
+    }
+}
+
+/// kappa = max_k |B_k| / sqrt(n): the gain of Bluestein's pointwise product relative to ||y||.
+fn bluestein_kappa(n: usize) -> (usize, f64) {
+    let (m, b) = super::bluestein::spectrum_f64(n, Direction::Forward);
+    let bmax = b.iter().map(|z| z.norm()).fold(0.0, f64::max);
+    // B is computed in f64 with relative error ~ log2(m) 2^-53; inflate by 1e-12 to cover it.
+    (m, bmax * (1.0 + 1e-12) / (n as f64).sqrt())
+}
+
+/// Normwise relative error bound of one axis of length n.
+fn axis_bound(n: usize, alg: Algorithm, fmt: Format, model: Model) -> f64 {
+    let u = fmt.unit_roundoff();
+    if n == 1 || model == Model::Input || fmt == Format::Fp64 {
+        return 0.0;
+    }
+    let alg = alg.resolve(n);
+    let arithmetic = matches!(model, Model::Arithmetic | Model::ArithmeticScaled);
+    match alg {
+        // Radix 2: Higham's Theorem 24.2 with L = log2 n and mu = u (twiddles rounded to the
+        // format: each component within u relative, so |w^ - w| <= u |w|).
+        // Radix 4: each pass is two radix-2 levels with the same rounded operations, except that
+        // the upper half's second twiddle is (-i) w applied exactly after the rounded product,
+        // whose error is that of a product with twiddle error mu: the per-level bound eta holds,
+        // and so does Higham's bound with L = log2 n.
+        // Storage (II): each pass's output is rounded componentwise (|delta| <= u |.|) and each
+        // pass is a scaled unitary map, so relative errors grow as (1 + u)^P - 1, P = passes.
+        Algorithm::Radix2 | Algorithm::Radix4 => {
+            let levels = n.trailing_zeros() as f64;
+            if arithmetic {
+                higham(levels, eta(u, u))
+            } else {
+                let passes = if alg == Algorithm::Radix4 {
+                    levels / 2.0
+                } else {
+                    levels
+                }
+                .ceil();
+                (1.0 + u).powf(passes) - 1.0
+            }
+        }
+        // Bluestein: y = C P F^-1 (B o F(C x)) / m with chirp C (|c| = 1), two power-of-two
+        // transforms of size m (gain sqrt m each), the pointwise product (gain ||B||_inf) and the
+        // final 1/m (exact). Each of the five steps is computed with relative error e_i of its
+        // own output bound (complex products: eta = mu + gamma_4 (sqrt2 + mu); the transforms:
+        // Higham for m), so the computed y differs from y by at most
+        // [prod (1 + e_i) - 1] ||B||_inf ||x||, and ||y|| = sqrt(n) ||x||:
+        // eps = kappa [(1 + eta)^3 (1 + eps_m)^2 - 1], kappa = ||B||_inf / sqrt(n).
+        // Storage: eta -> u (the rounding of each step's output), eps_m -> (1 + u)^P - 1.
+        Algorithm::Bluestein => {
+            let (m, kappa) = bluestein_kappa(n);
+            let (e, em) = if arithmetic {
+                (eta(u, u), axis_bound(m, Algorithm::Radix4, fmt, model))
+            } else {
+                (u, axis_bound(m, Algorithm::Radix4, fmt, model))
+            };
+            kappa * ((1.0 + e).powi(3) * (1.0 + em).powi(2) - 1.0)
+        }
+        // Naive: each X_k is a recursive sum of n products with rounded twiddles:
+        // |dX_k| <= (mu + sqrt2 gamma_2 + gamma_{n+1}(1 + mu + sqrt2 gamma_2)) sum_j |x_j|
+        // <= e sqrt(n) ||x||_2, so ||dX|| <= e n ||x|| = e sqrt(n) ||X||; storage rounds once: u.
+        Algorithm::Naive => {
+            if arithmetic {
+                let p = u + 2f64.sqrt() * gamma(2.0, u);
+                let e = p + gamma(n as f64 + 1.0, u) * (1.0 + p);
+                if gamma(n as f64 + 1.0, u) < 0.0 || (n as f64 + 1.0) * u >= 1.0 {
+                    f64::INFINITY
+                } else {
+                    e * (n as f64).sqrt()
+                }
+            } else {
+                u
+            }
+        }
+        Algorithm::Auto => unreachable!("resolved"),
+    }
+}
+
+/// Normwise relative error bound eps of the transform of `shape` under `model` in `fmt`,
+/// excluding model I's input rounding (0 for Model::Input):
+/// ||y_computed - y_exact||_2 <= eps ||y_exact||_2 with y_exact the exact DFT of the rounded input.
+/// Per axis: radix-2 and radix-4, model III: Higham's L eta / (1 - L eta), L = log2 n,
+/// eta = u + gamma_4 (sqrt2 + u); model II: (1 + u)^P - 1 over P passes; Bluestein and naive: see
+/// the comments in the source. Axes compose as 1 + eps = prod (1 + eps_a).
+/// Assumes no overflow and no underflow; see [`underflow_error`] for the latter.
+pub fn relative_error_bound(shape: &[usize], alg: Algorithm, fmt: Format, model: Model) -> f64 {
+    shape
+        .iter()
+        .map(|&s| axis_bound(s, alg, fmt, model))
+        .fold(1.0, |acc, e| acc * (1.0 + e))
+        - 1.0
+}
+
+/// Absolute error per normalised coefficient caused by underflow (gradual underflow turns each
+/// rounding's relative error into an absolute one of at most sigma/2, sigma the smallest
+/// subnormal).
+///
+/// Unscaled transforms: a rounded level injects at most 3 sigma per element in the 2-norm sense
+/// (||delta|| <= 3 sigma sqrt(n)), and the remaining levels amplify the 2-norm by at most
+/// sqrt(n), so after dividing by n each level adds <= 3 sigma per coefficient: L_total 3 sigma,
+/// where Bluestein counts 2 log2 m + 3 levels and its gain ||B||_inf sqrt(m) / n.
+/// Scaled transforms (1/2 per level): levels shrink the error, the sum over levels of
+/// 4 sigma sqrt(n) 2^-(L-k)/2 is <= 14 sigma sqrt(n) per coefficient (no final division).
+/// Model I needs none here (bounds::input_rounding has sigma/2); model II rounds once per pass.
+pub fn underflow_error(shape: &[usize], alg: Algorithm, fmt: Format, model: Model) -> f64 {
+    if model == Model::Input || fmt == Format::Fp64 {
+        return 0.0;
+    }
+    let sigma = fmt.min_subnormal();
+    let per = if model == Model::Storage { 1.0 } else { 3.0 };
+    let n: usize = shape.iter().product();
+    let mut total = 0.0;
+    for &s in shape {
+        if s == 1 {
+            continue;
+        }
+        match alg.resolve(s) {
+            Algorithm::Radix2 | Algorithm::Radix4 => {
+                let levels = s.trailing_zeros() as f64;
+                total += if model == Model::ArithmeticScaled {
+                    14.0 * sigma * (n as f64).sqrt()
+                } else {
+                    levels * per * sigma
+                };
+            }
+            Algorithm::Bluestein => {
+                let (m, kappa) = bluestein_kappa(s);
+                let levels = 2.0 * m.trailing_zeros() as f64 + 3.0;
+                let gain = (kappa * (s as f64).sqrt()).max(1.0) * (m as f64).sqrt() / s as f64;
+                let scaled = if model == Model::ArithmeticScaled {
+                    m as f64
+                } else {
+                    1.0
+                };
+                total += levels * per * sigma * gain * scaled * (n as f64 / s as f64).sqrt();
+            }
+            Algorithm::Naive => {
+                total += (s as f64 + 2.0) * per * sigma;
+            }
+            Algorithm::Auto => unreachable!("resolved"),
+        }
+    }
+    total
+}
+
+/// Largest ratio of an intermediate value's magnitude to max|x| the transform can produce
+/// (infinity-norm growth), for the range condition of the bounds: every intermediate value is
+/// at most growth * max|x|. Per axis: radix 2/4 and naive s (sums of s terms); scaled radix 2/4
+/// 1 (each level averages); Bluestein m ||B||_inf s (the unnormalised convolution), scaled
+/// max(1, ||B||_inf s / m); model I 1. Axes multiply.
+pub fn growth(shape: &[usize], alg: Algorithm, model: Model) -> f64 {
+    if model == Model::Input {
+        return 1.0;
+    }
+    let scaled = model == Model::ArithmeticScaled;
+    shape
+        .iter()
+        .map(|&s| match alg.resolve(s) {
+            _ if s == 1 => 1.0,
+            Algorithm::Radix2 | Algorithm::Radix4 => {
+                if scaled {
+                    1.0
+                } else {
+                    s as f64
+                }
+            }
+            Algorithm::Bluestein => {
+                let (m, kappa) = bluestein_kappa(s);
+                let bmax = kappa * (s as f64).sqrt();
+                if scaled {
+                    (bmax * s as f64 / m as f64).max(1.0)
+                } else {
+                    m as f64 * bmax * s as f64
+                }
+            }
+            Algorithm::Naive => s as f64,
+            Algorithm::Auto => unreachable!("resolved"),
+        })
+        .product()
+}

@@ -1,0 +1,146 @@
+//! The precision models as transforms of real samples, for the error measurements.
+
+use super::{Algorithm, Complex, Direction, FftError, FftNd, StageOptions};
+use crate::precision::{Format, Model, Real, round};
+
+/// The result of a transform under a precision model.
+#[derive(Clone, Debug)]
+pub struct ModelOutput {
+    /// Normalised coefficients X_k / n of the whole grid, row-major, in f64.
+    pub coeffs: Vec<Complex<f64>>,
+    /// Some non-finite value (overflow to inf/NaN) was produced; the coefficients are meaningless.
+    pub overflow: bool,
+    /// A saturating format clipped at least one value to +-max_finite.
+    pub saturated: bool,
+}
+
+fn check_shape(len: usize, shape: &[usize]) -> Result<(), FftError> {
+    if shape.is_empty() {
+        return Err(FftError::EmptyShape);
+    }
+    if shape.contains(&0) {
+        return Err(FftError::ZeroLength);
+    }
+    if shape.iter().product::<usize>() != len {
+        return Err(FftError::ShapeMismatch {
+            len,
+            shape: shape.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// f64 normalised coefficients of real samples (row-major, `shape` the grid), with rustfft.
+pub fn reference_f64(samples: &[f64], shape: &[usize]) -> Vec<Complex<f64>> {
+    check_shape(samples.len(), shape).expect("reference_f64: bad shape");
+    let n = samples.len();
+    let mut data: Vec<Complex<f64>> = samples.iter().map(|&x| Complex::new(x, 0.0)).collect();
+    let mut planner = rustfft::FftPlanner::<f64>::new();
+    let mut scratch = Vec::new();
+    let mut line = Vec::new();
+    for axis in (0..shape.len()).rev() {
+        let len = shape[axis];
+        let stride: usize = shape[axis + 1..].iter().product();
+        let plan = planner.plan_fft_forward(len);
+        scratch.resize(plan.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
+        if stride == 1 {
+            // Contiguous lines: one batched call.
+            plan.process_with_scratch(&mut data, &mut scratch);
+            continue;
+        }
+        line.resize(len, Complex::new(0.0, 0.0));
+        for start in (0..n).filter(|s| (s / stride) % len == 0) {
+            for (i, v) in line.iter_mut().enumerate() {
+                *v = data[start + i * stride];
+            }
+            plan.process_with_scratch(&mut line, &mut scratch);
+            for (i, v) in line.iter().enumerate() {
+                data[start + i * stride] = *v;
+            }
+        }
+    }
+    let inv_n = 1.0 / n as f64;
+    for z in &mut data {
+        *z *= inv_n;
+    }
+    data
+}
+
+fn run_in<T: Real>(
+    samples: &[f64],
+    shape: &[usize],
+    alg: Algorithm,
+    opts: StageOptions,
+) -> Result<ModelOutput, FftError> {
+    let plan = FftNd::<T>::new(shape, Direction::Forward, alg)?;
+    let mut data: Vec<Complex<T>> = samples
+        .iter()
+        .map(|&x| Complex::new(T::from_f64(x), T::zero()))
+        .collect();
+    let (factor, saturated) = plan.process_reporting(&mut data, &opts);
+    let scale = 1.0 / (factor * samples.len() as f64);
+    let mut overflow = false;
+    let coeffs = data
+        .iter()
+        .map(|z| {
+            let c = Complex::new(z.re.to_f64(), z.im.to_f64());
+            overflow |= !(c.re.is_finite() && c.im.is_finite());
+            c * scale
+        })
+        .collect();
+    Ok(ModelOutput {
+        coeffs,
+        overflow,
+        saturated,
+    })
+}
+
+/// The same discrete transform of the same real samples under precision model `model` in `fmt`,
+/// normalised (X / n, the division done in f64):
+/// - Input (I): samples rounded to `fmt`, then the f64 transform (rustfft);
+/// - Storage (II): samples rounded, f64 arithmetic with exact twiddles, every stage's output
+///   array rounded to `fmt`;
+/// - Arithmetic (III): samples and twiddles rounded, every operation in `fmt` (emulated);
+/// - ArithmeticScaled: III with a factor 1/2 per radix-2 level (the overflow remedy).
+pub fn transform_under_model(
+    samples: &[f64],
+    shape: &[usize],
+    fmt: Format,
+    model: Model,
+    alg: Algorithm,
+) -> Result<ModelOutput, FftError> {
+    check_shape(samples.len(), shape)?;
+    match model {
+        Model::Input => {
+            let rounded: Vec<f64> = samples.iter().map(|&x| round(x, fmt)).collect();
+            let overflow = rounded.iter().any(|x| !x.is_finite());
+            let saturated = fmt.overflow() == crate::precision::Overflow::Saturate
+                && rounded.iter().any(|x| x.abs() >= fmt.max_finite());
+            let coeffs = if overflow {
+                vec![Complex::new(f64::NAN, f64::NAN); samples.len()]
+            } else {
+                reference_f64(&rounded, shape)
+            };
+            Ok(ModelOutput {
+                coeffs,
+                overflow,
+                saturated,
+            })
+        }
+        Model::Storage => {
+            let rounded: Vec<f64> = samples.iter().map(|&x| round(x, fmt)).collect();
+            let opts = StageOptions {
+                store: Some(fmt),
+                scale: false,
+            };
+            run_in::<f64>(&rounded, shape, alg, opts)
+        }
+        Model::Arithmetic | Model::ArithmeticScaled => {
+            let opts = StageOptions {
+                store: None,
+                scale: model == Model::ArithmeticScaled,
+            };
+            crate::with_real!(fmt, T => run_in::<T>(samples, shape, alg, opts))
+        }
+    }
+}
