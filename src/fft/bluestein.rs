@@ -99,8 +99,8 @@ impl<T: Real> Bluestein<T> {
         for k in 0..n {
             let (mut vr, mut vi) = (re[k], im[k]);
             if !opts.scale {
-                vr = vr * inv_m;
-                vi = vi * inv_m;
+                vr *= inv_m;
+                vi *= inv_m;
             }
             let c = self.chirp[k];
             data[k] = Complex::new(vr * c.re - vi * c.im, vr * c.im + vi * c.re);

@@ -40,16 +40,16 @@ pub fn reference_f64(samples: &[f64], shape: &[usize]) -> Vec<Complex<f64>> {
     let mut line = Vec::new();
     for axis in (0..shape.len()).rev() {
         let len = shape[axis];
-        let stride: usize = shape[axis + 1..].iter().product();
         let plan = planner.plan_fft_forward(len);
         scratch.resize(plan.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
+        let (starts, stride) = super::nd::lines(shape, axis);
         if stride == 1 {
             // Contiguous lines: one batched call.
             plan.process_with_scratch(&mut data, &mut scratch);
             continue;
         }
         line.resize(len, Complex::new(0.0, 0.0));
-        for start in (0..n).filter(|s| (s / stride) % len == 0) {
+        for start in starts {
             for (i, v) in line.iter_mut().enumerate() {
                 *v = data[start + i * stride];
             }

@@ -3,6 +3,18 @@
 use super::{Algorithm, Complex, Direction, Fft, FftError, StageOptions};
 use crate::precision::Real;
 
+/// Start indices of the 1-D lines along `axis` of a row-major array of `shape` (where that
+/// axis's index is 0), and the stride between a line's elements.
+pub(crate) fn lines(shape: &[usize], axis: usize) -> (impl Iterator<Item = usize>, usize) {
+    let n: usize = shape.iter().product();
+    let len = shape[axis];
+    let stride: usize = shape[axis + 1..].iter().product();
+    (
+        (0..n).filter(move |s| (s / stride).is_multiple_of(len)),
+        stride,
+    )
+}
+
 /// Apply `f` to every 1-D line of a row-major array along each axis in turn (last axis first).
 pub(crate) fn for_each_line<T: Copy + Default>(
     data: &mut [T],
@@ -18,11 +30,9 @@ pub(crate) fn for_each_line<T: Copy + Default>(
     );
     let mut line = Vec::new();
     for axis in (0..shape.len()).rev() {
-        let len = shape[axis];
-        let stride: usize = shape[axis + 1..].iter().product();
-        line.resize(len, T::default());
-        // Each line starts where the axis index is 0.
-        for start in (0..n).filter(|s| (s / stride) % len == 0) {
+        line.resize(shape[axis], T::default());
+        let (starts, stride) = lines(shape, axis);
+        for start in starts {
             for (i, v) in line.iter_mut().enumerate() {
                 *v = data[start + i * stride];
             }
@@ -88,12 +98,11 @@ impl<T: Real> FftNd<T> {
         let mut clipped = false;
         for axis in (0..self.shape.len()).rev() {
             let plan = &self.plans[axis];
-            let len = self.shape[axis];
-            let stride: usize = self.shape[axis + 1..].iter().product();
-            line.resize(len, zero);
+            line.resize(self.shape[axis], zero);
             scratch.resize(plan.scratch_len(), zero);
             let mut f_axis = 1.0;
-            for start in (0..n).filter(|s| (s / stride) % len == 0) {
+            let (starts, stride) = lines(&self.shape, axis);
+            for start in starts {
                 for (i, v) in line.iter_mut().enumerate() {
                     *v = data[start + i * stride];
                 }

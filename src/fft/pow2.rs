@@ -175,7 +175,7 @@ impl<T: Real> Pow2<T> {
                 ];
                 if scale {
                     for v in &mut y {
-                        *v = *v * half;
+                        *v *= half;
                     }
                 }
                 (r0[j], i0[j], r1[j], i1[j]) = (y[0], y[1], y[2], y[3]);

@@ -67,7 +67,7 @@ impl<T: Real> RealFft<T> {
             };
         }
         full[0].im = T::zero();
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             full[n / 2].im = T::zero();
         }
         self.inv.process(&mut full);
