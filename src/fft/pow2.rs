@@ -103,36 +103,63 @@ impl<T: Real> Pow2<T> {
         (factor, clipped)
     }
 
-    #[inline(always)]
     fn radix2_level(&self, re: &mut [T], im: &mut [T], level: usize, scale: bool, half: T) {
+        if scale {
+            self.radix2_level_impl::<true>(re, im, level, half)
+        } else {
+            self.radix2_level_impl::<false>(re, im, level, half)
+        }
+    }
+
+    // Iterators over equal-length slices (no bounds checks) and the scaling as a constant let
+    // LLVM vectorise the butterflies across j, rounding included.
+    #[inline(always)]
+    fn radix2_level_impl<const SCALE: bool>(
+        &self,
+        re: &mut [T],
+        im: &mut [T],
+        level: usize,
+        half: T,
+    ) {
         let h = 1 << level;
         let (wr, wi) = &self.levels[level];
         for (bre, bim) in re.chunks_exact_mut(2 * h).zip(im.chunks_exact_mut(2 * h)) {
             let (r0, r1) = bre.split_at_mut(h);
             let (i0, i1) = bim.split_at_mut(h);
-            for j in 0..h {
-                let (yr, yi) = (r1[j], i1[j]);
-                let tr = wr[j] * yr - wi[j] * yi;
-                let ti = wr[j] * yi + wi[j] * yr;
-                let (xr, xi) = (r0[j], i0[j]);
-                let (mut a, mut b, mut c, mut d) = (xr + tr, xi + ti, xr - tr, xi - ti);
-                if scale {
+            let it = r0.iter_mut().zip(i0.iter_mut()).zip(r1.iter_mut().zip(i1.iter_mut()));
+            for (((xr, xi), (yr, yi)), (&wr, &wi)) in it.zip(wr.iter().zip(wi.iter())) {
+                let tr = wr * *yr - wi * *yi;
+                let ti = wr * *yi + wi * *yr;
+                let (mut a, mut b, mut c, mut d) = (*xr + tr, *xi + ti, *xr - tr, *xi - ti);
+                if SCALE {
                     (a, b, c, d) = (a * half, b * half, c * half, d * half);
                 }
-                r0[j] = a;
-                i0[j] = b;
-                r1[j] = c;
-                i1[j] = d;
+                (*xr, *xi, *yr, *yi) = (a, b, c, d);
             }
         }
     }
 
-    #[inline(always)]
     fn radix4_pass(&self, re: &mut [T], im: &mut [T], level: usize, scale: bool, half: T) {
+        match (scale, self.dir) {
+            (false, Direction::Forward) => self.radix4_impl::<false, true>(re, im, level, half),
+            (false, Direction::Inverse) => self.radix4_impl::<false, false>(re, im, level, half),
+            (true, Direction::Forward) => self.radix4_impl::<true, true>(re, im, level, half),
+            (true, Direction::Inverse) => self.radix4_impl::<true, false>(re, im, level, half),
+        }
+    }
+
+    #[inline(always)]
+    fn radix4_impl<const SCALE: bool, const FWD: bool>(
+        &self,
+        re: &mut [T],
+        im: &mut [T],
+        level: usize,
+        half: T,
+    ) {
         let h = 1 << level;
         let (ar, ai) = &self.levels[level];
         let (br, bi) = &self.levels[level + 1];
-        let fwd = self.dir == Direction::Forward;
+        let (ar, ai, br, bi) = (&ar[..h], &ai[..h], &br[..h], &bi[..h]);
         for (bre, bim) in re.chunks_exact_mut(4 * h).zip(im.chunks_exact_mut(4 * h)) {
             let (r01, r23) = bre.split_at_mut(2 * h);
             let (r0, r1) = r01.split_at_mut(h);
@@ -140,6 +167,8 @@ impl<T: Real> Pow2<T> {
             let (i01, i23) = bim.split_at_mut(2 * h);
             let (i0, i1) = i01.split_at_mut(h);
             let (i2, i3) = i23.split_at_mut(h);
+            let (r1, r2, r3) = (&mut r1[..h], &mut r2[..h], &mut r3[..h]);
+            let (i0, i1, i2, i3) = (&mut i0[..h], &mut i1[..h], &mut i2[..h], &mut i3[..h]);
             for j in 0..h {
                 let (wr, wi) = (ar[j], ai[j]);
                 // Level 1: (x0, x1) and (x2, x3) with w_{2h}^j.
@@ -151,7 +180,7 @@ impl<T: Real> Pow2<T> {
                 let (mut a1r, mut a1i) = (r0[j] - t1r, i0[j] - t1i);
                 let (mut a2r, mut a2i) = (r2[j] + t3r, i2[j] + t3i);
                 let (mut a3r, mut a3i) = (r2[j] - t3r, i2[j] - t3i);
-                if scale {
+                if SCALE {
                     (a0r, a0i, a1r, a1i) = (a0r * half, a0i * half, a1r * half, a1i * half);
                     (a2r, a2i, a3r, a3i) = (a2r * half, a2i * half, a3r * half, a3i * half);
                 }
@@ -162,7 +191,7 @@ impl<T: Real> Pow2<T> {
                 let u3r = vr * a3r - vi * a3i;
                 let u3i = vr * a3i + vi * a3r;
                 // -i (x + iy) = y - ix (forward); +i (x + iy) = -y + ix (inverse): exact.
-                let (v3r, v3i) = if fwd { (u3i, -u3r) } else { (-u3i, u3r) };
+                let (v3r, v3i) = if FWD { (u3i, -u3r) } else { (-u3i, u3r) };
                 let mut y = [
                     a0r + u2r,
                     a0i + u2i,
@@ -173,9 +202,9 @@ impl<T: Real> Pow2<T> {
                     a1r - v3r,
                     a1i - v3i,
                 ];
-                if scale {
+                if SCALE {
                     for v in &mut y {
-                        *v *= half;
+                        *v = *v * half;
                     }
                 }
                 (r0[j], i0[j], r1[j], i1[j]) = (y[0], y[1], y[2], y[3]);
