@@ -22,8 +22,8 @@ const ONE_D: &[&str] = &[
     "square",
     "abs_half",
     "expsin",
-    "lowerbound",
-    "lowerbound:L=10",
+    "lowercos",
+    "lowercos:L=10",
     "randsines",
     "randsines:k=5,fmax=40,seed=7",
 ];

@@ -20,8 +20,8 @@ const ONE_D: &[&str] = &[
     "square",
     "abs_half",
     "expsin",
-    "lowerbound",
-    "lowerbound:L=10",
+    "lowercos",
+    "lowercos:L=10",
     "randsines",
     "randsines:k=5,fmax=40,seed=7",
     "randsines:k=30,fmax=3,seed=123",
@@ -104,7 +104,7 @@ fn exact_constants_are_exact_values() {
         .at_resolution(64)
         .unwrap();
     assert!((a.lipschitz() - tau * 67.0).abs() < 1e-12 && a.sup() == 1.0);
-    let lb = parse("lowerbound:L=2", 1, &o)
+    let lb = parse("lowercos:L=2", 1, &o)
         .unwrap()
         .at_resolution(64)
         .unwrap();

@@ -51,7 +51,7 @@ fn y_equals_x_reaches_sqrt3_over_2() {
 #[test]
 fn lower_bound_family_ratio() {
     for s in [16, 64, 1024] {
-        let (err, b) = error_and_bound("lowerbound", 1, s, &[0]);
+        let (err, b) = error_and_bound("lowercos", 1, s, &[0]);
         assert!(
             (err / b - 3f64.sqrt() / (2.0 * PI)).abs() < 1e-3,
             "s={s}: {}",
@@ -88,7 +88,7 @@ fn every_builtin_within_its_bound_1d() {
         "square",
         "abs_half",
         "expsin",
-        "lowerbound",
+        "lowercos",
         "lowerbound:L=10",
         "randsines",
         "randsines:k=5,fmax=40,seed=7",
@@ -112,7 +112,7 @@ fn multi_d_within_bound() {
     let cases: &[(&str, usize)] = &[
         ("x", 2),
         ("prod(x,expsin)", 2),
-        ("prod(lowerbound,abs_half)", 2),
+        ("prod(lowercos,abs_half)", 2),
         ("prod(aliased,x2)", 2),
         ("expsin_diag", 2),
         ("x", 3),

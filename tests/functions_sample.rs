@@ -53,7 +53,7 @@ fn resolution_families_sample_their_instance() {
             assert!((vj - expect).abs() < 1e-13, "s={s} j={j}: {vj} vs {expect}");
         }
     }
-    let l = parse("lowerbound:L=3", 1, &o()).unwrap();
+    let l = parse("lowercos:L=3", 1, &o()).unwrap();
     for s in [4usize, 32] {
         let v = sample(l.as_ref(), s);
         let amp = 3.0 / (TAU * s as f64);
@@ -102,7 +102,7 @@ fn names_round_trip() {
         ("square", 1),
         ("abs_half", 1),
         ("expsin", 1),
-        ("lowerbound:L=4", 1),
+        ("lowercos:L=4", 1),
         ("randsines:k=3,fmax=5,seed=9", 1),
         ("prod(x,expsin)", 2),
         ("prod(linear:a=1000,randsines:k=3,seed=2,fmax=4)", 2),
@@ -135,17 +135,23 @@ fn names_round_trip() {
 fn builtins_are_documented_and_parse() {
     let list = builtins();
     assert!(list.len() >= 14);
-    for (name, desc) in list {
+    for (spec, desc) in list {
         assert!(!desc.is_empty());
-        let bare = name.split(':').next().unwrap();
-        if bare.starts_with("prod") {
-            continue;
+        let multi = spec.starts_with("prod") || spec == "expsin_diag";
+        for d in 1..=3 {
+            let r = parse(spec, d, &o());
+            assert_eq!(
+                r.is_ok(),
+                !(multi && d == 1 || spec.starts_with("prod") && d == 3),
+                "{spec} d={d}"
+            );
         }
-        let d = if bare == "expsin_diag" { 2 } else { 1 };
-        // poly has no default coefficients.
-        let spec = if bare == "poly" { "poly:c=1;2" } else { bare };
-        assert!(parse(spec, d, &o()).is_ok(), "{name}");
     }
+    // The alias of the lower-bound family.
+    assert_eq!(
+        parse("lowerbound:L=2", 1, &o()).unwrap().name(),
+        "lowercos:L=2"
+    );
 }
 
 #[test]
@@ -157,7 +163,7 @@ fn bad_parameters_are_named() {
         ("trig:f=1.5,cos=1", 1, "'f'"),
         ("trig:f=1;2,cos=1", 1, "'cos'"),
         ("randsines:k=0", 1, "'k'"),
-        ("lowerbound:L=-1", 1, "'L'"),
+        ("lowercos:L=-1", 1, "'L'"),
         ("square:w=2", 1, "no parameters"),
         ("prod(x,expsin)", 3, "2 factors"),
         ("prod(x,sin(x))", 2, "not a 1-D built-in"),

@@ -7,32 +7,35 @@ use super::multi::{ExpSinDiag, Product};
 use super::{Expression, Function, FunctionError, FunctionOptions};
 use std::sync::Arc;
 
-/// (name, one-line description) of every built-in, for --help and error messages.
+/// (spec, one-line description) of every built-in, for --help and error messages. Each spec is
+/// parseable as written (parameters shown with their defaults or an example value), so callers can
+/// loop over the list; `prod(...)` and `expsin_diag` parse only in 2-D/3-D.
 /// Parameters are written `name:key=value,key=value`, list values separated by `;`.
 pub fn builtins() -> Vec<(&'static str, &'static str)> {
     vec![
         ("one", "y = 1 (L = 0, M = 1)"),
-        ("const:c=1", "y = c (L = 0, M = |c|)"),
+        ("const:c=2", "y = c, default c = 1 (L = 0, M = |c|)"),
         ("x", "y = x (L = 1, M = 1)"),
-        ("linear:a=1", "y = a x, e.g. linear:a=1000 (L = M = |a|)"),
-        ("x2", "y = x^2 (L = 2, M = 1); also accepted as x^2"),
+        ("linear:a=1000", "y = a x, default a = 1 (L = M = |a|)"),
+        ("x2", "y = x^2, also written x^2 (L = 2, M = 1)"),
         (
-            "poly:c=c0;c1;...",
-            "y = c0 + c1 x + c2 x^2 + ... (L = max|p'|, M = max|p| on [0,1], located exactly)",
+            "poly:c=1;-2;3",
+            "y = c0 + c1 x + c2 x^2 + ... with c=c0;c1;c2;... (L = max|p'|, M = max|p| on [0,1], \
+             located exactly)",
         ),
         (
-            "trig:c=0,f=f1;f2,cos=a1;a2,sin=b1;b2",
-            "y = c + sum a_k cos(2 pi f_k x) + b_k sin(2 pi f_k x), integer f_k >= 0 (L, M: rigorous \
+            "trig:c=0.5,f=1;3,cos=1;0.5,sin=0;2",
+            "y = c + sum_k cos_k cos(2 pi f_k x) + sin_k sin(2 pi f_k x), integer f_k (L, M: rigorous \
              bounds from dense sampling, exact for one term)",
         ),
         (
             "aliased:w=3",
-            "y = sin(2 pi (s + w) x) for grid size s: looks like sin(2 pi w x) on the grid, coefficient 0 \
-             at w (L = 2 pi |s + w|, M = 1)",
+            "y = sin(2 pi (s + w) x) for grid size s: equals sin(2 pi w x) on the grid but its coefficient \
+             at w is 0 (L = 2 pi |s + w|, M = 1)",
         ),
         (
             "square",
-            "y = sign(sin(2 pi x)), a jump at 1/2 (L = infinity, M = 1)",
+            "y = sign(sin(2 pi x)), jumps at 0 and 1/2 (L = infinity, M = 1)",
         ),
         ("abs_half", "y = |x - 1/2| (L = 1, M = 1/2)"),
         (
@@ -40,24 +43,24 @@ pub fn builtins() -> Vec<(&'static str, &'static str)> {
             "y = exp(sin(2 pi x)), coefficients I_w(1) (-i)^w (L = 2 pi 1.4585... = 9.1642..., M = e)",
         ),
         (
-            "lowerbound:L=1",
-            "y = L / (2 pi s) cos(2 pi s x) for grid size s: the discretization lower bound (Lipschitz \
-             constant L, M = L / (2 pi s))",
+            "lowercos:L=1",
+            "y = L / (2 pi s) cos(2 pi s x) for grid size s: the discretization lower bound, error/bound \
+             = sqrt(3)/(2 pi) at w = 0 (Lipschitz constant L, M = L / (2 pi s))",
         ),
         (
-            "randsines:k=10,fmax=16,seed=S",
-            "sum of k sines a sin(2 pi (f x + phi)), f uniform in 1..=fmax, a in [-1,1), phi in [0,1); \
-             seed defaults to the run's seed (L, M: rigorous bounds from dense sampling)",
+            "randsines:k=10,fmax=16",
+            "sum of k sines a sin(2 pi (f x + phi)): f uniform in 1..=fmax, a in [-1,1), phi in [0,1); \
+             seed=S optional, default the run's seed (L, M: rigorous bounds from dense sampling)",
         ),
         (
             "expsin_diag",
-            "2-D/3-D only: y = exp(sin(2 pi (x + y [+ z]))), coefficients on the diagonal (L = sqrt(d) 2 pi \
-             1.4585..., M = e)",
+            "2-D/3-D: y = exp(sin(2 pi (x + y [+ z]))), coefficients on the diagonal w = (k,..,k) \
+             (L = sqrt(d) 2 pi 1.4585..., M = e)",
         ),
         (
-            "prod(f,g[,h])",
-            "2-D/3-D: f(x) g(y) [h(z)] of 1-D built-ins; a 1-D built-in name alone in dimension d > 1 \
-             means the same function in every coordinate",
+            "prod(x,expsin)",
+            "2-D/3-D: prod(f,g[,h]) = f(x) g(y) [h(z)] of 1-D built-ins; a 1-D built-in alone in \
+             dimension d > 1 means the same function in every coordinate",
         ),
     ]
 }
@@ -71,7 +74,7 @@ pub fn builtin_names() -> String {
         .join(", ")
 }
 
-const ONE_D_NAMES: [&str; 14] = [
+const ONE_D_NAMES: [&str; 15] = [
     "one",
     "const",
     "x",
@@ -84,6 +87,7 @@ const ONE_D_NAMES: [&str; 14] = [
     "square",
     "abs_half",
     "expsin",
+    "lowercos",
     "lowerbound",
     "randsines",
 ];
@@ -299,7 +303,7 @@ fn builtin_1d_named(
             Params::new(spec, ptext, &[])?;
             Box::new(ExpSin)
         }
-        "lowerbound" => {
+        "lowercos" | "lowerbound" => {
             let p = Params::new(spec, ptext, &["L"])?;
             let l = p.f64("L", 1.0)?;
             if l <= 0.0 {
