@@ -8,7 +8,12 @@ use std::hint::black_box;
 fn ours<T: Real>(c: &mut Criterion, name: &str, n: usize, alg: Algorithm) {
     let plan = Fft::<T>::new(n, Direction::Forward, alg).unwrap();
     let x: Vec<Complex<T>> = (0..n)
-        .map(|j| Complex::new(T::from_f64(((j * 7919) % 1000) as f64 / 1000.0 - 0.5), T::zero()))
+        .map(|j| {
+            Complex::new(
+                T::from_f64(((j * 7919) % 1000) as f64 / 1000.0 - 0.5),
+                T::zero(),
+            )
+        })
         .collect();
     let mut data = x.clone();
     let mut scratch = vec![Complex::new(T::zero(), T::zero()); plan.scratch_len()];
@@ -23,10 +28,18 @@ fn ours<T: Real>(c: &mut Criterion, name: &str, n: usize, alg: Algorithm) {
 fn rust_fft<T: rustfft::FftNum + Real>(c: &mut Criterion, name: &str, n: usize) {
     let plan = rustfft::FftPlanner::<T>::new().plan_fft_forward(n);
     let x: Vec<Complex<T>> = (0..n)
-        .map(|j| Complex::new(<T as Real>::from_f64(((j * 7919) % 1000) as f64 / 1000.0 - 0.5), <T as Real>::zero()))
+        .map(|j| {
+            Complex::new(
+                <T as Real>::from_f64(((j * 7919) % 1000) as f64 / 1000.0 - 0.5),
+                <T as Real>::zero(),
+            )
+        })
         .collect();
     let mut data = x.clone();
-    let mut scratch = vec![Complex::new(<T as Real>::zero(), <T as Real>::zero()); plan.get_inplace_scratch_len()];
+    let mut scratch = vec![
+        Complex::new(<T as Real>::zero(), <T as Real>::zero());
+        plan.get_inplace_scratch_len()
+    ];
     c.bench_with_input(BenchmarkId::new(name, n), &n, |b, _| {
         b.iter(|| {
             data.copy_from_slice(&x);

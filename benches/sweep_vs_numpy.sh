@@ -18,7 +18,7 @@ best() { # best wall time (s) of N runs of "$@"
 }
 MODES=0,1,2,3,4,5,6,7,8
 full=$(best $BIN errors --function x2 --sizes 2^4..2^20 --modes $MODES \
-  --formats fp32,tf32,bf16,fp16,e5m2,e4m3,e4m3sat --models input,storage,arithmetic --out "$tmp/full.csv")
+  --formats fp64,fp32,tf32,bf16,fp16,e5m2,e4m3 --models input,storage,arithmetic --out "$tmp/full.csv")
 m1=$(best $BIN errors --function x2 --sizes 2^4..2^20 --modes $MODES --formats fp16 --models input --out "$tmp/m1.csv")
 np=$(python3 benches/numpy_model1.py --repeat "$N")
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"

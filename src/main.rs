@@ -262,10 +262,14 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
                     .join(":");
                 writeln!(
                     out,
-                    "  mode {mode:>6} {:<7} {:<17} s* from bounds {:>10.3e}   measured {}",
+                    "  mode {mode:>6} {:<7} {:<17} s* from bounds {:>10}   measured {}",
                     c.format.to_string(),
                     c.model.to_string(),
-                    c.from_bounds,
+                    if c.from_bounds.is_finite() {
+                        format!("{:.3e}", c.from_bounds)
+                    } else {
+                        "none".into()
+                    },
                     c.measured
                         .map_or("beyond the tested sizes".into(), |s| s.to_string())
                 )

@@ -303,7 +303,8 @@ pub struct Crossover {
     pub mode: Vec<i64>,
     pub format: Format,
     pub model: Model,
-    /// From the bounds: s* = discretization bound at s = 1 / precision bound (at the largest s).
+    /// From the bounds: s* = discretization bound at s = 1 / precision bound (at the largest s);
+    /// NaN when the precision bound is infinite there.
     pub from_bounds: f64,
     /// Smallest tested s with measured discretization error <= measured precision error, if any.
     pub measured: Option<usize>,
@@ -338,7 +339,8 @@ pub fn crossovers(rows: &[Row]) -> Vec<Crossover> {
             .last()
             .and_then(|p| {
                 let d = disc.get(&(p.s, mode))?;
-                Some(d.bound * p.s as f64 / p.bound)
+                // No finite precision bound: no crossover from the bounds (NaN).
+                p.bound.is_finite().then(|| d.bound * p.s as f64 / p.bound)
             })
             .unwrap_or(f64::NAN);
         out.push(Crossover {

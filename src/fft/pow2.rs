@@ -126,7 +126,10 @@ impl<T: Real> Pow2<T> {
         for (bre, bim) in re.chunks_exact_mut(2 * h).zip(im.chunks_exact_mut(2 * h)) {
             let (r0, r1) = bre.split_at_mut(h);
             let (i0, i1) = bim.split_at_mut(h);
-            let it = r0.iter_mut().zip(i0.iter_mut()).zip(r1.iter_mut().zip(i1.iter_mut()));
+            let it = r0
+                .iter_mut()
+                .zip(i0.iter_mut())
+                .zip(r1.iter_mut().zip(i1.iter_mut()));
             for (((xr, xi), (yr, yi)), (&wr, &wi)) in it.zip(wr.iter().zip(wi.iter())) {
                 let tr = wr * *yr - wi * *yi;
                 let ti = wr * *yi + wi * *yr;
@@ -204,7 +207,7 @@ impl<T: Real> Pow2<T> {
                 ];
                 if SCALE {
                     for v in &mut y {
-                        *v = *v * half;
+                        *v *= half;
                     }
                 }
                 (r0[j], i0[j], r1[j], i1[j]) = (y[0], y[1], y[2], y[3]);
