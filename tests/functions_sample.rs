@@ -120,6 +120,11 @@ fn names_round_trip() {
     assert_eq!(parse("const:c=1", 1, &o()).unwrap().name(), "one");
     assert_eq!(parse("linear:a=1", 1, &o()).unwrap().name(), "x");
     assert_eq!(parse("x", 2, &o()).unwrap().name(), "prod(x,x)");
+    // x^2 is the built-in x2 in 1-D, but the expression x^2 (not x^2 y^2) in 2-D.
+    assert_eq!(parse("x^2", 1, &o()).unwrap().name(), "x2");
+    let sq = parse("x^2", 2, &o()).unwrap();
+    assert_eq!(sq.name(), "x^2");
+    assert!((sq.coefficient(&[0, 0]).re - 1.0 / 3.0).abs() < 1e-13);
     assert_eq!(parse("aliased", 1, &o()).unwrap().name(), "aliased:w=3");
     assert_eq!(
         parse("aliased", 1, &o())

@@ -1,5 +1,5 @@
 //! One-dimensional built-ins with closed-form coefficients and exact (or rigorously bounded)
-//! Lipschitz constant L and sup M on [0,1].
+//! Lipschitz constant L and sup M on \[0,1\].
 
 use super::special::{
     cos_turns, expsin_coefficient, expsin_slope_max, poly_deriv, poly_eval, poly_fourier,
@@ -20,10 +20,10 @@ fn czero() -> Complex<f64> {
     Complex::new(0.0, 0.0)
 }
 
-/// Polynomial p(x) = sum_k c[k] x^k on [0,1] (covers `one`, `const`, `x`, `linear`, `x2`, `poly`).
+/// Polynomial p(x) = sum_k c\[k\] x^k on \[0,1\] (covers `one`, `const`, `x`, `linear`, `x2`, `poly`).
 ///
 /// Coefficients: exact integrals of the monomials ([`super::special::monomial_fourier`]).
-/// M = max |p| and L = max |p'| over [0,1], located at the endpoints and the real roots of p'
+/// M = max |p| and L = max |p'| over \[0,1\], located at the endpoints and the real roots of p'
 /// (resp. p'') found by recursive root isolation ([`super::special::poly_max_abs`]): exact up to a
 /// rounding margin of ~1e-12 relative at interior extrema.
 #[derive(Clone, Debug)]
@@ -41,7 +41,7 @@ impl Poly {
         let m = poly_max_abs(&c);
         Poly { c, name, l, m }
     }
-    /// Coefficients c[0], c[1], ... (trailing zeros removed).
+    /// Coefficients c\[0\], c\[1\], ... (trailing zeros removed).
     pub fn coeffs(&self) -> &[f64] {
         &self.c
     }
@@ -82,7 +82,7 @@ impl Function for Poly {
 ///
 /// L and M: rigorous upper bounds, each the smaller of (1) the crude bound sum_k (2 pi f_k)^p r_k
 /// with r_k = hypot(a_k, b_k) (plus |c| for M), and (2) the maximum of |v| (resp. |v'|) on a
-/// dense grid of N + 1 points (N = 256 max f_k, clamped to [4096, 2^22]) plus the correction
+/// dense grid of N + 1 points (N = 256 max f_k, clamped to \[4096, 2^22\]) plus the correction
 /// h^2 / 8 * max|v''| (resp. max|v'''|, bounded by the crude sums): at an interior maximum of a
 /// smooth |g| the derivative vanishes, so the nearest grid point (within h/2) is at most
 /// max|g''| (h/2)^2 / 2 below it; maxima at the ends are sampled exactly. A relative 1e-12 is

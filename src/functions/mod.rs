@@ -1,9 +1,9 @@
-//! Test functions on [0,1)^d (d = 1..3) with their continuous Fourier coefficients, Lipschitz
+//! Test functions on \[0,1)^d (d = 1..3) with their continuous Fourier coefficients, Lipschitz
 //! constant L and sup M: what the discretization and precision bounds of spec/bounds.md need.
 //!
-//! Conventions: F(v)(w) = integral over [0,1)^d of v(x) exp(-2 pi i <w, x>) dx for w in Z^d;
-//! the grid is x_j = j / s. L is the Lipschitz constant for the Euclidean norm on [0,1]^d (not
-//! periodic: y = x has L = 1), M = sup |v| on [0,1]^d. Both must be exact or safe
+//! Conventions: F(v)(w) = integral over \[0,1)^d of v(x) exp(-2 pi i <w, x>) dx for w in Z^d;
+//! the grid is x_j = j / s. L is the Lipschitz constant for the Euclidean norm on \[0,1\]^d (not
+//! periodic: y = x has L = 1), M = sup |v| on \[0,1\]^d. Both must be exact or safe
 //! over-estimates: an under-estimate makes a measured error exceed its bound.
 //!
 //! - Built-ins ([`builtins`]) have closed-form coefficients and exact (or rigorously bounded) L, M.
@@ -23,7 +23,7 @@ mod spec;
 pub mod special;
 
 pub use builtin::{AbsHalf, Aliased, ExpSin, LowerBound, Poly, SquareWave, TrigPoly, random_sines};
-pub use expr::Expression;
+pub use expr::{ESTIMATE_INTERVALS, Expression, QUAD_TOL, SLOPE_SAFETY, VARIABLES};
 pub use multi::{ExpSinDiag, Product};
 pub use spec::{builtin_names, builtins, parse};
 
@@ -66,21 +66,21 @@ impl fmt::Display for ConstantsSource {
     }
 }
 
-/// A real test function on [0,1]^d.
+/// A real test function on \[0,1\]^d.
 pub trait Function: Send + Sync {
     /// Canonical name written to result files, e.g. "x", "linear:a=1000", "expsin", "prod(x,expsin)".
     /// Parsing the name again gives the same function.
     fn name(&self) -> String;
     fn dim(&self) -> usize;
-    /// v(x) for x in [0,1]^d (x.len() == dim).
+    /// v(x) for x in \[0,1\]^d (x.len() == dim).
     fn eval(&self, x: &[f64]) -> f64;
-    /// Continuous Fourier coefficient over [0,1)^d at integer frequency w (w.len() == dim).
+    /// Continuous Fourier coefficient over \[0,1)^d at integer frequency w (w.len() == dim).
     fn coefficient(&self, w: &[i64]) -> Complex<f64>;
     /// Closed form, or numerical quadrature with the achieved/target absolute accuracy.
     fn coefficient_source(&self) -> CoefficientSource;
-    /// Euclidean Lipschitz constant on [0,1]^d; f64::INFINITY when not Lipschitz.
+    /// Euclidean Lipschitz constant on \[0,1\]^d; f64::INFINITY when not Lipschitz.
     fn lipschitz(&self) -> f64;
-    /// sup |v| on [0,1]^d.
+    /// sup |v| on \[0,1\]^d.
     fn sup(&self) -> f64;
     /// How L and M were obtained.
     fn constants_source(&self) -> ConstantsSource;

@@ -418,7 +418,9 @@ pub fn parse(
         }
         return Ok(Box::new(ExpSinDiag { dim }));
     }
-    if is_builtin_name(name) {
+    // "x^2" is the built-in x2 only in 1-D; in 2-D/3-D it reads as the expression x^2 (a function
+    // of x alone), not as the product x^2 y^2 that a built-in name would mean there.
+    if is_builtin_name(name) && !(name == "x^2" && dim > 1) {
         if dim == 1 {
             return builtin_1d_named(spec, name, ptext, opts);
         }

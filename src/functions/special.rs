@@ -1,11 +1,11 @@
 //! Numerical helpers with closed forms: accurate trigonometry in turns, the modified Bessel
-//! function I_n at integer order, Fourier integrals of monomials on [0,1), and polynomial
-//! maxima on [0,1] by recursive root isolation.
+//! function I_n at integer order, Fourier integrals of monomials on \[0,1), and polynomial
+//! maxima on \[0,1\] by recursive root isolation.
 
 use num_complex::Complex;
 use std::f64::consts::TAU;
 
-/// `t` in [-1/2, 1/2] with `m * x = t (mod 1)`, accurate to about one ulp of 1 even when
+/// `t` in \[-1/2, 1/2\] with `m * x = t (mod 1)`, accurate to about one ulp of 1 even when
 /// `m * x` is large: the rounding error of the product is recovered exactly with an FMA, so
 /// `sin(2 pi m x)` keeps full absolute accuracy for large integer frequencies `m`.
 pub fn reduce_turns(m: f64, x: f64) -> f64 {
@@ -73,7 +73,7 @@ pub fn expsin_coefficient(w: i64) -> Complex<f64> {
 }
 
 /// max over t of |cos t| e^{sin t}, attained where sin t = (sqrt 5 - 1) / 2 (the root of
-/// 1 - s - s^2 = 0 from d/ds [(1 - s^2) e^{2s}] = 0), nudged up by two ulps so the f64 value
+/// 1 - s - s^2 = 0 from d/ds \[(1 - s^2) e^{2s}\] = 0), nudged up by two ulps so the f64 value
 /// never under-estimates the real number (~1.458528).
 pub fn expsin_slope_max() -> f64 {
     let s = (5f64.sqrt() - 1.0) / 2.0;
@@ -126,7 +126,7 @@ pub fn monomial_fourier(kmax: usize, w: i64) -> Vec<Complex<f64>> {
     out
 }
 
-/// Fourier coefficient int_0^1 p(x) exp(-2 pi i w x) dx of p(x) = sum_k c[k] x^k.
+/// Fourier coefficient int_0^1 p(x) exp(-2 pi i w x) dx of p(x) = sum_k c\[k\] x^k.
 pub fn poly_fourier(c: &[f64], w: i64) -> Complex<f64> {
     if c.is_empty() {
         return Complex::new(0.0, 0.0);
@@ -135,7 +135,7 @@ pub fn poly_fourier(c: &[f64], w: i64) -> Complex<f64> {
     c.iter().zip(&ik).map(|(&ck, &i)| i * ck).sum()
 }
 
-/// p(x) = sum_k c[k] x^k by Horner's rule.
+/// p(x) = sum_k c\[k\] x^k by Horner's rule.
 pub fn poly_eval(c: &[f64], x: f64) -> f64 {
     c.iter().rev().fold(0.0, |acc, &ck| acc.mul_add(x, ck))
 }
@@ -158,7 +158,7 @@ pub fn poly_trim(c: &[f64]) -> Vec<f64> {
     v
 }
 
-/// Real roots of p in [lo, hi], by recursive isolation: between consecutive roots of p' the
+/// Real roots of p in \[lo, hi\], by recursive isolation: between consecutive roots of p' the
 /// polynomial is monotone, so each such interval holds at most one root, found by bisection to
 /// full precision. Roots are returned sorted; a root shared with p' (a double root) is found when
 /// p vanishes at the isolating point itself.
@@ -222,10 +222,10 @@ pub fn poly_roots_in(c: &[f64], lo: f64, hi: f64) -> Vec<f64> {
     roots
 }
 
-/// A safe upper bound for max |p(x)| over [0, 1], tight to about 1e-12 relative.
+/// A safe upper bound for max |p(x)| over \[0, 1\], tight to about 1e-12 relative.
 ///
-/// Candidates are the endpoints and the roots of p' in [0, 1] (found by [`poly_roots_in`]).
-/// At x = 0 the value is c[0] exactly. At x = 1 and at interior critical points the Horner value
+/// Candidates are the endpoints and the roots of p' in \[0, 1\] (found by [`poly_roots_in`]).
+/// At x = 0 the value is c\[0\] exactly. At x = 1 and at interior critical points the Horner value
 /// is increased by its rounding-error bound 2 n eps sum |c_k| (zero at x = 1 when every partial
 /// sum is an integer below 2^53, so e.g. x^2 gets exactly 1); interior points further get a
 /// relative margin of 1e-12 for the located critical point.
