@@ -236,11 +236,7 @@ impl<T: Real> Fft<T> {
             Kind::Identity => (1.0, false),
             Kind::Pow2(p) => {
                 let (re, im) = split_scratch(scratch, self.n);
-                for (k, z) in data.iter().enumerate() {
-                    re[k] = z.re;
-                    im[k] = z.im;
-                }
-                let r = p.process_split(re, im, opts);
+                let r = p.process_from(data, re, im, opts);
                 pow2::join(re, im, data);
                 r
             }

@@ -9,7 +9,9 @@
 //! changing the per-level error bound.
 
 use super::{Complex, Direction, StageOptions};
-use crate::precision::{Overflow, Real, round};
+use crate::precision::lanes::unroll;
+use crate::precision::{LANES, Lanes, Overflow, Real, round};
+use std::ops::{Add, Mul, Neg, Sub};
 
 /// A planned power-of-two transform.
 pub(crate) struct Pow2<T: Real> {
@@ -75,15 +77,97 @@ impl<T: Real> Pow2<T> {
                 im.swap(i, j);
             }
         }
+        self.passes(None, 0, re, im, opts)
+    }
+
+    /// Transform `src` into split arrays `re`, `im` (the bit-reversal permutation is done as a
+    /// gather while splitting, one pass instead of a split copy plus in-place swaps).
+    pub(crate) fn process_from(
+        &self,
+        src: &[Complex<T>],
+        re: &mut [T],
+        im: &mut [T],
+        opts: &StageOptions,
+    ) -> (f64, bool) {
+        let n = self.n;
+        assert!(
+            src.len() == n && re.len() == n && im.len() == n,
+            "pow2 transform: length mismatch"
+        );
+        let l = self.levels.len();
+        if self.radix4 && l.is_multiple_of(2) && n / 4 >= LANES {
+            if opts.scale {
+                self.first_radix4_from::<true>(src, re, im);
+            } else {
+                self.first_radix4_from::<false>(src, re, im);
+            }
+            let factor = if opts.scale { 0.25 } else { 1.0 };
+            let clipped = store(re, im, opts, T::FORMAT.overflow() == Overflow::Saturate);
+            let (f, c) = self.passes(None, 2, re, im, opts);
+            return (factor * f, clipped | c);
+        }
+        // A first radix-2 level on gathered lanes reads its inputs from `src` through the
+        // bit-reversal table itself; otherwise permute while splitting.
+        if (!self.radix4 || l % 2 == 1) && n / 2 >= LANES {
+            return self.passes(Some(src), 0, re, im, opts);
+        }
+        for ((r, i), &j) in re.iter_mut().zip(im.iter_mut()).zip(&self.bitrev) {
+            let z = src[j as usize];
+            (*r, *i) = (z.re, z.im);
+        }
+        self.passes(None, 0, re, im, opts)
+    }
+
+    /// The first radix-4 pass (levels 0 and 1, twiddles 1), fused with the bit-reversal
+    /// permutation. The butterfly q of this pass reads bit-reversed positions 4q + m, that is
+    /// src[rev2(m) n/4 + t] with t the (l-2)-bit reversal of q; taking eight consecutive t per
+    /// vector makes the reads contiguous, and each lane then writes its four outputs
+    /// (positions 4q .. 4q + 3, with 4q = bitrev[t]) as one transposed group.
+    fn first_radix4_from<const SCALE: bool>(&self, src: &[Complex<T>], re: &mut [T], im: &mut [T]) {
+        let n = self.n;
+        let half = T::Lanes::splat(T::from_f64(0.5));
+        let one = |t: &(Vec<T>, Vec<T>)| (T::Lanes::splat(t.0[0]), T::Lanes::splat(t.1[0]));
+        let (a, b) = (one(&self.levels[0]), one(&self.levels[1]));
+        let z = flat(src);
+        let quarter = n / 4;
+        for t0 in (0..quarter).step_by(LANES) {
+            // m = 0, 1, 2, 3 read rows rev2(m) = 0, 2, 1, 3 of the n/4 x 4 view.
+            let rows = [0, 2, 1, 3];
+            let x: [(T::Lanes, T::Lanes); 4] =
+                unroll!(4, m => T::Lanes::load_deinterleave(z, 2 * (rows[m] * quarter + t0)));
+            let x = [
+                x[0].0, x[0].1, x[1].0, x[1].1, x[2].0, x[2].1, x[3].0, x[3].1,
+            ];
+            let y = match self.dir {
+                Direction::Forward => bfly4::<_, SCALE, true>(x, a, b, half),
+                Direction::Inverse => bfly4::<_, SCALE, false>(x, a, b, half),
+            };
+            let idx: [usize; LANES] = unroll!(8, k => self.bitrev[t0 + k] as usize);
+            T::Lanes::store_transposed4([y[0], y[2], y[4], y[6]], re, &idx);
+            T::Lanes::store_transposed4([y[1], y[3], y[5], y[7]], im, &idx);
+        }
+    }
+
+    /// The passes from level `start` on (0, or 2 after the fused first radix-4 pass) over
+    /// bit-reversed split arrays; with `src`, the first pass (a radix-2 level on gathered lanes)
+    /// reads the input from `src` in bit-reversed order instead.
+    fn passes(
+        &self,
+        mut src: Option<&[Complex<T>]>,
+        start: usize,
+        re: &mut [T],
+        im: &mut [T],
+        opts: &StageOptions,
+    ) -> (f64, bool) {
         let half = T::from_f64(0.5);
         let saturating = T::FORMAT.overflow() == Overflow::Saturate;
-        let mut level = 0;
+        let mut level = start;
         let mut factor = 1.0;
         let mut clipped = false;
         let l = self.levels.len();
         // With radix 4 and an odd number of levels, one radix-2 level goes first.
         if self.radix4 && l % 2 == 1 {
-            self.radix2_level(re, im, 0, opts.scale, half);
+            self.radix2_level(src.take(), re, im, 0, opts.scale, half);
             level = 1;
             factor *= 0.5_f64.powi(opts.scale as i32);
             clipped |= store(re, im, opts, saturating);
@@ -94,7 +178,7 @@ impl<T: Real> Pow2<T> {
                 level += 2;
                 factor *= 0.25_f64.powi(opts.scale as i32);
             } else {
-                self.radix2_level(re, im, level, opts.scale, half);
+                self.radix2_level(src.take(), re, im, level, opts.scale, half);
                 level += 1;
                 factor *= 0.5_f64.powi(opts.scale as i32);
             }
@@ -103,54 +187,112 @@ impl<T: Real> Pow2<T> {
         (factor, clipped)
     }
 
-    fn radix2_level(&self, re: &mut [T], im: &mut [T], level: usize, scale: bool, half: T) {
+    fn radix2_level(
+        &self,
+        src: Option<&[Complex<T>]>,
+        re: &mut [T],
+        im: &mut [T],
+        level: usize,
+        scale: bool,
+        half: T,
+    ) {
         if scale {
-            self.radix2_level_impl::<true>(re, im, level, half)
+            self.radix2_level_impl::<true>(src, re, im, level, half)
         } else {
-            self.radix2_level_impl::<false>(re, im, level, half)
+            self.radix2_level_impl::<false>(src, re, im, level, half)
         }
     }
 
-    // Iterators over equal-length slices (no bounds checks) and the scaling as a constant let
-    // LLVM vectorise the butterflies across j, rounding included.
+    /// The input lanes of component `c` (even: real, odd: imaginary part) at bit-reversed
+    /// positions `idx`, read from the interleaved `src` (the fused permutation of the first pass).
+    #[inline(always)]
+    fn gather_src(&self, flat: &[T], c: usize, idx: &[usize; LANES]) -> T::Lanes {
+        let b = &self.bitrev;
+        T::Lanes::gather(flat, &unroll!(8, k => 2 * b[idx[k]] as usize + c % 2))
+    }
+
+    /// One radix-2 level. Butterflies run eight at a time on `T::Lanes`: contiguous loads when
+    /// the half-block h >= 8, gathered lanes (eight consecutive butterflies of small blocks)
+    /// when h < 8, scalar only when n < 16. Every path does the same rounded operations in the
+    /// same order ([`bfly2`]), so results are bit-identical to the scalar loop.
     #[inline(always)]
     fn radix2_level_impl<const SCALE: bool>(
         &self,
+        src: Option<&[Complex<T>]>,
         re: &mut [T],
         im: &mut [T],
         level: usize,
         half: T,
     ) {
+        let n = self.n;
         let h = 1 << level;
         let (wr, wi) = &self.levels[level];
-        for (bre, bim) in re.chunks_exact_mut(2 * h).zip(im.chunks_exact_mut(2 * h)) {
-            let (r0, r1) = bre.split_at_mut(h);
-            let (i0, i1) = bim.split_at_mut(h);
-            let it = r0
-                .iter_mut()
-                .zip(i0.iter_mut())
-                .zip(r1.iter_mut().zip(i1.iter_mut()));
-            for (((xr, xi), (yr, yi)), (&wr, &wi)) in it.zip(wr.iter().zip(wi.iter())) {
-                let tr = wr * *yr - wi * *yi;
-                let ti = wr * *yi + wi * *yr;
-                let (mut a, mut b, mut c, mut d) = (*xr + tr, *xi + ti, *xr - tr, *xi - ti);
-                if SCALE {
-                    (a, b, c, d) = (a * half, b * half, c * half, d * half);
+        if h >= LANES {
+            let hv = T::Lanes::splat(half);
+            for (bre, bim) in re.chunks_exact_mut(2 * h).zip(im.chunks_exact_mut(2 * h)) {
+                let (r0, r1) = bre.split_at_mut(h);
+                let (i0, i1) = bim.split_at_mut(h);
+                for j in (0..h).step_by(LANES) {
+                    let ld = |s: &[T]| T::Lanes::load(&s[j..]);
+                    let y =
+                        bfly2::<_, SCALE>([ld(r0), ld(i0), ld(r1), ld(i1)], (ld(wr), ld(wi)), hv);
+                    y[0].store(&mut r0[j..]);
+                    y[1].store(&mut i0[j..]);
+                    y[2].store(&mut r1[j..]);
+                    y[3].store(&mut i1[j..]);
                 }
-                (*xr, *xi, *yr, *yi) = (a, b, c, d);
+            }
+        } else if n / 2 >= LANES {
+            let hv = T::Lanes::splat(half);
+            let w = |t: &[T]| T::Lanes::from_array(unroll!(8, k => t[k & (h - 1)]));
+            let (wr, wi) = (w(wr), w(wi));
+            for q0 in (0..n / 2).step_by(LANES) {
+                let idx: [usize; LANES] = unroll!(8, k => {
+                    let q = q0 + k;
+                    ((q >> level) << (level + 1)) + (q & (h - 1))
+                });
+                let idx_h = unroll!(8, k => idx[k] + h);
+                let x = match src {
+                    Some(z) => {
+                        let f = flat(z);
+                        let g = |c: usize, ix| self.gather_src(f, c, ix);
+                        [g(0, &idx), g(1, &idx), g(2, &idx_h), g(3, &idx_h)]
+                    }
+                    None => [
+                        T::Lanes::gather(re, &idx),
+                        T::Lanes::gather(im, &idx),
+                        T::Lanes::gather(re, &idx_h),
+                        T::Lanes::gather(im, &idx_h),
+                    ],
+                };
+                let y = bfly2::<_, SCALE>(x, (wr, wi), hv);
+                y[0].scatter(re, &idx);
+                y[1].scatter(im, &idx);
+                y[2].scatter(re, &idx_h);
+                y[3].scatter(im, &idx_h);
+            }
+        } else {
+            for b in (0..n).step_by(2 * h) {
+                for j in 0..h {
+                    let (x, y) = (b + j, b + j + h);
+                    let o = bfly2::<_, SCALE>([re[x], im[x], re[y], im[y]], (wr[j], wi[j]), half);
+                    (re[x], im[x], re[y], im[y]) = (o[0], o[1], o[2], o[3]);
+                }
             }
         }
     }
 
     fn radix4_pass(&self, re: &mut [T], im: &mut [T], level: usize, scale: bool, half: T) {
+        let (r, i, l, h) = (re, im, level, half);
         match (scale, self.dir) {
-            (false, Direction::Forward) => self.radix4_impl::<false, true>(re, im, level, half),
-            (false, Direction::Inverse) => self.radix4_impl::<false, false>(re, im, level, half),
-            (true, Direction::Forward) => self.radix4_impl::<true, true>(re, im, level, half),
-            (true, Direction::Inverse) => self.radix4_impl::<true, false>(re, im, level, half),
+            (false, Direction::Forward) => self.radix4_impl::<false, true>(r, i, l, h),
+            (false, Direction::Inverse) => self.radix4_impl::<false, false>(r, i, l, h),
+            (true, Direction::Forward) => self.radix4_impl::<true, true>(r, i, l, h),
+            (true, Direction::Inverse) => self.radix4_impl::<true, false>(r, i, l, h),
         }
     }
 
+    /// Two fused radix-2 levels; the same three paths as [`Self::radix2_level_impl`].
     #[inline(always)]
     fn radix4_impl<const SCALE: bool, const FWD: bool>(
         &self,
@@ -159,61 +301,173 @@ impl<T: Real> Pow2<T> {
         level: usize,
         half: T,
     ) {
+        let n = self.n;
         let h = 1 << level;
         let (ar, ai) = &self.levels[level];
         let (br, bi) = &self.levels[level + 1];
         let (ar, ai, br, bi) = (&ar[..h], &ai[..h], &br[..h], &bi[..h]);
-        for (bre, bim) in re.chunks_exact_mut(4 * h).zip(im.chunks_exact_mut(4 * h)) {
-            let (r01, r23) = bre.split_at_mut(2 * h);
-            let (r0, r1) = r01.split_at_mut(h);
-            let (r2, r3) = r23.split_at_mut(h);
-            let (i01, i23) = bim.split_at_mut(2 * h);
-            let (i0, i1) = i01.split_at_mut(h);
-            let (i2, i3) = i23.split_at_mut(h);
-            let (r1, r2, r3) = (&mut r1[..h], &mut r2[..h], &mut r3[..h]);
-            let (i0, i1, i2, i3) = (&mut i0[..h], &mut i1[..h], &mut i2[..h], &mut i3[..h]);
-            for j in 0..h {
-                let (wr, wi) = (ar[j], ai[j]);
-                // Level 1: (x0, x1) and (x2, x3) with w_{2h}^j.
-                let t1r = wr * r1[j] - wi * i1[j];
-                let t1i = wr * i1[j] + wi * r1[j];
-                let t3r = wr * r3[j] - wi * i3[j];
-                let t3i = wr * i3[j] + wi * r3[j];
-                let (mut a0r, mut a0i) = (r0[j] + t1r, i0[j] + t1i);
-                let (mut a1r, mut a1i) = (r0[j] - t1r, i0[j] - t1i);
-                let (mut a2r, mut a2i) = (r2[j] + t3r, i2[j] + t3i);
-                let (mut a3r, mut a3i) = (r2[j] - t3r, i2[j] - t3i);
-                if SCALE {
-                    (a0r, a0i, a1r, a1i) = (a0r * half, a0i * half, a1r * half, a1i * half);
-                    (a2r, a2i, a3r, a3i) = (a2r * half, a2i * half, a3r * half, a3i * half);
+        if h >= LANES {
+            let hv = T::Lanes::splat(half);
+            for (bre, bim) in re.chunks_exact_mut(4 * h).zip(im.chunks_exact_mut(4 * h)) {
+                let (r01, r23) = bre.split_at_mut(2 * h);
+                let (r0, r1) = r01.split_at_mut(h);
+                let (r2, r3) = r23.split_at_mut(h);
+                let (i01, i23) = bim.split_at_mut(2 * h);
+                let (i0, i1) = i01.split_at_mut(h);
+                let (i2, i3) = i23.split_at_mut(h);
+                for j in (0..h).step_by(LANES) {
+                    let ld = |s: &[T]| T::Lanes::load(&s[j..]);
+                    let x = [
+                        ld(r0),
+                        ld(i0),
+                        ld(r1),
+                        ld(i1),
+                        ld(r2),
+                        ld(i2),
+                        ld(r3),
+                        ld(i3),
+                    ];
+                    let y = bfly4::<_, SCALE, FWD>(x, (ld(ar), ld(ai)), (ld(br), ld(bi)), hv);
+                    y[0].store(&mut r0[j..]);
+                    y[1].store(&mut i0[j..]);
+                    y[2].store(&mut r1[j..]);
+                    y[3].store(&mut i1[j..]);
+                    y[4].store(&mut r2[j..]);
+                    y[5].store(&mut i2[j..]);
+                    y[6].store(&mut r3[j..]);
+                    y[7].store(&mut i3[j..]);
                 }
-                // Level 2: (a0, a2) with v = w_{4h}^j, (a1, a3) with (-+i) v.
-                let (vr, vi) = (br[j], bi[j]);
-                let u2r = vr * a2r - vi * a2i;
-                let u2i = vr * a2i + vi * a2r;
-                let u3r = vr * a3r - vi * a3i;
-                let u3i = vr * a3i + vi * a3r;
-                // -i (x + iy) = y - ix (forward); +i (x + iy) = -y + ix (inverse): exact.
-                let (v3r, v3i) = if FWD { (u3i, -u3r) } else { (-u3i, u3r) };
-                let mut y = [
-                    a0r + u2r,
-                    a0i + u2i,
-                    a1r + v3r,
-                    a1i + v3i,
-                    a0r - u2r,
-                    a0i - u2i,
-                    a1r - v3r,
-                    a1i - v3i,
-                ];
-                if SCALE {
-                    for v in &mut y {
-                        *v *= half;
+            }
+        } else if n / 4 >= LANES {
+            let hv = T::Lanes::splat(half);
+            let w = |t: &[T]| T::Lanes::from_array(unroll!(8, k => t[k & (h - 1)]));
+            let (a, b) = ((w(ar), w(ai)), (w(br), w(bi)));
+            for q0 in (0..n / 4).step_by(LANES) {
+                let idx: [usize; LANES] = unroll!(8, k => {
+                    let q = q0 + k;
+                    ((q >> level) << (level + 2)) + (q & (h - 1))
+                });
+                let ix: [[usize; LANES]; 4] = unroll!(4, m => unroll!(8, k => idx[k] + m * h));
+                // With h = 4 the eight butterflies are two blocks of four contiguous ones.
+                let x: [T::Lanes; 8] = match () {
+                    () if h == 4 => unroll!(8, c => {
+                        let s = if c.is_multiple_of(2) { &*re } else { &*im };
+                        T::Lanes::load_halves(s, ix[c / 2][0], ix[c / 2][4])
+                    }),
+                    () => unroll!(8, c => {
+                        T::Lanes::gather(if c.is_multiple_of(2) { re } else { im }, &ix[c / 2])
+                    }),
+                };
+                let y = bfly4::<_, SCALE, FWD>(x, a, b, hv);
+                for (c, v) in y.into_iter().enumerate() {
+                    let s = if c.is_multiple_of(2) {
+                        &mut *re
+                    } else {
+                        &mut *im
+                    };
+                    if h == 4 {
+                        v.store_halves(s, ix[c / 2][0], ix[c / 2][4]);
+                    } else {
+                        v.scatter(s, &ix[c / 2]);
                     }
                 }
-                (r0[j], i0[j], r1[j], i1[j]) = (y[0], y[1], y[2], y[3]);
-                (r2[j], i2[j], r3[j], i3[j]) = (y[4], y[5], y[6], y[7]);
+            }
+        } else {
+            for b in (0..n).step_by(4 * h) {
+                for j in 0..h {
+                    let p = [b + j, b + j + h, b + j + 2 * h, b + j + 3 * h];
+                    let x = [
+                        re[p[0]], im[p[0]], re[p[1]], im[p[1]], re[p[2]], im[p[2]], re[p[3]],
+                        im[p[3]],
+                    ];
+                    let y = bfly4::<_, SCALE, FWD>(x, (ar[j], ai[j]), (br[j], bi[j]), half);
+                    for m in 0..4 {
+                        (re[p[m]], im[p[m]]) = (y[2 * m], y[2 * m + 1]);
+                    }
+                }
             }
         }
+    }
+}
+
+/// Complex values as their interleaved (re, im) reals.
+fn flat<T: Real>(z: &[Complex<T>]) -> &[T] {
+    // SAFETY: Complex<T> is repr(C) { re: T, im: T }, so n values are 2n contiguous T.
+    unsafe { std::slice::from_raw_parts(z.as_ptr() as *const T, 2 * z.len()) }
+}
+
+/// What a butterfly computes with: the scalar or its lanes.
+trait Arith:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Neg<Output = Self>
+{
+}
+impl<V: Copy + Add<Output = V> + Sub<Output = V> + Mul<Output = V> + Neg<Output = V>> Arith for V {}
+
+/// Radix-2 butterfly on x = [xr, xi, yr, yi] with twiddle w = (wr, wi): t = w y (4 products,
+/// 2 sums), then (x + t, x - t), each component times 1/2 when `SCALE`.
+#[inline(always)]
+fn bfly2<V: Arith, const SCALE: bool>(x: [V; 4], (wr, wi): (V, V), half: V) -> [V; 4] {
+    let [xr, xi, yr, yi] = x;
+    let tr = wr * yr - wi * yi;
+    let ti = wr * yi + wi * yr;
+    let y = [xr + tr, xi + ti, xr - tr, xi - ti];
+    if SCALE {
+        unroll!(4, k => y[k] * half)
+    } else {
+        y
+    }
+}
+
+/// Radix-4 pass as two radix-2 levels on x = [r0, i0, r1, i1, r2, i2, r3, i3]: level 1 pairs
+/// (x0, x1) and (x2, x3) with a = w_{2h}^j; level 2 pairs (a0, a2) with b = w_{4h}^j and (a1, a3)
+/// with (-+i) b, applied as an exact swap and sign change after the product.
+#[inline(always)]
+fn bfly4<V: Arith, const SCALE: bool, const FWD: bool>(
+    x: [V; 8],
+    (wr, wi): (V, V),
+    (vr, vi): (V, V),
+    half: V,
+) -> [V; 8] {
+    let [r0, i0, r1, i1, r2, i2, r3, i3] = x;
+    let t1r = wr * r1 - wi * i1;
+    let t1i = wr * i1 + wi * r1;
+    let t3r = wr * r3 - wi * i3;
+    let t3i = wr * i3 + wi * r3;
+    let a = [
+        r0 + t1r,
+        i0 + t1i,
+        r0 - t1r,
+        i0 - t1i,
+        r2 + t3r,
+        i2 + t3i,
+        r2 - t3r,
+        i2 - t3i,
+    ];
+    let [a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i] = if SCALE {
+        unroll!(8, k => a[k] * half)
+    } else {
+        a
+    };
+    let u2r = vr * a2r - vi * a2i;
+    let u2i = vr * a2i + vi * a2r;
+    let u3r = vr * a3r - vi * a3i;
+    let u3i = vr * a3i + vi * a3r;
+    // -i (x + iy) = y - ix (forward); +i (x + iy) = -y + ix (inverse): exact.
+    let (v3r, v3i) = if FWD { (u3i, -u3r) } else { (-u3i, u3r) };
+    let y = [
+        a0r + u2r,
+        a0i + u2i,
+        a1r + v3r,
+        a1i + v3i,
+        a0r - u2r,
+        a0i - u2i,
+        a1r - v3r,
+        a1i - v3i,
+    ];
+    if SCALE {
+        unroll!(8, k => y[k] * half)
+    } else {
+        y
     }
 }
 

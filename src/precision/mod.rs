@@ -6,10 +6,12 @@
 //! - [`Model`]: the three precision-error models of spec/bounds.md.
 
 mod format;
+pub(crate) mod lanes;
 mod round;
 mod scalar;
 
 pub use format::{Format, Overflow, UnknownFormat, pow2};
+pub use lanes::{Arr8, EmuLanes, LANES, Lanes};
 pub use round::{neighbours, round, round_stochastic, round_with};
 pub use scalar::{
     Bf16, E4m3, E4m3Sat, E5m2, Emu, Fp16, LowFormat, Real, Tf32, dot_acc, fits, round_f32,

@@ -9,6 +9,7 @@
 //! fp32-range formats bf16/tf32) is recomputed in f64.
 
 use super::format::{Format, Overflow};
+use super::lanes::{Arr8, EmuLanes, Lanes};
 use super::round::round;
 use std::fmt::Debug;
 use std::marker::PhantomData;
@@ -35,6 +36,8 @@ pub trait Real:
 {
     /// The format every value and every operation result of this type lies in.
     const FORMAT: Format;
+    /// Eight lanes of this scalar whose operations round exactly as the scalar's do.
+    type Lanes: Lanes<Self>;
     /// One rounding of an f64 to this type (exact reference rounding).
     fn from_f64(x: f64) -> Self;
     /// The exact value as an f64 (always representable).
@@ -53,6 +56,7 @@ pub trait Real:
 
 impl Real for f64 {
     const FORMAT: Format = Format::Fp64;
+    type Lanes = Arr8<f64>;
     #[inline]
     fn from_f64(x: f64) -> Self {
         x
@@ -65,6 +69,7 @@ impl Real for f64 {
 
 impl Real for f32 {
     const FORMAT: Format = Format::Fp32;
+    type Lanes = Arr8<f32>;
     #[inline]
     fn from_f64(x: f64) -> Self {
         x as f32
@@ -252,6 +257,7 @@ impl<F: LowFormat> MulAssign for Emu<F> {
 
 impl<F: LowFormat> Real for Emu<F> {
     const FORMAT: Format = F::FORMAT;
+    type Lanes = EmuLanes<F>;
     #[inline]
     fn from_f64(x: f64) -> Self {
         Self::exact_f64(x)
