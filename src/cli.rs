@@ -241,7 +241,18 @@ pub fn write_atomically(
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     write(tmp.as_file_mut())?;
+    persist(tmp, path)
+}
+
+/// Rename a finished temporary file into place, readable by everyone like any other output
+/// (temporary files are created private, 0600).
+pub fn persist(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> anyhow::Result<()> {
     tmp.persist(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
     Ok(())
 }
 

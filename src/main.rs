@@ -251,8 +251,16 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             error::write_table(&mut out, &rows).map_err(|e| Failure::Runtime(e.into()))?;
-            writeln!(out, "\ncrossover s* (discretization bound = precision bound; measured: first s with discretization <= precision)")
+            writeln!(out, "\ncrossover s* (bounds: where the discretization upper bound meets the precision bound; measured: where the measured errors meet)")
                 .map_err(|e| Failure::Runtime(e.into()))?;
+            let show = |e: &error::Estimate| match e.how {
+                error::How::Interpolated | error::How::Extrapolated => {
+                    format!("{:.3e} ({})", e.s, e.how)
+                }
+                error::How::AtOrBelowSmallest => format!("<= {}", e.s),
+                error::How::Beyond => format!("> {} (beyond the tested sizes)", e.s),
+                error::How::Undefined(_) => e.how.to_string(),
+            };
             for c in error::crossovers(&rows) {
                 let mode = c
                     .mode
@@ -262,16 +270,11 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
                     .join(":");
                 writeln!(
                     out,
-                    "  mode {mode:>6} {:<7} {:<17} s* from bounds {:>10}   measured {}",
+                    "  mode {mode:>6} {:<7} {:<17} s* from bounds {}   measured {}",
                     c.format.to_string(),
                     c.model.to_string(),
-                    if c.from_bounds.is_finite() {
-                        format!("{:.3e}", c.from_bounds)
-                    } else {
-                        "none".into()
-                    },
-                    c.measured
-                        .map_or("beyond the tested sizes".into(), |s| s.to_string())
+                    show(&c.bounds),
+                    show(&c.measured)
                 )
                 .map_err(|e| Failure::Runtime(e.into()))?;
             }

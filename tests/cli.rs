@@ -203,3 +203,78 @@ fn figure_unknown_name_and_broken_experiment() {
     assert!(out.contains("figures/good.csv"), "{out}");
     assert!(dir.path().join("figures/good_crossover.csv").is_file());
 }
+
+/// Each experiment kind names the file, the line and the field of a bad value, exits 2, and
+/// writes nothing; a good file of each kind writes its data, figure and config.
+#[test]
+fn experiment_kinds_validate_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("experiments");
+    std::fs::create_dir(&exp).unwrap();
+    let bad = [
+        (
+            "kind = \"stats\"\ndescription = \"d\"\ninput = \"noise\"\nsizes = \"8,16\"\nformats = \"fp16\"\nmodels = \"input\"\ntrials = 0\n",
+            ":7 field 'trials'",
+        ),
+        (
+            "kind = \"crossover\"\ndescription = \"d\"\nfunctions = [\"x\"]\nlabels = [\"a\", \"b\"]\nsizes = \"8,16\"\nmode = \"3\"\nformats = \"fp16\"\nmodels = \"input\"\n",
+            ":4 field 'labels'",
+        ),
+        (
+            "kind = \"histogram\"\ndescription = \"d\"\n",
+            ":1 field 'kind'",
+        ),
+        (
+            "kind = \"models\"\ndescription = \"d\"\nfunctions = [\"x\"]\nsizes = \"8\"\nmode = \"3\"\nformat = \"fp16,bf16\"\nmodels = \"input\"\n",
+            ":6 field 'format'",
+        ),
+        (
+            "description = \"d\"\nfunction = \"x\"\nsizes = \"8,16\"\nmodes = \"0\"\nformats = \"fp16\"\nmodels = \"input\"\nplot_mode = \"3\"\n",
+            ":7 field 'plot_mode'",
+        ),
+        (
+            "kind = \"models\"\ndescription = \"d\"\nfunctions = [\"x\"]\nsizes = \"8\"\nmode = \"3\"\nformat = \"fp16\"\nmodels = \"input\"\nplot_mode = \"3\"\n",
+            "line 8: unknown field `plot_mode`",
+        ),
+    ];
+    for (text, expect) in bad {
+        std::fs::write(exp.join("bad.toml"), text).unwrap();
+        let (code, _o, err) = mpno(&["figure", "bad"], dir.path());
+        assert_eq!(code, 2, "{text}\n{err}");
+        assert!(
+            err.contains("bad.toml") && err.contains(expect),
+            "{expect}: {err}"
+        );
+        assert!(!dir.path().join("figures").exists(), "{err}");
+    }
+    std::fs::remove_file(exp.join("bad.toml")).unwrap();
+    let good = [
+        (
+            "stats",
+            "kind = \"stats\"\ndescription = \"d\"\ninput = \"noise\"\nsizes = \"8,16\"\nformats = \"fp16\"\nmodels = \"input,arithmetic\"\ntrials = 2\n",
+        ),
+        (
+            "cross",
+            "kind = \"crossover\"\ndescription = \"d\"\nfunctions = [\"x\", \"one\"]\nsizes = \"8,16,32\"\nmode = \"3\"\nformats = \"fp16\"\nmodels = \"input\"\n",
+        ),
+        (
+            "models",
+            "kind = \"models\"\ndescription = \"d\"\nfunctions = [\"x\", \"x2\"]\nlabels = [\"a\", \"b\"]\nsizes = \"8,16\"\nmode = \"3\"\nformat = \"bf16\"\nmodels = \"input,storage\"\n",
+        ),
+    ];
+    for (name, text) in good {
+        std::fs::write(exp.join(format!("{name}.toml")), text).unwrap();
+    }
+    let (code, out, err) = mpno(&["reproduce"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    for (name, _) in good {
+        for ext in ["csv", "svg", "png", "toml"] {
+            let f = format!("figures/{name}.{ext}");
+            assert!(
+                dir.path().join(&f).is_file() && out.contains(&f),
+                "{f}: {out}"
+            );
+        }
+    }
+    assert!(dir.path().join("figures/cross.md").is_file());
+}

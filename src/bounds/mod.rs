@@ -163,6 +163,59 @@ pub fn precision(
     }
 }
 
+/// Probabilistic input-rounding bound for the largest error over all n modes (beyond the paper):
+/// the per-coefficient bound of [`input_rounding_probabilistic`] at failure probability delta / n,
+/// so by the union bound all n coefficients satisfy it at once with probability >= 1 - delta:
+/// max_w |error_w| <= u M sqrt(4 ln(4 n / delta) / n). Same assumptions (independent, zero-mean
+/// rounding errors); reported beside the worst case, never used as the bound.
+pub fn input_rounding_probabilistic_all_modes(fmt: Format, m: f64, n: usize, delta: f64) -> f64 {
+    input_rounding_probabilistic(fmt, m, n, delta / n as f64)
+}
+
+/// Bound on the root-mean-square precision error over all n modes,
+/// RMS_w |e_w| = (n^-1 sum_w |e_w|^2)^(1/2), of the normalised transform of `shape` (beyond the
+/// paper; a deterministic consequence of Parseval):
+/// RMS <= [u r + sigma/2 + eps ((1 + u) r + sigma/2)] / sqrt(n) + underflow + f64 reference,
+/// with r = (n^-1 sum_j v_j^2)^(1/2) the RMS of the samples, eps the normwise relative bound of
+/// fft::relative_error_bound (0 for model I), sigma the smallest subnormal.
+///
+/// Proof: for the input part e = F(delta)/n with |delta_j| <= u |v_j| + sigma/2, Parseval gives
+/// sum_w |e_w|^2 = ||delta||_2^2 / n, so RMS = ||delta||_2 / n <= (u r + sigma/2) / sqrt(n). The
+/// transform's own error satisfies ||dy||_2 <= eps ||y~||_2 = eps sqrt(n) ||v~||_2 for the rounded
+/// input v~ (||v~||_2 <= sqrt(n) ((1 + u) r + sigma/2)); divided by n per coefficient and by
+/// sqrt(n) for the mean, that is eps ((1 + u) r + sigma/2) / sqrt(n). The underflow and
+/// reference terms bound every coefficient, hence the RMS. Compared with the worst case
+/// [`precision`] (u M + eps M per coefficient), the RMS bound is smaller by sqrt(n) r / M.
+/// Infinite, with the same reasons, exactly when [`precision`] is.
+pub fn precision_rms(
+    shape: &[usize],
+    alg: Algorithm,
+    fmt: Format,
+    model: Model,
+    rms: f64,
+    m: f64,
+) -> PrecisionBound {
+    let worst = precision(shape, alg, fmt, model, rms, m);
+    if !worst.bound.is_finite() {
+        return worst;
+    }
+    let n: usize = shape.iter().product();
+    let (u, half_sigma) = if fmt == Format::Fp64 {
+        (0.0, 0.0)
+    } else {
+        (fmt.unit_roundoff(), 0.5 * fmt.min_subnormal())
+    };
+    let eps = fft::relative_error_bound(shape, alg, fmt, model);
+    let core = u * rms + half_sigma + eps * ((1.0 + u) * rms + half_sigma);
+    PrecisionBound {
+        bound: core / (n as f64).sqrt()
+            + fft::underflow_error(shape, alg, fmt, model)
+            + f64_reference_error(m, n),
+        probabilistic: f64::NAN,
+        note: String::new(),
+    }
+}
+
 /// Crossover resolution s* where the discretization upper bound equals a precision bound p:
 /// (L + 2 pi ||w|| M) sqrt(d) / (sqrt(3) s*) = p, i.e. s* = (L + 2 pi ||w|| M) sqrt(d) / (sqrt(3) p).
 /// Above s* the precision error can dominate. For fp16, L ~ M and w = 0 this is ~ 1/(sqrt3 u) ~ 1200.

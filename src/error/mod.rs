@@ -9,8 +9,12 @@
 //!
 //! Each is written beside its bound (crate::bounds) as one row of the results-file contract.
 
+mod crossover;
 mod csv_out;
+mod stats;
 mod sweep;
 
+pub use crossover::{Crossover, Estimate, How, crossing, crossovers};
 pub use csv_out::{CSV_HEADER, write_csv, write_table};
-pub use sweep::{Crossover, Kind, Row, SweepConfig, SweepError, crossovers, run_sweep};
+pub use stats::{StatRow, Statistic, StatsConfig, precision_stats, write_stats_csv};
+pub use sweep::{Kind, Row, SweepConfig, SweepError, run_sweep};

@@ -1,22 +1,43 @@
-//! Experiments: one TOML file per study in experiments/, each run writes its results into
-//! figures/ (NAME.csv in the results-file contract, NAME_crossover.csv, and the resolved config
-//! NAME.toml beside them).
+//! Experiments: one TOML file per figure or table in experiments/; running one writes its results
+//! into figures/: NAME.csv (the data), NAME.svg and NAME.png (the figure drawn from it), the
+//! resolved config NAME.toml, and per kind NAME_crossover.csv or NAME.md.
+//!
+//! The `kind` field selects what the file describes (default "sweep"):
+//! - `sweep`: one function, error vs s (discretization and precision beside their bounds), in the
+//!   results-file contract; the figure has one panel per model of `plot_models`, and a star where
+//!   the discretization bound meets each format's precision bound (s*).
+//! - `crossover`: several functions at one mode; the table of s* per function, format and model
+//!   (CSV and markdown) and a grouped bar chart of log2 s*.
+//! - `stats`: precision error over all modes of random inputs vs n (max and RMS over modes) beside
+//!   the worst-case, RMS and probabilistic bounds.
+//! - `models`: several functions in one format, one panel per precision model (e.g. what a NumPy
+//!   cast measures, model I, beside true fp16 arithmetic, model III).
+
+mod figures;
 
 use crate::cli::{self, UsageError};
-use crate::error::{self, SweepConfig};
+use crate::error::{self, Row, StatsConfig, SweepConfig};
 use crate::fft::Algorithm;
-use crate::functions::{self, FunctionOptions};
+use crate::functions::{self, Function, FunctionOptions};
+use crate::precision::{Format, Model};
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-/// An error-study experiment file.
+/// A `sweep` experiment file: one function, every size, mode, format and model.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorStudy {
+    /// "sweep" (the default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// One sentence: what the study shows.
     pub description: String,
+    /// Figure title (default: the description).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// Basis (fourier).
     #[serde(default = "default_basis")]
     pub basis: String,
@@ -39,6 +60,95 @@ pub struct ErrorStudy {
     /// Seed for random function families.
     #[serde(default)]
     pub seed: u64,
+    /// The mode drawn in the figure (one of `modes`; default: the last).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plot_mode: Option<String>,
+    /// Models drawn, one panel each (default: input and arithmetic, those of `models`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plot_models: Option<String>,
+    /// Formats drawn (default: all of `formats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plot_formats: Option<String>,
+}
+
+/// A `crossover` experiment file: s* for several functions at one mode.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossoverStudy {
+    /// "crossover".
+    pub kind: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Built-in names or expressions.
+    pub functions: Vec<String>,
+    /// Short labels of the functions for the figure (default: the names).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default = "default_dim")]
+    pub dim: usize,
+    pub sizes: String,
+    /// One mode.
+    pub mode: String,
+    pub formats: String,
+    /// Models: one bar-chart panel each.
+    pub models: String,
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// A `models` experiment file: several functions in one format, one panel per model.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsStudy {
+    /// "models".
+    pub kind: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub functions: Vec<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default = "default_dim")]
+    pub dim: usize,
+    pub sizes: String,
+    /// One mode.
+    pub mode: String,
+    /// One format.
+    pub format: String,
+    /// Models: one panel each.
+    pub models: String,
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// A `stats` experiment file: precision error over all modes of random 1-D inputs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsStudy {
+    /// "stats".
+    pub kind: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// "noise" (independent samples uniform in [-1, 1)) or a 1-D function; random families
+    /// (randsines) get seed + trial in trial number `trial`.
+    pub input: String,
+    /// Transform sizes n.
+    pub sizes: String,
+    pub formats: String,
+    /// Models: one panel each.
+    pub models: String,
+    #[serde(default = "default_algorithm")]
+    pub algorithm: String,
+    /// Independent inputs per size.
+    pub trials: usize,
+    #[serde(default)]
+    pub seed: u64,
 }
 
 fn default_basis() -> String {
@@ -50,6 +160,9 @@ fn default_dim() -> usize {
 fn default_algorithm() -> String {
     "auto".into()
 }
+
+/// The kinds an experiment file may name.
+pub const KINDS: [&str; 4] = ["sweep", "crossover", "stats", "models"];
 
 /// Bad experiment file or name (exit 2), or a failure while running (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -85,12 +198,189 @@ fn line_of(text: &str, key: &str) -> usize {
         .map_or(0, |i| i + 1)
 }
 
-/// A validated, runnable study.
+/// One function of a multi-function study, with its figure label.
+pub struct Labelled {
+    pub label: String,
+    pub function: Box<dyn Function>,
+}
+
+/// What a prepared experiment runs.
+pub enum Plan {
+    Sweep {
+        study: ErrorStudy,
+        config: SweepConfig,
+        function: Box<dyn Function>,
+        plot_mode: Vec<i64>,
+        plot_models: Vec<Model>,
+        plot_formats: Vec<Format>,
+    },
+    Crossover {
+        study: CrossoverStudy,
+        config: SweepConfig,
+        functions: Vec<Labelled>,
+    },
+    Models {
+        study: ModelsStudy,
+        config: SweepConfig,
+        functions: Vec<Labelled>,
+    },
+    Stats {
+        study: StatsStudy,
+        config: StatsConfig,
+        /// None: noise.
+        function: Option<String>,
+    },
+}
+
+/// A validated, runnable experiment.
 pub struct Prepared {
     pub name: String,
-    pub study: ErrorStudy,
-    pub config: SweepConfig,
-    pub function: Box<dyn functions::Function>,
+    pub plan: Plan,
+}
+
+/// Parses and validates the fields of one file, naming the file, line and field in errors.
+struct Checker<'a> {
+    file: String,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn field(&self, key: &str, e: UsageError) -> UsageError {
+        UsageError::new(
+            &format!("{}:{} field '{key}'", self.file, line_of(self.text, key)),
+            e.message,
+        )
+    }
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, UsageError> {
+        toml::from_str(self.text).map_err(|e| {
+            let line = e.span().map(|sp| {
+                self.text[..sp.start.min(self.text.len())]
+                    .matches('\n')
+                    .count()
+                    + 1
+            });
+            let at = line.map_or(String::new(), |l| format!("line {l}: "));
+            UsageError::new(&self.file, format!("{at}{}", e.message()))
+        })
+    }
+    fn dim(&self, d: usize) -> Result<usize, UsageError> {
+        cli::check_dim(d).map_err(|e| self.field("dim", e))
+    }
+    fn sizes(&self, s: &str, dim: usize, alg: Algorithm) -> Result<Vec<usize>, UsageError> {
+        let sizes = cli::parse_sizes(s).map_err(|e| self.field("sizes", e))?;
+        cli::check_sizes(
+            &sizes,
+            dim,
+            alg,
+            rayon::current_num_threads(),
+            cli::available_memory(),
+        )
+        .map_err(|e| self.field("sizes", e))?;
+        Ok(sizes)
+    }
+    fn modes(&self, key: &str, s: &str, dim: usize) -> Result<Vec<Vec<i64>>, UsageError> {
+        cli::parse_modes(s, dim).map_err(|e| self.field(key, e))
+    }
+    fn one_mode(&self, key: &str, s: &str, dim: usize) -> Result<Vec<i64>, UsageError> {
+        let m = self.modes(key, s, dim)?;
+        if m.len() != 1 {
+            return Err(self.field(
+                key,
+                UsageError::new(key, format!("'{s}' must be exactly one mode")),
+            ));
+        }
+        Ok(m[0].clone())
+    }
+    fn formats(&self, key: &str, s: &str) -> Result<Vec<Format>, UsageError> {
+        cli::parse_formats(s).map_err(|e| self.field(key, e))
+    }
+    fn models(&self, key: &str, s: &str) -> Result<Vec<Model>, UsageError> {
+        cli::parse_models(s).map_err(|e| self.field(key, e))
+    }
+    fn algorithm(&self, s: &str) -> Result<Algorithm, UsageError> {
+        s.parse()
+            .map_err(|e: String| self.field("algorithm", UsageError::new("algorithm", e)))
+    }
+    fn function(
+        &self,
+        key: &str,
+        spec: &str,
+        dim: usize,
+        seed: u64,
+    ) -> Result<Box<dyn Function>, UsageError> {
+        let opts = FunctionOptions {
+            lipschitz: None,
+            sup: None,
+            seed,
+        };
+        functions::parse(spec, dim, &opts)
+            .map_err(|e| self.field(key, UsageError::new(key, e.to_string())))
+    }
+    fn labelled(
+        &self,
+        specs: &[String],
+        labels: &[String],
+        dim: usize,
+        seed: u64,
+    ) -> Result<Vec<Labelled>, UsageError> {
+        if specs.is_empty() {
+            return Err(self.field(
+                "functions",
+                UsageError::new("functions", "empty; give at least one function"),
+            ));
+        }
+        if !labels.is_empty() && labels.len() != specs.len() {
+            return Err(self.field(
+                "labels",
+                UsageError::new(
+                    "labels",
+                    format!(
+                        "{} labels for {} functions; give one per function or none",
+                        labels.len(),
+                        specs.len()
+                    ),
+                ),
+            ));
+        }
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let function = self.function("functions", spec, dim, seed)?;
+                let label = labels.get(i).cloned().unwrap_or_else(|| function.name());
+                Ok(Labelled { label, function })
+            })
+            .collect()
+    }
+    fn kind(&self, kind: &Option<String>, expected: &str) -> Result<(), UsageError> {
+        match kind.as_deref() {
+            None | Some("sweep") if expected == "sweep" => Ok(()),
+            Some(k) if k == expected => Ok(()),
+            _ => Err(self.field(
+                "kind",
+                UsageError::new("kind", format!("expected '{expected}'")),
+            )),
+        }
+    }
+}
+
+fn sweep_config(
+    dim: usize,
+    sizes: Vec<usize>,
+    modes: Vec<Vec<i64>>,
+    formats: Vec<Format>,
+    models: Vec<Model>,
+    algorithm: Algorithm,
+) -> SweepConfig {
+    SweepConfig {
+        dim,
+        sizes,
+        modes,
+        formats,
+        models,
+        algorithm,
+        progress: false,
+    }
 }
 
 /// Read and validate `path`; errors name the file, the line and the field.
@@ -98,21 +388,108 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError::new(&file, format!("cannot read: {e}")))?;
-    let study: ErrorStudy = toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|sp| text[..sp.start.min(text.len())].matches('\n').count() + 1);
-        let at = line.map_or(String::new(), |l| format!("line {l}: "));
-        UsageError::new(&file, format!("{at}{}", e.message()))
-    })?;
-    let field = |key: &str, e: UsageError| {
-        UsageError::new(
-            &format!("{file}:{} field '{key}'", line_of(&text, key)),
-            e.message,
-        )
+    let c = Checker {
+        file: file.clone(),
+        text: &text,
     };
+    // The kind decides the schema; read it alone first (a table parse keeps no field rules).
+    let table: toml::Table = c.parse()?;
+    let kind = match table.get("kind") {
+        None => "sweep".to_string(),
+        Some(toml::Value::String(k)) if KINDS.contains(&k.as_str()) => k.clone(),
+        Some(v) => {
+            return Err(c.field(
+                "kind",
+                UsageError::new(
+                    "kind",
+                    format!("unknown kind {v}; allowed: {}", KINDS.join(", ")),
+                ),
+            ));
+        }
+    };
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("experiment")
+        .to_string();
+    let plan = match kind.as_str() {
+        "sweep" => load_sweep(&c)?,
+        "crossover" => {
+            let study: CrossoverStudy = c.parse()?;
+            c.kind(&Some(study.kind.clone()), "crossover")?;
+            let dim = c.dim(study.dim)?;
+            let algorithm = c.algorithm(&study.algorithm)?;
+            let sizes = c.sizes(&study.sizes, dim, algorithm)?;
+            let mode = c.one_mode("mode", &study.mode, dim)?;
+            let formats = c.formats("formats", &study.formats)?;
+            let models = c.models("models", &study.models)?;
+            let functions = c.labelled(&study.functions, &study.labels, dim, study.seed)?;
+            Plan::Crossover {
+                config: sweep_config(dim, sizes, vec![mode], formats, models, algorithm),
+                study,
+                functions,
+            }
+        }
+        "models" => {
+            let study: ModelsStudy = c.parse()?;
+            c.kind(&Some(study.kind.clone()), "models")?;
+            let dim = c.dim(study.dim)?;
+            let algorithm = c.algorithm(&study.algorithm)?;
+            let sizes = c.sizes(&study.sizes, dim, algorithm)?;
+            let mode = c.one_mode("mode", &study.mode, dim)?;
+            let formats = c.formats("format", &study.format)?;
+            if formats.len() != 1 {
+                return Err(c.field(
+                    "format",
+                    UsageError::new("format", "give exactly one format"),
+                ));
+            }
+            let models = c.models("models", &study.models)?;
+            let functions = c.labelled(&study.functions, &study.labels, dim, study.seed)?;
+            Plan::Models {
+                config: sweep_config(dim, sizes, vec![mode], formats, models, algorithm),
+                study,
+                functions,
+            }
+        }
+        _ => {
+            let study: StatsStudy = c.parse()?;
+            c.kind(&Some(study.kind.clone()), "stats")?;
+            let algorithm = c.algorithm(&study.algorithm)?;
+            let sizes = c.sizes(&study.sizes, 1, algorithm)?;
+            let formats = c.formats("formats", &study.formats)?;
+            let models = c.models("models", &study.models)?;
+            if study.trials == 0 {
+                return Err(c.field("trials", UsageError::new("trials", "must be >= 1")));
+            }
+            let function = if study.input == "noise" {
+                None
+            } else {
+                // Validate now (a bad spec stops before any output); sampled per trial later.
+                c.function("input", &study.input, 1, study.seed)?;
+                Some(study.input.clone())
+            };
+            Plan::Stats {
+                config: StatsConfig {
+                    sizes,
+                    formats,
+                    models,
+                    algorithm,
+                    trials: study.trials,
+                },
+                study,
+                function,
+            }
+        }
+    };
+    Ok(Prepared { name, plan })
+}
+
+fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
+    let mut study: ErrorStudy = c.parse()?;
+    c.kind(&study.kind, "sweep")?;
     if study.basis != "fourier" {
-        return Err(field(
+        return Err(c.field(
             "basis",
             UsageError::new(
                 "basis",
@@ -120,94 +497,321 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
             ),
         ));
     }
-    let dim = cli::check_dim(study.dim).map_err(|e| field("dim", e))?;
-    let sizes = cli::parse_sizes(&study.sizes).map_err(|e| field("sizes", e))?;
-    let modes = cli::parse_modes(&study.modes, dim).map_err(|e| field("modes", e))?;
-    let formats = cli::parse_formats(&study.formats).map_err(|e| field("formats", e))?;
-    let models = cli::parse_models(&study.models).map_err(|e| field("models", e))?;
-    let algorithm: Algorithm = study
-        .algorithm
-        .parse()
-        .map_err(|e: String| field("algorithm", UsageError::new("algorithm", e)))?;
-    cli::check_sizes(
-        &sizes,
-        dim,
-        algorithm,
-        rayon::current_num_threads(),
-        cli::available_memory(),
-    )
-    .map_err(|e| field("sizes", e))?;
-    let opts = FunctionOptions {
-        lipschitz: None,
-        sup: None,
-        seed: study.seed,
+    let dim = c.dim(study.dim)?;
+    let algorithm = c.algorithm(&study.algorithm)?;
+    let sizes = c.sizes(&study.sizes, dim, algorithm)?;
+    let modes = c.modes("modes", &study.modes, dim)?;
+    let formats = c.formats("formats", &study.formats)?;
+    let models = c.models("models", &study.models)?;
+    let function = c.function("function", &study.function, dim, study.seed)?;
+    let plot_mode = match &study.plot_mode {
+        Some(m) => {
+            let m = c.one_mode("plot_mode", m, dim)?;
+            if !modes.contains(&m) {
+                return Err(c.field(
+                    "plot_mode",
+                    UsageError::new("plot_mode", "must be one of `modes`"),
+                ));
+            }
+            m
+        }
+        None => modes.last().cloned().expect("parse_modes is non-empty"),
     };
-    let function = functions::parse(&study.function, dim, &opts)
-        .map_err(|e| field("function", UsageError::new("function", e.to_string())))?;
-    let name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("experiment")
-        .to_string();
-    Ok(Prepared {
-        name,
-        config: SweepConfig {
-            dim,
-            sizes,
-            modes,
-            formats,
-            models,
-            algorithm,
-            progress: false,
-        },
+    let plot_models = match &study.plot_models {
+        Some(m) => {
+            let m = c.models("plot_models", m)?;
+            if let Some(x) = m.iter().find(|x| !models.contains(x)) {
+                return Err(c.field(
+                    "plot_models",
+                    UsageError::new("plot_models", format!("'{x}' is not in `models`")),
+                ));
+            }
+            m
+        }
+        None => {
+            let m: Vec<Model> = [Model::Input, Model::Arithmetic]
+                .into_iter()
+                .filter(|x| models.contains(x))
+                .collect();
+            if m.is_empty() { models.clone() } else { m }
+        }
+    };
+    let plot_formats = match &study.plot_formats {
+        Some(f) => {
+            let f = c.formats("plot_formats", f)?;
+            if let Some(x) = f.iter().find(|x| !formats.contains(x)) {
+                return Err(c.field(
+                    "plot_formats",
+                    UsageError::new("plot_formats", format!("'{x}' is not in `formats`")),
+                ));
+            }
+            f
+        }
+        None => formats.clone(),
+    };
+    // The resolved config names what was drawn.
+    study.plot_mode = Some(
+        plot_mode
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .join(":"),
+    );
+    study.plot_models = Some(
+        plot_models
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    study.plot_formats = Some(
+        plot_formats
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    Ok(Plan::Sweep {
+        config: sweep_config(dim, sizes, modes, formats, models, algorithm),
         study,
         function,
+        plot_mode,
+        plot_models,
+        plot_formats,
     })
 }
 
-/// Run a prepared study, writing NAME.csv, NAME_crossover.csv and NAME.toml into `out_dir`.
-/// Returns the paths written.
-pub fn run(p: &Prepared, out_dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
-    let rows = error::run_sweep(p.function.as_ref(), &p.config)
-        .map_err(|e| ExperimentError::Runtime(e.into()))?;
-    let csv_path = out_dir.join(format!("{}.csv", p.name));
-    cli::write_atomically(&csv_path, |w| {
-        error::write_csv(w, &rows).map_err(Into::into)
-    })?;
-    let cross_path = out_dir.join(format!("{}_crossover.csv", p.name));
-    cli::write_atomically(&cross_path, |w| {
+fn runtime(e: impl Into<anyhow::Error>) -> ExperimentError {
+    ExperimentError::Runtime(e.into())
+}
+
+fn write_rows(path: &Path, rows: &[Row]) -> Result<(), ExperimentError> {
+    cli::write_atomically(path, |w| error::write_csv(w, rows).map_err(Into::into))?;
+    Ok(())
+}
+
+fn write_resolved<T: Serialize>(out_dir: &Path, name: &str, study: &T) -> anyhow::Result<PathBuf> {
+    let path = out_dir.join(format!("{name}.toml"));
+    let resolved = toml::to_string(study)?;
+    cli::write_atomically(&path, |w| {
         writeln!(
             w,
-            "function,mode,format,model,s_star_bounds,s_star_measured"
-        )?;
-        for c in error::crossovers(&rows) {
-            let mode: Vec<String> = c.mode.iter().map(|k| k.to_string()).collect();
-            writeln!(
-                w,
-                "{},{},{},{},{:e},{}",
-                p.function.name(),
-                mode.join(":"),
-                c.format,
-                c.model,
-                c.from_bounds,
-                c.measured.map_or(String::new(), |s| s.to_string())
-            )?;
-        }
-        Ok(())
-    })?;
-    let toml_path = out_dir.join(format!("{}.toml", p.name));
-    let resolved = toml::to_string(&p.study).map_err(anyhow::Error::from)?;
-    cli::write_atomically(&toml_path, |w| {
-        writeln!(
-            w,
-            "# resolved config of experiments/{}.toml, written by mpno {}",
-            p.name,
+            "# resolved config of experiments/{name}.toml, written by mpno {}",
             env!("CARGO_PKG_VERSION")
         )?;
         w.write_all(resolved.as_bytes())?;
         Ok(())
     })?;
-    Ok(vec![csv_path, cross_path, toml_path])
+    Ok(path)
+}
+
+/// CSV of the crossovers of a set of rows (per function): the bound and measured s*, how each
+/// was obtained, and the error level where the curves meet.
+fn write_crossover_csv(
+    path: &Path,
+    per_function: &[(String, Vec<error::Crossover>)],
+) -> anyhow::Result<()> {
+    let opt = |x: f64| {
+        if x.is_finite() {
+            format!("{x:e}")
+        } else {
+            String::new()
+        }
+    };
+    cli::write_atomically(path, |w| {
+        let mut wr = csv::Writer::from_writer(w);
+        wr.write_record([
+            "function",
+            "mode",
+            "format",
+            "model",
+            "s_star_bounds",
+            "bounds_how",
+            "level_bounds",
+            "s_star_measured",
+            "measured_how",
+            "level_measured",
+        ])?;
+        for (f, cs) in per_function {
+            for c in cs {
+                let mode: Vec<String> = c.mode.iter().map(|k| k.to_string()).collect();
+                wr.write_record([
+                    f.clone(),
+                    mode.join(":"),
+                    c.format.to_string(),
+                    c.model.to_string(),
+                    opt(c.bounds.s),
+                    c.bounds.how.to_string(),
+                    opt(c.bounds.level),
+                    opt(c.measured.s),
+                    c.measured.how.to_string(),
+                    opt(c.measured.level),
+                ])?;
+            }
+        }
+        wr.flush()?;
+        Ok(())
+    })
+}
+
+fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, ExperimentError> {
+    error::run_sweep(f, cfg).map_err(runtime)
+}
+
+/// Run a prepared experiment, writing its files into `out_dir`. Returns the paths written.
+pub fn run(p: &Prepared, out_dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
+    std::fs::create_dir_all(out_dir).map_err(runtime)?;
+    let name = &p.name;
+    let stem = out_dir.join(name);
+    let mut written = Vec::new();
+    match &p.plan {
+        Plan::Sweep {
+            study,
+            config,
+            function,
+            plot_mode,
+            plot_models,
+            plot_formats,
+        } => {
+            let rows = run_sweep(function.as_ref(), config)?;
+            let csv_path = out_dir.join(format!("{name}.csv"));
+            write_rows(&csv_path, &rows)?;
+            let cross = error::crossovers(&rows);
+            let cross_path = out_dir.join(format!("{name}_crossover.csv"));
+            write_crossover_csv(&cross_path, &[(function.name(), cross.clone())])?;
+            let fig = figures::sweep_figure(
+                study.title.as_deref().unwrap_or(&study.description),
+                function.as_ref(),
+                &rows,
+                &cross,
+                plot_mode,
+                plot_models,
+                plot_formats,
+            );
+            written.push(csv_path);
+            written.push(cross_path);
+            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
+            written.push(write_resolved(out_dir, name, study)?);
+        }
+        Plan::Crossover {
+            study,
+            config,
+            functions,
+        } => {
+            let mut per_function = Vec::new();
+            for l in functions {
+                let rows = run_sweep(l.function.as_ref(), config)?;
+                per_function.push((l.function.name(), error::crossovers(&rows)));
+            }
+            let csv_path = out_dir.join(format!("{name}.csv"));
+            write_crossover_csv(&csv_path, &per_function)?;
+            let labels: Vec<String> = functions.iter().map(|l| l.label.clone()).collect();
+            let md_path = out_dir.join(format!("{name}.md"));
+            let md = figures::crossover_markdown(
+                study.title.as_deref().unwrap_or(&study.description),
+                &labels,
+                &per_function,
+                &config.formats,
+                &config.models,
+            );
+            cli::write_atomically(&md_path, |w| Ok(w.write_all(md.as_bytes())?))?;
+            let fig = figures::crossover_figure(
+                study.title.as_deref().unwrap_or(&study.description),
+                &labels,
+                &per_function,
+                &config.formats,
+                &config.models,
+            );
+            written.push(csv_path);
+            written.push(md_path);
+            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
+            written.push(write_resolved(out_dir, name, study)?);
+        }
+        Plan::Models {
+            study,
+            config,
+            functions,
+        } => {
+            let mut all = Vec::new();
+            let mut per_function = Vec::new();
+            for l in functions {
+                let rows = run_sweep(l.function.as_ref(), config)?;
+                all.extend(rows.iter().cloned());
+                per_function.push((l.label.clone(), rows));
+            }
+            let csv_path = out_dir.join(format!("{name}.csv"));
+            write_rows(&csv_path, &all)?;
+            let fig = figures::models_figure(
+                study.title.as_deref().unwrap_or(&study.description),
+                &per_function,
+                config.formats[0],
+                &config.models,
+                config.dim,
+            );
+            written.push(csv_path);
+            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
+            written.push(write_resolved(out_dir, name, study)?);
+        }
+        Plan::Stats {
+            study,
+            config,
+            function,
+        } => {
+            let seed = study.seed;
+            let input_name;
+            let rows = match function {
+                None => {
+                    input_name = "noise:uniform".to_string();
+                    let sample = move |n: usize, t: usize| noise(n, seed, t);
+                    error::precision_stats(&input_name, &sample, config)
+                }
+                Some(spec) => {
+                    // Trial t uses the family's instance with seed + t (the same function for
+                    // deterministic families).
+                    let fs: Vec<Box<dyn Function>> = (0..config.trials)
+                        .map(|t| {
+                            let opts = FunctionOptions {
+                                lipschitz: None,
+                                sup: None,
+                                seed: seed + t as u64,
+                            };
+                            functions::parse(spec, 1, &opts).map_err(runtime)
+                        })
+                        .collect::<Result<_, _>>()?;
+                    input_name = spec.clone();
+                    let sample = |n: usize, t: usize| {
+                        let f = fs[t].at_resolution(n);
+                        functions::sample(f.as_deref().unwrap_or(fs[t].as_ref()), n)
+                    };
+                    error::precision_stats(&input_name, &sample, config)
+                }
+            }
+            .map_err(runtime)?;
+            let csv_path = out_dir.join(format!("{name}.csv"));
+            cli::write_atomically(&csv_path, |w| {
+                error::write_stats_csv(w, &rows).map_err(Into::into)
+            })?;
+            let fig = figures::stats_figure(
+                study.title.as_deref().unwrap_or(&study.description),
+                &rows,
+                &config.formats,
+                &config.models,
+            );
+            written.push(csv_path);
+            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
+            written.push(write_resolved(out_dir, name, study)?);
+        }
+    }
+    Ok(written)
+}
+
+/// n samples independent and uniform in [-1, 1) for trial `trial` (Xoshiro256++ seeded with
+/// seed and trial: the same seed gives the same bytes).
+pub fn noise(n: usize, seed: u64, trial: usize) -> Vec<f64> {
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+        seed ^ (trial as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (n as u64) << 32,
+    );
+    (0..n).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect()
 }
 
 /// `mpno figure NAME`: run one experiment; an unknown name lists the known ones.
