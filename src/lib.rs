@@ -10,4 +10,5 @@ pub mod error;
 pub mod experiments;
 pub mod fft;
 pub mod functions;
+pub mod pde;
 pub mod precision;
