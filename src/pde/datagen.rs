@@ -55,25 +55,25 @@ pub struct DarcyArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// GRF exponent alpha of (-Delta + tau^2)^(-alpha) (Neumann).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, allow_hyphen_values = true)]
     pub alpha: f64,
     /// GRF tau.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, allow_hyphen_values = true)]
     pub tau: f64,
     /// Coefficient where the GRF is >= 0.
-    #[arg(long, default_value_t = 12.0)]
+    #[arg(long, default_value_t = 12.0, allow_hyphen_values = true)]
     pub a_pos: f64,
     /// Coefficient where the GRF is < 0.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, allow_hyphen_values = true)]
     pub a_neg: f64,
     /// Right-hand side f (constant).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub f: f64,
     /// Face average of the coefficient: arithmetic (as the FNO data) or harmonic.
     #[arg(long, default_value = "arithmetic")]
     pub averaging: String,
     /// Relative residual ||f - A u|| / ||f|| at which PCG stops.
-    #[arg(long, default_value_t = 1e-10)]
+    #[arg(long, default_value_t = 1e-10, allow_hyphen_values = true)]
     pub tol: f64,
     /// PCG iteration limit.
     #[arg(long, default_value_t = 100_000)]
@@ -86,10 +86,10 @@ pub struct NsArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// Viscosity nu (>= 0; the FNO data sets use 1e-3, 1e-4, 1e-5).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     pub viscosity: f64,
     /// Final time T (> 0).
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 50.0, allow_hyphen_values = true)]
     pub t_final: f64,
     /// Number of snapshots, at t = i T / K, i = 1..K.
     #[arg(long, default_value_t = 50)]
@@ -98,25 +98,25 @@ pub struct NsArgs {
     #[arg(long)]
     pub times: Option<String>,
     /// Largest time step (ns_2d.py: 1e-4).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, allow_hyphen_values = true)]
     pub dt_max: f64,
     /// CFL number: dt <= cfl h / max(|u| + |v|).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.25, allow_hyphen_values = true)]
     pub cfl: f64,
     /// Explicit part: euler (as ns_2d.py) or heun.
     #[arg(long, default_value = "euler")]
     pub scheme: String,
     /// Initial vorticity GRF alpha.
-    #[arg(long, default_value_t = 2.5)]
+    #[arg(long, default_value_t = 2.5, allow_hyphen_values = true)]
     pub alpha: f64,
     /// Initial vorticity GRF tau.
-    #[arg(long, default_value_t = 7.0)]
+    #[arg(long, default_value_t = 7.0, allow_hyphen_values = true)]
     pub tau: f64,
     /// Initial vorticity GRF sigma (default sqrt(2) 7^1.5, the amplitude of ns_2d.py's samples).
-    #[arg(long, default_value_t = fno_sigma())]
+    #[arg(long, default_value_t = fno_sigma(), allow_hyphen_values = true)]
     pub sigma: f64,
     /// Forcing amplitude A in A (sin 2 pi (x + y) + cos 2 pi (x + y)).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
     pub forcing: f64,
     /// Also draw the first trajectory's vorticity at four times (PNG or SVG by extension).
     #[arg(long)]
@@ -129,25 +129,25 @@ pub struct BurgersArgs {
     #[command(flatten)]
     pub common: CommonArgs,
     /// Viscosity nu (> 0).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
     pub viscosity: f64,
     /// Final time T (> 0).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub t_final: f64,
     /// Largest time step (1e-3 keeps the time error below f32 rounding; see pde::burgers).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     pub dt_max: f64,
     /// Step-size factor: dt <= cfl nu / max|u0|^2.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub cfl: f64,
     /// Initial-condition GRF alpha.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, allow_hyphen_values = true)]
     pub alpha: f64,
     /// Initial-condition GRF tau.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, allow_hyphen_values = true)]
     pub tau: f64,
     /// Initial-condition GRF sigma (625 = 25^2 in the paper).
-    #[arg(long, default_value_t = 25.0)]
+    #[arg(long, default_value_t = 25.0, allow_hyphen_values = true)]
     pub sigma: f64,
 }
 
