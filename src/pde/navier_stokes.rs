@@ -80,10 +80,13 @@ pub struct NsRun {
 pub struct NsSolver {
     r: usize,
     fft: Fft2,
-    lap: Vec<f64>,  // (r*r) 4 pi^2 |k|^2
-    kx: Vec<f64>,   // (r*r) 2 pi k_x for d/dx, 0 at Nyquist
-    ky: Vec<f64>,   // (r*r) 2 pi k_y for d/dy, 0 at Nyquist
-    keep: Vec<f64>, // (r*r) 1 inside the 2/3 box, 0 outside
+    lap: Vec<f64>,       // (r*r) 4 pi^2 |k|^2
+    inv_lap: Vec<f64>,   // (r*r) 1 / lap, 0 for k = 0 (psi has mean zero)
+    cn: Vec<(f64, f64)>, // (r*r) Crank-Nicolson factors ((1 - z/2)/(1 + z/2), dt/(1 + z/2))
+    cn_key: (f64, f64),  // (dt, nu) the factors were made for
+    kx: Vec<f64>,        // (r*r) 2 pi k_x for d/dx, 0 at Nyquist
+    ky: Vec<f64>,        // (r*r) 2 pi k_y for d/dy, 0 at Nyquist
+    keep: Vec<f64>,      // (r*r) 1 inside the 2/3 box, 0 outside
     b1: Vec<Complex64>,
     b2: Vec<Complex64>,
 }
@@ -112,6 +115,12 @@ impl NsSolver {
         NsSolver {
             r,
             fft: Fft2::new(r),
+            inv_lap: lap
+                .iter()
+                .map(|&l| if l > 0.0 { 1.0 / l } else { 0.0 })
+                .collect(),
+            cn: vec![(0.0, 0.0); r * r],
+            cn_key: (f64::NAN, f64::NAN),
             lap,
             kx,
             ky,
@@ -146,11 +155,7 @@ impl NsSolver {
     fn nonlinear(&mut self, w: &[Complex64], out: &mut [Complex64]) -> f64 {
         let n = self.r * self.r;
         for p in 0..n {
-            let psi = if self.lap[p] > 0.0 {
-                w[p] / self.lap[p]
-            } else {
-                Complex64::default()
-            };
+            let psi = w[p] * self.inv_lap[p];
             // Two real fields per complex transform (their spectra are Hermitian):
             // b1 = u_hat + i v_hat with u_hat = i ky psi, v_hat = -i kx psi;
             // b2 = wx_hat + i wy_hat with wx_hat = i kx w, wy_hat = i ky w.
@@ -204,24 +209,36 @@ impl NsSolver {
                 if hit {
                     dt = target - t;
                 }
-                let cn = |lap: &[f64], w: &[Complex64], nl: &[Complex64], out: &mut [Complex64]| {
+                // The factors change only when dt does (CFL-limited steps, the last step before
+                // a snapshot); at the cap they are reused.
+                if self.cn_key != (dt, nu) {
+                    for (c, &l) in self.cn.iter_mut().zip(&self.lap) {
+                        let hz = 0.5 * dt * nu * l;
+                        *c = ((1.0 - hz) / (1.0 + hz), dt / (1.0 + hz));
+                    }
+                    self.cn_key = (dt, nu);
+                }
+                let cn = |fac: &[(f64, f64)],
+                          w: &[Complex64],
+                          nl: &[Complex64],
+                          out: &mut [Complex64]| {
                     for p in 0..n {
-                        let hz = 0.5 * dt * nu * lap[p];
-                        out[p] = ((1.0 - hz) * w[p] + dt * (f_hat[p] - nl[p])) / (1.0 + hz);
+                        let (a, b) = fac[p];
+                        out[p] = a * w[p] + b * (f_hat[p] - nl[p]);
                     }
                 };
                 match st.scheme {
                     Scheme::Euler => {
-                        cn(&self.lap, &w, &n1, &mut pred);
+                        cn(&self.cn, &w, &n1, &mut pred);
                         std::mem::swap(&mut w, &mut pred);
                     }
                     Scheme::Heun => {
-                        cn(&self.lap, &w, &n1, &mut pred);
+                        cn(&self.cn, &w, &n1, &mut pred);
                         self.nonlinear(&pred, &mut n2);
                         for p in 0..n {
                             n2[p] = 0.5 * (n1[p] + n2[p]);
                         }
-                        cn(&self.lap, &w, &n2, &mut pred);
+                        cn(&self.cn, &w, &n2, &mut pred);
                         std::mem::swap(&mut w, &mut pred);
                     }
                 }
