@@ -104,18 +104,24 @@ impl Stencil {
     }
 
     fn apply(&self, x: &[f64], y: &mut [f64]) {
+        // Loops over (i, j) rather than p with p % m: an integer division per unknown costs
+        // more than the stencil itself.
         let m = self.m;
-        for p in 0..m * m {
-            let mut s = self.diag[p] * x[p];
-            if p >= m {
-                s -= self.cx[p - m] * x[p - m];
+        for i in 0..m {
+            for j in 0..m {
+                let p = i * m + j;
+                let mut s = self.diag[p] * x[p] - self.cx[p] * x.get(p + m).copied().unwrap_or(0.0);
+                if i > 0 {
+                    s -= self.cx[p - m] * x[p - m];
+                }
+                if j > 0 {
+                    s -= self.cy[p - 1] * x[p - 1];
+                }
+                if j + 1 < m {
+                    s -= self.cy[p] * x[p + 1];
+                }
+                y[p] = s;
             }
-            s -= self.cx[p] * x.get(p + m).copied().unwrap_or(0.0);
-            if p % m != 0 {
-                s -= self.cy[p - 1] * x[p - 1];
-            }
-            s -= self.cy[p] * x.get(p + 1).copied().unwrap_or(0.0);
-            y[p] = s;
         }
     }
 
@@ -147,28 +153,35 @@ impl Stencil {
         d
     }
 
-    /// z = M^-1 r for M = (D + L) D^-1 (D + L)^T.
-    fn precondition(&self, d: &[f64], r: &[f64], z: &mut [f64]) {
+    /// z = M^-1 r for M = (D + L) D^-1 (D + L)^T, given `dinv` = 1/d (multiplications: the
+    /// forward sweep is a dependency chain, and a division's latency would set its pace).
+    fn precondition(&self, dinv: &[f64], r: &[f64], z: &mut [f64]) {
         let m = self.m;
-        for p in 0..m * m {
-            let mut v = r[p];
-            if p >= m {
-                v += self.cx[p - m] * z[p - m];
+        for i in 0..m {
+            for j in 0..m {
+                let p = i * m + j;
+                let mut v = r[p];
+                if i > 0 {
+                    v += self.cx[p - m] * z[p - m];
+                }
+                if j > 0 {
+                    v += self.cy[p - 1] * z[p - 1];
+                }
+                z[p] = v * dinv[p];
             }
-            if p % m != 0 {
-                v += self.cy[p - 1] * z[p - 1];
-            }
-            z[p] = v / d[p];
         }
-        for p in (0..m * m).rev() {
-            let mut v = 0.0;
-            if p + m < m * m {
-                v += self.cx[p] * z[p + m];
+        for i in (0..m).rev() {
+            for j in (0..m).rev() {
+                let p = i * m + j;
+                let mut v = 0.0;
+                if i + 1 < m {
+                    v += self.cx[p] * z[p + m];
+                }
+                if j + 1 < m {
+                    v += self.cy[p] * z[p + 1];
+                }
+                z[p] += v * dinv[p];
             }
-            if p % m != m - 1 {
-                v += self.cy[p] * z[p + 1];
-            }
-            z[p] += v / d[p];
         }
     }
 }
@@ -198,7 +211,7 @@ pub fn solve(
         .map(|p| h2 * f[(p / m + 1) * r + p % m + 1])
         .collect();
     let bnorm = dot(&b, &b).sqrt();
-    let d = st.mic0();
+    let dinv: Vec<f64> = st.mic0().iter().map(|d| 1.0 / d).collect();
     let mut x = vec![0.0; m * m];
     let mut res = b.clone();
     let mut z = vec![0.0; m * m];
@@ -217,7 +230,7 @@ pub fn solve(
             for p in 0..m * m {
                 res[p] = b[p] - q[p];
             }
-            st.precondition(&d, &res, &mut z);
+            st.precondition(&dinv, &res, &mut z);
             let mut dir = z.clone();
             let mut rz = dot(&res, &z);
             while iterations < max_iter {
@@ -230,7 +243,7 @@ pub fn solve(
                     x[p] += alpha * dir[p];
                     res[p] -= alpha * q[p];
                 }
-                st.precondition(&d, &res, &mut z);
+                st.precondition(&dinv, &res, &mut z);
                 let rz_new = dot(&res, &z);
                 let beta = rz_new / rz;
                 rz = rz_new;
