@@ -10,10 +10,10 @@ use std::f64::consts::PI;
 #[test]
 #[ignore = "5e5 time steps at 64 x 64 (about two minutes)"]
 fn taylor_green_at_paper_settings() {
-    // r = 64, nu = 1e-3, dt = 1e-4, T = 50 (5e5 steps), k = 1 and 4 in one field would couple
-    // through u.grad w, so one |k| per run: k = 4 (|k|^2 = 32, decay exp(-2 nu (8 pi)^2 50)
-    // = e^-63 is too small to measure; use k = 2: e^-15.8). Error model as in
-    // tests/pde_navier_stokes.rs: N z^3 / 12 from Crank-Nicolson (~4e-9 for k = 2) plus rounding.
+    // r = 64, nu = 1e-3, dt = 1e-4, T = 50 (5e5 steps), one |k| per run (modes with different
+    // |k| would interact through u.grad w): k = 1 (decay e^-3.9) and k = 2 (e^-15.8). Error
+    // model as in tests/pde_navier_stokes.rs: N z^3 / 12 from Crank-Nicolson (1.3e-9 for k = 2)
+    // plus rounding.
     let (r, nu, t) = (64usize, 1e-3, 50.0);
     for k in [1.0f64, 2.0] {
         let w0: Vec<f64> = (0..r * r)
