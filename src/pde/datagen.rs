@@ -154,7 +154,7 @@ pub struct BurgersArgs {
 /// The equation to generate data for.
 #[derive(clap::Subcommand, Clone, Debug)]
 pub enum DatagenCommand {
-    /// Darcy flow -div(a grad u) = f on [0,1]^2, u = 0 on the boundary.
+    /// Darcy flow -div(a grad u) = f on the unit square, u = 0 on the boundary.
     Darcy(DarcyArgs),
     /// 2-D Navier-Stokes in vorticity form on the torus, forced.
     NavierStokes(NsArgs),

@@ -1,4 +1,4 @@
-//! Data-set files: safetensors (https://github.com/huggingface/safetensors) with named tensors and
+//! Data-set files: safetensors (<https://github.com/huggingface/safetensors>) with named tensors and
 //! string metadata, readable by Python's `safetensors.numpy.load_file`.
 //!
 //! Writing. The file is: u64 little-endian header length N, N bytes of JSON header (padded with

@@ -8,7 +8,7 @@
 //! sum_k lambda_k cos(2 pi k.(x - y)), the Karhunen-Loeve expansion of C cut at the grid, so
 //! E|u_hat_k|^2 = lambda_k for the normalised DFT u_hat_k = r^-d sum_j u_j exp(-2 pi i k.x_j).
 //!
-//! Neumann (square [0,1]^d, vertex grid x_j = j/(r-1)): the eigenfunctions of -Delta with zero
+//! Neumann (square \[0,1\]^d, vertex grid x_j = j/(r-1)): the eigenfunctions of -Delta with zero
 //! normal derivative are prod_i phi_{k_i}(x_i), phi_0 = 1, phi_k = sqrt(2) cos(pi k x), k in N^d,
 //! eigenvalues pi^2 |k|^2, so lambda_k = sigma^2 (pi^2 |k|^2 + tau^2)^(-alpha) and a sample is
 //! u = sum_k sqrt(lambda_k) xi_k prod_i phi_{k_i}(x_i) over 0 <= k_i <= r-1 (DCT-I).

@@ -4,7 +4,7 @@
 //! safetensors files `mpno datagen` writes (see docs/datagen.md).
 //!
 //! Grids. Periodic problems (Navier-Stokes, Burgers, periodic GRFs) live on [0,1)^d with
-//! x_j = j / r, j = 0..r-1. Darcy flow and the Neumann GRF live on the closed square [0,1]^2 with
+//! x_j = j / r, j = 0..r-1. Darcy flow and the Neumann GRF live on the closed square \[0,1\]^2 with
 //! the vertex grid x_j = j / (r - 1), j = 0..r-1 (the boundary nodes included, as in the FNO
 //! files, where r = 421).
 //!

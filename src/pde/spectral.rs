@@ -29,7 +29,7 @@ pub fn deriv_freq(i: usize, n: usize) -> i64 {
 }
 
 /// Unnormalised 2-D DFT on row-major r x r complex arrays:
-/// forward X[a,b] = sum_{i,j} x[i,j] exp(-2 pi i (a i + b j) / r), inverse with exp(+...), no 1/r^2.
+/// forward `X[a,b] = sum_{i,j} x[i,j] exp(-2 pi i (a i + b j) / r)`, inverse with exp(+...), no 1/r^2.
 #[derive(Clone)]
 pub struct Fft2 {
     n: usize,
