@@ -10,5 +10,6 @@ pub mod error;
 pub mod experiments;
 pub mod fft;
 pub mod functions;
+pub mod pde;
 pub mod plot;
 pub mod precision;

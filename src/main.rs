@@ -7,6 +7,7 @@ use mpno::error::{self, SweepConfig};
 use mpno::experiments;
 use mpno::fft::Algorithm;
 use mpno::functions::{self, FunctionOptions};
+use mpno::pde;
 use mpno::precision::{Format, Model};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -46,6 +47,14 @@ enum Command {
         name: String,
         #[command(flatten)]
         dirs: DirArgs,
+    },
+    /// Generate PDE data sets (Darcy, Navier-Stokes, Burgers) into safetensors files.
+    ///
+    /// Defaults are the FNO settings (Li et al. 2021); docs/datagen.md lists the tensors and
+    /// shows how to open the files in Python.
+    Datagen {
+        #[command(subcommand)]
+        equation: pde::datagen::DatagenCommand,
     },
 }
 
@@ -152,6 +161,7 @@ fn main() -> ExitCode {
         Command::Figure { name, dirs } => {
             experiments::run_named(&name, &dirs.experiments, &dirs.figures).map_err(Failure::from)
         }
+        Command::Datagen { equation } => run_datagen(&equation),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -279,6 +289,14 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.into()))?;
             }
         }
+    }
+    Ok(())
+}
+
+fn run_datagen(cmd: &pde::datagen::DatagenCommand) -> Result<(), Failure> {
+    let job = pde::datagen::prepare(cmd)?;
+    for line in pde::datagen::run(&job).map_err(Failure::Runtime)? {
+        println!("{line}");
     }
     Ok(())
 }

@@ -1,0 +1,758 @@
+//! `mpno datagen darcy|navier-stokes|burgers`: arguments, validation (exit 2 before any work, no
+//! file), parallel generation (rayon; sample i is seeded by (seed, i), so the bytes do not
+//! depend on the thread count), and the files (one per saved resolution, written atomically).
+//!
+//! Tensors (n samples, r points per axis, K snapshots; fields f32 unless --dtype f64):
+//! - darcy: `a` (n, r, r) coefficient, `u` (n, r, r) solution, `residual` (n) f64 relative
+//!   residual of the linear solve, `iterations` (n) i64 PCG iterations;
+//! - navier-stokes: `w0` (n, r, r) initial vorticity, `w` (n, K, r, r) vorticity at the times
+//!   `t` (K) f64, `steps` (n) i64 time steps taken;
+//! - burgers: `u0` (n, r) initial condition, `u` (n, r) solution at T, `steps` (n) i64.
+//!
+//! Fields are indexed [..., i, j] = value at (x_i, y_j).
+
+use super::burgers::{BurgersGenerator, BurgersParams};
+use super::darcy::{Averaging, DarcyGenerator, DarcyParams};
+use super::dataset::{DType, Dataset, Tensor};
+use super::grf::GrfParams;
+use super::navier_stokes::{NsGenerator, NsParams, Scheme, Stepping, fno_sigma};
+use super::sample_rng;
+use crate::cli::UsageError;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Arguments every equation takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CommonArgs {
+    /// Number of samples (>= 1).
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
+    /// Grid points per axis the equation is solved on (>= 4); default: darcy 128,
+    /// navier-stokes 64, burgers 8192.
+    #[arg(long)]
+    pub res: Option<usize>,
+    /// Seed; sample i uses the stream of (seed, i).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output file (.safetensors). With --save-res, one file per resolution, named
+    /// STEM_rR.EXT.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Element type of the fields: f32 or f64.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Save subsampled copies at these resolutions instead (comma-separated; every k-th point:
+    /// periodic grids need R | res, the Darcy vertex grid (R-1) | (res-1)).
+    #[arg(long)]
+    pub save_res: Option<String>,
+}
+
+/// Darcy flow, FNO settings by default.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DarcyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// GRF exponent alpha of (-Delta + tau^2)^(-alpha) (Neumann).
+    #[arg(long, default_value_t = 2.0, allow_hyphen_values = true)]
+    pub alpha: f64,
+    /// GRF tau.
+    #[arg(long, default_value_t = 3.0, allow_hyphen_values = true)]
+    pub tau: f64,
+    /// Coefficient where the GRF is >= 0.
+    #[arg(long, default_value_t = 12.0, allow_hyphen_values = true)]
+    pub a_pos: f64,
+    /// Coefficient where the GRF is < 0.
+    #[arg(long, default_value_t = 3.0, allow_hyphen_values = true)]
+    pub a_neg: f64,
+    /// Right-hand side f (constant).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub f: f64,
+    /// Face average of the coefficient: arithmetic (as the FNO data) or harmonic.
+    #[arg(long, default_value = "arithmetic")]
+    pub averaging: String,
+    /// Relative residual ||f - A u|| / ||f|| at which PCG stops.
+    #[arg(long, default_value_t = 1e-10, allow_hyphen_values = true)]
+    pub tol: f64,
+    /// PCG iteration limit.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_iter: usize,
+}
+
+/// 2-D Navier-Stokes (vorticity), FNO settings by default.
+#[derive(clap::Args, Clone, Debug)]
+pub struct NsArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Viscosity nu (>= 0; the FNO data sets use 1e-3, 1e-4, 1e-5).
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
+    pub viscosity: f64,
+    /// Final time T (> 0).
+    #[arg(long, default_value_t = 50.0, allow_hyphen_values = true)]
+    pub t_final: f64,
+    /// Number of snapshots, at t = i T / K, i = 1..K.
+    #[arg(long, default_value_t = 50)]
+    pub snapshots: usize,
+    /// Snapshot times instead (comma-separated, increasing, > 0; the last one ends the run).
+    #[arg(long)]
+    pub times: Option<String>,
+    /// Largest time step (ns_2d.py: 1e-4).
+    #[arg(long, default_value_t = 1e-4, allow_hyphen_values = true)]
+    pub dt_max: f64,
+    /// CFL number: dt <= cfl h / max(|u| + |v|).
+    #[arg(long, default_value_t = 0.25, allow_hyphen_values = true)]
+    pub cfl: f64,
+    /// Explicit part: euler (as ns_2d.py) or heun.
+    #[arg(long, default_value = "euler")]
+    pub scheme: String,
+    /// Initial vorticity GRF alpha.
+    #[arg(long, default_value_t = 2.5, allow_hyphen_values = true)]
+    pub alpha: f64,
+    /// Initial vorticity GRF tau.
+    #[arg(long, default_value_t = 7.0, allow_hyphen_values = true)]
+    pub tau: f64,
+    /// Initial vorticity GRF sigma (default sqrt(2) 7^1.5, the amplitude of ns_2d.py's samples).
+    #[arg(long, default_value_t = fno_sigma(), allow_hyphen_values = true)]
+    pub sigma: f64,
+    /// Forcing amplitude A in A (sin 2 pi (x + y) + cos 2 pi (x + y)).
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    pub forcing: f64,
+    /// Also draw the first trajectory's vorticity at four times (PNG or SVG by extension).
+    #[arg(long)]
+    pub figure: Option<PathBuf>,
+}
+
+/// 1-D viscous Burgers, FNO paper settings by default.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BurgersArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Viscosity nu (> 0).
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    pub viscosity: f64,
+    /// Final time T (> 0).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub t_final: f64,
+    /// Largest time step (1e-3 keeps the time error below f32 rounding; see pde::burgers).
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
+    pub dt_max: f64,
+    /// Step-size factor: dt <= cfl nu / max|u0|^2.
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    pub cfl: f64,
+    /// Initial-condition GRF alpha.
+    #[arg(long, default_value_t = 2.0, allow_hyphen_values = true)]
+    pub alpha: f64,
+    /// Initial-condition GRF tau.
+    #[arg(long, default_value_t = 5.0, allow_hyphen_values = true)]
+    pub tau: f64,
+    /// Initial-condition GRF sigma (625 = 25^2 in the paper).
+    #[arg(long, default_value_t = 25.0, allow_hyphen_values = true)]
+    pub sigma: f64,
+}
+
+/// The equation to generate data for.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum DatagenCommand {
+    /// Darcy flow -div(a grad u) = f on the unit square, u = 0 on the boundary.
+    Darcy(DarcyArgs),
+    /// 2-D Navier-Stokes in vorticity form on the torus, forced.
+    NavierStokes(NsArgs),
+    /// 1-D viscous Burgers on the periodic [0,1).
+    Burgers(BurgersArgs),
+}
+
+/// A validated job.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub equation: Equation,
+    pub n: usize,
+    pub seed: u64,
+    pub dtype: DType,
+    /// (file, resolution) pairs.
+    pub outputs: Vec<(PathBuf, usize)>,
+    pub figure: Option<PathBuf>,
+}
+
+/// An equation with its parameters.
+#[derive(Clone, Debug)]
+pub enum Equation {
+    Darcy(DarcyParams),
+    NavierStokes(NsParams),
+    Burgers(BurgersParams),
+}
+
+impl Equation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Equation::Darcy(_) => "darcy",
+            Equation::NavierStokes(_) => "navier-stokes",
+            Equation::Burgers(_) => "burgers",
+        }
+    }
+
+    pub fn resolution(&self) -> usize {
+        match self {
+            Equation::Darcy(p) => p.r,
+            Equation::NavierStokes(p) => p.r,
+            Equation::Burgers(p) => p.r,
+        }
+    }
+
+    fn periodic(&self) -> bool {
+        !matches!(self, Equation::Darcy(_))
+    }
+}
+
+fn positive(field: &str, v: f64) -> Result<f64, UsageError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(UsageError::new(
+            field,
+            format!("{v} must be a finite number > 0"),
+        ))
+    }
+}
+
+fn nonnegative(field: &str, v: f64) -> Result<f64, UsageError> {
+    crate::cli::check_nonnegative(field, v).map(|_| v)
+}
+
+fn finite(field: &str, v: f64) -> Result<f64, UsageError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(UsageError::new(field, format!("{v} must be finite")))
+    }
+}
+
+fn grf(alpha: f64, tau: f64, sigma: f64) -> Result<GrfParams, UsageError> {
+    Ok(GrfParams {
+        alpha: positive("--alpha", alpha)?,
+        tau: positive("--tau", tau)?,
+        sigma: nonnegative("--sigma", sigma)?,
+        zero_mean: true,
+    })
+}
+
+/// Parse a list of resolutions to save (None: the solve resolution) and check that each is a
+/// subsampling of `r`.
+pub fn parse_save_res(
+    list: Option<&str>,
+    r: usize,
+    periodic: bool,
+) -> Result<Vec<usize>, UsageError> {
+    let field = "--save-res";
+    let Some(list) = list else {
+        return Ok(vec![r]);
+    };
+    let mut out = Vec::new();
+    for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let s: usize = t
+            .parse()
+            .map_err(|_| UsageError::new(field, format!("'{t}' is not a positive integer")))?;
+        let ok = if periodic {
+            s >= 4 && s <= r && r.is_multiple_of(s)
+        } else {
+            s >= 4 && s <= r && (r - 1).is_multiple_of(s - 1)
+        };
+        if !ok {
+            let rule = if periodic {
+                format!("a divisor of --res {r} that is >= 4")
+            } else {
+                format!(
+                    "R >= 4 with R - 1 dividing --res - 1 = {} (vertex grid; e.g. --res 129 or 421)",
+                    r - 1
+                )
+            };
+            return Err(UsageError::new(field, format!("{s} is not {rule}")));
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        return Err(UsageError::new(
+            field,
+            "empty; give resolutions, e.g. 64,32",
+        ));
+    }
+    Ok(out)
+}
+
+fn parse_times(list: &str) -> Result<Vec<f64>, UsageError> {
+    let field = "--times";
+    let mut out: Vec<f64> = Vec::new();
+    for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let v: f64 = t
+            .parse()
+            .map_err(|_| UsageError::new(field, format!("'{t}' is not a number")))?;
+        if !(v.is_finite() && v > 0.0) {
+            return Err(UsageError::new(
+                field,
+                format!("{v} must be a finite time > 0"),
+            ));
+        }
+        if out.last().is_some_and(|&p| v <= p) {
+            return Err(UsageError::new(field, "times must be strictly increasing"));
+        }
+        out.push(v);
+    }
+    if out.is_empty() {
+        return Err(UsageError::new(field, "empty; give times, e.g. 1,10,50"));
+    }
+    Ok(out)
+}
+
+/// STEM_rR.EXT beside `out`.
+fn with_resolution(out: &Path, r: usize) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map_or("data".into(), |s| s.to_string_lossy().into_owned());
+    let name = match out.extension() {
+        Some(e) => format!("{stem}_r{r}.{}", e.to_string_lossy()),
+        None => format!("{stem}_r{r}"),
+    };
+    out.with_file_name(name)
+}
+
+/// Bytes the generated arrays take in memory (f64 while generating).
+fn memory_needed(eq: &Equation, n: usize) -> f64 {
+    let r = eq.resolution() as f64;
+    let per_sample = match eq {
+        Equation::Darcy(_) => 2.0 * r * r,
+        Equation::NavierStokes(p) => (1 + p.stepping.times.len()) as f64 * r * r,
+        Equation::Burgers(_) => 2.0 * r,
+    };
+    // f64 samples plus the stored tensor (at most f64) at the same time
+    n as f64 * per_sample * 16.0
+}
+
+/// Validate the arguments into a job; every error names its field.
+pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
+    let common = match cmd {
+        DatagenCommand::Darcy(a) => &a.common,
+        DatagenCommand::NavierStokes(a) => &a.common,
+        DatagenCommand::Burgers(a) => &a.common,
+    };
+    if common.n == 0 {
+        return Err(UsageError::new("--n", "0 samples; must be >= 1"));
+    }
+    let default_res = match cmd {
+        DatagenCommand::Darcy(_) => 128,
+        DatagenCommand::NavierStokes(_) => 64,
+        DatagenCommand::Burgers(_) => 8192,
+    };
+    let r = common.res.unwrap_or(default_res);
+    if r < 4 {
+        return Err(UsageError::new(
+            "--res",
+            format!("{r} is too small; must be >= 4"),
+        ));
+    }
+    let dtype: DType = common
+        .dtype
+        .parse()
+        .map_err(|e: String| UsageError::new("--dtype", e))?;
+    let mut figure = None;
+    let equation = match cmd {
+        DatagenCommand::Darcy(a) => {
+            let averaging: Averaging = a
+                .averaging
+                .parse()
+                .map_err(|e: String| UsageError::new("--averaging", e))?;
+            let tol = positive("--tol", a.tol)?;
+            if tol >= 1.0 {
+                return Err(UsageError::new("--tol", format!("{tol} must be < 1")));
+            }
+            if a.max_iter == 0 {
+                return Err(UsageError::new("--max-iter", "must be >= 1"));
+            }
+            Equation::Darcy(DarcyParams {
+                r,
+                grf: GrfParams {
+                    sigma: 1.0,
+                    ..grf(a.alpha, a.tau, 1.0)?
+                },
+                a_pos: positive("--a-pos", a.a_pos)?,
+                a_neg: positive("--a-neg", a.a_neg)?,
+                f: finite("--f", a.f)?,
+                averaging,
+                tol,
+                max_iter: a.max_iter,
+            })
+        }
+        DatagenCommand::NavierStokes(a) => {
+            let viscosity = nonnegative("--viscosity", a.viscosity)?;
+            let times = match &a.times {
+                Some(list) => parse_times(list)?,
+                None => {
+                    let t_final = positive("--t-final", a.t_final)?;
+                    if a.snapshots == 0 {
+                        return Err(UsageError::new("--snapshots", "must be >= 1"));
+                    }
+                    let k = a.snapshots;
+                    (1..=k).map(|i| t_final * i as f64 / k as f64).collect()
+                }
+            };
+            let scheme: Scheme = a
+                .scheme
+                .parse()
+                .map_err(|e: String| UsageError::new("--scheme", e))?;
+            if let Some(f) = &a.figure {
+                let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if ext != "png" && ext != "svg" {
+                    return Err(UsageError::new(
+                        "--figure",
+                        format!("'{}' must end in .png or .svg", f.display()),
+                    ));
+                }
+                figure = Some(f.clone());
+            }
+            Equation::NavierStokes(NsParams {
+                r,
+                stepping: Stepping {
+                    viscosity,
+                    times,
+                    dt_max: positive("--dt-max", a.dt_max)?,
+                    cfl: positive("--cfl", a.cfl)?,
+                    scheme,
+                },
+                grf: grf(a.alpha, a.tau, a.sigma)?,
+                forcing: finite("--forcing", a.forcing)?,
+            })
+        }
+        DatagenCommand::Burgers(a) => Equation::Burgers(BurgersParams {
+            r,
+            viscosity: positive("--viscosity", a.viscosity)?,
+            t_final: positive("--t-final", a.t_final)?,
+            dt_max: positive("--dt-max", a.dt_max)?,
+            cfl: positive("--cfl", a.cfl)?,
+            grf: grf(a.alpha, a.tau, a.sigma)?,
+        }),
+    };
+    let res = parse_save_res(common.save_res.as_deref(), r, equation.periodic())?;
+    let outputs = if common.save_res.is_none() {
+        vec![(common.out.clone(), r)]
+    } else {
+        res.iter()
+            .map(|&s| (with_resolution(&common.out, s), s))
+            .collect()
+    };
+    let need = memory_needed(&equation, common.n);
+    if let Some(avail) = crate::cli::available_memory()
+        && need > avail as f64
+    {
+        return Err(UsageError::new(
+            "--n",
+            format!(
+                "{} samples at --res {r} need about {:.1} GiB, more than the {:.1} GiB available",
+                common.n,
+                need / 2f64.powi(30),
+                avail as f64 / 2f64.powi(30)
+            ),
+        ));
+    }
+    Ok(Job {
+        equation,
+        n: common.n,
+        seed: common.seed,
+        dtype,
+        outputs,
+        figure,
+    })
+}
+
+fn progress_bar(n: usize, what: &str) -> ProgressBar {
+    use std::io::IsTerminal;
+    let pb = if std::io::stderr().is_terminal() {
+        ProgressBar::new(n as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} ({{elapsed}}, eta {{eta}})"
+        ))
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Run `sample` for i = 0..n in parallel with the generator cloned per rayon task; results in
+/// index order.
+fn par_samples<G: Clone + Send + Sync, S: Send>(
+    gen_: &G,
+    n: usize,
+    seed: u64,
+    pb: &ProgressBar,
+    sample: impl Fn(&mut G, &mut super::Rng) -> S + Sync,
+) -> Vec<S> {
+    (0..n)
+        .into_par_iter()
+        .map_init(
+            || gen_.clone(),
+            |g, i| {
+                let s = sample(g, &mut sample_rng(seed, i as u64));
+                pb.inc(1);
+                s
+            },
+        )
+        .collect()
+}
+
+fn fmt(v: f64) -> String {
+    // Rust's shortest representation that reads back to the same f64.
+    format!("{v}")
+}
+
+fn grf_meta(m: &mut BTreeMap<String, String>, prefix: &str, g: &GrfParams, boundary: &str) {
+    m.insert(
+        prefix.to_string(),
+        format!(
+            "N(0, sigma^2 (-Delta + tau^2 I)^(-alpha)), {boundary}, mean mode removed, sampled exactly on the grid modes"
+        ),
+    );
+    m.insert(format!("{prefix}_alpha"), fmt(g.alpha));
+    m.insert(format!("{prefix}_tau"), fmt(g.tau));
+    m.insert(format!("{prefix}_sigma"), fmt(g.sigma));
+}
+
+/// A summary line per data set, for the terminal.
+pub struct Summary(pub String);
+
+/// Generate the full-resolution data set of a job (no files), with a progress bar when stderr is
+/// a terminal.
+pub fn generate(job: &Job) -> (Dataset, Summary) {
+    let n = job.n;
+    let pb = progress_bar(n, job.equation.name());
+    let mut m = BTreeMap::new();
+    m.insert("equation".to_string(), job.equation.name().to_string());
+    m.insert("mpno_version".into(), env!("CARGO_PKG_VERSION").into());
+    m.insert("seed".into(), job.seed.to_string());
+    m.insert(
+        "seeding".into(),
+        "sample i: Xoshiro256++ seeded with splitmix64(splitmix64(seed) ^ i)".into(),
+    );
+    m.insert("n".into(), n.to_string());
+    m.insert(
+        "solve_resolution".into(),
+        job.equation.resolution().to_string(),
+    );
+    let mut t = BTreeMap::new();
+    let dt = job.dtype;
+    let summary;
+    match &job.equation {
+        Equation::Darcy(p) => {
+            let r = p.r;
+            let g = DarcyGenerator::new(p.clone());
+            let s = par_samples(&g, n, job.seed, &pb, |g, rng| g.sample(rng));
+            let res: Vec<f64> = s.iter().map(|s| s.solution.residual).collect();
+            let its: Vec<i64> = s.iter().map(|s| s.solution.iterations as i64).collect();
+            let worst = res.iter().fold(0.0f64, |a, &b| a.max(b));
+            let (a, u): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
+                s.into_iter().map(|s| (s.a, s.solution.u)).unzip();
+            t.insert("a".into(), Tensor::from_f64(vec![n, r, r], a.concat(), dt));
+            t.insert("u".into(), Tensor::from_f64(vec![n, r, r], u.concat(), dt));
+            summary = Summary(format!(
+                "darcy: {n} samples at {r} x {r}; PCG iterations mean {:.1}, max {}; max relative residual {worst:.3e} (tol {:e})",
+                its.iter().sum::<i64>() as f64 / n as f64,
+                its.iter().max().copied().unwrap_or(0),
+                p.tol
+            ));
+            t.insert(
+                "residual".into(),
+                Tensor::from_f64(vec![n], res, DType::F64),
+            );
+            t.insert("iterations".into(), Tensor::from_i64(vec![n], its));
+            m.insert(
+                "pde".into(),
+                "-div(a grad u) = f on [0,1]^2, u = 0 on the boundary".into(),
+            );
+            m.insert(
+                "grid".into(),
+                "vertex: x_i = i/(r-1), i = 0..r-1, boundary included".into(),
+            );
+            m.insert(
+                "discretisation".into(),
+                format!(
+                    "5-point finite volume, {} face averages of a; PCG with MIC(0)",
+                    p.averaging.name()
+                ),
+            );
+            grf_meta(&mut m, "coefficient_grf", &p.grf, "Neumann (cosine series)");
+            m.insert("a_pos".into(), fmt(p.a_pos));
+            m.insert("a_neg".into(), fmt(p.a_neg));
+            m.insert(
+                "coefficient".into(),
+                "a = a_pos where the GRF >= 0, a_neg where < 0".into(),
+            );
+            m.insert("f".into(), fmt(p.f));
+            m.insert("tol".into(), fmt(p.tol));
+            m.insert("max_residual".into(), fmt(worst));
+            m.insert(
+                "tensors".into(),
+                "a (n,r,r) coefficient; u (n,r,r) solution; residual (n) ||f - A u||/||f||; iterations (n)".into(),
+            );
+        }
+        Equation::NavierStokes(p) => {
+            let r = p.r;
+            let st = &p.stepping;
+            let k = st.times.len();
+            let g = NsGenerator::new(p.clone());
+            let s = par_samples(&g, n, job.seed, &pb, |g, rng| g.sample(rng));
+            let steps: Vec<i64> = s.iter().map(|s| s.run.steps as i64).collect();
+            let dt_min = s.iter().fold(f64::INFINITY, |a, s| a.min(s.run.dt_min));
+            let mut w0 = Vec::with_capacity(n * r * r);
+            let mut w = Vec::with_capacity(n * k * r * r);
+            for s in s {
+                w0.extend_from_slice(&s.w0);
+                for snap in s.run.snapshots {
+                    w.extend_from_slice(&snap);
+                }
+            }
+            t.insert("w0".into(), Tensor::from_f64(vec![n, r, r], w0, dt));
+            t.insert("w".into(), Tensor::from_f64(vec![n, k, r, r], w, dt));
+            t.insert(
+                "t".into(),
+                Tensor::from_f64(vec![k], st.times.clone(), DType::F64),
+            );
+            summary = Summary(format!(
+                "navier-stokes: {n} trajectories at {r} x {r}, {k} snapshots to T = {}; steps per trajectory max {}, smallest dt {dt_min:.3e}",
+                st.times[k - 1],
+                steps.iter().max().copied().unwrap_or(0)
+            ));
+            t.insert("steps".into(), Tensor::from_i64(vec![n], steps));
+            m.insert("pde".into(), "w_t + u.grad w = nu Delta w + f on [0,1)^2 periodic, u = (psi_y, -psi_x), -Delta psi = w".into());
+            m.insert("grid".into(), "periodic: x_i = i/r, i = 0..r-1".into());
+            m.insert("discretisation".into(), format!("pseudo-spectral, 2/3 dealiasing, Crank-Nicolson + {} (explicit), dt = min(dt_max, cfl h / max(|u|+|v|))", st.scheme.name()));
+            m.insert("viscosity".into(), fmt(st.viscosity));
+            m.insert("t_final".into(), fmt(st.times[k - 1]));
+            m.insert("dt_max".into(), fmt(st.dt_max));
+            m.insert("cfl".into(), fmt(st.cfl));
+            m.insert("scheme".into(), st.scheme.name().into());
+            m.insert(
+                "forcing".into(),
+                format!("{} (sin(2 pi (x+y)) + cos(2 pi (x+y)))", fmt(p.forcing)),
+            );
+            grf_meta(&mut m, "initial_grf", &p.grf, "periodic (Fourier)");
+            m.insert(
+                "tensors".into(),
+                "w0 (n,r,r) initial vorticity; w (n,K,r,r) vorticity at times t (K); steps (n)"
+                    .into(),
+            );
+        }
+        Equation::Burgers(p) => {
+            let r = p.r;
+            let g = BurgersGenerator::new(p.clone());
+            let s = par_samples(&g, n, job.seed, &pb, |g, rng| g.sample(rng));
+            let steps: Vec<i64> = s.iter().map(|s| s.steps as i64).collect();
+            let (u0, u): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
+                s.into_iter().map(|s| (s.u0, s.u)).unzip();
+            t.insert("u0".into(), Tensor::from_f64(vec![n, r], u0.concat(), dt));
+            t.insert("u".into(), Tensor::from_f64(vec![n, r], u.concat(), dt));
+            summary = Summary(format!(
+                "burgers: {n} samples at {r}, T = {}; ETDRK4 steps max {}",
+                p.t_final,
+                steps.iter().max().copied().unwrap_or(0)
+            ));
+            t.insert("steps".into(), Tensor::from_i64(vec![n], steps));
+            m.insert(
+                "pde".into(),
+                "u_t + (u^2/2)_x = nu u_xx on [0,1) periodic".into(),
+            );
+            m.insert("grid".into(), "periodic: x_i = i/r, i = 0..r-1".into());
+            m.insert("discretisation".into(), "pseudo-spectral, 2/3 dealiasing, ETDRK4 (Kassam-Trefethen contour coefficients), dt = T/ceil(T/min(dt_max, cfl nu/max|u0|^2))".into());
+            m.insert("viscosity".into(), fmt(p.viscosity));
+            m.insert("t_final".into(), fmt(p.t_final));
+            m.insert("dt_max".into(), fmt(p.dt_max));
+            m.insert("cfl".into(), fmt(p.cfl));
+            grf_meta(&mut m, "initial_grf", &p.grf, "periodic (Fourier)");
+            m.insert(
+                "tensors".into(),
+                "u0 (n,r) initial condition; u (n,r) solution at t_final; steps (n)".into(),
+            );
+        }
+    }
+    pb.finish_and_clear();
+    (
+        Dataset {
+            tensors: t,
+            metadata: m,
+        },
+        summary,
+    )
+}
+
+/// The data set at resolution `to` (a subsampling of the solve resolution `from`).
+pub fn subsample(ds: &Dataset, eq: &Equation, to: usize) -> Dataset {
+    let from = eq.resolution();
+    if to == from {
+        let mut d = ds.clone();
+        d.metadata.insert("resolution".into(), from.to_string());
+        return d;
+    }
+    let step = if eq.periodic() {
+        from / to
+    } else {
+        (from - 1) / (to - 1)
+    };
+    let axes = |name: &str| match (eq, name) {
+        (Equation::Darcy(_), "a" | "u") => 2,
+        (Equation::NavierStokes(_), "w0" | "w") => 2,
+        (Equation::Burgers(_), "u0" | "u") => 1,
+        _ => 0,
+    };
+    let tensors = ds
+        .tensors
+        .iter()
+        .map(|(k, v)| {
+            let a = axes(k);
+            (
+                k.clone(),
+                if a > 0 {
+                    v.subsample(a, step)
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect();
+    let mut metadata = ds.metadata.clone();
+    metadata.insert("resolution".into(), to.to_string());
+    metadata.insert("subsample_step".into(), step.to_string());
+    Dataset { tensors, metadata }
+}
+
+/// Generate and write every file of a job; returns the lines to print.
+pub fn run(job: &Job) -> anyhow::Result<Vec<String>> {
+    let start = std::time::Instant::now();
+    let (ds, summary) = generate(job);
+    let mut lines = vec![format!(
+        "{} ({:.1} s)",
+        summary.0,
+        start.elapsed().as_secs_f64()
+    )];
+    let mut ds = ds;
+    ds.metadata.insert(
+        "dtype".into(),
+        match job.dtype {
+            DType::F64 => "f64".into(),
+            _ => "f32".into(),
+        },
+    );
+    for (path, res) in &job.outputs {
+        let d = subsample(&ds, &job.equation, *res);
+        d.save(path)?;
+        lines.push(format!("wrote {} (resolution {res})", path.display()));
+    }
+    if let (Some(fig), Equation::NavierStokes(p)) = (&job.figure, &job.equation) {
+        let w = ds.get("w")?.to_f64();
+        let w0 = ds.get("w0")?.to_f64();
+        super::figure::ns_trajectory(fig, p, &w0, &w)?;
+        lines.push(format!("wrote {}", fig.display()));
+    }
+    Ok(lines)
+}
