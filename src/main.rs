@@ -56,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         equation: pde::datagen::DatagenCommand,
     },
+    /// List the NVIDIA GPUs (name, compute capability, memory), or say why there are none.
+    Devices,
 }
 
 #[derive(clap::Args)]
@@ -162,6 +164,10 @@ fn main() -> ExitCode {
             experiments::run_named(&name, &dirs.experiments, &dirs.figures).map_err(Failure::from)
         }
         Command::Datagen { equation } => run_datagen(&equation),
+        Command::Devices => {
+            print_devices();
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -364,5 +370,26 @@ fn print_formats() {
             f.min_subnormal(),
             f.overflow()
         );
+    }
+}
+
+fn print_devices() {
+    use mpno::backend::cuda;
+    match cuda::devices() {
+        Ok(list) if list.is_empty() => println!("no CUDA device: the driver reports none"),
+        Ok(list) => {
+            for d in list {
+                println!(
+                    "cuda:{}  {}  compute capability {}.{}  memory {:.1} GiB ({:.1} GiB free)",
+                    d.ordinal,
+                    d.name,
+                    d.compute_capability.0,
+                    d.compute_capability.1,
+                    d.total_bytes as f64 / (1u64 << 30) as f64,
+                    d.free_bytes as f64 / (1u64 << 30) as f64
+                );
+            }
+        }
+        Err(e) => println!("no CUDA device: {e}"),
     }
 }

@@ -1,0 +1,235 @@
+//! Context, stream, tracked device memory and the NVRTC kernel registry.
+
+use super::fft::HalfFft;
+use super::{CudaError, DeviceInfo, MemTracker, PlanCache, driver_present, kernel_source};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig,
+    PushKernelArg, ValidAsZeroBits,
+};
+use std::sync::{Arc, Mutex};
+
+pub(super) fn drv(e: impl std::fmt::Debug) -> CudaError {
+    CudaError::Driver(format!("{e:?}"))
+}
+
+pub(super) fn devices() -> Result<Vec<DeviceInfo>, CudaError> {
+    if !driver_present() {
+        return Err(CudaError::NoDriver);
+    }
+    let n = CudaContext::device_count().map_err(drv)? as usize;
+    (0..n)
+        .map(|i| info(&CudaContext::new(i).map_err(drv)?))
+        .collect()
+}
+
+fn info(ctx: &Arc<CudaContext>) -> Result<DeviceInfo, CudaError> {
+    let (free_bytes, total_bytes) = ctx.mem_get_info().map_err(drv)?;
+    Ok(DeviceInfo {
+        ordinal: ctx.ordinal(),
+        name: ctx.name().map_err(drv)?,
+        compute_capability: ctx.compute_capability().map_err(drv)?,
+        total_bytes,
+        free_bytes,
+    })
+}
+
+/// A device buffer whose bytes count in its [`Gpu`]'s memory tracker while it lives.
+pub struct DeviceBuf<T> {
+    pub(super) slice: CudaSlice<T>,
+    tracker: Arc<Mutex<MemTracker>>,
+    bytes: usize,
+}
+
+impl<T> DeviceBuf<T> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.slice.len()
+    }
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slice.len() == 0
+    }
+}
+
+impl<T> Drop for DeviceBuf<T> {
+    fn drop(&mut self) {
+        self.tracker.lock().expect("tracker").free(self.bytes);
+    }
+}
+
+/// One GPU: context, the stream every operation runs on, kernels compiled on first use, cuFFT
+/// plans cached by shape, and the live/peak bytes of the buffers it handed out.
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    modules: PlanCache<String, Arc<CudaModule>>,
+    pub(super) half_ffts: PlanCache<(usize, usize), HalfFft>,
+    mem: Arc<Mutex<MemTracker>>,
+}
+
+impl Gpu {
+    /// Open device `ordinal` (a clear error when there is no driver or no such device).
+    pub fn new(ordinal: usize) -> Result<Gpu, CudaError> {
+        if !driver_present() {
+            return Err(CudaError::NoDriver);
+        }
+        let count = CudaContext::device_count().map_err(drv)? as usize;
+        if ordinal >= count {
+            return Err(CudaError::NoDevice(ordinal, count));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(drv)?;
+        let stream = ctx.default_stream();
+        Ok(Gpu {
+            ctx,
+            stream,
+            modules: PlanCache::default(),
+            half_ffts: PlanCache::default(),
+            mem: Arc::new(Mutex::new(MemTracker::default())),
+        })
+    }
+
+    /// What the driver reports about this device now.
+    pub fn info(&self) -> Result<DeviceInfo, CudaError> {
+        info(&self.ctx)
+    }
+
+    /// The stream all work is queued on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Wait for all queued work.
+    pub fn synchronize(&self) -> Result<(), CudaError> {
+        self.stream.synchronize().map_err(drv)
+    }
+
+    /// Peak bytes of live buffers since the last [`Gpu::reset_peak`].
+    pub fn peak_bytes(&self) -> usize {
+        self.mem.lock().expect("tracker").peak()
+    }
+
+    /// Live bytes of buffers now.
+    pub fn live_bytes(&self) -> usize {
+        self.mem.lock().expect("tracker").live()
+    }
+
+    /// Start a new peak measurement.
+    pub fn reset_peak(&self) {
+        self.mem.lock().expect("tracker").reset_peak()
+    }
+
+    /// Kernel `name` of `kernels/FILE.cu`, compiled by NVRTC the first time FILE is used in this
+    /// process (for this device's compute capability) and cached.
+    pub fn function(&self, file: &str, name: &str) -> Result<CudaFunction, CudaError> {
+        let module = self.modules.get_or_try(&file.to_string(), || {
+            let src = kernel_source(file)
+                .ok_or_else(|| CudaError::Compile(file.into(), "no such kernel file".into()))?;
+            let (major, minor) = self.ctx.compute_capability().map_err(drv)?;
+            let opts = cudarc::nvrtc::CompileOptions {
+                options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+                ..Default::default()
+            };
+            let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts)
+                .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))?;
+            self.ctx.load_module(ptx).map_err(drv)
+        })?;
+        module.load_function(name).map_err(drv)
+    }
+
+    /// Number of kernel files compiled so far.
+    pub fn compiled_modules(&self) -> usize {
+        self.modules.len()
+    }
+
+    fn track<T>(&self, slice: CudaSlice<T>) -> DeviceBuf<T> {
+        let bytes = slice.len() * std::mem::size_of::<T>();
+        self.mem.lock().expect("tracker").alloc(bytes);
+        DeviceBuf {
+            slice,
+            tracker: self.mem.clone(),
+            bytes,
+        }
+    }
+
+    fn check_room(&self, bytes: usize) -> Result<(), CudaError> {
+        let (free, _) = self.ctx.mem_get_info().map_err(drv)?;
+        if bytes > free {
+            return Err(CudaError::OutOfMemory {
+                requested: bytes,
+                available: free,
+            });
+        }
+        Ok(())
+    }
+
+    /// A zeroed buffer of `n` elements.
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(
+        &self,
+        n: usize,
+    ) -> Result<DeviceBuf<T>, CudaError> {
+        self.check_room(n * std::mem::size_of::<T>())?;
+        Ok(self.track(self.stream.alloc_zeros::<T>(n).map_err(drv)?))
+    }
+
+    /// Copy host data to a new device buffer.
+    pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<DeviceBuf<T>, CudaError> {
+        self.check_room(std::mem::size_of_val(host))?;
+        Ok(self.track(self.stream.clone_htod(host).map_err(drv)?))
+    }
+
+    /// Copy a device buffer back to the host (waits for queued work).
+    pub fn download<T: DeviceRepr + Default + Clone>(
+        &self,
+        buf: &DeviceBuf<T>,
+    ) -> Result<Vec<T>, CudaError> {
+        self.stream.clone_dtoh(&buf.slice).map_err(drv)
+    }
+
+    /// Round f32 values to fp16 on the device (`kernels/convert.cu`, `cvt.rn.f16.f32`); the
+    /// fp16 bit patterns.
+    pub fn f32_to_f16(&self, x: &DeviceBuf<f32>) -> Result<DeviceBuf<u16>, CudaError> {
+        let n = x.len();
+        let mut y = self.zeros::<u16>(n)?;
+        let f = self.function("convert", "f32_to_f16")?;
+        let n64 = n as u64;
+        let cfg = LaunchConfig::for_num_elems(n as u32);
+        // SAFETY: the kernel reads n floats from x and writes n halves to y, both of length n.
+        unsafe {
+            self.stream
+                .launch_builder(&f)
+                .arg(&x.slice)
+                .arg(&mut y.slice)
+                .arg(&n64)
+                .launch(cfg)
+        }
+        .map_err(drv)?;
+        Ok(y)
+    }
+
+    /// Widen fp16 bit patterns to f32 on the device (exact).
+    pub fn f16_to_f32(&self, x: &DeviceBuf<u16>) -> Result<DeviceBuf<f32>, CudaError> {
+        let n = x.len();
+        let mut y = self.zeros::<f32>(n)?;
+        let f = self.function("convert", "f16_to_f32")?;
+        let n64 = n as u64;
+        let cfg = LaunchConfig::for_num_elems(n as u32);
+        // SAFETY: the kernel reads n halves from x and writes n floats to y, both of length n.
+        unsafe {
+            self.stream
+                .launch_builder(&f)
+                .arg(&x.slice)
+                .arg(&mut y.slice)
+                .arg(&n64)
+                .launch(cfg)
+        }
+        .map_err(drv)?;
+        Ok(y)
+    }
+
+    /// The cached batched fp16 complex FFT plan of length `n` (power of two) and `batch`.
+    pub fn half_fft(&self, n: usize, batch: usize) -> Result<Arc<HalfFft>, CudaError> {
+        HalfFft::check(n, batch, self.ctx.compute_capability().map_err(drv)?)?;
+        self.half_ffts
+            .get_or_try(&(n, batch), || HalfFft::new(self, n, batch))
+    }
+}

@@ -1,0 +1,87 @@
+//! The NVIDIA GPU layer: device discovery, a context with one stream, device memory with
+//! peak-usage accounting, an NVRTC kernel registry and cuFFT plans (fp32 through cudarc, fp16
+//! through `cufftXt*` looked up in the cuFFT library cudarc loaded).
+//!
+//! Built with cargo feature `cuda` (default). cudarc loads libcuda / libnvrtc / libcufft at run
+//! time, so the binary links only libc; every entry point first checks that the driver library
+//! exists and returns [`CudaError::NoDriver`] otherwise (cudarc would panic).
+
+mod cache;
+#[cfg(feature = "cuda")]
+mod device;
+#[cfg(feature = "cuda")]
+mod fft;
+mod kernels;
+
+pub use cache::{MemTracker, PlanCache};
+#[cfg(feature = "cuda")]
+pub use device::{DeviceBuf, Gpu};
+#[cfg(feature = "cuda")]
+pub use fft::HalfFft;
+pub use kernels::{KERNELS, kernel_source};
+
+/// Why a GPU operation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CudaError {
+    /// Built without the `cuda` feature.
+    #[error("mpno was built without CUDA support (cargo feature `cuda`)")]
+    NotCompiled,
+    /// libcuda could not be loaded: no NVIDIA driver on this machine.
+    #[error("no NVIDIA driver found (libcuda could not be loaded)")]
+    NoDriver,
+    /// The driver reports no device, or not the one asked for.
+    #[error("no CUDA device {0} (this machine has {1})")]
+    NoDevice(usize, usize),
+    /// A CUDA library (cuFFT, NVRTC) could not be loaded.
+    #[error("CUDA library {0} not found: {1}")]
+    NoLibrary(&'static str, String),
+    /// The requested transform cannot run in this precision.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Not enough device memory.
+    #[error("out of GPU memory: requested {requested} bytes, {available} bytes available")]
+    OutOfMemory { requested: usize, available: usize },
+    /// NVRTC compilation failed.
+    #[error("NVRTC could not compile kernels/{0}.cu: {1}")]
+    Compile(String, String),
+    /// Any other driver / library error.
+    #[error("CUDA error: {0}")]
+    Driver(String),
+}
+
+/// One GPU as the driver reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceInfo {
+    pub ordinal: usize,
+    pub name: String,
+    /// Compute capability (major, minor).
+    pub compute_capability: (i32, i32),
+    /// Total and free device memory in bytes.
+    pub total_bytes: usize,
+    pub free_bytes: usize,
+}
+
+/// The GPUs on this machine; an error (never a panic) when there is no driver.
+pub fn devices() -> Result<Vec<DeviceInfo>, CudaError> {
+    #[cfg(feature = "cuda")]
+    {
+        device::devices()
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err(CudaError::NotCompiled)
+    }
+}
+
+/// Whether a CUDA driver is present (libcuda loads).
+pub fn driver_present() -> bool {
+    #[cfg(feature = "cuda")]
+    {
+        // SAFETY: only tries to dlopen the library.
+        unsafe { cudarc::driver::sys::is_culib_present() }
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        false
+    }
+}
