@@ -11,6 +11,7 @@ pub mod error;
 pub mod experiments;
 pub mod fft;
 pub mod functions;
+pub mod fno;
 pub mod pde;
 pub mod plot;
 pub mod precision;

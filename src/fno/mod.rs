@@ -1,0 +1,8 @@
+//! Fourier Neural Operators: model, explicit forward/backward pairs, losses, optimizers, precision
+//! policies and the trainer.
+
+pub mod params;
+pub mod scalar;
+
+pub use params::{Param, Params};
+pub use scalar::Scalar;
