@@ -1,3 +1,226 @@
-//! Compute backends. `cuda` is the NVIDIA GPU layer (cudarc with dynamic loading: the default
-//! build needs no CUDA toolkit, and without a driver every entry point returns a clear error).
+//! Compute backends.
+//!
+//! [`Backend`] is the contract between the FNO (`src/fno`) and the hardware: small groups of ops
+//! (spectral transforms, spectral contraction, dense linear maps, pointwise activations,
+//! reductions) over tensors that carry their storage [`Format`]. The model only calls these ops,
+//! so a backend plugs in without touching `src/fno`. [`cpu::Cpu`] is the reference that defines
+//! what every op means (and emulates every low format exactly); `cuda` is the NVIDIA GPU layer
+//! (cudarc with dynamic loading: the default build needs no CUDA toolkit, and without a driver
+//! every entry point returns a clear error).
+//!
+//! Layout: real tensors are channels-first, row-major `(batch, channels, n_1, ..., n_d)`;
+//! spectral tensors are complex `(batch, channels, k_1, ..., k_d)` over the kept modes (see
+//! [`Modes`]). Weights are tensors too, so a device backend keeps them resident.
+
+pub mod cpu;
 pub mod cuda;
+
+use crate::fno::Scalar;
+use crate::precision::Format;
+
+/// Which Fourier modes a spectral layer keeps, as in the original FNO (Li et al. 2021): along every
+/// axis but the last the frequencies 0..m-1 and -m..-1 (2m entries, needs 2m <= n); along the
+/// last axis the real-FFT half 0..m-1 (needs m <= n/2 + 1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Modes(pub Vec<usize>);
+
+impl Modes {
+    /// Kept entries per axis: 2m for all axes but the last, m for the last.
+    pub fn kept_shape(&self) -> Vec<usize> {
+        let d = self.0.len();
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| if i + 1 < d { 2 * m } else { m })
+            .collect()
+    }
+
+    /// Check the modes fit a grid; the error names the axis and the limit.
+    pub fn check_grid(&self, grid: &[usize]) -> Result<(), String> {
+        if grid.len() != self.0.len() {
+            return Err(format!(
+                "{} mode counts for a {}-D grid",
+                self.0.len(),
+                grid.len()
+            ));
+        }
+        let d = grid.len();
+        for (i, (&m, &n)) in self.0.iter().zip(grid).enumerate() {
+            let limit = if i + 1 < d { n / 2 } else { n / 2 + 1 };
+            if m == 0 || m > limit {
+                return Err(format!(
+                    "modes[{i}] = {m} must be in 1..={limit} for a grid of {n} points on that axis"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Frequency (signed) of kept index `j` along axis `axis` of a grid with `n` points.
+    pub fn frequency(&self, axis: usize, j: usize) -> i64 {
+        let m = self.0[axis];
+        if axis + 1 == self.0.len() || j < m {
+            j as i64
+        } else {
+            j as i64 - 2 * m as i64
+        }
+    }
+}
+
+/// Live and peak bytes of the tensors a backend holds, counted at their storage width.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemStats {
+    pub live_bytes: usize,
+    pub peak_bytes: usize,
+}
+
+/// Bytes per real element of a storage format (complex elements take two).
+pub fn format_bytes(fmt: Format) -> usize {
+    match fmt {
+        Format::Fp64 => 8,
+        Format::Fp32 | Format::Tf32 => 4,
+        Format::Bf16 | Format::Fp16 => 2,
+        Format::E5m2 | Format::E4m3 | Format::E4m3Sat => 1,
+    }
+}
+
+/// Options of the forward spectral transform `X_k = scale * w_k * sum_j x_j exp(-2 pi i <j, k> / n)`
+/// over the kept modes, where `w_k` = 1, or with `hermitian` the weight c_k of
+/// [`SpectralInverse`] (used by the inverse's backward).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpectralForward {
+    pub scale: f64,
+    pub hermitian: bool,
+    /// Format of the transform: inputs are rounded to it and, for formats below the backend's
+    /// scalar, every FFT operation is emulated in it (model III); outputs lie in it.
+    pub format: Format,
+}
+
+/// Options of the inverse spectral transform
+/// `y_j = scale * sum_k c_k Re(X_k exp(2 pi i <j, k> / n))` over the kept modes, zero elsewhere.
+/// With `hermitian`, c_k = 1 when the last-axis frequency is 0 or n/2 and 2 otherwise (the
+/// Hermitian completion: this is irfft with norm "forward" when scale = 1); without, c_k = 1
+/// (the adjoint of the forward transform, used by its backward).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpectralInverse {
+    pub scale: f64,
+    pub hermitian: bool,
+    pub format: Format,
+}
+
+/// The ops an FNO needs. Every op returning a tensor stores it in the format named by its
+/// arguments (values are exactly representable there); formats wider than the backend scalar
+/// mean "native".
+pub trait Backend: Sync {
+    /// The scalar host data is exchanged in (f32, or f64 for gradient checks).
+    type T: Scalar;
+    /// A real tensor.
+    type Tensor: Send + Sync;
+    /// A complex tensor.
+    type CTensor: Send + Sync;
+
+    /// Short name for reports ("cpu", "cuda").
+    fn name(&self) -> &'static str;
+
+    // ---- data movement and memory ----
+    /// A tensor from host values, rounded to `format`.
+    fn upload(&self, shape: &[usize], data: &[Self::T], format: Format) -> Self::Tensor;
+    /// A complex tensor from interleaved (re, im) host values, rounded to `format`.
+    fn upload_complex(&self, shape: &[usize], data: &[Self::T], format: Format) -> Self::CTensor;
+    fn download(&self, t: &Self::Tensor) -> Vec<Self::T>;
+    /// Interleaved (re, im).
+    fn download_complex(&self, t: &Self::CTensor) -> Vec<Self::T>;
+    fn shape<'a>(&self, t: &'a Self::Tensor) -> &'a [usize];
+    fn cshape<'a>(&self, t: &'a Self::CTensor) -> &'a [usize];
+    fn format(&self, t: &Self::Tensor) -> Format;
+    /// Round a tensor to another format (a cast: new storage).
+    fn cast(&self, t: &Self::Tensor, format: Format) -> Self::Tensor;
+    fn mem(&self) -> MemStats;
+    /// Start a new peak measurement from the current live bytes.
+    fn reset_peak(&self);
+
+    // ---- spectral transforms ----
+    /// Forward transform over the last `modes.0.len()` axes of `x` (batch, channels, grid...).
+    fn rfft_modes(&self, x: &Self::Tensor, modes: &Modes, opt: SpectralForward) -> Self::CTensor;
+    /// Inverse transform onto `grid`.
+    fn irfft_modes(&self, x: &Self::CTensor, grid: &[usize], opt: SpectralInverse)
+    -> Self::Tensor;
+
+    // ---- spectral contraction ----
+    /// `y[b, o, k] = sum_i x[b, i, k] w[i, o, k]` (complex), operands rounded to `format`,
+    /// products and sums accumulated in fp32 (or the scalar when wider), result in `format`.
+    fn contract(&self, x: &Self::CTensor, w: &Self::CTensor, format: Format) -> Self::CTensor;
+    /// Gradients of [`Backend::contract`] for the output gradient `g`:
+    /// `gx[b, i, k] = sum_o g[b, o, k] conj(w[i, o, k])`, `gw[i, o, k] = sum_b conj(x[b, i, k]) g[b, o, k]`.
+    fn contract_backward(
+        &self,
+        x: &Self::CTensor,
+        w: &Self::CTensor,
+        g: &Self::CTensor,
+        format: Format,
+    ) -> (Self::CTensor, Self::CTensor);
+    /// `y[b, c, p] = x[b, c, p] + bias[c]` (the spectral convolution's bias).
+    fn add_bias(&self, x: &Self::Tensor, bias: &Self::Tensor) -> Self::Tensor;
+
+    // ---- dense linear (1x1 convolutions, channel MLPs) ----
+    /// `y[b, o, p] = sum_i w[o, i] x[b, i, p] (+ bias[o])`, operands rounded to `format`, fp32
+    /// accumulation, result in `format`.
+    fn linear(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        bias: Option<&Self::Tensor>,
+        format: Format,
+    ) -> Self::Tensor;
+    /// `(gx, gw, gbias)` for output gradient `g`.
+    fn linear_backward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        g: &Self::Tensor,
+        with_bias: bool,
+        format: Format,
+    ) -> (Self::Tensor, Self::Tensor, Option<Self::Tensor>);
+
+    // ---- pointwise ----
+    fn pointwise(&self, op: Pointwise, x: &Self::Tensor) -> Self::Tensor;
+    /// Gradient of [`Backend::pointwise`] at input `x` for output gradient `g`.
+    fn pointwise_backward(&self, op: Pointwise, x: &Self::Tensor, g: &Self::Tensor)
+    -> Self::Tensor;
+    /// `a + b` (same shape), in the wider of the two formats.
+    fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor;
+    /// `y[b, c, p] = w[c] x[b, c, p]` (soft gating).
+    fn scale_channels(&self, x: &Self::Tensor, w: &Self::Tensor) -> Self::Tensor;
+    /// `(gx, gw)` of [`Backend::scale_channels`].
+    fn scale_channels_backward(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        g: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor);
+    /// `sum_{b, p} g[b, c, p]` per channel (bias gradients).
+    fn channel_sum(&self, g: &Self::Tensor) -> Self::Tensor;
+    /// Concatenate along the channel axis.
+    fn concat_channels(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor;
+    /// Channels `lo..hi` of `x`.
+    fn slice_channels(&self, x: &Self::Tensor, lo: usize, hi: usize) -> Self::Tensor;
+
+    // ---- reductions ----
+    /// Whether every value is finite.
+    fn all_finite(&self, x: &Self::Tensor) -> bool;
+    fn all_finite_complex(&self, x: &Self::CTensor) -> bool;
+    /// Mean and standard deviation over all values (f64), for k-sigma clipping.
+    fn mean_std(&self, x: &Self::Tensor) -> (f64, f64);
+}
+
+/// Elementwise maps with their derivatives (the stabilizers among them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pointwise {
+    /// Exact GELU x Phi(x) = x (1 + erf(x / sqrt 2)) / 2.
+    Gelu,
+    Tanh,
+    /// Clamp to [lo, hi] (derivative 1 inside, 0 outside).
+    Clip { lo: f64, hi: f64 },
+    /// Multiply by a constant.
+    Scale(f64),
+}

@@ -1,7 +1,9 @@
 //! The scalar the FNO computes in: `f32` for training (values may additionally be rounded to a
 //! lower storage format by the precision policy) and `f64` for gradient checks.
 
-use crate::precision::Real;
+use crate::precision::{
+    Bf16, E4m3, E4m3Sat, E5m2, Format, Fp16, Real, Tf32, round, round_slice_f32,
+};
 
 /// A native float the FNO layers compute in (`f32` or `f64`), with the elementary functions the
 /// layers need. Low formats are not scalars here: they enter as roundings of `f32` values
@@ -19,10 +21,36 @@ pub trait Scalar: Real + std::iter::Sum + std::fmt::Display {
     fn to_f32(self) -> f32;
     /// Conversion from f32 (exact for both scalars).
     fn from_f32(x: f32) -> Self;
+    /// Whether `fmt` is at least as wide as this scalar (rounding to it is the identity).
+    fn holds(fmt: Format) -> bool;
+    /// Round every value to `fmt` (nearest even, the format's overflow rule); identity when
+    /// [`Scalar::holds`] the format.
+    fn round_slice(xs: &mut [Self], fmt: Format);
+    /// `C = alpha A B + beta C` for row/column strides (matrixmultiply's sgemm/dgemm).
+    ///
+    /// # Safety
+    /// The strides must describe valid, non-overlapping-with-C views of the given lengths.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
 }
 
 macro_rules! scalar {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $erf:path, $gemm:path) => {
         impl Scalar for $t {
             #[inline]
             fn sqrt(self) -> Self {
@@ -60,9 +88,66 @@ macro_rules! scalar {
             fn from_f32(x: f32) -> Self {
                 x as $t
             }
+            fn holds(fmt: Format) -> bool {
+                fmt <= <$t as Real>::FORMAT
+            }
+            fn round_slice(xs: &mut [Self], fmt: Format) {
+                round_impl(xs, fmt)
+            }
+            unsafe fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded contract.
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
         }
     };
 }
 
-scalar!(f32, libm::erff);
-scalar!(f64, libm::erf);
+scalar!(f32, libm::erff, matrixmultiply::sgemm);
+scalar!(f64, libm::erf, matrixmultiply::dgemm);
+
+trait RoundImpl: Sized {
+    fn round_impl(xs: &mut [Self], fmt: Format);
+}
+
+fn round_impl<T: RoundImpl>(xs: &mut [T], fmt: Format) {
+    T::round_impl(xs, fmt)
+}
+
+impl RoundImpl for f32 {
+    fn round_impl(xs: &mut [f32], fmt: Format) {
+        match fmt {
+            Format::Fp64 | Format::Fp32 => {}
+            Format::Tf32 => round_slice_f32::<Tf32>(xs),
+            Format::Bf16 => round_slice_f32::<Bf16>(xs),
+            Format::Fp16 => round_slice_f32::<Fp16>(xs),
+            Format::E5m2 => round_slice_f32::<E5m2>(xs),
+            Format::E4m3 => round_slice_f32::<E4m3>(xs),
+            Format::E4m3Sat => round_slice_f32::<E4m3Sat>(xs),
+        }
+    }
+}
+
+impl RoundImpl for f64 {
+    fn round_impl(xs: &mut [f64], fmt: Format) {
+        match fmt {
+            Format::Fp64 => {}
+            Format::Fp32 => xs.iter_mut().for_each(|x| *x = *x as f32 as f64),
+            _ => xs.iter_mut().for_each(|x| *x = round(*x, fmt)),
+        }
+    }
+}

@@ -1,0 +1,941 @@
+//! The CPU backend: the reference semantics of every [`Backend`] op.
+//!
+//! Tensors hold `T` (f32, or f64 for gradient checks) whose values are exactly representable in
+//! the tensor's storage format. Low formats are emulated exactly: storage by rounding
+//! (`Scalar::round_slice`), FFT arithmetic by running our FFT over [`Emu<F>`] (every operation
+//! rounded, model III), contraction and linear maps by rounding the operands, accumulating in the
+//! scalar (fp32 accumulation, as tensor cores and cuBLAS with fp32 compute do) and rounding the
+//! result. fp32/f64 transforms run on rustfft. Work is spread over (batch, channel) slices with
+//! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
+
+use super::{Backend, MemStats, Modes, Pointwise, SpectralForward, SpectralInverse, format_bytes};
+use crate::fft::{Algorithm, Complex, Direction, Fft};
+use crate::fno::Scalar;
+use crate::precision::{Bf16, E4m3, E4m3Sat, E5m2, Emu, Format, Fp16, LowFormat, Real, Tf32};
+use rayon::prelude::*;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Counter {
+    live: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Registers bytes on creation, releases them on drop.
+struct Guard {
+    bytes: usize,
+    counter: Arc<Counter>,
+}
+
+impl Guard {
+    fn new(counter: &Arc<Counter>, bytes: usize) -> Self {
+        let live = counter.live.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        counter.peak.fetch_max(live, Ordering::Relaxed);
+        Guard {
+            bytes,
+            counter: counter.clone(),
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.counter.live.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// A real CPU tensor, row-major.
+pub struct CpuTensor<T> {
+    shape: Vec<usize>,
+    format: Format,
+    data: Vec<T>,
+    _mem: Guard,
+}
+
+impl<T> CpuTensor<T> {
+    /// The values (exactly representable in [`CpuTensor::format`]).
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn format(&self) -> Format {
+        self.format
+    }
+}
+
+/// A complex CPU tensor, row-major.
+pub struct CpuCTensor<T> {
+    shape: Vec<usize>,
+    format: Format,
+    data: Vec<Complex<T>>,
+    _mem: Guard,
+}
+
+impl<T> CpuCTensor<T> {
+    pub fn data(&self) -> &[Complex<T>] {
+        &self.data
+    }
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    pub fn format(&self) -> Format {
+        self.format
+    }
+}
+
+/// The CPU backend over scalar `T`.
+pub struct Cpu<T> {
+    counter: Arc<Counter>,
+    plans: Mutex<HashMap<(TypeId, usize, bool), Arc<dyn Any + Send + Sync>>>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Scalar> Default for Cpu<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A 1-D complex FFT plan over the scalar `C` (rustfft for f32/f64, ours for emulated formats).
+trait LineFft<C>: Send + Sync {
+    fn scratch_len(&self) -> usize;
+    fn run(&self, buf: &mut [Complex<C>], scratch: &mut [Complex<C>]);
+}
+
+struct RustFftLine<C: rustfft::FftNum>(Arc<dyn rustfft::Fft<C>>);
+
+impl<C: rustfft::FftNum> LineFft<C> for RustFftLine<C> {
+    fn scratch_len(&self) -> usize {
+        self.0.get_inplace_scratch_len()
+    }
+    fn run(&self, buf: &mut [Complex<C>], scratch: &mut [Complex<C>]) {
+        self.0.process_with_scratch(buf, scratch)
+    }
+}
+
+impl<C: Real> LineFft<C> for Fft<C> {
+    fn scratch_len(&self) -> usize {
+        Fft::scratch_len(self)
+    }
+    fn run(&self, buf: &mut [Complex<C>], scratch: &mut [Complex<C>]) {
+        self.process_with_scratch(buf, scratch)
+    }
+}
+
+/// A scalar the spectral transforms can run in.
+trait FftScalar: Real {
+    fn plan(n: usize, inverse: bool) -> Arc<dyn LineFft<Self>>;
+}
+
+impl FftScalar for f32 {
+    fn plan(n: usize, inverse: bool) -> Arc<dyn LineFft<f32>> {
+        let mut p = rustfft::FftPlanner::<f32>::new();
+        let f = if inverse {
+            p.plan_fft_inverse(n)
+        } else {
+            p.plan_fft_forward(n)
+        };
+        Arc::new(RustFftLine(f))
+    }
+}
+
+impl FftScalar for f64 {
+    fn plan(n: usize, inverse: bool) -> Arc<dyn LineFft<f64>> {
+        let mut p = rustfft::FftPlanner::<f64>::new();
+        let f = if inverse {
+            p.plan_fft_inverse(n)
+        } else {
+            p.plan_fft_forward(n)
+        };
+        Arc::new(RustFftLine(f))
+    }
+}
+
+impl<F: LowFormat> FftScalar for Emu<F> {
+    fn plan(n: usize, inverse: bool) -> Arc<dyn LineFft<Emu<F>>> {
+        let dir = if inverse {
+            Direction::Inverse
+        } else {
+            Direction::Forward
+        };
+        Arc::new(Fft::<Emu<F>>::new(n, dir, Algorithm::Auto).expect("n >= 1 checked by the caller"))
+    }
+}
+
+/// Run `$body` with the type alias `$c` bound to the FFT scalar for `$fmt` over scalar `$t`.
+macro_rules! with_fft_scalar {
+    ($t:ty, $fmt:expr, $c:ident => $body:expr) => {{
+        let fmt: Format = $fmt;
+        if <$t as Scalar>::holds(fmt) && <$t as Real>::FORMAT == Format::Fp64 {
+            type $c = f64;
+            $body
+        } else {
+            match fmt {
+                Format::Fp64 | Format::Fp32 => {
+                    type $c = f32;
+                    $body
+                }
+                Format::Tf32 => {
+                    type $c = Emu<Tf32>;
+                    $body
+                }
+                Format::Bf16 => {
+                    type $c = Emu<Bf16>;
+                    $body
+                }
+                Format::Fp16 => {
+                    type $c = Emu<Fp16>;
+                    $body
+                }
+                Format::E5m2 => {
+                    type $c = Emu<E5m2>;
+                    $body
+                }
+                Format::E4m3 => {
+                    type $c = Emu<E4m3>;
+                    $body
+                }
+                Format::E4m3Sat => {
+                    type $c = Emu<E4m3Sat>;
+                    $body
+                }
+            }
+        }
+    }};
+}
+
+fn czero<C: Real>() -> Complex<C> {
+    Complex::new(C::zero(), C::zero())
+}
+
+/// Hermitian weight c_k of the last-axis index k on an n-point axis.
+fn herm_weight(k: usize, n: usize) -> f64 {
+    if k == 0 || 2 * k == n { 1.0 } else { 2.0 }
+}
+
+/// Index along an axis of n points of kept index j (see [`Modes`]).
+fn kept_to_grid(j: usize, m: usize, n: usize, last: bool) -> usize {
+    if last || j < m { j } else { n - 2 * m + j }
+}
+
+impl<T: Scalar> Cpu<T> {
+    pub fn new() -> Self {
+        Cpu {
+            counter: Arc::new(Counter::default()),
+            plans: Mutex::new(HashMap::new()),
+            _t: PhantomData,
+        }
+    }
+
+    fn plan<C: FftScalar>(&self, n: usize, inverse: bool) -> Arc<dyn LineFft<C>> {
+        let key = (TypeId::of::<C>(), n, inverse);
+        let mut plans = self.plans.lock().expect("plan cache poisoned");
+        let entry = plans
+            .entry(key)
+            .or_insert_with(|| Arc::new(C::plan(n, inverse)) as Arc<dyn Any + Send + Sync>);
+        entry
+            .downcast_ref::<Arc<dyn LineFft<C>>>()
+            .expect("plan cache keyed by type")
+            .clone()
+    }
+
+    fn tensor(&self, shape: Vec<usize>, format: Format, mut data: Vec<T>) -> CpuTensor<T> {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        T::round_slice(&mut data, format);
+        let bytes = data.len() * format_bytes(format);
+        CpuTensor {
+            shape,
+            format,
+            data,
+            _mem: Guard::new(&self.counter, bytes),
+        }
+    }
+
+    fn ctensor(&self, shape: Vec<usize>, format: Format, data: Vec<Complex<T>>) -> CpuCTensor<T> {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        let mut data = data;
+        if !T::holds(format) {
+            // SAFETY-free reinterpretation is not available for Complex<T>; round both parts.
+            let mut flat: Vec<T> = data.iter().flat_map(|c| [c.re, c.im]).collect();
+            T::round_slice(&mut flat, format);
+            for (c, p) in data.iter_mut().zip(flat.chunks_exact(2)) {
+                *c = Complex::new(p[0], p[1]);
+            }
+        }
+        let bytes = 2 * data.len() * format_bytes(format);
+        CpuCTensor {
+            shape,
+            format,
+            data,
+            _mem: Guard::new(&self.counter, bytes),
+        }
+    }
+
+    fn rfft_impl<C: FftScalar>(
+        &self,
+        x: &CpuTensor<T>,
+        modes: &Modes,
+        opt: SpectralForward,
+    ) -> Vec<Complex<T>> {
+        let d = modes.0.len();
+        let grid = &x.shape[x.shape.len() - d..];
+        let npts: usize = grid.iter().product();
+        let kept = modes.kept_shape();
+        let nkept: usize = kept.iter().product();
+        let plans: Vec<_> = grid.iter().map(|&n| self.plan::<C>(n, false)).collect();
+        let scratch_len = plans.iter().map(|p| p.scratch_len()).max().unwrap_or(0);
+        let scale = C::from_f64(opt.scale);
+        let two = C::from_f64(2.0);
+        let mut out = vec![Complex::new(T::zero(), T::zero()); x.data.len() / npts * nkept];
+        out.par_chunks_mut(nkept)
+            .zip(x.data.par_chunks(npts))
+            .for_each_init(
+                || (vec![czero::<C>(); scratch_len], Vec::new()),
+                |(scratch, line), (dst, src)| {
+                    // Current array: axes < a full, axes >= a already reduced to kept sizes.
+                    let mut shape = grid.to_vec();
+                    let mut cur: Vec<Complex<C>> = Vec::new();
+                    // Last axis: real input lines.
+                    let nl = grid[d - 1];
+                    let ml = kept[d - 1];
+                    let lines = npts / nl;
+                    cur.resize(lines * ml, czero());
+                    line.resize(nl, czero::<C>());
+                    for l in 0..lines {
+                        for (v, &s) in line.iter_mut().zip(&src[l * nl..(l + 1) * nl]) {
+                            *v = Complex::new(C::from_f64(s.to_f64()), C::zero());
+                        }
+                        plans[d - 1].run(line, scratch);
+                        cur[l * ml..(l + 1) * ml].copy_from_slice(&line[..ml]);
+                    }
+                    shape[d - 1] = ml;
+                    // Remaining axes, last to first: keep 0..m and n-m..n.
+                    for a in (0..d - 1).rev() {
+                        let n = grid[a];
+                        let m = modes.0[a];
+                        let inner: usize = shape[a + 1..].iter().product();
+                        let outer: usize = shape[..a].iter().product();
+                        let mut next = vec![czero::<C>(); outer * 2 * m * inner];
+                        line.resize(n, czero::<C>());
+                        for o in 0..outer {
+                            for i in 0..inner {
+                                for (j, v) in line.iter_mut().enumerate() {
+                                    *v = cur[(o * n + j) * inner + i];
+                                }
+                                plans[a].run(&mut line[..n], scratch);
+                                for j in 0..2 * m {
+                                    next[(o * 2 * m + j) * inner + i] =
+                                        line[kept_to_grid(j, m, n, false)];
+                                }
+                            }
+                        }
+                        cur = next;
+                        shape[a] = 2 * m;
+                    }
+                    for (idx, (o, c)) in dst.iter_mut().zip(cur.iter()).enumerate() {
+                        let mut v = Complex::new(c.re * scale, c.im * scale);
+                        if opt.hermitian && herm_weight(idx % ml, nl) == 2.0 {
+                            v = Complex::new(v.re * two, v.im * two);
+                        }
+                        *o = Complex::new(T::from_f64(v.re.to_f64()), T::from_f64(v.im.to_f64()));
+                    }
+                },
+            );
+        out
+    }
+
+    fn irfft_impl<C: FftScalar>(
+        &self,
+        x: &CpuCTensor<T>,
+        grid: &[usize],
+        opt: SpectralInverse,
+    ) -> Vec<T> {
+        let d = grid.len();
+        let kept = &x.shape[x.shape.len() - d..];
+        let nkept: usize = kept.iter().product();
+        let npts: usize = grid.iter().product();
+        let modes: Vec<usize> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| if i + 1 < d { k / 2 } else { k })
+            .collect();
+        let plans: Vec<_> = grid.iter().map(|&n| self.plan::<C>(n, true)).collect();
+        let scratch_len = plans.iter().map(|p| p.scratch_len()).max().unwrap_or(0);
+        let scale = C::from_f64(opt.scale);
+        let two = C::from_f64(2.0);
+        let nl = grid[d - 1];
+        let ml = kept[d - 1];
+        let mut out = vec![T::zero(); x.data.len() / nkept * npts];
+        out.par_chunks_mut(npts)
+            .zip(x.data.par_chunks(nkept))
+            .for_each_init(
+                || (vec![czero::<C>(); scratch_len], Vec::new()),
+                |(scratch, line), (dst, src)| {
+                    let mut cur: Vec<Complex<C>> = src
+                        .iter()
+                        .enumerate()
+                        .map(|(idx, c)| {
+                            let v = Complex::new(
+                                C::from_f64(c.re.to_f64()) * scale,
+                                C::from_f64(c.im.to_f64()) * scale,
+                            );
+                            if opt.hermitian && herm_weight(idx % ml, nl) == 2.0 {
+                                Complex::new(v.re * two, v.im * two)
+                            } else {
+                                v
+                            }
+                        })
+                        .collect();
+                    let mut shape = kept.to_vec();
+                    // Axes 0..d-1 (complex, full): expand 2m -> n with zeros, inverse FFT.
+                    for a in 0..d - 1 {
+                        let n = grid[a];
+                        let m = modes[a];
+                        let inner: usize = shape[a + 1..].iter().product();
+                        let outer: usize = shape[..a].iter().product();
+                        let mut next = vec![czero::<C>(); outer * n * inner];
+                        line.resize(n, czero::<C>());
+                        for o in 0..outer {
+                            for i in 0..inner {
+                                line.iter_mut().for_each(|v| *v = czero());
+                                for j in 0..2 * m {
+                                    line[kept_to_grid(j, m, n, false)] =
+                                        cur[(o * 2 * m + j) * inner + i];
+                                }
+                                plans[a].run(&mut line[..n], scratch);
+                                for (j, v) in line.iter().enumerate() {
+                                    next[(o * n + j) * inner + i] = *v;
+                                }
+                            }
+                        }
+                        cur = next;
+                        shape[a] = n;
+                    }
+                    // Last axis: expand ml -> nl, inverse FFT, real part.
+                    let lines = npts / nl;
+                    line.resize(nl, czero::<C>());
+                    for l in 0..lines {
+                        line.iter_mut().for_each(|v| *v = czero());
+                        line[..ml].copy_from_slice(&cur[l * ml..(l + 1) * ml]);
+                        plans[d - 1].run(line, scratch);
+                        for (o, v) in dst[l * nl..(l + 1) * nl].iter_mut().zip(line.iter()) {
+                            *o = T::from_f64(v.re.to_f64());
+                        }
+                    }
+                },
+            );
+        out
+    }
+
+    fn rounded(&self, data: &[T], fmt: Format) -> Vec<T> {
+        let mut v = data.to_vec();
+        T::round_slice(&mut v, fmt);
+        v
+    }
+
+    fn rounded_c(&self, data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>> {
+        if T::holds(fmt) {
+            return data.to_vec();
+        }
+        let mut flat: Vec<T> = data.iter().flat_map(|c| [c.re, c.im]).collect();
+        T::round_slice(&mut flat, fmt);
+        flat.chunks_exact(2)
+            .map(|p| Complex::new(p[0], p[1]))
+            .collect()
+    }
+}
+
+/// `acc[k] += a[k] * b[k]` (complex), or with `conj_a` / `conj_b` the conjugate operand.
+#[inline]
+fn cmul_acc<T: Scalar>(
+    acc: &mut [Complex<T>],
+    a: &[Complex<T>],
+    b: &[Complex<T>],
+    conj_a: bool,
+    conj_b: bool,
+) {
+    for ((o, x), y) in acc.iter_mut().zip(a).zip(b) {
+        let (xr, xi) = (x.re, if conj_a { -x.im } else { x.im });
+        let (yr, yi) = (y.re, if conj_b { -y.im } else { y.im });
+        o.re += xr * yr - xi * yi;
+        o.im += xr * yi + xi * yr;
+    }
+}
+
+/// Wider of two formats (formats are ordered widest first).
+fn wider(a: Format, b: Format) -> Format {
+    a.min(b)
+}
+
+impl<T: Scalar> Backend for Cpu<T> {
+    type T = T;
+    type Tensor = CpuTensor<T>;
+    type CTensor = CpuCTensor<T>;
+
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn upload(&self, shape: &[usize], data: &[T], format: Format) -> CpuTensor<T> {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "upload: shape {shape:?} does not match {} values",
+            data.len()
+        );
+        self.tensor(shape.to_vec(), format, data.to_vec())
+    }
+
+    fn upload_complex(&self, shape: &[usize], data: &[T], format: Format) -> CpuCTensor<T> {
+        assert_eq!(
+            2 * shape.iter().product::<usize>(),
+            data.len(),
+            "upload_complex: shape {shape:?} does not match {} interleaved values",
+            data.len()
+        );
+        let c = data
+            .chunks_exact(2)
+            .map(|p| Complex::new(p[0], p[1]))
+            .collect();
+        self.ctensor(shape.to_vec(), format, c)
+    }
+
+    fn download(&self, t: &CpuTensor<T>) -> Vec<T> {
+        t.data.clone()
+    }
+
+    fn download_complex(&self, t: &CpuCTensor<T>) -> Vec<T> {
+        t.data.iter().flat_map(|c| [c.re, c.im]).collect()
+    }
+
+    fn shape<'a>(&self, t: &'a CpuTensor<T>) -> &'a [usize] {
+        &t.shape
+    }
+
+    fn cshape<'a>(&self, t: &'a CpuCTensor<T>) -> &'a [usize] {
+        &t.shape
+    }
+
+    fn format(&self, t: &CpuTensor<T>) -> Format {
+        t.format
+    }
+
+    fn cast(&self, t: &CpuTensor<T>, format: Format) -> CpuTensor<T> {
+        self.tensor(t.shape.clone(), format, t.data.clone())
+    }
+
+    fn mem(&self) -> MemStats {
+        MemStats {
+            live_bytes: self.counter.live.load(Ordering::Relaxed),
+            peak_bytes: self.counter.peak.load(Ordering::Relaxed),
+        }
+    }
+
+    fn reset_peak(&self) {
+        let live = self.counter.live.load(Ordering::Relaxed);
+        self.counter.peak.store(live, Ordering::Relaxed);
+    }
+
+    fn rfft_modes(&self, x: &CpuTensor<T>, modes: &Modes, opt: SpectralForward) -> CpuCTensor<T> {
+        let d = modes.0.len();
+        assert!(
+            x.shape.len() >= d + 1,
+            "rfft_modes: tensor of shape {:?} has no {d}-D grid",
+            x.shape
+        );
+        let grid = &x.shape[x.shape.len() - d..];
+        if let Err(e) = modes.check_grid(grid) {
+            panic!("rfft_modes: {e}");
+        }
+        let data = with_fft_scalar!(T, opt.format, C => self.rfft_impl::<C>(x, modes, opt));
+        let mut shape = x.shape[..x.shape.len() - d].to_vec();
+        shape.extend(modes.kept_shape());
+        self.ctensor(shape, opt.format, data)
+    }
+
+    fn irfft_modes(&self, x: &CpuCTensor<T>, grid: &[usize], opt: SpectralInverse) -> CpuTensor<T> {
+        let d = grid.len();
+        assert!(
+            x.shape.len() >= d + 1,
+            "irfft_modes: tensor of shape {:?} has no {d}-D spectrum",
+            x.shape
+        );
+        let kept = &x.shape[x.shape.len() - d..];
+        let modes = Modes(
+            kept.iter()
+                .enumerate()
+                .map(|(i, &k)| if i + 1 < d { k / 2 } else { k })
+                .collect(),
+        );
+        if let Err(e) = modes.check_grid(grid) {
+            panic!("irfft_modes: {e}");
+        }
+        let data = with_fft_scalar!(T, opt.format, C => self.irfft_impl::<C>(x, grid, opt));
+        let mut shape = x.shape[..x.shape.len() - d].to_vec();
+        shape.extend_from_slice(grid);
+        self.tensor(shape, opt.format, data)
+    }
+
+    fn contract(&self, x: &CpuCTensor<T>, w: &CpuCTensor<T>, format: Format) -> CpuCTensor<T> {
+        let (b, ci) = (x.shape[0], x.shape[1]);
+        let (wi, co) = (w.shape[0], w.shape[1]);
+        assert_eq!(ci, wi, "contract: {ci} input channels, weight has {wi}");
+        assert_eq!(
+            x.shape[2..],
+            w.shape[2..],
+            "contract: spectrum {:?} vs weight modes {:?}",
+            &x.shape[2..],
+            &w.shape[2..]
+        );
+        let k: usize = x.shape[2..].iter().product();
+        let xr = self.rounded_c(&x.data, format);
+        let wr = self.rounded_c(&w.data, format);
+        let mut out = vec![Complex::new(T::zero(), T::zero()); b * co * k];
+        out.par_chunks_mut(k).enumerate().for_each(|(bo, y)| {
+            let (bb, o) = (bo / co, bo % co);
+            for i in 0..ci {
+                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
+                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
+                cmul_acc(y, xs, ws, false, false);
+            }
+        });
+        let mut shape = vec![b, co];
+        shape.extend_from_slice(&x.shape[2..]);
+        self.ctensor(shape, format, out)
+    }
+
+    fn contract_backward(
+        &self,
+        x: &CpuCTensor<T>,
+        w: &CpuCTensor<T>,
+        g: &CpuCTensor<T>,
+        format: Format,
+    ) -> (CpuCTensor<T>, CpuCTensor<T>) {
+        let (b, ci) = (x.shape[0], x.shape[1]);
+        let co = w.shape[1];
+        let k: usize = x.shape[2..].iter().product();
+        let xr = self.rounded_c(&x.data, format);
+        let wr = self.rounded_c(&w.data, format);
+        let gr = self.rounded_c(&g.data, format);
+        let mut gx = vec![Complex::new(T::zero(), T::zero()); b * ci * k];
+        gx.par_chunks_mut(k).enumerate().for_each(|(bi, acc)| {
+            let (bb, i) = (bi / ci, bi % ci);
+            for o in 0..co {
+                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
+                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
+                cmul_acc(acc, gs, ws, false, true);
+            }
+        });
+        let mut gw = vec![Complex::new(T::zero(), T::zero()); ci * co * k];
+        gw.par_chunks_mut(k).enumerate().for_each(|(io, acc)| {
+            let (i, o) = (io / co, io % co);
+            for bb in 0..b {
+                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
+                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
+                cmul_acc(acc, xs, gs, true, false);
+            }
+        });
+        (
+            self.ctensor(x.shape.clone(), format, gx),
+            self.ctensor(w.shape.clone(), format, gw),
+        )
+    }
+
+    fn add_bias(&self, x: &CpuTensor<T>, bias: &CpuTensor<T>) -> CpuTensor<T> {
+        let c = x.shape[1];
+        assert_eq!(bias.data.len(), c, "add_bias: {c} channels, bias has {}", bias.data.len());
+        let p: usize = x.shape[2..].iter().product();
+        let mut out = x.data.clone();
+        out.par_chunks_mut(p).enumerate().for_each(|(bc, v)| {
+            let bv = bias.data[bc % c];
+            v.iter_mut().for_each(|z| *z += bv);
+        });
+        self.tensor(x.shape.clone(), wider(x.format, bias.format), out)
+    }
+
+    fn linear(
+        &self,
+        x: &CpuTensor<T>,
+        w: &CpuTensor<T>,
+        bias: Option<&CpuTensor<T>>,
+        format: Format,
+    ) -> CpuTensor<T> {
+        let (b, ci) = (x.shape[0], x.shape[1]);
+        let (co, wi) = (w.shape[0], w.shape[1]);
+        assert_eq!(ci, wi, "linear: {ci} input channels, weight has {wi}");
+        let p: usize = x.shape[2..].iter().product();
+        let xr = self.rounded(&x.data, format);
+        let wr = self.rounded(&w.data, format);
+        let br = bias.map(|bb| self.rounded(&bb.data, format));
+        let mut out = vec![T::zero(); b * co * p];
+        out.par_chunks_mut(co * p)
+            .zip(xr.par_chunks(ci * p))
+            .for_each(|(y, xs)| {
+                if let Some(br) = &br {
+                    for (o, row) in y.chunks_mut(p).enumerate() {
+                        row.iter_mut().for_each(|v| *v = br[o]);
+                    }
+                }
+                let beta = if br.is_some() { T::from_f64(1.0) } else { T::zero() };
+                // SAFETY: W is (co x ci) row-major, X_b (ci x p), Y_b (co x p), all in bounds.
+                unsafe {
+                    T::gemm(
+                        co,
+                        ci,
+                        p,
+                        T::from_f64(1.0),
+                        wr.as_ptr(),
+                        ci as isize,
+                        1,
+                        xs.as_ptr(),
+                        p as isize,
+                        1,
+                        beta,
+                        y.as_mut_ptr(),
+                        p as isize,
+                        1,
+                    )
+                }
+            });
+        let mut shape = x.shape.clone();
+        shape[1] = co;
+        self.tensor(shape, format, out)
+    }
+
+    fn linear_backward(
+        &self,
+        x: &CpuTensor<T>,
+        w: &CpuTensor<T>,
+        g: &CpuTensor<T>,
+        with_bias: bool,
+        format: Format,
+    ) -> (CpuTensor<T>, CpuTensor<T>, Option<CpuTensor<T>>) {
+        let (b, ci) = (x.shape[0], x.shape[1]);
+        let co = w.shape[0];
+        let p: usize = x.shape[2..].iter().product();
+        let xr = self.rounded(&x.data, format);
+        let wr = self.rounded(&w.data, format);
+        let gr = self.rounded(&g.data, format);
+        let one = T::from_f64(1.0);
+        let mut gx = vec![T::zero(); b * ci * p];
+        gx.par_chunks_mut(ci * p)
+            .zip(gr.par_chunks(co * p))
+            .for_each(|(dx, gs)| {
+                // SAFETY: W^T is W with swapped strides (ci x co), G_b (co x p), dX_b (ci x p).
+                unsafe {
+                    T::gemm(
+                        ci,
+                        co,
+                        p,
+                        one,
+                        wr.as_ptr(),
+                        1,
+                        ci as isize,
+                        gs.as_ptr(),
+                        p as isize,
+                        1,
+                        T::zero(),
+                        dx.as_mut_ptr(),
+                        p as isize,
+                        1,
+                    )
+                }
+            });
+        // dW = sum_b G_b X_b^T: one gemm over the batch by treating (b, p) as the inner index
+        // needs a transposed layout, so accumulate per sample.
+        let mut gw = vec![T::zero(); co * ci];
+        for bb in 0..b {
+            // SAFETY: G_b (co x p), X_b^T (p x ci) via swapped strides, dW (co x ci).
+            unsafe {
+                T::gemm(
+                    co,
+                    p,
+                    ci,
+                    one,
+                    gr[bb * co * p..].as_ptr(),
+                    p as isize,
+                    1,
+                    xr[bb * ci * p..].as_ptr(),
+                    1,
+                    p as isize,
+                    one,
+                    gw.as_mut_ptr(),
+                    ci as isize,
+                    1,
+                )
+            }
+        }
+        let gb = with_bias.then(|| {
+            let mut s = vec![T::zero(); co];
+            for (bo, row) in gr.chunks(p).enumerate() {
+                s[bo % co] += row.iter().copied().sum::<T>();
+            }
+            self.tensor(vec![co], format, s)
+        });
+        (
+            self.tensor(x.shape.clone(), format, gx),
+            self.tensor(w.shape.clone(), format, gw),
+            gb,
+        )
+    }
+
+    fn pointwise(&self, op: Pointwise, x: &CpuTensor<T>) -> CpuTensor<T> {
+        let mut out = x.data.clone();
+        let half = T::from_f64(0.5);
+        let one = T::from_f64(1.0);
+        let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+        out.par_chunks_mut(4096).for_each(|c| match op {
+            Pointwise::Gelu => c
+                .iter_mut()
+                .for_each(|v| *v = half * *v * (one + (*v * rsqrt2).erf())),
+            Pointwise::Tanh => c.iter_mut().for_each(|v| *v = v.tanh()),
+            Pointwise::Clip { lo, hi } => {
+                let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+                c.iter_mut().for_each(|v| {
+                    if *v < lo {
+                        *v = lo
+                    } else if *v > hi {
+                        *v = hi
+                    }
+                })
+            }
+            Pointwise::Scale(s) => {
+                let s = T::from_f64(s);
+                c.iter_mut().for_each(|v| *v *= s)
+            }
+        });
+        self.tensor(x.shape.clone(), x.format, out)
+    }
+
+    fn pointwise_backward(&self, op: Pointwise, x: &CpuTensor<T>, g: &CpuTensor<T>) -> CpuTensor<T> {
+        let half = T::from_f64(0.5);
+        let one = T::from_f64(1.0);
+        let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
+        let rsqrt2pi = T::from_f64(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+        let mut out = g.data.clone();
+        out.par_chunks_mut(4096)
+            .zip(x.data.par_chunks(4096))
+            .for_each(|(gs, xs)| {
+                for (gv, &v) in gs.iter_mut().zip(xs) {
+                    let d = match op {
+                        // d/dx x Phi(x) = Phi(x) + x phi(x).
+                        Pointwise::Gelu => {
+                            half * (one + (v * rsqrt2).erf()) + v * rsqrt2pi * (-(half * v * v)).exp()
+                        }
+                        Pointwise::Tanh => {
+                            let t = v.tanh();
+                            one - t * t
+                        }
+                        Pointwise::Clip { lo, hi } => {
+                            if v.to_f64() < lo || v.to_f64() > hi {
+                                T::zero()
+                            } else {
+                                one
+                            }
+                        }
+                        Pointwise::Scale(s) => T::from_f64(s),
+                    };
+                    *gv *= d;
+                }
+            });
+        self.tensor(g.shape.clone(), g.format, out)
+    }
+
+    fn add(&self, a: &CpuTensor<T>, b: &CpuTensor<T>) -> CpuTensor<T> {
+        assert_eq!(a.shape, b.shape, "add: shapes {:?} and {:?}", a.shape, b.shape);
+        let out = a.data.iter().zip(&b.data).map(|(x, y)| *x + *y).collect();
+        self.tensor(a.shape.clone(), wider(a.format, b.format), out)
+    }
+
+    fn scale_channels(&self, x: &CpuTensor<T>, w: &CpuTensor<T>) -> CpuTensor<T> {
+        let c = x.shape[1];
+        assert_eq!(w.data.len(), c, "scale_channels: {c} channels, {} weights", w.data.len());
+        let p: usize = x.shape[2..].iter().product();
+        let mut out = x.data.clone();
+        out.par_chunks_mut(p).enumerate().for_each(|(bc, v)| {
+            let s = w.data[bc % c];
+            v.iter_mut().for_each(|z| *z *= s);
+        });
+        self.tensor(x.shape.clone(), wider(x.format, w.format), out)
+    }
+
+    fn scale_channels_backward(
+        &self,
+        x: &CpuTensor<T>,
+        w: &CpuTensor<T>,
+        g: &CpuTensor<T>,
+    ) -> (CpuTensor<T>, CpuTensor<T>) {
+        let c = x.shape[1];
+        let p: usize = x.shape[2..].iter().product();
+        let gx = self.scale_channels(g, w);
+        let mut gw = vec![T::zero(); c];
+        for (bc, (gs, xs)) in g.data.chunks(p).zip(x.data.chunks(p)).enumerate() {
+            gw[bc % c] += gs.iter().zip(xs).map(|(a, b)| *a * *b).sum::<T>();
+        }
+        (gx, self.tensor(w.shape.clone(), w.format, gw))
+    }
+
+    fn channel_sum(&self, g: &CpuTensor<T>) -> CpuTensor<T> {
+        let c = g.shape[1];
+        let p: usize = g.shape[2..].iter().product();
+        let mut s = vec![T::zero(); c];
+        for (bc, row) in g.data.chunks(p).enumerate() {
+            s[bc % c] += row.iter().copied().sum::<T>();
+        }
+        self.tensor(vec![c], g.format, s)
+    }
+
+    fn concat_channels(&self, a: &CpuTensor<T>, b: &CpuTensor<T>) -> CpuTensor<T> {
+        assert_eq!(a.shape[0], b.shape[0], "concat_channels: batch sizes differ");
+        assert_eq!(a.shape[2..], b.shape[2..], "concat_channels: grids differ");
+        let p: usize = a.shape[2..].iter().product();
+        let (ca, cb) = (a.shape[1], b.shape[1]);
+        let mut out = Vec::with_capacity(a.data.len() + b.data.len());
+        for bb in 0..a.shape[0] {
+            out.extend_from_slice(&a.data[bb * ca * p..(bb + 1) * ca * p]);
+            out.extend_from_slice(&b.data[bb * cb * p..(bb + 1) * cb * p]);
+        }
+        let mut shape = a.shape.clone();
+        shape[1] = ca + cb;
+        self.tensor(shape, wider(a.format, b.format), out)
+    }
+
+    fn slice_channels(&self, x: &CpuTensor<T>, lo: usize, hi: usize) -> CpuTensor<T> {
+        let c = x.shape[1];
+        assert!(lo <= hi && hi <= c, "slice_channels {lo}..{hi} of {c}");
+        let p: usize = x.shape[2..].iter().product();
+        let mut out = Vec::with_capacity(x.shape[0] * (hi - lo) * p);
+        for bb in 0..x.shape[0] {
+            out.extend_from_slice(&x.data[(bb * c + lo) * p..(bb * c + hi) * p]);
+        }
+        let mut shape = x.shape.clone();
+        shape[1] = hi - lo;
+        self.tensor(shape, x.format, out)
+    }
+
+    fn all_finite(&self, x: &CpuTensor<T>) -> bool {
+        x.data.par_iter().all(|v| v.is_finite())
+    }
+
+    fn all_finite_complex(&self, x: &CpuCTensor<T>) -> bool {
+        x.data.par_iter().all(|v| v.re.is_finite() && v.im.is_finite())
+    }
+
+    fn mean_std(&self, x: &CpuTensor<T>) -> (f64, f64) {
+        let n = x.data.len().max(1) as f64;
+        let mean = x.data.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+        let var = x
+            .data
+            .iter()
+            .map(|v| (v.to_f64() - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean, var.sqrt())
+    }
+}

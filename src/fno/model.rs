@@ -1,0 +1,943 @@
+//! The Fourier Neural Operator, as neuraloperator's `FNO`: grid positional embedding, lifting
+//! channel MLP, `n_layers` FNO blocks, projection channel MLP; 1-D, 2-D and 3-D; evaluable on any
+//! grid whose size admits the modes (resolution independence).
+//!
+//! One block (neuraloperator's `FNOBlocks.forward`, no normalisation):
+//! ```text
+//! s1 = W_skip x                       (linear skip, no bias)
+//! s2 = g * x                          (soft-gating skip of the channel MLP)
+//! z  = stabilizer(x)                  (only on the spectral path)
+//! f  = irfft( R . rfft(z) ) + b       (spectral convolution; "forward" FFT norm: rfft / N)
+//! v  = gelu(f + s1)
+//! m  = W2 gelu(W1 v + b1) + b2 + s2   (channel MLP)
+//! out = gelu(m)  (identity after the last block)
+//! ```
+//! Every op has its explicit backward; [`Fno::forward`] returns the cache [`Fno::backward`] needs.
+
+use super::params::Params;
+use super::policy::{Policy, Stabilizer};
+use super::scalar::Scalar;
+use crate::backend::{Backend, Modes, Pointwise, SpectralForward, SpectralInverse};
+use crate::precision::Format;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::fmt;
+
+/// Weights of the spectral convolutions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Factorization {
+    /// One complex weight per (in, out, mode).
+    Dense,
+    /// Canonical polyadic: W[i,o,k] = sum_r l_r A[i,r] B[o,r] prod_a M_a[k_a,r] (complex);
+    /// `rank` < 1 is a fraction of the dense parameter count (tltorch's convention), >= 1 a rank.
+    Cp { rank: f64 },
+}
+
+/// Model hyper-parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnoConfig {
+    /// Spatial dimension (1, 2 or 3).
+    pub dim: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    /// Hidden channels of the blocks.
+    pub width: usize,
+    /// Modes per axis (see [`Modes`]).
+    pub modes: Vec<usize>,
+    pub n_layers: usize,
+    /// Hidden channels of the lifting MLP (0: a single linear map).
+    pub lifting_channels: usize,
+    /// Hidden channels of the projection MLP (0: a single linear map).
+    pub projection_channels: usize,
+    /// Channel-MLP hidden width = round(width * expansion); 0 disables the channel MLP.
+    pub mlp_expansion: f64,
+    pub factorization: Factorization,
+    /// Append the grid coordinates j / n_a as extra input channels.
+    pub positional_embedding: bool,
+}
+
+impl FnoConfig {
+    /// A small 2-D Darcy-style model: width 32, 12 modes, 4 layers, ratios as neuraloperator.
+    pub fn darcy_small() -> Self {
+        FnoConfig {
+            dim: 2,
+            in_channels: 1,
+            out_channels: 1,
+            width: 32,
+            modes: vec![12, 12],
+            n_layers: 4,
+            lifting_channels: 64,
+            projection_channels: 64,
+            mlp_expansion: 0.5,
+            factorization: Factorization::Dense,
+            positional_embedding: true,
+        }
+    }
+
+    /// Check the hyper-parameters; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=3).contains(&self.dim) {
+            return Err(format!("model.dim: must be 1, 2 or 3, got {}", self.dim));
+        }
+        for (name, v) in [
+            ("model.in_channels", self.in_channels),
+            ("model.out_channels", self.out_channels),
+            ("model.width", self.width),
+            ("model.n_layers", self.n_layers),
+        ] {
+            if v == 0 {
+                return Err(format!("{name}: must be >= 1, got 0"));
+            }
+        }
+        if self.modes.len() != self.dim {
+            return Err(format!(
+                "model.modes: {} entries for dim = {} (one per axis)",
+                self.modes.len(),
+                self.dim
+            ));
+        }
+        if let Some(i) = self.modes.iter().position(|&m| m == 0) {
+            return Err(format!("model.modes[{i}]: must be >= 1, got 0"));
+        }
+        if !(self.mlp_expansion >= 0.0 && self.mlp_expansion.is_finite()) {
+            return Err(format!(
+                "model.mlp_expansion: must be >= 0, got {}",
+                self.mlp_expansion
+            ));
+        }
+        if let Factorization::Cp { rank } = self.factorization
+            && !(rank > 0.0 && rank.is_finite())
+        {
+            return Err(format!("model.rank: must be > 0, got {rank}"));
+        }
+        Ok(())
+    }
+
+    fn mlp_hidden(&self) -> usize {
+        (self.width as f64 * self.mlp_expansion).round() as usize
+    }
+
+    /// The CP rank this configuration resolves to.
+    pub fn cp_rank(&self) -> Option<usize> {
+        match self.factorization {
+            Factorization::Dense => None,
+            Factorization::Cp { rank } if rank >= 1.0 => Some(rank as usize),
+            Factorization::Cp { rank } => {
+                let kept = Modes(self.modes.clone()).kept_shape();
+                let dense = (self.width * self.width * kept.iter().product::<usize>()) as f64;
+                let per_rank = (2 * self.width + kept.iter().sum::<usize>()) as f64;
+                Some(((rank * dense / per_rank).round() as usize).max(1))
+            }
+        }
+    }
+}
+
+/// Where a non-finite value first appeared.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Overflow {
+    /// e.g. "blocks.2".
+    pub layer: String,
+    /// e.g. "forward FFT".
+    pub op: String,
+    /// "forward" or "backward".
+    pub phase: &'static str,
+}
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "inf/NaN first in {} {} ({} pass)",
+            self.layer, self.op, self.phase
+        )
+    }
+}
+
+/// Parameter indices of one linear map.
+#[derive(Clone, Debug)]
+struct Linear {
+    w: usize,
+    b: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    /// Dense weight (in, out, kept..., 2) or CP factors.
+    spectral: Spectral,
+    bias: usize,
+    skip: Linear,
+    mlp: Option<(Linear, Linear, usize)>, // (fc1, fc2, gate)
+}
+
+#[derive(Clone, Debug)]
+enum Spectral {
+    Dense(usize),
+    /// (weights (r, 2), in (i, r, 2), out (o, r, 2), per-axis (kept_a, r, 2))
+    Cp {
+        lambda: usize,
+        a: usize,
+        b: usize,
+        modes: Vec<usize>,
+        rank: usize,
+    },
+}
+
+/// An FNO: its configuration and the layout of its parameters.
+#[derive(Clone, Debug)]
+pub struct Fno {
+    pub cfg: FnoConfig,
+    lifting: Vec<Linear>,
+    blocks: Vec<Block>,
+    projection: Vec<Linear>,
+}
+
+/// What the backward pass needs from one forward pass.
+pub struct Cache<B: Backend> {
+    x0: B::Tensor,
+    lifting: Vec<(B::Tensor, Option<B::Tensor>)>, // (input, pre-activation output when gelu follows)
+    blocks: Vec<BlockCache<B>>,
+    projection: Vec<(B::Tensor, Option<B::Tensor>)>,
+    grid: Vec<usize>,
+}
+
+struct BlockCache<B: Backend> {
+    x: B::Tensor,
+    /// Stabilizer constants used (ksigma: the clip interval).
+    stab: Option<Pointwise>,
+    xhat: B::CTensor,
+    weight: B::CTensor,
+    u: B::Tensor,
+    mlp: Option<(B::Tensor, B::Tensor, B::Tensor)>, // (v, m1 pre-gelu, gelu(m1))
+    m: B::Tensor,
+}
+
+fn normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
+    use rand::RngExt;
+    // Box-Muller.
+    let u1: f64 = rng.random::<f64>().max(1e-300);
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+fn uniform(rng: &mut Xoshiro256PlusPlus, bound: f64) -> f64 {
+    use rand::RngExt;
+    (2.0 * rng.random::<f64>() - 1.0) * bound
+}
+
+impl Fno {
+    /// The layout for `cfg` (validated).
+    pub fn new(cfg: FnoConfig) -> Result<Self, String> {
+        cfg.validate()?;
+        let mut next = 0usize;
+        let mut take = || {
+            next += 1;
+            next - 1
+        };
+        let mlp_layers = |hidden: usize, take: &mut dyn FnMut() -> usize| -> Vec<Linear> {
+            let n = if hidden > 0 { 2 } else { 1 };
+            (0..n)
+                .map(|_| Linear {
+                    w: take(),
+                    b: Some(take()),
+                })
+                .collect()
+        };
+        let lifting = mlp_layers(cfg.lifting_channels, &mut take);
+        let mut blocks = Vec::new();
+        for _ in 0..cfg.n_layers {
+            let spectral = match cfg.cp_rank() {
+                None => Spectral::Dense(take()),
+                Some(rank) => Spectral::Cp {
+                    lambda: take(),
+                    a: take(),
+                    b: take(),
+                    modes: (0..cfg.dim).map(|_| take()).collect(),
+                    rank,
+                },
+            };
+            let bias = take();
+            let skip = Linear { w: take(), b: None };
+            let mlp = (cfg.mlp_hidden() > 0).then(|| {
+                (
+                    Linear {
+                        w: take(),
+                        b: Some(take()),
+                    },
+                    Linear {
+                        w: take(),
+                        b: Some(take()),
+                    },
+                    take(),
+                )
+            });
+            blocks.push(Block {
+                spectral,
+                bias,
+                skip,
+                mlp,
+            });
+        }
+        let projection = mlp_layers(cfg.projection_channels, &mut take);
+        Ok(Fno {
+            cfg,
+            lifting,
+            blocks,
+            projection,
+        })
+    }
+
+    /// Channels entering the lifting (inputs plus coordinates).
+    fn lifted_in(&self) -> usize {
+        self.cfg.in_channels
+            + if self.cfg.positional_embedding {
+                self.cfg.dim
+            } else {
+                0
+            }
+    }
+
+    /// Initial parameters, seeded: linear maps U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's
+    /// Conv default), spectral weights complex normal with std sqrt(2 / (in + out)) (neuraloperator),
+    /// soft gates 1.
+    pub fn init<T: Scalar>(&self, seed: u64) -> Params<T> {
+        let cfg = &self.cfg;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut p = Params::default();
+        let mut linear = |p: &mut Params<T>, name: &str, o: usize, i: usize, bias: bool| {
+            let bound = 1.0 / (i as f64).sqrt();
+            let w = (0..o * i)
+                .map(|_| T::from_f64(uniform(&mut rng, bound)))
+                .collect();
+            p.push(format!("{name}.weight"), vec![o, i], w);
+            if bias {
+                let b = (0..o).map(|_| T::from_f64(uniform(&mut rng, bound))).collect();
+                p.push(format!("{name}.bias"), vec![o], b);
+            }
+        };
+        let chain = |hidden: usize, i: usize, o: usize| -> Vec<(usize, usize)> {
+            if hidden > 0 {
+                vec![(hidden, i), (o, hidden)]
+            } else {
+                vec![(o, i)]
+            }
+        };
+        for (j, (o, i)) in chain(cfg.lifting_channels, self.lifted_in(), cfg.width)
+            .into_iter()
+            .enumerate()
+        {
+            linear(&mut p, &format!("lifting.{j}"), o, i, true);
+        }
+        let kept = Modes(cfg.modes.clone()).kept_shape();
+        let nk: usize = kept.iter().product();
+        let w = cfg.width;
+        let std = (2.0 / (2 * w) as f64).sqrt();
+        for l in 0..cfg.n_layers {
+            let mut srng = Xoshiro256PlusPlus::seed_from_u64(seed ^ (0x5eed_0000 + l as u64));
+            match cfg.cp_rank() {
+                None => {
+                    let v = (0..2 * w * w * nk)
+                        .map(|_| T::from_f64(normal(&mut srng) * std / 2f64.sqrt()))
+                        .collect();
+                    let mut shape = vec![w, w];
+                    shape.extend(&kept);
+                    shape.push(2);
+                    p.push(format!("blocks.{l}.spectral.weight"), shape, v);
+                }
+                Some(r) => {
+                    // Each W entry sums r products of (d + 2) factors: factor std s with
+                    // r s^(2(d+2)) = std^2 gives W the dense init's variance.
+                    let nf = (cfg.dim + 2) as f64;
+                    let s = (std * std / r as f64).powf(1.0 / (2.0 * nf));
+                    let mut factor = |p: &mut Params<T>, name: String, rows: usize| {
+                        let v = (0..2 * rows * r)
+                            .map(|_| T::from_f64(normal(&mut srng) * s / 2f64.sqrt()))
+                            .collect();
+                        p.push(name, vec![rows, r, 2], v);
+                    };
+                    let lam = (0..r)
+                        .flat_map(|_| [T::from_f64(1.0), T::zero()])
+                        .collect();
+                    p.push(format!("blocks.{l}.spectral.cp_weights"), vec![r, 2], lam);
+                    factor(&mut p, format!("blocks.{l}.spectral.cp_in"), w);
+                    factor(&mut p, format!("blocks.{l}.spectral.cp_out"), w);
+                    for (a, &k) in kept.iter().enumerate() {
+                        factor(&mut p, format!("blocks.{l}.spectral.cp_mode{a}"), k);
+                    }
+                }
+            }
+            let b = (0..w)
+                .map(|_| T::from_f64(normal(&mut srng) * std))
+                .collect();
+            p.push(format!("blocks.{l}.spectral.bias"), vec![w], b);
+            linear(&mut p, &format!("blocks.{l}.skip"), w, w, false);
+            let h = cfg.mlp_hidden();
+            if h > 0 {
+                linear(&mut p, &format!("blocks.{l}.mlp.0"), h, w, true);
+                linear(&mut p, &format!("blocks.{l}.mlp.1"), w, h, true);
+                p.push(
+                    format!("blocks.{l}.gate.weight"),
+                    vec![w],
+                    vec![T::from_f64(1.0); w],
+                );
+            }
+        }
+        for (j, (o, i)) in chain(cfg.projection_channels, cfg.width, cfg.out_channels)
+            .into_iter()
+            .enumerate()
+        {
+            linear(&mut p, &format!("projection.{j}"), o, i, true);
+        }
+        p
+    }
+
+    /// Check that `params` has this model's layout (names and shapes in order).
+    pub fn check_params<T: Scalar>(&self, params: &Params<T>) -> Result<(), String> {
+        let want = self.init::<f32>(0);
+        if want.list.len() != params.list.len() {
+            return Err(format!(
+                "{} parameter tensors, the model has {}",
+                params.list.len(),
+                want.list.len()
+            ));
+        }
+        for (a, b) in want.list.iter().zip(&params.list) {
+            if a.name != b.name || a.shape != b.shape {
+                return Err(format!(
+                    "parameter {} {:?} where the model has {} {:?}",
+                    b.name, b.shape, a.name, a.shape
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The dense complex spectral weight of block `l`, interleaved (in, out, kept..., 2).
+    fn spectral_weight<T: Scalar>(&self, params: &Params<T>, l: usize) -> Vec<T> {
+        match &self.blocks[l].spectral {
+            Spectral::Dense(i) => params.list[*i].data.clone(),
+            Spectral::Cp {
+                lambda,
+                a,
+                b,
+                modes,
+                rank,
+            } => {
+                let w = self.cfg.width;
+                let kept = Modes(self.cfg.modes.clone()).kept_shape();
+                let nk: usize = kept.iter().product();
+                let r = *rank;
+                let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
+                let lam = &params.list[*lambda].data;
+                let fa = &params.list[*a].data;
+                let fb = &params.list[*b].data;
+                // prod over axes of the mode factors, per (k, r).
+                let pm = mode_products(params, modes, &kept, r);
+                let mut out = vec![T::zero(); 2 * w * w * nk];
+                for i in 0..w {
+                    for o in 0..w {
+                        // q_r = l_r A_ir B_or
+                        let q: Vec<(f64, f64)> = (0..r)
+                            .map(|rr| {
+                                cmul3(c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr))
+                            })
+                            .collect();
+                        for k in 0..nk {
+                            let (mut re, mut im) = (0.0, 0.0);
+                            for (rr, qv) in q.iter().enumerate() {
+                                let (x, y) = cmul(*qv, pm[k * r + rr]);
+                                re += x;
+                                im += y;
+                            }
+                            let idx = ((i * w + o) * nk + k) * 2;
+                            out[idx] = T::from_f64(re);
+                            out[idx + 1] = T::from_f64(im);
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Chain the dense-weight gradient `gw` (interleaved, conjugate convention) to the CP
+    /// factors of block `l`.
+    fn spectral_weight_backward<T: Scalar>(
+        &self,
+        params: &Params<T>,
+        grads: &mut Params<T>,
+        l: usize,
+        gw: &[T],
+    ) {
+        match &self.blocks[l].spectral {
+            Spectral::Dense(i) => {
+                for (g, v) in grads.list[*i].data.iter_mut().zip(gw) {
+                    *g += *v;
+                }
+            }
+            Spectral::Cp {
+                lambda,
+                a,
+                b,
+                modes,
+                rank,
+            } => {
+                let w = self.cfg.width;
+                let kept = Modes(self.cfg.modes.clone()).kept_shape();
+                let nk: usize = kept.iter().product();
+                let r = *rank;
+                let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
+                let lam = params.list[*lambda].data.clone();
+                let fa = params.list[*a].data.clone();
+                let fb = params.list[*b].data.clone();
+                let pm = mode_products(params, modes, &kept, r);
+                // S[i,o,r] = sum_k G[i,o,k] conj(P[k,r]); then the gradients of l, A, B.
+                let mut gl = vec![(0.0, 0.0); r];
+                let mut ga = vec![(0.0, 0.0); w * r];
+                let mut gb = vec![(0.0, 0.0); w * r];
+                // T_r[k] = sum_{i,o} G[i,o,k] conj(l_r A_ir B_or) for the mode factors.
+                let mut tk = vec![(0.0, 0.0); nk * r];
+                for i in 0..w {
+                    for o in 0..w {
+                        let base = (i * w + o) * nk;
+                        for rr in 0..r {
+                            let (mut sr, mut si) = (0.0, 0.0);
+                            for k in 0..nk {
+                                let g = c(gw, base + k);
+                                let (x, y) = cmul(g, conj(pm[k * r + rr]));
+                                sr += x;
+                                si += y;
+                            }
+                            let s = (sr, si);
+                            let (lv, av, bv) =
+                                (c(&lam, rr), c(&fa, i * r + rr), c(&fb, o * r + rr));
+                            add(&mut gl[rr], cmul(s, conj(cmul(av, bv))));
+                            add(&mut ga[i * r + rr], cmul(s, conj(cmul(lv, bv))));
+                            add(&mut gb[o * r + rr], cmul(s, conj(cmul(lv, av))));
+                            let q = conj(cmul3(lv, av, bv));
+                            for k in 0..nk {
+                                add(&mut tk[k * r + rr], cmul(c(gw, base + k), q));
+                            }
+                        }
+                    }
+                }
+                let put = |grads: &mut Params<T>, idx: usize, v: &[(f64, f64)]| {
+                    for (j, (x, y)) in v.iter().enumerate() {
+                        grads.list[idx].data[2 * j] += T::from_f64(*x);
+                        grads.list[idx].data[2 * j + 1] += T::from_f64(*y);
+                    }
+                };
+                put(grads, *lambda, &gl);
+                put(grads, *a, &ga);
+                put(grads, *b, &gb);
+                // Mode factor a: grad[k_a, r] = sum_{k with that k_a} T_r[k] conj(prod_{b != a} M_b[k_b, r]).
+                let d = kept.len();
+                for (ax, &pidx) in modes.iter().enumerate() {
+                    let mut g = vec![(0.0, 0.0); kept[ax] * r];
+                    for k in 0..nk {
+                        let idx = unravel(k, &kept);
+                        for rr in 0..r {
+                            let mut other = (1.0, 0.0);
+                            for bx in 0..d {
+                                if bx != ax {
+                                    other = cmul(other, c(&params.list[modes[bx]].data, idx[bx] * r + rr));
+                                }
+                            }
+                            add(&mut g[idx[ax] * r + rr], cmul(tk[k * r + rr], conj(other)));
+                        }
+                    }
+                    put(grads, pidx, &g);
+                }
+            }
+        }
+    }
+
+    /// Forward pass of a batch `x` (batch, in_channels, grid...). Returns the output
+    /// (batch, out_channels, grid...) and the cache, or where inf/NaN first appeared (checked
+    /// after every op when the policy has a low-precision stage).
+    pub fn forward<B: Backend>(
+        &self,
+        be: &B,
+        params: &Params<B::T>,
+        x: &B::Tensor,
+        policy: &Policy,
+    ) -> Result<(B::Tensor, Cache<B>), Overflow> {
+        let cfg = &self.cfg;
+        let shape = be.shape(x).to_vec();
+        assert_eq!(
+            shape.len(),
+            cfg.dim + 2,
+            "input of shape {shape:?} for a {}-D model",
+            cfg.dim
+        );
+        assert_eq!(shape[1], cfg.in_channels, "input channels");
+        let grid = shape[2..].to_vec();
+        let check = policy.is_low();
+        let ovf = |layer: &str, op: &str| Overflow {
+            layer: layer.into(),
+            op: op.into(),
+            phase: "forward",
+        };
+        let x0 = if cfg.positional_embedding {
+            let coords = grid_coordinates::<B::T>(shape[0], &grid);
+            let mut cs = vec![shape[0], cfg.dim];
+            cs.extend(&grid);
+            let c = be.upload(&cs, &coords, policy.mlp);
+            be.concat_channels(x, &c)
+        } else {
+            be.cast(x, be.format(x))
+        };
+        let mlp_fmt = policy.mlp;
+        let run_mlp = |layers: &[Linear],
+                       input: &B::Tensor,
+                       name: &str|
+         -> Result<(B::Tensor, Vec<(B::Tensor, Option<B::Tensor>)>), Overflow> {
+            let mut caches = Vec::new();
+            let mut h = be.cast(input, be.format(input));
+            for (j, lin) in layers.iter().enumerate() {
+                let y = self.apply_linear(be, params, lin, &h, mlp_fmt);
+                if check && !be.all_finite(&y) {
+                    return Err(ovf(&format!("{name}.{j}"), "linear"));
+                }
+                if j + 1 < layers.len() {
+                    let a = be.pointwise(Pointwise::Gelu, &y);
+                    caches.push((h, Some(y)));
+                    h = a;
+                } else {
+                    caches.push((h, None));
+                    h = y;
+                }
+            }
+            Ok((h, caches))
+        };
+        let (mut h, lifting) = run_mlp(&self.lifting, &x0, "lifting")?;
+        let modes = Modes(cfg.modes.clone());
+        let npts: usize = grid.iter().product();
+        let mut blocks = Vec::new();
+        for (l, blk) in self.blocks.iter().enumerate() {
+            let name = format!("blocks.{l}");
+            let s1 = self.apply_linear(be, params, &blk.skip, &h, mlp_fmt);
+            let s2 = blk.mlp.as_ref().map(|(_, _, g)| {
+                let gw = be.upload(&[cfg.width], &params.list[*g].data, mlp_fmt);
+                be.scale_channels(&h, &gw)
+            });
+            let stab = match policy.stabilizer {
+                Stabilizer::None => None,
+                Stabilizer::Tanh => Some(Pointwise::Tanh),
+                Stabilizer::Clip(c) => Some(Pointwise::Clip { lo: -c, hi: c }),
+                Stabilizer::Divide(c) => Some(Pointwise::Scale(1.0 / c)),
+                Stabilizer::KSigma(k) => {
+                    let (mean, std) = be.mean_std(&h);
+                    Some(Pointwise::Clip {
+                        lo: mean - k * std,
+                        hi: mean + k * std,
+                    })
+                }
+            };
+            let z = match stab {
+                Some(op) => be.pointwise(op, &h),
+                None => be.cast(&h, be.format(&h)),
+            };
+            let xhat = be.rfft_modes(
+                &z,
+                &modes,
+                SpectralForward {
+                    scale: 1.0 / npts as f64,
+                    hermitian: false,
+                    format: policy.fwd_fft,
+                },
+            );
+            drop(z);
+            if check && !be.all_finite_complex(&xhat) {
+                return Err(ovf(&name, "forward FFT"));
+            }
+            let mut wshape = vec![cfg.width, cfg.width];
+            wshape.extend(modes.kept_shape());
+            let weight = be.upload_complex(
+                &wshape,
+                &self.spectral_weight(params, l),
+                policy.contraction,
+            );
+            let yhat = be.contract(&xhat, &weight, policy.contraction);
+            if check && !be.all_finite_complex(&yhat) {
+                return Err(ovf(&name, "spectral contraction"));
+            }
+            let f = be.irfft_modes(
+                &yhat,
+                &grid,
+                SpectralInverse {
+                    scale: 1.0,
+                    hermitian: true,
+                    format: policy.inv_fft,
+                },
+            );
+            drop(yhat);
+            if check && !be.all_finite(&f) {
+                return Err(ovf(&name, "inverse FFT"));
+            }
+            let bias = be.upload(&[cfg.width], &params.list[blk.bias].data, Format::Fp32);
+            let f = be.add_bias(&f, &bias);
+            let u = be.add(&f, &s1);
+            drop((f, s1));
+            let v = be.pointwise(Pointwise::Gelu, &u);
+            let (m, mlp) = match (&blk.mlp, s2) {
+                (Some((fc1, fc2, _)), Some(s2)) => {
+                    let m1 = self.apply_linear(be, params, fc1, &v, mlp_fmt);
+                    let a1 = be.pointwise(Pointwise::Gelu, &m1);
+                    let m3 = self.apply_linear(be, params, fc2, &a1, mlp_fmt);
+                    if check && !be.all_finite(&m3) {
+                        return Err(ovf(&name, "channel MLP"));
+                    }
+                    (be.add(&m3, &s2), Some((v, m1, a1)))
+                }
+                _ => (v, None),
+            };
+            let out = if l + 1 < cfg.n_layers {
+                be.pointwise(Pointwise::Gelu, &m)
+            } else {
+                be.cast(&m, be.format(&m))
+            };
+            blocks.push(BlockCache {
+                x: h,
+                stab,
+                xhat,
+                weight,
+                u,
+                mlp,
+                m,
+            });
+            h = out;
+        }
+        let (y, projection) = run_mlp(&self.projection, &h, "projection")?;
+        if !be.all_finite(&y) {
+            return Err(ovf("projection", "output"));
+        }
+        Ok((
+            y,
+            Cache {
+                x0,
+                lifting,
+                blocks,
+                projection,
+                grid,
+            },
+        ))
+    }
+
+    fn apply_linear<B: Backend>(
+        &self,
+        be: &B,
+        params: &Params<B::T>,
+        lin: &Linear,
+        x: &B::Tensor,
+        fmt: Format,
+    ) -> B::Tensor {
+        let wp = &params.list[lin.w];
+        let w = be.upload(&wp.shape, &wp.data, fmt);
+        let b = lin.b.map(|b| be.upload(&params.list[b].shape, &params.list[b].data, fmt));
+        be.linear(x, &w, b.as_ref(), fmt)
+    }
+
+    fn linear_backward<B: Backend>(
+        &self,
+        be: &B,
+        params: &Params<B::T>,
+        grads: &mut Params<B::T>,
+        lin: &Linear,
+        x: &B::Tensor,
+        g: &B::Tensor,
+        fmt: Format,
+    ) -> B::Tensor {
+        let wp = &params.list[lin.w];
+        let w = be.upload(&wp.shape, &wp.data, fmt);
+        let (gx, gw, gb) = be.linear_backward(x, &w, g, lin.b.is_some(), fmt);
+        accumulate(&mut grads.list[lin.w].data, &be.download(&gw));
+        if let (Some(bi), Some(gb)) = (lin.b, gb) {
+            accumulate(&mut grads.list[bi].data, &be.download(&gb));
+        }
+        gx
+    }
+
+    /// Gradients of all parameters for the output gradient `g_out`, or where inf/NaN first
+    /// appeared.
+    pub fn backward<B: Backend>(
+        &self,
+        be: &B,
+        params: &Params<B::T>,
+        cache: Cache<B>,
+        g_out: &B::Tensor,
+        policy: &Policy,
+    ) -> Result<Params<B::T>, Overflow> {
+        let cfg = &self.cfg;
+        let check = policy.is_low();
+        let ovf = |layer: &str, op: &str| Overflow {
+            layer: layer.into(),
+            op: op.into(),
+            phase: "backward",
+        };
+        let mut grads = params.zeros_like();
+        let mlp_fmt = policy.mlp;
+        let mlp_back = |grads: &mut Params<B::T>,
+                        layers: &[Linear],
+                        caches: Vec<(B::Tensor, Option<B::Tensor>)>,
+                        g: B::Tensor|
+         -> B::Tensor {
+            let mut g = g;
+            for (lin, (input, pre)) in layers.iter().zip(caches).rev() {
+                if let Some(pre) = pre {
+                    g = be.pointwise_backward(Pointwise::Gelu, &pre, &g);
+                }
+                g = self.linear_backward(be, params, grads, lin, &input, &g, mlp_fmt);
+            }
+            g
+        };
+        let mut g = mlp_back(&mut grads, &self.projection, cache.projection, be.cast(g_out, be.format(g_out)));
+        let grid = cache.grid;
+        let npts: usize = grid.iter().product();
+        for (l, (blk, bc)) in self.blocks.iter().zip(cache.blocks).enumerate().rev() {
+            let name = format!("blocks.{l}");
+            let g_m = if l + 1 < cfg.n_layers {
+                be.pointwise_backward(Pointwise::Gelu, &bc.m, &g)
+            } else {
+                g
+            };
+            // Channel MLP and its soft-gating skip.
+            let (g_v, g_x_gate) = match (&blk.mlp, bc.mlp) {
+                (Some((fc1, fc2, gate)), Some((v, m1, a1))) => {
+                    let gw = be.upload(&[cfg.width], &params.list[*gate].data, mlp_fmt);
+                    let (gx_gate, g_gate) = be.scale_channels_backward(&bc.x, &gw, &g_m);
+                    accumulate(&mut grads.list[*gate].data, &be.download(&g_gate));
+                    let g_a1 = self.linear_backward(be, params, &mut grads, fc2, &a1, &g_m, mlp_fmt);
+                    let g_m1 = be.pointwise_backward(Pointwise::Gelu, &m1, &g_a1);
+                    let g_v = self.linear_backward(be, params, &mut grads, fc1, &v, &g_m1, mlp_fmt);
+                    (g_v, Some(gx_gate))
+                }
+                _ => (g_m, None),
+            };
+            let g_u = be.pointwise_backward(Pointwise::Gelu, &bc.u, &g_v);
+            if check && !be.all_finite(&g_u) {
+                return Err(ovf(&name, "channel MLP"));
+            }
+            // Spectral path: bias, inverse FFT, contraction, forward FFT, stabilizer.
+            let gbias = be.channel_sum(&g_u);
+            accumulate(&mut grads.list[blk.bias].data, &be.download(&gbias));
+            let g_yhat = be.rfft_modes(
+                &g_u,
+                &Modes(cfg.modes.clone()),
+                SpectralForward {
+                    scale: 1.0,
+                    hermitian: true,
+                    format: policy.inv_fft,
+                },
+            );
+            if check && !be.all_finite_complex(&g_yhat) {
+                return Err(ovf(&name, "inverse FFT"));
+            }
+            let (g_xhat, g_w) = be.contract_backward(&bc.xhat, &bc.weight, &g_yhat, policy.contraction);
+            if check && !(be.all_finite_complex(&g_xhat) && be.all_finite_complex(&g_w)) {
+                return Err(ovf(&name, "spectral contraction"));
+            }
+            self.spectral_weight_backward(params, &mut grads, l, &be.download_complex(&g_w));
+            let g_z = be.irfft_modes(
+                &g_xhat,
+                &grid,
+                SpectralInverse {
+                    scale: 1.0 / npts as f64,
+                    hermitian: false,
+                    format: policy.fwd_fft,
+                },
+            );
+            if check && !be.all_finite(&g_z) {
+                return Err(ovf(&name, "forward FFT"));
+            }
+            let g_spec = match bc.stab {
+                Some(op) => be.pointwise_backward(op, &bc.x, &g_z),
+                None => g_z,
+            };
+            let g_skip = self.linear_backward(be, params, &mut grads, &blk.skip, &bc.x, &g_u, mlp_fmt);
+            let mut gx = be.add(&g_spec, &g_skip);
+            if let Some(gg) = g_x_gate {
+                gx = be.add(&gx, &gg);
+            }
+            g = gx;
+        }
+        let _ = mlp_back(&mut grads, &self.lifting, cache.lifting, g);
+        drop(cache.x0);
+        if check && !grads.all_finite() {
+            return Err(ovf("parameters", "gradient"));
+        }
+        Ok(grads)
+    }
+}
+
+fn accumulate<T: Scalar>(dst: &mut [T], src: &[T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += *s;
+    }
+}
+
+fn cmul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+fn cmul3(a: (f64, f64), b: (f64, f64), c: (f64, f64)) -> (f64, f64) {
+    cmul(cmul(a, b), c)
+}
+
+fn conj(a: (f64, f64)) -> (f64, f64) {
+    (a.0, -a.1)
+}
+
+fn add(a: &mut (f64, f64), b: (f64, f64)) {
+    a.0 += b.0;
+    a.1 += b.1;
+}
+
+fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for a in (0..shape.len()).rev() {
+        idx[a] = k % shape[a];
+        k /= shape[a];
+    }
+    idx
+}
+
+/// prod_a M_a[k_a, r] for every flat kept index k and rank r, as (k * r + rr).
+fn mode_products<T: Scalar>(
+    params: &Params<T>,
+    modes: &[usize],
+    kept: &[usize],
+    r: usize,
+) -> Vec<(f64, f64)> {
+    let nk: usize = kept.iter().product();
+    let mut out = vec![(1.0, 0.0); nk * r];
+    for k in 0..nk {
+        let idx = unravel(k, kept);
+        for (a, &pidx) in modes.iter().enumerate() {
+            let f = &params.list[pidx].data;
+            for rr in 0..r {
+                let j = idx[a] * r + rr;
+                out[k * r + rr] = cmul(out[k * r + rr], (f[2 * j].to_f64(), f[2 * j + 1].to_f64()));
+            }
+        }
+    }
+    out
+}
+
+/// Coordinates j / n_a of every grid point, one channel per axis, repeated over the batch
+/// (neuraloperator's GridEmbeddingND on [0, 1)).
+pub fn grid_coordinates<T: Scalar>(batch: usize, grid: &[usize]) -> Vec<T> {
+    let npts: usize = grid.iter().product();
+    let d = grid.len();
+    let mut one = vec![T::zero(); d * npts];
+    for p in 0..npts {
+        let idx = unravel(p, grid);
+        for a in 0..d {
+            one[a * npts + p] = T::from_f64(idx[a] as f64 / grid[a] as f64);
+        }
+    }
+    let mut out = Vec::with_capacity(batch * one.len());
+    for _ in 0..batch {
+        out.extend_from_slice(&one);
+    }
+    out
+}
