@@ -649,7 +649,12 @@ impl<T: Scalar> Backend for Cpu<T> {
 
     fn add_bias(&self, x: &CpuTensor<T>, bias: &CpuTensor<T>) -> CpuTensor<T> {
         let c = x.shape[1];
-        assert_eq!(bias.data.len(), c, "add_bias: {c} channels, bias has {}", bias.data.len());
+        assert_eq!(
+            bias.data.len(),
+            c,
+            "add_bias: {c} channels, bias has {}",
+            bias.data.len()
+        );
         let p: usize = x.shape[2..].iter().product();
         let mut out = x.data.clone();
         out.par_chunks_mut(p).enumerate().for_each(|(bc, v)| {
@@ -682,7 +687,11 @@ impl<T: Scalar> Backend for Cpu<T> {
                         row.iter_mut().for_each(|v| *v = br[o]);
                     }
                 }
-                let beta = if br.is_some() { T::from_f64(1.0) } else { T::zero() };
+                let beta = if br.is_some() {
+                    T::from_f64(1.0)
+                } else {
+                    T::zero()
+                };
                 // SAFETY: W is (co x ci) row-major, X_b (ci x p), Y_b (co x p), all in bounds.
                 unsafe {
                     T::gemm(
@@ -813,7 +822,12 @@ impl<T: Scalar> Backend for Cpu<T> {
         self.tensor(x.shape.clone(), x.format, out)
     }
 
-    fn pointwise_backward(&self, op: Pointwise, x: &CpuTensor<T>, g: &CpuTensor<T>) -> CpuTensor<T> {
+    fn pointwise_backward(
+        &self,
+        op: Pointwise,
+        x: &CpuTensor<T>,
+        g: &CpuTensor<T>,
+    ) -> CpuTensor<T> {
         let half = T::from_f64(0.5);
         let one = T::from_f64(1.0);
         let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
@@ -826,7 +840,8 @@ impl<T: Scalar> Backend for Cpu<T> {
                     let d = match op {
                         // d/dx x Phi(x) = Phi(x) + x phi(x).
                         Pointwise::Gelu => {
-                            half * (one + (v * rsqrt2).erf()) + v * rsqrt2pi * (-(half * v * v)).exp()
+                            half * (one + (v * rsqrt2).erf())
+                                + v * rsqrt2pi * (-(half * v * v)).exp()
                         }
                         Pointwise::Tanh => {
                             let t = v.tanh();
@@ -848,14 +863,23 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn add(&self, a: &CpuTensor<T>, b: &CpuTensor<T>) -> CpuTensor<T> {
-        assert_eq!(a.shape, b.shape, "add: shapes {:?} and {:?}", a.shape, b.shape);
+        assert_eq!(
+            a.shape, b.shape,
+            "add: shapes {:?} and {:?}",
+            a.shape, b.shape
+        );
         let out = a.data.iter().zip(&b.data).map(|(x, y)| *x + *y).collect();
         self.tensor(a.shape.clone(), wider(a.format, b.format), out)
     }
 
     fn scale_channels(&self, x: &CpuTensor<T>, w: &CpuTensor<T>) -> CpuTensor<T> {
         let c = x.shape[1];
-        assert_eq!(w.data.len(), c, "scale_channels: {c} channels, {} weights", w.data.len());
+        assert_eq!(
+            w.data.len(),
+            c,
+            "scale_channels: {c} channels, {} weights",
+            w.data.len()
+        );
         let p: usize = x.shape[2..].iter().product();
         let mut out = x.data.clone();
         out.par_chunks_mut(p).enumerate().for_each(|(bc, v)| {
@@ -892,7 +916,10 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn concat_channels(&self, a: &CpuTensor<T>, b: &CpuTensor<T>) -> CpuTensor<T> {
-        assert_eq!(a.shape[0], b.shape[0], "concat_channels: batch sizes differ");
+        assert_eq!(
+            a.shape[0], b.shape[0],
+            "concat_channels: batch sizes differ"
+        );
         assert_eq!(a.shape[2..], b.shape[2..], "concat_channels: grids differ");
         let p: usize = a.shape[2..].iter().product();
         let (ca, cb) = (a.shape[1], b.shape[1]);
@@ -924,7 +951,9 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn all_finite_complex(&self, x: &CpuCTensor<T>) -> bool {
-        x.data.par_iter().all(|v| v.re.is_finite() && v.im.is_finite())
+        x.data
+            .par_iter()
+            .all(|v| v.re.is_finite() && v.im.is_finite())
     }
 
     fn mean_std(&self, x: &CpuTensor<T>) -> (f64, f64) {

@@ -143,8 +143,7 @@ pub trait Backend: Sync {
     /// Forward transform over the last `modes.0.len()` axes of `x` (batch, channels, grid...).
     fn rfft_modes(&self, x: &Self::Tensor, modes: &Modes, opt: SpectralForward) -> Self::CTensor;
     /// Inverse transform onto `grid`.
-    fn irfft_modes(&self, x: &Self::CTensor, grid: &[usize], opt: SpectralInverse)
-    -> Self::Tensor;
+    fn irfft_modes(&self, x: &Self::CTensor, grid: &[usize], opt: SpectralInverse) -> Self::Tensor;
 
     // ---- spectral contraction ----
     /// `y[b, o, k] = sum_i x[b, i, k] w[i, o, k]` (complex), operands rounded to `format`,
@@ -220,7 +219,10 @@ pub enum Pointwise {
     Gelu,
     Tanh,
     /// Clamp to [lo, hi] (derivative 1 inside, 0 outside).
-    Clip { lo: f64, hi: f64 },
+    Clip {
+        lo: f64,
+        hi: f64,
+    },
     /// Multiply by a constant.
     Scale(f64),
 }

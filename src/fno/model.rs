@@ -310,7 +310,9 @@ impl Fno {
                 .collect();
             p.push(format!("{name}.weight"), vec![o, i], w);
             if bias {
-                let b = (0..o).map(|_| T::from_f64(uniform(&mut rng, bound))).collect();
+                let b = (0..o)
+                    .map(|_| T::from_f64(uniform(&mut rng, bound)))
+                    .collect();
                 p.push(format!("{name}.bias"), vec![o], b);
             }
         };
@@ -354,9 +356,7 @@ impl Fno {
                             .collect();
                         p.push(name, vec![rows, r, 2], v);
                     };
-                    let lam = (0..r)
-                        .flat_map(|_| [T::from_f64(1.0), T::zero()])
-                        .collect();
+                    let lam = (0..r).flat_map(|_| [T::from_f64(1.0), T::zero()]).collect();
                     p.push(format!("blocks.{l}.spectral.cp_weights"), vec![r, 2], lam);
                     factor(&mut p, format!("blocks.{l}.spectral.cp_in"), w);
                     factor(&mut p, format!("blocks.{l}.spectral.cp_out"), w);
@@ -437,9 +437,7 @@ impl Fno {
                     for o in 0..w {
                         // q_r = l_r A_ir B_or
                         let q: Vec<(f64, f64)> = (0..r)
-                            .map(|rr| {
-                                cmul3(c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr))
-                            })
+                            .map(|rr| cmul3(c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr)))
                             .collect();
                         for k in 0..nk {
                             let (mut re, mut im) = (0.0, 0.0);
@@ -539,7 +537,10 @@ impl Fno {
                             let mut other = (1.0, 0.0);
                             for bx in 0..d {
                                 if bx != ax {
-                                    other = cmul(other, c(&params.list[modes[bx]].data, idx[bx] * r + rr));
+                                    other = cmul(
+                                        other,
+                                        c(&params.list[modes[bx]].data, idx[bx] * r + rr),
+                                    );
                                 }
                             }
                             add(&mut g[idx[ax] * r + rr], cmul(tk[k * r + rr], conj(other)));
@@ -587,28 +588,29 @@ impl Fno {
             be.cast(x, be.format(x))
         };
         let mlp_fmt = policy.mlp;
-        let run_mlp = |layers: &[Linear],
-                       input: &B::Tensor,
-                       name: &str|
-         -> Result<(B::Tensor, Vec<(B::Tensor, Option<B::Tensor>)>), Overflow> {
-            let mut caches = Vec::new();
-            let mut h = be.cast(input, be.format(input));
-            for (j, lin) in layers.iter().enumerate() {
-                let y = self.apply_linear(be, params, lin, &h, mlp_fmt);
-                if check && !be.all_finite(&y) {
-                    return Err(ovf(&format!("{name}.{j}"), "linear"));
+        let run_mlp =
+            |layers: &[Linear],
+             input: &B::Tensor,
+             name: &str|
+             -> Result<(B::Tensor, Vec<(B::Tensor, Option<B::Tensor>)>), Overflow> {
+                let mut caches = Vec::new();
+                let mut h = be.cast(input, be.format(input));
+                for (j, lin) in layers.iter().enumerate() {
+                    let y = self.apply_linear(be, params, lin, &h, mlp_fmt);
+                    if check && !be.all_finite(&y) {
+                        return Err(ovf(&format!("{name}.{j}"), "linear"));
+                    }
+                    if j + 1 < layers.len() {
+                        let a = be.pointwise(Pointwise::Gelu, &y);
+                        caches.push((h, Some(y)));
+                        h = a;
+                    } else {
+                        caches.push((h, None));
+                        h = y;
+                    }
                 }
-                if j + 1 < layers.len() {
-                    let a = be.pointwise(Pointwise::Gelu, &y);
-                    caches.push((h, Some(y)));
-                    h = a;
-                } else {
-                    caches.push((h, None));
-                    h = y;
-                }
-            }
-            Ok((h, caches))
-        };
+                Ok((h, caches))
+            };
         let (mut h, lifting) = run_mlp(&self.lifting, &x0, "lifting")?;
         let modes = Modes(cfg.modes.clone());
         let npts: usize = grid.iter().product();
@@ -674,7 +676,7 @@ impl Fno {
             if check && !be.all_finite(&f) {
                 return Err(ovf(&name, "inverse FFT"));
             }
-            let bias = be.upload(&[cfg.width], &params.list[blk.bias].data, Format::Fp32);
+            let bias = be.upload(&[cfg.width], &params.list[blk.bias].data, mlp_fmt);
             let f = be.add_bias(&f, &bias);
             let u = be.add(&f, &s1);
             drop((f, s1));
@@ -733,7 +735,9 @@ impl Fno {
     ) -> B::Tensor {
         let wp = &params.list[lin.w];
         let w = be.upload(&wp.shape, &wp.data, fmt);
-        let b = lin.b.map(|b| be.upload(&params.list[b].shape, &params.list[b].data, fmt));
+        let b = lin
+            .b
+            .map(|b| be.upload(&params.list[b].shape, &params.list[b].data, fmt));
         be.linear(x, &w, b.as_ref(), fmt)
     }
 
@@ -790,7 +794,12 @@ impl Fno {
             }
             g
         };
-        let mut g = mlp_back(&mut grads, &self.projection, cache.projection, be.cast(g_out, be.format(g_out)));
+        let mut g = mlp_back(
+            &mut grads,
+            &self.projection,
+            cache.projection,
+            be.cast(g_out, be.format(g_out)),
+        );
         let grid = cache.grid;
         let npts: usize = grid.iter().product();
         for (l, (blk, bc)) in self.blocks.iter().zip(cache.blocks).enumerate().rev() {
@@ -806,7 +815,8 @@ impl Fno {
                     let gw = be.upload(&[cfg.width], &params.list[*gate].data, mlp_fmt);
                     let (gx_gate, g_gate) = be.scale_channels_backward(&bc.x, &gw, &g_m);
                     accumulate(&mut grads.list[*gate].data, &be.download(&g_gate));
-                    let g_a1 = self.linear_backward(be, params, &mut grads, fc2, &a1, &g_m, mlp_fmt);
+                    let g_a1 =
+                        self.linear_backward(be, params, &mut grads, fc2, &a1, &g_m, mlp_fmt);
                     let g_m1 = be.pointwise_backward(Pointwise::Gelu, &m1, &g_a1);
                     let g_v = self.linear_backward(be, params, &mut grads, fc1, &v, &g_m1, mlp_fmt);
                     (g_v, Some(gx_gate))
@@ -832,7 +842,8 @@ impl Fno {
             if check && !be.all_finite_complex(&g_yhat) {
                 return Err(ovf(&name, "inverse FFT"));
             }
-            let (g_xhat, g_w) = be.contract_backward(&bc.xhat, &bc.weight, &g_yhat, policy.contraction);
+            let (g_xhat, g_w) =
+                be.contract_backward(&bc.xhat, &bc.weight, &g_yhat, policy.contraction);
             if check && !(be.all_finite_complex(&g_xhat) && be.all_finite_complex(&g_w)) {
                 return Err(ovf(&name, "spectral contraction"));
             }
@@ -853,7 +864,8 @@ impl Fno {
                 Some(op) => be.pointwise_backward(op, &bc.x, &g_z),
                 None => g_z,
             };
-            let g_skip = self.linear_backward(be, params, &mut grads, &blk.skip, &bc.x, &g_u, mlp_fmt);
+            let g_skip =
+                self.linear_backward(be, params, &mut grads, &blk.skip, &bc.x, &g_u, mlp_fmt);
             let mut gx = be.add(&g_spec, &g_skip);
             if let Some(gg) = g_x_gate {
                 gx = be.add(&gx, &gg);
