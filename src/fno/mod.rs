@@ -1,6 +1,7 @@
 //! Fourier Neural Operators: model, explicit forward/backward pairs, losses, optimizers, precision
 //! policies and the trainer.
 
+pub mod fastmath;
 pub mod model;
 pub mod params;
 pub mod policy;

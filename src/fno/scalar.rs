@@ -13,7 +13,7 @@ pub trait Scalar: Real + std::iter::Sum + std::fmt::Display {
     fn exp(self) -> Self;
     fn tanh(self) -> Self;
     fn abs(self) -> Self;
-    /// The error function (libm), for the exact GELU x Phi(x).
+    /// The error function, for the exact GELU x Phi(x) (f64: libm; f32: `fastmath`, 5e-7).
     fn erf(self) -> Self;
     fn max(self, other: Self) -> Self;
     fn min(self, other: Self) -> Self;
@@ -50,7 +50,7 @@ pub trait Scalar: Real + std::iter::Sum + std::fmt::Display {
 }
 
 macro_rules! scalar {
-    ($t:ty, $erf:path, $gemm:path) => {
+    ($t:ty, $erf:path, $exp:path, $tanh:path, $gemm:path) => {
         impl Scalar for $t {
             #[inline]
             fn sqrt(self) -> Self {
@@ -58,11 +58,11 @@ macro_rules! scalar {
             }
             #[inline]
             fn exp(self) -> Self {
-                <$t>::exp(self)
+                $exp(self)
             }
             #[inline]
             fn tanh(self) -> Self {
-                <$t>::tanh(self)
+                $tanh(self)
             }
             #[inline]
             fn abs(self) -> Self {
@@ -117,8 +117,14 @@ macro_rules! scalar {
     };
 }
 
-scalar!(f32, libm::erff, matrixmultiply::sgemm);
-scalar!(f64, libm::erf, matrixmultiply::dgemm);
+scalar!(
+    f32,
+    super::fastmath::erf,
+    super::fastmath::exp,
+    super::fastmath::tanh,
+    matrixmultiply::sgemm
+);
+scalar!(f64, libm::erf, f64::exp, f64::tanh, matrixmultiply::dgemm);
 
 trait RoundImpl: Sized {
     fn round_impl(xs: &mut [Self], fmt: Format);
