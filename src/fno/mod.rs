@@ -1,6 +1,8 @@
 //! Fourier Neural Operators: model, explicit forward/backward pairs, losses, optimizers, precision
 //! policies and the trainer.
 
+pub mod checkpoint;
+pub mod data;
 pub mod loss;
 pub mod optim;
 pub mod params;
