@@ -2,8 +2,10 @@
 //! policies and the trainer.
 
 pub mod checkpoint;
+pub mod config;
 pub mod data;
 pub mod loss;
+pub mod metrics;
 pub mod optim;
 pub mod params;
 pub mod scalar;
