@@ -428,7 +428,7 @@ impl UnitGaussianNormalizer {
 
     fn check(&self, len: usize) {
         assert!(
-            len % self.mean.len() == 0,
+            len.is_multiple_of(self.mean.len()),
             "normalizer: {len} values are not whole samples of {} values (point-wise statistics \
              only apply on the grid they were fitted on)",
             self.mean.len()

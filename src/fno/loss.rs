@@ -102,7 +102,7 @@ fn check_grid(len: usize, grid: &[usize]) {
     );
     let points: usize = grid.iter().product();
     assert!(
-        points > 0 && len % points == 0,
+        points > 0 && len.is_multiple_of(points),
         "H1 loss: a sample of {len} values is not channels x grid {grid:?}"
     );
 }
