@@ -1209,3 +1209,96 @@ fn metrics_csv_and_json_per_epoch() {
     let n = std::fs::read_dir(dir.path().join("run")).unwrap().count();
     assert_eq!(n, 2);
 }
+
+#[test]
+fn evaluate_decodes_predictions_and_averages_per_sample_errors() {
+    let n = 5;
+    let x = FieldSet {
+        n,
+        channels: 1,
+        grid: vec![4, 4],
+        data: uniform(n * 16, 60),
+    };
+    let y = FieldSet {
+        data: x.data.iter().map(|v| v * 3.0 + 1.0).collect(),
+        ..x.clone()
+    };
+    let split = data::Split { x, y };
+    let xn = UnitGaussianNormalizer::fit_global(&split.x);
+    let yn = UnitGaussianNormalizer::fit_pointwise(&split.y);
+    // An exact model of the encoded map: decode x, apply y = 3x + 1, encode y.
+    let exact = |xb: &[f64], _b: usize| -> anyhow::Result<Vec<f64>> {
+        let mut v = xb.to_vec();
+        xn.decode(&mut v);
+        v.iter_mut().for_each(|t| *t = *t * 3.0 + 1.0);
+        yn.encode(&mut v);
+        Ok(v)
+    };
+    let m = mpno::fno::metrics::evaluate(&split, 2, Some(&xn), Some(&yn), exact).unwrap();
+    assert_eq!(m.resolution, 4);
+    assert!(m.l2 < 1e-12 && m.h1 < 1e-12, "{m:?}");
+    // A model off by 10% everywhere: relative L2 and H1 are exactly 0.1 for every sample.
+    let off = |xb: &[f64], b: usize| {
+        let mut v = exact(xb, b)?;
+        yn.decode(&mut v);
+        v.iter_mut().for_each(|t| *t *= 1.1);
+        yn.encode(&mut v);
+        Ok(v)
+    };
+    let m = mpno::fno::metrics::evaluate(&split, 3, Some(&xn), Some(&yn), off).unwrap();
+    assert!(
+        (m.l2 - 0.1).abs() < 1e-12 && (m.h1 - 0.1).abs() < 1e-12,
+        "{m:?}"
+    );
+    // A model returning the wrong size is an error, not a panic.
+    let bad = |_: &[f64], _: usize| Ok(vec![0.0; 3]);
+    assert!(mpno::fno::metrics::evaluate(&split, 2, None, None, bad).is_err());
+}
+
+#[test]
+fn loss_scaler_follows_grad_scaler() {
+    use mpno::fno::optim::LossScaler;
+    let mut s = LossScaler::dynamic(65536.0, 3);
+    let mut g = Params::<f32>::default();
+    g.push("w", vec![2], vec![65536.0, -131072.0]);
+    assert!(s.unscale(&mut g));
+    assert_eq!(g.list[0].data, vec![1.0, -2.0]);
+    // Overflow: halve, reset the tracker.
+    s.update(false);
+    s.update(true);
+    assert_eq!((s.scale, s.growth_tracker), (32768.0, 0));
+    // Three good steps: double.
+    for _ in 0..3 {
+        s.update(false);
+    }
+    assert_eq!((s.scale, s.growth_tracker), (65536.0, 0));
+    let mut inf = Params::<f32>::default();
+    inf.push("w", vec![2], vec![1.0, f32::INFINITY]);
+    assert!(!s.unscale(&mut inf));
+    let mut nan = Params::<f32>::default();
+    nan.push("w", vec![1], vec![f32::NAN]);
+    assert!(!s.unscale(&mut nan));
+    // State round trip through checkpoint metadata.
+    s.update(false);
+    let mut extra = std::collections::BTreeMap::new();
+    s.save_state(&mut extra);
+    let mut r = LossScaler::dynamic(1.0, 3);
+    r.load_state(&extra).unwrap();
+    assert_eq!(r, s);
+    assert!(r.load_state(&Default::default()).is_err());
+    // Static scalers never change; config mapping.
+    let mut st = LossScaler::fixed(128.0);
+    st.update(true);
+    assert_eq!(st.scale, 128.0);
+    let c = TrainConfig::from_toml(
+        "[data]\nfile = \"d\"\n[precision]\nloss_scale = \"dynamic\"\nloss_scale_growth_interval = 7\n",
+    )
+    .unwrap();
+    let d = LossScaler::from_config(&c.precision);
+    assert!(d.dynamic && d.scale == 65536.0 && d.growth_interval == 7);
+    let c = TrainConfig::from_toml("[data]\nfile = \"d\"\n").unwrap();
+    assert_eq!(
+        LossScaler::from_config(&c.precision),
+        LossScaler::fixed(1.0)
+    );
+}

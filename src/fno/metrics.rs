@@ -7,6 +7,9 @@
 //! infinities as `NaN`, `inf`, `-inf` in the CSV and as `null` in the JSON (read back as NaN).
 
 use crate::cli::write_atomically;
+use crate::fno::data::{Batches, Split, UnitGaussianNormalizer};
+use crate::fno::loss;
+use crate::fno::scalar::Scalar;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -182,4 +185,49 @@ impl MetricsLog {
         }
         Ok(())
     }
+}
+
+/// Mean relative L2 and H1 errors of `predict` over a test split, in batches of `batch_size` in
+/// order. Inputs are encoded with `x_norm`, predictions decoded with `y_norm` (when given) and
+/// compared with the raw targets, as neuraloperator evaluates. `predict(x, batch)` gets a batch
+/// of `batch` encoded inputs and returns the model's (encoded) outputs.
+pub fn evaluate<T: Scalar>(
+    split: &Split<T>,
+    batch_size: usize,
+    x_norm: Option<&UnitGaussianNormalizer>,
+    y_norm: Option<&UnitGaussianNormalizer>,
+    mut predict: impl FnMut(&[T], usize) -> anyhow::Result<Vec<T>>,
+) -> anyhow::Result<TestMetrics> {
+    let (mut l2, mut h1) = (0.0, 0.0);
+    let mut xb = Vec::new();
+    let mut yb = Vec::new();
+    for idx in Batches::sequential(split.len(), batch_size) {
+        split.x.gather_into(&idx, &mut xb);
+        split.y.gather_into(&idx, &mut yb);
+        if let Some(n) = x_norm {
+            n.encode(&mut xb);
+        }
+        let mut pred = predict(&xb, idx.len())?;
+        anyhow::ensure!(
+            pred.len() == yb.len(),
+            "evaluation: the model returned {} values for a batch of {} targets",
+            pred.len(),
+            yb.len()
+        );
+        if let Some(n) = y_norm {
+            n.decode(&mut pred);
+        }
+        l2 += loss::l2_per_sample(&pred, &yb, idx.len())
+            .iter()
+            .sum::<f64>();
+        h1 += loss::h1_per_sample(&pred, &yb, idx.len(), &split.y.grid)
+            .iter()
+            .sum::<f64>();
+    }
+    let n = split.len().max(1) as f64;
+    Ok(TestMetrics {
+        resolution: split.resolution(),
+        l2: l2 / n,
+        h1: h1 / n,
+    })
 }

@@ -180,6 +180,116 @@ impl StepLr {
     }
 }
 
+/// Loss scaling with the semantics of PyTorch's `torch.amp.GradScaler`: the loss is multiplied by
+/// `scale` before the backward pass, the gradients are multiplied by `1 / scale` before the
+/// optimizer step, and a step whose gradients hold inf/NaN is skipped. Dynamic scaling halves the
+/// scale after such a step and doubles it after `growth_interval` good steps in a row; a static
+/// (or absent, scale 1) scaler never changes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossScaler {
+    pub scale: f64,
+    pub dynamic: bool,
+    pub growth_factor: f64,
+    pub backoff_factor: f64,
+    pub growth_interval: u64,
+    /// Good steps since the last change of scale.
+    pub growth_tracker: u64,
+}
+
+impl LossScaler {
+    /// A fixed scale (1: no scaling).
+    pub fn fixed(scale: f64) -> Self {
+        LossScaler {
+            scale,
+            dynamic: false,
+            growth_factor: 2.0,
+            backoff_factor: 0.5,
+            growth_interval: 2000,
+            growth_tracker: 0,
+        }
+    }
+
+    /// GradScaler's defaults are `init_scale` 65536 and `growth_interval` 2000.
+    pub fn dynamic(init_scale: f64, growth_interval: u64) -> Self {
+        LossScaler {
+            dynamic: true,
+            growth_interval,
+            ..Self::fixed(init_scale)
+        }
+    }
+
+    /// The scaler a `[precision]` section asks for.
+    pub fn from_config(p: &super::config::PrecisionConfig) -> Self {
+        match p.loss_scale {
+            super::config::LossScaleKind::Dynamic => {
+                Self::dynamic(p.initial_loss_scale(), p.loss_scale_growth_interval as u64)
+            }
+            _ => Self::fixed(p.initial_loss_scale()),
+        }
+    }
+
+    /// Multiply the gradients by `1 / scale` (rounded to `T` once, as PyTorch rounds its
+    /// `inv_scale` to the gradient dtype); returns whether every gradient is finite (checked
+    /// before and after unscaling).
+    pub fn unscale<T: Scalar>(&self, grads: &mut Params<T>) -> bool {
+        let inv = T::from_f64(1.0 / self.scale);
+        let mut finite = true;
+        for p in &mut grads.list {
+            for g in &mut p.data {
+                finite &= g.is_finite();
+                *g *= inv;
+                finite &= g.is_finite();
+            }
+        }
+        finite
+    }
+
+    /// After a step: `found_inf` says whether the gradients held inf/NaN (the step was skipped).
+    pub fn update(&mut self, found_inf: bool) {
+        if !self.dynamic {
+            return;
+        }
+        if found_inf {
+            self.scale *= self.backoff_factor;
+            self.growth_tracker = 0;
+        } else {
+            self.growth_tracker += 1;
+            if self.growth_tracker == self.growth_interval {
+                self.scale *= self.growth_factor;
+                self.growth_tracker = 0;
+            }
+        }
+    }
+
+    /// State for a checkpoint's `extra` metadata (`loss_scale`, `loss_scale_growth_tracker`).
+    pub fn save_state(&self, extra: &mut std::collections::BTreeMap<String, String>) {
+        extra.insert("loss_scale".into(), format!("{:?}", self.scale));
+        extra.insert(
+            "loss_scale_growth_tracker".into(),
+            self.growth_tracker.to_string(),
+        );
+    }
+
+    /// Restore what [`save_state`](Self::save_state) wrote.
+    pub fn load_state(
+        &mut self,
+        extra: &std::collections::BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        let get = |k: &str| {
+            extra
+                .get(k)
+                .ok_or_else(|| anyhow::anyhow!("checkpoint has no '{k}' (loss-scaler state)"))
+        };
+        self.scale = get("loss_scale")?
+            .parse()
+            .map_err(|_| anyhow::anyhow!("checkpoint 'loss_scale' is not a number"))?;
+        self.growth_tracker = get("loss_scale_growth_tracker")?.parse().map_err(|_| {
+            anyhow::anyhow!("checkpoint 'loss_scale_growth_tracker' is not a number")
+        })?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
