@@ -362,7 +362,7 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
 
 /// neuraloperator's `UnitGaussianNormalizer`: `encode(x) = (x - mean) / (std + eps)`,
 /// `decode(z) = z (std + eps) + mean`, with the population standard deviation
-/// (sqrt(E[x^2] - E[x]^2), computed here in two passes in f64) and eps = 1e-5.
+/// (`sqrt(E[x^2] - E[x]^2)`, computed here in two passes in f64) and eps = 1e-5.
 ///
 /// Point-wise statistics (one mean/std per value of a sample: the FNO paper's normaliser) only
 /// apply on the grid they were fitted on; the global variant (one mean/std over every value of
