@@ -643,6 +643,25 @@ fn checkpoint_checks_names_and_shapes() {
     d.tensors.remove("adam.v.b.bias");
     let e = format!("{:#}", Checkpoint::<f32>::from_dataset(d).unwrap_err());
     assert!(e.contains("missing tensor 'adam.v.b.bias'"), "{e}");
+    let mut d = Dataset::load(&path).unwrap();
+    d.metadata.remove("optimizer");
+    let e = format!("{:#}", Checkpoint::<f32>::from_dataset(d).unwrap_err());
+    assert!(e.contains("metadata names no 'optimizer'"), "{e}");
+    let mut d = Dataset::load(&path).unwrap();
+    d.metadata
+        .insert("param_order".into(), "[\"a.weight\"]".into());
+    d.tensors.remove("adam.m.b.bias");
+    d.tensors.remove("adam.v.b.bias");
+    let e = format!("{:#}", Checkpoint::<f32>::from_dataset(d).unwrap_err());
+    assert!(e.contains("'param.b.bias' belongs to no parameter"), "{e}");
+    // Saving optimizer state that was made for other parameters is refused.
+    let mut ck = checkpoint::<f32>();
+    ck.params.list[1].name = "renamed".into();
+    let e = format!("{:#}", ck.save(&path).unwrap_err());
+    assert!(
+        e.contains("optimizer state 'm' does not have the parameters'"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -137,6 +137,17 @@ impl<T: Scalar> Checkpoint<T> {
                 format!("{:?}", opt.weight_decay),
             );
             for (which, list) in [("m", &opt.m), ("v", &opt.v)] {
+                let same = list.list.len() == self.params.list.len()
+                    && list
+                        .list
+                        .iter()
+                        .zip(&self.params.list)
+                        .all(|(a, b)| a.name == b.name && a.shape == b.shape);
+                if !same {
+                    bail!(
+                        "optimizer state '{which}' does not have the parameters' names and shapes"
+                    );
+                }
                 for p in &list.list {
                     ds.tensors
                         .insert(format!("adam.{which}.{}", p.name), Self::tensor(p));
@@ -268,6 +279,9 @@ impl<T: Scalar> Checkpoint<T> {
             .keys()
             .find(|k| k.starts_with("param.") || k.starts_with("adam."))
         {
+            if k.starts_with("adam.") && optimizer.is_none() {
+                bail!("tensor '{k}' is optimizer state but the metadata names no 'optimizer'");
+            }
             bail!("tensor '{k}' belongs to no parameter listed in 'param_order'");
         }
         let extra = meta
