@@ -68,25 +68,31 @@ impl<T: Scalar> FieldSet<T> {
 
     /// Samples `range`.
     pub fn select(&self, range: std::ops::Range<usize>) -> Self {
-        assert!(
-            range.end <= self.n,
-            "select {range:?} of {} samples",
-            self.n
-        );
-        let l = self.sample_len();
-        FieldSet {
-            n: range.len(),
-            channels: self.channels,
-            grid: self.grid.clone(),
-            data: self.data[range.start * l..range.end * l].to_vec(),
-        }
+        self.take(range, 1)
     }
 
     /// Every `step`-th grid point along each axis, starting at 0.
     pub fn subsample(&self, step: usize) -> Self {
+        self.take(0..self.n, step)
+    }
+
+    /// Samples `range`, keeping every `step`-th grid point along each axis (one copy).
+    pub fn take(&self, range: std::ops::Range<usize>, step: usize) -> Self {
+        assert!(
+            range.end <= self.n,
+            "samples {range:?} of {} samples",
+            self.n
+        );
         assert!(step >= 1);
+        let l = self.sample_len();
+        let src = &self.data[range.start * l..range.end * l];
         if step == 1 {
-            return self.clone();
+            return FieldSet {
+                n: range.len(),
+                channels: self.channels,
+                grid: self.grid.clone(),
+                data: src.to_vec(),
+            };
         }
         let grid: Vec<usize> = self.grid.iter().map(|&g| g.div_ceil(step)).collect();
         let d = self.grid.len();
@@ -114,12 +120,12 @@ impl<T: Scalar> FieldSet<T> {
                 idx[a] = 0;
             }
         }
-        let mut data = Vec::with_capacity(self.n * self.channels * new_points);
-        for block in self.data.chunks(points) {
+        let mut data = Vec::with_capacity(range.len() * self.channels * new_points);
+        for block in src.chunks(points) {
             data.extend(offs.iter().map(|&o| block[o]));
         }
         FieldSet {
-            n: self.n,
+            n: range.len(),
             channels: self.channels,
             grid,
             data,
@@ -281,10 +287,11 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
     }
     let ds = open(&spec.file, "data.file")?;
     let all = split_of::<T>(spec, &ds, &spec.file)?;
+    drop(ds);
     let file_resolution = all.resolution();
     let res = spec.resolution.unwrap_or(file_resolution);
     let train_step = step_to(file_resolution, res, "data.resolution")?;
-    let (train_all, test_all) = match &spec.test_file {
+    let test_all = match &spec.test_file {
         None => {
             if spec.n_train + spec.n_test > all.len() {
                 bail!(
@@ -295,11 +302,10 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
                     spec.file.display()
                 );
             }
-            let test = Split {
+            Split {
                 x: all.x.select(all.len() - spec.n_test..all.len()),
                 y: all.y.select(all.len() - spec.n_test..all.len()),
-            };
-            (all, test)
+            }
         }
         Some(tf) => {
             if spec.n_train > all.len() {
@@ -312,6 +318,7 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
             }
             let tds = open(tf, "data.test_file")?;
             let t = split_of::<T>(spec, &tds, tf)?;
+            drop(tds);
             if spec.n_test > t.len() {
                 bail!(
                     "data.n_test: {} exceeds the {} samples in {}",
@@ -320,18 +327,17 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
                     tf.display()
                 );
             }
-            let test = Split {
+            Split {
                 x: t.x.select(0..spec.n_test),
                 y: t.y.select(0..spec.n_test),
-            };
-            (all, test)
+            }
         }
     };
     let train = Split {
-        x: train_all.x.select(0..spec.n_train),
-        y: train_all.y.select(0..spec.n_train),
-    }
-    .subsample(train_step);
+        x: all.x.take(0..spec.n_train, train_step),
+        y: all.y.take(0..spec.n_train, train_step),
+    };
+    drop(all);
     let test_res = test_all.resolution();
     let mut resolutions = vec![res];
     let mut others: Vec<usize> = spec
@@ -607,5 +613,13 @@ mod tests {
         let s = f.subsample(2);
         assert_eq!(s.grid, vec![2, 2]);
         assert_eq!(s.data, vec![0.0, 2.0, 8.0, 10.0, 12.0, 14.0, 20.0, 22.0]);
+        let two = FieldSet {
+            n: 3,
+            channels: 1,
+            grid: vec![3],
+            data: (0..9).map(|x| x as f32).collect(),
+        };
+        assert_eq!(two.take(1..3, 2).data, vec![3.0, 5.0, 6.0, 8.0]);
+        assert_eq!(two.select(2..3).data, vec![6.0, 7.0, 8.0]);
     }
 }
