@@ -1,8 +1,14 @@
 //! Fourier Neural Operators: model, explicit forward/backward pairs, losses, optimizers, precision
 //! policies and the trainer.
 
+pub mod checkpoint;
+pub mod config;
+pub mod data;
 pub mod fastmath;
+pub mod loss;
+pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod params;
 pub mod policy;
 pub mod scalar;
