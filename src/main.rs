@@ -58,6 +58,37 @@ enum Command {
     },
     /// List the NVIDIA GPUs (name, compute capability, memory), or say why there are none.
     Devices,
+    /// Train an FNO as a TOML config says (see experiments/fno_*.toml): per-epoch metrics
+    /// (metrics.csv, metrics.json), checkpoints and the resolved config in train.out_dir.
+    Train(TrainArgs),
+    /// Evaluate a checkpoint on its config's test set(s): relative L2 and H1 per resolution.
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Training config (TOML; sections [data], [model], [train], [precision]).
+    #[arg(long)]
+    config: PathBuf,
+    /// Continue from train.out_dir/checkpoint.safetensors when present (exact resume).
+    #[arg(long)]
+    resume: bool,
+    /// Override train.out_dir.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Override train.epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Checkpoint written by `mpno train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Config to take data and model from instead of the one stored in the checkpoint.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -168,6 +199,8 @@ fn main() -> ExitCode {
             print_devices();
             Ok(())
         }
+        Command::Train(a) => run_train(a),
+        Command::Eval(a) => run_eval(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -295,6 +328,75 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.into()))?;
             }
         }
+    }
+    Ok(())
+}
+
+fn run_train(a: TrainArgs) -> Result<(), Failure> {
+    let mut cfg = mpno::fno::config::TrainConfig::load(&a.config)?;
+    if let Some(d) = a.out_dir {
+        cfg.train.out_dir = d;
+    }
+    if let Some(e) = a.epochs {
+        if e == 0 {
+            return Err(UsageError::new("--epochs", "must be >= 1, got 0").into());
+        }
+        cfg.train.epochs = e;
+    }
+    let be = mpno::backend::cpu::Cpu::<f32>::new();
+    let opts = mpno::fno::train::RunOptions {
+        resume: a.resume,
+        stop_after: None,
+        progress: true,
+    };
+    let report = mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::Runtime)?;
+    for r in &report.records {
+        let tests: Vec<String> = r
+            .test
+            .iter()
+            .map(|t| format!("L2@{} {:.4}", t.resolution, t.l2))
+            .collect();
+        println!(
+            "epoch {:>3}  loss {:.5}  {}  {:.1} samples/s  peak {:.1} MB  [{}]",
+            r.epoch + 1,
+            r.train_loss,
+            tests.join("  "),
+            r.samples_per_s,
+            r.peak_memory_bytes as f64 / 1e6,
+            r.policy
+        );
+    }
+    println!(
+        "{} parameters; metrics in {}",
+        report.n_params,
+        report.out_dir.join("metrics.csv").display()
+    );
+    if let Some((o, step)) = report.stopped {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "stopped at step {step}: {o} (set precision.stabilizer or precision.on_overflow = \"skip\")"
+        )));
+    }
+    Ok(())
+}
+
+fn run_eval(a: EvalArgs) -> Result<(), Failure> {
+    if !a.checkpoint.exists() {
+        return Err(UsageError::new(
+            "--checkpoint",
+            format!("no such file {}", a.checkpoint.display()),
+        )
+        .into());
+    }
+    let cfg = match &a.config {
+        Some(p) => Some(mpno::fno::config::TrainConfig::load(p)?),
+        None => None,
+    };
+    let be = mpno::backend::cpu::Cpu::<f32>::new();
+    let res = mpno::fno::train::eval_checkpoint(&be, &a.checkpoint, cfg.as_ref())
+        .map_err(Failure::Runtime)?;
+    println!("resolution,l2,h1");
+    for t in res {
+        println!("{},{},{}", t.resolution, t.l2, t.h1);
     }
     Ok(())
 }

@@ -131,6 +131,11 @@ impl<C: Real> LineFft<C> for Fft<C> {
 /// A scalar the spectral transforms can run in.
 trait FftScalar: Real {
     fn plan(n: usize, inverse: bool) -> Arc<dyn LineFft<Self>>;
+    /// One rounding of a backend scalar to this type.
+    #[inline(always)]
+    fn from_scalar<T: Scalar>(x: T) -> Self {
+        Self::from_f64(x.to_f64())
+    }
 }
 
 impl FftScalar for f32 {
@@ -158,6 +163,16 @@ impl FftScalar for f64 {
 }
 
 impl<F: LowFormat> FftScalar for Emu<F> {
+    #[inline(always)]
+    fn from_scalar<T: Scalar>(x: T) -> Self {
+        // The fast bit rounding from f32 is exact for f32 inputs; f64 inputs take the exact path
+        // (a detour through f32 could round twice).
+        if T::FORMAT == Format::Fp32 {
+            Emu::from_f32(x.to_f32())
+        } else {
+            Self::from_f64(x.to_f64())
+        }
+    }
     fn plan(n: usize, inverse: bool) -> Arc<dyn LineFft<Emu<F>>> {
         let dir = if inverse {
             Direction::Inverse
@@ -309,7 +324,7 @@ impl<T: Scalar> Cpu<T> {
                     line.resize(nl, czero::<C>());
                     for l in 0..lines {
                         for (v, &s) in line.iter_mut().zip(&src[l * nl..(l + 1) * nl]) {
-                            *v = Complex::new(C::from_f64(s.to_f64()), C::zero());
+                            *v = Complex::new(C::from_scalar(s), C::zero());
                         }
                         plans[d - 1].run(line, scratch);
                         cur[l * ml..(l + 1) * ml].copy_from_slice(&line[..ml]);
@@ -382,8 +397,8 @@ impl<T: Scalar> Cpu<T> {
                         .enumerate()
                         .map(|(idx, c)| {
                             let v = Complex::new(
-                                C::from_f64(c.re.to_f64()) * scale,
-                                C::from_f64(c.im.to_f64()) * scale,
+                                C::from_scalar(c.re) * scale,
+                                C::from_scalar(c.im) * scale,
                             );
                             if opt.hermitian && herm_weight(idx % ml, nl) == 2.0 {
                                 Complex::new(v.re * two, v.im * two)

@@ -306,9 +306,10 @@ impl Formats {
         inv_fft: Format::Fp32,
         mlp: Format::Fp32,
     };
-    /// The spectral path (forward FFT, contraction, inverse FFT) in fp16, MLPs in fp32.
+    /// The paper's "mixed" (middle of its precision schedule): forward FFT in fp32, contraction
+    /// and inverse FFT in fp16, MLPs in fp32.
     pub const MIXED: Formats = Formats {
-        fwd_fft: Format::Fp16,
+        fwd_fft: Format::Fp32,
         contraction: Format::Fp16,
         inv_fft: Format::Fp16,
         mlp: Format::Fp32,

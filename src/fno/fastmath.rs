@@ -84,7 +84,11 @@ mod tests {
     fn erf_within_5e7() {
         for x in grid() {
             let want = libm::erf(x as f64);
-            assert!((erf(x) as f64 - want).abs() < 5e-7, "erf({x}) = {}, want {want}", erf(x));
+            assert!(
+                (erf(x) as f64 - want).abs() < 5e-7,
+                "erf({x}) = {}, want {want}",
+                erf(x)
+            );
         }
     }
 
@@ -92,7 +96,11 @@ mod tests {
     fn tanh_within_4e7() {
         for x in grid() {
             let want = (x as f64).tanh();
-            assert!((tanh(x) as f64 - want).abs() < 4e-7, "tanh({x}) = {}, want {want}", tanh(x));
+            assert!(
+                (tanh(x) as f64 - want).abs() < 4e-7,
+                "tanh({x}) = {}, want {want}",
+                tanh(x)
+            );
         }
     }
 }

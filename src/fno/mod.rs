@@ -12,6 +12,7 @@ pub mod optim;
 pub mod params;
 pub mod policy;
 pub mod scalar;
+pub mod train;
 
 pub use model::{Factorization, Fno, FnoConfig, Overflow};
 pub use params::{Param, Params};

@@ -1,0 +1,445 @@
+//! The training loop: data, normalisation, model, precision policy (with schedule), loss scaling,
+//! overflow handling, Adam + StepLR, per-epoch evaluation at every test resolution, metrics and
+//! checkpoints with exact resume. Generic over the [`Backend`], so the GPU trainer is this loop.
+
+use super::checkpoint::Checkpoint;
+use super::config::{
+    Factorization as FactorizationName, NormalizerKind, OnOverflow, StabilizerKind, TrainConfig,
+};
+use super::data::{self, Batches, Split, UnitGaussianNormalizer};
+use super::loss::LossKind;
+use super::metrics::{self, EpochRecord, MetricsLog, TestMetrics};
+use super::model::{Factorization, Fno, FnoConfig, Overflow};
+use super::optim::{Adam, LossScaler, StepLr};
+use super::params::Params;
+use super::policy::{Policy, Stabilizer};
+use crate::backend::Backend;
+use crate::precision::Format;
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How a run is driven (beyond its config).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Continue from `out_dir/checkpoint.safetensors` when it exists.
+    pub resume: bool,
+    /// Stop after this many epochs of this invocation (tests of interruption); None: run to the end.
+    pub stop_after: Option<usize>,
+    /// Draw a progress bar (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub records: Vec<EpochRecord>,
+    /// Parameters (scalars).
+    pub n_params: usize,
+    /// Peak bytes over the run: live tensors at their storage width, plus the fp32 master weights,
+    /// their gradients and Adam's two moments.
+    pub peak_bytes: u64,
+    /// Where inf/NaN stopped the run (layer, op, global step), when `on_overflow = "stop"`.
+    pub stopped: Option<(Overflow, u64)>,
+    pub out_dir: PathBuf,
+}
+
+/// The model configuration a training config describes.
+pub fn model_config(cfg: &TrainConfig) -> FnoConfig {
+    let m = &cfg.model;
+    let modes = if m.modes.len() == 1 {
+        vec![m.modes[0]; m.dim]
+    } else {
+        m.modes.clone()
+    };
+    FnoConfig {
+        dim: m.dim,
+        in_channels: m.in_channels,
+        out_channels: m.out_channels,
+        width: m.width,
+        modes,
+        n_layers: m.n_layers,
+        lifting_channels: m.lifting_channels,
+        projection_channels: m.projection_channels,
+        mlp_expansion: if m.use_mlp { m.mlp_expansion } else { 0.0 },
+        factorization: match m.factorization {
+            FactorizationName::Dense => Factorization::Dense,
+            FactorizationName::Cp => Factorization::Cp {
+                rank: m.rank as f64,
+            },
+        },
+        positional_embedding: m.positional_embedding,
+    }
+}
+
+/// The policy of epoch `epoch` (schedule applied).
+pub fn policy_at(cfg: &TrainConfig, epoch: usize) -> Policy {
+    let f = cfg.precision.policy_at(epoch);
+    let p = cfg.precision.stabilizer_param();
+    let stabilizer = match cfg.precision.stabilizer {
+        StabilizerKind::None => Stabilizer::None,
+        StabilizerKind::Tanh => Stabilizer::Tanh,
+        StabilizerKind::Clip => Stabilizer::Clip(p.unwrap_or(1.0)),
+        StabilizerKind::Ksigma => Stabilizer::KSigma(p.unwrap_or(3.0)),
+        StabilizerKind::Divide => Stabilizer::Divide(p.unwrap_or(1.0)),
+    };
+    Policy {
+        fwd_fft: f.fwd_fft,
+        contraction: f.contraction,
+        inv_fft: f.inv_fft,
+        mlp: f.mlp,
+        stabilizer,
+    }
+}
+
+fn policy_name(p: &Policy) -> String {
+    format!(
+        "{}/{}/{}/{}",
+        p.fwd_fft.name(),
+        p.contraction.name(),
+        p.inv_fft.name(),
+        p.mlp.name()
+    )
+}
+
+/// Normalisers fitted on the training split, as `[data] normalizer` says.
+fn fit(
+    kind: NormalizerKind,
+    split: &Split<f32>,
+) -> (
+    Option<UnitGaussianNormalizer>,
+    Option<UnitGaussianNormalizer>,
+) {
+    match kind {
+        NormalizerKind::None => (None, None),
+        NormalizerKind::Global => (
+            Some(UnitGaussianNormalizer::fit_global(&split.x)),
+            Some(UnitGaussianNormalizer::fit_global(&split.y)),
+        ),
+        NormalizerKind::Pointwise => (
+            Some(UnitGaussianNormalizer::fit_pointwise(&split.x)),
+            Some(UnitGaussianNormalizer::fit_pointwise(&split.y)),
+        ),
+    }
+}
+
+/// Predict a batch of encoded inputs (batch, in, grid...).
+pub fn predict<B: Backend<T = f32>>(
+    be: &B,
+    model: &Fno,
+    params: &Params<f32>,
+    x: &[f32],
+    batch: usize,
+    grid: &[usize],
+    policy: &Policy,
+) -> Result<Vec<f32>, Overflow> {
+    let mut shape = vec![batch, model.cfg.in_channels];
+    shape.extend_from_slice(grid);
+    let xt = be.upload(&shape, x, Format::Fp32);
+    let (y, _) = model.forward(be, params, &xt, policy)?;
+    Ok(be.download(&y))
+}
+
+/// Evaluate `params` on every test split (mean relative L2 and H1 in physical units).
+pub fn evaluate_all<B: Backend<T = f32>>(
+    be: &B,
+    model: &Fno,
+    params: &Params<f32>,
+    tests: &[Split<f32>],
+    norms: &(
+        Option<UnitGaussianNormalizer>,
+        Option<UnitGaussianNormalizer>,
+    ),
+    batch_size: usize,
+    policy: &Policy,
+) -> anyhow::Result<Vec<TestMetrics>> {
+    tests
+        .iter()
+        .map(|split| {
+            let grid = split.x.grid.clone();
+            metrics::evaluate(
+                split,
+                batch_size,
+                norms.0.as_ref(),
+                norms.1.as_ref(),
+                |x, b| {
+                    // An overflow in evaluation (a run that skips overflowing steps) is a NaN
+                    // error, reported as such, not a failure of the run.
+                    Ok(
+                        predict(be, model, params, x, b, &grid, policy).unwrap_or_else(|_| {
+                            vec![
+                                f32::NAN;
+                                b * model.cfg.out_channels * grid.iter().product::<usize>()
+                            ]
+                        }),
+                    )
+                },
+            )
+        })
+        .collect()
+}
+
+const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// Run (or resume) the training a config describes on backend `be`.
+pub fn run<B: Backend<T = f32>>(
+    be: &B,
+    cfg: &TrainConfig,
+    opts: &RunOptions,
+) -> anyhow::Result<RunReport> {
+    let out_dir = cfg.train.out_dir.clone();
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("train.out_dir: cannot create {}", out_dir.display()))?;
+    let data = data::load::<f32>(&cfg.data_spec())?;
+    let mut train = data.train;
+    let norms = fit(cfg.data.normalizer, &train);
+    if let Some(n) = &norms.0 {
+        n.encode(&mut train.x.data);
+    }
+    if let Some(n) = &norms.1 {
+        n.encode(&mut train.y.data);
+    }
+    let model = Fno::new(model_config(cfg)).map_err(anyhow::Error::msg)?;
+    let seed = cfg.train.seed;
+    let mut params: Params<f32> = model.init(seed);
+    let mut adam = Adam::new(cfg.train.optimizer.into(), &params, cfg.train.weight_decay);
+    let sched = StepLr::new(cfg.train.lr, cfg.train.step_size, cfg.train.gamma);
+    let mut scaler = LossScaler::from_config(&cfg.precision);
+    let mut log = MetricsLog::new(&out_dir);
+    let mut start = 0usize;
+    let mut step = 0u64;
+    let ckpt_path = out_dir.join(CHECKPOINT);
+    if opts.resume && ckpt_path.exists() {
+        let ck = Checkpoint::restore(&ckpt_path, &mut params)?;
+        adam = ck
+            .optimizer
+            .clone()
+            .context("checkpoint has no optimizer state")?;
+        scaler.load_state(&ck.extra)?;
+        start = ck.epoch;
+        step = ck.step;
+        log.records = MetricsLog::records_from_json(&ck.metrics)?;
+        log.truncate(start)?;
+    }
+    std::fs::write(out_dir.join("config.toml"), cfg.to_toml())
+        .with_context(|| format!("writing {}", out_dir.join("config.toml").display()))?;
+    let loss_kind: LossKind = cfg.train.loss.into();
+    let grid = train.y.grid.clone();
+    let bs = cfg.train.batch_size;
+    let n = train.len();
+    let master_bytes = (params.numel() * 4 * 4) as u64; // weights, grads, m, v in fp32
+    let mut peak: u64 = 0;
+    let mut stopped = None;
+    let epochs_end = match opts.stop_after {
+        Some(k) => (start + k).min(cfg.train.epochs),
+        None => cfg.train.epochs,
+    };
+    let mut xb = Vec::new();
+    let mut yb = Vec::new();
+    'epochs: for epoch in start..epochs_end {
+        let t0 = Instant::now();
+        let policy = policy_at(cfg, epoch);
+        let lr = sched.lr_at(epoch);
+        let batches = Batches::new(n, bs, seed, epoch);
+        let bar = progress_bar(
+            opts.progress,
+            Batches::per_epoch(n, bs) as u64,
+            epoch,
+            cfg.train.epochs,
+        );
+        let (mut loss_sum, mut loss_n) = (0.0, 0usize);
+        let (mut skipped, mut events) = (0u64, 0u64);
+        be.reset_peak();
+        for idx in batches {
+            step += 1;
+            train.x.gather_into(&idx, &mut xb);
+            train.y.gather_into(&idx, &mut yb);
+            let b = idx.len();
+            let mut shape = vec![b, model.cfg.in_channels];
+            shape.extend_from_slice(&grid);
+            let xt = be.upload(&shape, &xb, Format::Fp32);
+            let result = model
+                .forward(be, &params, &xt, &policy)
+                .and_then(|(y, cache)| {
+                    let pred = be.download(&y);
+                    let (loss, mut g) = loss_kind.eval(&pred, &yb, b, &grid);
+                    let s = scaler.scale as f32;
+                    g.iter_mut().for_each(|v| *v *= s);
+                    let mut gshape = vec![b, model.cfg.out_channels];
+                    gshape.extend_from_slice(&grid);
+                    let gt = be.upload(&gshape, &g, Format::Fp32);
+                    let grads = model.backward(be, &params, cache, &gt, &policy)?;
+                    Ok((loss, grads))
+                });
+            match result {
+                Ok((loss, mut grads)) => {
+                    let finite = scaler.unscale(&mut grads);
+                    scaler.update(!finite);
+                    if finite && loss.is_finite() {
+                        adam.step(&mut params, &grads, lr);
+                        loss_sum += loss * b as f64;
+                        loss_n += b;
+                    } else {
+                        events += 1;
+                        skipped += 1;
+                        if cfg.precision.on_overflow == OnOverflow::Stop && !scaler.dynamic {
+                            stopped = Some((
+                                Overflow {
+                                    layer: "parameters".into(),
+                                    op: "gradient".into(),
+                                    phase: "backward",
+                                },
+                                step,
+                            ));
+                        }
+                    }
+                }
+                Err(o) => {
+                    events += 1;
+                    skipped += 1;
+                    scaler.update(true);
+                    if cfg.precision.on_overflow == OnOverflow::Stop
+                        && !(scaler.dynamic && o.phase == "backward")
+                    {
+                        stopped = Some((o, step));
+                    }
+                }
+            }
+            if let Some(bar) = &bar {
+                let secs = t0.elapsed().as_secs_f64();
+                bar.set_message(format!(
+                    "loss {:.4}  {:.1} samples/s",
+                    loss_sum / loss_n.max(1) as f64,
+                    loss_n as f64 / secs.max(1e-9)
+                ));
+                bar.inc(1);
+            }
+            if stopped.is_some() {
+                break;
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let train_secs = t0.elapsed().as_secs_f64();
+        peak = peak.max(be.mem().peak_bytes as u64 + master_bytes);
+        let train_peak = be.mem().peak_bytes as u64 + master_bytes;
+        // Zero-shot resolutions cost up to (r / r_train)^d of an epoch: only after the last one.
+        let final_epoch = epoch + 1 == cfg.train.epochs;
+        let splits = if final_epoch {
+            &data.tests[..]
+        } else {
+            &data.tests[..data.tests.len().min(1)]
+        };
+        let test = if stopped.is_some() {
+            Vec::new()
+        } else {
+            evaluate_all(be, &model, &params, splits, &norms, bs, &policy)?
+        };
+        let rec = EpochRecord {
+            epoch,
+            train_loss: if loss_n > 0 {
+                loss_sum / loss_n as f64
+            } else {
+                f64::NAN
+            },
+            test,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+            samples_per_s: loss_n as f64 / train_secs.max(1e-9),
+            peak_memory_bytes: train_peak,
+            skipped_steps: skipped,
+            overflow_events: events,
+            loss_scale: scaler.scale,
+            policy: policy_name(&policy),
+        };
+        log.push(rec)?;
+        let last = epoch + 1 == cfg.train.epochs;
+        let every = cfg.train.checkpoint_every;
+        if stopped.is_some() {
+            break 'epochs;
+        }
+        if last || (every > 0 && (epoch + 1) % every == 0) || epoch + 1 == epochs_end {
+            let mut ck = Checkpoint::new(params.clone());
+            ck.optimizer = Some(adam.clone());
+            ck.epoch = epoch + 1;
+            ck.step = step;
+            ck.seed = seed;
+            ck.config = cfg.to_toml();
+            ck.metrics = log.to_json();
+            scaler.save_state(&mut ck.extra);
+            for (i, nrm) in [&norms.0, &norms.1].into_iter().enumerate() {
+                if let Some(nrm) = nrm {
+                    for (k, t) in nrm.to_tensors(if i == 0 { "norm_x" } else { "norm_y" }) {
+                        ck.tensors.insert(k, t);
+                    }
+                }
+            }
+            ck.save(&ckpt_path)?;
+        }
+    }
+    Ok(RunReport {
+        records: log.records.clone(),
+        n_params: params.numel(),
+        peak_bytes: peak,
+        stopped,
+        out_dir,
+    })
+}
+
+fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> Option<ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "epoch {}/{epochs} {{bar:30}} {{pos}}/{{len}} {{msg}}",
+            epoch + 1
+        ))
+        .expect("valid template"),
+    );
+    Some(bar)
+}
+
+/// Evaluate a checkpoint on a data file at its resolutions (the `mpno eval` command).
+pub fn eval_checkpoint<B: Backend<T = f32>>(
+    be: &B,
+    checkpoint: &Path,
+    cfg_override: Option<&TrainConfig>,
+) -> anyhow::Result<Vec<TestMetrics>> {
+    let ck = Checkpoint::<f32>::load(checkpoint)?;
+    let cfg = match cfg_override {
+        Some(c) => c.clone(),
+        None => TrainConfig::from_toml(&ck.config)
+            .map_err(|e| anyhow::anyhow!("config stored in {}: {e}", checkpoint.display()))?,
+    };
+    let model = Fno::new(model_config(&cfg)).map_err(anyhow::Error::msg)?;
+    model
+        .check_params(&ck.params)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", checkpoint.display()))?;
+    let data = data::load::<f32>(&cfg.data_spec())?;
+    let get = |p: &str| -> anyhow::Result<Option<UnitGaussianNormalizer>> {
+        if ck.tensors.keys().any(|k| k.starts_with(p)) {
+            Ok(Some(UnitGaussianNormalizer::from_tensors(&ck.tensors, p)?))
+        } else {
+            Ok(None)
+        }
+    };
+    let norms = (get("norm_x")?, get("norm_y")?);
+    if data.tests.is_empty() {
+        bail!("data.n_test: no test samples to evaluate");
+    }
+    let policy = policy_at(&cfg, cfg.train.epochs.saturating_sub(1));
+    evaluate_all(
+        be,
+        &model,
+        &ck.params,
+        &data.tests,
+        &norms,
+        cfg.train.batch_size,
+        &policy,
+    )
+}

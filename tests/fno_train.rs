@@ -1,0 +1,308 @@
+//! The trainer end to end on small synthetic data: determinism, exact resume, overflow reports,
+//! fp16 vs fp32 agreement, and the CLI's handling of bad configs.
+
+use mpno::backend::cpu::Cpu;
+use mpno::fno::config::TrainConfig;
+use mpno::fno::train::{self, RunOptions};
+use mpno::pde::dataset::{DType, Dataset, Tensor};
+use std::path::Path;
+use std::process::Command;
+
+/// `n` samples on an `r x r` grid: a = a smooth random field, u = a smoothing of a (a linear
+/// operator an FNO learns quickly), both scaled by `amp`.
+fn write_data(path: &Path, n: usize, r: usize, amp: f64) {
+    let mut a = Vec::with_capacity(n * r * r);
+    let mut u = Vec::with_capacity(n * r * r);
+    let tau = 2.0 * std::f64::consts::PI;
+    for s in 0..n {
+        let c: Vec<f64> = (0..5)
+            .map(|k| ((s * 31 + k * 17) % 97) as f64 / 97.0 - 0.5)
+            .collect();
+        for i in 0..r {
+            for j in 0..r {
+                let (x, y) = (i as f64 / r as f64, j as f64 / r as f64);
+                let f1 = (tau * x).sin();
+                let f2 = (tau * y).cos();
+                let f3 = (tau * (x + 2.0 * y)).sin();
+                a.push(amp * (c[0] + c[1] * f1 + c[2] * f2 + c[3] * f3 + c[4] * f1 * f2));
+                u.push(amp * (0.3 * c[0] + 0.5 * c[1] * f1 + 0.25 * c[2] * f2 + 0.1 * c[3] * f3));
+            }
+        }
+    }
+    let mut ds = Dataset::default();
+    ds.tensors
+        .insert("a".into(), Tensor::from_f64(vec![n, r, r], a, DType::F32));
+    ds.tensors
+        .insert("u".into(), Tensor::from_f64(vec![n, r, r], u, DType::F32));
+    ds.save(path).unwrap();
+}
+
+fn config(dir: &Path, extra_precision: &str, normalizer: &str, epochs: usize) -> String {
+    format!(
+        r#"
+[data]
+file = "{data}"
+n_train = 24
+n_test = 8
+normalizer = "{normalizer}"
+
+[model]
+width = 8
+modes = [4]
+n_layers = 2
+lifting_channels = 8
+projection_channels = 8
+
+[train]
+epochs = {epochs}
+batch_size = 4
+lr = 1e-2
+step_size = 4
+gamma = 0.5
+seed = 3
+checkpoint_every = 1
+out_dir = "{out}"
+
+[precision]
+{extra_precision}
+"#,
+        data = dir.join("data.safetensors").display(),
+        out = dir.join("out").display(),
+    )
+}
+
+fn load(text: &str, dir: &Path) -> TrainConfig {
+    let p = dir.join("cfg.toml");
+    std::fs::write(&p, text).unwrap();
+    TrainConfig::load(&p).unwrap()
+}
+
+fn losses(r: &train::RunReport) -> Vec<u64> {
+    r.records.iter().map(|e| e.train_loss.to_bits()).collect()
+}
+
+#[test]
+fn same_seed_same_losses_and_resume_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 1.0);
+    let cfg = load(&config(dir.path(), "", "global", 8), dir.path());
+    let be = Cpu::<f32>::new();
+    let full = train::run(&be, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(full.records.len(), 8);
+    assert!(
+        full.records[7].train_loss < 0.5 * full.records[0].train_loss,
+        "training does not reduce the loss: {:?}",
+        full.records
+            .iter()
+            .map(|r| r.train_loss)
+            .collect::<Vec<_>>()
+    );
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    let again = train::run(&be, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(losses(&full), losses(&again), "same seed, different losses");
+
+    // Interrupted after 1 epoch, then resumed twice (1 + 2 + 5 epochs).
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    let part = RunOptions {
+        resume: true,
+        stop_after: Some(1),
+        progress: false,
+    };
+    train::run(&be, &cfg, &part).unwrap();
+    train::run(
+        &be,
+        &cfg,
+        &RunOptions {
+            stop_after: Some(2),
+            ..part
+        },
+    )
+    .unwrap();
+    let resumed = train::run(
+        &be,
+        &cfg,
+        &RunOptions {
+            resume: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        losses(&full),
+        losses(&resumed),
+        "resumed run differs from the uninterrupted one"
+    );
+    let t_full: Vec<u64> = full
+        .records
+        .iter()
+        .map(|r| r.test[0].l2.to_bits())
+        .collect();
+    let t_res: Vec<u64> = resumed
+        .records
+        .iter()
+        .map(|r| r.test[0].l2.to_bits())
+        .collect();
+    assert_eq!(t_full, t_res);
+}
+
+#[test]
+fn fp16_tanh_training_tracks_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 1.0);
+    let be = Cpu::<f32>::new();
+    let full = train::run(
+        &be,
+        &load(&config(dir.path(), "", "global", 4), dir.path()),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    let half = load(
+        &config(
+            dir.path(),
+            "fwd_fft = \"fp16\"\ncontraction = \"fp16\"\ninv_fft = \"fp16\"\nstabilizer = \"tanh\"",
+            "global",
+            4,
+        ),
+        dir.path(),
+    );
+    let h = train::run(&be, &half, &RunOptions::default()).unwrap();
+    assert_eq!(h.records[0].policy, "fp16/fp16/fp16/fp32");
+    let (lf, lh) = (full.records[3].test[0].l2, h.records[3].test[0].l2);
+    // Same data and seed; fp16 rounding (u = 2^-11) perturbs the trajectory only slightly.
+    assert!((lh - lf).abs() <= 0.25 * lf, "fp32 test L2 {lf}, fp16 {lh}");
+    assert!(
+        h.peak_bytes < full.peak_bytes,
+        "fp16 storage should need less memory"
+    );
+}
+
+#[test]
+fn fp16_without_stabilizer_on_large_inputs_reports_layer_and_step() {
+    let dir = tempfile::tempdir().unwrap();
+    // Values up to ~4e4 (below fp16's 65504) on a 16 x 16 grid: the unnormalised FFT sums of
+    // the lifted fields exceed 65504.
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 3e4);
+    let be = Cpu::<f32>::new();
+    let cfg = load(
+        &config(
+            dir.path(),
+            "fwd_fft = \"fp16\"\ncontraction = \"fp16\"\ninv_fft = \"fp16\"",
+            "none",
+            2,
+        ),
+        dir.path(),
+    );
+    let r = train::run(&be, &cfg, &RunOptions::default()).unwrap();
+    let (o, step) = r.stopped.expect("overflow not reported");
+    assert_eq!(step, 1, "overflow should be caught at the first step");
+    assert_eq!(o.layer, "blocks.0");
+    assert_eq!(o.op, "forward FFT");
+    assert_eq!(o.phase, "forward");
+
+    // The tanh stabilizer keeps the same run finite.
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    let cfg = load(
+        &config(
+            dir.path(),
+            "fwd_fft = \"fp16\"\ncontraction = \"fp16\"\ninv_fft = \"fp16\"\nstabilizer = \"tanh\"",
+            "none",
+            2,
+        ),
+        dir.path(),
+    );
+    let r = train::run(&be, &cfg, &RunOptions::default()).unwrap();
+    assert!(r.stopped.is_none(), "{:?}", r.stopped);
+
+    // With on_overflow = "skip" the run goes on and counts the skipped steps.
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    let cfg = load(
+        &config(
+            dir.path(),
+            "fwd_fft = \"fp16\"\ncontraction = \"fp16\"\ninv_fft = \"fp16\"\non_overflow = \"skip\"",
+            "none",
+            1,
+        ),
+        dir.path(),
+    );
+    let r = train::run(&be, &cfg, &RunOptions::default()).unwrap();
+    assert!(r.stopped.is_none());
+    assert_eq!(r.records[0].skipped_steps, 6);
+}
+
+fn mpno(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mpno"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_configs_exit_2_and_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 1.0);
+    let good = config(dir.path(), "", "global", 1);
+    let cases: Vec<(String, &str)> = vec![
+        (good.replace("width = 8", "width = 0"), "model.width"),
+        (good.replace("width = 8", "widht = 8"), "widht"),
+        (good.replace("modes = [4]", "modes = [40]"), "model.modes"),
+        (
+            good.replace("data.safetensors", "missing.safetensors"),
+            "data.file",
+        ),
+    ];
+    for (text, field) in cases {
+        let p = dir.path().join("bad.toml");
+        std::fs::write(&p, &text).unwrap();
+        let out = mpno(&["train", "--config", p.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {err}");
+        assert!(err.contains(field), "{field} not named in: {err}");
+        assert!(
+            !dir.path().join("out").exists(),
+            "{field}: output written for a bad config"
+        );
+    }
+    let out = mpno(&["eval", "--checkpoint", "/nonexistent.safetensors"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn cli_train_then_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 1.0);
+    let p = dir.path().join("cfg.toml");
+    std::fs::write(&p, config(dir.path(), "", "global", 2)).unwrap();
+    let out = mpno(&["train", "--config", p.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ck = dir.path().join("out/checkpoint.safetensors");
+    for f in [
+        "metrics.csv",
+        "metrics.json",
+        "config.toml",
+        "checkpoint.safetensors",
+    ] {
+        assert!(dir.path().join("out").join(f).exists(), "{f} missing");
+    }
+    let out = mpno(&["eval", "--checkpoint", ck.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().nth(1).unwrap();
+    let l2: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+    // The metrics file's last test L2 is what eval recomputes from the checkpoint.
+    let json = std::fs::read_to_string(dir.path().join("out/metrics.json")).unwrap();
+    let recs = mpno::fno::metrics::MetricsLog::records_from_json(&json).unwrap();
+    let want = recs.last().unwrap().test[0].l2;
+    assert!(
+        (l2 - want).abs() <= 1e-12 * want,
+        "eval {l2}, training log {want}"
+    );
+}
