@@ -5,13 +5,14 @@
 //! F(v)(w) = integral over [0,1)^d of v(x) exp(-2 pi i <w, x>) dx.
 
 pub mod backend;
+pub mod basis;
 pub mod bounds;
 pub mod cli;
 pub mod error;
 pub mod experiments;
 pub mod fft;
-pub mod functions;
 pub mod fno;
+pub mod functions;
 pub mod pde;
 pub mod plot;
 pub mod precision;
