@@ -82,7 +82,7 @@ struct ErrorsArgs {
     /// Modes w: integers (k means (k,...,k) in d dimensions) or per-axis a:b[:c]; wavelets j:k
     /// (level, shift; -1:0 the scaling coefficient), spherical l:m
     /// [default: 0,3; wavelets -1:0,0:0,2:1; spherical 0:0,2:0,3:2].
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     modes: Option<String>,
     /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat.
     #[arg(long, default_value = "fp32,bf16,fp16,e5m2,e4m3")]
