@@ -294,19 +294,11 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
             cli::check_nonnegative(field, v)?;
         }
     }
-    if kind == basis::BasisKind::Spherical {
-        if let Some(&s) = sizes.iter().find(|&&s| s > 1024) {
-            return Err(UsageError::new(
-                "--sizes",
-                format!(
-                    "nlat = {s} is too large: the Legendre table grows like nlat^3 (at most 1024)"
-                ),
-            )
-            .into());
-        }
-    } else if sizes.iter().any(|&s| s > 1 << 22) {
+    if kind != basis::BasisKind::Spherical && sizes.iter().any(|&s| s > 1 << 22) {
         return Err(UsageError::new("--sizes", "sizes above 2^22 are not supported").into());
     }
+    // Sizes and modes are checked before any work (the SHT plan is costly).
+    sweep::validate(&kind, &sizes, &modes, 1024).map_err(basis_usage)?;
     let target = if kind == basis::BasisKind::Spherical {
         Target::Sphere(
             basis::spherical::SphereFunction::parse(&a.function)

@@ -244,3 +244,79 @@ pub fn default_sizes(kind: &BasisKind) -> &'static str {
         _ => "2^4..2^12",
     }
 }
+
+/// Check sizes and modes for a basis without planning it (cheap; the SHT plan is not): wavelet
+/// lengths are powers of two >= 2 and modes j:k exist at every size, Chebyshev N >= 1 and k < N,
+/// spherical 2 <= nlat <= `max_nlat` and l <= nlat - 1, |m| <= l, Fourier one integer per mode.
+pub fn validate(
+    kind: &BasisKind,
+    sizes: &[usize],
+    modes: &[Vec<i64>],
+    max_nlat: usize,
+) -> Result<(), BasisError> {
+    for &s in sizes {
+        match kind {
+            BasisKind::Wavelet(w) => {
+                if s < 2 || !s.is_power_of_two() {
+                    return Err(BasisError::usage(
+                        "--sizes",
+                        format!(
+                            "the periodic DWT ({}) needs a power-of-two length >= 2, got {s}",
+                            w.name()
+                        ),
+                    ));
+                }
+                for m in modes {
+                    super::wavelet::mode_index(m, s.trailing_zeros())?;
+                }
+            }
+            BasisKind::Spherical => {
+                if s < 2 {
+                    return Err(BasisError::usage(
+                        "--sizes",
+                        format!("the spherical grid needs nlat >= 2, got {s}"),
+                    ));
+                }
+                if s > max_nlat {
+                    return Err(BasisError::usage(
+                        "--sizes",
+                        format!(
+                            "nlat = {s} is too large: the Legendre table grows like nlat^3 (at most {max_nlat})"
+                        ),
+                    ));
+                }
+                for m in modes {
+                    let ok = m.len() == 2 && m[0] >= 0 && m[0] < s as i64 && m[1].abs() <= m[0];
+                    if !ok {
+                        return Err(BasisError::usage(
+                            "--modes",
+                            format!(
+                                "a spherical mode is l:m with 0 <= l <= lmax = nlat - 1 = {} and |m| <= l, got {m:?}",
+                                s - 1
+                            ),
+                        ));
+                    }
+                }
+            }
+            BasisKind::Chebyshev => {
+                for m in modes {
+                    if !(m.len() == 1 && m[0] >= 0 && (m[0] as usize) < s) {
+                        return Err(BasisError::usage(
+                            "--modes",
+                            format!("a Chebyshev mode is one degree 0 <= k < N = {s}, got {m:?}"),
+                        ));
+                    }
+                }
+            }
+            BasisKind::Fourier => {
+                if let Some(m) = modes.iter().find(|m| m.len() != 1) {
+                    return Err(BasisError::usage(
+                        "--modes",
+                        format!("a 1-D Fourier mode is one integer, got {m:?}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

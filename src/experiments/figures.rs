@@ -107,7 +107,19 @@ pub fn sweep_figure(
     models: &[Model],
     formats: &[Format],
 ) -> LogLogFigure {
-    let dim = f.dim();
+    sweep_figure_axis(title, &x_label(f.dim()), rows, cross, mode, models, formats)
+}
+
+/// [`sweep_figure`] with a given x-axis label (the bases of src/basis: N, nlat, ...).
+pub fn sweep_figure_axis(
+    title: &str,
+    x_axis: &str,
+    rows: &[Row],
+    cross: &[Crossover],
+    mode: &[i64],
+    models: &[Model],
+    formats: &[Format],
+) -> LogLogFigure {
     let w = mode_string(mode);
     let mut fig = LogLogFigure::new(title);
     let disc: Vec<&Row> = rows
@@ -118,7 +130,7 @@ pub fn sweep_figure(
     let mut off_chart: Vec<String> = Vec::new();
     let s_max = disc.iter().map(|r| r.s).max().unwrap_or(1) as f64;
     for &model in models {
-        let mut p = Panel::new(model_title(model), &x_label(dim), &y_label, 2);
+        let mut p = Panel::new(model_title(model), x_axis, &y_label, 2);
         p.series.push(Series::line(
             BLACK,
             Dash::Solid,
