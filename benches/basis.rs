@@ -61,7 +61,10 @@ fn dwt(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(10).measurement_time(Duration::from_secs(10));
+    config = Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .without_plots();
     targets = sht, dwt
 }
 criterion_main!(benches);

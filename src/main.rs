@@ -331,7 +331,7 @@ fn write_rows(rows: &[error::Row], out: Option<PathBuf>) -> Result<(), Failure> 
     match out {
         Some(path) => {
             cli::write_atomically(&path, |w| {
-                error::write_csv(w, &rows).map_err(anyhow::Error::from)
+                error::write_csv(w, rows).map_err(anyhow::Error::from)
             })
             .map_err(Failure::Runtime)?;
             eprintln!("wrote {} rows to {}", rows.len(), path.display());
@@ -339,7 +339,7 @@ fn write_rows(rows: &[error::Row], out: Option<PathBuf>) -> Result<(), Failure> 
         None => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            error::write_table(&mut out, &rows).map_err(|e| Failure::Runtime(e.into()))?;
+            error::write_table(&mut out, rows).map_err(|e| Failure::Runtime(e.into()))?;
             writeln!(out, "\ncrossover s* (bounds: where the discretization upper bound meets the precision bound; measured: where the measured errors meet)")
                 .map_err(|e| Failure::Runtime(e.into()))?;
             let show = |e: &error::Estimate| match e.how {
@@ -350,7 +350,7 @@ fn write_rows(rows: &[error::Row], out: Option<PathBuf>) -> Result<(), Failure> 
                 error::How::Beyond => format!("> {} (beyond the tested sizes)", e.s),
                 error::How::Undefined(_) => e.how.to_string(),
             };
-            for c in error::crossovers(&rows) {
+            for c in error::crossovers(rows) {
                 let mode = c
                     .mode
                     .iter()

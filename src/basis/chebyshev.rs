@@ -49,7 +49,7 @@ impl ChebyshevBasis {
         ext.extend(samples[1..self.n].iter().rev());
         ext
     }
-    fn from_spectrum(&self, x: &[Complex<f64>]) -> Vec<Complex<f64>> {
+    fn coefficients_of(&self, x: &[Complex<f64>]) -> Vec<Complex<f64>> {
         (0..=self.n)
             .map(|k| {
                 let f = if k == 0 || k == self.n { 1.0 } else { 2.0 };
@@ -127,7 +127,7 @@ impl Basis for ChebyshevBasis {
     }
     fn forward(&self, samples: &[f64]) -> Vec<Complex<f64>> {
         let ext = self.extend(samples);
-        self.from_spectrum(&fft::reference_f64(&ext, &[2 * self.n]))
+        self.coefficients_of(&fft::reference_f64(&ext, &[2 * self.n]))
     }
     fn forward_model(
         &self,
@@ -138,7 +138,7 @@ impl Basis for ChebyshevBasis {
         let ext = self.extend(samples);
         let out = fft::transform_under_model(&ext, &[2 * self.n], fmt, model, Algorithm::Auto)?;
         Ok(ModelOutput {
-            coeffs: self.from_spectrum(&out.coeffs),
+            coeffs: self.coefficients_of(&out.coeffs),
             overflow: out.overflow,
             saturated: out.saturated,
         })

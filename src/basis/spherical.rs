@@ -139,6 +139,9 @@ pub fn lm_index(l: usize, m: i64) -> usize {
     l * l + (l as i64 + m) as usize
 }
 
+/// One order m of the forward SHT: (m, (re, im) per l >= m, clipped).
+type OrderBlock = (usize, Vec<(f64, f64)>, bool);
+
 /// A planned SHT for nlat rings in scalar T.
 pub struct Sht<T: Real> {
     nlat: usize,
@@ -248,7 +251,10 @@ impl<T: Real> Sht<T> {
         let (ii, sign) = if i < self.nh {
             (i, 1.0)
         } else {
-            (self.nlat - 1 - i, if (l + m) % 2 == 0 { 1.0 } else { -1.0 })
+            (
+                self.nlat - 1 - i,
+                if (l + m).is_multiple_of(2) { 1.0 } else { -1.0 },
+            )
         };
         sign * self.table[self.offsets[m] + (l - m) * self.nh + ii].to_f64()
     }
@@ -278,7 +284,7 @@ impl<T: Real> Sht<T> {
             })
             .collect();
         let mut clipped = rings.iter().any(|r| r.1);
-        let per_m: Vec<(usize, Vec<(f64, f64)>, bool)> = (0..=lmax)
+        let per_m: Vec<OrderBlock> = (0..=lmax)
             .into_par_iter()
             .map(|m| {
                 let cm = if m == 0 {
@@ -308,7 +314,11 @@ impl<T: Real> Sht<T> {
                 let mut clip = false;
                 for l in m..=lmax {
                     let col = &self.table[self.offsets[m] + (l - m) * nh..][..nh];
-                    let p = if (l + m) % 2 == 0 { &even } else { &odd };
+                    let p = if (l + m).is_multiple_of(2) {
+                        &even
+                    } else {
+                        &odd
+                    };
                     let (mut sr, mut si) = (T::zero(), T::zero());
                     for i in 0..nh {
                         let lam = col[i];

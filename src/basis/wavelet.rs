@@ -62,11 +62,12 @@ use crate::fft::{Complex, ModelOutput};
 use crate::functions::quad::{QuadOptions, gauss_kronrod};
 use crate::precision::{Format, Model, Overflow, Real, round};
 use std::collections::HashMap;
+use std::f64::consts::FRAC_1_SQRT_2;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Daubechies lowpass filters db1..db10 (h_0..h_{2N-1}, sum sqrt 2).
 const DB: [&[f64]; 10] = [
-    &[0.7071067811865476, 0.7071067811865476],
+    &[FRAC_1_SQRT_2, FRAC_1_SQRT_2],
     &[
         0.48296291314453416,
         0.8365163037378079,
@@ -253,7 +254,7 @@ impl Wavelet {
         let l = h.len();
         (0..l)
             .map(|m| {
-                if m % 2 == 0 {
+                if m.is_multiple_of(2) {
                     h[l - 1 - m]
                 } else {
                     -h[l - 1 - m]
@@ -307,11 +308,11 @@ pub fn scaling_function(w: Wavelet, levels: u32) -> Vec<f64> {
         let mut x = vec![1.0 / inner as f64; inner];
         for _ in 0..200 {
             let mut y = vec![0.0; inner];
-            for i in 0..inner {
+            for (i, yi) in y.iter_mut().enumerate() {
                 for (jj, xv) in x.iter().enumerate() {
                     let idx = 2 * (i + 1) as isize - (jj + 1) as isize;
                     if idx >= 0 && (idx as usize) < len {
-                        y[i] += s2 * h[idx as usize] * xv;
+                        *yi += s2 * h[idx as usize] * xv;
                     }
                 }
             }
@@ -460,8 +461,8 @@ impl<T: Real> Dwt<T> {
     }
 
     /// Forward transform in place (unnormalised: the input is a_J as given), scratch of length
-    /// >= n; `store` rounds every level's output array to a format (model II). Returns whether a
-    /// saturating format clipped a value.
+    /// at least n; `store` rounds every level's output array to a format (model II). Returns
+    /// whether a saturating format clipped a value.
     pub fn forward(&self, x: &mut [T], scratch: &mut [T], store: Option<Format>) -> bool {
         assert_eq!(
             x.len(),
@@ -508,7 +509,8 @@ impl<T: Real> Dwt<T> {
         clipped
     }
 
-    /// Inverse transform in place (the transpose of [`Dwt::forward`]), scratch of length >= n.
+    /// Inverse transform in place (the transpose of [`Dwt::forward`]), scratch of length at least
+    /// n.
     pub fn inverse(&self, c: &mut [T], scratch: &mut [T]) {
         assert_eq!(
             c.len(),
