@@ -36,7 +36,9 @@
 //! (eps_fft sqrt(nlon) ||v_i||_2 plus its underflow term), each term
 //! fl(w^' fl(lambda^ fl(X_i +- X_i'))) carries at most 5 roundings and the sum over nh ring pairs
 //! nh - 1 more, so |S^ - S| <= sum_i |w'_i lambda_i| (dX_i + gamma_{nh+4} (A_i + dX_i)); model I
-//! adds sum_i |w'_i lambda_i| (u A_i + nlon sigma/2), model II the final rounding u |S|; all / nlon.
+//! adds sum_i |w'_i lambda_i| (u A_i + nlon sigma/2), model II the final rounding u |S|, model
+//! III the underflow of table values, weights and products below the smallest normal number
+//! (absolute sigma/2 each); all / nlon.
 //! The f64 reference's own error is the same formula with u = 2^-53.
 
 use super::{
@@ -515,6 +517,28 @@ impl SphericalBasis {
             input_part + self.weighted(l, m, |i| d_x(i) + g * (ring_abs[i] * (1.0 + u) + d_x(i)));
         if model == Model::Storage {
             err += u * s_bound + 0.5 * sigma * nlon as f64;
+        } else if sigma > 0.0 {
+            // Underflow in the Legendre stage: a table value or weight below the smallest normal
+            // number is rounded with absolute error sigma/2, each product with sigma/2 (sums of
+            // subnormals are exact); |X_i +- X_i'| <= p.
+            let am = m.unsigned_abs() as usize;
+            let cm = if am == 0 {
+                1.0
+            } else {
+                std::f64::consts::SQRT_2
+            };
+            let tiny = fmt.min_normal();
+            for i in 0..nlat {
+                let lam = self.plan.lambda(l, am, i).abs();
+                let w = 2.0 * PI * cm * self.plan.w[i];
+                let mirror = nlat - 1 - i;
+                let p =
+                    ring_abs[i] * (1.0 + u) + d_x(i) + ring_abs[mirror] * (1.0 + u) + d_x(mirror);
+                let lam_err = if lam < tiny { 0.5 * sigma } else { 0.0 };
+                let w_err = if w < tiny { 0.5 * sigma } else { 0.0 };
+                err += (w * lam_err + (lam + lam_err) * w_err) * p * (1.0 + u).powi(3)
+                    + 0.5 * sigma * (w + w_err + 1.0);
+            }
         }
         Ok(err / nlon as f64)
     }

@@ -47,7 +47,9 @@
 //! Models II and III: one level is an orthogonal map W (||W|| = 1); computed, each output is a sum
 //! of 2N products with rounded filters, so componentwise |W^ a - W a| <= eta |W| |a| with
 //! eta = u + gamma_{2N} (1 + u) (III) or u + eta_64 (1 + u) (II: f64 arithmetic, output rounded),
-//! and || |W| ||_2 <= H1 = sum |h_m| (row and column sums). Errors pass later levels unamplified, so
+//! and || |W| ||_2 <= H1 = sum |h_m| (row and column sums); in III, k taps below the smallest
+//! normal number (db10's last taps in fp16) are rounded with absolute error sigma/2 and add
+//! k sigma to eta H1. Errors pass later levels unamplified, so
 //! ||e||_2 <= ((1 + eta H1)^J - 1) ||v~||_2, divided by sqrt(n) for the normalised coefficient,
 //! plus underflow: at most N sigma per output per level (products; sums of subnormals are exact),
 //! sum_l sqrt(n_l) N sigma / sqrt(n) <= 3.5 N sigma. Range: every intermediate value is at most
@@ -819,11 +821,19 @@ impl Basis for WaveletBasis {
         let taps = self.wavelet.lowpass().len() as f64;
         let u64 = Format::Fp64.unit_roundoff();
         let eta64 = u64 + gamma(taps, u64) * (1.0 + u64);
+        // Filter taps below the format's smallest normal number are rounded with an absolute
+        // error of up to sigma/2 (not u |h|): k such taps add k sigma to the level's gain.
+        let small = self
+            .wavelet
+            .lowpass()
+            .iter()
+            .filter(|h| h.abs() < fmt.min_normal())
+            .count() as f64;
         let eta = if model == Model::Storage {
-            u + eta64 * (1.0 + u)
+            (u + eta64 * (1.0 + u)) * self.wavelet.h1()
         } else {
-            u + gamma(taps, u) * (1.0 + u)
-        } * self.wavelet.h1();
+            (u + gamma(taps, u) * (1.0 + u)) * self.wavelet.h1() + small * sigma
+        };
         let levels = self.plan.levels as i32;
         let growth = (1.0 + eta).powi(levels);
         if !growth.is_finite() || eta.is_infinite() {
