@@ -188,12 +188,41 @@ impl Sht<f64> {
             blocks.push(a);
             rest = b;
         }
+        // The same operations as `legendre_column`, in the same order (so the values are
+        // identical), but row by row in l over all rings: contiguous and vectorisable.
+        // lambda_mm for every m and ring first (a product over k <= m).
+        let mut diag = vec![0.0; (lmax + 1) * nh];
+        for i in 0..nh {
+            let sin_theta = ((1.0 - x[i]) * (1.0 + x[i])).sqrt();
+            let mut pmm = 1.0 / (4.0 * PI).sqrt();
+            diag[i] = pmm;
+            for k in 1..=lmax {
+                pmm *= ((2 * k + 1) as f64 / (2 * k) as f64).sqrt() * sin_theta;
+                diag[k * nh + i] = pmm;
+            }
+        }
+        let xs = &x[..nh];
         blocks.into_par_iter().enumerate().for_each(|(m, block)| {
-            for i in 0..nh {
-                let xi = x[i];
-                let col = legendre_column(m, lmax, xi, ((1.0 - xi) * (1.0 + xi)).sqrt());
-                for (l_m, v) in col.iter().enumerate() {
-                    block[l_m * nh + i] = *v;
+            block[..nh].copy_from_slice(&diag[m * nh..(m + 1) * nh]);
+            if lmax > m {
+                let c = (2.0 * m as f64 + 3.0).sqrt();
+                let (first, second) = block.split_at_mut(nh);
+                for ((o, &xi), &p) in second[..nh].iter_mut().zip(xs).zip(first.iter()) {
+                    *o = c * xi * p;
+                }
+            }
+            let a = |l: usize| {
+                let (l, m) = (l as f64, m as f64);
+                ((4.0 * l * l - 1.0) / (l * l - m * m)).sqrt()
+            };
+            for l in m + 2..=lmax {
+                let r = l - m;
+                let (al, ap) = (a(l), a(l - 1));
+                let (done, rest) = block.split_at_mut(r * nh);
+                let row1 = &done[(r - 1) * nh..];
+                let row2 = &done[(r - 2) * nh..(r - 1) * nh];
+                for (((o, &xi), &p1), &p2) in rest[..nh].iter_mut().zip(xs).zip(row1).zip(row2) {
+                    *o = al * (xi * p1 - p2 / ap);
                 }
             }
         });
