@@ -94,6 +94,21 @@ pub fn x_axis(kind: &BasisKind) -> String {
     }
 }
 
+/// The label of a mode in figures: "w = 3", "k = 3", "j:k = 3:2", "l:m = 2:0".
+pub fn mode_label(kind: &BasisKind, mode: &[i64]) -> String {
+    let m = mode
+        .iter()
+        .map(|k| k.to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    match kind {
+        BasisKind::Fourier => format!("w = {m}"),
+        BasisKind::Chebyshev => format!("k = {m}"),
+        BasisKind::Wavelet(_) => format!("j:k = {m}"),
+        BasisKind::Spherical => format!("l:m = {m}"),
+    }
+}
+
 /// A `sweep` file whose basis is not fourier.
 pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Plan, UsageError> {
     let kind = BasisKind::parse(&study.basis).map_err(|e| basis_field(c, "basis", e))?;

@@ -792,6 +792,7 @@ pub fn run(p: &Prepared, out_dir: &Path) -> Result<Vec<PathBuf>, ExperimentError
             let fig = figures::sweep_figure_axis(
                 study.title.as_deref().unwrap_or(&study.description),
                 &bases::x_axis(&config.kind),
+                &bases::mode_label(&config.kind, plot_mode),
                 &rows,
                 &cross,
                 plot_mode,
