@@ -5,6 +5,7 @@
 //! F(v)(w) = integral over [0,1)^d of v(x) exp(-2 pi i <w, x>) dx.
 
 pub mod backend;
+pub mod basis;
 pub mod bounds;
 pub mod cli;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The `mpno` command line.
 
 use clap::{Parser, Subcommand};
+use mpno::basis;
 use mpno::bounds;
 use mpno::cli::{self, UsageError};
 use mpno::error::{self, SweepConfig};
@@ -93,7 +94,10 @@ struct EvalArgs {
 
 #[derive(clap::Args)]
 struct ErrorsArgs {
-    /// Basis of the transform (only fourier so far).
+    /// Basis: fourier, haar, db1..db10 (periodic Daubechies wavelets), chebyshev (DCT-I on
+    /// [-1,1], functions on [0,1] mapped by x = (t+1)/2), spherical (real SHT on nlat x 2 nlat;
+    /// --function ylm:l=L,m=M, cap[:kappa=K] or abscos). Sizes are points (fourier, wavelets:
+    /// powers of two), N of N+1 Chebyshev points, or nlat.
     #[arg(long, default_value = "fourier")]
     basis: String,
     /// Built-in name (see `mpno functions`) or an expression in x, y, z such as "exp(sin(2*pi*x))*y".
@@ -102,12 +106,15 @@ struct ErrorsArgs {
     /// Dimension d of the domain [0,1)^d (1, 2 or 3).
     #[arg(long, default_value_t = 1)]
     dim: usize,
-    /// Grid sizes s per axis: a list (16,32,100) and/or power-of-two ranges (2^4..2^12).
-    #[arg(long, default_value = "2^4..2^12")]
-    sizes: String,
-    /// Modes w: integers (k means (k,...,k) in d dimensions) or per-axis a:b[:c].
-    #[arg(long, default_value = "0,3")]
-    modes: String,
+    /// Grid sizes s per axis: a list (16,32,100) and/or power-of-two ranges (2^4..2^12)
+    /// [default: 2^4..2^12; spherical 2^3..2^7].
+    #[arg(long)]
+    sizes: Option<String>,
+    /// Modes w: integers (k means (k,...,k) in d dimensions) or per-axis a:b[:c]; wavelets j:k
+    /// (level, shift; -1:0 the scaling coefficient), spherical l:m
+    /// [default: 0,3; wavelets -1:0,0:0,2:1; spherical 0:0,2:0,3:2].
+    #[arg(long, allow_hyphen_values = true)]
+    modes: Option<String>,
     /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat.
     #[arg(long, default_value = "fp32,bf16,fp16,e5m2,e4m3")]
     formats: String,
@@ -236,17 +243,23 @@ impl From<experiments::ExperimentError> for Failure {
     }
 }
 
+fn basis_usage(e: basis::BasisError) -> Failure {
+    match e {
+        basis::BasisError::Usage { field, message } => {
+            Failure::Usage(UsageError::new(&field, message))
+        }
+        other => Failure::Runtime(other.into()),
+    }
+}
+
 fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
-    if a.basis != "fourier" {
-        return Err(UsageError::new(
-            "--basis",
-            format!("unknown basis '{}'; allowed: fourier", a.basis),
-        )
-        .into());
+    let kind = basis::BasisKind::parse(&a.basis).map_err(basis_usage)?;
+    if kind != basis::BasisKind::Fourier {
+        return run_basis_errors(kind, a);
     }
     let dim = cli::check_dim(a.dim)?;
-    let sizes = cli::parse_sizes(&a.sizes)?;
-    let modes = cli::parse_modes(&a.modes, dim)?;
+    let sizes = cli::parse_sizes(a.sizes.as_deref().unwrap_or("2^4..2^12"))?;
+    let modes = cli::parse_modes(a.modes.as_deref().unwrap_or("0,3"), dim)?;
     let formats = cli::parse_formats(&a.formats)?;
     let models = cli::parse_models(&a.models)?;
     let algorithm: Algorithm = a
@@ -288,10 +301,70 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         )),
         other => Failure::Runtime(other.into()),
     })?;
-    match a.out {
+    write_rows(&rows, a.out)
+}
+
+/// `mpno errors` for the bases other than Fourier (src/basis).
+fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure> {
+    use basis::sweep::{self, Target};
+    if a.dim != 1 {
+        return Err(UsageError::new(
+            "--dim",
+            format!(
+                "only --basis fourier takes d > 1; {} is 1-D (spherical: the sphere)",
+                kind.name()
+            ),
+        )
+        .into());
+    }
+    let sizes = cli::parse_sizes(a.sizes.as_deref().unwrap_or(sweep::default_sizes(&kind)))?;
+    let modes = sweep::parse_modes(a.modes.as_deref().unwrap_or(sweep::default_modes(&kind)))
+        .map_err(basis_usage)?;
+    let formats = cli::parse_formats(&a.formats)?;
+    let models = cli::parse_models(&a.models)?;
+    for (field, v) in [("--lipschitz", a.lipschitz), ("--sup", a.sup)] {
+        if let Some(v) = v {
+            cli::check_nonnegative(field, v)?;
+        }
+    }
+    if kind != basis::BasisKind::Spherical && sizes.iter().any(|&s| s > 1 << 22) {
+        return Err(UsageError::new("--sizes", "sizes above 2^22 are not supported").into());
+    }
+    // Sizes and modes are checked before any work (the SHT plan is costly).
+    sweep::validate(&kind, &sizes, &modes, 1024).map_err(basis_usage)?;
+    let target = if kind == basis::BasisKind::Spherical {
+        Target::Sphere(
+            basis::spherical::SphereFunction::parse(&a.function)
+                .map_err(|e| UsageError::new("--function", e))?,
+        )
+    } else {
+        let opts = FunctionOptions {
+            lipschitz: a.lipschitz,
+            sup: a.sup,
+            seed: a.seed,
+        };
+        Target::Interval(std::sync::Arc::from(
+            functions::parse(&a.function, 1, &opts)
+                .map_err(|e| UsageError::new("--function", e.to_string()))?,
+        ))
+    };
+    let cfg = sweep::BasisSweepConfig {
+        kind,
+        sizes,
+        modes,
+        formats,
+        models,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let rows = sweep::run(&target, &cfg).map_err(basis_usage)?;
+    write_rows(&rows, a.out)
+}
+
+fn write_rows(rows: &[error::Row], out: Option<PathBuf>) -> Result<(), Failure> {
+    match out {
         Some(path) => {
             cli::write_atomically(&path, |w| {
-                error::write_csv(w, &rows).map_err(anyhow::Error::from)
+                error::write_csv(w, rows).map_err(anyhow::Error::from)
             })
             .map_err(Failure::Runtime)?;
             eprintln!("wrote {} rows to {}", rows.len(), path.display());
@@ -299,7 +372,7 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         None => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            error::write_table(&mut out, &rows).map_err(|e| Failure::Runtime(e.into()))?;
+            error::write_table(&mut out, rows).map_err(|e| Failure::Runtime(e.into()))?;
             writeln!(out, "\ncrossover s* (bounds: where the discretization upper bound meets the precision bound; measured: where the measured errors meet)")
                 .map_err(|e| Failure::Runtime(e.into()))?;
             let show = |e: &error::Estimate| match e.how {
@@ -310,7 +383,7 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
                 error::How::Beyond => format!("> {} (beyond the tested sizes)", e.s),
                 error::How::Undefined(_) => e.how.to_string(),
             };
-            for c in error::crossovers(&rows) {
+            for c in error::crossovers(rows) {
                 let mode = c
                     .mode
                     .iter()

@@ -107,18 +107,42 @@ pub fn sweep_figure(
     models: &[Model],
     formats: &[Format],
 ) -> LogLogFigure {
-    let dim = f.dim();
-    let w = mode_string(mode);
+    let w = format!("w = {}", mode_string(mode));
+    sweep_figure_axis(
+        title,
+        &x_label(f.dim()),
+        &w,
+        rows,
+        cross,
+        mode,
+        models,
+        formats,
+    )
+}
+
+/// [`sweep_figure`] with a given x-axis label and mode label (the bases of src/basis: "N",
+/// "nlat", "j:k = 3:2", "l:m = 2:0").
+#[allow(clippy::too_many_arguments)]
+pub fn sweep_figure_axis(
+    title: &str,
+    x_axis: &str,
+    w: &str,
+    rows: &[Row],
+    cross: &[Crossover],
+    mode: &[i64],
+    models: &[Model],
+    formats: &[Format],
+) -> LogLogFigure {
     let mut fig = LogLogFigure::new(title);
     let disc: Vec<&Row> = rows
         .iter()
         .filter(|r| r.kind == Kind::Discretization && r.mode == mode)
         .collect();
-    let y_label = format!("error of the coefficient at w = {w}");
+    let y_label = format!("error of the coefficient at {w}");
     let mut off_chart: Vec<String> = Vec::new();
     let s_max = disc.iter().map(|r| r.s).max().unwrap_or(1) as f64;
     for &model in models {
-        let mut p = Panel::new(model_title(model), &x_label(dim), &y_label, 2);
+        let mut p = Panel::new(model_title(model), x_axis, &y_label, 2);
         p.series.push(Series::line(
             BLACK,
             Dash::Solid,
@@ -223,7 +247,7 @@ pub fn sweep_figure(
             .push(format!("s* beyond the chart: {}.", off_chart.join("; ")));
     }
     fig.legend
-        .push(LegendEntry::header(&format!("discretization, w = {w}")));
+        .push(LegendEntry::header(&format!("discretization, {w}")));
     fig.legend.push(LegendEntry::new(
         "measured",
         BLACK,

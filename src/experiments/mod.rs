@@ -13,6 +13,7 @@
 //! - `models`: several functions in one format, one panel per precision model (e.g. what a NumPy
 //!   cast measures, model I, beside true fp16 arithmetic, model III).
 
+mod bases;
 mod figures;
 
 use crate::cli::{self, UsageError};
@@ -38,7 +39,7 @@ pub struct ErrorStudy {
     /// Figure title (default: the description).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Basis (fourier).
+    /// Basis: fourier, haar, db1..db10, chebyshev, spherical.
     #[serde(default = "default_basis")]
     pub basis: String,
     /// Built-in function name or expression.
@@ -162,7 +163,7 @@ fn default_algorithm() -> String {
 }
 
 /// The kinds an experiment file may name.
-pub const KINDS: [&str; 4] = ["sweep", "crossover", "stats", "models"];
+pub const KINDS: [&str; 5] = ["sweep", "crossover", "stats", "models", "bases"];
 
 /// Bad experiment file or name (exit 2), or a failure while running (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +231,17 @@ pub enum Plan {
         /// None: noise.
         function: Option<String>,
     },
+    /// A `sweep` in a basis other than Fourier (src/basis).
+    BasisSweep {
+        study: ErrorStudy,
+        config: crate::basis::sweep::BasisSweepConfig,
+        target: crate::basis::sweep::Target,
+        plot_mode: Vec<i64>,
+        plot_models: Vec<Model>,
+        plot_formats: Vec<Format>,
+    },
+    /// The `bases` kind.
+    Bases(bases::BasesPlan),
 }
 
 /// A validated, runnable experiment.
@@ -414,6 +426,7 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
         .to_string();
     let plan = match kind.as_str() {
         "sweep" => load_sweep(&c)?,
+        "bases" => bases::load_bases(&c)?,
         "crossover" => {
             let study: CrossoverStudy = c.parse()?;
             c.kind(&Some(study.kind.clone()), "crossover")?;
@@ -489,13 +502,7 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
     let mut study: ErrorStudy = c.parse()?;
     c.kind(&study.kind, "sweep")?;
     if study.basis != "fourier" {
-        return Err(c.field(
-            "basis",
-            UsageError::new(
-                "basis",
-                format!("unknown basis '{}'; allowed: fourier", study.basis),
-            ),
-        ));
+        return bases::load_basis_sweep(c, study);
     }
     let dim = c.dim(study.dim)?;
     let algorithm = c.algorithm(&study.algorithm)?;
@@ -517,6 +524,26 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
         }
         None => modes.last().cloned().expect("parse_modes is non-empty"),
     };
+    let (plot_models, plot_formats) = plot_choice(c, &mut study, &plot_mode, &models, &formats)?;
+    Ok(Plan::Sweep {
+        config: sweep_config(dim, sizes, modes, formats, models, algorithm),
+        study,
+        function,
+        plot_mode,
+        plot_models,
+        plot_formats,
+    })
+}
+
+/// The models and formats a sweep figure draws (`plot_models`, `plot_formats`, checked against
+/// `models` and `formats`); writes the resolved choices (and `plot_mode`) into the study.
+fn plot_choice(
+    c: &Checker,
+    study: &mut ErrorStudy,
+    plot_mode: &[i64],
+    models: &[Model],
+    formats: &[Format],
+) -> Result<(Vec<Model>, Vec<Format>), UsageError> {
     let plot_models = match &study.plot_models {
         Some(m) => {
             let m = c.models("plot_models", m)?;
@@ -533,7 +560,7 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
                 .into_iter()
                 .filter(|x| models.contains(x))
                 .collect();
-            if m.is_empty() { models.clone() } else { m }
+            if m.is_empty() { models.to_vec() } else { m }
         }
     };
     let plot_formats = match &study.plot_formats {
@@ -547,7 +574,7 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
             }
             f
         }
-        None => formats.clone(),
+        None => formats.to_vec(),
     };
     // The resolved config names what was drawn.
     study.plot_mode = Some(
@@ -571,14 +598,7 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
             .collect::<Vec<_>>()
             .join(","),
     );
-    Ok(Plan::Sweep {
-        config: sweep_config(dim, sizes, modes, formats, models, algorithm),
-        study,
-        function,
-        plot_mode,
-        plot_models,
-        plot_formats,
-    })
+    Ok((plot_models, plot_formats))
 }
 
 fn runtime(e: impl Into<anyhow::Error>) -> ExperimentError {
@@ -752,6 +772,39 @@ pub fn run(p: &Prepared, out_dir: &Path) -> Result<Vec<PathBuf>, ExperimentError
             written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
             written.push(write_resolved(out_dir, name, study)?);
         }
+        Plan::BasisSweep {
+            study,
+            config,
+            target,
+            plot_mode,
+            plot_models,
+            plot_formats,
+        } => {
+            let rows = crate::basis::sweep::run(target, config).map_err(runtime)?;
+            let csv_path = out_dir.join(format!("{name}.csv"));
+            write_rows(&csv_path, &rows)?;
+            let cross = error::crossovers(&rows);
+            let cross_path = out_dir.join(format!("{name}_crossover.csv"));
+            let fname = rows
+                .first()
+                .map_or(study.function.clone(), |r| r.function.clone());
+            write_crossover_csv(&cross_path, &[(fname, cross.clone())])?;
+            let fig = figures::sweep_figure_axis(
+                study.title.as_deref().unwrap_or(&study.description),
+                &bases::x_axis(&config.kind),
+                &bases::mode_label(&config.kind, plot_mode),
+                &rows,
+                &cross,
+                plot_mode,
+                plot_models,
+                plot_formats,
+            );
+            written.push(csv_path);
+            written.push(cross_path);
+            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
+            written.push(write_resolved(out_dir, name, study)?);
+        }
+        Plan::Bases(plan) => written.extend(bases::run_bases(plan, out_dir, name)?),
         Plan::Stats {
             study,
             config,

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Generate tests/fixtures/basis_crosscheck.json: independent reference values for the bases.
+
+- DWT: PyWavelets `wavedec(x, 'dbN', mode='periodization', level=J)` (all levels) for db1..db10
+  on seeded random inputs of length 64, and one single-level `dwt` of length 32.
+- SHT: a direct double sum in NumPy/SciPy, c_lm = sum_ij w_i (2 pi / nlon) f_ij Y_lm(theta_i, phi_j),
+  with Y_lm built from scipy.special.lpmv and factorial normalisation (Condon-Shortley phase
+  removed) on numpy's Gauss-Legendre nodes; nlat = 12, nlon = 24, l <= 11.
+- Chebyshev: numpy.polynomial.chebyshev.chebfit of degree N through the N + 1 Lobatto points.
+
+Run: python3 -m venv /tmp/bvenv && /tmp/bvenv/bin/pip install pywavelets numpy scipy  (versions used: see "versions")
+     /tmp/bvenv/bin/python scripts/basis_fixture.py > tests/fixtures/basis_crosscheck.json
+"""
+
+import json
+import math
+import sys
+import warnings
+
+import numpy as np
+import pywt
+from numpy.polynomial import chebyshev as C
+from scipy.special import lpmv
+
+warnings.simplefilter("ignore")  # pywt warns when level exceeds dwt_max_level
+
+
+def dwt_cases():
+    rng = np.random.RandomState(20240601)
+    out = []
+    for order in range(1, 11):
+        name = f"db{order}"
+        x = rng.uniform(-1.0, 1.0, 64)
+        coeffs = pywt.wavedec(x, name, mode="periodization", level=6)
+        out.append({
+            "wavelet": name,
+            "offset": 1 - order,
+            "input": x.tolist(),
+            "wavedec": np.concatenate(coeffs).tolist(),
+        })
+        y = rng.uniform(-1.0, 1.0, 32)
+        ca, cd = pywt.dwt(y, name, mode="periodization")
+        out.append({
+            "wavelet": name,
+            "offset": 1 - order,
+            "input": y.tolist(),
+            "single_level": np.concatenate([ca, cd]).tolist(),
+        })
+    return out
+
+
+def real_ylm(l, m, theta, phi):
+    am = abs(m)
+    norm = math.sqrt((2 * l + 1) / (4 * math.pi) * math.exp(math.lgamma(l - am + 1) - math.lgamma(l + am + 1)))
+    # lpmv includes the Condon-Shortley phase (-1)^m; mpno's basis does not.
+    p = (-1) ** am * lpmv(am, l, np.cos(theta)) * norm
+    if m == 0:
+        return p
+    if m > 0:
+        return math.sqrt(2) * p * np.cos(m * phi)
+    return math.sqrt(2) * p * np.sin(am * phi)
+
+
+def sht_case():
+    nlat, nlon = 12, 24
+    x, w = np.polynomial.legendre.leggauss(nlat)
+    x, w = x[::-1], w[::-1]  # north to south, as mpno
+    theta = np.arccos(x)
+    phi = 2 * np.pi * np.arange(nlon) / nlon
+    th, ph = np.meshgrid(theta, phi, indexing="ij")
+    f = np.exp(np.sin(th) * np.cos(ph)) * np.cos(th) + np.sin(th) ** 2 * np.sin(2 * ph) + 0.3 * np.abs(np.cos(th))
+    coeffs = []
+    for l in range(nlat):
+        for m in range(-l, l + 1):
+            y = real_ylm(l, m, th, ph)
+            coeffs.append(float(np.sum(w[:, None] * (2 * np.pi / nlon) * f * y)))
+    return {
+        "nlat": nlat,
+        "nlon": nlon,
+        "nodes": x.tolist(),
+        "weights": w.tolist(),
+        "samples": f.ravel().tolist(),
+        "coefficients": coeffs,
+    }
+
+
+def chebyshev_case():
+    n = 16
+    t = np.sin(np.pi * (n - 2.0 * np.arange(n + 1)) / (2.0 * n))  # cos(pi j / n), symmetric form
+    v = np.exp(t) * np.sin(3 * t) + np.abs(t - 0.2)
+    a = C.chebfit(t, v, n)
+    return {"n": n, "samples": v.tolist(), "coefficients": a.tolist()}
+
+
+def main():
+    doc = {
+        "generator": "scripts/basis_fixture.py",
+        "versions": {"pywt": pywt.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
+        "dwt": dwt_cases(),
+        "sht": sht_case(),
+        "chebyshev": chebyshev_case(),
+    }
+    json.dump(doc, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,337 @@
+//! Bases beyond the DFT behind one [`Basis`] trait: Fourier (an adapter onto [`crate::fft`]),
+//! periodic wavelets (Haar, Daubechies db2..db10), Chebyshev on \[-1,1\] and real spherical
+//! harmonics on S^2 (spec/bounds.md, "Arbitrary basis").
+//!
+//! Every basis answers the same questions for one grid:
+//! - the quadrature nodes and weights its discrete transform is built on ([`Basis::quadrature`]);
+//! - the forward transform of samples in f64 ([`Basis::forward`]) and under a precision model
+//!   ([`Basis::forward_model`]: I rounds the inputs, II rounds every stage's output array, III runs
+//!   every operation in the emulated format; each basis' transform is generic over
+//!   [`crate::precision::Real`] and dispatched by [`crate::with_real`]), and the inverse;
+//! - the exact (or accurately computed) continuous coefficient of a function
+//!   ([`Basis::continuous`]), with how it was obtained and its error;
+//! - the per-coefficient constants the bounds need ([`ModeConstants`]: sup norm and Lipschitz
+//!   constant of the basis function, or its discontinuities), and the bounds themselves.
+//!
+//! Coefficients are complex (Fourier); the real bases return a zero imaginary part. Modes are
+//! integer labels written to result files joined by ':' — `k` (Fourier, Chebyshev), `j:k`
+//! (wavelet level and shift; the coarsest scaling coefficient is `-1:0`), `l:m` (spherical).
+//! [`sweep`] measures discretization and precision errors for any basis in the results-file
+//! contract of [`crate::error::Row`].
+
+pub mod chebyshev;
+pub mod fourier;
+pub mod spherical;
+pub mod sweep;
+pub mod wavelet;
+
+use crate::bounds::PrecisionBound;
+use crate::fft::{Complex, FftError, ModelOutput};
+use crate::functions::{CoefficientSource, Function};
+use crate::precision::{Format, Model};
+use std::sync::Arc;
+
+/// A real function on a basis' domain: what the continuous coefficients and the bounds need.
+/// Coordinates: \[0,1\]^d (Fourier, wavelets), t in \[-1,1\] (Chebyshev), (theta, phi) with
+/// colatitude theta in \[0, pi\] and longitude phi in \[0, 2 pi) (spherical).
+pub trait DomainFunction: Send + Sync {
+    /// Name written to result files.
+    fn name(&self) -> String;
+    /// Value at a point of the domain.
+    fn eval(&self, x: &[f64]) -> f64;
+    /// Lipschitz constant in the domain's metric (Euclidean; geodesic on the sphere);
+    /// f64::INFINITY when not Lipschitz.
+    fn lipschitz(&self) -> f64;
+    /// sup |v| over the domain.
+    fn sup(&self) -> f64;
+    /// The continuous coefficient in closed form (or computed to f64 accuracy), when known:
+    /// `basis` is [`Basis::family`], `mode` the coefficient's label.
+    fn exact_coefficient(&self, _basis: &str, _mode: &[i64]) -> Option<Continuous> {
+        None
+    }
+}
+
+/// A continuous coefficient with its (estimated or proven) absolute error and how it was obtained.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Continuous {
+    pub value: Complex<f64>,
+    /// Absolute error allowance added to the discretization bound (0 for closed forms).
+    pub abs_err: f64,
+    /// Empty for closed forms, else how the value was computed (written to the row's note).
+    pub how: String,
+}
+
+impl Continuous {
+    /// A closed-form value.
+    pub fn exact(value: f64) -> Self {
+        Continuous {
+            value: Complex::new(value, 0.0),
+            abs_err: 0.0,
+            how: String::new(),
+        }
+    }
+}
+
+/// Quadrature nodes (points of the domain) and weights of a basis' discrete transform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quadrature {
+    /// One point per sample, in sample order.
+    pub nodes: Vec<Vec<f64>>,
+    /// One weight per sample.
+    pub weights: Vec<f64>,
+}
+
+/// Per-coefficient constants of the basis function phi_k that the bounds need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModeConstants {
+    /// ||phi_k||_inf.
+    pub sup_norm: f64,
+    /// Lipschitz constant of phi_k (f64::INFINITY when discontinuous: see `breaks`).
+    pub lipschitz: f64,
+    /// Points where phi_k jumps (Haar), in the domain's coordinate; empty when continuous.
+    pub breaks: Vec<f64>,
+}
+
+/// Why a basis cannot be built or used as asked (a usage error: exit code 2 on the command line).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BasisError {
+    #[error("{field}: {message}")]
+    Usage { field: String, message: String },
+    #[error("fft: {0}")]
+    Fft(#[from] FftError),
+}
+
+impl BasisError {
+    pub fn usage(field: &str, message: impl Into<String>) -> Self {
+        BasisError::Usage {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One planned basis transform on one grid.
+pub trait Basis: Send + Sync {
+    /// Family name as used on the command line and in result files ("fourier", "haar", "db4",
+    /// "chebyshev", "spherical").
+    fn family(&self) -> String;
+    /// The grid size s written to result files (Fourier/wavelets: points; Chebyshev: N of the
+    /// N + 1 Chebyshev-Lobatto points; spherical: nlat).
+    fn size(&self) -> usize;
+    /// Dimension written to result files (1, or 2 for the sphere).
+    fn dim(&self) -> usize;
+    /// Number of samples the transform takes.
+    fn num_samples(&self) -> usize;
+    /// Number of coefficients it returns.
+    fn num_coeffs(&self) -> usize;
+    /// The quadrature the discrete transform realises.
+    fn quadrature(&self) -> Quadrature;
+    /// The label of coefficient `index`.
+    fn mode(&self, index: usize) -> Vec<i64>;
+    /// Index of a mode, or why it does not exist on this grid.
+    fn index(&self, mode: &[i64]) -> Result<usize, BasisError>;
+    /// Samples of a function at the quadrature nodes, in sample order.
+    fn sample(&self, f: &dyn DomainFunction) -> Vec<f64> {
+        self.quadrature().nodes.iter().map(|x| f.eval(x)).collect()
+    }
+    /// The discrete transform in f64 (the reference of the precision error).
+    fn forward(&self, samples: &[f64]) -> Vec<Complex<f64>>;
+    /// The discrete transform under a precision model in a format (coefficients in f64).
+    fn forward_model(
+        &self,
+        samples: &[f64],
+        fmt: Format,
+        model: Model,
+    ) -> Result<ModelOutput, BasisError>;
+    /// Samples from coefficients (inverse of [`Basis::forward`] on its range).
+    fn inverse(&self, coeffs: &[Complex<f64>]) -> Vec<f64>;
+    /// Continuous coefficients of `f` at `modes` (exact, or by accurate quadrature).
+    fn continuous(&self, f: &dyn DomainFunction, modes: &[Vec<i64>]) -> Vec<Continuous>;
+    /// Constants of the basis function of `mode`.
+    fn constants(&self, mode: &[i64]) -> ModeConstants;
+    /// Upper bound on |continuous - discrete coefficient| (without the continuous coefficient's
+    /// own error, which the sweep adds), including the f64 reference's rounding.
+    fn discretization_bound(&self, f: &dyn DomainFunction, samples: &[f64], mode: &[i64]) -> f64;
+    /// A lower-bound construction, when the basis has one.
+    fn discretization_lower(&self, _f: &dyn DomainFunction, _mode: &[i64]) -> Option<f64> {
+        None
+    }
+    /// Upper bound on |forward_model - forward| at `mode` for these samples.
+    fn precision_bound(
+        &self,
+        samples: &[f64],
+        fmt: Format,
+        model: Model,
+        mode: &[i64],
+    ) -> PrecisionBound;
+}
+
+/// The bases `--basis` accepts.
+pub const BASIS_NAMES: &str = "fourier, haar, db1..db10, chebyshev, spherical";
+
+/// A parsed `--basis` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BasisKind {
+    Fourier,
+    Wavelet(wavelet::Wavelet),
+    Chebyshev,
+    Spherical,
+}
+
+impl BasisKind {
+    /// Parse a basis name ("fourier", "haar", "db1".."db10", "chebyshev", "spherical").
+    pub fn parse(name: &str) -> Result<Self, BasisError> {
+        let t = name.trim().to_ascii_lowercase();
+        match t.as_str() {
+            "fourier" => Ok(BasisKind::Fourier),
+            "chebyshev" => Ok(BasisKind::Chebyshev),
+            "spherical" => Ok(BasisKind::Spherical),
+            _ => match wavelet::Wavelet::parse(&t) {
+                Ok(w) => Ok(BasisKind::Wavelet(w)),
+                Err(why) => Err(BasisError::usage(
+                    "--basis",
+                    format!("unknown basis '{name}' ({why}); allowed: {BASIS_NAMES}"),
+                )),
+            },
+        }
+    }
+    /// Name used in result files.
+    pub fn name(&self) -> String {
+        match self {
+            BasisKind::Fourier => "fourier".into(),
+            BasisKind::Wavelet(w) => w.name(),
+            BasisKind::Chebyshev => "chebyshev".into(),
+            BasisKind::Spherical => "spherical".into(),
+        }
+    }
+    /// Plan the basis for grid size `s` (see [`Basis::size`]).
+    pub fn plan(&self, s: usize) -> Result<Box<dyn Basis>, BasisError> {
+        Ok(match self {
+            BasisKind::Fourier => Box::new(fourier::FourierBasis::new(&[s])?),
+            BasisKind::Wavelet(w) => Box::new(wavelet::WaveletBasis::new(*w, s)?),
+            BasisKind::Chebyshev => Box::new(chebyshev::ChebyshevBasis::new(s)?),
+            BasisKind::Spherical => Box::new(spherical::SphericalBasis::new(s)?),
+        })
+    }
+}
+
+/// A [`Function`] on \[0,1\]^d seen by a basis: Fourier and wavelets use it as is; Chebyshev maps
+/// t in \[-1,1\] to x = (t + 1) / 2 (so L_t = L_x / 2).
+#[derive(Clone)]
+pub struct OnInterval {
+    pub f: Arc<dyn Function>,
+    /// Map \[-1,1\] onto \[0,1\] (Chebyshev).
+    pub chebyshev: bool,
+}
+
+impl OnInterval {
+    pub fn unit(f: Arc<dyn Function>) -> Self {
+        OnInterval {
+            f,
+            chebyshev: false,
+        }
+    }
+    pub fn chebyshev(f: Arc<dyn Function>) -> Self {
+        OnInterval { f, chebyshev: true }
+    }
+}
+
+impl DomainFunction for OnInterval {
+    fn name(&self) -> String {
+        self.f.name()
+    }
+    fn eval(&self, x: &[f64]) -> f64 {
+        if self.chebyshev {
+            self.f.eval(&[(x[0] + 1.0) * 0.5])
+        } else {
+            self.f.eval(x)
+        }
+    }
+    fn lipschitz(&self) -> f64 {
+        if self.chebyshev {
+            self.f.lipschitz() * 0.5
+        } else {
+            self.f.lipschitz()
+        }
+    }
+    fn sup(&self) -> f64 {
+        self.f.sup()
+    }
+    fn exact_coefficient(&self, basis: &str, mode: &[i64]) -> Option<Continuous> {
+        let (abs_err, how) = match self.f.coefficient_source() {
+            CoefficientSource::Exact => (0.0, String::new()),
+            CoefficientSource::Quadrature { abs_tol } => (
+                abs_tol,
+                format!("continuous coefficient by quadrature (abs tol {abs_tol:.1e})"),
+            ),
+        };
+        let with = |value: Complex<f64>| Continuous {
+            value,
+            abs_err,
+            how: how.clone(),
+        };
+        match basis {
+            "fourier" => Some(with(self.f.coefficient(mode))),
+            // Every periodised scaling function at level 0 is 1: the scaling coefficient is the
+            // mean, the Fourier coefficient at 0.
+            _ if !self.chebyshev && mode == [-1, 0] => Some(with(self.f.coefficient(&[0]))),
+            _ => None,
+        }
+    }
+}
+
+/// gamma_k = k u / (1 - k u) (Higham), infinite when k u >= 1.
+pub(crate) fn gamma(k: f64, u: f64) -> f64 {
+    if k * u >= 1.0 {
+        f64::INFINITY
+    } else {
+        k * u / (1.0 - k * u)
+    }
+}
+
+/// An infinite precision bound with the reason.
+pub(crate) fn infinite(note: String) -> PrecisionBound {
+    PrecisionBound {
+        bound: f64::INFINITY,
+        probabilistic: f64::NAN,
+        note,
+    }
+}
+
+/// Turn f64 coefficients computed in a format into a [`ModelOutput`] (overflow = non-finite).
+pub(crate) fn model_output(coeffs: Vec<Complex<f64>>, saturated: bool) -> ModelOutput {
+    let overflow = coeffs
+        .iter()
+        .any(|c| !(c.re.is_finite() && c.im.is_finite()));
+    ModelOutput {
+        coeffs,
+        overflow,
+        saturated,
+    }
+}
+
+/// Model I's rounded samples, and whether rounding overflowed or saturated.
+pub(crate) fn round_samples(samples: &[f64], fmt: Format) -> (Vec<f64>, bool, bool) {
+    let r: Vec<f64> = samples
+        .iter()
+        .map(|&x| crate::precision::round(x, fmt))
+        .collect();
+    let overflow = r.iter().any(|x| !x.is_finite());
+    let saturated = fmt.overflow() == crate::precision::Overflow::Saturate
+        && r.iter().any(|x| x.abs() >= fmt.max_finite());
+    (r, overflow, saturated)
+}
+
+/// Reject the FFT's per-stage scaling for transforms that have no radix-2 stages to scale.
+pub(crate) fn check_model(basis: &str, model: Model) -> Result<(), BasisError> {
+    if model == Model::ArithmeticScaled {
+        return Err(BasisError::usage(
+            "--models",
+            format!(
+                "arithmetic-scaled (1/2 per radix-2 stage) is defined for the FFT-based bases \
+                 (fourier, chebyshev) only, not for {basis}; use input, storage or arithmetic"
+            ),
+        ));
+    }
+    Ok(())
+}

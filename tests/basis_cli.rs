@@ -1,0 +1,216 @@
+//! `mpno errors --basis ...` end to end: the results-file contract with j:k and l:m modes, and
+//! bad input (unknown basis or wavelet, nlat < 2, non-power-of-two DWT length, bad modes) exits 2
+//! with a message naming the field and writes no file.
+
+use std::path::Path;
+use std::process::Command;
+
+fn mpno(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mpno"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run mpno");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--basis", "legendre", "--function", "x"], "--basis"),
+        (&["--basis", "db11", "--function", "x"], "--basis"),
+        (&["--basis", "sym4", "--function", "x"], "--basis"),
+        (
+            &["--basis", "spherical", "--function", "cap", "--sizes", "1"],
+            "nlat >= 2",
+        ),
+        (
+            &["--basis", "haar", "--function", "x", "--sizes", "12"],
+            "power-of-two",
+        ),
+        (
+            &[
+                "--basis",
+                "db4",
+                "--function",
+                "x",
+                "--sizes",
+                "16",
+                "--modes",
+                "4:0",
+            ],
+            "--modes",
+        ),
+        (
+            &[
+                "--basis",
+                "db4",
+                "--function",
+                "x",
+                "--sizes",
+                "16",
+                "--modes",
+                "a:b",
+            ],
+            "--modes",
+        ),
+        (
+            &[
+                "--basis",
+                "spherical",
+                "--function",
+                "cap",
+                "--sizes",
+                "8",
+                "--modes",
+                "8:0",
+            ],
+            "--modes",
+        ),
+        (
+            &["--basis", "spherical", "--function", "x", "--sizes", "8"],
+            "--function",
+        ),
+        (
+            &["--basis", "haar", "--function", "cap", "--sizes", "8"],
+            "--function",
+        ),
+        (
+            &[
+                "--basis",
+                "chebyshev",
+                "--function",
+                "x",
+                "--sizes",
+                "8",
+                "--modes",
+                "8",
+            ],
+            "--modes",
+        ),
+        (
+            &["--basis", "haar", "--function", "x", "--dim", "2"],
+            "--dim",
+        ),
+        (
+            &[
+                "--basis",
+                "haar",
+                "--function",
+                "x",
+                "--sizes",
+                "16",
+                "--models",
+                "arithmetic-scaled",
+            ],
+            "--models",
+        ),
+        (
+            &[
+                "--basis",
+                "spherical",
+                "--function",
+                "cap",
+                "--sizes",
+                "2048",
+            ],
+            "--sizes",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["errors", "--out", "out.csv"];
+        args.extend_from_slice(extra);
+        let (code, _, err) = mpno(&args, dir.path());
+        assert_eq!(code, 2, "{extra:?}: exit {code}, stderr {err}");
+        assert!(
+            err.contains(needle),
+            "{extra:?}: stderr '{err}' lacks '{needle}'"
+        );
+        assert!(
+            !dir.path().join("out.csv").exists(),
+            "{extra:?} wrote a file"
+        );
+    }
+}
+
+#[test]
+fn every_basis_writes_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    // (basis, function, sizes, modes, a mode that must appear)
+    let cases: &[(&str, &str, &str, &str, &str)] = &[
+        ("haar", "x2", "16,64", "-1:0,0:0", "0:0"),
+        ("db4", "expsin", "16,64", "0:0,2:1", "2:1"),
+        ("db10", "x", "32", "-1:0", "-1:0"),
+        ("chebyshev", "x2", "16,64", "0,3", "3"),
+        ("spherical", "abscos", "8,16", "0:0,2:0", "2:0"),
+        ("spherical", "ylm:l=3,m=-2", "8", "0:0,3:-2", "3:-2"),
+        ("fourier", "x", "16,64", "0,3", "3"),
+    ];
+    for (basis, function, sizes, modes, mode) in cases {
+        let (code, _, err) = mpno(
+            &[
+                "errors",
+                "--basis",
+                basis,
+                "--function",
+                function,
+                "--sizes",
+                sizes,
+                "--formats",
+                "fp16,bf16",
+                "--models",
+                "input,arithmetic",
+                "--out",
+                "out.csv",
+                "--modes",
+                modes,
+            ],
+            dir.path(),
+        );
+        assert_eq!(code, 0, "{basis}: {err}");
+        let text = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,note"
+        );
+        let rows: Vec<Vec<String>> = lines
+            .map(|l| {
+                let mut r = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .from_reader(l.as_bytes());
+                r.records()
+                    .next()
+                    .unwrap()
+                    .unwrap()
+                    .iter()
+                    .map(String::from)
+                    .collect()
+            })
+            .collect();
+        assert!(!rows.is_empty());
+        assert!(
+            rows.iter().any(|r| r[4] == *mode),
+            "{basis}: no row for mode {mode}"
+        );
+        for r in &rows {
+            assert_eq!(r[0], *basis);
+            let measured: f64 = r[8].parse().unwrap();
+            let bound: f64 = r[9].parse().unwrap();
+            assert!(measured <= bound, "{basis}: {r:?}");
+            let colons = r[4].matches(':').count();
+            let want = if *basis == "fourier" || *basis == "chebyshev" {
+                0
+            } else {
+                1
+            };
+            assert_eq!(colons, want, "{basis}: mode {}", r[4]);
+        }
+        std::fs::remove_file(dir.path().join("out.csv")).unwrap();
+    }
+}
