@@ -89,10 +89,13 @@ impl<T> CpuCTensor<T> {
     }
 }
 
+/// Plans by (FFT scalar type, length, inverse), type-erased.
+type PlanCache = HashMap<(TypeId, usize, bool), Arc<dyn Any + Send + Sync>>;
+
 /// The CPU backend over scalar `T`.
 pub struct Cpu<T> {
     counter: Arc<Counter>,
-    plans: Mutex<HashMap<(TypeId, usize, bool), Arc<dyn Any + Send + Sync>>>,
+    plans: Mutex<PlanCache>,
     _t: PhantomData<T>,
 }
 
@@ -560,7 +563,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     fn rfft_modes(&self, x: &CpuTensor<T>, modes: &Modes, opt: SpectralForward) -> CpuCTensor<T> {
         let d = modes.0.len();
         assert!(
-            x.shape.len() >= d + 1,
+            x.shape.len() > d,
             "rfft_modes: tensor of shape {:?} has no {d}-D grid",
             x.shape
         );
@@ -577,7 +580,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     fn irfft_modes(&self, x: &CpuCTensor<T>, grid: &[usize], opt: SpectralInverse) -> CpuTensor<T> {
         let d = grid.len();
         assert!(
-            x.shape.len() >= d + 1,
+            x.shape.len() > d,
             "irfft_modes: tensor of shape {:?} has no {d}-D spectrum",
             x.shape
         );

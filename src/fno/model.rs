@@ -191,6 +191,9 @@ pub struct Fno {
     projection: Vec<Linear>,
 }
 
+/// Input of one MLP layer and its pre-activation output when a GELU follows.
+type LayerCache<B> = (<B as Backend>::Tensor, Option<<B as Backend>::Tensor>);
+
 /// What the backward pass needs from one forward pass.
 pub struct Cache<B: Backend> {
     x0: B::Tensor,
@@ -588,29 +591,28 @@ impl Fno {
             be.cast(x, be.format(x))
         };
         let mlp_fmt = policy.mlp;
-        let run_mlp =
-            |layers: &[Linear],
-             input: &B::Tensor,
-             name: &str|
-             -> Result<(B::Tensor, Vec<(B::Tensor, Option<B::Tensor>)>), Overflow> {
-                let mut caches = Vec::new();
-                let mut h = be.cast(input, be.format(input));
-                for (j, lin) in layers.iter().enumerate() {
-                    let y = self.apply_linear(be, params, lin, &h, mlp_fmt);
-                    if check && !be.all_finite(&y) {
-                        return Err(ovf(&format!("{name}.{j}"), "linear"));
-                    }
-                    if j + 1 < layers.len() {
-                        let a = be.pointwise(Pointwise::Gelu, &y);
-                        caches.push((h, Some(y)));
-                        h = a;
-                    } else {
-                        caches.push((h, None));
-                        h = y;
-                    }
+        let run_mlp = |layers: &[Linear],
+                       input: &B::Tensor,
+                       name: &str|
+         -> Result<(B::Tensor, Vec<LayerCache<B>>), Overflow> {
+            let mut caches = Vec::new();
+            let mut h = be.cast(input, be.format(input));
+            for (j, lin) in layers.iter().enumerate() {
+                let y = self.apply_linear(be, params, lin, &h, mlp_fmt);
+                if check && !be.all_finite(&y) {
+                    return Err(ovf(&format!("{name}.{j}"), "linear"));
                 }
-                Ok((h, caches))
-            };
+                if j + 1 < layers.len() {
+                    let a = be.pointwise(Pointwise::Gelu, &y);
+                    caches.push((h, Some(y)));
+                    h = a;
+                } else {
+                    caches.push((h, None));
+                    h = y;
+                }
+            }
+            Ok((h, caches))
+        };
         let (mut h, lifting) = run_mlp(&self.lifting, &x0, "lifting")?;
         let modes = Modes(cfg.modes.clone());
         let npts: usize = grid.iter().product();
@@ -741,6 +743,7 @@ impl Fno {
         be.linear(x, &w, b.as_ref(), fmt)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn linear_backward<B: Backend>(
         &self,
         be: &B,
@@ -782,7 +785,7 @@ impl Fno {
         let mlp_fmt = policy.mlp;
         let mlp_back = |grads: &mut Params<B::T>,
                         layers: &[Linear],
-                        caches: Vec<(B::Tensor, Option<B::Tensor>)>,
+                        caches: Vec<LayerCache<B>>,
                         g: B::Tensor|
          -> B::Tensor {
             let mut g = g;
