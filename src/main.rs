@@ -64,6 +64,48 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a checkpoint on its config's test set(s): relative L2 and H1 per resolution.
     Eval(EvalArgs),
+    /// Time one FNO training step (forward, relative L2, backward, AdamW) on random data and
+    /// print ms/step, samples/s and peak memory as JSON.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// A 2-D FNO training step.
+    Fno(BenchFnoArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchFnoArgs {
+    /// cpu (the reference backend) or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Grid points per axis.
+    #[arg(long, default_value_t = 64)]
+    res: usize,
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 32)]
+    width: usize,
+    /// Modes per axis (original FNO convention: 2m kept on the first axis, m on the last).
+    #[arg(long, default_value_t = 12)]
+    modes: usize,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    /// full, mixed, half, or FWD_FFT/CONTRACTION/INV_FFT/MLP formats (e.g. fp16/fp16/fp16/fp32).
+    #[arg(long, default_value = "full")]
+    policy: String,
+    /// none, tanh, clip:C, ksigma:K, divide:C.
+    #[arg(long, default_value = "tanh")]
+    stabilizer: String,
+    /// Timed steps (the minimum is reported) after one warm-up step.
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -208,6 +250,9 @@ fn main() -> ExitCode {
         }
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
+        Command::Bench {
+            what: BenchWhat::Fno(a),
+        } => run_bench_fno(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -449,6 +494,141 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
             "stopped at step {step}: {o} (set precision.stabilizer or precision.on_overflow = \"skip\")"
         )));
     }
+    Ok(())
+}
+
+fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
+    use mpno::backend::Backend;
+    use mpno::fno::{Fno, FnoConfig, Params, Policy, Stabilizer};
+    let formats =
+        mpno::fno::config::Formats::parse(&a.policy).map_err(|e| UsageError::new("--policy", e))?;
+    let stabilizer = {
+        let (name, val) = match a.stabilizer.split_once(':') {
+            Some((n, v)) => (
+                n,
+                Some(v.parse::<f64>().map_err(|_| {
+                    UsageError::new("--stabilizer", format!("'{v}' is not a number"))
+                })?),
+            ),
+            None => (a.stabilizer.as_str(), None),
+        };
+        match (name, val) {
+            ("none", None) => Stabilizer::None,
+            ("tanh", None) => Stabilizer::Tanh,
+            ("clip", Some(c)) if c > 0.0 => Stabilizer::Clip(c),
+            ("ksigma", Some(k)) if k > 0.0 => Stabilizer::KSigma(k),
+            ("divide", Some(c)) if c > 0.0 => Stabilizer::Divide(c),
+            _ => {
+                return Err(UsageError::new(
+                    "--stabilizer",
+                    format!(
+                        "unknown '{}'; allowed: none, tanh, clip:C, ksigma:K, divide:C (C, K > 0)",
+                        a.stabilizer
+                    ),
+                )
+                .into());
+            }
+        }
+    };
+    for (field, v) in [
+        ("--res", a.res),
+        ("--batch", a.batch),
+        ("--width", a.width),
+        ("--layers", a.layers),
+        ("--steps", a.steps),
+    ] {
+        if v == 0 {
+            return Err(UsageError::new(field, "must be >= 1, got 0").into());
+        }
+    }
+    if a.modes == 0 || a.modes > a.res / 2 {
+        return Err(UsageError::new(
+            "--modes",
+            format!("must be in 1..={} for --res {}", a.res / 2, a.res),
+        )
+        .into());
+    }
+    match a.device.as_str() {
+        "cpu" => {}
+        "cuda" => {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "--device cuda: the CUDA training backend is not built yet (issue 8); \
+                 `mpno devices` lists the GPUs the device layer sees"
+            )));
+        }
+        d => {
+            return Err(UsageError::new(
+                "--device",
+                format!("unknown device '{d}'; allowed: cpu, cuda"),
+            )
+            .into());
+        }
+    }
+    let cfg = FnoConfig {
+        width: a.width,
+        modes: vec![a.modes, a.modes],
+        n_layers: a.layers,
+        lifting_channels: 2 * a.width,
+        projection_channels: 2 * a.width,
+        ..FnoConfig::darcy_small()
+    };
+    let model = Fno::new(cfg).map_err(|e| UsageError::new("model", e))?;
+    let policy = Policy {
+        fwd_fft: formats.fwd_fft,
+        contraction: formats.contraction,
+        inv_fft: formats.inv_fft,
+        mlp: formats.mlp,
+        stabilizer,
+    };
+    let be = mpno::backend::cpu::Cpu::<f32>::new();
+    let mut params: Params<f32> = model.init(a.seed);
+    let mut adam =
+        mpno::fno::optim::Adam::new(mpno::fno::optim::OptimizerKind::AdamW, &params, 1e-4);
+    let n = a.batch * a.res * a.res;
+    let x: Vec<f32> = mpno::experiments::noise(n, a.seed, 0)
+        .iter()
+        .map(|v| *v as f32)
+        .collect();
+    let y: Vec<f32> = mpno::experiments::noise(n, a.seed, 1)
+        .iter()
+        .map(|v| *v as f32)
+        .collect();
+    let shape = [a.batch, 1, a.res, a.res];
+    let xt = be.upload(&shape, &x, mpno::precision::Format::Fp32);
+    be.reset_peak();
+    let mut best = f64::INFINITY;
+    for i in 0..=a.steps {
+        let t = std::time::Instant::now();
+        let (out, cache) = model
+            .forward(&be, &params, &xt, &policy)
+            .map_err(|o| Failure::Runtime(anyhow::anyhow!("step {i}: {o}")))?;
+        let (_, g) = mpno::fno::loss::rel_l2(&be.download(&out), &y, a.batch);
+        let gt = be.upload(&shape, &g, mpno::precision::Format::Fp32);
+        let grads = model
+            .backward(&be, &params, cache, &gt, &policy)
+            .map_err(|o| Failure::Runtime(anyhow::anyhow!("step {i}: {o}")))?;
+        adam.step(&mut params, &grads, 1e-3);
+        if i > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    let peak = be.mem().peak_bytes as u64 + params.numel() as u64 * 16;
+    let json = serde_json::json!({
+        "device": "cpu",
+        "res": a.res,
+        "batch": a.batch,
+        "width": a.width,
+        "modes": a.modes,
+        "layers": a.layers,
+        "policy": formats.to_string(),
+        "stabilizer": a.stabilizer,
+        "parameters": params.numel(),
+        "steps": a.steps,
+        "ms_per_step": best * 1e3,
+        "samples_per_s": a.batch as f64 / best,
+        "peak_memory_bytes": peak,
+    });
+    println!("{}", serde_json::to_string_pretty(&json).expect("json"));
     Ok(())
 }
 

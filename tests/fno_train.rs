@@ -306,3 +306,34 @@ fn cli_train_then_eval() {
         "eval {l2}, training log {want}"
     );
 }
+
+#[test]
+fn bench_fno_prints_json_and_rejects_bad_input() {
+    let out = mpno(&[
+        "bench", "fno", "--res", "16", "--batch", "2", "--width", "4", "--modes", "4", "--layers",
+        "1", "--steps", "1", "--policy", "half",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["policy"], "fp16/fp16/fp16/fp16");
+    assert!(v["ms_per_step"].as_f64().unwrap() > 0.0);
+    assert!(v["peak_memory_bytes"].as_u64().unwrap() > 0);
+    for (args, field) in [
+        (vec!["--modes", "40", "--res", "64"], "--modes"),
+        (vec!["--device", "tpu"], "--device"),
+        (vec!["--width", "0"], "--width"),
+        (vec!["--policy", "fp17/fp16/fp16/fp16"], "--policy"),
+        (vec!["--stabilizer", "clip:-1"], "--stabilizer"),
+    ] {
+        let mut a = vec!["bench", "fno"];
+        a.extend(args);
+        let out = mpno(&a);
+        assert_eq!(out.status.code(), Some(2), "{field}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(field));
+        assert!(out.stdout.is_empty(), "{field}: partial output");
+    }
+}
