@@ -277,15 +277,11 @@ impl<T: Scalar> Cpu<T> {
 
     fn ctensor(&self, shape: Vec<usize>, format: Format, data: Vec<Complex<T>>) -> CpuCTensor<T> {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-        let mut data = data;
-        if !T::holds(format) {
-            // SAFETY-free reinterpretation is not available for Complex<T>; round both parts.
-            let mut flat: Vec<T> = data.iter().flat_map(|c| [c.re, c.im]).collect();
-            T::round_slice(&mut flat, format);
-            for (c, p) in data.iter_mut().zip(flat.chunks_exact(2)) {
-                *c = Complex::new(p[0], p[1]);
-            }
-        }
+        let data = if T::holds(format) {
+            data
+        } else {
+            round_complex(&data, format)
+        };
         let bytes = 2 * data.len() * format_bytes(format);
         CpuCTensor {
             shape,
@@ -461,11 +457,7 @@ impl<T: Scalar> Cpu<T> {
         if T::holds(fmt) {
             return data.to_vec();
         }
-        let mut flat: Vec<T> = data.iter().flat_map(|c| [c.re, c.im]).collect();
-        T::round_slice(&mut flat, fmt);
-        flat.chunks_exact(2)
-            .map(|p| Complex::new(p[0], p[1]))
-            .collect()
+        round_complex(data, fmt)
     }
 }
 
@@ -484,6 +476,24 @@ fn cmul_acc<T: Scalar>(
         o.re += xr * yr - xi * yi;
         o.im += xr * yi + xi * yr;
     }
+}
+
+/// Both parts of every value rounded to `fmt`.
+fn round_complex<T: Scalar>(data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>> {
+    let mut flat: Vec<T> = data.iter().flat_map(|c| [c.re, c.im]).collect();
+    T::round_slice(&mut flat, fmt);
+    flat.chunks_exact(2)
+        .map(|p| Complex::new(p[0], p[1]))
+        .collect()
+}
+
+/// `sum_{b, p} x[b, c, p]` per channel of a (batch, c, p) array.
+fn channel_sums<T: Scalar>(x: &[T], c: usize, p: usize) -> Vec<T> {
+    let mut s = vec![T::zero(); c];
+    for (bc, row) in x.chunks(p).enumerate() {
+        s[bc % c] += row.iter().copied().sum::<T>();
+    }
+    s
 }
 
 /// Wider of two formats (formats are ordered widest first).
@@ -798,13 +808,7 @@ impl<T: Scalar> Backend for Cpu<T> {
                 )
             }
         }
-        let gb = with_bias.then(|| {
-            let mut s = vec![T::zero(); co];
-            for (bo, row) in gr.chunks(p).enumerate() {
-                s[bo % co] += row.iter().copied().sum::<T>();
-            }
-            self.tensor(vec![co], format, s)
-        });
+        let gb = with_bias.then(|| self.tensor(vec![co], format, channel_sums(&gr, co, p)));
         (
             self.tensor(x.shape.clone(), format, gx),
             self.tensor(w.shape.clone(), format, gw),
@@ -926,11 +930,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     fn channel_sum(&self, g: &CpuTensor<T>) -> CpuTensor<T> {
         let c = g.shape[1];
         let p: usize = g.shape[2..].iter().product();
-        let mut s = vec![T::zero(); c];
-        for (bc, row) in g.data.chunks(p).enumerate() {
-            s[bc % c] += row.iter().copied().sum::<T>();
-        }
-        self.tensor(vec![c], g.format, s)
+        self.tensor(vec![c], g.format, channel_sums(&g.data, c, p))
     }
 
     fn concat_channels(&self, a: &CpuTensor<T>, b: &CpuTensor<T>) -> CpuTensor<T> {

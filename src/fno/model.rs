@@ -470,11 +470,7 @@ impl Fno {
         gw: &[T],
     ) {
         match &self.blocks[l].spectral {
-            Spectral::Dense(i) => {
-                for (g, v) in grads.list[*i].data.iter_mut().zip(gw) {
-                    *g += *v;
-                }
-            }
+            Spectral::Dense(i) => accumulate(&mut grads.list[*i].data, gw),
             Spectral::Cp {
                 lambda,
                 a,
@@ -487,9 +483,9 @@ impl Fno {
                 let nk: usize = kept.iter().product();
                 let r = *rank;
                 let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
-                let lam = params.list[*lambda].data.clone();
-                let fa = params.list[*a].data.clone();
-                let fb = params.list[*b].data.clone();
+                let lam = &params.list[*lambda].data;
+                let fa = &params.list[*a].data;
+                let fb = &params.list[*b].data;
                 let pm = mode_products(params, modes, &kept, r);
                 // S[i,o,r] = sum_k G[i,o,k] conj(P[k,r]); then the gradients of l, A, B.
                 let mut gl = vec![(0.0, 0.0); r];
@@ -509,8 +505,7 @@ impl Fno {
                                 si += y;
                             }
                             let s = (sr, si);
-                            let (lv, av, bv) =
-                                (c(&lam, rr), c(&fa, i * r + rr), c(&fb, o * r + rr));
+                            let (lv, av, bv) = (c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr));
                             add(&mut gl[rr], cmul(s, conj(cmul(av, bv))));
                             add(&mut ga[i * r + rr], cmul(s, conj(cmul(lv, bv))));
                             add(&mut gb[o * r + rr], cmul(s, conj(cmul(lv, av))));
