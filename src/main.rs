@@ -216,6 +216,10 @@ struct DirArgs {
 struct ReproduceArgs {
     #[command(flatten)]
     dirs: DirArgs,
+    /// Leave out the FNO training experiments (kind = "training", about 15 minutes on 2 cores);
+    /// the others take seconds.
+    #[arg(long)]
+    skip_training: bool,
 }
 
 fn main() -> ExitCode {
@@ -238,7 +242,8 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Reproduce(a) => {
-            experiments::reproduce(&a.dirs.experiments, &a.dirs.figures).map_err(Failure::from)
+            experiments::reproduce(&a.dirs.experiments, &a.dirs.figures, a.skip_training)
+                .map_err(Failure::from)
         }
         Command::Figure { name, dirs } => {
             experiments::run_named(&name, &dirs.experiments, &dirs.figures).map_err(Failure::from)

@@ -858,27 +858,31 @@ impl<T: Scalar> Backend for Cpu<T> {
         out.par_chunks_mut(4096)
             .zip(x.data.par_chunks(4096))
             .for_each(|(gs, xs)| {
-                for (gv, &v) in gs.iter_mut().zip(xs) {
-                    let d = match op {
-                        // d/dx x Phi(x) = Phi(x) + x phi(x).
-                        Pointwise::Gelu => {
-                            half * (one + (v * rsqrt2).erf())
-                                + v * rsqrt2pi * (-(half * v * v)).exp()
-                        }
-                        Pointwise::Tanh => {
-                            let t = v.tanh();
-                            one - t * t
-                        }
-                        Pointwise::Clip { lo, hi } => {
-                            if v.to_f64() < lo || v.to_f64() > hi {
-                                T::zero()
-                            } else {
-                                one
+                // One loop per op (not a match per element) so each loop vectorises.
+                let pairs = gs.iter_mut().zip(xs);
+                match op {
+                    // d/dx x Phi(x) = Phi(x) + x phi(x).
+                    Pointwise::Gelu => pairs.for_each(|(gv, &v)| {
+                        *gv *= half * (one + (v * rsqrt2).erf())
+                            + v * rsqrt2pi * (-(half * v * v)).exp()
+                    }),
+                    Pointwise::Tanh => pairs.for_each(|(gv, &v)| {
+                        let t = v.tanh();
+                        *gv *= one - t * t
+                    }),
+                    Pointwise::Clip { lo, hi } => {
+                        let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+                        pairs.for_each(|(gv, &v)| {
+                            if v < lo || v > hi {
+                                // Multiply (not assign) so an inf/NaN gradient stays visible.
+                                *gv *= T::zero()
                             }
-                        }
-                        Pointwise::Scale(s) => T::from_f64(s),
-                    };
-                    *gv *= d;
+                        })
+                    }
+                    Pointwise::Scale(s) => {
+                        let s = T::from_f64(s);
+                        pairs.for_each(|(gv, _)| *gv *= s)
+                    }
                 }
             });
         self.tensor(g.shape.clone(), g.format, out)

@@ -15,6 +15,9 @@
 
 mod bases;
 mod figures;
+pub mod training;
+
+pub use training::Session;
 
 use crate::cli::{self, UsageError};
 use crate::error::{self, Row, StatsConfig, SweepConfig};
@@ -163,7 +166,7 @@ fn default_algorithm() -> String {
 }
 
 /// The kinds an experiment file may name.
-pub const KINDS: [&str; 5] = ["sweep", "crossover", "stats", "models", "bases"];
+pub const KINDS: [&str; 6] = ["sweep", "crossover", "stats", "models", "bases", "training"];
 
 /// Bad experiment file or name (exit 2), or a failure while running (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +198,7 @@ fn line_of(text: &str, key: &str) -> usize {
             let t = l.trim_start();
             t.strip_prefix(key)
                 .is_some_and(|r| r.trim_start().starts_with('='))
+                || t.starts_with(&format!("[[{key}]]"))
         })
         .map_or(0, |i| i + 1)
 }
@@ -242,6 +246,8 @@ pub enum Plan {
     },
     /// The `bases` kind.
     Bases(bases::BasesPlan),
+    /// The `training` kind (FNO training runs).
+    Training(training::TrainingPlan),
 }
 
 /// A validated, runnable experiment.
@@ -427,6 +433,7 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
     let plan = match kind.as_str() {
         "sweep" => load_sweep(&c)?,
         "bases" => bases::load_bases(&c)?,
+        "training" => training::load_training(&c, path.parent().unwrap_or(Path::new(".")))?,
         "crossover" => {
             let study: CrossoverStudy = c.parse()?;
             c.kind(&Some(study.kind.clone()), "crossover")?;
@@ -679,7 +686,12 @@ fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, Experiment
 }
 
 /// Run a prepared experiment, writing its files into `out_dir`. Returns the paths written.
-pub fn run(p: &Prepared, out_dir: &Path) -> Result<Vec<PathBuf>, ExperimentError> {
+/// Training runs and generated data are shared through `session` (see [`Session`]).
+pub fn run(
+    p: &Prepared,
+    out_dir: &Path,
+    session: &mut Session,
+) -> Result<Vec<PathBuf>, ExperimentError> {
     std::fs::create_dir_all(out_dir).map_err(runtime)?;
     let name = &p.name;
     let stem = out_dir.join(name);
@@ -805,6 +817,9 @@ pub fn run(p: &Prepared, out_dir: &Path) -> Result<Vec<PathBuf>, ExperimentError
             written.push(write_resolved(out_dir, name, study)?);
         }
         Plan::Bases(plan) => written.extend(bases::run_bases(plan, out_dir, name)?),
+        Plan::Training(plan) => {
+            written.extend(training::run_training(plan, out_dir, name, session)?)
+        }
         Plan::Stats {
             study,
             config,
@@ -881,15 +896,30 @@ pub fn run_named(name: &str, exp_dir: &Path, out_dir: &Path) -> Result<(), Exper
         .into());
     }
     let p = load(&path)?;
-    for f in run(&p, out_dir)? {
+    let mut session = Session::default();
+    if std::io::stderr().is_terminal() && matches!(p.plan, Plan::Training(_)) {
+        let pb = ProgressBar::new_spinner();
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
+        session.progress = Some(pb);
+    }
+    let files = run(&p, out_dir, &mut session);
+    if let Some(pb) = &session.progress {
+        pb.finish_and_clear();
+    }
+    for f in files? {
         println!("wrote {}", f.display());
     }
     Ok(())
 }
 
 /// `mpno reproduce`: validate every experiment first (a broken file stops before any output),
-/// then run them all with a progress bar, printing where each result went.
-pub fn reproduce(exp_dir: &Path, out_dir: &Path) -> Result<(), ExperimentError> {
+/// then run them all with a progress bar, printing where each result went. With
+/// `skip_training` the `training` experiments (minutes of FNO training each) are left out.
+pub fn reproduce(
+    exp_dir: &Path,
+    out_dir: &Path,
+    skip_training: bool,
+) -> Result<(), ExperimentError> {
     let names = list(exp_dir);
     if names.is_empty() {
         return Err(UsageError::new(
@@ -901,7 +931,10 @@ pub fn reproduce(exp_dir: &Path, out_dir: &Path) -> Result<(), ExperimentError> 
     let prepared: Vec<Prepared> = names
         .iter()
         .map(|n| load(&exp_dir.join(format!("{n}.toml"))))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|p| !(skip_training && matches!(p.plan, Plan::Training(_))))
+        .collect();
     let pb = if std::io::stderr().is_terminal() {
         ProgressBar::new(prepared.len() as u64)
     } else {
@@ -914,11 +947,14 @@ pub fn reproduce(exp_dir: &Path, out_dir: &Path) -> Result<(), ExperimentError> 
         .expect("static template")
         .progress_chars("=> "),
     );
+    pb.enable_steady_tick(std::time::Duration::from_millis(250));
     let start = std::time::Instant::now();
+    let mut session = Session::default();
+    session.progress = Some(pb.clone());
     for p in &prepared {
         pb.set_message(p.name.clone());
         let t = std::time::Instant::now();
-        let files = run(p, out_dir)?;
+        let files = run(p, out_dir, &mut session)?;
         pb.suspend(|| {
             println!(
                 "{:<28} {:>6.1} s  -> {}",
@@ -935,10 +971,18 @@ pub fn reproduce(exp_dir: &Path, out_dir: &Path) -> Result<(), ExperimentError> 
     }
     pb.finish_and_clear();
     println!(
-        "reproduced {} experiments in {:.1} s into {}",
+        "reproduced {} experiments in {:.1} s into {}{}",
         prepared.len(),
         start.elapsed().as_secs_f64(),
-        out_dir.display()
+        out_dir.display(),
+        if session.trained + session.reused > 0 {
+            format!(
+                " ({} FNO training runs, {} more reused by a later experiment)",
+                session.trained, session.reused
+            )
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

@@ -18,8 +18,10 @@ pub fn exp(x: f32) -> f32 {
             + r * (0.5
                 + r * (0.166_666_67
                     + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    // 2^n via the exponent field (n in [-126, 128]: split in two to stay normal).
-    let n = n as i32;
+    // 2^n via the exponent field (n in [-126, 128]: split in two to stay normal). The integer
+    // comes from the bits of n + 1.5 * 2^23 (exact for |n| < 2^22) rather than `as i32`, whose
+    // saturating conversion does not vectorise.
+    let n = (n + 12_582_912.0).to_bits() as i32 - 0x4B40_0000;
     let h = n / 2;
     let s1 = f32::from_bits(((h + 127) as u32) << 23);
     let s2 = f32::from_bits(((n - h + 127) as u32) << 23);

@@ -11,10 +11,12 @@
 mod bars;
 mod heat;
 mod loglog;
+mod training;
 
 pub use bars::{BarChart, BarGroup, BarPanel};
 pub use heat::{HeatMap, viridis};
 pub use loglog::{Dash, LegendEntry, LogLogFigure, Marker, Panel, Series, Star};
+pub use training::{BarsFigure, BarsPanel, Curve, CurvesFigure, CurvesPanel};
 
 use crate::precision::{Format, Model};
 use plotters::prelude::*;
