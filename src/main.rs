@@ -503,38 +503,11 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
 }
 
 fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
-    use mpno::backend::Backend;
-    use mpno::fno::{Fno, FnoConfig, Params, Policy, Stabilizer};
+    use mpno::fno::{Fno, FnoConfig, Policy};
     let formats =
         mpno::fno::config::Formats::parse(&a.policy).map_err(|e| UsageError::new("--policy", e))?;
-    let stabilizer = {
-        let (name, val) = match a.stabilizer.split_once(':') {
-            Some((n, v)) => (
-                n,
-                Some(v.parse::<f64>().map_err(|_| {
-                    UsageError::new("--stabilizer", format!("'{v}' is not a number"))
-                })?),
-            ),
-            None => (a.stabilizer.as_str(), None),
-        };
-        match (name, val) {
-            ("none", None) => Stabilizer::None,
-            ("tanh", None) => Stabilizer::Tanh,
-            ("clip", Some(c)) if c > 0.0 => Stabilizer::Clip(c),
-            ("ksigma", Some(k)) if k > 0.0 => Stabilizer::KSigma(k),
-            ("divide", Some(c)) if c > 0.0 => Stabilizer::Divide(c),
-            _ => {
-                return Err(UsageError::new(
-                    "--stabilizer",
-                    format!(
-                        "unknown '{}'; allowed: none, tanh, clip:C, ksigma:K, divide:C (C, K > 0)",
-                        a.stabilizer
-                    ),
-                )
-                .into());
-            }
-        }
-    };
+    let stabilizer = mpno::fno::Stabilizer::parse(&a.stabilizer)
+        .map_err(|e| UsageError::new("--stabilizer", e))?;
     for (field, v) in [
         ("--res", a.res),
         ("--batch", a.batch),
@@ -586,38 +559,17 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         stabilizer,
     };
     let be = mpno::backend::cpu::Cpu::<f32>::new();
-    let mut params: Params<f32> = model.init(a.seed);
-    let mut adam =
-        mpno::fno::optim::Adam::new(mpno::fno::optim::OptimizerKind::AdamW, &params, 1e-4);
-    let n = a.batch * a.res * a.res;
-    let x: Vec<f32> = mpno::experiments::noise(n, a.seed, 0)
-        .iter()
-        .map(|v| *v as f32)
-        .collect();
-    let y: Vec<f32> = mpno::experiments::noise(n, a.seed, 1)
-        .iter()
-        .map(|v| *v as f32)
-        .collect();
-    let shape = [a.batch, 1, a.res, a.res];
-    let xt = be.upload(&shape, &x, mpno::precision::Format::Fp32);
-    be.reset_peak();
-    let mut best = f64::INFINITY;
-    for i in 0..=a.steps {
-        let t = std::time::Instant::now();
-        let (out, cache) = model
-            .forward(&be, &params, &xt, &policy)
-            .map_err(|o| Failure::Runtime(anyhow::anyhow!("step {i}: {o}")))?;
-        let (_, g) = mpno::fno::loss::rel_l2(&be.download(&out), &y, a.batch);
-        let gt = be.upload(&shape, &g, mpno::precision::Format::Fp32);
-        let grads = model
-            .backward(&be, &params, cache, &gt, &policy)
-            .map_err(|o| Failure::Runtime(anyhow::anyhow!("step {i}: {o}")))?;
-        adam.step(&mut params, &grads, 1e-3);
-        if i > 0 {
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-    }
-    let peak = be.mem().peak_bytes as u64 + params.numel() as u64 * 16;
+    let t = mpno::fno::train::time_step(
+        &be,
+        &model,
+        &policy,
+        a.batch,
+        &[a.res, a.res],
+        a.steps,
+        a.seed,
+    )
+    .map_err(|(i, o)| Failure::Runtime(anyhow::anyhow!("step {i}: {o}")))?;
+    let (best, peak) = (t.best_seconds, t.peak_bytes);
     let json = serde_json::json!({
         "device": "cpu",
         "res": a.res,
@@ -627,7 +579,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         "layers": a.layers,
         "policy": formats.to_string(),
         "stabilizer": a.stabilizer,
-        "parameters": params.numel(),
+        "parameters": t.n_params,
         "steps": a.steps,
         "ms_per_step": best * 1e3,
         "samples_per_s": a.batch as f64 / best,

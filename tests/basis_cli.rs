@@ -2,21 +2,8 @@
 //! bad input (unknown basis or wavelet, nlat < 2, non-power-of-two DWT length, bad modes) exits 2
 //! with a message naming the field and writes no file.
 
-use std::path::Path;
-use std::process::Command;
-
-fn mpno(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mpno"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run mpno");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::mpno;
 
 #[test]
 fn bad_input_exits_2_and_writes_nothing() {

@@ -5,21 +5,9 @@
 
 use mpno::basis::spherical::SphericalBasis;
 use mpno::basis::{Basis, DomainFunction};
-use std::path::Path;
-use std::process::Command;
 
-fn mpno(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mpno"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run mpno");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::mpno;
 
 const SWEEP: &str = "description = \"d\"\nbasis = \"db4\"\nfunction = \"x\"\nsizes = \"16,32\"\nmodes = \"0:0,2:1\"\nformats = \"fp16\"\nmodels = \"input,arithmetic\"\n";
 const BASES: &str = "kind = \"bases\"\ndescription = \"d\"\nbases = [\"haar\", \"spherical\"]\nfunctions = [\"x\", \"cap\"]\nsizes = [\"16,32\", \"4,8\"]\nmodes = [\"2:1\", \"2:0\"]\nformat = \"fp16\"\nmodels = \"input,arithmetic\"\n";

@@ -2,20 +2,9 @@
 //! file; good input writes the results-file contract.
 
 use std::path::Path;
-use std::process::Command;
 
-fn mpno(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mpno"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run mpno");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::mpno;
 
 fn errors_with(extra: &[&str], dir: &Path) -> (i32, String, String) {
     let mut args = vec!["errors", "--out", "out.csv", "--sizes", "16,32"];

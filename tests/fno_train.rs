@@ -337,3 +337,69 @@ fn bench_fno_prints_json_and_rejects_bad_input() {
         assert!(out.stdout.is_empty(), "{field}: partial output");
     }
 }
+
+/// Killing `mpno train` (SIGKILL, no chance to clean up) in the middle of an epoch leaves the
+/// checkpoint of the last finished epoch readable, and `--resume` from it ends with the same
+/// losses, bit for bit, as a run that was never interrupted.
+#[test]
+fn killed_mid_epoch_leaves_the_last_checkpoint_and_resume_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 232, 32, 1.0);
+    let text = config(dir.path(), "", "global", 3)
+        .replace("n_train = 24", "n_train = 224")
+        .replace("width = 8", "width = 16");
+    let p = dir.path().join("cfg.toml");
+    std::fs::write(&p, &text).unwrap();
+    let metrics = dir.path().join("out/metrics.csv");
+    let ck = dir.path().join("out/checkpoint.safetensors");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mpno"))
+        .args(["train", "--config", p.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first epoch's metrics row (its checkpoint is written right after), then kill
+    // about a third of an epoch later.
+    let t0 = std::time::Instant::now();
+    let epoch_secs = loop {
+        let rows = std::fs::read_to_string(&metrics).unwrap_or_default();
+        if let (Some(row), true) = (rows.lines().nth(1), ck.exists()) {
+            break row.split(',').nth(3).unwrap().parse::<f64>().unwrap();
+        }
+        assert!(t0.elapsed().as_secs() < 300, "no epoch finished in 300 s");
+        assert!(child.try_wait().unwrap().is_none(), "train exited early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    std::thread::sleep(std::time::Duration::from_secs_f64(
+        (epoch_secs / 3.0).max(0.05),
+    ));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "train finished before it was killed");
+
+    // The checkpoint is whole: it loads, and names a finished epoch.
+    let saved = mpno::fno::checkpoint::Checkpoint::<f32>::load(&ck).expect("checkpoint intact");
+    assert!(
+        (1..3).contains(&saved.epoch),
+        "checkpoint at epoch {}",
+        saved.epoch
+    );
+    let out = mpno(&["train", "--config", p.to_str().unwrap(), "--resume"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(dir.path().join("out/metrics.json")).unwrap();
+    let resumed = mpno::fno::metrics::MetricsLog::records_from_json(&json).unwrap();
+
+    let cfg = load(&text.replace("/out\"", "/ref\""), dir.path());
+    let be = Cpu::<f32>::new();
+    let full = train::run(&be, &cfg, &RunOptions::default()).unwrap();
+    let bits = |r: &[mpno::fno::metrics::EpochRecord]| -> Vec<u64> {
+        r.iter().map(|e| e.train_loss.to_bits()).collect()
+    };
+    assert_eq!(resumed.len(), 3);
+    assert_eq!(bits(&resumed), bits(&full.records));
+}

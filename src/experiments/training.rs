@@ -188,10 +188,23 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
     }
     let mut runs: Vec<RunPlan> = Vec::new();
     for (i, r) in study.runs.iter().enumerate() {
-        let at = |msg: String| c.field("runs", UsageError::new(&format!("runs[{i}]"), msg));
+        // Errors point at this run's `[[runs]]` line.
+        let line = c
+            .text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("[[runs]]"))
+            .nth(i)
+            .map_or(0, |(n, _)| n + 1);
+        let at = |msg: String| UsageError::new(&format!("{}:{line} field 'runs'", c.file), msg);
         let label = match r.get("label") {
             Some(toml::Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            _ => return Err(at("needs a non-empty string `label`".into())),
+            _ => {
+                return Err(at(format!(
+                    "run {} needs a non-empty string `label`",
+                    i + 1
+                )));
+            }
         };
         if runs.iter().any(|p| p.label == label) {
             return Err(at(format!("label '{label}' is used twice")));
@@ -208,7 +221,7 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
         }
         let text = toml::to_string(&t).expect("a TOML table serialises");
         let config = TrainConfig::from_toml(&text)
-            .map_err(|e| at(format!("'{label}': {}: {}", e.field, e.message)))?;
+            .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
         runs.push(RunPlan { label, config });
     }
     Ok(super::Plan::Training(TrainingPlan {
@@ -290,10 +303,10 @@ impl Summary<'_> {
     }
     fn stabilizer(&self) -> String {
         let p = &self.cfg.precision;
-        let name = format!("{:?}", p.stabilizer).to_lowercase();
+        let name = p.stabilizer.name();
         match p.stabilizer_param() {
             Some(v) => format!("{name}:{v}"),
-            None => name,
+            None => name.to_string(),
         }
     }
     fn schedule(&self) -> String {

@@ -267,6 +267,19 @@ pub enum StabilizerKind {
     Divide,
 }
 
+impl StabilizerKind {
+    /// The name in configs (and in [`crate::fno::Stabilizer::from_parts`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            StabilizerKind::None => "none",
+            StabilizerKind::Tanh => "tanh",
+            StabilizerKind::Clip => "clip",
+            StabilizerKind::Ksigma => "ksigma",
+            StabilizerKind::Divide => "divide",
+        }
+    }
+}
+
 /// Loss scaling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]

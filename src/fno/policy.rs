@@ -19,6 +19,46 @@ pub enum Stabilizer {
     Divide(f64),
 }
 
+impl Stabilizer {
+    /// From a name and its parameter: none, tanh (no parameter); clip (c > 0, required);
+    /// ksigma (k > 0, default 3); divide (c > 0, required).
+    pub fn from_parts(name: &str, value: Option<f64>) -> Result<Stabilizer, String> {
+        let positive = |what: &str, v: Option<f64>| match v {
+            Some(v) if v > 0.0 && v.is_finite() => Ok(v),
+            Some(v) => Err(format!("{name}: {what} must be > 0, got {v}")),
+            None => Err(format!("{name} needs {what}")),
+        };
+        match name {
+            "none" | "tanh" if value.is_some() => Err(format!("{name} takes no value")),
+            "none" => Ok(Stabilizer::None),
+            "tanh" => Ok(Stabilizer::Tanh),
+            "clip" => positive("the bound c of [-c, c]", value).map(Stabilizer::Clip),
+            "ksigma" => positive("k", value.or(Some(3.0))).map(Stabilizer::KSigma),
+            "divide" => positive("the constant", value).map(Stabilizer::Divide),
+            _ => Err(format!(
+                "unknown stabilizer '{name}'; allowed: none, tanh, clip, ksigma, divide"
+            )),
+        }
+    }
+
+    /// From `none`, `tanh`, `clip:C`, `ksigma[:K]` or `divide:C` (the command-line form).
+    pub fn parse(spec: &str) -> Result<Stabilizer, String> {
+        let (name, value) = match spec.split_once(':') {
+            Some((n, v)) => (
+                n.trim(),
+                Some(
+                    v.trim()
+                        .parse::<f64>()
+                        .map_err(|_| format!("'{v}' is not a number"))?,
+                ),
+            ),
+            None => (spec.trim(), None),
+        };
+        Self::from_parts(name, value)
+            .map_err(|e| format!("{e} (forms: none, tanh, clip:C, ksigma:K, divide:C)"))
+    }
+}
+
 impl fmt::Display for Stabilizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -125,5 +165,31 @@ impl fmt::Display for Policy {
             self.mlp.name(),
             self.stabilizer
         )
+    }
+}
+
+#[cfg(test)]
+mod stabilizer_tests {
+    use super::Stabilizer;
+
+    #[test]
+    fn parses_every_form_and_rejects_bad_values() {
+        assert_eq!(Stabilizer::parse("tanh"), Ok(Stabilizer::Tanh));
+        assert_eq!(Stabilizer::parse("none"), Ok(Stabilizer::None));
+        assert_eq!(Stabilizer::parse("clip:4"), Ok(Stabilizer::Clip(4.0)));
+        assert_eq!(Stabilizer::parse("ksigma"), Ok(Stabilizer::KSigma(3.0)));
+        assert_eq!(Stabilizer::parse("ksigma:2.5"), Ok(Stabilizer::KSigma(2.5)));
+        assert_eq!(Stabilizer::parse("divide:16"), Ok(Stabilizer::Divide(16.0)));
+        for (bad, says) in [
+            ("clip", "clip needs"),
+            ("clip:-1", "must be > 0"),
+            ("divide:0", "must be > 0"),
+            ("tanh:2", "takes no value"),
+            ("clip:x", "'x' is not a number"),
+            ("gelu", "unknown stabilizer 'gelu'"),
+        ] {
+            let e = Stabilizer::parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -3,9 +3,7 @@
 //! checkpoints with exact resume. Generic over the [`Backend`], so the GPU trainer is this loop.
 
 use super::checkpoint::Checkpoint;
-use super::config::{
-    Factorization as FactorizationName, NormalizerKind, OnOverflow, StabilizerKind, TrainConfig,
-};
+use super::config::{Factorization as FactorizationName, NormalizerKind, OnOverflow, TrainConfig};
 use super::data::{self, Batches, Split, UnitGaussianNormalizer};
 use super::loss::LossKind;
 use super::metrics::{self, EpochRecord, MetricsLog, TestMetrics};
@@ -77,14 +75,12 @@ pub fn model_config(cfg: &TrainConfig) -> FnoConfig {
 /// The policy of epoch `epoch` (schedule applied).
 pub fn policy_at(cfg: &TrainConfig, epoch: usize) -> Policy {
     let f = cfg.precision.policy_at(epoch);
-    let p = cfg.precision.stabilizer_param();
-    let stabilizer = match cfg.precision.stabilizer {
-        StabilizerKind::None => Stabilizer::None,
-        StabilizerKind::Tanh => Stabilizer::Tanh,
-        StabilizerKind::Clip => Stabilizer::Clip(p.unwrap_or(1.0)),
-        StabilizerKind::Ksigma => Stabilizer::KSigma(p.unwrap_or(3.0)),
-        StabilizerKind::Divide => Stabilizer::Divide(p.unwrap_or(1.0)),
-    };
+    // Validation checked the value against the kind; a failure here is a bug.
+    let stabilizer = Stabilizer::from_parts(
+        cfg.precision.stabilizer.name(),
+        cfg.precision.stabilizer_value,
+    )
+    .expect("validated stabilizer");
     Policy {
         fwd_fft: f.fwd_fft,
         contraction: f.contraction,
@@ -442,4 +438,68 @@ pub fn eval_checkpoint<B: Backend<T = f32>>(
         cfg.train.batch_size,
         &policy,
     )
+}
+
+/// What [`time_step`] measured.
+#[derive(Clone, Debug)]
+pub struct StepTiming {
+    /// Fastest of the timed steps, seconds.
+    pub best_seconds: f64,
+    /// Peak bytes: live tensors at their storage width plus fp32 master weights, gradients and
+    /// Adam's two moments.
+    pub peak_bytes: u64,
+    pub n_params: usize,
+}
+
+/// Time one training step (forward, relative L2 loss, backward, AdamW at lr 1e-3) of `model`
+/// on a seeded random batch of shape (batch, in_channels, grid...): one warm-up step, then
+/// `steps` timed ones; the minimum is reported (the machines are noisy). An overflow names the
+/// step (0 = warm-up) and where it happened.
+pub fn time_step<B: Backend<T = f32>>(
+    be: &B,
+    model: &Fno,
+    policy: &Policy,
+    batch: usize,
+    grid: &[usize],
+    steps: usize,
+    seed: u64,
+) -> Result<StepTiming, (usize, Overflow)> {
+    let mut params: Params<f32> = model.init(seed);
+    let mut adam = Adam::new(super::optim::OptimizerKind::AdamW, &params, 1e-4);
+    let points: usize = grid.iter().product();
+    let random = |channels: usize, trial: usize| -> Vec<f32> {
+        crate::experiments::noise(batch * channels * points, seed, trial)
+            .iter()
+            .map(|v| *v as f32)
+            .collect()
+    };
+    let x = random(model.cfg.in_channels, 0);
+    let y = random(model.cfg.out_channels, 1);
+    let mut xshape = vec![batch, model.cfg.in_channels];
+    xshape.extend_from_slice(grid);
+    let mut yshape = vec![batch, model.cfg.out_channels];
+    yshape.extend_from_slice(grid);
+    let xt = be.upload(&xshape, &x, Format::Fp32);
+    be.reset_peak();
+    let mut best = f64::INFINITY;
+    for i in 0..=steps {
+        let t = Instant::now();
+        let (out, cache) = model
+            .forward(be, &params, &xt, policy)
+            .map_err(|o| (i, o))?;
+        let (_, g) = super::loss::rel_l2(&be.download(&out), &y, batch);
+        let gt = be.upload(&yshape, &g, Format::Fp32);
+        let grads = model
+            .backward(be, &params, cache, &gt, policy)
+            .map_err(|o| (i, o))?;
+        adam.step(&mut params, &grads, 1e-3);
+        if i > 0 {
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(StepTiming {
+        best_seconds: best,
+        peak_bytes: be.mem().peak_bytes as u64 + params.numel() as u64 * 16,
+        n_params: params.numel(),
+    })
 }

@@ -1,0 +1,382 @@
+//! The FNO training experiments of `reproduce` (kind = "training", experiments/fno_*.toml):
+//! - the committed experiment files run end to end at a small scale (a smaller base config and
+//!   data set in a temporary folder): every file is written, runs shared by experiments train
+//!   once and give identical rows, schedules switch policy at their epochs;
+//! - bad experiment files exit 2 naming the field and write nothing;
+//! - the committed results (figures/fno_*) have every run, finite errors or an explanation, and
+//!   back the claims the README makes from them;
+//! - (ignored, ~15 minutes) the full-scale experiments agree with the committed results within
+//!   the run-to-run noise of training.
+
+mod common;
+use common::mpno;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+const SUMMARY: &str = "run,policy,stabilizer,schedule,epochs,train_resolution,resolution,test_l2,test_h1,train_loss,skipped_steps,stopped,parameters,peak_memory_mb,seconds_per_epoch,samples_per_s";
+const EPOCHS: &str = "run,epoch,policy,lr,train_loss,resolution,test_l2,test_h1,skipped_steps,overflow_events,loss_scale,peak_memory_mb,seconds,samples_per_s";
+
+/// Names of the committed training experiments.
+fn training_experiments() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(format!("{ROOT}/experiments"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).ok()?;
+            let t: toml::Table = toml::from_str(&text).ok()?;
+            (t.get("kind")?.as_str()? == "training")
+                .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Rows of a CSV as header -> value maps.
+fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            h.iter()
+                .zip(r.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn header(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn labels_of(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("{ROOT}/experiments/{name}.toml")).unwrap();
+    let t: toml::Table = toml::from_str(&text).unwrap();
+    t["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+/// A copy of the committed training experiments in `dir`, on a tiny data set and model.
+fn small_copy(dir: &Path) {
+    std::fs::create_dir_all(dir.join("experiments")).unwrap();
+    std::fs::create_dir_all(dir.join("configs")).unwrap();
+    let base = std::fs::read_to_string(format!("{ROOT}/configs/darcy_reproduce.toml")).unwrap();
+    let mut t: toml::Table = toml::from_str(&base).unwrap();
+    let set = |t: &mut toml::Table, sec: &str, k: &str, v: toml::Value| {
+        t.get_mut(sec)
+            .and_then(|s| s.as_table_mut())
+            .unwrap()
+            .insert(k.into(), v);
+    };
+    use toml::Value::{Array, Integer};
+    set(&mut t, "data", "n_train", Integer(40));
+    set(&mut t, "data", "n_test", Integer(10));
+    set(&mut t, "data", "resolution", Integer(16));
+    set(&mut t, "data", "test_resolutions", Array(vec![Integer(32)]));
+    set(&mut t, "model", "width", Integer(8));
+    set(&mut t, "model", "modes", Array(vec![Integer(4)]));
+    set(&mut t, "model", "lifting_channels", Integer(16));
+    set(&mut t, "model", "projection_channels", Integer(16));
+    set(&mut t, "train", "batch_size", Integer(10));
+    std::fs::write(
+        dir.join("configs/darcy_reproduce.toml"),
+        toml::to_string(&t).unwrap(),
+    )
+    .unwrap();
+    for name in training_experiments() {
+        let text = std::fs::read_to_string(format!("{ROOT}/experiments/{name}.toml")).unwrap();
+        let mut e: toml::Table = toml::from_str(&text).unwrap();
+        e.insert(
+            "datagen".into(),
+            toml::Value::String("darcy --n 50 --res 32 --seed 0".into()),
+        );
+        std::fs::write(
+            dir.join(format!("experiments/{name}.toml")),
+            toml::to_string(&e).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn training_experiments_run_at_small_scale_and_share_runs() {
+    let names = training_experiments();
+    assert!(names.len() >= 6, "{names:?}");
+    let dir = tempfile::tempdir().unwrap();
+    small_copy(dir.path());
+    let (code, out, err) = mpno(
+        &["reproduce", "--figures", "figs"],
+        dir.path(), // experiments/ is the default folder
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let figs = dir.path().join("figs");
+
+    // Every run label of every experiment, and how many distinct runs there are.
+    let mut distinct = BTreeMap::new();
+    let mut total = 0;
+    for n in &names {
+        for ext in ["csv", "md", "svg", "png", "toml"] {
+            let p = figs.join(format!("{n}.{ext}"));
+            assert!(p.is_file(), "{n}: no {ext}");
+            assert!(out.contains(&format!("figs/{n}.{ext}")), "{out}");
+        }
+        assert_eq!(png_size(&figs.join(format!("{n}.png"))), (1000, 700));
+        let summary = figs.join(format!("{n}.csv"));
+        let epochs = figs.join(format!("{n}_epochs.csv"));
+        assert_eq!(header(&summary), SUMMARY);
+        assert_eq!(header(&epochs), EPOCHS);
+        let labels = labels_of(n);
+        let rs = rows(&summary);
+        for l in &labels {
+            // Not stopped (skip mode): one row per test resolution (16 and 32).
+            let mine: Vec<_> = rs.iter().filter(|r| &r["run"] == l).collect();
+            assert_eq!(mine.len(), 2, "{n} {l}: {mine:?}");
+            assert_eq!(mine[0]["resolution"], "16");
+            assert_eq!(mine[1]["resolution"], "32");
+            assert_eq!(mine[0]["epochs"], "4");
+            // The resolved run (everything but the label and the timing) identifies the run.
+            let key: Vec<String> = [
+                "policy",
+                "stabilizer",
+                "schedule",
+                "test_l2",
+                "test_h1",
+                "train_loss",
+            ]
+            .iter()
+            .map(|k| mine[0][*k].clone())
+            .collect();
+            distinct.insert(key, ());
+            total += 1;
+        }
+        let ep = rows(&epochs);
+        assert_eq!(ep.len(), 4 * labels.len(), "{n}");
+        let md = std::fs::read_to_string(figs.join(format!("{n}.md"))).unwrap();
+        for l in &labels {
+            assert!(
+                md.contains(&format!("| {l} |")),
+                "{n}: {l} not in the table"
+            );
+        }
+    }
+    // Runs named by several experiments train once and give the same numbers everywhere.
+    let said = format!(
+        "({} FNO training runs, {} more reused by a later experiment)",
+        distinct.len(),
+        total - distinct.len()
+    );
+    assert!(out.contains(&said), "expected '{said}' in\n{out}");
+    assert!(total > distinct.len() + 5);
+
+    // The 8-way ablation: the letters are the formats of the three stages.
+    let abl = rows(&figs.join("fno_ablation.csv"));
+    for r in abl.iter().filter(|r| r["resolution"] == "16") {
+        let f: Vec<&str> = r["policy"].split('/').collect();
+        let code: String = f[..3]
+            .iter()
+            .map(|x| if *x == "fp32" { 'F' } else { 'H' })
+            .collect();
+        assert_eq!(code, r["run"]);
+        assert!(f[..3].iter().all(|x| *x == "fp32" || *x == "fp16"));
+        assert_eq!(f[3], "fp32");
+    }
+    assert_eq!(abl.len(), 16);
+
+    // The schedule switches at its epochs: half, mixed, mixed, full.
+    let sched: Vec<String> = rows(&figs.join("fno_schedule_epochs.csv"))
+        .into_iter()
+        .filter(|r| r["run"] == "half -> mixed -> full")
+        .map(|r| r["policy"].clone())
+        .collect();
+    assert_eq!(
+        sched,
+        [
+            "fp16/fp16/fp16/fp16",
+            "fp32/fp16/fp16/fp32",
+            "fp32/fp16/fp16/fp32",
+            "fp32/fp32/fp32/fp32"
+        ]
+    );
+}
+
+#[test]
+fn bad_training_experiments_exit_2_name_the_field_and_write_nothing() {
+    let good = "kind = \"training\"\ndescription = \"d\"\nfigure = \"bars\"\n\
+                datagen = \"darcy --n 12 --res 16\"\nbase = \"base.toml\"\n\n\
+                [[runs]]\nlabel = \"a\"\n";
+    let base = "[data]\nfile = \"x\"\nn_train = 8\nn_test = 4\n\n[model]\nwidth = 4\n\
+                modes = [2]\nn_layers = 1\n\n[train]\nepochs = 1\nbatch_size = 4\n";
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "figure = \"bars\"",
+            "figure = \"pie\"",
+            "field 'figure': unknown figure 'pie'",
+        ),
+        (
+            "--n 12 --res 16",
+            "--n 12 --res 16 --out x.safetensors",
+            "--out is chosen by the experiment",
+        ),
+        ("--n 12 --res 16", "--n 0 --res 16", "field 'datagen'"),
+        ("darcy --n", "heat --n", "field 'datagen'"),
+        ("base.toml", "missing.toml", "cannot read"),
+        (
+            "label = \"a\"\n",
+            "label = \"a\"\n\n[[runs]]\nlabel = \"a\"\n",
+            "label 'a' is used twice",
+        ),
+        (
+            "label = \"a\"\n",
+            "label = \"a\"\nprecision = { fwd_fft = \"fp12\" }\n",
+            "precision",
+        ),
+        (
+            "label = \"a\"\n",
+            "label = \"a\"\nmodel = { width = 0 }\n",
+            "model.width",
+        ),
+        (
+            "label = \"a\"\n",
+            "label = \"a\"\ntrain = { epoch = 3 }\n",
+            "epoch",
+        ),
+        (
+            "label = \"a\"\n",
+            "name = \"a\"\n",
+            "run 1 needs a non-empty string `label`",
+        ),
+    ];
+    for (from, to, expect) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
+        std::fs::write(dir.path().join("experiments/base.toml"), base).unwrap();
+        let text = good.replacen(from, to, 1);
+        assert_ne!(text, good, "case {to} does not apply");
+        std::fs::write(dir.path().join("experiments/t.toml"), &text).unwrap();
+        let (code, out, err) = mpno(&["figure", "t", "--figures", "figs"], dir.path());
+        assert_eq!(code, 2, "{to}: {out}\n{err}");
+        assert!(err.contains(expect), "{to}: expected '{expect}' in: {err}");
+        assert!(
+            err.contains("experiments/t.toml"),
+            "{to}: no file in: {err}"
+        );
+        assert!(
+            !dir.path().join("figs").exists(),
+            "{to}: wrote output before failing"
+        );
+    }
+}
+
+/// Test relative L2 at the training resolution per run of a committed summary.
+fn committed_l2(name: &str) -> BTreeMap<String, f64> {
+    rows(Path::new(&format!("{ROOT}/figures/{name}.csv")))
+        .into_iter()
+        .filter(|r| r["resolution"] == r["train_resolution"])
+        .map(|r| (r["run"].clone(), r["test_l2"].parse::<f64>().unwrap()))
+        .collect()
+}
+
+#[test]
+fn committed_training_results_have_every_run_and_back_the_readme() {
+    for n in training_experiments() {
+        for ext in ["csv", "md", "svg", "png", "toml"] {
+            let p = Path::new(ROOT).join(format!("figures/{n}.{ext}"));
+            assert!(
+                p.is_file(),
+                "figures/{n}.{ext} missing: run `cargo run --release -- reproduce`"
+            );
+        }
+        let summary = Path::new(ROOT).join(format!("figures/{n}.csv"));
+        assert_eq!(header(&summary), SUMMARY);
+        let rs = rows(&summary);
+        for l in labels_of(&n) {
+            let mine: Vec<_> = rs.iter().filter(|r| r["run"] == l).collect();
+            assert!(!mine.is_empty(), "{n}: run {l} missing");
+            for r in mine {
+                let e: f64 = r["test_l2"].parse().unwrap();
+                // A non-finite error must be explained: a stop or skipped steps.
+                assert!(
+                    e.is_finite() || !r["stopped"].is_empty() || r["skipped_steps"] != "0",
+                    "{n}: unexplained NaN {r:?}"
+                );
+            }
+        }
+    }
+    // README: fp32 reaches a few percent; fp16 spectral blocks with tanh end within 10% of it;
+    // every fp32/fp16 combination trains; E4M3 fails while E5M2 trains.
+    let abl = committed_l2("fno_ablation");
+    let full = abl["FFF"];
+    assert!(full < 0.06, "fp32 test L2 {full}");
+    assert!(abl.values().all(|e| e.is_finite() && *e < 0.1), "{abl:?}");
+    let fp8 = committed_l2("fno_fp8");
+    assert!(fp8["E5M2"].is_finite() && fp8["E5M2"] < 0.2, "{fp8:?}");
+    assert!(!fp8["E4M3"].is_finite() || fp8["E4M3"] > 0.5, "{fp8:?}");
+}
+
+/// Relative L2 per (experiment, run, resolution) of a summary CSV.
+fn errors(path: &Path) -> BTreeMap<(String, String), f64> {
+    rows(path)
+        .into_iter()
+        .map(|r| {
+            (
+                (r["run"].clone(), r["resolution"].clone()),
+                r["test_l2"].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The full-scale experiments (about 15 minutes on 2 cores) against the committed results.
+/// Bit-identical on the machine that wrote them; elsewhere (another gemm kernel, another
+/// summation order) training takes a slightly different path, so errors agree within the
+/// run-to-run noise of a 4-epoch run: 25% relative or 0.01 absolute; NaN where NaN.
+#[test]
+#[ignore = "trains 17 FNOs (~15 min on 2 cores); run with --ignored"]
+fn full_scale_training_experiments_match_the_committed_results() {
+    let out = tempfile::tempdir().unwrap();
+    for n in training_experiments() {
+        let (code, o, e) = mpno(
+            &[
+                "figure",
+                &n,
+                "--experiments",
+                &format!("{ROOT}/experiments"),
+                "--figures",
+                out.path().to_str().unwrap(),
+            ],
+            Path::new(ROOT),
+        );
+        assert_eq!(code, 0, "{o}\n{e}");
+        let new = errors(&out.path().join(format!("{n}.csv")));
+        let old = errors(&Path::new(ROOT).join(format!("figures/{n}.csv")));
+        assert_eq!(
+            new.keys().collect::<Vec<_>>(),
+            old.keys().collect::<Vec<_>>()
+        );
+        for (k, a) in &new {
+            let b = old[k];
+            let ok = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 0.01f64.max(0.25 * b.abs());
+            assert!(ok, "{n} {k:?}: {a} now, {b} committed");
+        }
+    }
+}
