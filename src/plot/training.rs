@@ -80,6 +80,17 @@ fn draw_bars_panel<DB: DrawingBackend>(
     let cats = fig.categories.clone();
     let xfmt = move |v: &f64| cats.get(v.round() as usize).cloned().unwrap_or_default();
     let yfmt = move |v: &f64| tick_label(*v, step);
+    // Category labels shrink when they would run into each other (DejaVu Sans: about 0.55 em
+    // a character).
+    let (w, _) = area.dim_in_pixel();
+    let longest = fig
+        .categories
+        .iter()
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(1) as f64;
+    let per_cat = (w as f64 - 80.0) / n as f64;
+    let x_font = (per_cat / (0.55 * longest)).clamp(9.0, 13.0) as u32;
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, (FONT, 17).into_font().style(FontStyle::Bold))
         .margin(8)
@@ -94,7 +105,8 @@ fn draw_bars_panel<DB: DrawingBackend>(
         .y_desc(&p.y_label)
         .x_label_formatter(&xfmt)
         .y_label_formatter(&yfmt)
-        .label_style((FONT, 13))
+        .x_label_style((FONT, x_font))
+        .y_label_style((FONT, 13))
         .axis_desc_style((FONT, 15))
         .disable_x_mesh()
         .bold_line_style(RGBColor(225, 225, 225))
