@@ -328,6 +328,11 @@ fn committed_training_results_have_every_run_and_back_the_readme() {
     let full = abl["FFF"];
     assert!(full < 0.06, "fp32 test L2 {full}");
     assert!(abl.values().all(|e| e.is_finite() && *e < 0.1), "{abl:?}");
+    assert!(
+        (abl["HHH"] - full).abs() <= 0.1 * full,
+        "fp16 block {} vs fp32 {full}",
+        abl["HHH"]
+    );
     let fp8 = committed_l2("fno_fp8");
     assert!(fp8["E5M2"].is_finite() && fp8["E5M2"] < 0.2, "{fp8:?}");
     assert!(!fp8["E4M3"].is_finite() || fp8["E4M3"] > 0.5, "{fp8:?}");
