@@ -17,7 +17,7 @@ use super::{Checker, ExperimentError, runtime};
 use crate::backend::cpu::Cpu;
 use crate::cli::{self, UsageError};
 use crate::fno::config::TrainConfig;
-use crate::fno::metrics::EpochRecord;
+use crate::fno::metrics::{EpochRecord, TestMetrics};
 use crate::fno::train::{self, RunOptions, RunReport};
 use crate::pde::datagen::{self, DatagenCommand};
 use crate::plot::{
@@ -659,40 +659,33 @@ fn curves_figure(title: &str, runs: &[Summary], zero_shot: bool) -> CurvesFigure
     };
     let panels = if zero_shot {
         let res = runs[0].train_res();
+        // After the last epoch, one point per test resolution.
+        let per_resolution = |f: &dyn Fn(&TestMetrics) -> f64| -> Vec<Curve> {
+            runs.iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let pts = r
+                        .last()
+                        .map(|e| e.test.iter().map(|t| (t.resolution as f64, f(t))).collect())
+                        .unwrap_or_default();
+                    curve(i, pts)
+                })
+                .collect()
+        };
         vec![
             CurvesPanel {
                 title: format!("trained at {res} x {res}: test relative L2"),
                 x_label: "test resolution (points per axis)".into(),
                 y_label: "relative L2".into(),
                 log2_x: true,
-                curves: runs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let pts = r
-                            .last()
-                            .map(|e| e.test.iter().map(|t| (t.resolution as f64, t.l2)).collect())
-                            .unwrap_or_default();
-                        curve(i, pts)
-                    })
-                    .collect(),
+                curves: per_resolution(&|t| t.l2),
             },
             CurvesPanel {
                 title: "test relative H1".into(),
                 x_label: "test resolution (points per axis)".into(),
                 y_label: "relative H1".into(),
                 log2_x: true,
-                curves: runs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let pts = r
-                            .last()
-                            .map(|e| e.test.iter().map(|t| (t.resolution as f64, t.h1)).collect())
-                            .unwrap_or_default();
-                        curve(i, pts)
-                    })
-                    .collect(),
+                curves: per_resolution(&|t| t.h1),
             },
         ]
     } else {

@@ -137,10 +137,7 @@ impl Draw for BarChart {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        root.fill(&WHITE)?;
-        let body = root.titled(&self.title, (FONT, 22).into_font().style(FontStyle::Bold))?;
-        let (w, _) = body.dim_in_pixel();
-        let (plots, legend_area) = body.split_horizontally(w.saturating_sub(self.legend_width));
+        let (plots, legend_area) = super::frame(root, &self.title, 22, self.legend_width)?;
         let ymax = self.y_max();
         let areas = plots.split_evenly((1, self.panels.len().max(1)));
         for (p, a) in self.panels.iter().zip(&areas) {

@@ -80,10 +80,7 @@ impl Draw for HeatMap {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        root.fill(&WHITE)?;
-        let body = root.titled(&self.title, (FONT, 22).into_font().style(FontStyle::Bold))?;
-        let (w, _) = body.dim_in_pixel();
-        let (map_area, bar_area) = body.split_horizontally(w.saturating_sub(130));
+        let (map_area, bar_area) = super::frame(root, &self.title, 22, 130)?;
         let (nc, nr) = (self.col_labels.len().max(1), self.row_labels.len().max(1));
         let cols = self.col_labels.clone();
         let rows = self.row_labels.clone();

@@ -470,10 +470,7 @@ impl Draw for LogLogFigure {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        root.fill(&WHITE)?;
-        let body = root.titled(&self.title, (FONT, 22).into_font().style(FontStyle::Bold))?;
-        let (w, _) = body.dim_in_pixel();
-        let (plots, legend) = body.split_horizontally(w.saturating_sub(self.legend_width));
+        let (plots, legend) = super::frame(root, &self.title, 22, self.legend_width)?;
         let (xr, yr) = self.ranges();
         let areas = plots.split_evenly((1, self.panels.len().max(1)));
         for ((p, a), x) in self.panels.iter().zip(&areas).zip(xr) {

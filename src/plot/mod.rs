@@ -144,6 +144,26 @@ pub trait Draw {
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
 }
 
+/// A drawing area in pixel coordinates.
+type Area<DB> = DrawingArea<DB, plotters::coord::Shift>;
+/// The plot area and the right-hand column of a [`frame`].
+type Framed<DB> =
+    Result<(Area<DB>, Area<DB>), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// The common frame of a figure: white background, a bold title `title_px` high, and the body
+/// split into the plot area (left) and a column `right_width` pixels wide (legend or colour bar).
+pub(crate) fn frame<DB: DrawingBackend>(
+    root: &Area<DB>,
+    title: &str,
+    title_px: u32,
+    right_width: u32,
+) -> Framed<DB> {
+    root.fill(&WHITE)?;
+    let body = root.titled(title, (FONT, title_px).into_font().style(FontStyle::Bold))?;
+    let (w, _) = body.dim_in_pixel();
+    Ok(body.split_horizontally(w.saturating_sub(right_width)))
+}
+
 fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
     anyhow::anyhow!("drawing failed: {e}")
 }

@@ -151,10 +151,7 @@ impl Draw for BarsFigure {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        root.fill(&WHITE)?;
-        let body = root.titled(&self.title, (FONT, 20).into_font().style(FontStyle::Bold))?;
-        let (w, _) = body.dim_in_pixel();
-        let (plots, legend) = body.split_horizontally(w.saturating_sub(self.legend_width));
+        let (plots, legend) = super::frame(root, &self.title, 20, self.legend_width)?;
         let rows = self.panels.len().div_ceil(2).max(1);
         let cols = if self.panels.len() > 1 { 2 } else { 1 };
         let areas = plots.split_evenly((rows, cols));
@@ -309,10 +306,7 @@ impl Draw for CurvesFigure {
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-        root.fill(&WHITE)?;
-        let body = root.titled(&self.title, (FONT, 20).into_font().style(FontStyle::Bold))?;
-        let (w, _) = body.dim_in_pixel();
-        let (plots, legend) = body.split_horizontally(w.saturating_sub(self.legend_width));
+        let (plots, legend) = super::frame(root, &self.title, 20, self.legend_width)?;
         let areas = plots.split_evenly((1, self.panels.len().max(1)));
         for (p, a) in self.panels.iter().zip(&areas) {
             draw_curves_panel(a, p)?;
