@@ -4,7 +4,7 @@
 
 use mpno::backend::cpu::Cpu;
 use mpno::backend::{Backend, Modes, Pointwise, SpectralForward, SpectralInverse};
-use mpno::fno::{Factorization, Fno, FnoConfig, Params, Policy, Stabilizer};
+use mpno::fno::{Factorization, Fno, FnoConfig, Params, Policy, Resident, Stabilizer};
 use mpno::precision::Format;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -438,19 +438,23 @@ fn model_gradients() {
         };
         let xt = be.upload(&xs, &x, Format::Fp64);
         let loss = |p: &Params<f64>| {
-            let (y, _) = model.forward(&be, p, &xt, &policy).unwrap();
+            let (y, _) = model
+                .forward(&be, &Resident::upload(&be, p), &xt, &policy)
+                .unwrap();
             dot(&be.download(&y), &r)
         };
-        let (_, cache) = model.forward(&be, &params, &xt, &policy).unwrap();
+        let resident = Resident::upload(&be, &params);
+        let (_, cache) = model.forward(&be, &resident, &xt, &policy).unwrap();
         let grads = model
             .backward(
                 &be,
-                &params,
+                &resident,
                 cache,
                 &be.upload(&ys, &r, Format::Fp64),
                 &policy,
             )
             .unwrap();
+        let grads = resident.to_params(&be, &grads);
         for (pi, p) in params.list.iter().enumerate() {
             let f = |v: &[f64]| {
                 let mut q = params.clone();
@@ -486,7 +490,7 @@ fn model_is_resolution_independent_and_layout_checked() {
         let (y, _) = model
             .forward(
                 &be,
-                &params,
+                &Resident::upload(&be, &params),
                 &be.upload(&[1, 1, n, n], &x, Format::Fp32),
                 &Policy::full(),
             )

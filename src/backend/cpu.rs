@@ -8,7 +8,10 @@
 //! result. fp32/f64 transforms run on rustfft. Work is spread over (batch, channel) slices with
 //! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
 
-use super::{Backend, MemStats, Modes, Pointwise, SpectralForward, SpectralInverse, format_bytes};
+use super::{
+    AdamScalars, Backend, CpFactors, MemStats, Modes, Pointwise, SpectralForward, SpectralInverse,
+    format_bytes,
+};
 use crate::fft::{Algorithm, Complex, Direction, Fft};
 use crate::fno::Scalar;
 use crate::precision::{Bf16, E4m3, E4m3Sat, E5m2, Emu, Format, Fp16, LowFormat, Real, Tf32};
@@ -496,6 +499,83 @@ fn channel_sums<T: Scalar>(x: &[T], c: usize, p: usize) -> Vec<T> {
     s
 }
 
+/// Sizes of a CP factorisation: in/out channels, rank, kept extents and their product.
+struct CpDims {
+    ci: usize,
+    co: usize,
+    r: usize,
+    kept: Vec<usize>,
+    nk: usize,
+}
+
+impl CpDims {
+    fn of<T>(f: &CpFactors<'_, CpuTensor<T>>) -> CpDims {
+        let r = f.lambda.shape[0];
+        let rows = |t: &CpuTensor<T>, what: &str| {
+            assert!(
+                t.shape.len() == 3 && t.shape[1] == r && t.shape[2] == 2,
+                "CP factor {what} of shape {:?}, expected (rows, {r}, 2)",
+                t.shape
+            );
+            t.shape[0]
+        };
+        let kept: Vec<usize> = f.modes.iter().map(|m| rows(m, "mode")).collect();
+        CpDims {
+            ci: rows(f.a, "in"),
+            co: rows(f.b, "out"),
+            r,
+            nk: kept.iter().product(),
+            kept,
+        }
+    }
+}
+
+fn cmul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+fn cmul3(a: (f64, f64), b: (f64, f64), c: (f64, f64)) -> (f64, f64) {
+    cmul(cmul(a, b), c)
+}
+
+fn conj(a: (f64, f64)) -> (f64, f64) {
+    (a.0, -a.1)
+}
+
+fn cadd(a: &mut (f64, f64), b: (f64, f64)) {
+    a.0 += b.0;
+    a.1 += b.1;
+}
+
+/// Row-major multi-index of flat index `k` in `shape`.
+fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for a in (0..shape.len()).rev() {
+        idx[a] = k % shape[a];
+        k /= shape[a];
+    }
+    idx
+}
+
+/// prod_a M_a[k_a, r] for every flat kept index k and rank r, as (k * r + rr).
+fn cp_mode_products<T: Scalar>(f: &CpFactors<'_, CpuTensor<T>>, d: &CpDims) -> Vec<(f64, f64)> {
+    let r = d.r;
+    let mut out = vec![(1.0, 0.0); d.nk * r];
+    for k in 0..d.nk {
+        let idx = unravel(k, &d.kept);
+        for (a, m) in f.modes.iter().enumerate() {
+            for rr in 0..r {
+                let j = idx[a] * r + rr;
+                out[k * r + rr] = cmul(
+                    out[k * r + rr],
+                    (m.data[2 * j].to_f64(), m.data[2 * j + 1].to_f64()),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Wider of two formats (formats are ordered widest first).
 fn wider(a: Format, b: Format) -> Format {
     a.min(b)
@@ -966,6 +1046,153 @@ impl<T: Scalar> Backend for Cpu<T> {
         let mut shape = x.shape.clone();
         shape[1] = hi - lo;
         self.tensor(shape, x.format, out)
+    }
+
+    fn zeros(&self, shape: &[usize], format: Format) -> CpuTensor<T> {
+        self.tensor(
+            shape.to_vec(),
+            format,
+            vec![T::zero(); shape.iter().product()],
+        )
+    }
+
+    fn to_complex(&self, t: &CpuTensor<T>, format: Format) -> CpuCTensor<T> {
+        let (last, lead) = t.shape.split_last().expect("to_complex: scalar tensor");
+        assert_eq!(
+            *last, 2,
+            "to_complex: last axis of {:?} must hold (re, im)",
+            t.shape
+        );
+        let c = t
+            .data
+            .chunks_exact(2)
+            .map(|p| Complex::new(p[0], p[1]))
+            .collect();
+        self.ctensor(lead.to_vec(), format, c)
+    }
+
+    fn to_real(&self, t: &CpuCTensor<T>, format: Format) -> CpuTensor<T> {
+        let mut shape = t.shape.clone();
+        shape.push(2);
+        let data = t.data.iter().flat_map(|c| [c.re, c.im]).collect();
+        self.tensor(shape, format, data)
+    }
+
+    fn cp_weight(&self, f: &CpFactors<'_, CpuTensor<T>>, format: Format) -> CpuCTensor<T> {
+        let d = CpDims::of(f);
+        let pm = cp_mode_products(f, &d);
+        let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
+        let (lam, fa, fb) = (&f.lambda.data, &f.a.data, &f.b.data);
+        let (ci, co, nk, r) = (d.ci, d.co, d.nk, d.r);
+        let mut out = vec![Complex::new(T::zero(), T::zero()); ci * co * nk];
+        out.par_chunks_mut(nk).enumerate().for_each(|(io, row)| {
+            let (i, o) = (io / co, io % co);
+            // q_r = l_r A_ir B_or
+            let q: Vec<(f64, f64)> = (0..r)
+                .map(|rr| cmul3(c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr)))
+                .collect();
+            for (k, w) in row.iter_mut().enumerate() {
+                let (mut re, mut im) = (0.0, 0.0);
+                for (rr, qv) in q.iter().enumerate() {
+                    let (x, y) = cmul(*qv, pm[k * r + rr]);
+                    re += x;
+                    im += y;
+                }
+                *w = Complex::new(T::from_f64(re), T::from_f64(im));
+            }
+        });
+        let mut shape = vec![ci, co];
+        shape.extend(&d.kept);
+        self.ctensor(shape, format, out)
+    }
+
+    fn cp_weight_backward(
+        &self,
+        f: &CpFactors<'_, CpuTensor<T>>,
+        gw: &CpuCTensor<T>,
+    ) -> Vec<CpuTensor<T>> {
+        let d = CpDims::of(f);
+        let (ci, co, nk, r) = (d.ci, d.co, d.nk, d.r);
+        assert_eq!(
+            gw.data.len(),
+            ci * co * nk,
+            "cp_weight_backward: gradient of shape {:?} for ({ci}, {co}, {:?})",
+            gw.shape,
+            d.kept
+        );
+        let pm = cp_mode_products(f, &d);
+        let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
+        let g = |idx: usize| (gw.data[idx].re.to_f64(), gw.data[idx].im.to_f64());
+        let (lam, fa, fb) = (&f.lambda.data, &f.a.data, &f.b.data);
+        // S[i,o,r] = sum_k G[i,o,k] conj(P[k,r]); then the gradients of l, A, B.
+        let mut gl = vec![(0.0, 0.0); r];
+        let mut ga = vec![(0.0, 0.0); ci * r];
+        let mut gb = vec![(0.0, 0.0); co * r];
+        // T_r[k] = sum_{i,o} G[i,o,k] conj(l_r A_ir B_or) for the mode factors.
+        let mut tk = vec![(0.0, 0.0); nk * r];
+        for i in 0..ci {
+            for o in 0..co {
+                let base = (i * co + o) * nk;
+                for rr in 0..r {
+                    let (mut sr, mut si) = (0.0, 0.0);
+                    for k in 0..nk {
+                        let (x, y) = cmul(g(base + k), conj(pm[k * r + rr]));
+                        sr += x;
+                        si += y;
+                    }
+                    let s = (sr, si);
+                    let (lv, av, bv) = (c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr));
+                    cadd(&mut gl[rr], cmul(s, conj(cmul(av, bv))));
+                    cadd(&mut ga[i * r + rr], cmul(s, conj(cmul(lv, bv))));
+                    cadd(&mut gb[o * r + rr], cmul(s, conj(cmul(lv, av))));
+                    let q = conj(cmul3(lv, av, bv));
+                    for k in 0..nk {
+                        cadd(&mut tk[k * r + rr], cmul(g(base + k), q));
+                    }
+                }
+            }
+        }
+        let native = T::FORMAT;
+        let real = |shape: &[usize], v: &[(f64, f64)]| {
+            let data = v
+                .iter()
+                .flat_map(|(x, y)| [T::from_f64(*x), T::from_f64(*y)])
+                .collect();
+            self.tensor(shape.to_vec(), native, data)
+        };
+        let mut out = vec![
+            real(&f.lambda.shape, &gl),
+            real(&f.a.shape, &ga),
+            real(&f.b.shape, &gb),
+        ];
+        // Mode factor a: grad[k_a, r] = sum_{k with that k_a} T_r[k] conj(prod_{b != a} M_b[k_b, r]).
+        let nd = d.kept.len();
+        for ax in 0..nd {
+            let mut gm = vec![(0.0, 0.0); d.kept[ax] * r];
+            for k in 0..nk {
+                let idx = unravel(k, &d.kept);
+                for rr in 0..r {
+                    let mut other = (1.0, 0.0);
+                    for bx in (0..nd).filter(|&bx| bx != ax) {
+                        other = cmul(other, c(&f.modes[bx].data, idx[bx] * r + rr));
+                    }
+                    cadd(&mut gm[idx[ax] * r + rr], cmul(tk[k * r + rr], conj(other)));
+                }
+            }
+            out.push(real(&f.modes[ax].shape, &gm));
+        }
+        out
+    }
+
+    fn adam_update(
+        &self,
+        p: &mut CpuTensor<T>,
+        g: &CpuTensor<T>,
+        m: &mut CpuTensor<T>,
+        v: &mut CpuTensor<T>,
+        s: &AdamScalars,
+    ) {
+        crate::fno::optim::adam_slice(&mut p.data, &g.data, &mut m.data, &mut v.data, s);
     }
 
     fn all_finite(&self, x: &CpuTensor<T>) -> bool {

@@ -138,6 +138,8 @@ pub trait Backend: Sync {
     fn mem(&self) -> MemStats;
     /// Start a new peak measurement from the current live bytes.
     fn reset_peak(&self);
+    /// Wait until all queued work is done (for timing; a no-op where ops are synchronous).
+    fn synchronize(&self) {}
 
     // ---- spectral transforms ----
     /// Forward transform over the last `modes.0.len()` axes of `x` (batch, channels, grid...).
@@ -204,12 +206,77 @@ pub trait Backend: Sync {
     /// Channels `lo..hi` of `x`.
     fn slice_channels(&self, x: &Self::Tensor, lo: usize, hi: usize) -> Self::Tensor;
 
+    // ---- parameters and optimizer (weights stay resident on the backend) ----
+    /// A tensor of zeros.
+    fn zeros(&self, shape: &[usize], format: Format) -> Self::Tensor;
+    /// The complex tensor `(...)` whose values are the (re, im) pairs along the last axis
+    /// (length 2) of `t`, rounded to `format` (complex parameters are stored as real pairs).
+    fn to_complex(&self, t: &Self::Tensor, format: Format) -> Self::CTensor;
+    /// The real tensor `(..., 2)` of (re, im) pairs of `t`, rounded to `format`.
+    fn to_real(&self, t: &Self::CTensor, format: Format) -> Self::Tensor;
+    /// The dense spectral weight of canonical-polyadic factors, rounded to `format`:
+    /// `W[i, o, k] = sum_r lambda_r A[i, r] B[o, r] prod_a M_a[k_a, r]` (complex; computed in f64 on
+    /// the CPU), shape `(in, out, kept...)`.
+    fn cp_weight(&self, f: &CpFactors<'_, Self::Tensor>, format: Format) -> Self::CTensor;
+    /// Gradients of the factors for the dense-weight gradient `gw` (the conjugate convention of
+    /// [`Backend::contract_backward`]), in the order lambda, A, B, M_0, ..., M_{d-1}, each shaped
+    /// and stored like its factor.
+    fn cp_weight_backward(
+        &self,
+        f: &CpFactors<'_, Self::Tensor>,
+        gw: &Self::CTensor,
+    ) -> Vec<Self::Tensor>;
+    /// One Adam / AdamW update in place of parameter `p`, moments `m`, `v` for gradient `g`
+    /// (all of one shape): the per-element arithmetic of `fno::optim::Adam::step`, in the scalar.
+    fn adam_update(
+        &self,
+        p: &mut Self::Tensor,
+        g: &Self::Tensor,
+        m: &mut Self::Tensor,
+        v: &mut Self::Tensor,
+        s: &AdamScalars,
+    );
+
     // ---- reductions ----
     /// Whether every value is finite.
     fn all_finite(&self, x: &Self::Tensor) -> bool;
     fn all_finite_complex(&self, x: &Self::CTensor) -> bool;
     /// Mean and standard deviation over all values (f64), for k-sigma clipping.
     fn mean_std(&self, x: &Self::Tensor) -> (f64, f64);
+}
+
+/// Canonical-polyadic factors of one spectral weight, complex values stored as real (.., 2) tensors:
+/// `lambda` (r, 2), `a` (in, r, 2), `b` (out, r, 2), and per kept-mode axis `modes[ax]` (kept_ax, r, 2).
+pub struct CpFactors<'a, T> {
+    pub lambda: &'a T,
+    pub a: &'a T,
+    pub b: &'a T,
+    pub modes: Vec<&'a T>,
+}
+
+/// The scalars of one Adam step (f64, as PyTorch computes them in Python; a backend rounds each
+/// to its scalar, which is where the reference rounds them):
+/// ```text
+/// x = p; if decoupled { x *= decay }; gi = g; if coupled { gi += wd x }
+/// m = m + one_minus_b1 (gi - m);  v = b2 v + one_minus_b2 gi^2
+/// p = x - step_size m / (sqrt(v) / bc2_sqrt + eps)
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamScalars {
+    /// lr / (1 - beta1^t).
+    pub step_size: f64,
+    /// sqrt(1 - beta2^t).
+    pub bc2_sqrt: f64,
+    pub eps: f64,
+    pub one_minus_b1: f64,
+    pub b2: f64,
+    pub one_minus_b2: f64,
+    /// Weight decay (the coupled, Adam, rule).
+    pub wd: f64,
+    /// 1 - lr wd (the decoupled, AdamW, rule).
+    pub decay: f64,
+    pub decoupled: bool,
+    pub coupled: bool,
 }
 
 /// Elementwise maps with their derivatives (the stabilizers among them).

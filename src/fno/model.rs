@@ -16,9 +16,11 @@
 
 use super::params::Params;
 use super::policy::{Policy, Stabilizer};
+use super::resident::Resident;
 use super::scalar::Scalar;
-use crate::backend::{Backend, Modes, Pointwise, SpectralForward, SpectralInverse};
+use crate::backend::{Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse};
 use crate::precision::Format;
+use crate::precision::Real;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::fmt;
@@ -178,7 +180,6 @@ enum Spectral {
         a: usize,
         b: usize,
         modes: Vec<usize>,
-        rank: usize,
     },
 }
 
@@ -189,6 +190,41 @@ pub struct Fno {
     lifting: Vec<Linear>,
     blocks: Vec<Block>,
     projection: Vec<Linear>,
+}
+
+/// Parameter gradients as the backward pass produces them: each parameter receives its gradient
+/// once (a second contribution is added), converted to the scalar's own format.
+struct Grads<B: Backend> {
+    slots: Vec<Option<B::Tensor>>,
+}
+
+impl<B: Backend> Grads<B> {
+    fn new(n: usize) -> Self {
+        Grads {
+            slots: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    fn put(&mut self, be: &B, i: usize, g: B::Tensor) {
+        let native = <B::T as Real>::FORMAT;
+        let g = if be.format(&g) == native {
+            g
+        } else {
+            be.cast(&g, native)
+        };
+        self.slots[i] = Some(match self.slots[i].take() {
+            None => g,
+            Some(prev) => be.add(&prev, &g),
+        });
+    }
+
+    fn finish(self) -> Vec<B::Tensor> {
+        self.slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, g)| g.unwrap_or_else(|| panic!("parameter {i} received no gradient")))
+            .collect()
+    }
 }
 
 /// Input of one MLP layer and its pre-activation output when a GELU follows.
@@ -250,12 +286,11 @@ impl Fno {
         for _ in 0..cfg.n_layers {
             let spectral = match cfg.cp_rank() {
                 None => Spectral::Dense(take()),
-                Some(rank) => Spectral::Cp {
+                Some(_) => Spectral::Cp {
                     lambda: take(),
                     a: take(),
                     b: take(),
                     modes: (0..cfg.dim).map(|_| take()).collect(),
-                    rank,
                 },
             };
             let bias = take();
@@ -414,137 +449,66 @@ impl Fno {
         Ok(())
     }
 
-    /// The dense complex spectral weight of block `l`, interleaved (in, out, kept..., 2).
-    fn spectral_weight<T: Scalar>(&self, params: &Params<T>, l: usize) -> Vec<T> {
+    /// The CP factors of block `l` (None for a dense weight).
+    fn cp_factors<'a, B: Backend>(
+        &self,
+        w: &'a Resident<B>,
+        l: usize,
+    ) -> Option<CpFactors<'a, B::Tensor>> {
         match &self.blocks[l].spectral {
-            Spectral::Dense(i) => params.list[*i].data.clone(),
+            Spectral::Dense(_) => None,
             Spectral::Cp {
                 lambda,
                 a,
                 b,
                 modes,
-                rank,
-            } => {
-                let w = self.cfg.width;
-                let kept = Modes(self.cfg.modes.clone()).kept_shape();
-                let nk: usize = kept.iter().product();
-                let r = *rank;
-                let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
-                let lam = &params.list[*lambda].data;
-                let fa = &params.list[*a].data;
-                let fb = &params.list[*b].data;
-                // prod over axes of the mode factors, per (k, r).
-                let pm = mode_products(params, modes, &kept, r);
-                let mut out = vec![T::zero(); 2 * w * w * nk];
-                for i in 0..w {
-                    for o in 0..w {
-                        // q_r = l_r A_ir B_or
-                        let q: Vec<(f64, f64)> = (0..r)
-                            .map(|rr| cmul3(c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr)))
-                            .collect();
-                        for k in 0..nk {
-                            let (mut re, mut im) = (0.0, 0.0);
-                            for (rr, qv) in q.iter().enumerate() {
-                                let (x, y) = cmul(*qv, pm[k * r + rr]);
-                                re += x;
-                                im += y;
-                            }
-                            let idx = ((i * w + o) * nk + k) * 2;
-                            out[idx] = T::from_f64(re);
-                            out[idx + 1] = T::from_f64(im);
-                        }
-                    }
-                }
-                out
-            }
+                ..
+            } => Some(CpFactors {
+                lambda: w.get(*lambda),
+                a: w.get(*a),
+                b: w.get(*b),
+                modes: modes.iter().map(|&m| w.get(m)).collect(),
+            }),
         }
     }
 
-    /// Chain the dense-weight gradient `gw` (interleaved, conjugate convention) to the CP
-    /// factors of block `l`.
-    fn spectral_weight_backward<T: Scalar>(
+    /// The dense complex spectral weight of block `l` (in, out, kept...), rounded to `fmt`.
+    fn spectral_weight<B: Backend>(
         &self,
-        params: &Params<T>,
-        grads: &mut Params<T>,
+        be: &B,
+        w: &Resident<B>,
         l: usize,
-        gw: &[T],
+        fmt: Format,
+    ) -> B::CTensor {
+        match (&self.blocks[l].spectral, self.cp_factors(w, l)) {
+            (Spectral::Dense(i), _) => be.to_complex(w.get(*i), fmt),
+            (_, Some(f)) => be.cp_weight(&f, fmt),
+            (_, None) => unreachable!("CP block without factors"),
+        }
+    }
+
+    /// Gradients of block `l`'s spectral parameters for the dense-weight gradient `gw`.
+    fn spectral_weight_backward<B: Backend>(
+        &self,
+        be: &B,
+        w: &Resident<B>,
+        grads: &mut Grads<B>,
+        l: usize,
+        gw: &B::CTensor,
     ) {
         match &self.blocks[l].spectral {
-            Spectral::Dense(i) => accumulate(&mut grads.list[*i].data, gw),
+            Spectral::Dense(i) => grads.put(be, *i, be.to_real(gw, <B::T as Real>::FORMAT)),
             Spectral::Cp {
                 lambda,
                 a,
                 b,
                 modes,
-                rank,
+                ..
             } => {
-                let w = self.cfg.width;
-                let kept = Modes(self.cfg.modes.clone()).kept_shape();
-                let nk: usize = kept.iter().product();
-                let r = *rank;
-                let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
-                let lam = &params.list[*lambda].data;
-                let fa = &params.list[*a].data;
-                let fb = &params.list[*b].data;
-                let pm = mode_products(params, modes, &kept, r);
-                // S[i,o,r] = sum_k G[i,o,k] conj(P[k,r]); then the gradients of l, A, B.
-                let mut gl = vec![(0.0, 0.0); r];
-                let mut ga = vec![(0.0, 0.0); w * r];
-                let mut gb = vec![(0.0, 0.0); w * r];
-                // T_r[k] = sum_{i,o} G[i,o,k] conj(l_r A_ir B_or) for the mode factors.
-                let mut tk = vec![(0.0, 0.0); nk * r];
-                for i in 0..w {
-                    for o in 0..w {
-                        let base = (i * w + o) * nk;
-                        for rr in 0..r {
-                            let (mut sr, mut si) = (0.0, 0.0);
-                            for k in 0..nk {
-                                let g = c(gw, base + k);
-                                let (x, y) = cmul(g, conj(pm[k * r + rr]));
-                                sr += x;
-                                si += y;
-                            }
-                            let s = (sr, si);
-                            let (lv, av, bv) = (c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr));
-                            add(&mut gl[rr], cmul(s, conj(cmul(av, bv))));
-                            add(&mut ga[i * r + rr], cmul(s, conj(cmul(lv, bv))));
-                            add(&mut gb[o * r + rr], cmul(s, conj(cmul(lv, av))));
-                            let q = conj(cmul3(lv, av, bv));
-                            for k in 0..nk {
-                                add(&mut tk[k * r + rr], cmul(c(gw, base + k), q));
-                            }
-                        }
-                    }
-                }
-                let put = |grads: &mut Params<T>, idx: usize, v: &[(f64, f64)]| {
-                    for (j, (x, y)) in v.iter().enumerate() {
-                        grads.list[idx].data[2 * j] += T::from_f64(*x);
-                        grads.list[idx].data[2 * j + 1] += T::from_f64(*y);
-                    }
-                };
-                put(grads, *lambda, &gl);
-                put(grads, *a, &ga);
-                put(grads, *b, &gb);
-                // Mode factor a: grad[k_a, r] = sum_{k with that k_a} T_r[k] conj(prod_{b != a} M_b[k_b, r]).
-                let d = kept.len();
-                for (ax, &pidx) in modes.iter().enumerate() {
-                    let mut g = vec![(0.0, 0.0); kept[ax] * r];
-                    for k in 0..nk {
-                        let idx = unravel(k, &kept);
-                        for rr in 0..r {
-                            let mut other = (1.0, 0.0);
-                            for bx in 0..d {
-                                if bx != ax {
-                                    other = cmul(
-                                        other,
-                                        c(&params.list[modes[bx]].data, idx[bx] * r + rr),
-                                    );
-                                }
-                            }
-                            add(&mut g[idx[ax] * r + rr], cmul(tk[k * r + rr], conj(other)));
-                        }
-                    }
-                    put(grads, pidx, &g);
+                let f = self.cp_factors(w, l).expect("CP factors");
+                let idx = [*lambda, *a, *b].into_iter().chain(modes.iter().copied());
+                for (i, g) in idx.zip(be.cp_weight_backward(&f, gw)) {
+                    grads.put(be, i, g);
                 }
             }
         }
@@ -556,7 +520,7 @@ impl Fno {
     pub fn forward<B: Backend>(
         &self,
         be: &B,
-        params: &Params<B::T>,
+        params: &Resident<B>,
         x: &B::Tensor,
         policy: &Policy,
     ) -> Result<(B::Tensor, Cache<B>), Overflow> {
@@ -616,7 +580,7 @@ impl Fno {
             let name = format!("blocks.{l}");
             let s1 = self.apply_linear(be, params, &blk.skip, &h, mlp_fmt);
             let s2 = blk.mlp.as_ref().map(|(_, _, g)| {
-                let gw = be.upload(&[cfg.width], &params.list[*g].data, mlp_fmt);
+                let gw = be.cast(params.get(*g), mlp_fmt);
                 be.scale_channels(&h, &gw)
             });
             let stab = match policy.stabilizer {
@@ -649,13 +613,7 @@ impl Fno {
             if check && !be.all_finite_complex(&xhat) {
                 return Err(ovf(&name, "forward FFT"));
             }
-            let mut wshape = vec![cfg.width, cfg.width];
-            wshape.extend(modes.kept_shape());
-            let weight = be.upload_complex(
-                &wshape,
-                &self.spectral_weight(params, l),
-                policy.contraction,
-            );
+            let weight = self.spectral_weight(be, params, l, policy.contraction);
             let yhat = be.contract(&xhat, &weight, policy.contraction);
             if check && !be.all_finite_complex(&yhat) {
                 return Err(ovf(&name, "spectral contraction"));
@@ -673,7 +631,7 @@ impl Fno {
             if check && !be.all_finite(&f) {
                 return Err(ovf(&name, "inverse FFT"));
             }
-            let bias = be.upload(&[cfg.width], &params.list[blk.bias].data, mlp_fmt);
+            let bias = be.cast(params.get(blk.bias), mlp_fmt);
             let f = be.add_bias(&f, &bias);
             let u = be.add(&f, &s1);
             drop((f, s1));
@@ -725,50 +683,44 @@ impl Fno {
     fn apply_linear<B: Backend>(
         &self,
         be: &B,
-        params: &Params<B::T>,
+        params: &Resident<B>,
         lin: &Linear,
         x: &B::Tensor,
         fmt: Format,
     ) -> B::Tensor {
-        let wp = &params.list[lin.w];
-        let w = be.upload(&wp.shape, &wp.data, fmt);
-        let b = lin
-            .b
-            .map(|b| be.upload(&params.list[b].shape, &params.list[b].data, fmt));
-        be.linear(x, &w, b.as_ref(), fmt)
+        // `linear` rounds its operands to `fmt` itself: the masters go in as they are.
+        be.linear(x, params.get(lin.w), lin.b.map(|b| params.get(b)), fmt)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn linear_backward<B: Backend>(
         &self,
         be: &B,
-        params: &Params<B::T>,
-        grads: &mut Params<B::T>,
+        params: &Resident<B>,
+        grads: &mut Grads<B>,
         lin: &Linear,
         x: &B::Tensor,
         g: &B::Tensor,
         fmt: Format,
     ) -> B::Tensor {
-        let wp = &params.list[lin.w];
-        let w = be.upload(&wp.shape, &wp.data, fmt);
-        let (gx, gw, gb) = be.linear_backward(x, &w, g, lin.b.is_some(), fmt);
-        accumulate(&mut grads.list[lin.w].data, &be.download(&gw));
+        let (gx, gw, gb) = be.linear_backward(x, params.get(lin.w), g, lin.b.is_some(), fmt);
+        grads.put(be, lin.w, gw);
         if let (Some(bi), Some(gb)) = (lin.b, gb) {
-            accumulate(&mut grads.list[bi].data, &be.download(&gb));
+            grads.put(be, bi, gb);
         }
         gx
     }
 
-    /// Gradients of all parameters for the output gradient `g_out`, or where inf/NaN first
-    /// appeared.
+    /// Gradients of all parameters (one tensor per parameter, in the scalar's own format) for
+    /// the output gradient `g_out`, or where inf/NaN first appeared.
     pub fn backward<B: Backend>(
         &self,
         be: &B,
-        params: &Params<B::T>,
+        params: &Resident<B>,
         cache: Cache<B>,
         g_out: &B::Tensor,
         policy: &Policy,
-    ) -> Result<Params<B::T>, Overflow> {
+    ) -> Result<Vec<B::Tensor>, Overflow> {
         let cfg = &self.cfg;
         let check = policy.is_low();
         let ovf = |layer: &str, op: &str| Overflow {
@@ -776,9 +728,9 @@ impl Fno {
             op: op.into(),
             phase: "backward",
         };
-        let mut grads = params.zeros_like();
+        let mut grads = Grads::<B>::new(params.len());
         let mlp_fmt = policy.mlp;
-        let mlp_back = |grads: &mut Params<B::T>,
+        let mlp_back = |grads: &mut Grads<B>,
                         layers: &[Linear],
                         caches: Vec<LayerCache<B>>,
                         g: B::Tensor|
@@ -810,9 +762,9 @@ impl Fno {
             // Channel MLP and its soft-gating skip.
             let (g_v, g_x_gate) = match (&blk.mlp, bc.mlp) {
                 (Some((fc1, fc2, gate)), Some((v, m1, a1))) => {
-                    let gw = be.upload(&[cfg.width], &params.list[*gate].data, mlp_fmt);
+                    let gw = be.cast(params.get(*gate), mlp_fmt);
                     let (gx_gate, g_gate) = be.scale_channels_backward(&bc.x, &gw, &g_m);
-                    accumulate(&mut grads.list[*gate].data, &be.download(&g_gate));
+                    grads.put(be, *gate, g_gate);
                     let g_a1 =
                         self.linear_backward(be, params, &mut grads, fc2, &a1, &g_m, mlp_fmt);
                     let g_m1 = be.pointwise_backward(Pointwise::Gelu, &m1, &g_a1);
@@ -826,8 +778,7 @@ impl Fno {
                 return Err(ovf(&name, "channel MLP"));
             }
             // Spectral path: bias, inverse FFT, contraction, forward FFT, stabilizer.
-            let gbias = be.channel_sum(&g_u);
-            accumulate(&mut grads.list[blk.bias].data, &be.download(&gbias));
+            grads.put(be, blk.bias, be.channel_sum(&g_u));
             let g_yhat = be.rfft_modes(
                 &g_u,
                 &Modes(cfg.modes.clone()),
@@ -845,7 +796,7 @@ impl Fno {
             if check && !(be.all_finite_complex(&g_xhat) && be.all_finite_complex(&g_w)) {
                 return Err(ovf(&name, "spectral contraction"));
             }
-            self.spectral_weight_backward(params, &mut grads, l, &be.download_complex(&g_w));
+            self.spectral_weight_backward(be, params, &mut grads, l, &g_w);
             let g_z = be.irfft_modes(
                 &g_xhat,
                 &grid,
@@ -872,34 +823,12 @@ impl Fno {
         }
         let _ = mlp_back(&mut grads, &self.lifting, cache.lifting, g);
         drop(cache.x0);
-        if check && !grads.all_finite() {
+        let grads = grads.finish();
+        if check && !grads.iter().all(|g| be.all_finite(g)) {
             return Err(ovf("parameters", "gradient"));
         }
         Ok(grads)
     }
-}
-
-fn accumulate<T: Scalar>(dst: &mut [T], src: &[T]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += *s;
-    }
-}
-
-fn cmul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
-    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
-}
-
-fn cmul3(a: (f64, f64), b: (f64, f64), c: (f64, f64)) -> (f64, f64) {
-    cmul(cmul(a, b), c)
-}
-
-fn conj(a: (f64, f64)) -> (f64, f64) {
-    (a.0, -a.1)
-}
-
-fn add(a: &mut (f64, f64), b: (f64, f64)) {
-    a.0 += b.0;
-    a.1 += b.1;
 }
 
 fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
@@ -909,28 +838,6 @@ fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
         k /= shape[a];
     }
     idx
-}
-
-/// prod_a M_a[k_a, r] for every flat kept index k and rank r, as (k * r + rr).
-fn mode_products<T: Scalar>(
-    params: &Params<T>,
-    modes: &[usize],
-    kept: &[usize],
-    r: usize,
-) -> Vec<(f64, f64)> {
-    let nk: usize = kept.iter().product();
-    let mut out = vec![(1.0, 0.0); nk * r];
-    for k in 0..nk {
-        let idx = unravel(k, kept);
-        for (a, &pidx) in modes.iter().enumerate() {
-            let f = &params.list[pidx].data;
-            for rr in 0..r {
-                let j = idx[a] * r + rr;
-                out[k * r + rr] = cmul(out[k * r + rr], (f[2 * j].to_f64(), f[2 * j + 1].to_f64()));
-            }
-        }
-    }
-    out
 }
 
 /// Coordinates j / n_a of every grid point, one channel per axis, repeated over the batch

@@ -15,6 +15,7 @@
 
 use super::params::Params;
 use super::scalar::Scalar;
+use crate::backend::{AdamScalars, Backend, Pointwise};
 
 /// Which weight-decay rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,20 +94,7 @@ impl<T: Scalar> Adam<T> {
             self.m.list.len(),
             params.list.len()
         );
-        self.step += 1;
-        let t = self.step as i32;
-        let bc1 = 1.0 - self.beta1.powi(t);
-        let bc2_sqrt = (1.0 - self.beta2.powi(t)).sqrt();
-        let step_size = T::from_f64(lr / bc1);
-        let bc2_sqrt_t = T::from_f64(bc2_sqrt);
-        let eps = T::from_f64(self.eps);
-        let one_minus_b1 = T::from_f64(1.0 - self.beta1);
-        let b2 = T::from_f64(self.beta2);
-        let one_minus_b2 = T::from_f64(1.0 - self.beta2);
-        let wd = T::from_f64(self.weight_decay);
-        let decay = T::from_f64(1.0 - lr * self.weight_decay);
-        let decoupled = self.kind == OptimizerKind::AdamW && self.weight_decay != 0.0;
-        let coupled = self.kind == OptimizerKind::Adam && self.weight_decay != 0.0;
+        let s = self.next_scalars(lr);
         for (((p, g), m), v) in params
             .list
             .iter_mut()
@@ -130,23 +118,64 @@ impl<T: Scalar> Adam<T> {
                 m.name,
                 m.shape
             );
-            for i in 0..p.data.len() {
-                let mut x = p.data[i];
-                if decoupled {
-                    x *= decay;
-                }
-                let mut gi = g.data[i];
-                if coupled {
-                    gi += wd * x;
-                }
-                let mi = m.data[i] + one_minus_b1 * (gi - m.data[i]);
-                let vi = b2 * v.data[i] + one_minus_b2 * (gi * gi);
-                m.data[i] = mi;
-                v.data[i] = vi;
-                let denom = vi.sqrt() / bc2_sqrt_t + eps;
-                p.data[i] = x - step_size * (mi / denom);
-            }
+            adam_slice(&mut p.data, &g.data, &mut m.data, &mut v.data, &s);
         }
+    }
+
+    /// Count one more step and return its scalars (bias corrections and step size for
+    /// learning rate `lr`), for a backend that keeps the tensors ([`crate::backend::Backend::adam_update`]).
+    pub fn next_scalars(&mut self, lr: f64) -> AdamScalars {
+        self.step += 1;
+        let t = self.step as i32;
+        AdamScalars {
+            step_size: lr / (1.0 - self.beta1.powi(t)),
+            bc2_sqrt: (1.0 - self.beta2.powi(t)).sqrt(),
+            eps: self.eps,
+            one_minus_b1: 1.0 - self.beta1,
+            b2: self.beta2,
+            one_minus_b2: 1.0 - self.beta2,
+            wd: self.weight_decay,
+            decay: 1.0 - lr * self.weight_decay,
+            decoupled: self.kind == OptimizerKind::AdamW && self.weight_decay != 0.0,
+            coupled: self.kind == OptimizerKind::Adam && self.weight_decay != 0.0,
+        }
+    }
+}
+
+/// The per-element Adam update of one tensor in the scalar `T` (the reference every backend
+/// follows; see the module docs for the formula and [`AdamScalars`]).
+pub fn adam_slice<T: Scalar>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], s: &AdamScalars) {
+    let step_size = T::from_f64(s.step_size);
+    let bc2_sqrt = T::from_f64(s.bc2_sqrt);
+    let eps = T::from_f64(s.eps);
+    let one_minus_b1 = T::from_f64(s.one_minus_b1);
+    let b2 = T::from_f64(s.b2);
+    let one_minus_b2 = T::from_f64(s.one_minus_b2);
+    let wd = T::from_f64(s.wd);
+    let decay = T::from_f64(s.decay);
+    assert!(
+        g.len() == p.len() && m.len() == p.len() && v.len() == p.len(),
+        "adam: {} parameters, {} gradients, {} and {} moments",
+        p.len(),
+        g.len(),
+        m.len(),
+        v.len()
+    );
+    for i in 0..p.len() {
+        let mut x = p[i];
+        if s.decoupled {
+            x *= decay;
+        }
+        let mut gi = g[i];
+        if s.coupled {
+            gi += wd * x;
+        }
+        let mi = m[i] + one_minus_b1 * (gi - m[i]);
+        let vi = b2 * v[i] + one_minus_b2 * (gi * gi);
+        m[i] = mi;
+        v[i] = vi;
+        let denom = vi.sqrt() / bc2_sqrt + eps;
+        p[i] = x - step_size * (mi / denom);
     }
 }
 
@@ -239,6 +268,20 @@ impl LossScaler {
                 finite &= g.is_finite();
                 *g *= inv;
                 finite &= g.is_finite();
+            }
+        }
+        finite
+    }
+
+    /// [`LossScaler::unscale`] for gradients held by a backend (one tensor per parameter).
+    pub fn unscale_on<B: Backend>(&self, be: &B, grads: &mut [B::Tensor]) -> bool {
+        let mut finite = true;
+        for g in grads.iter_mut() {
+            finite &= be.all_finite(g);
+            // Multiplying by 1 is the identity: skip the pass.
+            if self.scale != 1.0 {
+                *g = be.pointwise(Pointwise::Scale(1.0 / self.scale), g);
+                finite &= be.all_finite(g);
             }
         }
         finite

@@ -11,6 +11,7 @@ use super::model::{Factorization, Fno, FnoConfig, Overflow};
 use super::optim::{Adam, LossScaler, StepLr};
 use super::params::Params;
 use super::policy::{Policy, Stabilizer};
+use super::resident::{Resident, ResidentAdam};
 use crate::backend::Backend;
 use crate::precision::Format;
 use anyhow::{Context, bail};
@@ -125,7 +126,7 @@ fn fit(
 pub fn predict<B: Backend<T = f32>>(
     be: &B,
     model: &Fno,
-    params: &Params<f32>,
+    params: &Resident<B>,
     x: &[f32],
     batch: usize,
     grid: &[usize],
@@ -142,7 +143,7 @@ pub fn predict<B: Backend<T = f32>>(
 pub fn evaluate_all<B: Backend<T = f32>>(
     be: &B,
     model: &Fno,
-    params: &Params<f32>,
+    params: &Resident<B>,
     tests: &[Split<f32>],
     norms: &(
         Option<UnitGaussianNormalizer>,
@@ -199,8 +200,8 @@ pub fn run<B: Backend<T = f32>>(
     }
     let model = Fno::new(model_config(cfg)).map_err(anyhow::Error::msg)?;
     let seed = cfg.train.seed;
-    let mut params: Params<f32> = model.init(seed);
-    let mut adam = Adam::new(cfg.train.optimizer.into(), &params, cfg.train.weight_decay);
+    let mut host: Params<f32> = model.init(seed);
+    let mut adam = Adam::new(cfg.train.optimizer.into(), &host, cfg.train.weight_decay);
     let sched = StepLr::new(cfg.train.lr, cfg.train.step_size, cfg.train.gamma);
     let mut scaler = LossScaler::from_config(&cfg.precision);
     let mut log = MetricsLog::new(&out_dir);
@@ -208,7 +209,7 @@ pub fn run<B: Backend<T = f32>>(
     let mut step = 0u64;
     let ckpt_path = out_dir.join(CHECKPOINT);
     if opts.resume && ckpt_path.exists() {
-        let ck = Checkpoint::restore(&ckpt_path, &mut params)?;
+        let ck = Checkpoint::restore(&ckpt_path, &mut host)?;
         adam = ck
             .optimizer
             .clone()
@@ -219,13 +220,16 @@ pub fn run<B: Backend<T = f32>>(
         log.records = MetricsLog::records_from_json(&ck.metrics)?;
         log.truncate(start)?;
     }
+    // Weights and Adam's moments stay on the backend; they come back for checkpoints only.
+    let mut params = Resident::upload(be, &host);
+    drop(host);
+    let mut adam = ResidentAdam::upload(be, adam);
     std::fs::write(out_dir.join("config.toml"), cfg.to_toml())
         .with_context(|| format!("writing {}", out_dir.join("config.toml").display()))?;
     let loss_kind: LossKind = cfg.train.loss.into();
     let grid = train.y.grid.clone();
     let bs = cfg.train.batch_size;
     let n = train.len();
-    let master_bytes = (params.numel() * 4 * 4) as u64; // weights, grads, m, v in fp32
     let mut peak: u64 = 0;
     let mut stopped = None;
     let epochs_end = match opts.stop_after {
@@ -271,10 +275,10 @@ pub fn run<B: Backend<T = f32>>(
                 });
             match result {
                 Ok((loss, mut grads)) => {
-                    let finite = scaler.unscale(&mut grads);
+                    let finite = scaler.unscale_on(be, &mut grads);
                     scaler.update(!finite);
                     if finite && loss.is_finite() {
-                        adam.step(&mut params, &grads, lr);
+                        adam.step(be, &mut params, &grads, lr);
                         loss_sum += loss * b as f64;
                         loss_n += b;
                     } else {
@@ -319,9 +323,12 @@ pub fn run<B: Backend<T = f32>>(
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
+        be.synchronize();
         let train_secs = t0.elapsed().as_secs_f64();
-        peak = peak.max(be.mem().peak_bytes as u64 + master_bytes);
-        let train_peak = be.mem().peak_bytes as u64 + master_bytes;
+        // Everything the step holds (weights, gradients, Adam's moments, activations) lives
+        // on the backend, at its storage width.
+        let train_peak = be.mem().peak_bytes as u64;
+        peak = peak.max(train_peak);
         // Zero-shot resolutions cost up to (r / r_train)^d of an epoch: only after the last one.
         let final_epoch = epoch + 1 == cfg.train.epochs;
         let splits = if final_epoch {
@@ -358,8 +365,8 @@ pub fn run<B: Backend<T = f32>>(
             break 'epochs;
         }
         if last || (every > 0 && (epoch + 1) % every == 0) || epoch + 1 == epochs_end {
-            let mut ck = Checkpoint::new(params.clone());
-            ck.optimizer = Some(adam.clone());
+            let mut ck = Checkpoint::new(params.download(be));
+            ck.optimizer = Some(adam.download(be, &params));
             ck.epoch = epoch + 1;
             ck.step = step;
             ck.seed = seed;
@@ -432,7 +439,7 @@ pub fn eval_checkpoint<B: Backend<T = f32>>(
     evaluate_all(
         be,
         &model,
-        &ck.params,
+        &Resident::upload(be, &ck.params),
         &data.tests,
         &norms,
         cfg.train.batch_size,
@@ -464,8 +471,10 @@ pub fn time_step<B: Backend<T = f32>>(
     steps: usize,
     seed: u64,
 ) -> Result<StepTiming, (usize, Overflow)> {
-    let mut params: Params<f32> = model.init(seed);
-    let mut adam = Adam::new(super::optim::OptimizerKind::AdamW, &params, 1e-4);
+    let host: Params<f32> = model.init(seed);
+    let adam = Adam::new(super::optim::OptimizerKind::AdamW, &host, 1e-4);
+    let mut params = Resident::upload(be, &host);
+    let mut adam = ResidentAdam::upload(be, adam);
     let points: usize = grid.iter().product();
     let random = |channels: usize, trial: usize| -> Vec<f32> {
         crate::experiments::noise(batch * channels * points, seed, trial)
@@ -492,14 +501,15 @@ pub fn time_step<B: Backend<T = f32>>(
         let grads = model
             .backward(be, &params, cache, &gt, policy)
             .map_err(|o| (i, o))?;
-        adam.step(&mut params, &grads, 1e-3);
+        adam.step(be, &mut params, &grads, 1e-3);
+        be.synchronize();
         if i > 0 {
             best = best.min(t.elapsed().as_secs_f64());
         }
     }
     Ok(StepTiming {
         best_seconds: best,
-        peak_bytes: be.mem().peak_bytes as u64 + params.numel() as u64 * 16,
+        peak_bytes: be.mem().peak_bytes as u64,
         n_params: params.numel(),
     })
 }
