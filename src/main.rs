@@ -106,6 +106,43 @@ struct BenchFnoArgs {
     steps: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Spectral weights: 0 for dense, else the CP rank (< 1: a fraction of the dense parameter
+    /// count, as tltorch's TFNO; the paper's TFNO uses 0.05).
+    #[arg(long, default_value_t = 0.0)]
+    rank: f64,
+}
+
+/// Which backend a command runs on.
+enum Device {
+    Cpu,
+    Cuda,
+}
+
+fn parse_device(d: &str) -> Result<Device, UsageError> {
+    match d {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda),
+        d => Err(UsageError::new(
+            "--device",
+            format!("unknown device '{d}'; allowed: cpu, cuda"),
+        )),
+    }
+}
+
+/// Open GPU 0 after checking that every format the run uses is one the GPU computes in (a usage
+/// error, exit 2, naming the format); no GPU or driver is a runtime error naming the cause.
+#[cfg(feature = "cuda")]
+fn open_cuda(formats: &[Format]) -> Result<mpno::backend::cuda::Cuda, Failure> {
+    use mpno::backend::cuda::Cuda;
+    Cuda::check_formats(formats).map_err(|e| UsageError::new("--device", e.to_string()))?;
+    Cuda::new(0).map_err(|e| Failure::Runtime(anyhow::anyhow!("--device cuda: {e}")))
+}
+
+/// Run `f` on the CUDA backend, turning a device failure it raises (out of memory with the
+/// requested and available bytes, a driver error) into a runtime error.
+#[cfg(feature = "cuda")]
+fn on_cuda<R>(f: impl FnOnce() -> Result<R, Failure>) -> Result<R, Failure> {
+    mpno::backend::cuda::catch(f).map_err(|e| Failure::Runtime(anyhow::anyhow!("GPU: {e}")))?
 }
 
 #[derive(clap::Args)]
@@ -122,6 +159,10 @@ struct TrainArgs {
     /// Override train.epochs.
     #[arg(long)]
     epochs: Option<usize>,
+    /// cpu (the reference backend: every format emulated exactly) or cuda (GPU 0: fp32, fp16
+    /// and bf16 natively; fp8 and tf32 policies stay on the CPU).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(clap::Args)]
@@ -466,13 +507,36 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
         }
         cfg.train.epochs = e;
     }
-    let be = mpno::backend::cpu::Cpu::<f32>::new();
+    let device = parse_device(&a.device)?;
     let opts = mpno::fno::train::RunOptions {
         resume: a.resume,
         stop_after: None,
         progress: true,
     };
-    let report = mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::Runtime)?;
+    let report = match device {
+        Device::Cpu => {
+            let be = mpno::backend::cpu::Cpu::<f32>::new();
+            mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::Runtime)?
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda => {
+            let formats: Vec<Format> = (0..cfg.train.epochs)
+                .flat_map(|e| {
+                    let p = mpno::fno::train::policy_at(&cfg, e);
+                    [p.fwd_fft, p.contraction, p.inv_fft, p.mlp]
+                })
+                .collect();
+            let be = open_cuda(&formats)?;
+            on_cuda(|| mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::Runtime))?
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda => {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "--device cuda: {}",
+                mpno::backend::cuda::CudaError::NotCompiled
+            )));
+        }
+    };
     for r in &report.records {
         let tests: Vec<String> = r
             .test
@@ -526,21 +590,9 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         )
         .into());
     }
-    match a.device.as_str() {
-        "cpu" => {}
-        "cuda" => {
-            return Err(Failure::Runtime(anyhow::anyhow!(
-                "--device cuda: the CUDA training backend is not built yet (issue 8); \
-                 `mpno devices` lists the GPUs the device layer sees"
-            )));
-        }
-        d => {
-            return Err(UsageError::new(
-                "--device",
-                format!("unknown device '{d}'; allowed: cpu, cuda"),
-            )
-            .into());
-        }
+    let device = parse_device(&a.device)?;
+    if !(a.rank >= 0.0 && a.rank.is_finite()) {
+        return Err(UsageError::new("--rank", format!("must be >= 0, got {}", a.rank)).into());
     }
     let cfg = FnoConfig {
         width: a.width,
@@ -548,6 +600,11 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         n_layers: a.layers,
         lifting_channels: 2 * a.width,
         projection_channels: 2 * a.width,
+        factorization: if a.rank > 0.0 {
+            mpno::fno::Factorization::Cp { rank: a.rank }
+        } else {
+            mpno::fno::Factorization::Dense
+        },
         ..FnoConfig::darcy_small()
     };
     let model = Fno::new(cfg).map_err(|e| UsageError::new("model", e))?;
@@ -558,20 +615,48 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         mlp: formats.mlp,
         stabilizer,
     };
-    let be = mpno::backend::cpu::Cpu::<f32>::new();
-    let t = mpno::fno::train::time_step(
-        &be,
-        &model,
-        &policy,
-        a.batch,
-        &[a.res, a.res],
-        a.steps,
-        a.seed,
-    )
-    .map_err(|(i, o)| Failure::Runtime(anyhow::anyhow!("step {i}: {o}")))?;
+    let grid = [a.res, a.res];
+    let step =
+        |i: usize, o: mpno::fno::Overflow| Failure::Runtime(anyhow::anyhow!("step {i}: {o}"));
+    let (t, device_name) = match device {
+        Device::Cpu => {
+            let be = mpno::backend::cpu::Cpu::<f32>::new();
+            let t =
+                mpno::fno::train::time_step(&be, &model, &policy, a.batch, &grid, a.steps, a.seed)
+                    .map_err(|(i, o)| step(i, o))?;
+            (t, "cpu".to_string())
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda => {
+            let be = open_cuda(&[
+                policy.fwd_fft,
+                policy.contraction,
+                policy.inv_fft,
+                policy.mlp,
+            ])?;
+            let name = be
+                .gpu()
+                .info()
+                .map(|i| format!("cuda: {}", i.name))
+                .unwrap_or_else(|_| "cuda".into());
+            let t = on_cuda(|| {
+                mpno::fno::train::time_step(&be, &model, &policy, a.batch, &grid, a.steps, a.seed)
+                    .map_err(|(i, o)| step(i, o))
+            })?;
+            (t, name)
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda => {
+            return Err(Failure::Runtime(anyhow::anyhow!(
+                "--device cuda: {}",
+                mpno::backend::cuda::CudaError::NotCompiled
+            )));
+        }
+    };
     let (best, peak) = (t.best_seconds, t.peak_bytes);
     let json = serde_json::json!({
-        "device": "cpu",
+        "device": device_name,
+        "rank": a.rank,
         "res": a.res,
         "batch": a.batch,
         "width": a.width,

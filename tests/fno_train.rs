@@ -328,6 +328,12 @@ fn bench_fno_prints_json_and_rejects_bad_input() {
         (vec!["--width", "0"], "--width"),
         (vec!["--policy", "fp17/fp16/fp16/fp16"], "--policy"),
         (vec!["--stabilizer", "clip:-1"], "--stabilizer"),
+        (vec!["--rank=-1"], "--rank"),
+        // A format the GPU does not compute in is refused before any device is opened.
+        (
+            vec!["--device", "cuda", "--policy", "e4m3/fp16/fp16/fp32"],
+            "--device",
+        ),
     ] {
         let mut a = vec!["bench", "fno"];
         a.extend(args);
@@ -336,6 +342,30 @@ fn bench_fno_prints_json_and_rejects_bad_input() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(field));
         assert!(out.stdout.is_empty(), "{field}: partial output");
     }
+}
+
+/// Without a GPU (or driver), `--device cuda` is a clear runtime error (exit 1, no panic, no
+/// output); with one, the bench runs and reports the device. The tests/backend_parity.rs
+/// tests check the backend itself.
+#[test]
+fn device_cuda_reports_a_missing_gpu_plainly_or_runs() {
+    let out = mpno(&[
+        "bench", "fno", "--device", "cuda", "--res", "16", "--batch", "2", "--width", "4",
+        "--modes", "4", "--layers", "1", "--steps", "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if mpno::backend::cuda::driver_present() && out.status.success() {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["device"].as_str().unwrap().starts_with("cuda"), "{v}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--device cuda") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    eprintln!("no GPU here: {}", err.trim());
 }
 
 /// Killing `mpno train` (SIGKILL, no chance to clean up) in the middle of an epoch leaves the

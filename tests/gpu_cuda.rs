@@ -48,19 +48,50 @@ fn half_fft_shape_checks_give_clear_errors() {
     assert!(HalfFft::check(1 << 16, 64, (9, 0)).is_ok());
 }
 
+/// Every `kernels/*.cu` is embedded (and only those), names its CPU reference and has its kernel
+/// list; the common header NVRTC compiles with is embedded too, and the only other file there is
+/// the g++ shim of tests/kernels_host.rs (which checks the kernels themselves without a GPU).
 #[test]
 fn every_kernel_file_is_embedded_and_names_its_cpu_reference() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
-    for entry in std::fs::read_dir(dir).unwrap() {
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let src = cuda::kernel_source(&stem).unwrap_or_else(|| panic!("{stem}.cu not embedded"));
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let Some(stem) = name.strip_suffix(".cu") else {
+            assert!(
+                name == "common.cuh" || name == "host_shim.h",
+                "kernels/{name}: neither a kernel file (.cu) nor one of the two headers"
+            );
+            continue;
+        };
+        files += 1;
+        let src = cuda::kernel_source(stem).unwrap_or_else(|| panic!("{stem}.cu not embedded"));
         assert_eq!(src, std::fs::read_to_string(&path).unwrap());
         assert!(
             src.contains("CPU reference"),
             "{stem}.cu must name its CPU reference"
         );
+        assert!(
+            cuda::KERNEL_NAMES
+                .iter()
+                .any(|(f, k)| *f == stem && !k.is_empty()),
+            "{stem}.cu has no entry in KERNEL_NAMES"
+        );
+        assert_eq!(
+            cuda::full_source(stem).unwrap(),
+            format!("{}\n{src}", cuda::COMMON)
+        );
     }
+    assert_eq!(
+        files,
+        cuda::KERNELS.len(),
+        "KERNELS lists a file that is not there"
+    );
+    assert_eq!(
+        cuda::COMMON,
+        std::fs::read_to_string(dir.join("common.cuh")).unwrap()
+    );
 }
 
 #[test]

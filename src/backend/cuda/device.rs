@@ -1,7 +1,7 @@
 //! Context, stream, tracked device memory and the NVRTC kernel registry.
 
 use super::fft::HalfFft;
-use super::{CudaError, DeviceInfo, MemTracker, PlanCache, driver_present, kernel_source};
+use super::{CudaError, DeviceInfo, MemTracker, PlanCache, driver_present, full_source};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig,
     PushKernelArg, ValidAsZeroBits,
@@ -31,6 +31,30 @@ fn info(ctx: &Arc<CudaContext>) -> Result<DeviceInfo, CudaError> {
         total_bytes,
         free_bytes,
     })
+}
+
+/// Make the device's default memory pool (behind stream-ordered `cuMemAllocAsync`, which cudarc
+/// uses) keep freed memory for reuse instead of returning it at every synchronisation: with this
+/// the pool is the caching allocator, and allocation in the training loop costs no driver call.
+fn keep_pool_memory(ctx: &Arc<CudaContext>) -> Result<(), CudaError> {
+    use cudarc::driver::sys;
+    ctx.bind_to_thread().map_err(drv)?;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut threshold: u64 = u64::MAX;
+    // SAFETY: plain driver calls with out-pointers that live for the call.
+    unsafe {
+        sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device())
+            .result()
+            .map_err(drv)?;
+        sys::cuMemPoolSetAttribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            &mut threshold as *mut u64 as *mut std::ffi::c_void,
+        )
+        .result()
+        .map_err(drv)?;
+    }
+    Ok(())
 }
 
 /// A device buffer whose bytes count in its [`Gpu`]'s memory tracker while it lives.
@@ -63,6 +87,7 @@ pub struct Gpu {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     modules: PlanCache<String, Arc<CudaModule>>,
+    functions: PlanCache<(String, String), CudaFunction>,
     pub(super) half_ffts: PlanCache<(usize, usize), HalfFft>,
     mem: Arc<Mutex<MemTracker>>,
 }
@@ -78,11 +103,13 @@ impl Gpu {
             return Err(CudaError::NoDevice(ordinal, count));
         }
         let ctx = CudaContext::new(ordinal).map_err(drv)?;
+        keep_pool_memory(&ctx)?;
         let stream = ctx.default_stream();
         Ok(Gpu {
             ctx,
             stream,
             modules: PlanCache::default(),
+            functions: PlanCache::default(),
             half_ffts: PlanCache::default(),
             mem: Arc::new(Mutex::new(MemTracker::default())),
         })
@@ -121,15 +148,26 @@ impl Gpu {
     /// Kernel `name` of `kernels/FILE.cu`, compiled by NVRTC the first time FILE is used in this
     /// process (for this device's compute capability) and cached.
     pub fn function(&self, file: &str, name: &str) -> Result<CudaFunction, CudaError> {
+        let key = (file.to_string(), name.to_string());
+        let f = self
+            .functions
+            .get_or_try(&key, || self.load_function(file, name))?;
+        Ok((*f).clone())
+    }
+
+    fn load_function(&self, file: &str, name: &str) -> Result<CudaFunction, CudaError> {
         let module = self.modules.get_or_try(&file.to_string(), || {
-            let src = kernel_source(file)
+            let src = full_source(file)
                 .ok_or_else(|| CudaError::Compile(file.into(), "no such kernel file".into()))?;
             let (major, minor) = self.ctx.compute_capability().map_err(drv)?;
             let opts = cudarc::nvrtc::CompileOptions {
                 options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+                // Adam without fused multiply-adds does the CPU reference's operations one
+                // rounding at a time, so the GPU optimizer step is bit-identical to it.
+                fmad: (file == "adam").then_some(false),
                 ..Default::default()
             };
-            let ptx = cudarc::nvrtc::compile_ptx_with_opts(src, opts)
+            let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
                 .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))?;
             self.ctx.load_module(ptx).map_err(drv)
         })?;
@@ -169,6 +207,28 @@ impl Gpu {
     ) -> Result<DeviceBuf<T>, CudaError> {
         self.check_room(n * std::mem::size_of::<T>())?;
         Ok(self.track(self.stream.alloc_zeros::<T>(n).map_err(drv)?))
+    }
+
+    /// An uninitialised buffer of `n` bytes, for outputs a kernel or library call writes in full.
+    pub fn alloc_bytes(&self, n: usize) -> Result<DeviceBuf<u8>, CudaError> {
+        self.check_room(n)?;
+        // SAFETY: callers write every byte before reading (each op's output is fully written).
+        let slice = unsafe { self.stream.alloc::<u8>(n.max(1)) }.map_err(drv)?;
+        Ok(self.track(slice))
+    }
+
+    /// A copy of a device buffer.
+    pub fn copy_bytes(&self, src: &DeviceBuf<u8>) -> Result<DeviceBuf<u8>, CudaError> {
+        let mut dst = self.alloc_bytes(src.len())?;
+        self.stream
+            .memcpy_dtod(&src.slice, &mut dst.slice)
+            .map_err(drv)?;
+        Ok(dst)
+    }
+
+    /// Compute capability (major, minor).
+    pub fn compute_capability(&self) -> Result<(i32, i32), CudaError> {
+        self.ctx.compute_capability().map_err(drv)
     }
 
     /// Copy host data to a new device buffer.

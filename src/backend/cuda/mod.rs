@@ -6,6 +6,8 @@
 //! time, so the binary links only libc; every entry point first checks that the driver library
 //! exists and returns [`CudaError::NoDriver`] otherwise (cudarc would panic).
 
+#[cfg(feature = "cuda")]
+mod backend;
 mod cache;
 #[cfg(feature = "cuda")]
 mod device;
@@ -13,12 +15,14 @@ mod device;
 mod fft;
 mod kernels;
 
+#[cfg(feature = "cuda")]
+pub use backend::{Cuda, GpuCTensor, GpuTensor, catch};
 pub use cache::{MemTracker, PlanCache};
 #[cfg(feature = "cuda")]
 pub use device::{DeviceBuf, Gpu};
 #[cfg(feature = "cuda")]
-pub use fft::HalfFft;
-pub use kernels::{KERNELS, kernel_source};
+pub use fft::{Dtype, FftKind, HalfFft, PlanKey, XtPlan};
+pub use kernels::{COMMON, KERNEL_NAMES, KERNELS, full_source, kernel_source};
 
 /// Why a GPU operation could not run.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,231 @@
+// Spectral contraction and the canonical-polyadic (CP) spectral weight.
+// CPU reference: Cpu::contract / Cpu::contract_backward (complex operands of storage T, products
+// and sums accumulated in float in the reference's order, one rounding of the result) and
+// Cpu::cp_weight / Cpu::cp_weight_backward with their helper cp_mode_products in
+// src/backend/cpu.rs (formerly Fno::spectral_weight / spectral_weight_backward / mode_products of
+// src/fno/model.rs): f32 factors, arithmetic in double, results rounded to f32 once.
+// Shapes: x (b, ci, K), w (ci, co, K), y (b, co, K), K the product of the kept mode extents;
+// every complex array is interleaved (re, im).
+// Needs kernels/common.cuh prepended.
+
+#define CONTRACT_KERNELS(S, T)                                                                 \
+    /* y[b,o,k] = sum_i x[b,i,k] w[i,o,k]; b*co*k threads. */                                  \
+    extern "C" __global__ void contract_##S(const T* x, const T* w, T* y, u64 b, u64 ci,       \
+                                             u64 co, u64 k) {                                    \
+        GRID_STRIDE(t, b * co * k) {                                                           \
+            u64 kk = t % k, o = (t / k) % co, bb = t / (k * co);                               \
+            float re = 0.0f, im = 0.0f;                                                         \
+            for (u64 i = 0; i < ci; ++i) {                                                      \
+                u64 xi = (bb * ci + i) * k + kk, wi = (i * co + o) * k + kk;                    \
+                float xr = ld_##S(x[2 * xi]), xm = ld_##S(x[2 * xi + 1]);                       \
+                float wr = ld_##S(w[2 * wi]), wm = ld_##S(w[2 * wi + 1]);                       \
+                re += xr * wr - xm * wm;                                                        \
+                im += xr * wm + xm * wr;                                                        \
+            }                                                                                   \
+            y[2 * t] = st_##S(re);                                                              \
+            y[2 * t + 1] = st_##S(im);                                                          \
+        }                                                                                       \
+    }                                                                                           \
+    /* gx[b,i,k] = sum_o g[b,o,k] conj(w[i,o,k]); b*ci*k threads. */                           \
+    extern "C" __global__ void contract_gx_##S(const T* g, const T* w, T* gx, u64 b, u64 ci,   \
+                                                u64 co, u64 k) {                                 \
+        GRID_STRIDE(t, b * ci * k) {                                                           \
+            u64 kk = t % k, i = (t / k) % ci, bb = t / (k * ci);                               \
+            float re = 0.0f, im = 0.0f;                                                         \
+            for (u64 o = 0; o < co; ++o) {                                                      \
+                u64 gi = (bb * co + o) * k + kk, wi = (i * co + o) * k + kk;                    \
+                float gr = ld_##S(g[2 * gi]), gm = ld_##S(g[2 * gi + 1]);                       \
+                float wr = ld_##S(w[2 * wi]), wm = -ld_##S(w[2 * wi + 1]);                      \
+                re += gr * wr - gm * wm;                                                        \
+                im += gr * wm + gm * wr;                                                        \
+            }                                                                                   \
+            gx[2 * t] = st_##S(re);                                                             \
+            gx[2 * t + 1] = st_##S(im);                                                         \
+        }                                                                                       \
+    }                                                                                           \
+    /* gw[i,o,k] = sum_b conj(x[b,i,k]) g[b,o,k]; ci*co*k threads. */                          \
+    extern "C" __global__ void contract_gw_##S(const T* x, const T* g, T* gw, u64 b, u64 ci,   \
+                                                u64 co, u64 k) {                                 \
+        GRID_STRIDE(t, ci * co * k) {                                                          \
+            u64 kk = t % k, o = (t / k) % co, i = t / (k * co);                                \
+            float re = 0.0f, im = 0.0f;                                                         \
+            for (u64 bb = 0; bb < b; ++bb) {                                                    \
+                u64 xi = (bb * ci + i) * k + kk, gi = (bb * co + o) * k + kk;                   \
+                float xr = ld_##S(x[2 * xi]), xm = -ld_##S(x[2 * xi + 1]);                      \
+                float gr = ld_##S(g[2 * gi]), gm = ld_##S(g[2 * gi + 1]);                       \
+                re += xr * gr - xm * gm;                                                        \
+                im += xr * gm + xm * gr;                                                        \
+            }                                                                                   \
+            gw[2 * t] = st_##S(re);                                                             \
+            gw[2 * t + 1] = st_##S(im);                                                         \
+        }                                                                                       \
+    }
+
+FOR_EACH_STORAGE(CONTRACT_KERNELS)
+
+// ---- CP weights (f32 storage, double arithmetic) ----
+// Factors: lam (r), a (ci, r), b (co, r), m0 (k0, r), m1 (k1, r), m2 (k2, r), complex f32;
+// d mode axes (unused factor pointers may be null, their extent 1). Flat kept index
+// k = (k0i * k1 + k1i) * k2 + k2i. pm, s, t are complex double, interleaved.
+
+// Multi-index of flat kept index k.
+DEVFN void cp_unravel(u64 k, u64 k1, u64 k2, u64* i0, u64* i1, u64* i2) {
+    *i2 = k % k2;
+    *i1 = (k / k2) % k1;
+    *i0 = k / (k2 * k1);
+}
+
+DEVFN const float* cp_mode(int ax, const float* m0, const float* m1, const float* m2) {
+    return ax == 0 ? m0 : (ax == 1 ? m1 : m2);
+}
+
+// pm[k][r] = prod_{ax < d} m_ax[k_ax, r] (in axis order, from 1); k0*k1*k2*r threads.
+extern "C" __global__ void cp_mode_products(const float* m0, const float* m1, const float* m2,
+                                            double* pm, u64 r, int d, u64 k0, u64 k1, u64 k2) {
+    GRID_STRIDE(t, k0 * k1 * k2 * r) {
+        u64 rr = t % r, k = t / r, idx[3];
+        cp_unravel(k, k1, k2, &idx[0], &idx[1], &idx[2]);
+        cf64 p;
+        p.re = 1.0;
+        p.im = 0.0;
+        for (int ax = 0; ax < d; ++ax) p = cmul64(p, ldc64(cp_mode(ax, m0, m1, m2), idx[ax] * r + rr));
+        pm[2 * t] = p.re;
+        pm[2 * t + 1] = p.im;
+    }
+}
+
+// w[i,o,k] = sum_r (lam_r a_ir b_or) pm[k,r], rounded to f32; ci*co*kk threads.
+extern "C" __global__ void cp_expand(const float* lam, const float* a, const float* b,
+                                     const double* pm, float* w, u64 ci, u64 co, u64 kk, u64 r) {
+    GRID_STRIDE(t, ci * co * kk) {
+        u64 k = t % kk, o = (t / kk) % co, i = t / (kk * co);
+        double re = 0.0, im = 0.0;
+        for (u64 rr = 0; rr < r; ++rr) {
+            cf64 q = cmul64(cmul64(ldc64(lam, rr), ldc64(a, i * r + rr)), ldc64(b, o * r + rr));
+            cf64 v = cmul64(q, ldc64d(pm, k * r + rr));
+            re += v.re;
+            im += v.im;
+        }
+        w[2 * t] = (float)re;
+        w[2 * t + 1] = (float)im;
+    }
+}
+
+// s[i,o,r] = sum_k gw[i,o,k] conj(pm[k,r]); ci*co*r threads.
+extern "C" __global__ void cp_grad_s(const float* gw, const double* pm, double* s, u64 ci, u64 co,
+                                     u64 kk, u64 r) {
+    GRID_STRIDE(t, ci * co * r) {
+        u64 rr = t % r, io = t / r;
+        double re = 0.0, im = 0.0;
+        for (u64 k = 0; k < kk; ++k) {
+            cf64 v = cmul64(ldc64(gw, io * kk + k), conj64(ldc64d(pm, k * r + rr)));
+            re += v.re;
+            im += v.im;
+        }
+        s[2 * t] = re;
+        s[2 * t + 1] = im;
+    }
+}
+
+// glam[r] = sum_{i,o} s conj(a_ir b_or); ga[i,r] = sum_o s conj(lam_r b_or);
+// gb[o,r] = sum_i s conj(lam_r a_ir). Written (not accumulated), rounded to f32;
+// r + ci*r + co*r threads.
+extern "C" __global__ void cp_grad_factors(const double* s, const float* lam, const float* a,
+                                           const float* b, float* glam, float* ga, float* gb,
+                                           u64 ci, u64 co, u64 r) {
+    GRID_STRIDE(t, r + ci * r + co * r) {
+        double re = 0.0, im = 0.0;
+        float* out;
+        u64 at;
+        if (t < r) {
+            u64 rr = t;
+            for (u64 i = 0; i < ci; ++i)
+                for (u64 o = 0; o < co; ++o) {
+                    cf64 q = conj64(cmul64(ldc64(a, i * r + rr), ldc64(b, o * r + rr)));
+                    cf64 v = cmul64(ldc64d(s, (i * co + o) * r + rr), q);
+                    re += v.re;
+                    im += v.im;
+                }
+            out = glam;
+            at = rr;
+        } else if (t < r + ci * r) {
+            u64 ir = t - r, i = ir / r, rr = ir % r;
+            for (u64 o = 0; o < co; ++o) {
+                cf64 q = conj64(cmul64(ldc64(lam, rr), ldc64(b, o * r + rr)));
+                cf64 v = cmul64(ldc64d(s, (i * co + o) * r + rr), q);
+                re += v.re;
+                im += v.im;
+            }
+            out = ga;
+            at = ir;
+        } else {
+            u64 orr = t - r - ci * r, o = orr / r, rr = orr % r;
+            for (u64 i = 0; i < ci; ++i) {
+                cf64 q = conj64(cmul64(ldc64(lam, rr), ldc64(a, i * r + rr)));
+                cf64 v = cmul64(ldc64d(s, (i * co + o) * r + rr), q);
+                re += v.re;
+                im += v.im;
+            }
+            out = gb;
+            at = orr;
+        }
+        out[2 * at] = (float)re;
+        out[2 * at + 1] = (float)im;
+    }
+}
+
+// t[k,r] = sum_{i,o} gw[i,o,k] conj(lam_r a_ir b_or); kk*r threads.
+extern "C" __global__ void cp_grad_t(const float* gw, const float* lam, const float* a,
+                                     const float* b, double* t, u64 ci, u64 co, u64 kk, u64 r) {
+    GRID_STRIDE(u, kk * r) {
+        u64 rr = u % r, k = u / r;
+        double re = 0.0, im = 0.0;
+        cf64 l = ldc64(lam, rr);
+        for (u64 i = 0; i < ci; ++i)
+            for (u64 o = 0; o < co; ++o) {
+                cf64 q = conj64(cmul64(cmul64(l, ldc64(a, i * r + rr)), ldc64(b, o * r + rr)));
+                cf64 v = cmul64(ldc64(gw, (i * co + o) * kk + k), q);
+                re += v.re;
+                im += v.im;
+            }
+        t[2 * u] = re;
+        t[2 * u + 1] = im;
+    }
+}
+
+// g_ax[k_ax, r] = sum over k with that k_ax (increasing k) of t[k,r] conj(prod_{other axes}
+// m[k_other, r]), rounded to f32; (k0 + k1 + k2 over the d axes) * r threads.
+extern "C" __global__ void cp_grad_modes(const double* t, const float* m0, const float* m1,
+                                         const float* m2, float* g0, float* g1, float* g2, u64 r,
+                                         int d, u64 k0, u64 k1, u64 k2) {
+    u64 ext[3] = {k0, d > 1 ? k1 : 1, d > 2 ? k2 : 1};
+    u64 total = 0;
+    for (int ax = 0; ax < d; ++ax) total += ext[ax] * r;
+    GRID_STRIDE(u, total) {
+        int ax = 0;
+        u64 rest = u;
+        while (rest >= ext[ax] * r) {
+            rest -= ext[ax] * r;
+            ++ax;
+        }
+        u64 ka = rest / r, rr = rest % r;
+        double re = 0.0, im = 0.0;
+        u64 kk = ext[0] * ext[1] * ext[2];
+        for (u64 k = 0; k < kk; ++k) {
+            u64 idx[3];
+            cp_unravel(k, ext[1], ext[2], &idx[0], &idx[1], &idx[2]);
+            if (idx[ax] != ka) continue;
+            cf64 other;
+            other.re = 1.0;
+            other.im = 0.0;
+            for (int bx = 0; bx < d; ++bx)
+                if (bx != ax) other = cmul64(other, ldc64(cp_mode(bx, m0, m1, m2), idx[bx] * r + rr));
+            cf64 v = cmul64(ldc64d(t, k * r + rr), conj64(other));
+            re += v.re;
+            im += v.im;
+        }
+        float* out = ax == 0 ? g0 : (ax == 1 ? g1 : g2);
+        out[2 * rest] = (float)re;
+        out[2 * rest + 1] = (float)im;
+    }
+}

@@ -1,0 +1,93 @@
+// Elementwise maps, their derivatives, and the reductions of the stabilizers.
+// CPU reference: Cpu::pointwise, Cpu::pointwise_backward, Cpu::add, Cpu::all_finite and
+// Cpu::mean_std in src/backend/cpu.rs (op codes follow backend::Pointwise: 0 Gelu, 1 Tanh,
+// 2 Clip { lo: a, hi: b }, 3 Scale(a)). Arithmetic in float in the reference's operation order,
+// one rounding to the output storage type.
+// Needs kernels/common.cuh prepended.
+
+#define PW_GELU 0
+#define PW_TANH 1
+#define PW_CLIP 2
+#define PW_SCALE 3
+
+// f32(1 / sqrt 2) and f32(1 / sqrt(2 pi)), the constants the reference rounds to its scalar.
+#define RSQRT2_F 0.70710678118654752440f
+#define RSQRT2PI_F 0.39894228040143267794f
+
+DEVFN float pointwise_op(float v, int op, float a, float b) {
+    if (op == PW_GELU) return 0.5f * v * (1.0f + erff(v * RSQRT2_F));
+    if (op == PW_TANH) return tanhf(v);
+    if (op == PW_CLIP) {
+        // NaN fails both tests and stays NaN.
+        if (v < a) return a;
+        if (v > b) return b;
+        return v;
+    }
+    return v * a;
+}
+
+// g times the derivative at v.
+DEVFN float pointwise_grad(float v, float g, int op, float a, float b) {
+    if (op == PW_GELU) {
+        // d/dx x Phi(x) = Phi(x) + x phi(x).
+        float d = 0.5f * (1.0f + erff(v * RSQRT2_F)) + v * RSQRT2PI_F * expf(-(0.5f * v * v));
+        return g * d;
+    }
+    if (op == PW_TANH) {
+        float t = tanhf(v);
+        return g * (1.0f - t * t);
+    }
+    if (op == PW_CLIP) {
+        // Multiply (not assign) so an inf/NaN gradient stays visible.
+        if (v < a || v > b) return g * 0.0f;
+        return g;
+    }
+    return g * a;
+}
+
+#define POINTWISE_KERNELS(S, T)                                                              \
+    extern "C" __global__ void pointwise_##S(const T* x, T* y, u64 n, int op, float a,        \
+                                              float b) {                                      \
+        GRID_STRIDE(i, n) { y[i] = st_##S(pointwise_op(ld_##S(x[i]), op, a, b)); }           \
+    }                                                                                         \
+    extern "C" __global__ void pointwise_backward_##S(const T* x, const T* g, T* y, u64 n,    \
+                                                       int op, float a, float b) {            \
+        GRID_STRIDE(i, n) {                                                                  \
+            y[i] = st_##S(pointwise_grad(ld_##S(x[i]), ld_##S(g[i]), op, a, b));             \
+        }                                                                                     \
+    }                                                                                         \
+    extern "C" __global__ void add_##S(const T* a, const T* b, T* y, u64 n) {                \
+        GRID_STRIDE(i, n) { y[i] = st_##S(ld_##S(a[i]) + ld_##S(b[i])); }                    \
+    }                                                                                         \
+    /* count += number of inf/NaN values; threads over CHUNKS(n) chunks. */                   \
+    extern "C" __global__ void count_nonfinite_##S(const T* x, u64 n, unsigned int* count) { \
+        GRID_STRIDE(c, CHUNKS(n)) {                                                          \
+            u64 end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;                            \
+            unsigned int bad = 0;                                                             \
+            for (u64 i = c * CHUNK; i < end; ++i) bad += finite_f32(ld_##S(x[i])) ? 0u : 1u; \
+            if (bad) atomicAdd(count, bad);                                                   \
+        }                                                                                     \
+    }                                                                                         \
+    /* acc += sum x (double); threads over CHUNKS(n) chunks. */                              \
+    extern "C" __global__ void sum_##S(const T* x, u64 n, double* acc) {                     \
+        GRID_STRIDE(c, CHUNKS(n)) {                                                          \
+            u64 end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;                            \
+            double s = 0.0;                                                                   \
+            for (u64 i = c * CHUNK; i < end; ++i) s += (double)ld_##S(x[i]);                 \
+            atomicAdd(acc, s);                                                                \
+        }                                                                                     \
+    }                                                                                         \
+    /* acc += sum (x - mean)^2 (double), the second pass of mean_std. */                     \
+    extern "C" __global__ void sum_sq_dev_##S(const T* x, u64 n, double mean, double* acc) { \
+        GRID_STRIDE(c, CHUNKS(n)) {                                                          \
+            u64 end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;                            \
+            double s = 0.0;                                                                   \
+            for (u64 i = c * CHUNK; i < end; ++i) {                                          \
+                double d = (double)ld_##S(x[i]) - mean;                                       \
+                s += d * d;                                                                   \
+            }                                                                                 \
+            atomicAdd(acc, s);                                                                \
+        }                                                                                     \
+    }
+
+FOR_EACH_STORAGE(POINTWISE_KERNELS)

@@ -1,0 +1,1345 @@
+//! The CUDA implementation of [`Backend`]: tensors live in device memory in their storage type
+//! (fp32, fp16 or bf16), spectral transforms run on cuFFT (`cufftXt*`, one path for all three
+//! types), the 1x1 convolutions and channel MLPs on cuBLAS (`GemmEx`, fp32 accumulation), and
+//! everything else on the NVRTC kernels of `kernels/*.cu`, each of which names the CPU function
+//! it mirrors.
+//!
+//! The [`Backend`] trait is infallible (the CPU cannot fail mid-op); a device failure (out of
+//! memory, a driver error, a format the GPU does not compute in) unwinds with the [`CudaError`]
+//! as the panic payload, and [`catch`] turns it back into an error at the command's top level.
+//!
+//! Transforms, with `bc` = batch x channels, `lead` = the leading grid axes, `nl` the last:
+//! forward = R2C along the last axis, transpose the kept `ml` columns to the front
+//! (`fwd_last`), C2C over the leading axes, gather the kept leading modes with scale and
+//! Hermitian weights (`fwd_lead`); inverse = scatter (`inv_lead`), C2C inverse over the leading
+//! axes, transpose back with the imaginary parts of the k = 0 and k = nl/2 columns zeroed
+//! (`inv_last`), C2R along the last axis. Zeroing those imaginary parts makes C2R compute exactly
+//! `sum_k c_k Re(Z_k e^{2 pi i jk/nl})`, the CPU reference's definition, whatever cuFFT does with
+//! non-Hermitian input.
+
+use super::device::{DeviceBuf, Gpu, drv};
+use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
+use super::{CudaError, PlanCache};
+use crate::backend::{
+    AdamScalars, Backend, CpFactors, MemStats, Modes, Pointwise, SpectralForward, SpectralInverse,
+};
+use crate::precision::Format;
+use cudarc::cublas::CudaBlas;
+use cudarc::cublas::sys as blas;
+use cudarc::driver::{DevicePtr, LaunchConfig, PushKernelArg};
+use std::sync::{Arc, Once};
+
+/// Raise a device failure as an unwinding [`CudaError`] (see the module docs).
+fn fail(e: CudaError) -> ! {
+    std::panic::panic_any(e)
+}
+
+trait OrFail<T> {
+    fn or_fail(self) -> T;
+}
+
+impl<T> OrFail<T> for Result<T, CudaError> {
+    fn or_fail(self) -> T {
+        self.unwrap_or_else(|e| fail(e))
+    }
+}
+
+/// Run `f`, turning a [`CudaError`] raised by the CUDA backend into `Err` (other panics
+/// propagate). The default panic message is suppressed for these errors, which the caller reports.
+pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, CudaError> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<CudaError>().is_none() {
+                prev(info)
+            }
+        }));
+    });
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Ok(r),
+        Err(payload) => match payload.downcast::<CudaError>() {
+            Ok(e) => Err(*e),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    }
+}
+
+/// A real tensor on the GPU: `numel` elements of the storage type of `format`.
+pub struct GpuTensor {
+    shape: Vec<usize>,
+    format: Format,
+    dtype: Dtype,
+    buf: DeviceBuf<u8>,
+}
+
+/// A complex tensor on the GPU: interleaved (re, im) pairs of the storage type.
+pub struct GpuCTensor {
+    shape: Vec<usize>,
+    format: Format,
+    dtype: Dtype,
+    buf: DeviceBuf<u8>,
+}
+
+impl GpuTensor {
+    fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+impl GpuCTensor {
+    fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A tensor as it is, or a converted copy (device tensors are not `Clone`, so no `Cow`).
+enum Ref<'a, T> {
+    Borrowed(&'a T),
+    Owned(T),
+}
+
+impl<T> std::ops::Deref for Ref<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Ref::Borrowed(t) => t,
+            Ref::Owned(t) => t,
+        }
+    }
+}
+
+/// The storage format a tensor of `format` has on the GPU: the format itself (values are
+/// representable), with fp64 meaning native fp32.
+fn stored(format: Format) -> Format {
+    if format == Format::Fp64 {
+        Format::Fp32
+    } else {
+        format
+    }
+}
+
+/// The wider of two formats (formats are ordered widest first).
+fn wider(a: Format, b: Format) -> Format {
+    a.min(b)
+}
+
+fn launch_cfg(total: usize) -> LaunchConfig {
+    // Grid-stride kernels: a bounded grid covers any size.
+    let block = 256u32;
+    let blocks = total.div_ceil(block as usize).clamp(1, 65_535 * 8) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (block, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Launch `kernels/$file.cu`'s `$name` over `$total` threads with the given arguments (each a
+/// reference to a value that outlives the launch).
+macro_rules! launch {
+    ($gpu:expr, $file:expr, $name:expr, $total:expr; $($arg:expr),* $(,)?) => {{
+        let f = $gpu.function($file, &$name)?;
+        let mut b = $gpu.stream().launch_builder(&f);
+        $( b.arg($arg); )*
+        // SAFETY: every kernel's argument list matches the contract in `kernels/*.cu` (names
+        // and order are checked by tests/kernels_host.rs), and buffers have the sizes the
+        // kernel reads and writes for these size arguments.
+        unsafe { b.launch(launch_cfg($total)) }.map(|_| ()).map_err(drv)
+    }};
+}
+
+/// The GPU backend: one device, one stream, cuBLAS, cuFFT plans by shape.
+pub struct Cuda {
+    gpu: Gpu,
+    blas: CudaBlas,
+    plans: PlanCache<PlanKey, XtPlan>,
+}
+
+// SAFETY: all work goes to the one stream in call order; the cuBLAS handle is used from one
+// thread at a time (the trainer is single-threaded on this backend).
+unsafe impl Sync for Cuda {}
+unsafe impl Send for Cuda {}
+
+impl Cuda {
+    /// Open GPU `ordinal` with cuBLAS (clear errors when there is no driver, device or library).
+    pub fn new(ordinal: usize) -> Result<Cuda, CudaError> {
+        let gpu = Gpu::new(ordinal)?;
+        // SAFETY: only tries to dlopen the library.
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return Err(CudaError::NoLibrary("cuBLAS", "libcublas not found".into()));
+        }
+        let blas = CudaBlas::new(gpu.stream().clone()).map_err(drv)?;
+        Ok(Cuda {
+            gpu,
+            blas,
+            plans: PlanCache::default(),
+        })
+    }
+
+    /// The device layer (kernels, memory, stream).
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Number of cuFFT plans made so far.
+    pub fn fft_plans(&self) -> usize {
+        self.plans.len()
+    }
+
+    /// Whether every format of `policy`-like list is one the GPU computes in (fp32/fp16/bf16);
+    /// the error names the first that is not.
+    pub fn check_formats(formats: &[Format]) -> Result<(), CudaError> {
+        formats.iter().try_for_each(|&f| Dtype::of(f).map(|_| ()))
+    }
+
+    fn dtype(format: Format) -> Dtype {
+        Dtype::of(format).or_fail()
+    }
+
+    fn real(&self, shape: Vec<usize>, format: Format) -> Result<GpuTensor, CudaError> {
+        let format = stored(format);
+        let dtype = Dtype::of(format)?;
+        let n: usize = shape.iter().product();
+        Ok(GpuTensor {
+            buf: self.gpu.alloc_bytes(n * dtype.bytes())?,
+            shape,
+            format,
+            dtype,
+        })
+    }
+
+    fn complex(&self, shape: Vec<usize>, format: Format) -> Result<GpuCTensor, CudaError> {
+        let format = stored(format);
+        let dtype = Dtype::of(format)?;
+        let n: usize = shape.iter().product();
+        Ok(GpuCTensor {
+            buf: self.gpu.alloc_bytes(2 * n * dtype.bytes())?,
+            shape,
+            format,
+            dtype,
+        })
+    }
+
+    /// `n` elements of `from` converted to `to` (round to nearest even when narrowing).
+    fn convert(
+        &self,
+        src: &DeviceBuf<u8>,
+        n: usize,
+        from: Dtype,
+        to: Dtype,
+    ) -> Result<DeviceBuf<u8>, CudaError> {
+        if from == to {
+            return self.gpu.copy_bytes(src);
+        }
+        let mut dst = self.gpu.alloc_bytes(n * to.bytes())?;
+        let n64 = n as u64;
+        let name = format!("convert_{}_{}", from.suffix(), to.suffix());
+        launch!(self.gpu, "convert", name, n; &src.slice, &mut dst.slice, &n64)?;
+        Ok(dst)
+    }
+
+    /// `t` in `format` (a new buffer; a copy when it already is).
+    fn cast_real(&self, t: &GpuTensor, format: Format) -> Result<GpuTensor, CudaError> {
+        let format = stored(format);
+        let dtype = Dtype::of(format)?;
+        Ok(GpuTensor {
+            buf: self.convert(&t.buf, t.numel(), t.dtype, dtype)?,
+            shape: t.shape.clone(),
+            format,
+            dtype,
+        })
+    }
+
+    fn cast_complex(&self, t: &GpuCTensor, format: Format) -> Result<GpuCTensor, CudaError> {
+        let format = stored(format);
+        let dtype = Dtype::of(format)?;
+        Ok(GpuCTensor {
+            buf: self.convert(&t.buf, 2 * t.numel(), t.dtype, dtype)?,
+            shape: t.shape.clone(),
+            format,
+            dtype,
+        })
+    }
+
+    /// `t` itself when it is stored in `format`, else a converted copy (for operands that must
+    /// share a kernel's storage type).
+    fn as_format<'a>(
+        &self,
+        t: &'a GpuTensor,
+        format: Format,
+    ) -> Result<Ref<'a, GpuTensor>, CudaError> {
+        if t.format == stored(format) {
+            Ok(Ref::Borrowed(t))
+        } else {
+            Ok(Ref::Owned(self.cast_real(t, format)?))
+        }
+    }
+
+    fn as_cformat<'a>(
+        &self,
+        t: &'a GpuCTensor,
+        format: Format,
+    ) -> Result<Ref<'a, GpuCTensor>, CudaError> {
+        if t.format == stored(format) {
+            Ok(Ref::Borrowed(t))
+        } else {
+            Ok(Ref::Owned(self.cast_complex(t, format)?))
+        }
+    }
+
+    /// A per-channel vector (bias, gate) as fp32 device values.
+    fn channel_vector(&self, t: &GpuTensor) -> Result<GpuTensor, CudaError> {
+        self.cast_real(t, Format::Fp32)
+    }
+
+    fn plan(&self, key: PlanKey) -> Result<Arc<XtPlan>, CudaError> {
+        key.check(self.gpu.compute_capability()?)?;
+        self.plans
+            .get_or_try(&key, || XtPlan::new(self.gpu.stream(), key.clone()))
+    }
+
+    /// Run a plan from device address `input` into `output` (equal for in-place C2C; C2R
+    /// overwrites its input, R2C does not).
+    fn exec(&self, key: PlanKey, input: u64, output: u64, forward: bool) -> Result<(), CudaError> {
+        let plan = self.plan(key)?;
+        // SAFETY: the callers size both buffers for the plan's batch and io lengths.
+        unsafe { plan.exec(input, output, forward) }
+    }
+
+    /// Spectral layout sizes: (bc, lead, n0, n1, m0, m1, nl, ml) for a `d`-D grid with `modes`.
+    fn spectral_dims(batch_ch: usize, grid: &[usize], modes: &[usize]) -> SpecDims {
+        let d = grid.len();
+        let lead: usize = grid[..d - 1].iter().product();
+        let at = |v: &[usize], i: usize, absent: usize| if i + 1 < d { v[i] } else { absent };
+        SpecDims {
+            bc: batch_ch,
+            lead,
+            n0: at(grid, 0, 1),
+            n1: if d == 3 { grid[1] } else { 1 },
+            m0: at(modes, 0, 0),
+            m1: if d == 3 { modes[1] } else { 0 },
+            nl: grid[d - 1],
+            ml: modes[d - 1],
+            lead_dims: grid[..d - 1].to_vec(),
+        }
+    }
+
+    fn rfft(
+        &self,
+        x: &GpuTensor,
+        modes: &Modes,
+        opt: SpectralForward,
+    ) -> Result<GpuCTensor, CudaError> {
+        let d = modes.0.len();
+        assert!(
+            x.shape.len() > d,
+            "rfft_modes: tensor of shape {:?} has no {d}-D grid",
+            x.shape
+        );
+        let split = x.shape.len() - d;
+        let grid = x.shape[split..].to_vec();
+        if let Err(e) = modes.check_grid(&grid) {
+            panic!("rfft_modes: {e}");
+        }
+        let bc: usize = x.shape[..split].iter().product();
+        let s = Self::spectral_dims(bc, &grid, &modes.0);
+        let x = self.as_format(x, opt.format)?;
+        let dt = x.dtype;
+        let nh = s.nl / 2 + 1;
+        // 1. R2C along the last axis.
+        let half = self.gpu.alloc_bytes(2 * bc * s.lead * nh * dt.bytes())?;
+        self.exec(
+            PlanKey {
+                kind: FftKind::R2C,
+                dtype: dt,
+                dims: vec![s.nl],
+                batch: bc * s.lead,
+            },
+            self.addr(&x.buf),
+            self.addr(&half),
+            true,
+        )?;
+        // 2. Keep ml columns, leading axes contiguous.
+        let mut cols = self.gpu.alloc_bytes(2 * bc * s.ml * s.lead * dt.bytes())?;
+        let (bc64, lead64, nh64, ml64) = (bc as u64, s.lead as u64, nh as u64, s.ml as u64);
+        launch!(self.gpu, "spectral", format!("fwd_last_{}", dt.suffix()), bc * s.ml * s.lead;
+            &half.slice, &mut cols.slice, &bc64, &lead64, &nh64, &ml64)?;
+        drop(half);
+        // 3. C2C over the leading axes.
+        if d > 1 {
+            self.exec(
+                PlanKey {
+                    kind: FftKind::C2C,
+                    dtype: dt,
+                    dims: s.lead_dims.clone(),
+                    batch: bc * s.ml,
+                },
+                self.addr(&cols),
+                self.addr(&cols),
+                true,
+            )?;
+        }
+        // 4. Gather the kept modes, scale, Hermitian weights.
+        let mut shape = x.shape[..split].to_vec();
+        shape.extend(modes.kept_shape());
+        let mut out = self.complex(shape, opt.format)?;
+        let kept_lead = s.kept_lead();
+        let (n0, n1, m0, m1, nl) = (
+            s.n0 as u64,
+            s.n1 as u64,
+            s.m0 as u64,
+            s.m1 as u64,
+            s.nl as u64,
+        );
+        let scale = opt.scale as f32;
+        let herm = opt.hermitian as i32;
+        launch!(self.gpu, "spectral", format!("fwd_lead_{}", dt.suffix()), bc * kept_lead * s.ml;
+            &cols.slice, &mut out.buf.slice, &bc64, &n0, &n1, &m0, &m1, &ml64, &nl, &scale, &herm)?;
+        Ok(out)
+    }
+
+    fn irfft(
+        &self,
+        x: &GpuCTensor,
+        grid: &[usize],
+        opt: SpectralInverse,
+    ) -> Result<GpuTensor, CudaError> {
+        let d = grid.len();
+        assert!(
+            x.shape.len() > d,
+            "irfft_modes: tensor of shape {:?} has no {d}-D spectrum",
+            x.shape
+        );
+        let split = x.shape.len() - d;
+        let kept = &x.shape[split..];
+        let modes: Vec<usize> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| if i + 1 < d { k / 2 } else { k })
+            .collect();
+        if let Err(e) = Modes(modes.clone()).check_grid(grid) {
+            panic!("irfft_modes: {e}");
+        }
+        let bc: usize = x.shape[..split].iter().product();
+        let s = Self::spectral_dims(bc, grid, &modes);
+        let x = self.as_cformat(x, opt.format)?;
+        let dt = x.dtype;
+        let nh = s.nl / 2 + 1;
+        // 1. Scatter the kept modes (zeros elsewhere) with scale and 1/c_k for the adjoint.
+        let mut cols = self.gpu.alloc_bytes(2 * bc * s.ml * s.lead * dt.bytes())?;
+        let (bc64, lead64, nh64, ml64) = (bc as u64, s.lead as u64, nh as u64, s.ml as u64);
+        let (n0, n1, m0, m1, nl) = (
+            s.n0 as u64,
+            s.n1 as u64,
+            s.m0 as u64,
+            s.m1 as u64,
+            s.nl as u64,
+        );
+        let scale = opt.scale as f32;
+        let herm = opt.hermitian as i32;
+        launch!(self.gpu, "spectral", format!("inv_lead_{}", dt.suffix()), bc * s.ml * s.lead;
+            &x.buf.slice, &mut cols.slice, &bc64, &n0, &n1, &m0, &m1, &ml64, &nl, &scale, &herm)?;
+        // 2. Inverse C2C over the leading axes.
+        if d > 1 {
+            self.exec(
+                PlanKey {
+                    kind: FftKind::C2C,
+                    dtype: dt,
+                    dims: s.lead_dims.clone(),
+                    batch: bc * s.ml,
+                },
+                self.addr(&cols),
+                self.addr(&cols),
+                false,
+            )?;
+        }
+        // 3. Back to last-axis-contiguous half spectra, Im of k = 0 and nl/2 zeroed.
+        let mut half = self.gpu.alloc_bytes(2 * bc * s.lead * nh * dt.bytes())?;
+        launch!(self.gpu, "spectral", format!("inv_last_{}", dt.suffix()), bc * s.lead * nh;
+            &cols.slice, &mut half.slice, &bc64, &lead64, &nh64, &ml64, &nl)?;
+        drop(cols);
+        // 4. C2R along the last axis.
+        let mut shape = x.shape[..split].to_vec();
+        shape.extend_from_slice(grid);
+        let out = self.real(shape, opt.format)?;
+        self.exec(
+            PlanKey {
+                kind: FftKind::C2R,
+                dtype: dt,
+                dims: vec![s.nl],
+                batch: bc * s.lead,
+            },
+            self.addr(&half),
+            self.addr(&out.buf),
+            false,
+        )?;
+        Ok(out)
+    }
+
+    /// Batched `C_b = op(A_b) op(B_b) + beta C_b` (column-major, cuBLAS conventions) with fp32
+    /// compute, on raw device pointers: each operand is (pointer, leading dimension, stride
+    /// between batch entries in elements, type).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        (ta, tb): (bool, bool),
+        (m, n, k): (usize, usize, usize),
+        a: (u64, usize, usize, Dtype),
+        b: (u64, usize, usize, Dtype),
+        beta: f32,
+        c: (u64, usize, usize, Dtype),
+        batch: usize,
+    ) -> Result<(), CudaError> {
+        let op = |t: bool| {
+            if t {
+                blas::cublasOperation_t::CUBLAS_OP_T
+            } else {
+                blas::cublasOperation_t::CUBLAS_OP_N
+            }
+        };
+        let dt = |d: Dtype| -> blas::cudaDataType {
+            match d {
+                Dtype::F32 => blas::cudaDataType::CUDA_R_32F,
+                Dtype::F16 => blas::cudaDataType::CUDA_R_16F,
+                Dtype::Bf16 => blas::cudaDataType::CUDA_R_16BF,
+            }
+        };
+        let alpha = 1.0f32;
+        let int = |v: usize, what: &str| -> Result<i32, CudaError> {
+            i32::try_from(v).map_err(|_| {
+                CudaError::Unsupported(format!("GEMM {what} = {v} exceeds cuBLAS's 32-bit sizes"))
+            })
+        };
+        // SAFETY: the pointers are live device buffers holding `batch` matrices of the given
+        // leading dimensions and strides (the callers' shape arithmetic); alpha and beta are host
+        // scalars of the compute type (fp32).
+        let status = unsafe {
+            blas::cublasGemmStridedBatchedEx(
+                *self.blas.handle(),
+                op(ta),
+                op(tb),
+                int(m, "m")?,
+                int(n, "n")?,
+                int(k, "k")?,
+                &alpha as *const f32 as *const _,
+                a.0 as *const _,
+                dt(a.3),
+                int(a.1, "lda")?,
+                a.2 as i64,
+                b.0 as *const _,
+                dt(b.3),
+                int(b.1, "ldb")?,
+                b.2 as i64,
+                &beta as *const f32 as *const _,
+                c.0 as *mut _,
+                dt(c.3),
+                int(c.1, "ldc")?,
+                c.2 as i64,
+                int(batch, "batch")?,
+                blas::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                blas::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        };
+        if status != blas::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+            return Err(CudaError::Driver(format!(
+                "cublasGemmStridedBatchedEx: {status:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The device address of a buffer (valid while the buffer lives; all work is on one stream).
+    fn addr(&self, b: &DeviceBuf<u8>) -> u64 {
+        let (p, _sync) = b.slice.device_ptr(self.gpu.stream());
+        p
+    }
+
+    fn count_nonfinite(&self, buf: &DeviceBuf<u8>, n: usize, dt: Dtype) -> Result<u32, CudaError> {
+        let mut count = self.gpu.zeros::<u32>(1)?;
+        let n64 = n as u64;
+        launch!(self.gpu, "pointwise", format!("count_nonfinite_{}", dt.suffix()), n;
+            &buf.slice, &n64, &mut count.slice)?;
+        Ok(self.gpu.download(&count)?[0])
+    }
+
+    /// Per-channel fp32 sums over (batch, points) of `a` (`channel_sum`) or of `a * b`
+    /// (`channel_dot`), shape (c), rounded to `format`.
+    fn channel_reduce(
+        &self,
+        name: &str,
+        a: &GpuTensor,
+        b: Option<&GpuTensor>,
+        format: Format,
+    ) -> Result<GpuTensor, CudaError> {
+        let (batch, c) = (a.shape[0], a.shape[1]);
+        let p: usize = a.shape[2..].iter().product();
+        let mut out = GpuTensor {
+            buf: self.gpu.zeros::<u8>(4 * c)?,
+            shape: vec![c],
+            format: Format::Fp32,
+            dtype: Dtype::F32,
+        };
+        let (b64, c64, p64) = (batch as u64, c as u64, p as u64);
+        let threads = batch * c * p.div_ceil(super::kernels::REDUCE_CHUNK);
+        let kname = format!("{name}_{}", a.dtype.suffix());
+        match b {
+            Some(b) => launch!(self.gpu, "channels", kname, threads;
+                &a.buf.slice, &b.buf.slice, &mut out.buf.slice, &b64, &c64, &p64)?,
+            None => launch!(self.gpu, "channels", kname, threads;
+                &a.buf.slice, &mut out.buf.slice, &b64, &c64, &p64)?,
+        }
+        if stored(format) == Format::Fp32 {
+            Ok(out)
+        } else {
+            self.cast_real(&out, format)
+        }
+    }
+
+    fn copy_channels(
+        &self,
+        src: &GpuTensor,
+        dst: &mut GpuTensor,
+        (lo_src, lo_dst, count): (usize, usize, usize),
+    ) -> Result<(), CudaError> {
+        let batch = src.shape[0];
+        let p: usize = src.shape[2..].iter().product();
+        let args = [
+            batch as u64,
+            src.shape[1] as u64,
+            lo_src as u64,
+            dst.shape[1] as u64,
+            lo_dst as u64,
+            count as u64,
+            p as u64,
+        ];
+        launch!(self.gpu, "channels", format!("copy_channels_{}", src.dtype.suffix()), batch * count * p;
+            &src.buf.slice, &mut dst.buf.slice, &args[0], &args[1], &args[2], &args[3], &args[4],
+            &args[5], &args[6])
+    }
+}
+
+/// Sizes of the spectral layout (see the module docs).
+struct SpecDims {
+    bc: usize,
+    lead: usize,
+    n0: usize,
+    n1: usize,
+    m0: usize,
+    m1: usize,
+    nl: usize,
+    ml: usize,
+    lead_dims: Vec<usize>,
+}
+
+impl SpecDims {
+    /// Kept entries over the leading axes.
+    fn kept_lead(&self) -> usize {
+        let k = |m: usize| if m > 0 { 2 * m } else { 1 };
+        let _ = self.bc;
+        k(self.m0) * k(self.m1)
+    }
+}
+
+/// Pointwise op code and constants of `kernels/pointwise.cu`.
+fn op_code(op: Pointwise) -> (i32, f32, f32) {
+    match op {
+        Pointwise::Gelu => (0, 0.0, 0.0),
+        Pointwise::Tanh => (1, 0.0, 0.0),
+        Pointwise::Clip { lo, hi } => (2, lo as f32, hi as f32),
+        Pointwise::Scale(s) => (3, s as f32, 0.0),
+    }
+}
+
+fn f32_to_storage(data: &[f32], dtype: Dtype) -> Vec<u8> {
+    match dtype {
+        Dtype::F32 => data.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        Dtype::F16 => data
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_bits().to_ne_bytes())
+            .collect(),
+        Dtype::Bf16 => data
+            .iter()
+            .flat_map(|v| half::bf16::from_f32(*v).to_bits().to_ne_bytes())
+            .collect(),
+    }
+}
+
+fn storage_to_f32(bytes: &[u8], dtype: Dtype) -> Vec<f32> {
+    match dtype {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_bits(u16::from_ne_bytes([c[0], c[1]])).to_f32())
+            .collect(),
+        Dtype::Bf16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_bits(u16::from_ne_bytes([c[0], c[1]])).to_f32())
+            .collect(),
+    }
+}
+
+impl Backend for Cuda {
+    type T = f32;
+    type Tensor = GpuTensor;
+    type CTensor = GpuCTensor;
+
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn upload(&self, shape: &[usize], data: &[f32], format: Format) -> GpuTensor {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "upload: shape {shape:?} does not match {} values",
+            data.len()
+        );
+        let format = stored(format);
+        let dtype = Self::dtype(format);
+        let buf = self.gpu.upload(&f32_to_storage(data, dtype)).or_fail();
+        GpuTensor {
+            shape: shape.to_vec(),
+            format,
+            dtype,
+            buf,
+        }
+    }
+
+    fn upload_complex(&self, shape: &[usize], data: &[f32], format: Format) -> GpuCTensor {
+        assert_eq!(
+            2 * shape.iter().product::<usize>(),
+            data.len(),
+            "upload_complex: shape {shape:?} does not match {} interleaved values",
+            data.len()
+        );
+        let format = stored(format);
+        let dtype = Self::dtype(format);
+        let buf = self.gpu.upload(&f32_to_storage(data, dtype)).or_fail();
+        GpuCTensor {
+            shape: shape.to_vec(),
+            format,
+            dtype,
+            buf,
+        }
+    }
+
+    fn download(&self, t: &GpuTensor) -> Vec<f32> {
+        storage_to_f32(&self.gpu.download(&t.buf).or_fail(), t.dtype)
+    }
+
+    fn download_complex(&self, t: &GpuCTensor) -> Vec<f32> {
+        storage_to_f32(&self.gpu.download(&t.buf).or_fail(), t.dtype)
+    }
+
+    fn shape<'a>(&self, t: &'a GpuTensor) -> &'a [usize] {
+        &t.shape
+    }
+
+    fn cshape<'a>(&self, t: &'a GpuCTensor) -> &'a [usize] {
+        &t.shape
+    }
+
+    fn format(&self, t: &GpuTensor) -> Format {
+        t.format
+    }
+
+    fn cast(&self, t: &GpuTensor, format: Format) -> GpuTensor {
+        self.cast_real(t, format).or_fail()
+    }
+
+    fn mem(&self) -> MemStats {
+        MemStats {
+            live_bytes: self.gpu.live_bytes(),
+            peak_bytes: self.gpu.peak_bytes(),
+        }
+    }
+
+    fn reset_peak(&self) {
+        self.gpu.reset_peak()
+    }
+
+    fn synchronize(&self) {
+        self.gpu.synchronize().or_fail()
+    }
+
+    fn rfft_modes(&self, x: &GpuTensor, modes: &Modes, opt: SpectralForward) -> GpuCTensor {
+        self.rfft(x, modes, opt).or_fail()
+    }
+
+    fn irfft_modes(&self, x: &GpuCTensor, grid: &[usize], opt: SpectralInverse) -> GpuTensor {
+        self.irfft(x, grid, opt).or_fail()
+    }
+
+    fn contract(&self, x: &GpuCTensor, w: &GpuCTensor, format: Format) -> GpuCTensor {
+        (|| {
+            let (b, ci) = (x.shape[0], x.shape[1]);
+            let (wi, co) = (w.shape[0], w.shape[1]);
+            assert_eq!(ci, wi, "contract: {ci} input channels, weight has {wi}");
+            assert_eq!(
+                x.shape[2..],
+                w.shape[2..],
+                "contract: spectrum {:?} vs weight modes {:?}",
+                &x.shape[2..],
+                &w.shape[2..]
+            );
+            let k: usize = x.shape[2..].iter().product();
+            let xs = self.as_cformat(x, format)?;
+            let ws = self.as_cformat(w, format)?;
+            let mut shape = vec![b, co];
+            shape.extend_from_slice(&x.shape[2..]);
+            let mut y = self.complex(shape, format)?;
+            let dims = [b as u64, ci as u64, co as u64, k as u64];
+            launch!(self.gpu, "contract", format!("contract_{}", y.dtype.suffix()), b * co * k;
+                &xs.buf.slice, &ws.buf.slice, &mut y.buf.slice, &dims[0], &dims[1], &dims[2], &dims[3])?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn contract_backward(
+        &self,
+        x: &GpuCTensor,
+        w: &GpuCTensor,
+        g: &GpuCTensor,
+        format: Format,
+    ) -> (GpuCTensor, GpuCTensor) {
+        (|| {
+            let (b, ci) = (x.shape[0], x.shape[1]);
+            let co = w.shape[1];
+            let k: usize = x.shape[2..].iter().product();
+            let xs = self.as_cformat(x, format)?;
+            let ws = self.as_cformat(w, format)?;
+            let gs = self.as_cformat(g, format)?;
+            let mut gx = self.complex(x.shape.clone(), format)?;
+            let mut gw = self.complex(w.shape.clone(), format)?;
+            let sfx = gx.dtype.suffix();
+            let dims = [b as u64, ci as u64, co as u64, k as u64];
+            launch!(self.gpu, "contract", format!("contract_gx_{sfx}"), b * ci * k;
+                &gs.buf.slice, &ws.buf.slice, &mut gx.buf.slice, &dims[0], &dims[1], &dims[2], &dims[3])?;
+            launch!(self.gpu, "contract", format!("contract_gw_{sfx}"), ci * co * k;
+                &xs.buf.slice, &gs.buf.slice, &mut gw.buf.slice, &dims[0], &dims[1], &dims[2], &dims[3])?;
+            Ok((gx, gw))
+        })()
+        .or_fail()
+    }
+
+    fn add_bias(&self, x: &GpuTensor, bias: &GpuTensor) -> GpuTensor {
+        (|| {
+            let c = x.shape[1];
+            assert_eq!(
+                bias.numel(),
+                c,
+                "add_bias: {c} channels, bias has {}",
+                bias.numel()
+            );
+            let fmt = wider(x.format, bias.format);
+            let xs = self.as_format(x, fmt)?;
+            let bv = self.channel_vector(bias)?;
+            let mut y = self.real(x.shape.clone(), fmt)?;
+            let n = y.numel();
+            let (n64, c64, p64) = (
+                n as u64,
+                c as u64,
+                (n / x.shape[0].max(1) / c.max(1)) as u64,
+            );
+            launch!(self.gpu, "channels", format!("add_bias_{}", y.dtype.suffix()), n;
+                &xs.buf.slice, &bv.buf.slice, &mut y.buf.slice, &n64, &c64, &p64)?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn linear(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        bias: Option<&GpuTensor>,
+        format: Format,
+    ) -> GpuTensor {
+        (|| {
+            let (b, ci) = (x.shape[0], x.shape[1]);
+            let (co, wi) = (w.shape[0], w.shape[1]);
+            assert_eq!(ci, wi, "linear: {ci} input channels, weight has {wi}");
+            let p: usize = x.shape[2..].iter().product();
+            let xs = self.as_format(x, format)?;
+            let ws = self.as_format(w, format)?;
+            let mut shape = x.shape.clone();
+            shape[1] = co;
+            let y = self.real(shape, format)?;
+            let dt = y.dtype;
+            // Row-major Y_b (co x p) = W (co x ci) X_b (ci x p) is, column-major,
+            // Y_b^T (p x co) = X_b^T (p x ci) W^T (ci x co).
+            self.gemm(
+                (false, false),
+                (p, co, ci),
+                (self.addr(&xs.buf), p, ci * p, dt),
+                (self.addr(&ws.buf), ci, 0, dt),
+                0.0,
+                (self.addr(&y.buf), p, co * p, dt),
+                b,
+            )?;
+            if let Some(bias) = bias {
+                // The bias is added after the product's rounding (the CPU adds it inside the
+                // fp32 sum): one extra rounding in low formats, none in fp32.
+                let bv = self.channel_vector(&*self.as_format(bias, format)?)?;
+                let n = y.numel();
+                let (n64, c64, p64) = (n as u64, co as u64, p as u64);
+                // In place: each thread reads and writes only its own element.
+                let yp = self.addr(&y.buf);
+                launch!(self.gpu, "channels", format!("add_bias_{}", dt.suffix()), n;
+                    &yp, &bv.buf.slice, &yp, &n64, &c64, &p64)?;
+            }
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn linear_backward(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        g: &GpuTensor,
+        with_bias: bool,
+        format: Format,
+    ) -> (GpuTensor, GpuTensor, Option<GpuTensor>) {
+        (|| {
+            let (b, ci) = (x.shape[0], x.shape[1]);
+            let co = w.shape[0];
+            let p: usize = x.shape[2..].iter().product();
+            let xs = self.as_format(x, format)?;
+            let ws = self.as_format(w, format)?;
+            let gs = self.as_format(g, format)?;
+            let dt = xs.dtype;
+            // dX_b^T (p x ci) = G_b^T (p x co) (W^T)^T, W^T being W's column-major view.
+            let gx = self.real(x.shape.clone(), format)?;
+            self.gemm(
+                (false, true),
+                (p, ci, co),
+                (self.addr(&gs.buf), p, co * p, dt),
+                (self.addr(&ws.buf), ci, 0, dt),
+                0.0,
+                (self.addr(&gx.buf), p, ci * p, dt),
+                b,
+            )?;
+            // dW^T (ci x co) = sum_b X_b (ci x p) G_b^T (p x co), accumulated in fp32 over the
+            // batch (beta = 1 after the first sample).
+            let gw32 = self.real(w.shape.clone(), Format::Fp32)?;
+            let (xp, gp, wp) = (self.addr(&xs.buf), self.addr(&gs.buf), self.addr(&gw32.buf));
+            let sz = dt.bytes() as u64;
+            for bb in 0..b as u64 {
+                self.gemm(
+                    (true, false),
+                    (ci, co, p),
+                    (xp + bb * (ci * p) as u64 * sz, p, 0, dt),
+                    (gp + bb * (co * p) as u64 * sz, p, 0, dt),
+                    if bb == 0 { 0.0 } else { 1.0 },
+                    (wp, ci, 0, Dtype::F32),
+                    1,
+                )?;
+            }
+            let gw = if stored(format) == Format::Fp32 {
+                gw32
+            } else {
+                self.cast_real(&gw32, format)?
+            };
+            let gb = if with_bias {
+                Some(self.channel_reduce("channel_sum", &gs, None, format)?)
+            } else {
+                None
+            };
+            Ok((gx, gw, gb))
+        })()
+        .or_fail()
+    }
+
+    fn pointwise(&self, op: Pointwise, x: &GpuTensor) -> GpuTensor {
+        (|| {
+            let mut y = self.real(x.shape.clone(), x.format)?;
+            let n = y.numel();
+            let (code, a, b) = op_code(op);
+            let n64 = n as u64;
+            launch!(self.gpu, "pointwise", format!("pointwise_{}", x.dtype.suffix()), n;
+                &x.buf.slice, &mut y.buf.slice, &n64, &code, &a, &b)?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn pointwise_backward(&self, op: Pointwise, x: &GpuTensor, g: &GpuTensor) -> GpuTensor {
+        (|| {
+            // Computed in the wider of the two storage types, returned in g's format.
+            let fmt = wider(x.format, g.format);
+            let xs = self.as_format(x, fmt)?;
+            let gs = self.as_format(g, fmt)?;
+            let mut y = self.real(g.shape.clone(), fmt)?;
+            let n = y.numel();
+            let (code, a, b) = op_code(op);
+            let n64 = n as u64;
+            launch!(self.gpu, "pointwise", format!("pointwise_backward_{}", y.dtype.suffix()), n;
+                &xs.buf.slice, &gs.buf.slice, &mut y.buf.slice, &n64, &code, &a, &b)?;
+            if y.format == g.format {
+                Ok(y)
+            } else {
+                self.cast_real(&y, g.format)
+            }
+        })()
+        .or_fail()
+    }
+
+    fn add(&self, a: &GpuTensor, b: &GpuTensor) -> GpuTensor {
+        assert_eq!(
+            a.shape, b.shape,
+            "add: shapes {:?} and {:?}",
+            a.shape, b.shape
+        );
+        (|| {
+            let fmt = wider(a.format, b.format);
+            let (xa, xb) = (self.as_format(a, fmt)?, self.as_format(b, fmt)?);
+            let mut y = self.real(a.shape.clone(), fmt)?;
+            let n = y.numel();
+            let n64 = n as u64;
+            launch!(self.gpu, "pointwise", format!("add_{}", y.dtype.suffix()), n;
+                &xa.buf.slice, &xb.buf.slice, &mut y.buf.slice, &n64)?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn scale_channels(&self, x: &GpuTensor, w: &GpuTensor) -> GpuTensor {
+        (|| {
+            let c = x.shape[1];
+            assert_eq!(
+                w.numel(),
+                c,
+                "scale_channels: {c} channels, {} weights",
+                w.numel()
+            );
+            let fmt = wider(x.format, w.format);
+            let xs = self.as_format(x, fmt)?;
+            let wv = self.channel_vector(w)?;
+            let mut y = self.real(x.shape.clone(), fmt)?;
+            let n = y.numel();
+            let p = n / x.shape[0].max(1) / c.max(1);
+            let (n64, c64, p64) = (n as u64, c as u64, p as u64);
+            launch!(self.gpu, "channels", format!("scale_channels_{}", y.dtype.suffix()), n;
+                &xs.buf.slice, &wv.buf.slice, &mut y.buf.slice, &n64, &c64, &p64)?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn scale_channels_backward(
+        &self,
+        x: &GpuTensor,
+        w: &GpuTensor,
+        g: &GpuTensor,
+    ) -> (GpuTensor, GpuTensor) {
+        let gx = self.scale_channels(g, w);
+        (|| {
+            let fmt = wider(x.format, g.format);
+            let (xs, gs) = (self.as_format(x, fmt)?, self.as_format(g, fmt)?);
+            let mut gw = self.channel_reduce("channel_dot", &gs, Some(&xs), w.format)?;
+            gw.shape = w.shape.clone();
+            Ok((gx, gw))
+        })()
+        .or_fail()
+    }
+
+    fn channel_sum(&self, g: &GpuTensor) -> GpuTensor {
+        self.channel_reduce("channel_sum", g, None, g.format)
+            .or_fail()
+    }
+
+    fn concat_channels(&self, a: &GpuTensor, b: &GpuTensor) -> GpuTensor {
+        assert_eq!(
+            a.shape[0], b.shape[0],
+            "concat_channels: batch sizes differ"
+        );
+        assert_eq!(a.shape[2..], b.shape[2..], "concat_channels: grids differ");
+        (|| {
+            let fmt = wider(a.format, b.format);
+            let (xa, xb) = (self.as_format(a, fmt)?, self.as_format(b, fmt)?);
+            let (ca, cb) = (a.shape[1], b.shape[1]);
+            let mut shape = a.shape.clone();
+            shape[1] = ca + cb;
+            let mut y = self.real(shape, fmt)?;
+            self.copy_channels(&xa, &mut y, (0, 0, ca))?;
+            self.copy_channels(&xb, &mut y, (0, ca, cb))?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn slice_channels(&self, x: &GpuTensor, lo: usize, hi: usize) -> GpuTensor {
+        let c = x.shape[1];
+        assert!(lo <= hi && hi <= c, "slice_channels {lo}..{hi} of {c}");
+        (|| {
+            let mut shape = x.shape.clone();
+            shape[1] = hi - lo;
+            let mut y = self.real(shape, x.format)?;
+            self.copy_channels(x, &mut y, (lo, 0, hi - lo))?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn zeros(&self, shape: &[usize], format: Format) -> GpuTensor {
+        (|| {
+            let format = stored(format);
+            let dtype = Dtype::of(format)?;
+            let n: usize = shape.iter().product();
+            Ok(GpuTensor {
+                buf: self.gpu.zeros::<u8>(n * dtype.bytes())?,
+                shape: shape.to_vec(),
+                format,
+                dtype,
+            })
+        })()
+        .or_fail()
+    }
+
+    fn to_complex(&self, t: &GpuTensor, format: Format) -> GpuCTensor {
+        let (last, lead) = t.shape.split_last().expect("to_complex: scalar tensor");
+        assert_eq!(
+            *last, 2,
+            "to_complex: last axis of {:?} must hold (re, im)",
+            t.shape
+        );
+        // Same memory layout: (re, im) pairs are interleaved complex values.
+        let r = self.cast(t, format);
+        GpuCTensor {
+            shape: lead.to_vec(),
+            format: r.format,
+            dtype: r.dtype,
+            buf: r.buf,
+        }
+    }
+
+    fn to_real(&self, t: &GpuCTensor, format: Format) -> GpuTensor {
+        let c = self.cast_complex(t, format).or_fail();
+        let mut shape = c.shape.clone();
+        shape.push(2);
+        GpuTensor {
+            shape,
+            format: c.format,
+            dtype: c.dtype,
+            buf: c.buf,
+        }
+    }
+
+    fn cp_weight(&self, f: &CpFactors<'_, GpuTensor>, format: Format) -> GpuCTensor {
+        (|| {
+            let d = CpDims::of(f);
+            let ff = self.cp_f32(f)?;
+            let pm = self.cp_products(&ff, &d)?;
+            let mut w = self.complex(d.weight_shape(), Format::Fp32)?;
+            let dims = [d.ci as u64, d.co as u64, d.nk as u64, d.r as u64];
+            launch!(self.gpu, "contract", "cp_expand", d.ci * d.co * d.nk;
+                &ff[0].buf.slice, &ff[1].buf.slice, &ff[2].buf.slice, &pm.slice, &mut w.buf.slice,
+                &dims[0], &dims[1], &dims[2], &dims[3])?;
+            if stored(format) == Format::Fp32 {
+                Ok(w)
+            } else {
+                self.cast_complex(&w, format)
+            }
+        })()
+        .or_fail()
+    }
+
+    fn cp_weight_backward(&self, f: &CpFactors<'_, GpuTensor>, gw: &GpuCTensor) -> Vec<GpuTensor> {
+        (|| {
+            let d = CpDims::of(f);
+            let ff = self.cp_f32(f)?;
+            let g = self.as_cformat(gw, Format::Fp32)?;
+            assert_eq!(g.numel(), d.ci * d.co * d.nk, "cp_weight_backward: gradient shape");
+            let pm = self.cp_products(&ff, &d)?;
+            let (ci, co, nk, r) = (d.ci as u64, d.co as u64, d.nk as u64, d.r as u64);
+            let mut s = self.gpu.alloc_bytes(16 * d.ci * d.co * d.r)?;
+            launch!(self.gpu, "contract", "cp_grad_s", d.ci * d.co * d.r;
+                &g.buf.slice, &pm.slice, &mut s.slice, &ci, &co, &nk, &r)?;
+            let mut gl = self.real(f.lambda.shape.clone(), Format::Fp32)?;
+            let mut ga = self.real(f.a.shape.clone(), Format::Fp32)?;
+            let mut gb = self.real(f.b.shape.clone(), Format::Fp32)?;
+            launch!(self.gpu, "contract", "cp_grad_factors", d.r + d.ci * d.r + d.co * d.r;
+                &s.slice, &ff[0].buf.slice, &ff[1].buf.slice, &ff[2].buf.slice,
+                &mut gl.buf.slice, &mut ga.buf.slice, &mut gb.buf.slice, &ci, &co, &r)?;
+            let mut t = self.gpu.alloc_bytes(16 * d.nk * d.r)?;
+            launch!(self.gpu, "contract", "cp_grad_t", d.nk * d.r;
+                &g.buf.slice, &ff[0].buf.slice, &ff[1].buf.slice, &ff[2].buf.slice, &mut t.slice,
+                &ci, &co, &nk, &r)?;
+            let mut gm: Vec<GpuTensor> = f
+                .modes
+                .iter()
+                .map(|m| self.real(m.shape.clone(), Format::Fp32))
+                .collect::<Result<_, _>>()?;
+            // Absent axes get a 1-element dummy (the kernel does not touch them).
+            while gm.len() < 3 {
+                gm.push(self.real(vec![1, 1, 2], Format::Fp32)?);
+            }
+            let k = d.kept3();
+            let (k0, k1, k2) = (k[0] as u64, k[1] as u64, k[2] as u64);
+            let nd = d.kept.len() as i32;
+            let total = d.kept.iter().map(|&kk| kk * d.r).sum::<usize>();
+            {
+                let [g0, g1, g2] = &mut gm[..3] else {
+                    unreachable!()
+                };
+                launch!(self.gpu, "contract", "cp_grad_modes", total;
+                    &t.slice, &ff[3].buf.slice, &ff[4].buf.slice, &ff[5].buf.slice,
+                    &mut g0.buf.slice, &mut g1.buf.slice, &mut g2.buf.slice, &r, &nd, &k0, &k1, &k2)?;
+            }
+            gm.truncate(d.kept.len());
+            let mut out = vec![gl, ga, gb];
+            out.extend(gm);
+            Ok(out)
+        })()
+        .or_fail()
+    }
+
+    fn adam_update(
+        &self,
+        p: &mut GpuTensor,
+        g: &GpuTensor,
+        m: &mut GpuTensor,
+        v: &mut GpuTensor,
+        s: &AdamScalars,
+    ) {
+        (|| {
+            for (t, what) in [(&*p, "parameter"), (g, "gradient"), (&*m, "m"), (&*v, "v")] {
+                if t.dtype != Dtype::F32 {
+                    return Err(CudaError::Unsupported(format!(
+                        "adam_update: the {what} must be stored in fp32, not {}",
+                        t.format.name()
+                    )));
+                }
+            }
+            let n = p.numel();
+            assert!(
+                g.numel() == n && m.numel() == n && v.numel() == n,
+                "adam_update: shapes"
+            );
+            let n64 = n as u64;
+            let f = |x: f64| x as f32;
+            let (ss, bc2, eps, omb1, b2, omb2, wd, decay) = (
+                f(s.step_size),
+                f(s.bc2_sqrt),
+                f(s.eps),
+                f(s.one_minus_b1),
+                f(s.b2),
+                f(s.one_minus_b2),
+                f(s.wd),
+                f(s.decay),
+            );
+            let (dec, cou) = (s.decoupled as i32, s.coupled as i32);
+            launch!(self.gpu, "adam", "adam_f32", n;
+                &mut p.buf.slice, &g.buf.slice, &mut m.buf.slice, &mut v.buf.slice, &n64,
+                &ss, &bc2, &eps, &omb1, &b2, &omb2, &wd, &decay, &dec, &cou)
+        })()
+        .or_fail()
+    }
+
+    fn all_finite(&self, x: &GpuTensor) -> bool {
+        self.count_nonfinite(&x.buf, x.numel(), x.dtype).or_fail() == 0
+    }
+
+    fn all_finite_complex(&self, x: &GpuCTensor) -> bool {
+        self.count_nonfinite(&x.buf, 2 * x.numel(), x.dtype)
+            .or_fail()
+            == 0
+    }
+
+    fn mean_std(&self, x: &GpuTensor) -> (f64, f64) {
+        (|| {
+            let n = x.numel();
+            let n64 = n as u64;
+            let sfx = x.dtype.suffix();
+            let mut acc = self.gpu.zeros::<f64>(1)?;
+            launch!(self.gpu, "pointwise", format!("sum_{sfx}"), n; &x.buf.slice, &n64, &mut acc.slice)?;
+            let mean = self.gpu.download(&acc)?[0] / n.max(1) as f64;
+            let mut acc2 = self.gpu.zeros::<f64>(1)?;
+            launch!(self.gpu, "pointwise", format!("sum_sq_dev_{sfx}"), n;
+                &x.buf.slice, &n64, &mean, &mut acc2.slice)?;
+            let var = self.gpu.download(&acc2)?[0] / n.max(1) as f64;
+            Ok((mean, var.sqrt()))
+        })()
+        .or_fail()
+    }
+}
+
+/// Sizes of a CP factorisation (see [`CpFactors`]).
+struct CpDims {
+    ci: usize,
+    co: usize,
+    r: usize,
+    kept: Vec<usize>,
+    nk: usize,
+}
+
+impl CpDims {
+    fn of(f: &CpFactors<'_, GpuTensor>) -> CpDims {
+        let r = f.lambda.shape[0];
+        let rows = |t: &GpuTensor, what: &str| {
+            assert!(
+                t.shape.len() == 3 && t.shape[1] == r && t.shape[2] == 2,
+                "CP factor {what} of shape {:?}, expected (rows, {r}, 2)",
+                t.shape
+            );
+            t.shape[0]
+        };
+        let kept: Vec<usize> = f.modes.iter().map(|m| rows(m, "mode")).collect();
+        assert!((1..=3).contains(&kept.len()), "CP: 1 to 3 mode factors");
+        CpDims {
+            ci: rows(f.a, "in"),
+            co: rows(f.b, "out"),
+            r,
+            nk: kept.iter().product(),
+            kept,
+        }
+    }
+
+    fn weight_shape(&self) -> Vec<usize> {
+        let mut s = vec![self.ci, self.co];
+        s.extend(&self.kept);
+        s
+    }
+
+    /// Kept extents padded to three axes with 1.
+    fn kept3(&self) -> [usize; 3] {
+        let mut k = [1; 3];
+        k[..self.kept.len()].copy_from_slice(&self.kept);
+        k
+    }
+}
+
+impl Cuda {
+    /// The factors (lambda, a, b, m0, m1, m2) in fp32, absent mode axes as 1-element dummies.
+    fn cp_f32(&self, f: &CpFactors<'_, GpuTensor>) -> Result<Vec<GpuTensor>, CudaError> {
+        let mut v = vec![
+            self.cast_real(f.lambda, Format::Fp32)?,
+            self.cast_real(f.a, Format::Fp32)?,
+            self.cast_real(f.b, Format::Fp32)?,
+        ];
+        for m in &f.modes {
+            v.push(self.cast_real(m, Format::Fp32)?);
+        }
+        while v.len() < 6 {
+            v.push(self.real(vec![1, 1, 2], Format::Fp32)?);
+        }
+        Ok(v)
+    }
+
+    /// prod_a M_a[k_a, r] as complex f64 (k, r).
+    fn cp_products(&self, ff: &[GpuTensor], d: &CpDims) -> Result<DeviceBuf<u8>, CudaError> {
+        let mut pm = self.gpu.alloc_bytes(16 * d.nk * d.r)?;
+        let k = d.kept3();
+        let (r, k0, k1, k2) = (d.r as u64, k[0] as u64, k[1] as u64, k[2] as u64);
+        let nd = d.kept.len() as i32;
+        launch!(self.gpu, "contract", "cp_mode_products", d.nk * d.r;
+            &ff[3].buf.slice, &ff[4].buf.slice, &ff[5].buf.slice, &mut pm.slice, &r, &nd, &k0, &k1, &k2)?;
+        Ok(pm)
+    }
+}

@@ -1,0 +1,728 @@
+//! Backend parity: one test body per property, run on every backend against the f64 CPU
+//! reference (`Cpu<f64>`, whose ops define the semantics), with tolerances from an error model:
+//! a norm-wise relative error `||got - want|| / ||want||` of at most `c * terms * u`, where `u` is
+//! the unit roundoff of the computing format and `terms` the length of the longest sum (or
+//! log2 of the FFT size). The CPU f32 backend runs everywhere; the CUDA backend runs where a GPU
+//! is present and otherwise each test prints why it skipped (it never fails for lack of a GPU,
+//! and never claims to have run).
+
+use mpno::backend::cpu::Cpu;
+use mpno::backend::{
+    AdamScalars, Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse,
+};
+use mpno::fno::optim::{Adam, OptimizerKind, adam_slice};
+use mpno::fno::{Factorization, Fno, FnoConfig, Policy, Resident, ResidentAdam, Stabilizer};
+use mpno::precision::{Format, round};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+const U32: f64 = 5.960_464_477_539_063e-8; // 2^-24
+
+fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n)
+        .map(|_| (2.0 * rng.random::<f64>() - 1.0) as f32)
+        .collect()
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Norm-wise relative error, asserted below `tol`.
+fn check(label: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{label}: length");
+    let (mut d2, mut w2) = (0.0f64, 0.0f64);
+    for (g, w) in got.iter().zip(want) {
+        d2 += (*g as f64 - w).powi(2);
+        w2 += w * w;
+    }
+    let rel = (d2 / w2.max(1e-300)).sqrt();
+    assert!(
+        rel <= tol,
+        "{label}: relative error {rel:.3e} above the model's {tol:.3e}"
+    );
+}
+
+/// The CUDA backend on GPU 0, or why it is not available (printed as the skip reason).
+fn cuda() -> Option<impl Backend<T = f32>> {
+    #[cfg(feature = "cuda")]
+    {
+        match mpno::backend::cuda::Cuda::new(0) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("skipped on CUDA: {e}");
+                None
+            }
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        eprintln!("skipped on CUDA: built without the `cuda` feature");
+        None::<Cpu<f32>>
+    }
+}
+
+/// Every op of the trait in fp32 against the f64 reference.
+fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
+    let r = Cpu::<f64>::new();
+    let name = be.name();
+    let f32_ = Format::Fp32;
+    let f64_ = Format::Fp64;
+    // Spectral transforms, 1-D to 3-D, odd sizes and the Nyquist column included.
+    for (grid, modes) in [
+        (vec![32usize], vec![17usize]),
+        (vec![16, 12], vec![5, 7]),
+        (vec![8, 6, 10], vec![2, 3, 4]),
+        (vec![15, 9], vec![4, 5]),
+    ] {
+        let mut shape = vec![2, 3];
+        shape.extend(&grid);
+        let n: usize = shape.iter().product();
+        let x = rand_vec(1, n);
+        let npts: usize = grid.iter().product();
+        let log_n = (npts as f64).log2().ceil();
+        let m = Modes(modes.clone());
+        for hermitian in [false, true] {
+            let fwd = |fmt| SpectralForward {
+                scale: 1.0 / npts as f64,
+                hermitian,
+                format: fmt,
+            };
+            let got =
+                be.download_complex(&be.rfft_modes(&be.upload(&shape, &x, f32_), &m, fwd(f32_)));
+            let want = r.download_complex(&r.rfft_modes(
+                &r.upload(&shape, &widen(&x), f64_),
+                &m,
+                fwd(f64_),
+            ));
+            check(
+                &format!("{name} rfft {grid:?} herm {hermitian}"),
+                &got,
+                &want,
+                8.0 * log_n * U32,
+            );
+            let mut kshape = vec![2, 3];
+            kshape.extend(m.kept_shape());
+            let xc = rand_vec(2, 2 * kshape.iter().product::<usize>());
+            let inv = |fmt| SpectralInverse {
+                scale: 0.5,
+                hermitian,
+                format: fmt,
+            };
+            let got = be.download(&be.irfft_modes(
+                &be.upload_complex(&kshape, &xc, f32_),
+                &grid,
+                inv(f32_),
+            ));
+            let want = r.download(&r.irfft_modes(
+                &r.upload_complex(&kshape, &widen(&xc), f64_),
+                &grid,
+                inv(f64_),
+            ));
+            check(
+                &format!("{name} irfft {grid:?} herm {hermitian}"),
+                &got,
+                &want,
+                8.0 * log_n * U32,
+            );
+        }
+    }
+    // Contraction and its backward.
+    let (b, ci, co, kk) = (3usize, 5usize, 4usize, vec![6usize, 4]);
+    let k: usize = kk.iter().product();
+    let xs = [vec![b, ci], kk.clone()].concat();
+    let ws = [vec![ci, co], kk.clone()].concat();
+    let gs = [vec![b, co], kk.clone()].concat();
+    let (x, w, g) = (
+        rand_vec(3, 2 * b * ci * k),
+        rand_vec(4, 2 * ci * co * k),
+        rand_vec(5, 2 * b * co * k),
+    );
+    let got = be.download_complex(&be.contract(
+        &be.upload_complex(&xs, &x, f32_),
+        &be.upload_complex(&ws, &w, f32_),
+        f32_,
+    ));
+    let want = r.download_complex(&r.contract(
+        &r.upload_complex(&xs, &widen(&x), f64_),
+        &r.upload_complex(&ws, &widen(&w), f64_),
+        f64_,
+    ));
+    check(
+        &format!("{name} contract"),
+        &got,
+        &want,
+        4.0 * ci as f64 * U32,
+    );
+    let (gx, gw) = be.contract_backward(
+        &be.upload_complex(&xs, &x, f32_),
+        &be.upload_complex(&ws, &w, f32_),
+        &be.upload_complex(&gs, &g, f32_),
+        f32_,
+    );
+    let (rx, rw) = r.contract_backward(
+        &r.upload_complex(&xs, &widen(&x), f64_),
+        &r.upload_complex(&ws, &widen(&w), f64_),
+        &r.upload_complex(&gs, &widen(&g), f64_),
+        f64_,
+    );
+    check(
+        &format!("{name} contract gx"),
+        &be.download_complex(&gx),
+        &r.download_complex(&rx),
+        4.0 * co as f64 * U32,
+    );
+    check(
+        &format!("{name} contract gw"),
+        &be.download_complex(&gw),
+        &r.download_complex(&rw),
+        4.0 * b as f64 * U32,
+    );
+    // Linear maps (1x1 convolutions) and their backward.
+    let (p, ci, co) = (37usize, 6usize, 5usize);
+    let (x, w, bias, g) = (
+        rand_vec(6, 2 * ci * p),
+        rand_vec(7, co * ci),
+        rand_vec(8, co),
+        rand_vec(9, 2 * co * p),
+    );
+    for with_bias in [false, true] {
+        let bt = be.upload(&[co], &bias, f32_);
+        let rbt = r.upload(&[co], &widen(&bias), f64_);
+        let got = be.download(&be.linear(
+            &be.upload(&[2, ci, p], &x, f32_),
+            &be.upload(&[co, ci], &w, f32_),
+            with_bias.then_some(&bt),
+            f32_,
+        ));
+        let want = r.download(&r.linear(
+            &r.upload(&[2, ci, p], &widen(&x), f64_),
+            &r.upload(&[co, ci], &widen(&w), f64_),
+            with_bias.then_some(&rbt),
+            f64_,
+        ));
+        check(
+            &format!("{name} linear bias {with_bias}"),
+            &got,
+            &want,
+            4.0 * ci as f64 * U32,
+        );
+    }
+    let (gx, gw, gb) = be.linear_backward(
+        &be.upload(&[2, ci, p], &x, f32_),
+        &be.upload(&[co, ci], &w, f32_),
+        &be.upload(&[2, co, p], &g, f32_),
+        true,
+        f32_,
+    );
+    let (rx, rw, rb) = r.linear_backward(
+        &r.upload(&[2, ci, p], &widen(&x), f64_),
+        &r.upload(&[co, ci], &widen(&w), f64_),
+        &r.upload(&[2, co, p], &widen(&g), f64_),
+        true,
+        f64_,
+    );
+    check(
+        &format!("{name} linear gx"),
+        &be.download(&gx),
+        &r.download(&rx),
+        4.0 * co as f64 * U32,
+    );
+    check(
+        &format!("{name} linear gw"),
+        &be.download(&gw),
+        &r.download(&rw),
+        4.0 * (2 * p) as f64 * U32,
+    );
+    check(
+        &format!("{name} linear gb"),
+        &be.download(&gb.unwrap()),
+        &r.download(&rb.unwrap()),
+        4.0 * (2 * p) as f64 * U32,
+    );
+    // Pointwise maps (GELU's erf: fastmath on the CPU, 5e-7; CUDA's erff, 2 ulp).
+    let shape = [2usize, 3, 50];
+    let x: Vec<f32> = rand_vec(10, 300).iter().map(|v| 4.0 * v).collect();
+    let g = rand_vec(11, 300);
+    for op in [
+        Pointwise::Gelu,
+        Pointwise::Tanh,
+        Pointwise::Clip { lo: -1.5, hi: 2.0 },
+        Pointwise::Scale(0.25),
+    ] {
+        let got = be.download(&be.pointwise(op, &be.upload(&shape, &x, f32_)));
+        let want = r.download(&r.pointwise(op, &r.upload(&shape, &widen(&x), f64_)));
+        check(&format!("{name} {op:?}"), &got, &want, 2e-6);
+        let got = be.download(&be.pointwise_backward(
+            op,
+            &be.upload(&shape, &x, f32_),
+            &be.upload(&shape, &g, f32_),
+        ));
+        let want = r.download(&r.pointwise_backward(
+            op,
+            &r.upload(&shape, &widen(&x), f64_),
+            &r.upload(&shape, &widen(&g), f64_),
+        ));
+        check(&format!("{name} {op:?} backward"), &got, &want, 2e-6);
+    }
+    // Channel ops.
+    let (xt, gt) = (be.upload(&shape, &x, f32_), be.upload(&shape, &g, f32_));
+    let (rx, rg) = (
+        r.upload(&shape, &widen(&x), f64_),
+        r.upload(&shape, &widen(&g), f64_),
+    );
+    let c3 = rand_vec(12, 3);
+    let (ct, rc) = (
+        be.upload(&[3], &c3, f32_),
+        r.upload(&[3], &widen(&c3), f64_),
+    );
+    check(
+        &format!("{name} add"),
+        &be.download(&be.add(&xt, &gt)),
+        &r.download(&r.add(&rx, &rg)),
+        U32,
+    );
+    check(
+        &format!("{name} add_bias"),
+        &be.download(&be.add_bias(&xt, &ct)),
+        &r.download(&r.add_bias(&rx, &rc)),
+        U32,
+    );
+    check(
+        &format!("{name} scale_channels"),
+        &be.download(&be.scale_channels(&xt, &ct)),
+        &r.download(&r.scale_channels(&rx, &rc)),
+        U32,
+    );
+    let (sx, sw) = be.scale_channels_backward(&xt, &ct, &gt);
+    let (tx, tw) = r.scale_channels_backward(&rx, &rc, &rg);
+    check(
+        &format!("{name} scale_channels gx"),
+        &be.download(&sx),
+        &r.download(&tx),
+        U32,
+    );
+    check(
+        &format!("{name} scale_channels gw"),
+        &be.download(&sw),
+        &r.download(&tw),
+        4.0 * 100.0 * U32,
+    );
+    check(
+        &format!("{name} channel_sum"),
+        &be.download(&be.channel_sum(&gt)),
+        &r.download(&r.channel_sum(&rg)),
+        4.0 * 100.0 * U32,
+    );
+    let cat = be.concat_channels(&xt, &gt);
+    check(
+        &format!("{name} concat"),
+        &be.download(&cat),
+        &r.download(&r.concat_channels(&rx, &rg)),
+        0.0,
+    );
+    check(
+        &format!("{name} slice"),
+        &be.download(&be.slice_channels(&cat, 2, 5)),
+        &r.download(&r.slice_channels(&r.concat_channels(&rx, &rg), 2, 5)),
+        0.0,
+    );
+    // Reductions.
+    let (m, s) = be.mean_std(&xt);
+    let (rm, rs) = r.mean_std(&rx);
+    assert!(
+        (m - rm).abs() <= 1e-6 && (s - rs).abs() <= 1e-6 * rs,
+        "{name} mean_std"
+    );
+    assert!(be.all_finite(&xt));
+    let mut bad = x.clone();
+    bad[77] = f32::INFINITY;
+    assert!(
+        !be.all_finite(&be.upload(&shape, &bad, f32_)),
+        "{name}: inf not found"
+    );
+    // Complex <-> real pairs and CP weights (2-D, rank 3).
+    let (ci, co, r_, kept) = (4usize, 3usize, 3usize, [6usize, 4]);
+    let lam = rand_vec(13, 2 * r_);
+    let fa = rand_vec(14, 2 * ci * r_);
+    let fb = rand_vec(15, 2 * co * r_);
+    let m0 = rand_vec(16, 2 * kept[0] * r_);
+    let m1 = rand_vec(17, 2 * kept[1] * r_);
+    let lt = be.upload(&[r_, 2], &lam, f32_);
+    let at = be.upload(&[ci, r_, 2], &fa, f32_);
+    let bt = be.upload(&[co, r_, 2], &fb, f32_);
+    let m0t = be.upload(&[kept[0], r_, 2], &m0, f32_);
+    let m1t = be.upload(&[kept[1], r_, 2], &m1, f32_);
+    let rl = r.upload(&[r_, 2], &widen(&lam), f64_);
+    let ra = r.upload(&[ci, r_, 2], &widen(&fa), f64_);
+    let rb = r.upload(&[co, r_, 2], &widen(&fb), f64_);
+    let rm0 = r.upload(&[kept[0], r_, 2], &widen(&m0), f64_);
+    let rm1 = r.upload(&[kept[1], r_, 2], &widen(&m1), f64_);
+    let f = CpFactors {
+        lambda: &lt,
+        a: &at,
+        b: &bt,
+        modes: vec![&m0t, &m1t],
+    };
+    let rf = CpFactors {
+        lambda: &rl,
+        a: &ra,
+        b: &rb,
+        modes: vec![&rm0, &rm1],
+    };
+    let w = be.cp_weight(&f, f32_);
+    check(
+        &format!("{name} cp_weight"),
+        &be.download_complex(&w),
+        &r.download_complex(&r.cp_weight(&rf, f64_)),
+        8.0 * U32,
+    );
+    let gw = rand_vec(18, 2 * ci * co * kept[0] * kept[1]);
+    let mut wshape = vec![ci, co];
+    wshape.extend(kept);
+    let got = be.cp_weight_backward(&f, &be.upload_complex(&wshape, &gw, f32_));
+    let want = r.cp_weight_backward(&rf, &r.upload_complex(&wshape, &widen(&gw), f64_));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        check(
+            &format!("{name} cp_weight_backward factor {i}"),
+            &be.download(g),
+            &r.download(w),
+            8.0 * U32,
+        );
+    }
+    let pairs = be.to_real(&w, f32_);
+    assert_eq!(be.shape(&pairs), &[ci, co, kept[0], kept[1], 2]);
+    assert_eq!(
+        be.download(&pairs),
+        be.download_complex(&be.to_complex(&pairs, f32_))
+    );
+    // Adam: the same f32 operations as the reference, so bit for bit.
+    let n = 1000;
+    let (p0, g0) = (rand_vec(19, n), rand_vec(20, n));
+    let (m0, v0): (Vec<f32>, Vec<f32>) = (
+        rand_vec(21, n),
+        rand_vec(22, n).iter().map(|v| v * v).collect(),
+    );
+    for (decoupled, coupled) in [(true, false), (false, true), (false, false)] {
+        let s = AdamScalars {
+            step_size: 1e-3 / (1.0 - 0.9f64.powi(3)),
+            bc2_sqrt: (1.0 - 0.999f64.powi(3)).sqrt(),
+            eps: 1e-8,
+            one_minus_b1: 0.1,
+            b2: 0.999,
+            one_minus_b2: 1.0 - 0.999,
+            wd: 0.01,
+            decay: 1.0 - 1e-5,
+            decoupled,
+            coupled,
+        };
+        let (mut pt, gt) = (be.upload(&[n], &p0, f32_), be.upload(&[n], &g0, f32_));
+        let (mut mt, mut vt) = (be.upload(&[n], &m0, f32_), be.upload(&[n], &v0, f32_));
+        be.adam_update(&mut pt, &gt, &mut mt, &mut vt, &s);
+        let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+        adam_slice(&mut p, &g0, &mut m, &mut v, &s);
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&be.download(&pt)),
+            bits(&p),
+            "{name} adam p ({decoupled}, {coupled})"
+        );
+        assert_eq!(bits(&be.download(&mt)), bits(&m), "{name} adam m");
+        assert_eq!(bits(&be.download(&vt)), bits(&v), "{name} adam v");
+    }
+}
+
+/// Low storage formats: values are rounded to nearest even, as `precision::round`.
+fn storage_rounds_like_reference<B: Backend<T = f32>>(be: &B) {
+    let x: Vec<f32> = rand_vec(30, 4096).iter().map(|v| v * 70000.0).collect();
+    for fmt in [Format::Fp16, Format::Bf16] {
+        let got = be.download(&be.upload(&[4096], &x, fmt));
+        let cast = be.download(&be.cast(&be.upload(&[4096], &x, Format::Fp32), fmt));
+        for ((g, c), v) in got.iter().zip(&cast).zip(&x) {
+            let want = round(*v as f64, fmt);
+            assert!(
+                (*g as f64 == want || (g.is_infinite() && want.is_infinite()))
+                    && g.to_bits() == c.to_bits(),
+                "{}: {v} in {fmt:?}: upload {g}, cast {c}, reference {want}",
+                be.name()
+            );
+        }
+    }
+}
+
+fn small_model(factorization: Factorization) -> Fno {
+    Fno::new(FnoConfig {
+        width: 8,
+        modes: vec![4, 4],
+        n_layers: 2,
+        lifting_channels: 8,
+        projection_channels: 8,
+        factorization,
+        ..FnoConfig::darcy_small()
+    })
+    .unwrap()
+}
+
+/// A whole training step (forward, relative L2, backward, AdamW) against the f64 reference:
+/// loss, every gradient and the updated weights.
+fn training_step_matches_reference<B: Backend<T = f32>>(be: &B) {
+    let r = Cpu::<f64>::new();
+    for fact in [Factorization::Dense, Factorization::Cp { rank: 0.5 }] {
+        let model = small_model(fact);
+        let host = model.init::<f32>(3);
+        let (batch, n) = (2usize, 16usize);
+        let x = rand_vec(40, batch * n * n);
+        let y = rand_vec(41, batch * n * n);
+        let shape = [batch, 1, n, n];
+        let policy = Policy {
+            stabilizer: Stabilizer::Tanh,
+            ..Policy::full()
+        };
+        let step = |lr: f64| {
+            let w = Resident::upload(be, &host);
+            let (out, cache) = model
+                .forward(be, &w, &be.upload(&shape, &x, Format::Fp32), &policy)
+                .unwrap();
+            let (loss, g) = mpno::fno::loss::rel_l2(&be.download(&out), &y, batch);
+            let grads = model
+                .backward(be, &w, cache, &be.upload(&shape, &g, Format::Fp32), &policy)
+                .unwrap();
+            let gh = w.to_params(be, &grads);
+            let mut w = w;
+            let mut adam = ResidentAdam::upload(be, Adam::new(OptimizerKind::AdamW, &host, 1e-4));
+            adam.step(be, &mut w, &grads, lr);
+            (loss, gh, w.download(be))
+        };
+        let (loss, grads, after) = step(1e-3);
+        let host64 = host.cast::<f64>();
+        let exact = Policy {
+            stabilizer: Stabilizer::Tanh,
+            ..Policy::exact()
+        };
+        let w64 = Resident::upload(&r, &host64);
+        let (out, cache) = model
+            .forward(
+                &r,
+                &w64,
+                &r.upload(&shape, &widen(&x), Format::Fp64),
+                &exact,
+            )
+            .unwrap();
+        let (rloss, g) = mpno::fno::loss::rel_l2(&r.download(&out), &widen(&y), batch);
+        let rgrads = model
+            .backward(&r, &w64, cache, &r.upload(&shape, &g, Format::Fp64), &exact)
+            .unwrap();
+        let rgrads = w64.to_params(&r, &rgrads);
+        let label = format!("{} step {fact:?}", be.name());
+        assert!(
+            (loss - rloss).abs() <= 1e-5 * rloss,
+            "{label}: loss {loss} vs {rloss}"
+        );
+        for (g, w) in grads.list.iter().zip(&rgrads.list) {
+            // Depth: ~10 ops in sequence, each with sums of up to 2 * 16 * 16 terms.
+            check(&format!("{label} grad {}", g.name), &g.data, &w.data, 2e-4);
+        }
+        // AdamW moves each weight by about lr: the updated weights agree to lr * (grad error).
+        let moved: f64 = after
+            .list
+            .iter()
+            .zip(&host.list)
+            .flat_map(|(a, b)| {
+                a.data
+                    .iter()
+                    .zip(&b.data)
+                    .map(|(x, y)| (x - y).abs() as f64)
+            })
+            .fold(0.0, f64::max);
+        assert!(
+            moved > 1e-4 && moved < 2e-3,
+            "{label}: largest AdamW move {moved}"
+        );
+    }
+}
+
+#[test]
+fn cpu_f32_ops_match_the_f64_reference() {
+    ops_match_reference(&Cpu::<f32>::new());
+}
+
+#[test]
+fn cuda_ops_match_the_f64_reference() {
+    if let Some(be) = cuda() {
+        ops_match_reference(&be);
+    }
+}
+
+#[test]
+fn cpu_storage_rounds_like_the_reference() {
+    storage_rounds_like_reference(&Cpu::<f32>::new());
+}
+
+#[test]
+fn cuda_storage_rounds_like_the_reference() {
+    if let Some(be) = cuda() {
+        storage_rounds_like_reference(&be);
+    }
+}
+
+#[test]
+fn cpu_f32_training_step_matches_the_f64_reference() {
+    training_step_matches_reference(&Cpu::<f32>::new());
+}
+
+#[test]
+fn cuda_training_step_matches_the_f64_reference() {
+    if let Some(be) = cuda() {
+        training_step_matches_reference(&be);
+    }
+}
+
+/// fp16 spectral stages on the GPU (cuFFT half arithmetic) against the CPU's exact emulation
+/// of fp16 arithmetic (model III): both errors against f64 are of the same order, so the GPU's
+/// lies within a small multiple of the emulated one (plus one fp16 rounding of the output).
+#[test]
+fn cuda_fp16_forward_lies_within_the_emulated_error() {
+    let Some(be) = cuda() else { return };
+    let emu = Cpu::<f32>::new();
+    let r = Cpu::<f64>::new();
+    let model = small_model(Factorization::Dense);
+    let host = model.init::<f32>(5);
+    let (batch, n) = (4usize, 32usize);
+    let x = rand_vec(50, batch * n * n);
+    let shape = [batch, 1, n, n];
+    let half = Policy::half_block(Format::Fp16, Stabilizer::Tanh);
+    let exact = Policy {
+        stabilizer: Stabilizer::Tanh,
+        ..Policy::exact()
+    };
+    let run = |be: &dyn Fn() -> Vec<f32>| be();
+    let gpu = run(&|| {
+        let w = Resident::upload(&be, &host);
+        be.download(
+            &model
+                .forward(&be, &w, &be.upload(&shape, &x, Format::Fp32), &half)
+                .unwrap()
+                .0,
+        )
+    });
+    let cpu = run(&|| {
+        let w = Resident::upload(&emu, &host);
+        emu.download(
+            &model
+                .forward(&emu, &w, &emu.upload(&shape, &x, Format::Fp32), &half)
+                .unwrap()
+                .0,
+        )
+    });
+    let w64 = Resident::upload(&r, &host.cast::<f64>());
+    let want = r.download(
+        &model
+            .forward(
+                &r,
+                &w64,
+                &r.upload(&shape, &widen(&x), Format::Fp64),
+                &exact,
+            )
+            .unwrap()
+            .0,
+    );
+    let err = |v: &[f32]| {
+        let d: f64 = v
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (*a as f64 - b).powi(2))
+            .sum();
+        let w: f64 = want.iter().map(|b| b * b).sum();
+        (d / w).sqrt()
+    };
+    let (eg, ec) = (err(&gpu), err(&cpu));
+    eprintln!("fp16 spectral stages: GPU relative error {eg:.3e}, CPU-emulated {ec:.3e}");
+    assert!(
+        eg <= 4.0 * ec + 2f64.powi(-11),
+        "GPU fp16 error {eg:.3e} vs emulated {ec:.3e}"
+    );
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_out_of_memory_names_requested_and_available_bytes() {
+    let Some(_) = cuda() else { return };
+    let gpu = mpno::backend::cuda::Gpu::new(0).unwrap();
+    let free = gpu.info().unwrap().free_bytes;
+    let e = gpu
+        .alloc_bytes(free + (1 << 30))
+        .err()
+        .expect("allocation beyond free memory");
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&(free + (1 << 30)).to_string()) && msg.contains("available"),
+        "{msg}"
+    );
+}
+
+/// The cuFFT plan checks run on the host before any device call: half-precision sizes, compute
+/// capability, batch, rank; and the formats the GPU stores.
+#[cfg(feature = "cuda")]
+#[test]
+fn cufft_plan_keys_and_gpu_formats_are_checked_on_the_host() {
+    use mpno::backend::cuda::{Dtype, FftKind, PlanKey};
+    let key = |kind, dtype, dims: Vec<usize>, batch| PlanKey {
+        kind,
+        dtype,
+        dims,
+        batch,
+    };
+    assert!(
+        key(FftKind::R2C, Dtype::F32, vec![100, 30], 4)
+            .check((8, 0))
+            .is_ok()
+    );
+    let e = key(FftKind::C2C, Dtype::F16, vec![128, 96], 4)
+        .check((9, 0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("96") && e.contains("128") && e.contains("power-of-two"),
+        "{e}"
+    );
+    let e = key(FftKind::R2C, Dtype::F16, vec![64], 1)
+        .check((5, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("5.3"), "{e}");
+    let e = key(FftKind::R2C, Dtype::Bf16, vec![64], 1)
+        .check((7, 5))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("8.0"), "{e}");
+    assert!(
+        key(FftKind::R2C, Dtype::F32, vec![64], 0)
+            .check((9, 0))
+            .is_err()
+    );
+    assert!(
+        key(FftKind::C2C, Dtype::F32, vec![4, 4, 4, 4], 1)
+            .check((9, 0))
+            .is_err()
+    );
+    assert_eq!(
+        key(FftKind::R2C, Dtype::F32, vec![8, 6], 1).io_len(),
+        (48, 32)
+    );
+    assert_eq!(
+        key(FftKind::C2R, Dtype::F32, vec![8, 7], 1).io_len(),
+        (32, 56)
+    );
+    assert_eq!(
+        key(FftKind::C2C, Dtype::F32, vec![8, 6], 1).io_len(),
+        (48, 48)
+    );
+    assert_eq!(Dtype::of(Format::Fp64).unwrap(), Dtype::F32);
+    assert_eq!(Dtype::of(Format::Fp16).unwrap().bytes(), 2);
+    assert_eq!(Dtype::of(Format::Bf16).unwrap().suffix(), "bf16");
+    for f in [Format::E4m3, Format::E5m2, Format::Tf32] {
+        let e = Dtype::of(f).unwrap_err().to_string();
+        assert!(e.contains("CPU"), "{e}");
+    }
+}
