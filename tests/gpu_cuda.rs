@@ -54,6 +54,12 @@ fn half_fft_shape_checks_give_clear_errors() {
 #[test]
 fn every_kernel_file_is_embedded_and_names_its_cpu_reference() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
+    if !dir.exists() {
+        // A test executable carried to another machine (scripts/gpu-pack): the sources were
+        // checked where it was built.
+        eprintln!("skipped: {} not on this machine", dir.display());
+        return;
+    }
     let mut files = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
