@@ -9,8 +9,8 @@
 //! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
 
 use super::{
-    AdamScalars, Backend, CpFactors, MemStats, Modes, Pointwise, SpectralForward, SpectralInverse,
-    format_bytes,
+    AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
+    SpectralInverse, format_bytes, unravel,
 };
 use crate::fft::{Algorithm, Complex, Direction, Fft};
 use crate::fno::Scalar;
@@ -499,37 +499,6 @@ fn channel_sums<T: Scalar>(x: &[T], c: usize, p: usize) -> Vec<T> {
     s
 }
 
-/// Sizes of a CP factorisation: in/out channels, rank, kept extents and their product.
-struct CpDims {
-    ci: usize,
-    co: usize,
-    r: usize,
-    kept: Vec<usize>,
-    nk: usize,
-}
-
-impl CpDims {
-    fn of<T>(f: &CpFactors<'_, CpuTensor<T>>) -> CpDims {
-        let r = f.lambda.shape[0];
-        let rows = |t: &CpuTensor<T>, what: &str| {
-            assert!(
-                t.shape.len() == 3 && t.shape[1] == r && t.shape[2] == 2,
-                "CP factor {what} of shape {:?}, expected (rows, {r}, 2)",
-                t.shape
-            );
-            t.shape[0]
-        };
-        let kept: Vec<usize> = f.modes.iter().map(|m| rows(m, "mode")).collect();
-        CpDims {
-            ci: rows(f.a, "in"),
-            co: rows(f.b, "out"),
-            r,
-            nk: kept.iter().product(),
-            kept,
-        }
-    }
-}
-
 fn cmul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
     (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
 }
@@ -545,16 +514,6 @@ fn conj(a: (f64, f64)) -> (f64, f64) {
 fn cadd(a: &mut (f64, f64), b: (f64, f64)) {
     a.0 += b.0;
     a.1 += b.1;
-}
-
-/// Row-major multi-index of flat index `k` in `shape`.
-fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for a in (0..shape.len()).rev() {
-        idx[a] = k % shape[a];
-        k /= shape[a];
-    }
-    idx
 }
 
 /// prod_a M_a[k_a, r] for every flat kept index k and rank r, as (k * r + rr).
@@ -1079,7 +1038,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn cp_weight(&self, f: &CpFactors<'_, CpuTensor<T>>, format: Format) -> CpuCTensor<T> {
-        let d = CpDims::of(f);
+        let d = CpDims::of(f, CpuTensor::shape);
         let pm = cp_mode_products(f, &d);
         let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
         let (lam, fa, fb) = (&f.lambda.data, &f.a.data, &f.b.data);
@@ -1111,7 +1070,7 @@ impl<T: Scalar> Backend for Cpu<T> {
         f: &CpFactors<'_, CpuTensor<T>>,
         gw: &CpuCTensor<T>,
     ) -> Vec<CpuTensor<T>> {
-        let d = CpDims::of(f);
+        let d = CpDims::of(f, CpuTensor::shape);
         let (ci, co, nk, r) = (d.ci, d.co, d.nk, d.r);
         assert_eq!(
             gw.data.len(),

@@ -254,6 +254,63 @@ pub struct CpFactors<'a, T> {
     pub modes: Vec<&'a T>,
 }
 
+/// Sizes of a CP factorisation: in/out channels, rank, kept extents and their product.
+pub(crate) struct CpDims {
+    pub ci: usize,
+    pub co: usize,
+    pub r: usize,
+    pub kept: Vec<usize>,
+    pub nk: usize,
+}
+
+impl CpDims {
+    /// The sizes of `f`, checking every factor is (rows, r, 2); `shape` reads a tensor's shape.
+    pub fn of<T>(f: &CpFactors<'_, T>, shape: impl Fn(&T) -> &[usize]) -> CpDims {
+        let r = shape(f.lambda)[0];
+        let rows = |t: &T, what: &str| {
+            let s = shape(t);
+            assert!(
+                s.len() == 3 && s[1] == r && s[2] == 2,
+                "CP factor {what} of shape {s:?}, expected (rows, {r}, 2)"
+            );
+            s[0]
+        };
+        let kept: Vec<usize> = f.modes.iter().map(|m| rows(m, "mode")).collect();
+        assert!((1..=3).contains(&kept.len()), "CP: 1 to 3 mode factors");
+        CpDims {
+            ci: rows(f.a, "in"),
+            co: rows(f.b, "out"),
+            r,
+            nk: kept.iter().product(),
+            kept,
+        }
+    }
+
+    /// Shape (in, out, kept...) of the dense weight.
+    pub fn weight_shape(&self) -> Vec<usize> {
+        let mut s = vec![self.ci, self.co];
+        s.extend(&self.kept);
+        s
+    }
+
+    /// Kept extents padded to three axes with 1.
+    pub fn kept3(&self) -> [usize; 3] {
+        let mut k = [1; 3];
+        k[..self.kept.len()].copy_from_slice(&self.kept);
+        k
+    }
+}
+
+/// Row-major multi-index of flat index `k` in `shape`.
+pub(crate) fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for a in (0..shape.len()).rev() {
+        idx[a] = k % shape[a];
+        k /= shape[a];
+    }
+    idx
+}
+
 /// The scalars of one Adam step (f64, as PyTorch computes them in Python; a backend rounds each
 /// to its scalar, which is where the reference rounds them):
 /// ```text

@@ -18,7 +18,9 @@ use super::params::Params;
 use super::policy::{Policy, Stabilizer};
 use super::resident::Resident;
 use super::scalar::Scalar;
-use crate::backend::{Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse};
+use crate::backend::{
+    Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse, unravel,
+};
 use crate::precision::Format;
 use crate::precision::Real;
 use rand::SeedableRng;
@@ -829,15 +831,6 @@ impl Fno {
         }
         Ok(grads)
     }
-}
-
-fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for a in (0..shape.len()).rev() {
-        idx[a] = k % shape[a];
-        k /= shape[a];
-    }
-    idx
 }
 
 /// Coordinates j / n_a of every grid point, one channel per axis, repeated over the batch

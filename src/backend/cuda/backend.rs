@@ -21,7 +21,8 @@ use super::device::{DeviceBuf, Gpu, drv};
 use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
 use super::{CudaError, PlanCache};
 use crate::backend::{
-    AdamScalars, Backend, CpFactors, MemStats, Modes, Pointwise, SpectralForward, SpectralInverse,
+    AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
+    SpectralInverse,
 };
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
@@ -596,6 +597,33 @@ impl Cuda {
         }
     }
 
+    /// `kernel` (`add_bias` or `scale_channels` of `kernels/channels.cu`) of `x` (batch, c, p...)
+    /// with the per-channel vector `v` (c): the result is in the wider of the two formats.
+    fn per_channel(
+        &self,
+        kernel: &str,
+        x: &GpuTensor,
+        v: &GpuTensor,
+    ) -> Result<GpuTensor, CudaError> {
+        let c = x.shape[1];
+        assert_eq!(
+            v.numel(),
+            c,
+            "{kernel}: {c} channels, the vector has {}",
+            v.numel()
+        );
+        let fmt = wider(x.format, v.format);
+        let xs = self.as_format(x, fmt)?;
+        let vv = self.channel_vector(v)?;
+        let mut y = self.real(x.shape.clone(), fmt)?;
+        let n = y.numel();
+        let p = n / x.shape[0].max(1) / c.max(1);
+        let (n64, c64, p64) = (n as u64, c as u64, p as u64);
+        launch!(self.gpu, "channels", format!("{kernel}_{}", y.dtype.suffix()), n;
+            &xs.buf.slice, &vv.buf.slice, &mut y.buf.slice, &n64, &c64, &p64)?;
+        Ok(y)
+    }
+
     fn copy_channels(
         &self,
         src: &GpuTensor,
@@ -828,29 +856,7 @@ impl Backend for Cuda {
     }
 
     fn add_bias(&self, x: &GpuTensor, bias: &GpuTensor) -> GpuTensor {
-        (|| {
-            let c = x.shape[1];
-            assert_eq!(
-                bias.numel(),
-                c,
-                "add_bias: {c} channels, bias has {}",
-                bias.numel()
-            );
-            let fmt = wider(x.format, bias.format);
-            let xs = self.as_format(x, fmt)?;
-            let bv = self.channel_vector(bias)?;
-            let mut y = self.real(x.shape.clone(), fmt)?;
-            let n = y.numel();
-            let (n64, c64, p64) = (
-                n as u64,
-                c as u64,
-                (n / x.shape[0].max(1) / c.max(1)) as u64,
-            );
-            launch!(self.gpu, "channels", format!("add_bias_{}", y.dtype.suffix()), n;
-                &xs.buf.slice, &bv.buf.slice, &mut y.buf.slice, &n64, &c64, &p64)?;
-            Ok(y)
-        })()
-        .or_fail()
+        self.per_channel("add_bias", x, bias).or_fail()
     }
 
     fn linear(
@@ -1010,26 +1016,7 @@ impl Backend for Cuda {
     }
 
     fn scale_channels(&self, x: &GpuTensor, w: &GpuTensor) -> GpuTensor {
-        (|| {
-            let c = x.shape[1];
-            assert_eq!(
-                w.numel(),
-                c,
-                "scale_channels: {c} channels, {} weights",
-                w.numel()
-            );
-            let fmt = wider(x.format, w.format);
-            let xs = self.as_format(x, fmt)?;
-            let wv = self.channel_vector(w)?;
-            let mut y = self.real(x.shape.clone(), fmt)?;
-            let n = y.numel();
-            let p = n / x.shape[0].max(1) / c.max(1);
-            let (n64, c64, p64) = (n as u64, c as u64, p as u64);
-            launch!(self.gpu, "channels", format!("scale_channels_{}", y.dtype.suffix()), n;
-                &xs.buf.slice, &wv.buf.slice, &mut y.buf.slice, &n64, &c64, &p64)?;
-            Ok(y)
-        })()
-        .or_fail()
+        self.per_channel("scale_channels", x, w).or_fail()
     }
 
     fn scale_channels_backward(
@@ -1133,7 +1120,7 @@ impl Backend for Cuda {
 
     fn cp_weight(&self, f: &CpFactors<'_, GpuTensor>, format: Format) -> GpuCTensor {
         (|| {
-            let d = CpDims::of(f);
+            let d = CpDims::of(f, |t: &GpuTensor| &t.shape[..]);
             let ff = self.cp_f32(f)?;
             let pm = self.cp_products(&ff, &d)?;
             let mut w = self.complex(d.weight_shape(), Format::Fp32)?;
@@ -1152,7 +1139,7 @@ impl Backend for Cuda {
 
     fn cp_weight_backward(&self, f: &CpFactors<'_, GpuTensor>, gw: &GpuCTensor) -> Vec<GpuTensor> {
         (|| {
-            let d = CpDims::of(f);
+            let d = CpDims::of(f, |t: &GpuTensor| &t.shape[..]);
             let ff = self.cp_f32(f)?;
             let g = self.as_cformat(gw, Format::Fp32)?;
             assert_eq!(g.numel(), d.ci * d.co * d.nk, "cp_weight_backward: gradient shape");
@@ -1267,51 +1254,6 @@ impl Backend for Cuda {
             Ok((mean, var.sqrt()))
         })()
         .or_fail()
-    }
-}
-
-/// Sizes of a CP factorisation (see [`CpFactors`]).
-struct CpDims {
-    ci: usize,
-    co: usize,
-    r: usize,
-    kept: Vec<usize>,
-    nk: usize,
-}
-
-impl CpDims {
-    fn of(f: &CpFactors<'_, GpuTensor>) -> CpDims {
-        let r = f.lambda.shape[0];
-        let rows = |t: &GpuTensor, what: &str| {
-            assert!(
-                t.shape.len() == 3 && t.shape[1] == r && t.shape[2] == 2,
-                "CP factor {what} of shape {:?}, expected (rows, {r}, 2)",
-                t.shape
-            );
-            t.shape[0]
-        };
-        let kept: Vec<usize> = f.modes.iter().map(|m| rows(m, "mode")).collect();
-        assert!((1..=3).contains(&kept.len()), "CP: 1 to 3 mode factors");
-        CpDims {
-            ci: rows(f.a, "in"),
-            co: rows(f.b, "out"),
-            r,
-            nk: kept.iter().product(),
-            kept,
-        }
-    }
-
-    fn weight_shape(&self) -> Vec<usize> {
-        let mut s = vec![self.ci, self.co];
-        s.extend(&self.kept);
-        s
-    }
-
-    /// Kept extents padded to three axes with 1.
-    fn kept3(&self) -> [usize; 3] {
-        let mut k = [1; 3];
-        k[..self.kept.len()].copy_from_slice(&self.kept);
-        k
     }
 }
 

@@ -73,23 +73,13 @@ impl HalfFft {
     /// Whether cuFFT can run this fp16 transform: a clear error otherwise (no padding is done
     /// silently; pad to the next power of two yourself or use fp32).
     pub fn check(n: usize, batch: usize, cc: (i32, i32)) -> Result<(), CudaError> {
-        if n < 2 || !n.is_power_of_two() {
-            return Err(CudaError::Unsupported(format!(
-                "cuFFT half precision needs a power-of-two length >= 2, got n = {n} \
-                 (pad to {} or use fp32)",
-                n.max(2).next_power_of_two()
-            )));
+        PlanKey {
+            kind: FftKind::C2C,
+            dtype: Dtype::F16,
+            dims: vec![n],
+            batch,
         }
-        if batch == 0 {
-            return Err(CudaError::Unsupported("FFT batch must be >= 1".into()));
-        }
-        if cc < (5, 3) {
-            return Err(CudaError::Unsupported(format!(
-                "cuFFT half precision needs compute capability >= 5.3, device has {}.{}",
-                cc.0, cc.1
-            )));
-        }
-        Ok(())
+        .check(cc)
     }
 
     pub(super) fn new(gpu: &Gpu, n: usize, batch: usize) -> Result<HalfFft, CudaError> {
