@@ -1,64 +1,47 @@
 // Spectral contraction and the canonical-polyadic (CP) spectral weight.
 // CPU reference: Cpu::contract / Cpu::contract_backward (complex operands of storage T, products
-// and sums accumulated in float in the reference's order, one rounding of the result) and
-// Cpu::cp_weight / Cpu::cp_weight_backward with their helper cp_mode_products in
-// src/backend/cpu.rs (formerly Fno::spectral_weight / spectral_weight_backward / mode_products of
-// src/fno/model.rs): f32 factors, arithmetic in double, results rounded to f32 once.
-// Shapes: x (b, ci, K), w (ci, co, K), y (b, co, K), K the product of the kept mode extents;
-// every complex array is interleaved (re, im).
+// and sums accumulated in float, one rounding of the result) and Cpu::cp_weight /
+// Cpu::cp_weight_backward with their helper cp_mode_products in src/backend/cpu.rs: f32 factors,
+// arithmetic in double, results rounded to f32 once.
+// The contraction itself runs as cuBLAS GEMMs (fp32 accumulation) on mode-major operands; these
+// kernels move data in and out of that form. The shapes and the algebra are in
+// src/backend/cuda/gemm.rs: x (b, ci, K), w (ci, co, K), y (b, co, K), K the product of the
+// kept mode extents; every complex array is interleaved (re, im).
 // Needs kernels/common.cuh prepended.
 
 #define CONTRACT_KERNELS(S, T)                                                                 \
-    /* y[b,o,k] = sum_i x[b,i,k] w[i,o,k]; b*co*k threads. */                                  \
-    extern "C" __global__ void contract_##S(const T* x, const T* w, T* y, u64 b, u64 ci,       \
-                                             u64 co, u64 k) {                                    \
-        GRID_STRIDE(t, b * co * k) {                                                           \
-            u64 kk = t % k, o = (t / k) % co, bb = t / (k * co);                               \
-            float re = 0.0f, im = 0.0f;                                                         \
-            for (u64 i = 0; i < ci; ++i) {                                                      \
-                u64 xi = (bb * ci + i) * k + kk, wi = (i * co + o) * k + kk;                    \
-                float xr = ld_##S(x[2 * xi]), xm = ld_##S(x[2 * xi + 1]);                       \
-                float wr = ld_##S(w[2 * wi]), wm = ld_##S(w[2 * wi + 1]);                       \
-                re += xr * wr - xm * wm;                                                        \
-                im += xr * wm + xm * wr;                                                        \
-            }                                                                                   \
-            y[2 * t] = st_##S(re);                                                              \
-            y[2 * t + 1] = st_##S(im);                                                          \
-        }                                                                                       \
-    }                                                                                           \
-    /* gx[b,i,k] = sum_o g[b,o,k] conj(w[i,o,k]); b*ci*k threads. */                           \
-    extern "C" __global__ void contract_gx_##S(const T* g, const T* w, T* gx, u64 b, u64 ci,   \
-                                                u64 co, u64 k) {                                 \
-        GRID_STRIDE(t, b * ci * k) {                                                           \
-            u64 kk = t % k, i = (t / k) % ci, bb = t / (k * ci);                               \
-            float re = 0.0f, im = 0.0f;                                                         \
-            for (u64 o = 0; o < co; ++o) {                                                      \
-                u64 gi = (bb * co + o) * k + kk, wi = (i * co + o) * k + kk;                    \
-                float gr = ld_##S(g[2 * gi]), gm = ld_##S(g[2 * gi + 1]);                       \
-                float wr = ld_##S(w[2 * wi]), wm = -ld_##S(w[2 * wi + 1]);                      \
-                re += gr * wr - gm * wm;                                                        \
-                im += gr * wm + gm * wr;                                                        \
-            }                                                                                   \
-            gx[2 * t] = st_##S(re);                                                             \
-            gx[2 * t + 1] = st_##S(im);                                                         \
-        }                                                                                       \
-    }                                                                                           \
-    /* gw[i,o,k] = sum_b conj(x[b,i,k]) g[b,o,k]; ci*co*k threads. */                          \
-    extern "C" __global__ void contract_gw_##S(const T* x, const T* g, T* gw, u64 b, u64 ci,   \
-                                                u64 co, u64 k) {                                 \
+    /* out[c, r] = in[r, c]: transpose of a (rows, cols) complex array; rows*cols threads,     \
+       consecutive threads write consecutive outputs. Exact. */                                \
+    extern "C" __global__ void ctranspose_##S(const T* in, T* out, u64 rows, u64 cols) {       \
+        GRID_STRIDE(t, rows * cols) {                                                          \
+            u64 r = t % rows, c = t / rows, s = r * cols + c;                                  \
+            out[2 * t] = in[2 * s];                                                            \
+            out[2 * t + 1] = in[2 * s + 1];                                                    \
+        }                                                                                      \
+    }                                                                                          \
+    /* wb[k][2i+p][2o+q] (row-major (2ci x 2co) per mode): the real matrix of right-           \
+       multiplication by w[:, :, k], blocks [[re, im], [-im, re]]; ci*co*K threads. Exact. */  \
+    extern "C" __global__ void block_weight_##S(const T* w, T* wb, u64 ci, u64 co, u64 k) {    \
         GRID_STRIDE(t, ci * co * k) {                                                          \
-            u64 kk = t % k, o = (t / k) % co, i = t / (k * co);                                \
-            float re = 0.0f, im = 0.0f;                                                         \
-            for (u64 bb = 0; bb < b; ++bb) {                                                    \
-                u64 xi = (bb * ci + i) * k + kk, gi = (bb * co + o) * k + kk;                   \
-                float xr = ld_##S(x[2 * xi]), xm = -ld_##S(x[2 * xi + 1]);                      \
-                float gr = ld_##S(g[2 * gi]), gm = ld_##S(g[2 * gi + 1]);                       \
-                re += xr * gr - xm * gm;                                                        \
-                im += xr * gm + xm * gr;                                                        \
-            }                                                                                   \
-            gw[2 * t] = st_##S(re);                                                             \
-            gw[2 * t + 1] = st_##S(im);                                                         \
-        }                                                                                       \
+            u64 kk = t % k, o = (t / k) % co, i = t / (k * co), row = 2 * co;                  \
+            T re = w[2 * t], im = w[2 * t + 1];                                                \
+            T* m = wb + kk * 4 * ci * co + 2 * i * row + 2 * o;                                \
+            m[0] = re;                                                                         \
+            m[1] = im;                                                                         \
+            m[row] = st_##S(-ld_##S(im));                                                      \
+            m[row + 1] = re;                                                                   \
+        }                                                                                      \
+    }                                                                                          \
+    /* gw[i,o,k] = sum_b conj(x[b,i,k]) g[b,o,k] from the fp32 real products                  \
+       p[k][2i+p][2o+q] = sum_b x_p g_q: re = p_rr + p_ii, im = p_ri - p_ir, rounded once;     \
+       ci*co*K threads. */                                                                     \
+    extern "C" __global__ void combine_gw_##S(const float* p, T* gw, u64 ci, u64 co, u64 k) {  \
+        GRID_STRIDE(t, ci * co * k) {                                                          \
+            u64 kk = t % k, o = (t / k) % co, i = t / (k * co), row = 2 * co;                  \
+            const float* m = p + kk * 4 * ci * co + 2 * i * row + 2 * o;                       \
+            gw[2 * t] = st_##S(m[0] + m[row + 1]);                                             \
+            gw[2 * t + 1] = st_##S(m[1] - m[row]);                                             \
+        }                                                                                      \
     }
 
 FOR_EACH_STORAGE(CONTRACT_KERNELS)

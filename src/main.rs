@@ -76,6 +76,18 @@ enum Command {
 enum BenchWhat {
     /// A 2-D FNO training step.
     Fno(BenchFnoArgs),
+    /// Turn a scripts/gpu-run gpu_bench.json into a Markdown table and a figure: mpno beside
+    /// neuraloperator per case (median step times), and issue 8's targets met or missed.
+    Report(BenchReportArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchReportArgs {
+    /// gpu_bench.json written by scripts/gpu-run.
+    file: PathBuf,
+    /// Folder for gpu_bench.md, gpu_bench.svg and gpu_bench.png.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -101,7 +113,8 @@ struct BenchFnoArgs {
     /// none, tanh, clip:C, ksigma:K, divide:C.
     #[arg(long, default_value = "tanh")]
     stabilizer: String,
-    /// Timed steps (the minimum is reported) after one warm-up step.
+    /// Timed steps after one warm-up step (the minimum is reported as ms_per_step, the median
+    /// as ms_median_step).
     #[arg(long, default_value_t = 3)]
     steps: usize,
     #[arg(long, default_value_t = 0)]
@@ -299,6 +312,9 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchWhat::Fno(a),
         } => run_bench_fno(a),
+        Command::Bench {
+            what: BenchWhat::Report(a),
+        } => run_bench_report(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -667,10 +683,33 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         "parameters": t.n_params,
         "steps": a.steps,
         "ms_per_step": best * 1e3,
+        "ms_median_step": t.median_seconds * 1e3,
         "samples_per_s": a.batch as f64 / best,
         "peak_memory_bytes": peak,
     });
     println!("{}", serde_json::to_string_pretty(&json).expect("json"));
+    Ok(())
+}
+
+fn run_bench_report(a: BenchReportArgs) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(&a.file)
+        .map_err(|e| UsageError::new("FILE", format!("cannot read {}: {e}", a.file.display())))?;
+    let report = experiments::gpu_report::GpuReport::from_json(&text)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| Failure::Runtime(e.into()))?;
+    let md = a.out.join("gpu_bench.md");
+    cli::write_atomically(&md, |f| Ok(f.write_all(report.markdown().as_bytes())?))
+        .map_err(Failure::Runtime)?;
+    let figs = mpno::plot::save(&report.figure(), &a.out.join("gpu_bench"), (1400, 800))
+        .map_err(Failure::Runtime)?;
+    print!("{}", report.markdown());
+    eprintln!(
+        "wrote {}, {}",
+        md.display(),
+        figs.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }
 

@@ -431,6 +431,37 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         assert_eq!(bits(&be.download(&mt)), bits(&m), "{name} adam m");
         assert_eq!(bits(&be.download(&vt)), bits(&v), "{name} adam v");
     }
+
+    // Relative L2 loss and its scaled gradient (f64 sums; the gradient rounded to f32 once,
+    // then scaled by a power of two, exactly). Sample 1 is predicted perfectly: no gradient.
+    let (batch, len) = (3usize, 700usize);
+    let y = rand_vec(23, batch * len);
+    let mut p: Vec<f32> = y
+        .iter()
+        .zip(rand_vec(24, batch * len))
+        .map(|(a, b)| a + 0.1 * b)
+        .collect();
+    p[len..2 * len].copy_from_slice(&y[len..2 * len]);
+    let shape = [batch, 1, 7, 100];
+    let scale = 256.0f32;
+    let (loss, g) = be.rel_l2_loss(
+        &be.upload(&shape, &p, f32_),
+        &be.upload(&shape, &y, f32_),
+        scale,
+    );
+    let (rloss, rg) = mpno::fno::loss::rel_l2(&widen(&p), &widen(&y), batch);
+    assert!(
+        (loss - rloss).abs() <= 1e-12 * rloss,
+        "{name} rel_l2 loss {loss} vs {rloss}"
+    );
+    let rg: Vec<f64> = rg.iter().map(|v| v * scale as f64).collect();
+    check(
+        &format!("{name} rel_l2 gradient"),
+        &be.download(&g),
+        &rg,
+        2.0 * U32,
+    );
+    assert!(be.download(&g)[len..2 * len].iter().all(|&v| v == 0.0));
 }
 
 /// Low storage formats: values are rounded to nearest even, as `precision::round`.
@@ -484,10 +515,9 @@ fn training_step_matches_reference<B: Backend<T = f32>>(be: &B) {
             let (out, cache) = model
                 .forward(be, &w, &be.upload(&shape, &x, Format::Fp32), &policy)
                 .unwrap();
-            let (loss, g) = mpno::fno::loss::rel_l2(&be.download(&out), &y, batch);
-            let grads = model
-                .backward(be, &w, cache, &be.upload(&shape, &g, Format::Fp32), &policy)
-                .unwrap();
+            // The loss on the backend, as the trainer computes it.
+            let (loss, g) = be.rel_l2_loss(&out, &be.upload(&shape, &y, Format::Fp32), 1.0);
+            let grads = model.backward(be, &w, cache, &g, &policy).unwrap();
             let gh = w.to_params(be, &grads);
             let mut w = w;
             let mut adam = ResidentAdam::upload(be, Adam::new(OptimizerKind::AdamW, &host, 1e-4));

@@ -321,6 +321,8 @@ fn bench_fno_prints_json_and_rejects_bad_input() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["policy"], "fp16/fp16/fp16/fp16");
     assert!(v["ms_per_step"].as_f64().unwrap() > 0.0);
+    // ms_per_step is the fastest step, ms_median_step the median.
+    assert!(v["ms_median_step"].as_f64().unwrap() >= v["ms_per_step"].as_f64().unwrap());
     assert!(v["peak_memory_bytes"].as_u64().unwrap() > 0);
     for (args, field) in [
         (vec!["--modes", "40", "--res", "64"], "--modes"),
@@ -341,6 +343,77 @@ fn bench_fno_prints_json_and_rejects_bad_input() {
         assert_eq!(out.status.code(), Some(2), "{field}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(field));
         assert!(out.stdout.is_empty(), "{field}: partial output");
+    }
+}
+
+/// `mpno bench report` on a gpu-run file made of a real `mpno bench fno` output (CPU, small) and
+/// a neuraloperator entry writes the table and figure; bad files exit 2 and write nothing.
+#[test]
+fn bench_report_writes_table_and_figure_and_rejects_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mpno(&[
+        "bench", "fno", "--res", "16", "--batch", "2", "--width", "4", "--modes", "4", "--layers",
+        "1", "--steps", "2", "--policy", "full",
+    ]);
+    assert!(out.status.success());
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ms = run["ms_median_step"].as_f64().unwrap();
+    let file = dir.path().join("gpu_bench.json");
+    let json = serde_json::json!({
+        "mpno_dense_full": run,
+        "neuralop": {"gpu": "test GPU", "fno_ns128_batch2": {
+            "dense/full": {"ms_per_iter": 3.0 * ms, "peak_alloc_MB": 10.0}}}
+    });
+    std::fs::write(&file, json.to_string()).unwrap();
+    let rep = dir.path().join("report");
+    let out = mpno(&[
+        "bench",
+        "report",
+        file.to_str().unwrap(),
+        "--out",
+        rep.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(rep.join("gpu_bench.md")).unwrap();
+    assert!(md.contains("on test GPU"), "{md}");
+    assert!(
+        md.contains("| dense full | fp32 |") && md.contains("| 3.00x |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| dense full: neuraloperator full ms / mpno full ms | 3.00 | >= 1.5 | met |"),
+        "{md}"
+    );
+    assert!(md.contains("not measured"), "{md}");
+    for ext in ["svg", "png"] {
+        assert!(
+            std::fs::metadata(rep.join(format!("gpu_bench.{ext}")))
+                .unwrap()
+                .len()
+                > 1000
+        );
+    }
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"x\": 1}").unwrap();
+    for (path, want) in [
+        (bad.to_str().unwrap(), "no mpno_* or neuralop entry"),
+        ("/nonexistent/gpu_bench.json", "cannot read"),
+    ] {
+        let empty = dir.path().join("empty");
+        let out = mpno(&["bench", "report", path, "--out", empty.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{path}"
+        );
+        assert!(
+            out.stdout.is_empty() && !empty.exists(),
+            "{path}: partial output"
+        );
     }
 }
 

@@ -16,10 +16,10 @@
 //! Where g++ is missing every test prints "skipped: g++ not found" and returns.
 
 use mpno::backend::cpu::Cpu;
-use mpno::backend::cuda::{COMMON, KERNEL_NAMES, KERNELS, full_source};
+use mpno::backend::cuda::{COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source};
 use mpno::backend::{Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse};
 use mpno::fno::Params;
-use mpno::fno::loss::rel_l2;
+use mpno::fno::loss::{rel_l2, rel_l2_coefficients};
 use mpno::fno::optim::{Adam, OptimizerKind};
 use mpno::precision::{Format, neighbours, round};
 use rand::{RngExt, SeedableRng};
@@ -1287,13 +1287,50 @@ fn spectral_kernels_follow_their_index_formulas_for_every_storage() {
 // ---------------------------------------------------------------------------------------------
 // Contraction
 
+/// cuBLAS's strided-batched GEMM (`GemmShape`'s column-major conventions) on the host: exact
+/// products of the stored values summed in f64 (cuBLAS sums in fp32 in its own order; the
+/// tolerances below allow for that). Indexing is bounds-checked, so a stride or leading
+/// dimension that reaches outside an operand fails here.
+fn gemm_host(s: &GemmShape, a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut c = vec![f64::NAN; s.spans().2];
+    for j in 0..s.batch {
+        for col in 0..s.n {
+            for row in 0..s.m {
+                let acc: f64 = (0..s.k)
+                    .map(|l| {
+                        let av = if s.trans.0 {
+                            a[j * s.sa + l + row * s.lda]
+                        } else {
+                            a[j * s.sa + row + l * s.lda]
+                        };
+                        let bv = if s.trans.1 {
+                            b[j * s.sb + col + l * s.ldb]
+                        } else {
+                            b[j * s.sb + l + col * s.ldb]
+                        };
+                        av * bv
+                    })
+                    .sum();
+                c[j * s.sc + row + col * s.ldc] = acc;
+            }
+        }
+    }
+    c
+}
+
+/// The CUDA backend's contraction end to end on the host: `ctranspose` to mode-major,
+/// `block_weight`, the three GEMMs exactly as `ContractGemms` describes them (run by
+/// [`gemm_host`], outputs rounded to the C type as cuBLAS does), `ctranspose` back and
+/// `combine_gw`, against Cpu::contract / contract_backward in fp32 with an error model.
 #[test]
-fn contraction_and_its_gradients_match_the_cpu() {
+fn contraction_through_gemms_matches_the_cpu() {
     let Some(h) = host("contract") else { return };
     let cpu = Cpu::<f32>::new();
-    let (b, ci, co) = (2usize, 3usize, 4usize);
+    let (b, ci, co) = (3usize, 5usize, 4usize);
     let kept = [4usize, 3];
     let k: usize = kept.iter().product();
+    let plan = ContractGemms::new(b, ci, co, k);
+    plan.check(b, ci, co, k).unwrap();
     for st in St::ALL {
         let fmt = st.format();
         let sfx = st.suffix();
@@ -1301,44 +1338,65 @@ fn contraction_and_its_gradients_match_the_cpu() {
         let x = st.round(&uniform(&mut r, 2 * b * ci * k, -2.0, 2.0));
         let w = st.round(&uniform(&mut r, 2 * ci * co * k, -2.0, 2.0));
         let g = st.round(&uniform(&mut r, 2 * b * co * k, -2.0, 2.0));
-        let (xb, wb, gb) = (Buf::of(st, &x), Buf::of(st, &w), Buf::of(st, &g));
         let sh = |a: usize, c: usize| vec![a, c, kept[0], kept[1]];
         let up = |v: &[f32], s: Vec<usize>| cpu.upload_complex(&s, v, Format::Fp32);
-        let (xt, wt, gt) = (up(&x, sh(b, ci)), up(&w, sh(ci, co)), up(&g, sh(b, co)));
-        let y32: Vec<f64> = cpu
-            .download_complex(&cpu.contract(&xt, &wt, Format::Fp32))
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
-        let (gx32, gw32) = cpu.contract_backward(&xt, &wt, &gt, Format::Fp32);
-        let gx32: Vec<f64> = cpu
-            .download_complex(&gx32)
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
-        let gw32: Vec<f64> = cpu
-            .download_complex(&gw32)
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
-        let cabs = |v: &[f32], i: usize| (v[2 * i].abs() + v[2 * i + 1].abs()) as f64;
-        let [bq, ciq, coq, kq] = [b, ci, co, k].map(|v| v as u64);
-        type Con = unsafe extern "C" fn(P, P, M, u64, u64, u64, u64);
+        let (xc, wc, gc) = (up(&x, sh(b, ci)), up(&w, sh(ci, co)), up(&g, sh(b, co)));
+        let wide = |v: Vec<f32>| -> Vec<f64> { v.iter().map(|&v| v as f64).collect() };
+        let y32 = wide(cpu.download_complex(&cpu.contract(&xc, &wc, Format::Fp32)));
+        let (gx32, gw32) = cpu.contract_backward(&xc, &wc, &gc, Format::Fp32);
+        let (gx32, gw32) = (
+            wide(cpu.download_complex(&gx32)),
+            wide(cpu.download_complex(&gw32)),
+        );
+
+        type Tr = unsafe extern "C" fn(P, M, u64, u64);
+        type Wk = unsafe extern "C" fn(P, M, u64, u64, u64);
         // SAFETY: the signatures of contract.cu.
-        let (fy, fgx, fgw): (Con, Con, Con) = unsafe {
+        let (ftr, fbw, fcg): (Tr, Wk, Wk) = unsafe {
             (
-                h.get(&format!("contract_{sfx}")),
-                h.get(&format!("contract_gx_{sfx}")),
-                h.get(&format!("contract_gw_{sfx}")),
+                h.get(&format!("ctranspose_{sfx}")),
+                h.get(&format!("block_weight_{sfx}")),
+                h.get(&format!("combine_gw_{sfx}")),
             )
         };
+        let transpose = |src: &Buf, rows: usize, cols: usize| {
+            let mut out = Buf::garbage(st, 2 * rows * cols);
+            let (sp, op) = (src.p(), out.m());
+            let (r64, c64) = (rows as u64, cols as u64);
+            // SAFETY: src and out hold rows * cols complex values.
+            h.launch(r64 * c64, || unsafe { ftr(sp, op, r64, c64) });
+            out
+        };
+        // A GEMM result rounded to the C type (fp32, then storage), as a buffer.
+        let to_buf = |c: Vec<f64>, st: St| {
+            let f: Vec<f32> = c.iter().map(|&v| v as f32).collect();
+            Buf::of(st, &st.round(&f))
+        };
+        let [ciq, coq, kq] = [ci, co, k].map(|v| v as u64);
 
-        let mut y = Buf::garbage(st, 2 * b * co * k);
-        let (xp, wp, gp, yp) = (xb.p(), wb.p(), gb.p(), y.m());
-        // SAFETY: x (b, ci, k), w (ci, co, k), y (b, co, k), complex.
-        h.launch(bq * coq * kq, || unsafe {
-            fy(xp, wp, yp, bq, ciq, coq, kq)
-        });
+        let xt = transpose(&Buf::of(st, &x), b * ci, k);
+        let gt = transpose(&Buf::of(st, &g), b * co, k);
+        let wsrc = Buf::of(st, &w);
+        let mut wb = Buf::garbage(st, 4 * ci * co * k);
+        let (wp, wbp) = (wsrc.p(), wb.m());
+        // SAFETY: w (ci, co, k) complex, wb (k, 2ci, 2co) real.
+        h.launch(ciq * coq * kq, || unsafe { fbw(wp, wbp, ciq, coq, kq) });
+        // The block matrix holds w exactly: [[re, im], [-im, re]] per (i, o).
+        let wbv = wb.vals();
+        for (t, wv) in w.chunks(2).enumerate() {
+            let (kk, o, i) = (t % k, t / k % co, t / (k * co));
+            let at = |p: usize, q: usize| wbv[kk * 4 * ci * co + (2 * i + p) * 2 * co + 2 * o + q];
+            let want = [wv[0], wv[1], -wv[1], wv[0]].map(|v| v as f64);
+            assert_eq!(
+                [at(0, 0), at(0, 1), at(1, 0), at(1, 1)],
+                want,
+                "block_weight_{sfx}"
+            );
+        }
+
+        let cabs = |v: &[f32], i: usize| (v[2 * i].abs() + v[2 * i + 1].abs()) as f64;
+        let yt = to_buf(gemm_host(&plan.forward, &wbv, &xt.vals()), st);
+        let y = transpose(&yt, k, b * co);
         let tol: Vec<f64> = (0..2 * b * co * k)
             .map(|j| {
                 let (kk, o, bb) = (j / 2 % k, j / 2 / k % co, j / 2 / (k * co));
@@ -1348,14 +1406,10 @@ fn contraction_and_its_gradients_match_the_cpu() {
                 2.0 * (ci + 1) as f64 * U32 * s
             })
             .collect();
-        assert_faithful(&format!("contract_{sfx}"), &y.vals(), &y32, &tol, fmt);
+        assert_faithful(&format!("contract y ({sfx})"), &y.vals(), &y32, &tol, fmt);
 
-        let mut gx = Buf::garbage(st, 2 * b * ci * k);
-        let gxp = gx.m();
-        // SAFETY: g (b, co, k), w (ci, co, k), gx (b, ci, k), complex.
-        h.launch(bq * ciq * kq, || unsafe {
-            fgx(gp, wp, gxp, bq, ciq, coq, kq)
-        });
+        let gxt = to_buf(gemm_host(&plan.grad_x, &wbv, &gt.vals()), st);
+        let gx = transpose(&gxt, k, b * ci);
         let tol: Vec<f64> = (0..2 * b * ci * k)
             .map(|j| {
                 let (kk, i, bb) = (j / 2 % k, j / 2 / k % ci, j / 2 / (k * ci));
@@ -1365,14 +1419,19 @@ fn contraction_and_its_gradients_match_the_cpu() {
                 2.0 * (co + 1) as f64 * U32 * s
             })
             .collect();
-        assert_faithful(&format!("contract_gx_{sfx}"), &gx.vals(), &gx32, &tol, fmt);
+        assert_faithful(
+            &format!("contract gx ({sfx})"),
+            &gx.vals(),
+            &gx32,
+            &tol,
+            fmt,
+        );
 
+        let pbuf = to_buf(gemm_host(&plan.grad_w, &gt.vals(), &xt.vals()), St::F32);
         let mut gw = Buf::garbage(st, 2 * ci * co * k);
-        let gwp = gw.m();
-        // SAFETY: x (b, ci, k), g (b, co, k), gw (ci, co, k), complex.
-        h.launch(ciq * coq * kq, || unsafe {
-            fgw(xp, gp, gwp, bq, ciq, coq, kq)
-        });
+        let (pp, gwp) = (pbuf.p(), gw.m());
+        // SAFETY: p (k, 2ci, 2co) f32, gw (ci, co, k) complex.
+        h.launch(ciq * coq * kq, || unsafe { fcg(pp, gwp, ciq, coq, kq) });
         let tol: Vec<f64> = (0..2 * ci * co * k)
             .map(|j| {
                 let (kk, o, i) = (j / 2 % k, j / 2 / k % co, j / 2 / (k * co));
@@ -1382,31 +1441,12 @@ fn contraction_and_its_gradients_match_the_cpu() {
                 2.0 * (b + 1) as f64 * U32 * s
             })
             .collect();
-        assert_faithful(&format!("contract_gw_{sfx}"), &gw.vals(), &gw32, &tol, fmt);
-
-        // In the storage format the CPU rounds the same f32 sums once, as the kernel does.
-        let (xs, ws, gs) = (
-            cpu.upload_complex(&sh(b, ci), &x, fmt),
-            cpu.upload_complex(&sh(ci, co), &w, fmt),
-            cpu.upload_complex(&sh(b, co), &g, fmt),
-        );
-        let exact = |got: &[f64], want: Vec<f32>| {
-            got.iter()
-                .zip(&want)
-                .filter(|(a, b)| same(**a, **b as f64))
-                .count() as f64
-                / got.len() as f64
-        };
-        let (gxs, gws) = cpu.contract_backward(&xs, &ws, &gs, fmt);
-        eprintln!(
-            "contract_{sfx}: bit-identical to Cpu::contract / contract_backward in {fmt:?}: \
-             y {:.4}, gx {:.4}, gw {:.4}",
-            exact(
-                &y.vals(),
-                cpu.download_complex(&cpu.contract(&xs, &ws, fmt))
-            ),
-            exact(&gx.vals(), cpu.download_complex(&gxs)),
-            exact(&gw.vals(), cpu.download_complex(&gws)),
+        assert_faithful(
+            &format!("contract gw ({sfx})"),
+            &gw.vals(),
+            &gw32,
+            &tol,
+            fmt,
         );
     }
 }
@@ -1826,7 +1866,7 @@ fn rel_l2_sums_and_gradient_match_the_reference() {
     let sums: unsafe extern "C" fn(*const f32, *const f32, *mut f64, *mut f64, u64, u64) =
         unsafe { h.get("rel_l2_sums_f32") };
     // SAFETY: as above.
-    let grad: unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const f64, u64, u64) =
+    let grad: unsafe extern "C" fn(*const f32, *const f32, *mut f32, *const f64, u64, u64, f32) =
         unsafe { h.get("rel_l2_grad_f32") };
     let (batch, len) = (4usize, 1000usize);
     let mut r = rng(101);
@@ -1847,8 +1887,6 @@ fn rel_l2_sums_and_gradient_match_the_reference() {
         sums(pp, yp, dp, y2p, bq, lq)
     });
     let (loss_ref, grad_ref) = rel_l2(&pred, &y, batch);
-    let mut loss = 0.0;
-    let mut coef = vec![0.0f64; batch];
     for b in 0..batch {
         let (mut dd, mut yy) = (0.0f64, 0.0f64);
         for i in b * len..(b + 1) * len {
@@ -1859,30 +1897,29 @@ fn rel_l2_sums_and_gradient_match_the_reference() {
         let tol = 4.0 * len as f64 * f64::EPSILON;
         assert!((d2[b] - dd).abs() <= tol * dd, "d2[{b}]: {} vs {dd}", d2[b]);
         assert!((y2[b] - yy).abs() <= tol * yy, "y2[{b}]: {} vs {yy}", y2[b]);
-        let (dn, yn) = (d2[b].sqrt(), y2[b].sqrt());
-        loss += dn / yn / batch as f64;
-        coef[b] = if dn > 0.0 {
-            1.0 / (dn * yn * batch as f64)
-        } else {
-            0.0
-        };
     }
+    // The host finishes as Cuda::rel_l2_loss does.
+    let (loss, coef) = rel_l2_coefficients(&d2, &y2);
+    assert_eq!(coef[2], 0.0, "the perfect sample");
     assert!(
         (loss - loss_ref).abs() <= 1e-12 * loss_ref,
         "loss {loss} vs {loss_ref}"
     );
+    // A power-of-two loss scale (as the trainer's) scales exactly.
+    let scale = 1024.0f32;
     let mut g = vec![f32::NAN; batch * len];
     let (gp, cp) = (g.as_mut_ptr(), coef.as_ptr());
     // SAFETY: g holds batch * len values, coef batch.
-    h.launch(bq * lq, || unsafe { grad(pp, yp, gp, cp, bq, lq) });
+    h.launch(bq * lq, || unsafe { grad(pp, yp, gp, cp, bq, lq, scale) });
     // The kernel's formula, with its coefficients: bit for bit.
     for (i, &got) in g.iter().enumerate() {
-        let want = ((pred[i] as f64 - y[i] as f64) * coef[i / len]) as f32;
+        let want = ((pred[i] as f64 - y[i] as f64) * coef[i / len]) as f32 * scale;
         assert_eq!(got.to_bits(), want.to_bits(), "rel_l2_grad_f32 [{i}]");
     }
     // The reference's coefficients come from sums in another order: at most one f32 rounding
     // apart.
     for (i, (&got, &want)) in g.iter().zip(&grad_ref).enumerate() {
+        let want = want * scale;
         let ulp = (want.abs() * f32::EPSILON) as f64;
         assert!(
             (got as f64 - want as f64).abs() <= ulp,

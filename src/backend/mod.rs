@@ -243,6 +243,25 @@ pub trait Backend: Sync {
     fn all_finite_complex(&self, x: &Self::CTensor) -> bool;
     /// Mean and standard deviation over all values (f64), for k-sigma clipping.
     fn mean_std(&self, x: &Self::Tensor) -> (f64, f64);
+
+    // ---- loss ----
+    /// The mean relative L2 loss of `pred` against `target` (both (batch, ...)) and its
+    /// gradient with respect to `pred` times `scale` (the loss scale), an fp32 tensor:
+    /// `crate::fno::loss::rel_l2`, whose f32 gradient is then multiplied by `scale` in f32.
+    /// The default computes it on the host.
+    fn rel_l2_loss(
+        &self,
+        pred: &Self::Tensor,
+        target: &Self::Tensor,
+        scale: f32,
+    ) -> (f64, Self::Tensor) {
+        let shape = self.shape(pred).to_vec();
+        let (loss, mut g) =
+            crate::fno::loss::rel_l2(&self.download(pred), &self.download(target), shape[0]);
+        let s = <Self::T as crate::precision::Real>::from_f64(scale as f64);
+        g.iter_mut().for_each(|v| *v *= s);
+        (loss, self.upload(&shape, &g, Format::Fp32))
+    }
 }
 
 /// Canonical-polyadic factors of one spectral weight, complex values stored as real (.., 2) tensors:

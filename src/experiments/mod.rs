@@ -15,6 +15,7 @@
 
 mod bases;
 mod figures;
+pub mod gpu_report;
 pub mod training;
 
 pub use training::Session;

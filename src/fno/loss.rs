@@ -55,26 +55,50 @@ pub fn l2_per_sample<T: Scalar>(pred: &[T], target: &[T], batch: usize) -> Vec<f
 /// (zero where `p_b = y_b`); the loss is `mean_b r_b`.
 pub fn rel_l2<T: Scalar>(pred: &[T], target: &[T], batch: usize) -> (f64, Vec<T>) {
     let len = sample_len(pred.len(), target.len(), batch);
-    let mut grad = vec![T::zero(); pred.len()];
-    let mut total = 0.0;
+    let (mut d2, mut y2) = (vec![0.0f64; batch], vec![0.0f64; batch]);
     for b in 0..batch {
         let r = b * len..(b + 1) * len;
-        let (mut d2, mut y2) = (0.0f64, 0.0f64);
-        for (p, y) in pred[r.clone()].iter().zip(&target[r.clone()]) {
+        for (p, y) in pred[r.clone()].iter().zip(&target[r]) {
             let (p, y) = (p.to_f64(), y.to_f64());
-            d2 += (p - y) * (p - y);
-            y2 += y * y;
-        }
-        let (dn, yn) = (d2.sqrt(), y2.sqrt());
-        total += dn / yn;
-        if dn > 0.0 {
-            let s = 1.0 / (dn * yn * batch as f64);
-            for i in r {
-                grad[i] = T::from_f64((pred[i].to_f64() - target[i].to_f64()) * s);
-            }
+            d2[b] += (p - y) * (p - y);
+            y2[b] += y * y;
         }
     }
-    (total / batch as f64, grad)
+    let (loss, coef) = rel_l2_coefficients(&d2, &y2);
+    let grad = pred
+        .iter()
+        .zip(target)
+        .enumerate()
+        .map(|(i, (p, y))| match coef[i / len.max(1)] {
+            // A sample with no error (or a non-finite one) contributes no gradient.
+            0.0 => T::zero(),
+            c => T::from_f64((p.to_f64() - y.to_f64()) * c),
+        })
+        .collect();
+    (loss, grad)
+}
+
+/// The loss and gradient coefficients of [`rel_l2`] from the per-sample sums
+/// `d2[b] = ||p_b - y_b||^2` and `y2[b] = ||y_b||^2`: the loss `mean_b sqrt(d2/y2)` and
+/// `coef[b] = 1 / (||p_b - y_b|| ||y_b|| batch)` (0 where `d2 = 0`), so that the gradient is
+/// `(p - y) coef[b]`. Shared by the GPU, which computes the sums on the device.
+pub fn rel_l2_coefficients(d2: &[f64], y2: &[f64]) -> (f64, Vec<f64>) {
+    let batch = d2.len();
+    let mut total = 0.0;
+    let coef = d2
+        .iter()
+        .zip(y2)
+        .map(|(&d2, &y2)| {
+            let (dn, yn) = (d2.sqrt(), y2.sqrt());
+            total += dn / yn;
+            if dn > 0.0 {
+                1.0 / (dn * yn * batch as f64)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    (total / batch as f64, coef)
 }
 
 /// Periodic central difference along `axis` of one `(channels, grid...)` block:

@@ -19,7 +19,7 @@
 
 use super::device::{DeviceBuf, Gpu, drv};
 use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
-use super::{CudaError, PlanCache};
+use super::{ContractGemms, CudaError, GemmShape, PlanCache};
 use crate::backend::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse,
@@ -155,6 +155,7 @@ pub struct Cuda {
     gpu: Gpu,
     blas: CudaBlas,
     plans: PlanCache<PlanKey, XtPlan>,
+    ones: std::sync::Mutex<std::collections::HashMap<usize, Arc<DeviceBuf<u8>>>>,
 }
 
 // SAFETY: all work goes to the one stream in call order; the cuBLAS handle is used from one
@@ -175,6 +176,7 @@ impl Cuda {
             gpu,
             blas,
             plans: PlanCache::default(),
+            ones: Default::default(),
         })
     }
 
@@ -550,6 +552,93 @@ impl Cuda {
         Ok(())
     }
 
+    /// The contraction's GEMM shapes, checked (see `super::gemm`).
+    fn contract_gemms(
+        &self,
+        b: usize,
+        ci: usize,
+        co: usize,
+        k: usize,
+    ) -> Result<ContractGemms, CudaError> {
+        let plan = ContractGemms::new(b, ci, co, k);
+        plan.check(b, ci, co, k).map_err(CudaError::Driver)?;
+        Ok(plan)
+    }
+
+    /// One [`GemmShape`] call on whole buffers with the given element types (fp32 compute).
+    fn run_gemm(
+        &self,
+        s: &GemmShape,
+        a: (&DeviceBuf<u8>, Dtype),
+        b: (&DeviceBuf<u8>, Dtype),
+        c: (&DeviceBuf<u8>, Dtype),
+    ) -> Result<(), CudaError> {
+        let (sa, sb, sc) = s.spans();
+        for (name, (buf, dt), span) in [("A", a, sa), ("B", b, sb), ("C", c, sc)] {
+            if span * dt.bytes() > buf.len() {
+                return Err(CudaError::Driver(format!(
+                    "GEMM operand {name} spans {span} elements, its buffer holds {} bytes",
+                    buf.len()
+                )));
+            }
+        }
+        self.gemm(
+            s.trans,
+            (s.m, s.n, s.k),
+            (self.addr(a.0), s.lda, s.sa, a.1),
+            (self.addr(b.0), s.ldb, s.sb, b.1),
+            0.0,
+            (self.addr(c.0), s.ldc, s.sc, c.1),
+            s.batch,
+        )
+    }
+
+    /// The (cols, rows) transpose of a (rows, cols) complex array of type `dt`.
+    fn ctranspose(
+        &self,
+        src: &DeviceBuf<u8>,
+        rows: usize,
+        cols: usize,
+        dt: Dtype,
+    ) -> Result<DeviceBuf<u8>, CudaError> {
+        let mut out = self.gpu.alloc_bytes(2 * rows * cols * dt.bytes())?;
+        let (r64, c64) = (rows as u64, cols as u64);
+        launch!(self.gpu, "contract", format!("ctranspose_{}", dt.suffix()), rows * cols;
+            &src.slice, &mut out.slice, &r64, &c64)?;
+        Ok(out)
+    }
+
+    /// `w` (ci, co, k) as k real (2ci x 2co) matrices of right-multiplication (`block_weight`).
+    fn block_weight(
+        &self,
+        w: &DeviceBuf<u8>,
+        ci: usize,
+        co: usize,
+        k: usize,
+        dt: Dtype,
+    ) -> Result<DeviceBuf<u8>, CudaError> {
+        let mut wb = self.gpu.alloc_bytes(4 * ci * co * k * dt.bytes())?;
+        let dims = [ci as u64, co as u64, k as u64];
+        launch!(self.gpu, "contract", format!("block_weight_{}", dt.suffix()), ci * co * k;
+            &w.slice, &mut wb.slice, &dims[0], &dims[1], &dims[2])?;
+        Ok(wb)
+    }
+
+    /// `n` fp32 ones (uploaded once per length and kept: the trainer asks for the same batch
+    /// size every step).
+    fn ones(&self, n: usize) -> Result<Arc<DeviceBuf<u8>>, CudaError> {
+        let mut cache = self.ones.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(buf) = cache.get(&n) {
+            return Ok(buf.clone());
+        }
+        let bytes: Vec<u8> = std::iter::repeat_n(1.0f32.to_le_bytes(), n)
+            .flatten()
+            .collect();
+        let buf = Arc::new(self.gpu.upload(&bytes)?);
+        cache.insert(n, buf.clone());
+        Ok(buf)
+    }
+
     /// The device address of a buffer (valid while the buffer lives; all work is on one stream).
     fn addr(&self, b: &DeviceBuf<u8>) -> u64 {
         let (p, _sync) = b.slice.device_ptr(self.gpu.stream());
@@ -815,15 +904,24 @@ impl Backend for Cuda {
                 &w.shape[2..]
             );
             let k: usize = x.shape[2..].iter().product();
+            let plan = self.contract_gemms(b, ci, co, k)?;
             let xs = self.as_cformat(x, format)?;
             let ws = self.as_cformat(w, format)?;
+            let dt = xs.dtype;
+            let xt = self.ctranspose(&xs.buf, b * ci, k, dt)?;
+            drop(xs);
+            let wb = self.block_weight(&ws.buf, ci, co, k, dt)?;
+            let yt = self.gpu.alloc_bytes(2 * b * co * k * dt.bytes())?;
+            self.run_gemm(&plan.forward, (&wb, dt), (&xt, dt), (&yt, dt))?;
+            drop((xt, wb));
             let mut shape = vec![b, co];
             shape.extend_from_slice(&x.shape[2..]);
-            let mut y = self.complex(shape, format)?;
-            let dims = [b as u64, ci as u64, co as u64, k as u64];
-            launch!(self.gpu, "contract", format!("contract_{}", y.dtype.suffix()), b * co * k;
-                &xs.buf.slice, &ws.buf.slice, &mut y.buf.slice, &dims[0], &dims[1], &dims[2], &dims[3])?;
-            Ok(y)
+            Ok(GpuCTensor {
+                buf: self.ctranspose(&yt, k, b * co, dt)?,
+                shape,
+                format: stored(format),
+                dtype: dt,
+            })
         })()
         .or_fail()
     }
@@ -839,17 +937,28 @@ impl Backend for Cuda {
             let (b, ci) = (x.shape[0], x.shape[1]);
             let co = w.shape[1];
             let k: usize = x.shape[2..].iter().product();
-            let xs = self.as_cformat(x, format)?;
-            let ws = self.as_cformat(w, format)?;
-            let gs = self.as_cformat(g, format)?;
-            let mut gx = self.complex(x.shape.clone(), format)?;
+            let plan = self.contract_gemms(b, ci, co, k)?;
+            let dt = Self::dtype(format);
+            let gt = self.ctranspose(&self.as_cformat(g, format)?.buf, b * co, k, dt)?;
+            let wb = self.block_weight(&self.as_cformat(w, format)?.buf, ci, co, k, dt)?;
+            let gxt = self.gpu.alloc_bytes(2 * b * ci * k * dt.bytes())?;
+            self.run_gemm(&plan.grad_x, (&wb, dt), (&gt, dt), (&gxt, dt))?;
+            drop(wb);
+            let gx = GpuCTensor {
+                buf: self.ctranspose(&gxt, k, b * ci, dt)?,
+                shape: x.shape.clone(),
+                format: stored(format),
+                dtype: dt,
+            };
+            drop(gxt);
+            let xt = self.ctranspose(&self.as_cformat(x, format)?.buf, b * ci, k, dt)?;
+            let p = self.gpu.alloc_bytes(4 * ci * co * k * 4)?;
+            self.run_gemm(&plan.grad_w, (&gt, dt), (&xt, dt), (&p, Dtype::F32))?;
+            drop((gt, xt));
             let mut gw = self.complex(w.shape.clone(), format)?;
-            let sfx = gx.dtype.suffix();
-            let dims = [b as u64, ci as u64, co as u64, k as u64];
-            launch!(self.gpu, "contract", format!("contract_gx_{sfx}"), b * ci * k;
-                &gs.buf.slice, &ws.buf.slice, &mut gx.buf.slice, &dims[0], &dims[1], &dims[2], &dims[3])?;
-            launch!(self.gpu, "contract", format!("contract_gw_{sfx}"), ci * co * k;
-                &xs.buf.slice, &gs.buf.slice, &mut gw.buf.slice, &dims[0], &dims[1], &dims[2], &dims[3])?;
+            let dims = [ci as u64, co as u64, k as u64];
+            launch!(self.gpu, "contract", format!("combine_gw_{}", dt.suffix()), ci * co * k;
+                &p.slice, &mut gw.buf.slice, &dims[0], &dims[1], &dims[2])?;
             Ok((gx, gw))
         })()
         .or_fail()
@@ -931,22 +1040,31 @@ impl Backend for Cuda {
                 (self.addr(&gx.buf), p, ci * p, dt),
                 b,
             )?;
-            // dW^T (ci x co) = sum_b X_b (ci x p) G_b^T (p x co), accumulated in fp32 over the
-            // batch (beta = 1 after the first sample).
+            // dW^T (ci x co) = sum_b X_b (ci x p) G_b^T (p x co): one batched GEMM writes the b
+            // fp32 partial products, a second sums them (a GEMV with a ones vector, so the sum
+            // is deterministic, unlike atomics). One launch each instead of b.
+            let part = self.real(vec![b, ci * co], Format::Fp32)?;
+            self.gemm(
+                (true, false),
+                (ci, co, p),
+                (self.addr(&xs.buf), p, ci * p, dt),
+                (self.addr(&gs.buf), p, co * p, dt),
+                0.0,
+                (self.addr(&part.buf), ci, ci * co, Dtype::F32),
+                b,
+            )?;
+            let ones = self.ones(b)?;
             let gw32 = self.real(w.shape.clone(), Format::Fp32)?;
-            let (xp, gp, wp) = (self.addr(&xs.buf), self.addr(&gs.buf), self.addr(&gw32.buf));
-            let sz = dt.bytes() as u64;
-            for bb in 0..b as u64 {
-                self.gemm(
-                    (true, false),
-                    (ci, co, p),
-                    (xp + bb * (ci * p) as u64 * sz, p, 0, dt),
-                    (gp + bb * (co * p) as u64 * sz, p, 0, dt),
-                    if bb == 0 { 0.0 } else { 1.0 },
-                    (wp, ci, 0, Dtype::F32),
-                    1,
-                )?;
-            }
+            self.gemm(
+                (false, false),
+                (ci * co, 1, b),
+                (self.addr(&part.buf), ci * co, 0, Dtype::F32),
+                (self.addr(&ones), b, 0, Dtype::F32),
+                0.0,
+                (self.addr(&gw32.buf), ci * co, 0, Dtype::F32),
+                1,
+            )?;
+            drop(part);
             let gw = if stored(format) == Format::Fp32 {
                 gw32
             } else {
@@ -1252,6 +1370,43 @@ impl Backend for Cuda {
                 &x.buf.slice, &n64, &mean, &mut acc2.slice)?;
             let var = self.gpu.download(&acc2)?[0] / n.max(1) as f64;
             Ok((mean, var.sqrt()))
+        })()
+        .or_fail()
+    }
+
+    fn rel_l2_loss(&self, pred: &GpuTensor, target: &GpuTensor, scale: f32) -> (f64, GpuTensor) {
+        (|| {
+            let batch = pred.shape[0];
+            let n = pred.numel();
+            assert_eq!(
+                n,
+                target.numel(),
+                "rel_l2_loss: prediction {:?} vs target {:?}",
+                pred.shape,
+                target.shape
+            );
+            assert!(
+                batch > 0 && n.is_multiple_of(batch),
+                "rel_l2_loss: {n} values are not {batch} samples"
+            );
+            let len = n / batch;
+            let p = self.as_format(pred, Format::Fp32)?;
+            let y = self.as_format(target, Format::Fp32)?;
+            let (b64, l64) = (batch as u64, len as u64);
+            let mut d2 = self.gpu.zeros::<f64>(batch)?;
+            let mut y2 = self.gpu.zeros::<f64>(batch)?;
+            launch!(self.gpu, "loss", "rel_l2_sums_f32", batch * len.div_ceil(super::kernels::REDUCE_CHUNK);
+                &p.buf.slice, &y.buf.slice, &mut d2.slice, &mut y2.slice, &b64, &l64)?;
+            // Only the per-sample sums cross to the host (the loss value is needed there).
+            let (loss, coef) = crate::fno::loss::rel_l2_coefficients(
+                &self.gpu.download(&d2)?,
+                &self.gpu.download(&y2)?,
+            );
+            let coef = self.gpu.upload(&coef)?;
+            let mut g = self.real(pred.shape.clone(), Format::Fp32)?;
+            launch!(self.gpu, "loss", "rel_l2_grad_f32", n;
+                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &scale)?;
+            Ok((loss, g))
         })()
         .or_fail()
     }

@@ -1,0 +1,440 @@
+//! The GPU benchmark report: mpno beside neuraloperator from one `scripts/gpu-run` file.
+//!
+//! `scripts/gpu-run` writes `gpu_bench.json` with one entry per run: `mpno_<case>` (the JSON of
+//! `mpno bench fno --device cuda`) and `neuralop` (`../shared/gpu/neuralop_anchor.py`, whose
+//! `fno_ns128_batch<B>` map holds one entry per neuraloperator mode). [`GpuReport::from_json`]
+//! pairs them case by case, compares medians of step times (the anchor script reports the
+//! median, `mpno bench fno` both the minimum and the median), and checks the targets of
+//! issue 8: full throughput >= 1.5x neuraloperator's full, half >= 2x neuraloperator's AMP + half,
+//! half peak memory <= 0.6x mpno's full. Nothing here is measured: it reads what the runs wrote.
+
+use crate::cli::UsageError;
+use crate::plot::{BarsFigure, BarsPanel, LegendEntry, Marker, palette};
+use serde_json::Value;
+use std::fmt::Write as _;
+
+/// One compared case: mpno's run and neuraloperator's counterpart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    /// "dense full", "CP half", ...
+    pub label: &'static str,
+    /// Key in gpu_bench.json (`mpno_<key>`) and what mpno ran.
+    pub mpno_key: &'static str,
+    pub mpno_policy: &'static str,
+    /// Key in neuraloperator's map and what it ran.
+    pub neuralop_key: &'static str,
+    /// Median ms per training step.
+    pub mpno_ms: Option<f64>,
+    pub neuralop_ms: Option<f64>,
+    /// Peak device memory, MiB (mpno: bytes its allocator held at peak; neuraloperator: torch's
+    /// max_memory_allocated).
+    pub mpno_peak_mib: Option<f64>,
+    pub neuralop_peak_mib: Option<f64>,
+    /// Why a side has no number (its run's error text), if it has none.
+    pub mpno_error: Option<String>,
+    pub neuralop_error: Option<String>,
+}
+
+impl Case {
+    /// neuraloperator's step time over mpno's (> 1: mpno is faster).
+    pub fn speedup(&self) -> Option<f64> {
+        Some(self.neuralop_ms? / self.mpno_ms?)
+    }
+}
+
+/// One acceptance target: `value` against `bound` (`at_least`: value >= bound, else <=).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub name: String,
+    pub value: Option<f64>,
+    pub bound: f64,
+    pub at_least: bool,
+}
+
+impl Target {
+    /// Met, missed, or None when a run it needs is absent.
+    pub fn met(&self) -> Option<bool> {
+        self.value.map(|v| {
+            if self.at_least {
+                v >= self.bound
+            } else {
+                v <= self.bound
+            }
+        })
+    }
+}
+
+/// The report of one gpu_bench.json.
+#[derive(Clone, Debug)]
+pub struct GpuReport {
+    pub gpu: String,
+    pub batch: Option<u64>,
+    pub cases: Vec<Case>,
+    pub targets: Vec<Target>,
+}
+
+/// (label, mpno key, mpno policy, neuraloperator key): scripts/gpu-run's runs and their
+/// counterparts in neuralop_anchor.py.
+const CASES: [(&str, &str, &str, &str); 5] = [
+    ("dense full", "dense_full", "fp32", "dense/full"),
+    (
+        "dense mixed",
+        "dense_mixed",
+        "fp16 spectral + fp32 MLPs, tanh",
+        "dense/amp+mixed+tanh",
+    ),
+    (
+        "dense half",
+        "dense_half",
+        "fp16 all, tanh",
+        "dense/amp+half",
+    ),
+    ("CP full", "cp_full", "fp32, CP rank 0.05", "cp/full"),
+    (
+        "CP half",
+        "cp_half",
+        "fp16 all, tanh, CP rank 0.05",
+        "cp/amp+half",
+    ),
+];
+
+fn number(v: &Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(Value::as_f64).filter(|x| x.is_finite())
+}
+
+fn error_text(v: Option<&Value>) -> Option<String> {
+    match v {
+        None => Some("not run".into()),
+        Some(v) => v.get("error").map(|e| match e {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }),
+    }
+}
+
+impl GpuReport {
+    /// Pair the runs of a gpu_bench.json. A file that is not JSON, or holds neither an mpno run
+    /// nor neuraloperator's, is a usage error.
+    pub fn from_json(text: &str) -> Result<GpuReport, UsageError> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| UsageError::new("FILE", format!("not JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| UsageError::new("FILE", "expected a JSON object of runs"))?;
+        let has_mpno = obj.keys().any(|k| k.starts_with("mpno_"));
+        let nl = obj.get("neuralop");
+        if !has_mpno && nl.is_none() {
+            return Err(UsageError::new(
+                "FILE",
+                "no mpno_* or neuralop entry: not a scripts/gpu-run gpu_bench.json",
+            ));
+        }
+        // The anchor's FNO map is "fno_ns128_batch<B>".
+        let (batch, nl_map) = nl
+            .and_then(Value::as_object)
+            .and_then(|m| {
+                m.iter()
+                    .find(|(k, _)| k.starts_with("fno_ns128_batch"))
+                    .map(|(k, v)| (k["fno_ns128_batch".len()..].parse::<u64>().ok(), v))
+            })
+            .map_or((None, None), |(b, v)| (b, Some(v)));
+        let mut gpu = nl
+            .and_then(|n| n.get("gpu"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let cases: Vec<Case> = CASES
+            .iter()
+            .map(|&(label, key, policy, nl_key)| {
+                let m = obj.get(&format!("mpno_{key}"));
+                if gpu.is_none() {
+                    gpu = m
+                        .and_then(|m| m.get("device"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                }
+                let n = nl_map.and_then(|n| n.get(nl_key));
+                // Older mpno JSON has only the minimum ("ms_per_step").
+                let mpno_ms = m
+                    .and_then(|m| number(m, "ms_median_step").or_else(|| number(m, "ms_per_step")));
+                Case {
+                    label,
+                    mpno_key: key,
+                    mpno_policy: policy,
+                    neuralop_key: nl_key,
+                    mpno_ms,
+                    neuralop_ms: n.and_then(|n| number(n, "ms_per_iter")),
+                    mpno_peak_mib: m
+                        .and_then(|m| number(m, "peak_memory_bytes"))
+                        .map(|b| b / 1048576.0),
+                    neuralop_peak_mib: n.and_then(|n| number(n, "peak_alloc_MB")),
+                    mpno_error: if mpno_ms.is_some() {
+                        None
+                    } else {
+                        error_text(m)
+                    },
+                    neuralop_error: if n.and_then(|n| number(n, "ms_per_iter")).is_some() {
+                        None
+                    } else {
+                        error_text(n)
+                    },
+                }
+            })
+            .collect();
+        let get = |key: &str| cases.iter().find(|c| c.mpno_key == key).expect("case");
+        let mut targets = Vec::new();
+        for (full, half, what) in [
+            ("dense_full", "dense_half", "dense"),
+            ("cp_full", "cp_half", "CP"),
+        ] {
+            let (f, h) = (get(full), get(half));
+            targets.push(Target {
+                name: format!("{what} full: neuraloperator full ms / mpno full ms"),
+                value: f.speedup(),
+                bound: 1.5,
+                at_least: true,
+            });
+            targets.push(Target {
+                name: format!("{what} half: neuraloperator AMP+half ms / mpno half ms"),
+                value: h.speedup(),
+                bound: 2.0,
+                at_least: true,
+            });
+            targets.push(Target {
+                name: format!("{what}: mpno half peak / mpno full peak"),
+                value: h.mpno_peak_mib.zip(f.mpno_peak_mib).map(|(h, f)| h / f),
+                bound: 0.6,
+                at_least: false,
+            });
+        }
+        Ok(GpuReport {
+            gpu: gpu.unwrap_or_else(|| "unknown GPU".into()),
+            batch,
+            cases,
+            targets,
+        })
+    }
+
+    /// A Markdown table of the cases and the targets.
+    pub fn markdown(&self) -> String {
+        let f = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# mpno vs neuraloperator 2.0.0 on {} (Navier-Stokes 128 x 128, batch {}, width 64, \
+             4 layers, 64 x 64 modes)\n",
+            self.gpu,
+            self.batch.map_or("?".into(), |b| b.to_string())
+        );
+        let _ = writeln!(
+            s,
+            "Median ms per training step (forward, loss, backward, Adam); peak device memory in \
+             MiB. Written by `mpno bench report` from one scripts/gpu-run file.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| case | mpno policy | mpno ms | neuraloperator mode | neuraloperator ms | speedup | \
+             mpno peak MiB | neuraloperator peak MiB |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        for c in &self.cases {
+            let side = |v: Option<f64>, e: &Option<String>, d| match (v, e) {
+                (Some(v), _) => format!("{v:.d$}"),
+                (None, Some(e)) => format!("({})", e.chars().take(60).collect::<String>()),
+                (None, None) => "-".into(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.label,
+                c.mpno_policy,
+                side(c.mpno_ms, &c.mpno_error, 2),
+                c.neuralop_key,
+                side(c.neuralop_ms, &c.neuralop_error, 2),
+                f(c.speedup(), 2) + if c.speedup().is_some() { "x" } else { "" },
+                f(c.mpno_peak_mib, 0),
+                f(c.neuralop_peak_mib, 0),
+            );
+        }
+        let _ = writeln!(s, "\n| target | measured | required | result |");
+        let _ = writeln!(s, "|---|---|---|---|");
+        for t in &self.targets {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} {} | {} |",
+                t.name,
+                f(t.value, 2),
+                if t.at_least { ">=" } else { "<=" },
+                t.bound,
+                match t.met() {
+                    Some(true) => "met",
+                    Some(false) => "MISSED",
+                    None => "not measured",
+                }
+            );
+        }
+        s
+    }
+
+    /// Bars per case and side: median ms per step, samples/s and peak memory.
+    pub fn figure(&self) -> BarsFigure {
+        let mut categories = Vec::new();
+        let mut colors = Vec::new();
+        let (mut ms, mut tput, mut peak, mut missing) = (vec![], vec![], vec![], vec![]);
+        let batch = self.batch.unwrap_or(64) as f64;
+        for (i, c) in self.cases.iter().enumerate() {
+            for (who, v, p, e, shade) in [
+                ("mpno", c.mpno_ms, c.mpno_peak_mib, &c.mpno_error, 0),
+                (
+                    "neuralop",
+                    c.neuralop_ms,
+                    c.neuralop_peak_mib,
+                    &c.neuralop_error,
+                    1,
+                ),
+            ] {
+                categories.push(format!("{who} {}", c.label));
+                colors.push(palette(2 * i + shade));
+                ms.push(v);
+                tput.push(v.map(|v| batch / (v / 1e3)));
+                peak.push(p.map(|p| p / 1024.0));
+                missing.push(if e.is_some() { "failed" } else { "not run" }.to_string());
+            }
+        }
+        let panel = |title: &str, y: &str, values: Vec<Option<f64>>, decimals| BarsPanel {
+            title: title.into(),
+            y_label: y.into(),
+            values,
+            missing: missing.clone(),
+            decimals,
+        };
+        let legend = self
+            .cases
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                [
+                    LegendEntry::new(
+                        &format!("mpno {}: {}", c.label, c.mpno_policy),
+                        palette(2 * i),
+                        Some(Marker::Square),
+                        None,
+                    ),
+                    LegendEntry::new(
+                        &format!("neuraloperator {}", c.neuralop_key),
+                        palette(2 * i + 1),
+                        Some(Marker::Square),
+                        None,
+                    ),
+                ]
+            })
+            .collect();
+        let notes = self
+            .targets
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}: {} ({} {}: {})",
+                    t.name,
+                    t.value.map_or("-".into(), |v| format!("{v:.2}")),
+                    if t.at_least { ">=" } else { "<=" },
+                    t.bound,
+                    match t.met() {
+                        Some(true) => "met",
+                        Some(false) => "missed",
+                        None => "not measured",
+                    }
+                )
+            })
+            .collect();
+        BarsFigure {
+            title: format!(
+                "mpno vs neuraloperator 2.0.0, Navier-Stokes 128 x 128, batch {batch}, on {}",
+                self.gpu
+            ),
+            categories,
+            colors,
+            panels: vec![
+                panel("median time per training step", "ms", ms, 1),
+                panel("throughput", "samples/s", tput, 0),
+                panel("peak device memory", "GiB", peak, 2),
+            ],
+            legend,
+            notes,
+            legend_width: 330,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> String {
+        serde_json::json!({
+            "mpno_dense_full": {"device": "GPU X", "ms_per_step": 19.0, "ms_median_step": 20.0,
+                                "peak_memory_bytes": 4.0 * 1048576.0 * 1024.0},
+            "mpno_dense_half": {"ms_per_step": 12.0, "ms_median_step": 12.5,
+                                "peak_memory_bytes": 2.0 * 1048576.0 * 1024.0},
+            "mpno_cp_full": {"ms_per_step": 70.0},
+            "neuralop": {"gpu": "NVIDIA H200", "fno_ns128_batch64": {
+                "dense/full": {"ms_per_iter": 54.0, "peak_alloc_MB": 8500.0},
+                "dense/amp+half": {"ms_per_iter": 50.0, "peak_alloc_MB": 6600.0},
+                "cp/full": {"ms_per_iter": 84.0},
+                "cp/amp+half": {"error": "RuntimeError('boom')"}}}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn pairs_runs_and_checks_the_targets() {
+        let r = GpuReport::from_json(&sample()).unwrap();
+        assert_eq!(r.gpu, "NVIDIA H200");
+        assert_eq!(r.batch, Some(64));
+        let full = &r.cases[0];
+        // The median, not the minimum, against the anchor's median.
+        assert_eq!(full.mpno_ms, Some(20.0));
+        assert_eq!(full.speedup(), Some(54.0 / 20.0));
+        assert_eq!(full.mpno_peak_mib, Some(4096.0));
+        let t = |name: &str| r.targets.iter().find(|t| t.name.starts_with(name)).unwrap();
+        assert_eq!(t("dense full").met(), Some(true));
+        assert_eq!(t("dense half").value, Some(4.0)); // 50 / 12.5
+        assert_eq!(t("dense: mpno half peak").value, Some(0.5));
+        assert_eq!(t("dense: mpno half peak").met(), Some(true));
+        // An older mpno file (minimum only) still pairs; 84 / 70 misses 1.5.
+        assert_eq!(t("CP full").met(), Some(false));
+        assert_eq!(t("CP half").met(), None);
+        let cp_half = &r.cases[4];
+        assert_eq!(cp_half.mpno_error.as_deref(), Some("not run"));
+        assert_eq!(
+            cp_half.neuralop_error.as_deref(),
+            Some("RuntimeError('boom')")
+        );
+        let md = r.markdown();
+        assert!(
+            md.contains("| dense full | fp32 | 20.00 | dense/full | 54.00 | 2.70x | 4096 | 8500 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| CP full: neuraloperator full ms / mpno full ms | 1.20 | >= 1.5 | MISSED |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("(RuntimeError('boom'))"), "{md}");
+        let fig = r.figure();
+        assert_eq!(fig.categories.len(), 10);
+        assert_eq!(fig.panels[1].values[0], Some(64.0 / 0.020));
+    }
+
+    #[test]
+    fn files_that_are_not_gpu_run_output_are_refused() {
+        for (text, want) in [
+            ("{", "not JSON"),
+            ("[1, 2]", "expected a JSON object"),
+            ("{\"other\": 1}", "no mpno_* or neuralop entry"),
+        ] {
+            let e = GpuReport::from_json(text).unwrap_err();
+            assert!(e.to_string().contains(want), "{text}: {e}");
+        }
+    }
+}
