@@ -338,10 +338,15 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
     assert!(be.all_finite(&xt));
     let mut bad = x.clone();
     bad[77] = f32::INFINITY;
+    let badt = be.upload(&shape, &bad, f32_);
+    assert!(!be.all_finite(&badt), "{name}: inf not found");
+    // Several tensors at once: the one bad value in the last of three is found.
+    assert!(be.all_finite_each(&[&xt, &xt]));
     assert!(
-        !be.all_finite(&be.upload(&shape, &bad, f32_)),
-        "{name}: inf not found"
+        !be.all_finite_each(&[&xt, &xt, &badt]),
+        "{name}: inf not found among three"
     );
+    assert!(be.all_finite_each(&[]));
     // Complex <-> real pairs and CP weights (2-D, rank 3).
     let (ci, co, r_, kept) = (4usize, 3usize, 3usize, [6usize, 4]);
     let lam = rand_vec(13, 2 * r_);

@@ -400,7 +400,10 @@ fn bench_report_writes_table_and_figure_and_rejects_bad_files() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"x\": 1}").unwrap();
     for (path, want) in [
-        (bad.to_str().unwrap(), "no mpno_* or neuralop entry"),
+        (
+            bad.to_str().unwrap(),
+            "no mpno_*, darcy_* or neuralop entry",
+        ),
         ("/nonexistent/gpu_bench.json", "cannot read"),
     ] {
         let empty = dir.path().join("empty");

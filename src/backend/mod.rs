@@ -240,6 +240,11 @@ pub trait Backend: Sync {
     // ---- reductions ----
     /// Whether every value is finite.
     fn all_finite(&self, x: &Self::Tensor) -> bool;
+    /// Whether every value of every tensor is finite (a GPU answers for all with one
+    /// synchronisation instead of one per tensor).
+    fn all_finite_each(&self, xs: &[&Self::Tensor]) -> bool {
+        xs.iter().all(|x| self.all_finite(x))
+    }
     fn all_finite_complex(&self, x: &Self::CTensor) -> bool;
     /// Mean and standard deviation over all values (f64), for k-sigma clipping.
     fn mean_std(&self, x: &Self::Tensor) -> (f64, f64);

@@ -64,13 +64,64 @@ impl Target {
     }
 }
 
+/// One Darcy parity config (`scripts/gpu-run darcy`): the last epoch's test relative L2 per
+/// resolution, trained on the GPU and on the CPU with the same seed, and on the CPU with
+/// another seed (the seed-to-seed spread that "within noise" is measured against).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DarcyParity {
+    /// "full", "fp16_tanh".
+    pub config: String,
+    /// (resolution, test L2) of each run; empty when the run is absent.
+    pub cuda: Vec<(usize, f64)>,
+    pub cpu: Vec<(usize, f64)>,
+    pub cpu_seed1: Vec<(usize, f64)>,
+}
+
+impl DarcyParity {
+    /// Test L2 of a run at the lowest (training) resolution.
+    fn at_train_res(run: &[(usize, f64)]) -> Option<f64> {
+        run.iter().min_by_key(|(r, _)| *r).map(|(_, l)| *l)
+    }
+
+    /// |GPU - CPU| over the seed-to-seed spread |CPU seed 1 - CPU seed 0|, at the training
+    /// resolution (<= 2: the GPU run is within the noise).
+    pub fn gap_over_noise(&self) -> Option<f64> {
+        let (g, c, c1) = (
+            Self::at_train_res(&self.cuda)?,
+            Self::at_train_res(&self.cpu)?,
+            Self::at_train_res(&self.cpu_seed1)?,
+        );
+        Some((g - c).abs() / (c1 - c).abs().max(f64::MIN_POSITIVE))
+    }
+}
+
 /// The report of one gpu_bench.json.
 #[derive(Clone, Debug)]
 pub struct GpuReport {
     pub gpu: String,
     pub batch: Option<u64>,
     pub cases: Vec<Case>,
+    pub darcy: Vec<DarcyParity>,
     pub targets: Vec<Target>,
+}
+
+/// The last record's (resolution, test L2) of a metrics.json (an array of epoch records).
+fn last_test_l2(v: Option<&Value>) -> Vec<(usize, f64)> {
+    v.and_then(Value::as_array)
+        .and_then(|a| a.last())
+        .and_then(|e| e.get("test"))
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter_map(|m| {
+                    Some((
+                        m.get("resolution")?.as_u64()? as usize,
+                        m.get("l2")?.as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// (label, mpno key, mpno policy, neuraloperator key): scripts/gpu-run's runs and their
@@ -121,12 +172,14 @@ impl GpuReport {
         let obj = v
             .as_object()
             .ok_or_else(|| UsageError::new("FILE", "expected a JSON object of runs"))?;
-        let has_mpno = obj.keys().any(|k| k.starts_with("mpno_"));
+        let has_runs = obj
+            .keys()
+            .any(|k| k.starts_with("mpno_") || k.starts_with("darcy_"));
         let nl = obj.get("neuralop");
-        if !has_mpno && nl.is_none() {
+        if !has_runs && nl.is_none() {
             return Err(UsageError::new(
                 "FILE",
-                "no mpno_* or neuralop entry: not a scripts/gpu-run gpu_bench.json",
+                "no mpno_*, darcy_* or neuralop entry: not a scripts/gpu-run gpu_bench.json",
             ));
         }
         // The anchor's FNO map is "fno_ns128_batch<B>".
@@ -206,10 +259,32 @@ impl GpuReport {
                 at_least: false,
             });
         }
+        let darcy: Vec<DarcyParity> = ["full", "fp16_tanh"]
+            .iter()
+            .map(|cfg| DarcyParity {
+                config: cfg.to_string(),
+                cuda: last_test_l2(obj.get(&format!("darcy_{cfg}_cuda"))),
+                cpu: last_test_l2(obj.get(&format!("darcy_{cfg}_cpu"))),
+                cpu_seed1: last_test_l2(obj.get(&format!("darcy_{cfg}_cpu_seed1"))),
+            })
+            .filter(|d| !(d.cuda.is_empty() && d.cpu.is_empty() && d.cpu_seed1.is_empty()))
+            .collect();
+        for d in &darcy {
+            targets.push(Target {
+                name: format!(
+                    "Darcy {}: |GPU - CPU| test L2 / |CPU seed 1 - CPU seed 0|",
+                    d.config
+                ),
+                value: d.gap_over_noise(),
+                bound: 2.0,
+                at_least: false,
+            });
+        }
         Ok(GpuReport {
             gpu: gpu.unwrap_or_else(|| "unknown GPU".into()),
             batch,
             cases,
+            darcy,
             targets,
         })
     }
@@ -255,6 +330,41 @@ impl GpuReport {
                 f(c.neuralop_peak_mib, 0),
             );
         }
+        if !self.darcy.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nDarcy parity (`scripts/gpu-run darcy`): test relative L2 after the last \
+                 epoch, configs/darcy_small_*.toml.\n"
+            );
+            let _ = writeln!(
+                s,
+                "| config | resolution | GPU seed 0 | CPU seed 0 | CPU seed 1 |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|");
+            for d in &self.darcy {
+                let mut res: Vec<usize> = [&d.cuda, &d.cpu, &d.cpu_seed1]
+                    .iter()
+                    .flat_map(|r| r.iter().map(|(r, _)| *r))
+                    .collect();
+                res.sort_unstable();
+                res.dedup();
+                for r in res {
+                    let at = |run: &[(usize, f64)]| {
+                        run.iter()
+                            .find(|(q, _)| *q == r)
+                            .map_or("-".into(), |(_, l)| format!("{l:.5}"))
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| {} | {r} | {} | {} | {} |",
+                        d.config,
+                        at(&d.cuda),
+                        at(&d.cpu),
+                        at(&d.cpu_seed1)
+                    );
+                }
+            }
+        }
         let _ = writeln!(s, "\n| target | measured | required | result |");
         let _ = writeln!(s, "|---|---|---|---|");
         for t in &self.targets {
@@ -275,29 +385,44 @@ impl GpuReport {
         s
     }
 
-    /// Bars per case and side: median ms per step, samples/s and peak memory.
+    /// Bars per case and side (mpno blue, neuraloperator orange; short category codes that the
+    /// legend spells out): median ms per step, samples/s and peak memory.
     pub fn figure(&self) -> BarsFigure {
         let mut categories = Vec::new();
         let mut colors = Vec::new();
         let (mut ms, mut tput, mut peak, mut missing) = (vec![], vec![], vec![], vec![]);
         let batch = self.batch.unwrap_or(64) as f64;
-        for (i, c) in self.cases.iter().enumerate() {
-            for (who, v, p, e, shade) in [
-                ("mpno", c.mpno_ms, c.mpno_peak_mib, &c.mpno_error, 0),
+        let code = |c: &Case| {
+            let (a, b) = c.label.split_once(' ').unwrap_or((c.label, ""));
+            format!(
+                "{}{}",
+                a.chars().next().unwrap_or('?').to_ascii_uppercase(),
+                b.chars().next().unwrap_or('?').to_ascii_uppercase()
+            )
+        };
+        for c in &self.cases {
+            for (who, v, p, e, color) in [
+                ("mp", c.mpno_ms, c.mpno_peak_mib, &c.mpno_error, palette(0)),
                 (
-                    "neuralop",
+                    "nl",
                     c.neuralop_ms,
                     c.neuralop_peak_mib,
                     &c.neuralop_error,
-                    1,
+                    palette(1),
                 ),
             ] {
-                categories.push(format!("{who} {}", c.label));
-                colors.push(palette(2 * i + shade));
+                categories.push(format!("{who} {}", code(c)));
+                colors.push(color);
                 ms.push(v);
                 tput.push(v.map(|v| batch / (v / 1e3)));
                 peak.push(p.map(|p| p / 1024.0));
-                missing.push(if e.is_some() { "failed" } else { "not run" }.to_string());
+                missing.push(
+                    match e.as_deref() {
+                        Some("not run") | None => "not run",
+                        Some(_) => "failed",
+                    }
+                    .to_string(),
+                );
             }
         }
         let panel = |title: &str, y: &str, values: Vec<Option<f64>>, decimals| BarsPanel {
@@ -307,45 +432,40 @@ impl GpuReport {
             missing: missing.clone(),
             decimals,
         };
-        let legend = self
-            .cases
-            .iter()
-            .enumerate()
-            .flat_map(|(i, c)| {
-                [
-                    LegendEntry::new(
-                        &format!("mpno {}: {}", c.label, c.mpno_policy),
-                        palette(2 * i),
-                        Some(Marker::Square),
-                        None,
-                    ),
-                    LegendEntry::new(
-                        &format!("neuraloperator {}", c.neuralop_key),
-                        palette(2 * i + 1),
-                        Some(Marker::Square),
-                        None,
-                    ),
-                ]
-            })
-            .collect();
-        let notes = self
-            .targets
-            .iter()
-            .map(|t| {
-                format!(
-                    "{}: {} ({} {}: {})",
-                    t.name,
-                    t.value.map_or("-".into(), |v| format!("{v:.2}")),
-                    if t.at_least { ">=" } else { "<=" },
-                    t.bound,
-                    match t.met() {
-                        Some(true) => "met",
-                        Some(false) => "missed",
-                        None => "not measured",
-                    }
-                )
-            })
-            .collect();
+        let legend = vec![
+            LegendEntry::new("mp: mpno", palette(0), Some(Marker::Square), None),
+            LegendEntry::new(
+                "nl: neuraloperator 2.0.0",
+                palette(1),
+                Some(Marker::Square),
+                None,
+            ),
+        ];
+        // Notes wrap (legend rows do not): the case codes, then the targets.
+        let cases = self.cases.iter().map(|c| {
+            format!(
+                "{}: {}; mpno {}; nl {}.",
+                code(c),
+                c.label,
+                c.mpno_policy,
+                c.neuralop_key
+            )
+        });
+        let targets = self.targets.iter().map(|t| {
+            format!(
+                "{}: {} ({} {}: {})",
+                t.name,
+                t.value.map_or("-".into(), |v| format!("{v:.2}")),
+                if t.at_least { ">=" } else { "<=" },
+                t.bound,
+                match t.met() {
+                    Some(true) => "met",
+                    Some(false) => "missed",
+                    None => "not measured",
+                }
+            )
+        });
+        let notes = cases.chain(targets).collect();
         BarsFigure {
             title: format!(
                 "mpno vs neuraloperator 2.0.0, Navier-Stokes 128 x 128, batch {batch}, on {}",
@@ -423,7 +543,40 @@ mod tests {
         assert!(md.contains("(RuntimeError('boom'))"), "{md}");
         let fig = r.figure();
         assert_eq!(fig.categories.len(), 10);
+        assert_eq!(fig.categories[..2], ["mp DF", "nl DF"]);
+        assert_eq!(fig.categories[8], "mp CH");
         assert_eq!(fig.panels[1].values[0], Some(64.0 / 0.020));
+    }
+
+    #[test]
+    fn darcy_parity_is_measured_against_the_seed_spread() {
+        let rec = |l2: [f64; 2]| {
+            serde_json::json!([{"epoch": 0, "test": []}, {"epoch": 1, "test": [
+                {"resolution": 32, "l2": l2[0], "h1": 0.1},
+                {"resolution": 64, "l2": l2[1], "h1": 0.1}]}])
+        };
+        let text = serde_json::json!({
+            "darcy_full_cuda": rec([0.0205, 0.03]),
+            "darcy_full_cpu": rec([0.0200, 0.031]),
+            "darcy_full_cpu_seed1": rec([0.0220, 0.032]),
+            "darcy_fp16_tanh_cuda": rec([0.05, 0.06]),
+        })
+        .to_string();
+        let r = GpuReport::from_json(&text).unwrap();
+        assert_eq!(r.darcy.len(), 2);
+        let full = &r.darcy[0];
+        assert_eq!(full.cpu, vec![(32, 0.0200), (64, 0.031)]);
+        let g = full.gap_over_noise().unwrap();
+        assert!((g - 0.25).abs() < 1e-9, "{g}"); // 0.0005 / 0.002
+        let t = |name: &str| r.targets.iter().find(|t| t.name.starts_with(name)).unwrap();
+        assert_eq!(t("Darcy full").met(), Some(true));
+        assert_eq!(t("Darcy fp16_tanh").met(), None);
+        let md = r.markdown();
+        assert!(
+            md.contains("| full | 64 | 0.03000 | 0.03100 | 0.03200 |"),
+            "{md}"
+        );
+        assert!(md.contains("| fp16_tanh | 32 | 0.05000 | - | - |"), "{md}");
     }
 
     #[test]
@@ -431,7 +584,7 @@ mod tests {
         for (text, want) in [
             ("{", "not JSON"),
             ("[1, 2]", "expected a JSON object"),
-            ("{\"other\": 1}", "no mpno_* or neuralop entry"),
+            ("{\"other\": 1}", "no mpno_*, darcy_* or neuralop entry"),
         ] {
             let e = GpuReport::from_json(text).unwrap_err();
             assert!(e.to_string().contains(want), "{text}: {e}");

@@ -826,7 +826,7 @@ impl Fno {
         let _ = mlp_back(&mut grads, &self.lifting, cache.lifting, g);
         drop(cache.x0);
         let grads = grads.finish();
-        if check && !grads.iter().all(|g| be.all_finite(g)) {
+        if check && !be.all_finite_each(&grads.iter().collect::<Vec<_>>()) {
             return Err(ovf("parameters", "gradient"));
         }
         Ok(grads)

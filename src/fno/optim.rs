@@ -275,14 +275,13 @@ impl LossScaler {
 
     /// [`LossScaler::unscale`] for gradients held by a backend (one tensor per parameter).
     pub fn unscale_on<B: Backend>(&self, be: &B, grads: &mut [B::Tensor]) -> bool {
-        let mut finite = true;
-        for g in grads.iter_mut() {
-            finite &= be.all_finite(g);
-            // Multiplying by 1 is the identity: skip the pass.
-            if self.scale != 1.0 {
+        let mut finite = be.all_finite_each(&grads.iter().collect::<Vec<_>>());
+        // Multiplying by 1 is the identity: skip the pass.
+        if self.scale != 1.0 {
+            for g in grads.iter_mut() {
                 *g = be.pointwise(Pointwise::Scale(1.0 / self.scale), g);
-                finite &= be.all_finite(g);
             }
+            finite &= be.all_finite_each(&grads.iter().collect::<Vec<_>>());
         }
         finite
     }

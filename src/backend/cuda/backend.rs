@@ -17,7 +17,7 @@
 //! `sum_k c_k Re(Z_k e^{2 pi i jk/nl})`, the CPU reference's definition, whatever cuFFT does with
 //! non-Hermitian input.
 
-use super::device::{DeviceBuf, Gpu, drv};
+use super::device::{DeviceBuf, Gpu, drv, launch_cfg};
 use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
 use super::{ContractGemms, CudaError, GemmShape, PlanCache};
 use crate::backend::{
@@ -27,7 +27,7 @@ use crate::backend::{
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
 use cudarc::cublas::sys as blas;
-use cudarc::driver::{DevicePtr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{DevicePtr, PushKernelArg};
 use std::sync::{Arc, Once};
 
 /// Raise a device failure as an unwinding [`CudaError`] (see the module docs).
@@ -123,17 +123,6 @@ fn stored(format: Format) -> Format {
 /// The wider of two formats (formats are ordered widest first).
 fn wider(a: Format, b: Format) -> Format {
     a.min(b)
-}
-
-fn launch_cfg(total: usize) -> LaunchConfig {
-    // Grid-stride kernels: a bounded grid covers any size.
-    let block = 256u32;
-    let blocks = total.div_ceil(block as usize).clamp(1, 65_535 * 8) as u32;
-    LaunchConfig {
-        grid_dim: (blocks, 1, 1),
-        block_dim: (block, 1, 1),
-        shared_mem_bytes: 0,
-    }
 }
 
 /// Launch `kernels/$file.cu`'s `$name` over `$total` threads with the given arguments (each a
@@ -298,8 +287,14 @@ impl Cuda {
 
     fn plan(&self, key: PlanKey) -> Result<Arc<XtPlan>, CudaError> {
         key.check(self.gpu.compute_capability()?)?;
-        self.plans
-            .get_or_try(&key, || XtPlan::new(self.gpu.stream(), key.clone()))
+        self.plans.get_or_try(&key, || {
+            XtPlan::new(self.gpu.stream(), key.clone()).or_else(|first| {
+                // cuFFT allocates its work area outside the memory pool, which keeps freed
+                // memory: hand the pool's unused memory back to the driver and try once more.
+                self.gpu.trim_pool()?;
+                XtPlan::new(self.gpu.stream(), key.clone()).map_err(|_| first)
+            })
+        })
     }
 
     /// Run a plan from device address `input` into `output` (equal for in-place C2C; C2R
@@ -645,11 +640,15 @@ impl Cuda {
         p
     }
 
-    fn count_nonfinite(&self, buf: &DeviceBuf<u8>, n: usize, dt: Dtype) -> Result<u32, CudaError> {
+    /// The number of inf/NaN values in the buffers, each (buffer, values, type): one counter
+    /// for all and one download, so checking many tensors costs one synchronisation.
+    fn count_nonfinite(&self, bufs: &[(&DeviceBuf<u8>, usize, Dtype)]) -> Result<u32, CudaError> {
         let mut count = self.gpu.zeros::<u32>(1)?;
-        let n64 = n as u64;
-        launch!(self.gpu, "pointwise", format!("count_nonfinite_{}", dt.suffix()), n;
-            &buf.slice, &n64, &mut count.slice)?;
+        for &(buf, n, dt) in bufs {
+            let n64 = n as u64;
+            launch!(self.gpu, "pointwise", format!("count_nonfinite_{}", dt.suffix()), n;
+                &buf.slice, &n64, &mut count.slice)?;
+        }
         Ok(self.gpu.download(&count)?[0])
     }
 
@@ -1348,11 +1347,16 @@ impl Backend for Cuda {
     }
 
     fn all_finite(&self, x: &GpuTensor) -> bool {
-        self.count_nonfinite(&x.buf, x.numel(), x.dtype).or_fail() == 0
+        self.all_finite_each(&[x])
+    }
+
+    fn all_finite_each(&self, xs: &[&GpuTensor]) -> bool {
+        let bufs: Vec<_> = xs.iter().map(|x| (&x.buf, x.numel(), x.dtype)).collect();
+        self.count_nonfinite(&bufs).or_fail() == 0
     }
 
     fn all_finite_complex(&self, x: &GpuCTensor) -> bool {
-        self.count_nonfinite(&x.buf, 2 * x.numel(), x.dtype)
+        self.count_nonfinite(&[(&x.buf, 2 * x.numel(), x.dtype)])
             .or_fail()
             == 0
     }

@@ -33,6 +33,18 @@ fn info(ctx: &Arc<CudaContext>) -> Result<DeviceInfo, CudaError> {
     })
 }
 
+/// A launch of `total` grid-stride threads: blocks of 256, at least one block (a grid of 0
+/// blocks is an invalid launch), at most 65535 x 8 blocks (the loops cover the rest).
+pub(super) fn launch_cfg(total: usize) -> LaunchConfig {
+    let block = 256u32;
+    let blocks = total.div_ceil(block as usize).clamp(1, 65_535 * 8) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (block, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 /// Make the device's default memory pool (behind stream-ordered `cuMemAllocAsync`, which cudarc
 /// uses) keep freed memory for reuse instead of returning it at every synchronisation: with this
 /// the pool is the caching allocator, and allocation in the training loop costs no driver call.
@@ -103,6 +115,10 @@ impl Gpu {
             return Err(CudaError::NoDevice(ordinal, count));
         }
         let ctx = CudaContext::new(ordinal).map_err(drv)?;
+        // SAFETY: every operation (kernels, copies, cuBLAS, cuFFT) runs on the one stream below,
+        // in call order, so cudarc's per-buffer events (two created per allocation) order
+        // nothing that the stream does not already order.
+        unsafe { ctx.disable_event_tracking() };
         keep_pool_memory(&ctx)?;
         let stream = ctx.default_stream();
         Ok(Gpu {
@@ -189,15 +205,64 @@ impl Gpu {
         }
     }
 
-    fn check_room(&self, bytes: usize) -> Result<(), CudaError> {
+    /// Bytes an allocation could get now: free device memory plus what the memory pool holds
+    /// but no buffer uses (the pool keeps freed memory, which `cuMemGetInfo` counts as used).
+    pub fn available_bytes(&self) -> Result<usize, CudaError> {
+        use cudarc::driver::sys;
         let (free, _) = self.ctx.mem_get_info().map_err(drv)?;
-        if bytes > free {
-            return Err(CudaError::OutOfMemory {
-                requested: bytes,
-                available: free,
-            });
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        let (mut reserved, mut used) = (0u64, 0u64);
+        // SAFETY: plain driver queries with out-pointers that live for the call.
+        unsafe {
+            sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device())
+                .result()
+                .map_err(drv)?;
+            for (attr, out) in [
+                (
+                    sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
+                    &mut reserved,
+                ),
+                (
+                    sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
+                    &mut used,
+                ),
+            ] {
+                sys::cuMemPoolGetAttribute(pool, attr, out as *mut u64 as *mut std::ffi::c_void)
+                    .result()
+                    .map_err(drv)?;
+            }
+        }
+        Ok(free + reserved.saturating_sub(used) as usize)
+    }
+
+    /// Wait for queued work, then return the memory pool's unused memory to the driver (for
+    /// libraries that allocate outside the pool, such as cuFFT's work areas).
+    pub fn trim_pool(&self) -> Result<(), CudaError> {
+        use cudarc::driver::sys;
+        self.synchronize()?;
+        let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+        // SAFETY: plain driver calls; after the synchronisation no freed block is in flight.
+        unsafe {
+            sys::cuDeviceGetDefaultMemPool(&mut pool, self.ctx.cu_device())
+                .result()
+                .map_err(drv)?;
+            sys::cuMemPoolTrimTo(pool, 0).result().map_err(drv)?;
         }
         Ok(())
+    }
+
+    /// An allocation failure as an error: out of memory with the requested and available
+    /// bytes (the driver refuses at allocation time, so no size check runs before each
+    /// allocation), anything else as a driver error.
+    fn alloc_error(&self, bytes: usize, e: cudarc::driver::DriverError) -> CudaError {
+        if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY {
+            CudaError::OutOfMemory {
+                requested: bytes,
+                available: self.available_bytes().unwrap_or(0),
+            }
+        } else {
+            drv(e)
+        }
     }
 
     /// A zeroed buffer of `n` elements.
@@ -205,15 +270,19 @@ impl Gpu {
         &self,
         n: usize,
     ) -> Result<DeviceBuf<T>, CudaError> {
-        self.check_room(n * std::mem::size_of::<T>())?;
-        Ok(self.track(self.stream.alloc_zeros::<T>(n).map_err(drv)?))
+        let bytes = n * std::mem::size_of::<T>();
+        let slice = self
+            .stream
+            .alloc_zeros::<T>(n)
+            .map_err(|e| self.alloc_error(bytes, e))?;
+        Ok(self.track(slice))
     }
 
     /// An uninitialised buffer of `n` bytes, for outputs a kernel or library call writes in full.
     pub fn alloc_bytes(&self, n: usize) -> Result<DeviceBuf<u8>, CudaError> {
-        self.check_room(n)?;
         // SAFETY: callers write every byte before reading (each op's output is fully written).
-        let slice = unsafe { self.stream.alloc::<u8>(n.max(1)) }.map_err(drv)?;
+        let slice =
+            unsafe { self.stream.alloc::<u8>(n.max(1)) }.map_err(|e| self.alloc_error(n, e))?;
         Ok(self.track(slice))
     }
 
@@ -233,8 +302,11 @@ impl Gpu {
 
     /// Copy host data to a new device buffer.
     pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<DeviceBuf<T>, CudaError> {
-        self.check_room(std::mem::size_of_val(host))?;
-        Ok(self.track(self.stream.clone_htod(host).map_err(drv)?))
+        let slice = self
+            .stream
+            .clone_htod(host)
+            .map_err(|e| self.alloc_error(std::mem::size_of_val(host), e))?;
+        Ok(self.track(slice))
     }
 
     /// Copy a device buffer back to the host (waits for queued work).
@@ -252,7 +324,7 @@ impl Gpu {
         let mut y = self.zeros::<u16>(n)?;
         let f = self.function("convert", "f32_to_f16")?;
         let n64 = n as u64;
-        let cfg = LaunchConfig::for_num_elems(n as u32);
+        let cfg = launch_cfg(n);
         // SAFETY: the kernel reads n floats from x and writes n halves to y, both of length n.
         unsafe {
             self.stream
@@ -272,7 +344,7 @@ impl Gpu {
         let mut y = self.zeros::<f32>(n)?;
         let f = self.function("convert", "f16_to_f32")?;
         let n64 = n as u64;
-        let cfg = LaunchConfig::for_num_elems(n as u32);
+        let cfg = launch_cfg(n);
         // SAFETY: the kernel reads n halves from x and writes n floats to y, both of length n.
         unsafe {
             self.stream
