@@ -650,17 +650,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn contract(&self, x: &CpuCTensor<T>, w: &CpuCTensor<T>, format: Format) -> CpuCTensor<T> {
-        let (b, ci) = (x.shape[0], x.shape[1]);
-        let (wi, co) = (w.shape[0], w.shape[1]);
-        assert_eq!(ci, wi, "contract: {ci} input channels, weight has {wi}");
-        assert_eq!(
-            x.shape[2..],
-            w.shape[2..],
-            "contract: spectrum {:?} vs weight modes {:?}",
-            &x.shape[2..],
-            &w.shape[2..]
-        );
-        let k: usize = x.shape[2..].iter().product();
+        let (b, ci, co, k) = super::contract_dims(&x.shape, &w.shape, None);
         let xr = self.rounded_c(&x.data, format);
         let wr = self.rounded_c(&w.data, format);
         let mut out = vec![Complex::new(T::zero(), T::zero()); b * co * k];
@@ -684,9 +674,7 @@ impl<T: Scalar> Backend for Cpu<T> {
         g: &CpuCTensor<T>,
         format: Format,
     ) -> (CpuCTensor<T>, CpuCTensor<T>) {
-        let (b, ci) = (x.shape[0], x.shape[1]);
-        let co = w.shape[1];
-        let k: usize = x.shape[2..].iter().product();
+        let (b, ci, co, k) = super::contract_dims(&x.shape, &w.shape, Some(&g.shape));
         let xr = self.rounded_c(&x.data, format);
         let wr = self.rounded_c(&w.data, format);
         let gr = self.rounded_c(&g.data, format);

@@ -269,6 +269,41 @@ pub trait Backend: Sync {
     }
 }
 
+/// Sizes `(b, ci, co, k)` of the spectral contraction of `x` (b, ci, modes...) with `w`
+/// (ci, co, modes...), `k` the product of the kept mode extents; with `g` (b, co, modes...), the
+/// output gradient's shape is checked too. Panics naming the mismatch (shapes are the caller's
+/// invariant, as for every op of [`Backend`]).
+pub(crate) fn contract_dims(
+    x: &[usize],
+    w: &[usize],
+    g: Option<&[usize]>,
+) -> (usize, usize, usize, usize) {
+    assert!(
+        x.len() >= 3 && w.len() == x.len(),
+        "contract: spectrum {x:?} and weight {w:?} need (b, c, modes...) and (ci, co, modes...)"
+    );
+    let (b, ci) = (x[0], x[1]);
+    let (wi, co) = (w[0], w[1]);
+    assert_eq!(ci, wi, "contract: {ci} input channels, weight has {wi}");
+    assert_eq!(
+        x[2..],
+        w[2..],
+        "contract: spectrum {:?} vs weight modes {:?}",
+        &x[2..],
+        &w[2..]
+    );
+    if let Some(g) = g {
+        let mut want = vec![b, co];
+        want.extend_from_slice(&x[2..]);
+        assert_eq!(
+            g,
+            &want[..],
+            "contract: output gradient {g:?}, expected {want:?}"
+        );
+    }
+    (b, ci, co, x[2..].iter().product())
+}
+
 /// Canonical-polyadic factors of one spectral weight, complex values stored as real (.., 2) tensors:
 /// `lambda` (r, 2), `a` (in, r, 2), `b` (out, r, 2), and per kept-mode axis `modes[ax]` (kept_ax, r, 2).
 pub struct CpFactors<'a, T> {
@@ -373,4 +408,39 @@ pub enum Pointwise {
     },
     /// Multiply by a constant.
     Scale(f64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contract_dims;
+
+    #[test]
+    fn contract_dims_multiply_the_modes_and_check_every_operand() {
+        assert_eq!(
+            contract_dims(&[2, 3, 4, 5], &[3, 7, 4, 5], Some(&[2, 7, 4, 5])),
+            (2, 3, 7, 20)
+        );
+        let msg = |f: fn()| {
+            let e = std::panic::catch_unwind(f).unwrap_err();
+            e.downcast_ref::<String>().cloned().unwrap_or_default()
+        };
+        assert!(
+            msg(|| {
+                contract_dims(&[2, 3, 4], &[4, 7, 4], None);
+            })
+            .contains("3 input channels, weight has 4")
+        );
+        assert!(
+            msg(|| {
+                contract_dims(&[2, 3, 4], &[3, 7, 5], None);
+            })
+            .contains("spectrum [4] vs weight modes [5]")
+        );
+        assert!(
+            msg(|| {
+                contract_dims(&[2, 3, 4], &[3, 7, 4], Some(&[2, 6, 4]));
+            })
+            .contains("output gradient [2, 6, 4], expected [2, 7, 4]")
+        );
+    }
 }

@@ -22,7 +22,7 @@ use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
 use super::{ContractGemms, CudaError, GemmShape, PlanCache};
 use crate::backend::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse,
+    SpectralInverse, contract_dims,
 };
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
@@ -892,17 +892,7 @@ impl Backend for Cuda {
 
     fn contract(&self, x: &GpuCTensor, w: &GpuCTensor, format: Format) -> GpuCTensor {
         (|| {
-            let (b, ci) = (x.shape[0], x.shape[1]);
-            let (wi, co) = (w.shape[0], w.shape[1]);
-            assert_eq!(ci, wi, "contract: {ci} input channels, weight has {wi}");
-            assert_eq!(
-                x.shape[2..],
-                w.shape[2..],
-                "contract: spectrum {:?} vs weight modes {:?}",
-                &x.shape[2..],
-                &w.shape[2..]
-            );
-            let k: usize = x.shape[2..].iter().product();
+            let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, None);
             let plan = self.contract_gemms(b, ci, co, k)?;
             let xs = self.as_cformat(x, format)?;
             let ws = self.as_cformat(w, format)?;
@@ -933,9 +923,7 @@ impl Backend for Cuda {
         format: Format,
     ) -> (GpuCTensor, GpuCTensor) {
         (|| {
-            let (b, ci) = (x.shape[0], x.shape[1]);
-            let co = w.shape[1];
-            let k: usize = x.shape[2..].iter().product();
+            let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, Some(&g.shape));
             let plan = self.contract_gemms(b, ci, co, k)?;
             let dt = Self::dtype(format);
             let gt = self.ctranspose(&self.as_cformat(g, format)?.buf, b * co, k, dt)?;
