@@ -3,13 +3,11 @@
 //! cuFFT half precision supports power-of-two sizes only, on compute capability >= 5.3.
 
 use super::CudaError;
-use super::device::{DeviceBuf, Gpu, drv};
+use super::device::{DeviceBuf, Gpu};
 use cudarc::driver::{CudaStream, DevicePtrMut};
 use std::ffi::{c_int, c_longlong, c_void};
 use std::sync::Arc;
 
-/// cudaDataType CUDA_C_16F (complex half).
-const CUDA_C_16F: c_int = 6;
 /// cufftHandle.
 type Handle = c_int;
 type MakePlanMany = unsafe extern "C" fn(
@@ -31,17 +29,12 @@ type MakePlanMany = unsafe extern "C" fn(
 type XtExec = unsafe extern "C" fn(Handle, *mut c_void, *mut c_void, c_int) -> c_int;
 
 /// A batched 1-D complex-to-complex FFT plan in fp16 (storage and, per cuFFT, half-precision
-/// arithmetic): `batch` transforms of length `n`, interleaved (re, im) halves.
+/// arithmetic): `batch` transforms of length `n`, interleaved (re, im) halves. The [`XtPlan`] of
+/// that [`PlanKey`], with a size check on the buffer it runs on.
 pub struct HalfFft {
-    handle: Handle,
-    n: usize,
-    batch: usize,
+    plan: XtPlan,
     stream: Arc<CudaStream>,
 }
-
-// SAFETY: the plan handle is used only through &self on the plan's stream.
-unsafe impl Send for HalfFft {}
-unsafe impl Sync for HalfFft {}
 
 fn cufft(what: &str, code: c_int) -> Result<(), CudaError> {
     if code == 0 {
@@ -83,92 +76,47 @@ impl HalfFft {
     }
 
     pub(super) fn new(gpu: &Gpu, n: usize, batch: usize) -> Result<HalfFft, CudaError> {
-        let make: MakePlanMany = lookup(b"cufftXtMakePlanMany\0")?;
-        let mut handle: Handle = 0;
-        let stream = gpu.stream().clone();
-        // SAFETY: plain cuFFT API calls on a handle we own; pointers live for the call.
-        unsafe {
-            cufft(
-                "cufftCreate",
-                cudarc::cufft::sys::cufftCreate(&mut handle) as c_int,
-            )?;
-            let plan = HalfFft {
-                handle,
-                n,
-                batch,
-                stream: stream.clone(),
-            };
-            cufft(
-                "cufftSetStream",
-                cudarc::cufft::sys::cufftSetStream(handle, stream.cu_stream() as _) as c_int,
-            )?;
-            let mut len = n as c_longlong;
-            let mut work = 0usize;
-            cufft(
-                "cufftXtMakePlanMany",
-                make(
-                    handle,
-                    1,
-                    &mut len,
-                    std::ptr::null_mut(),
-                    1,
-                    n as c_longlong,
-                    CUDA_C_16F,
-                    std::ptr::null_mut(),
-                    1,
-                    n as c_longlong,
-                    CUDA_C_16F,
-                    batch as c_longlong,
-                    &mut work,
-                    CUDA_C_16F,
-                ),
-            )?;
-            Ok(plan)
-        }
+        let key = PlanKey {
+            kind: FftKind::C2C,
+            dtype: Dtype::F16,
+            dims: vec![n],
+            batch,
+        };
+        Ok(HalfFft {
+            plan: XtPlan::new(gpu.stream(), key)?,
+            stream: gpu.stream().clone(),
+        })
     }
 
     /// Transform length.
     pub fn len(&self) -> usize {
-        self.n
+        self.plan.key.dims[0]
     }
 
     /// Whether the length is zero (never: plans need n >= 2).
     pub fn is_empty(&self) -> bool {
-        self.n == 0
+        self.len() == 0
     }
 
     /// Batch count.
     pub fn batch(&self) -> usize {
-        self.batch
+        self.plan.key.batch
     }
 
     /// In-place forward (unnormalised, exp(-2 pi i jk/n)) or inverse transform of `data`:
     /// 2 n batch fp16 bit patterns, (re, im) interleaved.
     pub fn exec(&self, data: &mut DeviceBuf<u16>, forward: bool) -> Result<(), CudaError> {
-        if data.len() != 2 * self.n * self.batch {
+        let (n, batch) = (self.len(), self.batch());
+        if data.len() != 2 * n * batch {
             return Err(CudaError::Unsupported(format!(
-                "fp16 FFT plan of length {} x batch {} needs {} halves, given {}",
-                self.n,
-                self.batch,
-                2 * self.n * self.batch,
+                "fp16 FFT plan of length {n} x batch {batch} needs {} halves, given {}",
+                2 * n * batch,
                 data.len()
             )));
         }
-        let exec: XtExec = lookup(b"cufftXtExec\0")?;
         let (ptr, _sync) = data.slice.device_ptr_mut(&self.stream);
-        let dir = if forward { -1 } else { 1 };
         // SAFETY: in-place transform on a buffer of the plan's size (checked above).
-        let code = unsafe { exec(self.handle, ptr as *mut c_void, ptr as *mut c_void, dir) };
-        cufft("cufftXtExec", code).map_err(|e| drv(e.to_string()))
-    }
-}
-
-impl Drop for HalfFft {
-    fn drop(&mut self) {
-        // SAFETY: the handle was created by cufftCreate and is destroyed once.
-        unsafe {
-            cudarc::cufft::sys::cufftDestroy(self.handle);
-        }
+        unsafe { self.plan.exec(ptr, ptr, forward) }
     }
 }
 
