@@ -297,6 +297,27 @@ impl Cuda {
         })
     }
 
+    /// The in-place C2C transform over the leading grid axes of `cols` (bc x ml transforms of
+    /// the leading shape), forward or inverse; nothing for a 1-D grid.
+    fn lead_c2c(
+        &self,
+        s: &SpecDims,
+        dt: Dtype,
+        cols: &DeviceBuf<u8>,
+        forward: bool,
+    ) -> Result<(), CudaError> {
+        if s.lead_dims.is_empty() {
+            return Ok(());
+        }
+        let key = PlanKey {
+            kind: FftKind::C2C,
+            dtype: dt,
+            dims: s.lead_dims.clone(),
+            batch: s.bc * s.ml,
+        };
+        self.exec(key, self.addr(cols), self.addr(cols), forward)
+    }
+
     /// Run a plan from device address `input` into `output` (equal for in-place C2C; C2R
     /// overwrites its input, R2C does not).
     fn exec(&self, key: PlanKey, input: u64, output: u64, forward: bool) -> Result<(), CudaError> {
@@ -365,31 +386,13 @@ impl Cuda {
             &half.slice, &mut cols.slice, &bc64, &lead64, &nh64, &ml64)?;
         drop(half);
         // 3. C2C over the leading axes.
-        if d > 1 {
-            self.exec(
-                PlanKey {
-                    kind: FftKind::C2C,
-                    dtype: dt,
-                    dims: s.lead_dims.clone(),
-                    batch: bc * s.ml,
-                },
-                self.addr(&cols),
-                self.addr(&cols),
-                true,
-            )?;
-        }
+        self.lead_c2c(&s, dt, &cols, true)?;
         // 4. Gather the kept modes, scale, Hermitian weights.
         let mut shape = x.shape[..split].to_vec();
         shape.extend(modes.kept_shape());
         let mut out = self.complex(shape, opt.format)?;
         let kept_lead = s.kept_lead();
-        let (n0, n1, m0, m1, nl) = (
-            s.n0 as u64,
-            s.n1 as u64,
-            s.m0 as u64,
-            s.m1 as u64,
-            s.nl as u64,
-        );
+        let [n0, n1, m0, m1, nl] = s.lead_args();
         let scale = opt.scale as f32;
         let herm = opt.hermitian as i32;
         launch!(self.gpu, "spectral", format!("fwd_lead_{}", dt.suffix()), bc * kept_lead * s.ml;
@@ -427,31 +430,13 @@ impl Cuda {
         // 1. Scatter the kept modes (zeros elsewhere) with scale and 1/c_k for the adjoint.
         let mut cols = self.gpu.alloc_bytes(2 * bc * s.ml * s.lead * dt.bytes())?;
         let (bc64, lead64, nh64, ml64) = (bc as u64, s.lead as u64, nh as u64, s.ml as u64);
-        let (n0, n1, m0, m1, nl) = (
-            s.n0 as u64,
-            s.n1 as u64,
-            s.m0 as u64,
-            s.m1 as u64,
-            s.nl as u64,
-        );
+        let [n0, n1, m0, m1, nl] = s.lead_args();
         let scale = opt.scale as f32;
         let herm = opt.hermitian as i32;
         launch!(self.gpu, "spectral", format!("inv_lead_{}", dt.suffix()), bc * s.ml * s.lead;
             &x.buf.slice, &mut cols.slice, &bc64, &n0, &n1, &m0, &m1, &ml64, &nl, &scale, &herm)?;
         // 2. Inverse C2C over the leading axes.
-        if d > 1 {
-            self.exec(
-                PlanKey {
-                    kind: FftKind::C2C,
-                    dtype: dt,
-                    dims: s.lead_dims.clone(),
-                    batch: bc * s.ml,
-                },
-                self.addr(&cols),
-                self.addr(&cols),
-                false,
-            )?;
-        }
+        self.lead_c2c(&s, dt, &cols, false)?;
         // 3. Back to last-axis-contiguous half spectra, Im of k = 0 and nl/2 zeroed.
         let mut half = self.gpu.alloc_bytes(2 * bc * s.lead * nh * dt.bytes())?;
         launch!(self.gpu, "spectral", format!("inv_last_{}", dt.suffix()), bc * s.lead * nh;
@@ -752,8 +737,12 @@ impl SpecDims {
     /// Kept entries over the leading axes.
     fn kept_lead(&self) -> usize {
         let k = |m: usize| if m > 0 { 2 * m } else { 1 };
-        let _ = self.bc;
         k(self.m0) * k(self.m1)
+    }
+
+    /// (n0, n1, m0, m1, nl) as the gather / scatter kernels (`fwd_lead`, `inv_lead`) take them.
+    fn lead_args(&self) -> [u64; 5] {
+        [self.n0, self.n1, self.m0, self.m1, self.nl].map(|v| v as u64)
     }
 }
 
