@@ -935,38 +935,36 @@ impl Spectral {
     }
 
     fn fwd_lead(&self, st: St, full: &Buf, bc: usize, g: Geo, scale: f32, herm: bool) -> Buf {
-        let mut out = Buf::garbage(st, 2 * bc * g.k0 * g.k1 * g.ml);
-        let (ip, op) = (full.p(), out.m());
-        let f = self.fwd_lead;
-        let work = (bc * g.k0 * g.k1 * g.ml) as u64;
-        let a = [bc, g.n0, g.n1, g.m0, g.m1, g.ml, g.nl].map(|v| v as u64);
-        // SAFETY: full is [bc][ml][n0][n1], out [bc][k0][k1][ml], complex.
-        self.h.launch(work, || unsafe {
-            f(
-                ip,
-                op,
-                a[0],
-                a[1],
-                a[2],
-                a[3],
-                a[4],
-                a[5],
-                a[6],
-                scale,
-                herm as i32,
-            )
-        });
-        out
+        // full is [bc][ml][n0][n1], the output [bc][k0][k1][ml].
+        let n = bc * g.k0 * g.k1 * g.ml;
+        self.lead(self.fwd_lead, st, full, n, bc, g, scale, herm)
     }
 
     fn inv_lead(&self, st: St, kept: &Buf, bc: usize, g: Geo, scale: f32, herm: bool) -> Buf {
-        let mut out = Buf::garbage(st, 2 * bc * g.ml * g.lead());
-        let (ip, op) = (kept.p(), out.m());
-        let f = self.inv_lead;
-        let work = (bc * g.ml * g.lead()) as u64;
+        // kept is [bc][k0][k1][ml], the output [bc][ml][n0][n1].
+        let n = bc * g.ml * g.lead();
+        self.lead(self.inv_lead, st, kept, n, bc, g, scale, herm)
+    }
+
+    /// `fwd_lead` or `inv_lead` (one signature) from `src` into a new buffer of `n` complex
+    /// values, one thread per output value.
+    #[allow(clippy::too_many_arguments)]
+    fn lead(
+        &self,
+        f: Lead,
+        st: St,
+        src: &Buf,
+        n: usize,
+        bc: usize,
+        g: Geo,
+        scale: f32,
+        herm: bool,
+    ) -> Buf {
+        let mut out = Buf::garbage(st, 2 * n);
+        let (ip, op) = (src.p(), out.m());
         let a = [bc, g.n0, g.n1, g.m0, g.m1, g.ml, g.nl].map(|v| v as u64);
-        // SAFETY: kept is [bc][k0][k1][ml], out [bc][ml][n0][n1], complex.
-        self.h.launch(work, || unsafe {
+        // SAFETY: src and out have the sizes the kernel reads and writes for these sizes.
+        self.h.launch(n as u64, || unsafe {
             f(
                 ip,
                 op,
