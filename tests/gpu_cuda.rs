@@ -120,6 +120,33 @@ fn gpu() -> Option<cuda::Gpu> {
     }
 }
 
+/// Empty buffers: the driver refuses zero-byte allocations, so `Gpu` hands out a one-element
+/// allocation of length 0 that counts 0 bytes; uploads, copies, conversions and downloads of
+/// it work and return nothing.
+#[test]
+fn gpu_empty_buffers_allocate_copy_and_download() {
+    let Some(gpu) = gpu() else { return };
+    gpu.synchronize().unwrap();
+    let live = gpu.live_bytes();
+    let z = gpu.zeros::<f32>(0).unwrap();
+    let u = gpu.upload::<f32>(&[]).unwrap();
+    let b = gpu.alloc_bytes(0).unwrap();
+    let c = gpu.copy_bytes(&b).unwrap();
+    assert!(z.is_empty() && u.is_empty() && b.is_empty() && c.is_empty());
+    assert_eq!(gpu.live_bytes(), live, "empty buffers count 0 bytes");
+    assert!(gpu.download(&z).unwrap().is_empty());
+    assert!(gpu.download(&c).unwrap().is_empty());
+    assert!(
+        gpu.download(&gpu.f32_to_f16(&u).unwrap())
+            .unwrap()
+            .is_empty()
+    );
+    // A non-empty buffer after them is whole.
+    let x = gpu.upload(&[1.5f32, -2.0, 3.25]).unwrap();
+    assert_eq!(gpu.download(&x).unwrap(), vec![1.5, -2.0, 3.25]);
+    assert_eq!(gpu.live_bytes(), live + 12);
+}
+
 /// f32 -> fp16 on the device (`cvt.rn.f16.f32`) equals mpno's reference rounding bit for bit:
 /// 2^20 random values over the whole fp16 range (subnormals, overflow) plus ties.
 #[test]

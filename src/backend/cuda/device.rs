@@ -70,8 +70,12 @@ fn keep_pool_memory(ctx: &Arc<CudaContext>) -> Result<(), CudaError> {
 }
 
 /// A device buffer whose bytes count in its [`Gpu`]'s memory tracker while it lives.
+///
+/// An empty buffer holds one element of device memory (the driver refuses allocations of zero
+/// bytes with CUDA_ERROR_INVALID_VALUE) but has length 0 and counts 0 bytes.
 pub struct DeviceBuf<T> {
     pub(super) slice: CudaSlice<T>,
+    len: usize,
     tracker: Arc<Mutex<MemTracker>>,
     bytes: usize,
 }
@@ -79,11 +83,11 @@ pub struct DeviceBuf<T> {
 impl<T> DeviceBuf<T> {
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.slice.len()
+        self.len
     }
     /// Whether the buffer is empty.
     pub fn is_empty(&self) -> bool {
-        self.slice.len() == 0
+        self.len == 0
     }
 }
 
@@ -195,11 +199,14 @@ impl Gpu {
         self.modules.len()
     }
 
-    fn track<T>(&self, slice: CudaSlice<T>) -> DeviceBuf<T> {
-        let bytes = slice.len() * std::mem::size_of::<T>();
+    /// `slice` (at least one element) as a tracked buffer of `len` elements.
+    fn track<T>(&self, slice: CudaSlice<T>, len: usize) -> DeviceBuf<T> {
+        debug_assert!(slice.len() >= len.max(1));
+        let bytes = len * std::mem::size_of::<T>();
         self.mem.lock().expect("tracker").alloc(bytes);
         DeviceBuf {
             slice,
+            len,
             tracker: self.mem.clone(),
             bytes,
         }
@@ -273,9 +280,9 @@ impl Gpu {
         let bytes = n * std::mem::size_of::<T>();
         let slice = self
             .stream
-            .alloc_zeros::<T>(n)
+            .alloc_zeros::<T>(n.max(1))
             .map_err(|e| self.alloc_error(bytes, e))?;
-        Ok(self.track(slice))
+        Ok(self.track(slice, n))
     }
 
     /// An uninitialised buffer of `n` bytes, for outputs a kernel or library call writes in full.
@@ -283,15 +290,17 @@ impl Gpu {
         // SAFETY: callers write every byte before reading (each op's output is fully written).
         let slice =
             unsafe { self.stream.alloc::<u8>(n.max(1)) }.map_err(|e| self.alloc_error(n, e))?;
-        Ok(self.track(slice))
+        Ok(self.track(slice, n))
     }
 
     /// A copy of a device buffer.
     pub fn copy_bytes(&self, src: &DeviceBuf<u8>) -> Result<DeviceBuf<u8>, CudaError> {
         let mut dst = self.alloc_bytes(src.len())?;
-        self.stream
-            .memcpy_dtod(&src.slice, &mut dst.slice)
-            .map_err(drv)?;
+        if !src.is_empty() {
+            self.stream
+                .memcpy_dtod(&src.slice.slice(..src.len()), &mut dst.slice)
+                .map_err(drv)?;
+        }
         Ok(dst)
     }
 
@@ -301,12 +310,18 @@ impl Gpu {
     }
 
     /// Copy host data to a new device buffer.
-    pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<DeviceBuf<T>, CudaError> {
+    pub fn upload<T: DeviceRepr + ValidAsZeroBits>(
+        &self,
+        host: &[T],
+    ) -> Result<DeviceBuf<T>, CudaError> {
+        if host.is_empty() {
+            return self.zeros(0);
+        }
         let slice = self
             .stream
             .clone_htod(host)
             .map_err(|e| self.alloc_error(std::mem::size_of_val(host), e))?;
-        Ok(self.track(slice))
+        Ok(self.track(slice, host.len()))
     }
 
     /// Copy a device buffer back to the host (waits for queued work).
@@ -314,7 +329,12 @@ impl Gpu {
         &self,
         buf: &DeviceBuf<T>,
     ) -> Result<Vec<T>, CudaError> {
-        self.stream.clone_dtoh(&buf.slice).map_err(drv)
+        if buf.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.stream
+            .clone_dtoh(&buf.slice.slice(..buf.len()))
+            .map_err(drv)
     }
 
     /// Round f32 values to fp16 on the device (`kernels/convert.cu`, `cvt.rn.f16.f32`); the
