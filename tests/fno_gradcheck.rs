@@ -510,3 +510,63 @@ fn model_is_resolution_independent_and_layout_checked() {
         .contains("model.width")
     );
 }
+
+/// Finiteness checks answered at once (the CPU) and read once per pass (the GPU's way, here
+/// `Cpu::with_deferred_checks`) report the same first overflow, forward and backward, and give
+/// the same gradients when nothing overflows. The cases overflow for sure: fp16 everywhere, no
+/// stabilizer, inputs near fp16's maximum 65504 or output gradients beyond it.
+#[test]
+fn eager_and_deferred_finiteness_checks_report_the_same_overflow() {
+    let cfg = FnoConfig {
+        dim: 2,
+        in_channels: 1,
+        out_channels: 1,
+        width: 4,
+        modes: vec![3, 3],
+        n_layers: 2,
+        lifting_channels: 6,
+        projection_channels: 5,
+        mlp_expansion: 0.5,
+        factorization: Factorization::Dense,
+        positional_embedding: true,
+    };
+    let model = Fno::new(cfg).unwrap();
+    let policy = Policy::half_block(Format::Fp16, Stabilizer::None);
+    let params: Params<f32> = model.init(3);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let shape = [2usize, 1, 8, 8];
+    let x: Vec<f32> = rand_vec(&mut rng, 128).iter().map(|&v| v as f32).collect();
+    let g: Vec<f32> = rand_vec(&mut rng, 128).iter().map(|&v| v as f32).collect();
+    let scaled = |v: &[f32], s: f32| v.iter().map(|&a| a * s).collect::<Vec<_>>();
+    type Outcome = Result<Vec<Vec<f32>>, mpno::fno::Overflow>;
+    let run = |be: &Cpu<f32>, x: &[f32], g: &[f32]| -> Outcome {
+        let w = Resident::upload(be, &params);
+        let xt = be.upload(&shape, x, Format::Fp32);
+        let (_, cache) = model.forward(be, &w, &xt, &policy)?;
+        let gt = be.upload(&shape, g, Format::Fp32);
+        let grads = model.backward(be, &w, cache, &gt, &policy)?;
+        Ok(grads.iter().map(|t| be.download(t)).collect())
+    };
+    let (eager, deferred) = (Cpu::<f32>::new(), Cpu::<f32>::with_deferred_checks());
+    for (case, x, g, want) in [
+        ("finite", x.clone(), g.clone(), None),
+        ("large input", scaled(&x, 4e4), g.clone(), Some("forward")),
+        (
+            "large gradient",
+            x.clone(),
+            scaled(&g, 1e6),
+            Some("backward"),
+        ),
+    ] {
+        let (a, b) = (run(&eager, &x, &g), run(&deferred, &x, &g));
+        match (&a, want) {
+            (Ok(_), None) => {}
+            (Err(o), Some(phase)) if o.phase == phase => {}
+            _ => panic!("{case}: expected {want:?}, got {:?}", a.as_ref().err()),
+        }
+        assert_eq!(a, b, "{case}: eager and deferred checks differ");
+        if let Err(o) = &a {
+            eprintln!("{case}: {o}");
+        }
+    }
+}

@@ -179,11 +179,21 @@ fn fp16_tanh_training_tracks_fp32() {
 
 #[test]
 fn fp16_without_stabilizer_on_large_inputs_reports_layer_and_step() {
+    overflow_reports(Cpu::<f32>::new());
+}
+
+/// The same reports when the checks are read once per pass (the GPU backend's way): the pass
+/// runs on past the first inf/NaN and the first failed check is still the one reported.
+#[test]
+fn deferred_finiteness_checks_report_the_same_overflows() {
+    overflow_reports(Cpu::<f32>::with_deferred_checks());
+}
+
+fn overflow_reports(be: Cpu<f32>) {
     let dir = tempfile::tempdir().unwrap();
     // Values up to ~4e4 (below fp16's 65504) on a 16 x 16 grid: the unnormalised FFT sums of
     // the lifted fields exceed 65504.
     write_data(&dir.path().join("data.safetensors"), 32, 16, 3e4);
-    let be = Cpu::<f32>::new();
     let cfg = load(
         &config(
             dir.path(),

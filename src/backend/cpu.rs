@@ -99,6 +99,8 @@ type PlanCache = HashMap<(TypeId, usize, bool), Arc<dyn Any + Send + Sync>>;
 pub struct Cpu<T> {
     counter: Arc<Counter>,
     plans: Mutex<PlanCache>,
+    /// Answer finiteness checks only when read, as a GPU does (see [`Cpu::with_deferred_checks`]).
+    deferred_checks: bool,
     _t: PhantomData<T>,
 }
 
@@ -250,7 +252,19 @@ impl<T: Scalar> Cpu<T> {
         Cpu {
             counter: Arc::new(Counter::default()),
             plans: Mutex::new(HashMap::new()),
+            deferred_checks: false,
             _t: PhantomData,
+        }
+    }
+
+    /// A CPU backend whose [`Backend::check_finite`] answers only through
+    /// [`Backend::read_checks`], as the GPU backend does: runs the model's deferred-check path
+    /// (a whole pass, then the first failed check) where there is no GPU. Results are the
+    /// same as [`Cpu::new`]'s.
+    pub fn with_deferred_checks() -> Self {
+        Cpu {
+            deferred_checks: true,
+            ..Self::new()
         }
     }
 
@@ -544,6 +558,7 @@ impl<T: Scalar> Backend for Cpu<T> {
     type T = T;
     type Tensor = CpuTensor<T>;
     type CTensor = CpuCTensor<T>;
+    type Checks = Vec<bool>;
 
     fn name(&self) -> &'static str {
         "cpu"
@@ -1150,6 +1165,26 @@ impl<T: Scalar> Backend for Cpu<T> {
         x.data
             .par_iter()
             .all(|v| v.re.is_finite() && v.im.is_finite())
+    }
+
+    fn checks(&self) -> Vec<bool> {
+        Vec::new()
+    }
+
+    fn check_finite(
+        &self,
+        checks: &mut Vec<bool>,
+        real: &[&CpuTensor<T>],
+        complex: &[&CpuCTensor<T>],
+    ) -> Option<bool> {
+        let ok = real.iter().all(|x| self.all_finite(x))
+            && complex.iter().all(|x| self.all_finite_complex(x));
+        checks.push(ok);
+        (!self.deferred_checks).then_some(ok)
+    }
+
+    fn read_checks(&self, checks: Vec<bool>) -> Vec<bool> {
+        checks
     }
 
     fn mean_std(&self, x: &CpuTensor<T>) -> (f64, f64) {

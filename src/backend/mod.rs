@@ -118,6 +118,9 @@ pub trait Backend: Sync {
     type Tensor: Send + Sync;
     /// A complex tensor.
     type CTensor: Send + Sync;
+    /// Finiteness checks queued by [`Backend::check_finite`] and answered together by
+    /// [`Backend::read_checks`].
+    type Checks: Send;
 
     /// Short name for reports ("cpu", "cuda").
     fn name(&self) -> &'static str;
@@ -246,6 +249,20 @@ pub trait Backend: Sync {
         xs.iter().all(|x| self.all_finite(x))
     }
     fn all_finite_complex(&self, x: &Self::CTensor) -> bool;
+    /// An empty list of finiteness checks.
+    fn checks(&self) -> Self::Checks;
+    /// Append one check: whether every value of the `real` and `complex` tensors is finite
+    /// as they are now. Returns the answer when the backend has it at once (the CPU); `None`
+    /// when it is only queued (a GPU, where reading it would wait for all queued work: the
+    /// answers of a whole pass are read with one synchronisation by [`Backend::read_checks`]).
+    fn check_finite(
+        &self,
+        checks: &mut Self::Checks,
+        real: &[&Self::Tensor],
+        complex: &[&Self::CTensor],
+    ) -> Option<bool>;
+    /// The answers of every check appended to `checks`, in order.
+    fn read_checks(&self, checks: Self::Checks) -> Vec<bool>;
     /// Mean and standard deviation over all values (f64), for k-sigma clipping.
     fn mean_std(&self, x: &Self::Tensor) -> (f64, f64);
 

@@ -157,6 +157,87 @@ impl fmt::Display for Overflow {
     }
 }
 
+/// The finiteness checks of one pass, each naming where it looked. A backend that answers at
+/// once (the CPU) stops the pass at the first failure; on one that queues its checks (a GPU,
+/// where each answer would wait for all queued work) the pass runs on and [`Watch::finish`]
+/// reads every answer with one synchronisation and reports the first failure: the same
+/// [`Overflow`], after some work on inf/NaN values that only costs time.
+struct Watch<'a, B: Backend> {
+    be: &'a B,
+    /// Whether [`Watch::check`] checks (the policy has a low-precision stage).
+    on: bool,
+    phase: &'static str,
+    checks: B::Checks,
+    sites: Vec<(String, &'static str)>,
+}
+
+impl<'a, B: Backend> Watch<'a, B> {
+    fn new(be: &'a B, on: bool, phase: &'static str) -> Self {
+        Watch {
+            be,
+            on,
+            phase,
+            checks: be.checks(),
+            sites: Vec::new(),
+        }
+    }
+
+    fn overflow(&self, i: usize) -> Overflow {
+        let (layer, op) = &self.sites[i];
+        Overflow {
+            layer: layer.clone(),
+            op: (*op).into(),
+            phase: self.phase,
+        }
+    }
+
+    /// Check `real` and `complex` after op `op` of `layer` when the watch is on.
+    fn check(
+        &mut self,
+        layer: &str,
+        op: &'static str,
+        real: &[&B::Tensor],
+        complex: &[&B::CTensor],
+    ) -> Result<(), Overflow> {
+        if self.on {
+            self.always(layer, op, real, complex)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Check whether the watch is on or not.
+    fn always(
+        &mut self,
+        layer: &str,
+        op: &'static str,
+        real: &[&B::Tensor],
+        complex: &[&B::CTensor],
+    ) -> Result<(), Overflow> {
+        self.sites.push((layer.to_string(), op));
+        match self.be.check_finite(&mut self.checks, real, complex) {
+            Some(false) => Err(self.overflow(self.sites.len() - 1)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The first failed check of the pass, if any.
+    fn finish(self) -> Result<(), Overflow> {
+        let answers = self.be.read_checks(self.checks);
+        match answers.iter().position(|ok| !ok) {
+            Some(i) => {
+                let (layer, op) = &self.sites[i];
+                Err(Overflow {
+                    layer: layer.clone(),
+                    op: (*op).into(),
+                    phase: self.phase,
+                })
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 /// Parameter indices of one linear map.
 #[derive(Clone, Debug)]
 struct Linear {
@@ -536,12 +617,7 @@ impl Fno {
         );
         assert_eq!(shape[1], cfg.in_channels, "input channels");
         let grid = shape[2..].to_vec();
-        let check = policy.is_low();
-        let ovf = |layer: &str, op: &str| Overflow {
-            layer: layer.into(),
-            op: op.into(),
-            phase: "forward",
-        };
+        let mut watch = Watch::new(be, policy.is_low(), "forward");
         let x0 = if cfg.positional_embedding {
             let coords = grid_coordinates::<B::T>(shape[0], &grid);
             let mut cs = vec![shape[0], cfg.dim];
@@ -552,7 +628,8 @@ impl Fno {
             be.cast(x, be.format(x))
         };
         let mlp_fmt = policy.mlp;
-        let run_mlp = |layers: &[Linear],
+        let run_mlp = |watch: &mut Watch<B>,
+                       layers: &[Linear],
                        input: &B::Tensor,
                        name: &str|
          -> Result<(B::Tensor, Vec<LayerCache<B>>), Overflow> {
@@ -560,9 +637,7 @@ impl Fno {
             let mut h = be.cast(input, be.format(input));
             for (j, lin) in layers.iter().enumerate() {
                 let y = self.apply_linear(be, params, lin, &h, mlp_fmt);
-                if check && !be.all_finite(&y) {
-                    return Err(ovf(&format!("{name}.{j}"), "linear"));
-                }
+                watch.check(&format!("{name}.{j}"), "linear", &[&y], &[])?;
                 if j + 1 < layers.len() {
                     let a = be.pointwise(Pointwise::Gelu, &y);
                     caches.push((h, Some(y)));
@@ -574,7 +649,7 @@ impl Fno {
             }
             Ok((h, caches))
         };
-        let (mut h, lifting) = run_mlp(&self.lifting, &x0, "lifting")?;
+        let (mut h, lifting) = run_mlp(&mut watch, &self.lifting, &x0, "lifting")?;
         let modes = Modes(cfg.modes.clone());
         let npts: usize = grid.iter().product();
         let mut blocks = Vec::new();
@@ -612,14 +687,10 @@ impl Fno {
                 },
             );
             drop(z);
-            if check && !be.all_finite_complex(&xhat) {
-                return Err(ovf(&name, "forward FFT"));
-            }
+            watch.check(&name, "forward FFT", &[], &[&xhat])?;
             let weight = self.spectral_weight(be, params, l, policy.contraction);
             let yhat = be.contract(&xhat, &weight, policy.contraction);
-            if check && !be.all_finite_complex(&yhat) {
-                return Err(ovf(&name, "spectral contraction"));
-            }
+            watch.check(&name, "spectral contraction", &[], &[&yhat])?;
             let f = be.irfft_modes(
                 &yhat,
                 &grid,
@@ -630,9 +701,7 @@ impl Fno {
                 },
             );
             drop(yhat);
-            if check && !be.all_finite(&f) {
-                return Err(ovf(&name, "inverse FFT"));
-            }
+            watch.check(&name, "inverse FFT", &[&f], &[])?;
             let bias = be.cast(params.get(blk.bias), mlp_fmt);
             let f = be.add_bias(&f, &bias);
             let u = be.add(&f, &s1);
@@ -643,9 +712,7 @@ impl Fno {
                     let m1 = self.apply_linear(be, params, fc1, &v, mlp_fmt);
                     let a1 = be.pointwise(Pointwise::Gelu, &m1);
                     let m3 = self.apply_linear(be, params, fc2, &a1, mlp_fmt);
-                    if check && !be.all_finite(&m3) {
-                        return Err(ovf(&name, "channel MLP"));
-                    }
+                    watch.check(&name, "channel MLP", &[&m3], &[])?;
                     (be.add(&m3, &s2), Some((v, m1, a1)))
                 }
                 _ => (v, None),
@@ -666,10 +733,9 @@ impl Fno {
             });
             h = out;
         }
-        let (y, projection) = run_mlp(&self.projection, &h, "projection")?;
-        if !be.all_finite(&y) {
-            return Err(ovf("projection", "output"));
-        }
+        let (y, projection) = run_mlp(&mut watch, &self.projection, &h, "projection")?;
+        watch.always("projection", "output", &[&y], &[])?;
+        watch.finish()?;
         Ok((
             y,
             Cache {
@@ -724,12 +790,7 @@ impl Fno {
         policy: &Policy,
     ) -> Result<Vec<B::Tensor>, Overflow> {
         let cfg = &self.cfg;
-        let check = policy.is_low();
-        let ovf = |layer: &str, op: &str| Overflow {
-            layer: layer.into(),
-            op: op.into(),
-            phase: "backward",
-        };
+        let mut watch = Watch::new(be, policy.is_low(), "backward");
         let mut grads = Grads::<B>::new(params.len());
         let mlp_fmt = policy.mlp;
         let mlp_back = |grads: &mut Grads<B>,
@@ -776,9 +837,7 @@ impl Fno {
                 _ => (g_m, None),
             };
             let g_u = be.pointwise_backward(Pointwise::Gelu, &bc.u, &g_v);
-            if check && !be.all_finite(&g_u) {
-                return Err(ovf(&name, "channel MLP"));
-            }
+            watch.check(&name, "channel MLP", &[&g_u], &[])?;
             // Spectral path: bias, inverse FFT, contraction, forward FFT, stabilizer.
             grads.put(be, blk.bias, be.channel_sum(&g_u));
             let g_yhat = be.rfft_modes(
@@ -790,14 +849,10 @@ impl Fno {
                     format: policy.inv_fft,
                 },
             );
-            if check && !be.all_finite_complex(&g_yhat) {
-                return Err(ovf(&name, "inverse FFT"));
-            }
+            watch.check(&name, "inverse FFT", &[], &[&g_yhat])?;
             let (g_xhat, g_w) =
                 be.contract_backward(&bc.xhat, &bc.weight, &g_yhat, policy.contraction);
-            if check && !(be.all_finite_complex(&g_xhat) && be.all_finite_complex(&g_w)) {
-                return Err(ovf(&name, "spectral contraction"));
-            }
+            watch.check(&name, "spectral contraction", &[], &[&g_xhat, &g_w])?;
             self.spectral_weight_backward(be, params, &mut grads, l, &g_w);
             let g_z = be.irfft_modes(
                 &g_xhat,
@@ -808,9 +863,7 @@ impl Fno {
                     format: policy.fwd_fft,
                 },
             );
-            if check && !be.all_finite(&g_z) {
-                return Err(ovf(&name, "forward FFT"));
-            }
+            watch.check(&name, "forward FFT", &[&g_z], &[])?;
             let g_spec = match bc.stab {
                 Some(op) => be.pointwise_backward(op, &bc.x, &g_z),
                 None => g_z,
@@ -826,9 +879,13 @@ impl Fno {
         let _ = mlp_back(&mut grads, &self.lifting, cache.lifting, g);
         drop(cache.x0);
         let grads = grads.finish();
-        if check && !be.all_finite_each(&grads.iter().collect::<Vec<_>>()) {
-            return Err(ovf("parameters", "gradient"));
-        }
+        watch.check(
+            "parameters",
+            "gradient",
+            &grads.iter().collect::<Vec<_>>(),
+            &[],
+        )?;
+        watch.finish()?;
         Ok(grads)
     }
 }

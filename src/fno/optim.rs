@@ -274,16 +274,19 @@ impl LossScaler {
     }
 
     /// [`LossScaler::unscale`] for gradients held by a backend (one tensor per parameter).
+    ///
+    /// One check after the division, not one before and one after: for a finite positive
+    /// scale, `g / scale` is inf/NaN wherever `g` is (inf times a finite nonzero factor is inf,
+    /// NaN stays NaN), so the answer is the same with one synchronisation fewer on a GPU.
     pub fn unscale_on<B: Backend>(&self, be: &B, grads: &mut [B::Tensor]) -> bool {
-        let mut finite = be.all_finite_each(&grads.iter().collect::<Vec<_>>());
+        debug_assert!(self.scale.is_finite() && self.scale > 0.0);
         // Multiplying by 1 is the identity: skip the pass.
         if self.scale != 1.0 {
             for g in grads.iter_mut() {
                 *g = be.pointwise(Pointwise::Scale(1.0 / self.scale), g);
             }
-            finite &= be.all_finite_each(&grads.iter().collect::<Vec<_>>());
         }
-        finite
+        be.all_finite_each(&grads.iter().collect::<Vec<_>>())
     }
 
     /// After a step: `found_inf` says whether the gradients held inf/NaN (the step was skipped).

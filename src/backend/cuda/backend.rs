@@ -66,6 +66,19 @@ pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, CudaError> {
     }
 }
 
+/// Finiteness checks on the GPU: one device counter of inf/NaN values per check, in chunks of
+/// [`GpuChecks::CHUNK`], read back together.
+pub struct GpuChecks {
+    chunks: Vec<DeviceBuf<u32>>,
+    n: usize,
+}
+
+impl GpuChecks {
+    /// Counters per device allocation (a forward or backward pass of a 4-layer FNO makes about
+    /// 20 checks).
+    const CHUNK: usize = 64;
+}
+
 /// A real tensor on the GPU: `numel` elements of the storage type of `format`.
 pub struct GpuTensor {
     shape: Vec<usize>,
@@ -629,12 +642,23 @@ impl Cuda {
     /// for all and one download, so checking many tensors costs one synchronisation.
     fn count_nonfinite(&self, bufs: &[(&DeviceBuf<u8>, usize, Dtype)]) -> Result<u32, CudaError> {
         let mut count = self.gpu.zeros::<u32>(1)?;
+        self.queue_nonfinite(bufs, &mut count.slice.slice_mut(0..1))?;
+        Ok(self.gpu.download(&count)?[0])
+    }
+
+    /// Queue kernels adding the number of inf/NaN values of the buffers to `counter` (nothing
+    /// waits).
+    fn queue_nonfinite(
+        &self,
+        bufs: &[(&DeviceBuf<u8>, usize, Dtype)],
+        counter: &mut cudarc::driver::CudaViewMut<'_, u32>,
+    ) -> Result<(), CudaError> {
         for &(buf, n, dt) in bufs {
             let n64 = n as u64;
             launch!(self.gpu, "pointwise", format!("count_nonfinite_{}", dt.suffix()), n;
-                &buf.slice, &n64, &mut count.slice)?;
+                &buf.slice, &n64, &mut *counter)?;
         }
-        Ok(self.gpu.download(&count)?[0])
+        Ok(())
     }
 
     /// Per-channel fp32 sums over (batch, points) of `a` (`channel_sum`) or of `a * b`
@@ -791,6 +815,7 @@ impl Backend for Cuda {
     type T = f32;
     type Tensor = GpuTensor;
     type CTensor = GpuCTensor;
+    type Checks = GpuChecks;
 
     fn name(&self) -> &'static str {
         "cuda"
@@ -1336,6 +1361,47 @@ impl Backend for Cuda {
         self.count_nonfinite(&[(&x.buf, 2 * x.numel(), x.dtype)])
             .or_fail()
             == 0
+    }
+
+    fn checks(&self) -> GpuChecks {
+        GpuChecks {
+            chunks: Vec::new(),
+            n: 0,
+        }
+    }
+
+    fn check_finite(
+        &self,
+        checks: &mut GpuChecks,
+        real: &[&GpuTensor],
+        complex: &[&GpuCTensor],
+    ) -> Option<bool> {
+        (|| {
+            let (chunk, slot) = (checks.n / GpuChecks::CHUNK, checks.n % GpuChecks::CHUNK);
+            if chunk == checks.chunks.len() {
+                checks.chunks.push(self.gpu.zeros::<u32>(GpuChecks::CHUNK)?);
+            }
+            let bufs: Vec<_> = real
+                .iter()
+                .map(|x| (&x.buf, x.numel(), x.dtype))
+                .chain(complex.iter().map(|x| (&x.buf, 2 * x.numel(), x.dtype)))
+                .collect();
+            let mut counter = checks.chunks[chunk].slice.slice_mut(slot..slot + 1);
+            self.queue_nonfinite(&bufs, &mut counter)?;
+            checks.n += 1;
+            Ok(())
+        })()
+        .or_fail();
+        None
+    }
+
+    fn read_checks(&self, checks: GpuChecks) -> Vec<bool> {
+        let mut out = Vec::with_capacity(checks.n);
+        for c in &checks.chunks {
+            out.extend(self.gpu.download(c).or_fail().into_iter().map(|k| k == 0));
+        }
+        out.truncate(checks.n);
+        out
     }
 
     fn mean_std(&self, x: &GpuTensor) -> (f64, f64) {

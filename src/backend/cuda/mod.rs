@@ -17,7 +17,7 @@ mod gemm;
 mod kernels;
 
 #[cfg(feature = "cuda")]
-pub use backend::{Cuda, GpuCTensor, GpuTensor, catch};
+pub use backend::{Cuda, GpuCTensor, GpuChecks, GpuTensor, catch};
 pub use cache::{MemTracker, PlanCache};
 #[cfg(feature = "cuda")]
 pub use device::{DeviceBuf, Gpu};
