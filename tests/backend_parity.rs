@@ -347,6 +347,28 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         "{name}: inf not found among three"
     );
     assert!(be.all_finite_each(&[]));
+    // Checks read per pass: 70 of them (more than one GPU counter chunk of 64), the bad tensor
+    // in checks 3 and 66, a complex NaN in check 5; the answers come back in order, whether
+    // the backend gave them at once or not.
+    let mut bad_c = vec![0.5f32; 2 * 6];
+    bad_c[7] = f32::NAN;
+    let bad_ct = be.upload_complex(&[1, 1, 6], &bad_c, f32_);
+    let mut checks = be.checks();
+    let mut want = Vec::new();
+    for i in 0..70 {
+        let (real, complex): (Vec<&B::Tensor>, Vec<&B::CTensor>) = match i {
+            3 | 66 => (vec![&xt, &badt], vec![]),
+            5 => (vec![], vec![&bad_ct]),
+            _ => (vec![&xt], vec![]),
+        };
+        let ok = !matches!(i, 3 | 5 | 66);
+        if let Some(now) = be.check_finite(&mut checks, &real, &complex) {
+            assert_eq!(now, ok, "{name}: check {i} answered at once");
+        }
+        want.push(ok);
+    }
+    assert_eq!(be.read_checks(checks), want, "{name}: checks read per pass");
+    assert!(be.read_checks(be.checks()).is_empty());
     // Complex <-> real pairs and CP weights (2-D, rank 3).
     let (ci, co, r_, kept) = (4usize, 3usize, 3usize, [6usize, 4]);
     let lam = rand_vec(13, 2 * r_);
