@@ -123,6 +123,10 @@ struct BenchFnoArgs {
     /// count, as tltorch's TFNO; the paper's TFNO uses 0.05).
     #[arg(long, default_value_t = 0.0)]
     rank: f64,
+    /// Recompute GELU outputs in the backward pass instead of keeping them (less memory, one
+    /// extra GELU pass each; same results).
+    #[arg(long)]
+    recompute: bool,
 }
 
 /// Which backend a command runs on.
@@ -623,7 +627,8 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         },
         ..FnoConfig::darcy_small()
     };
-    let model = Fno::new(cfg).map_err(|e| UsageError::new("model", e))?;
+    let mut model = Fno::new(cfg).map_err(|e| UsageError::new("model", e))?;
+    model.recompute = a.recompute;
     let policy = Policy {
         fwd_fft: formats.fwd_fft,
         contraction: formats.contraction,
@@ -680,6 +685,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         "layers": a.layers,
         "policy": formats.to_string(),
         "stabilizer": a.stabilizer,
+        "recompute": a.recompute,
         "parameters": t.n_params,
         "steps": a.steps,
         "ms_per_step": best * 1e3,

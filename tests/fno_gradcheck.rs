@@ -570,3 +570,83 @@ fn eager_and_deferred_finiteness_checks_report_the_same_overflow() {
         }
     }
 }
+
+/// Activation recomputation (`Fno::recompute`) changes nothing but memory: the output and every
+/// gradient are bit-identical, and in fp32 the forward cache is smaller by exactly the GELU
+/// outputs it no longer keeps: per sample and grid point, (L - 1) block inputs of `width`
+/// channels, L channel-MLP inputs (`width`) and hidden activations (`hidden`), and the hidden
+/// layers of the lifting and projection MLPs, 4 bytes each.
+#[test]
+fn recomputed_activations_are_identical_and_smaller_by_the_gelu_outputs() {
+    let (width, hidden, lift, proj, layers) = (6usize, 3usize, 8usize, 7usize, 3usize);
+    let cfg = FnoConfig {
+        dim: 2,
+        in_channels: 1,
+        out_channels: 1,
+        width,
+        modes: vec![3, 3],
+        n_layers: layers,
+        lifting_channels: lift,
+        projection_channels: proj,
+        mlp_expansion: 0.5,
+        factorization: Factorization::Dense,
+        positional_embedding: true,
+    };
+    let (batch, grid) = (2usize, [8usize, 8]);
+    let npts = grid[0] * grid[1];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+    let x: Vec<f32> = rand_vec(&mut rng, batch * npts)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let g: Vec<f32> = rand_vec(&mut rng, batch * npts)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let shape = [batch, 1, grid[0], grid[1]];
+    // (output, gradients, live bytes of the forward cache, peak bytes of the step)
+    let step = |recompute: bool, policy: &Policy| {
+        let mut model = Fno::new(cfg.clone()).unwrap();
+        model.recompute = recompute;
+        let params: Params<f32> = model.init(4);
+        let be = Cpu::<f32>::new();
+        let w = Resident::upload(&be, &params);
+        let xt = be.upload(&shape, &x, Format::Fp32);
+        let gt = be.upload(&shape, &g, Format::Fp32);
+        be.reset_peak();
+        let before = be.mem().live_bytes;
+        let (y, cache) = model.forward(&be, &w, &xt, policy).unwrap();
+        let cached = be.mem().live_bytes - before;
+        let grads = model.backward(&be, &w, cache, &gt, policy).unwrap();
+        let grads: Vec<Vec<f32>> = grads.iter().map(|t| be.download(t)).collect();
+        (be.download(&y), grads, cached, be.mem().peak_bytes)
+    };
+    for policy in [
+        Policy::full(),
+        Policy::half_block(Format::Fp16, Stabilizer::Tanh),
+    ] {
+        let (y0, g0, c0, p0) = step(false, &policy);
+        let (y1, g1, c1, p1) = step(true, &policy);
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(u, v)| u.to_bits() == v.to_bits());
+        assert!(same(&y0, &y1), "{policy:?}: outputs differ");
+        assert_eq!(g0.len(), g1.len());
+        for (i, (a, b)) in g0.iter().zip(&g1).enumerate() {
+            assert!(same(a, b), "{policy:?}: gradient {i} differs");
+        }
+        assert!(
+            p1 < p0,
+            "{policy:?}: peak {p1} with recompute, {p0} without"
+        );
+        if policy == Policy::full() {
+            let channels = (layers - 1) * width + layers * (width + hidden) + lift + proj;
+            assert_eq!(
+                c0 - c1,
+                4 * batch * npts * channels,
+                "fp32 cache bytes saved"
+            );
+        } else {
+            assert!(c1 < c0);
+        }
+        eprintln!("{policy:?}: cache {c0} -> {c1} bytes, step peak {p0} -> {p1} bytes");
+    }
+}

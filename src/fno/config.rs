@@ -232,6 +232,10 @@ pub struct TrainSection {
     pub checkpoint_every: usize,
     /// Folder of checkpoints, metrics and the resolved config.
     pub out_dir: PathBuf,
+    /// Recompute GELU outputs in the backward pass instead of keeping them from the forward
+    /// (activation recomputation, see `Fno::recompute`): less memory, a little more time, the
+    /// same results.
+    pub recompute_activations: bool,
 }
 
 impl Default for TrainSection {
@@ -248,6 +252,7 @@ impl Default for TrainSection {
             seed: 0,
             checkpoint_every: 10,
             out_dir: PathBuf::from("runs/train"),
+            recompute_activations: false,
         }
     }
 }

@@ -198,7 +198,8 @@ pub fn run<B: Backend<T = f32>>(
     if let Some(n) = &norms.1 {
         n.encode(&mut train.y.data);
     }
-    let model = Fno::new(model_config(cfg)).map_err(anyhow::Error::msg)?;
+    let mut model = Fno::new(model_config(cfg)).map_err(anyhow::Error::msg)?;
+    model.recompute = cfg.train.recompute_activations;
     let seed = cfg.train.seed;
     let mut host: Params<f32> = model.init(seed);
     let mut adam = Adam::new(cfg.train.optimizer.into(), &host, cfg.train.weight_decay);
