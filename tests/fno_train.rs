@@ -101,6 +101,23 @@ fn same_seed_same_losses_and_resume_is_exact() {
     let again = train::run(&be, &cfg, &RunOptions::default()).unwrap();
     assert_eq!(losses(&full), losses(&again), "same seed, different losses");
 
+    // Recomputed activations: the same run bit for bit, in less memory.
+    std::fs::remove_dir_all(dir.path().join("out")).unwrap();
+    let text = config(dir.path(), "", "global", 8).replace(
+        "[train]\n",
+        "[train]\nrecompute_activations = true\n",
+    );
+    let rc = load(&text, dir.path());
+    assert!(rc.train.recompute_activations);
+    let rc = train::run(&be, &rc, &RunOptions::default()).unwrap();
+    assert_eq!(losses(&full), losses(&rc), "recompute changed the losses");
+    assert!(
+        rc.peak_bytes < full.peak_bytes,
+        "recompute: peak {} vs {}",
+        rc.peak_bytes,
+        full.peak_bytes
+    );
+
     // Interrupted after 1 epoch, then resumed twice (1 + 2 + 5 epochs).
     std::fs::remove_dir_all(dir.path().join("out")).unwrap();
     let part = RunOptions {
