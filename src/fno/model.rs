@@ -333,6 +333,16 @@ pub struct Cache<B: Backend> {
     grid: Vec<usize>,
 }
 
+/// The channel MLP's cache (None entries: recomputed in the backward).
+struct MlpCache<B: Backend> {
+    /// Its input gelu(u).
+    v: Option<B::Tensor>,
+    /// Pre-activation of its hidden GELU.
+    m1: B::Tensor,
+    /// gelu(m1).
+    a1: Option<B::Tensor>,
+}
+
 /// (None entries: recomputed in the backward, see [`Fno::recompute`].)
 struct BlockCache<B: Backend> {
     /// The block's input: gelu(m) of the previous block.
@@ -342,7 +352,7 @@ struct BlockCache<B: Backend> {
     xhat: B::CTensor,
     weight: B::CTensor,
     u: B::Tensor,
-    mlp: Option<(Option<B::Tensor>, B::Tensor, Option<B::Tensor>)>, // (v, m1 pre-gelu, gelu(m1))
+    mlp: Option<MlpCache<B>>,
     /// Pre-activation of the block's output GELU (None after the last block, which has none).
     m: Option<B::Tensor>,
 }
@@ -730,7 +740,11 @@ impl Fno {
                     let m3 = self.apply_linear(be, params, fc2, &a1, mlp_fmt);
                     watch.check(&name, "channel MLP", &[&m3], &[])?;
                     let keep = !self.recompute;
-                    let mlp = (keep.then_some(v), m1, keep.then_some(a1));
+                    let mlp = MlpCache {
+                        v: keep.then_some(v),
+                        m1,
+                        a1: keep.then_some(a1),
+                    };
                     (be.add(&m3, &s2), Some(mlp))
                 }
                 _ => (v, None),
@@ -854,7 +868,7 @@ impl Fno {
             };
             // Channel MLP and its soft-gating skip.
             let (g_v, g_x_gate) = match (&blk.mlp, bc.mlp) {
-                (Some((fc1, fc2, gate)), Some((v, m1, a1))) => {
+                (Some((fc1, fc2, gate)), Some(MlpCache { v, m1, a1 })) => {
                     let gw = be.cast(params.get(*gate), mlp_fmt);
                     let (gx_gate, g_gate) = be.scale_channels_backward(&x, &gw, &g_m);
                     grads.put(be, *gate, g_gate);
