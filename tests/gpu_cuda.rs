@@ -37,6 +37,25 @@ fn memory_tracker_counts_live_and_peak_bytes() {
     assert_eq!(m.peak(), 70);
 }
 
+/// A driver older than NVRTC refuses the kernels' PTX: the error names both versions and the fix.
+#[test]
+fn ptx_version_mismatch_names_both_versions() {
+    let e = CudaError::PtxVersion {
+        file: "pointwise".into(),
+        nvrtc: 13010,
+        driver: 12080,
+    }
+    .to_string();
+    for want in [
+        "CUDA 12.8",
+        "NVRTC 13.1",
+        "kernels/pointwise.cu",
+        "LD_LIBRARY_PATH",
+    ] {
+        assert!(e.contains(want), "{want} not in: {e}");
+    }
+}
+
 #[test]
 fn half_fft_shape_checks_give_clear_errors() {
     use cuda::HalfFft;

@@ -33,6 +33,26 @@ fn info(ctx: &Arc<CudaContext>) -> Result<DeviceInfo, CudaError> {
     })
 }
 
+/// (NVRTC, driver) CUDA versions as 1000 x major + 10 x minor (0 where a query fails).
+fn versions() -> (i32, i32) {
+    let (mut major, mut minor, mut driver) = (0, 0, 0);
+    // SAFETY: plain queries with out-pointers that live for the call; both libraries are
+    // loaded (a module was just compiled and refused).
+    unsafe {
+        if cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor)
+            != cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS
+        {
+            (major, minor) = (0, 0);
+        }
+        if cudarc::driver::sys::cuDriverGetVersion(&mut driver)
+            != cudarc::driver::sys::CUresult::CUDA_SUCCESS
+        {
+            driver = 0;
+        }
+    }
+    (1000 * major + 10 * minor, driver)
+}
+
 /// A launch of `total` grid-stride threads: blocks of 256, at least one block (a grid of 0
 /// blocks is an invalid launch), at most 65535 x 8 blocks (the loops cover the rest).
 pub(super) fn launch_cfg(total: usize) -> LaunchConfig {
@@ -189,7 +209,19 @@ impl Gpu {
             };
             let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
                 .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))?;
-            self.ctx.load_module(ptx).map_err(drv)
+            self.ctx.load_module(ptx).map_err(|e| {
+                use cudarc::driver::sys::CUresult;
+                if e.0 == CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
+                    let (nvrtc, driver) = versions();
+                    CudaError::PtxVersion {
+                        file: file.into(),
+                        nvrtc,
+                        driver,
+                    }
+                } else {
+                    drv(e)
+                }
+            })
         })?;
         module.load_function(name).map_err(drv)
     }

@@ -50,6 +50,19 @@ pub enum CudaError {
     /// NVRTC compilation failed.
     #[error("NVRTC could not compile kernels/{0}.cu: {1}")]
     Compile(String, String),
+    /// The driver is older than the NVRTC library that compiled the kernels (it refuses their
+    /// PTX version). Versions as CUDA encodes them: 1000 x major + 10 x minor.
+    #[error(
+        "the NVIDIA driver (CUDA {}.{}) cannot load kernels/{file}.cu as compiled by NVRTC {}.{} \
+         (a newer PTX version): load an NVRTC no newer than the driver (put that CUDA \
+         version's lib64 first in LD_LIBRARY_PATH) or update the driver",
+        driver / 1000, driver % 1000 / 10, nvrtc / 1000, nvrtc % 1000 / 10
+    )]
+    PtxVersion {
+        file: String,
+        nvrtc: i32,
+        driver: i32,
+    },
     /// Any other driver / library error.
     #[error("CUDA error: {0}")]
     Driver(String),
