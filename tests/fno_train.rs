@@ -103,10 +103,8 @@ fn same_seed_same_losses_and_resume_is_exact() {
 
     // Recomputed activations: the same run bit for bit, in less memory.
     std::fs::remove_dir_all(dir.path().join("out")).unwrap();
-    let text = config(dir.path(), "", "global", 8).replace(
-        "[train]\n",
-        "[train]\nrecompute_activations = true\n",
-    );
+    let text = config(dir.path(), "", "global", 8)
+        .replace("[train]\n", "[train]\nrecompute_activations = true\n");
     let rc = load(&text, dir.path());
     assert!(rc.train.recompute_activations);
     let rc = train::run(&be, &rc, &RunOptions::default()).unwrap();
