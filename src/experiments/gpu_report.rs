@@ -260,6 +260,13 @@ impl GpuReport {
             .collect();
         let get = |key: &str| cases.iter().find(|c| c.mpno_key == key).expect("case");
         let mut targets = Vec::new();
+        let peak_ratio = |what: &str, h: &Case, f: &Case| Target {
+            name: format!("{what}: mpno half peak / mpno full peak"),
+            short: format!("{} / {}: mp peak", code(h.label), code(f.label)),
+            value: h.mpno_peak_mib.zip(f.mpno_peak_mib).map(|(h, f)| h / f),
+            bound: 0.6,
+            at_least: false,
+        };
         for (full, half, what) in [
             ("dense_full", "dense_half", "dense"),
             ("cp_full", "cp_half", "CP"),
@@ -269,13 +276,7 @@ impl GpuReport {
             if what == "dense recompute" {
                 // Issue 8's memory target for the recomputing runs; their speed is compared in
                 // the table only.
-                targets.push(Target {
-                    name: format!("{what}: mpno half peak / mpno full peak"),
-                    short: format!("{} / {}: mp peak", code(h.label), code(f.label)),
-                    value: h.mpno_peak_mib.zip(f.mpno_peak_mib).map(|(h, f)| h / f),
-                    bound: 0.6,
-                    at_least: false,
-                });
+                targets.push(peak_ratio(what, h, f));
                 continue;
             }
             targets.push(Target {
@@ -292,13 +293,7 @@ impl GpuReport {
                 bound: 2.0,
                 at_least: true,
             });
-            targets.push(Target {
-                name: format!("{what}: mpno half peak / mpno full peak"),
-                short: format!("{} / {}: mp peak", code(h.label), code(f.label)),
-                value: h.mpno_peak_mib.zip(f.mpno_peak_mib).map(|(h, f)| h / f),
-                bound: 0.6,
-                at_least: false,
-            });
+            targets.push(peak_ratio(what, h, f));
         }
         // The mission's "leaner": mpno's peak against neuraloperator's in the same mode.
         for key in ["dense_full", "dense_half", "dense_full_rc", "dense_half_rc"] {
