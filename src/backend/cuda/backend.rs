@@ -1440,15 +1440,16 @@ impl Backend for Cuda {
             let p = self.as_format(pred, Format::Fp32)?;
             let y = self.as_format(target, Format::Fp32)?;
             let (b64, l64) = (batch as u64, len as u64);
-            let mut d2 = self.gpu.zeros::<f64>(batch)?;
-            let mut y2 = self.gpu.zeros::<f64>(batch)?;
-            launch!(self.gpu, "loss", "rel_l2_sums_f32", batch * len.div_ceil(super::kernels::REDUCE_CHUNK);
-                &p.buf.slice, &y.buf.slice, &mut d2.slice, &mut y2.slice, &b64, &l64)?;
+            // d2 then y2 in one buffer: one download.
+            let mut sums = self.gpu.zeros::<f64>(2 * batch)?;
+            {
+                let (mut d2, mut y2) = sums.slice.split_at_mut(batch);
+                launch!(self.gpu, "loss", "rel_l2_sums_f32", batch * len.div_ceil(super::kernels::REDUCE_CHUNK);
+                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64)?;
+            }
             // Only the per-sample sums cross to the host (the loss value is needed there).
-            let (loss, coef) = crate::fno::loss::rel_l2_coefficients(
-                &self.gpu.download(&d2)?,
-                &self.gpu.download(&y2)?,
-            );
+            let sums = self.gpu.download(&sums)?;
+            let (loss, coef) = crate::fno::loss::rel_l2_coefficients(&sums[..batch], &sums[batch..]);
             let coef = self.gpu.upload(&coef)?;
             let mut g = self.real(pred.shape.clone(), Format::Fp32)?;
             launch!(self.gpu, "loss", "rel_l2_grad_f32", n;
