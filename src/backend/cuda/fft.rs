@@ -267,6 +267,9 @@ impl PlanKey {
 pub struct XtPlan {
     handle: Handle,
     key: PlanKey,
+    /// `cufftXtExec`, looked up once with the plan: `lookup` dlopens and dlsyms, which does
+    /// not belong in every transform.
+    exec: XtExec,
 }
 
 // SAFETY: the handle is used only through &self on the one stream it was bound to.
@@ -276,6 +279,7 @@ unsafe impl Sync for XtPlan {}
 impl XtPlan {
     pub(super) fn new(stream: &Arc<CudaStream>, key: PlanKey) -> Result<XtPlan, CudaError> {
         let make: MakePlanMany = lookup(b"cufftXtMakePlanMany\0")?;
+        let exec: XtExec = lookup(b"cufftXtExec\0")?;
         let mut handle: Handle = 0;
         let (ilen, olen) = key.io_len();
         let (itype, otype) = match key.kind {
@@ -290,7 +294,7 @@ impl XtPlan {
                 "cufftCreate",
                 cudarc::cufft::sys::cufftCreate(&mut handle) as c_int,
             )?;
-            let plan = XtPlan { handle, key };
+            let plan = XtPlan { handle, key, exec };
             cufft(
                 "cufftSetStream",
                 cudarc::cufft::sys::cufftSetStream(handle, stream.cu_stream() as _) as c_int,
@@ -330,11 +334,10 @@ impl XtPlan {
     /// # Safety
     /// `input` and `output` must be live device allocations of the sizes above.
     pub unsafe fn exec(&self, input: u64, output: u64, forward: bool) -> Result<(), CudaError> {
-        let exec: XtExec = lookup(b"cufftXtExec\0")?;
         let dir = if forward { -1 } else { 1 };
         // SAFETY: per the caller's contract.
         let code = unsafe {
-            exec(
+            (self.exec)(
                 self.handle,
                 input as *mut c_void,
                 output as *mut c_void,
