@@ -646,6 +646,18 @@ impl Cuda {
         Ok(self.gpu.download(&count)?[0])
     }
 
+    /// The (buffer, values, type) of real and complex tensors, as the inf/NaN counters take
+    /// them (a complex tensor has two values per element).
+    fn value_bufs<'a>(
+        real: &[&'a GpuTensor],
+        complex: &[&'a GpuCTensor],
+    ) -> Vec<(&'a DeviceBuf<u8>, usize, Dtype)> {
+        real.iter()
+            .map(|x| (&x.buf, x.numel(), x.dtype))
+            .chain(complex.iter().map(|x| (&x.buf, 2 * x.numel(), x.dtype)))
+            .collect()
+    }
+
     /// Queue kernels adding the number of inf/NaN values of the buffers to `counter` (nothing
     /// waits).
     fn queue_nonfinite(
@@ -1353,14 +1365,11 @@ impl Backend for Cuda {
     }
 
     fn all_finite_each(&self, xs: &[&GpuTensor]) -> bool {
-        let bufs: Vec<_> = xs.iter().map(|x| (&x.buf, x.numel(), x.dtype)).collect();
-        self.count_nonfinite(&bufs).or_fail() == 0
+        self.count_nonfinite(&Self::value_bufs(xs, &[])).or_fail() == 0
     }
 
     fn all_finite_complex(&self, x: &GpuCTensor) -> bool {
-        self.count_nonfinite(&[(&x.buf, 2 * x.numel(), x.dtype)])
-            .or_fail()
-            == 0
+        self.count_nonfinite(&Self::value_bufs(&[], &[x])).or_fail() == 0
     }
 
     fn checks(&self) -> GpuChecks {
@@ -1381,13 +1390,8 @@ impl Backend for Cuda {
             if chunk == checks.chunks.len() {
                 checks.chunks.push(self.gpu.zeros::<u32>(GpuChecks::CHUNK)?);
             }
-            let bufs: Vec<_> = real
-                .iter()
-                .map(|x| (&x.buf, x.numel(), x.dtype))
-                .chain(complex.iter().map(|x| (&x.buf, 2 * x.numel(), x.dtype)))
-                .collect();
             let mut counter = checks.chunks[chunk].slice.slice_mut(slot..slot + 1);
-            self.queue_nonfinite(&bufs, &mut counter)?;
+            self.queue_nonfinite(&Self::value_bufs(real, complex), &mut counter)?;
             checks.n += 1;
             Ok(())
         })()
