@@ -255,9 +255,9 @@ pub struct Fno {
     /// Activation recomputation: the forward pass keeps only the pre-activations of its GELUs
     /// (which their derivatives need) and the backward pass recomputes each GELU output it
     /// needs (the input of the next linear map, of the next block) just before use. Saves one
-    /// stored tensor per GELU (in the paper's Navier-Stokes config about 45% of the
-    /// activation memory) for one extra GELU pass each; the results are identical (the same
-    /// op on the same values). Off by default.
+    /// stored tensor per GELU (in the paper's Navier-Stokes config the fp32 peak falls from
+    /// 122.6 to 88.6 MiB per sample, bench/results/fno_memory_ns_cpu.md) for one extra GELU
+    /// pass each; the results are identical (the same op on the same values). Off by default.
     pub recompute: bool,
     lifting: Vec<Linear>,
     blocks: Vec<Block>,
