@@ -489,6 +489,40 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         2.0 * U32,
     );
     assert!(be.download(&g)[len..2 * len].iter().all(|&v| v == 0.0));
+
+    // Relative H1 loss (periodic central differences along every grid axis, 1-D to 3-D, with
+    // two channels and extents 2 and odd): the same accounting as L2.
+    for grid in [vec![50usize], vec![7, 2, 5], vec![12, 9]] {
+        let mut shape = vec![batch, 2];
+        shape.extend(&grid);
+        let n: usize = shape.iter().product();
+        let len = n / batch;
+        let y = rand_vec(25, n);
+        let mut p: Vec<f32> = y
+            .iter()
+            .zip(rand_vec(26, n))
+            .map(|(a, b)| a + 0.1 * b)
+            .collect();
+        p[len..2 * len].copy_from_slice(&y[len..2 * len]);
+        let (loss, g) = be.h1_loss(
+            &be.upload(&shape, &p, f32_),
+            &be.upload(&shape, &y, f32_),
+            scale,
+        );
+        let (rloss, rg) = mpno::fno::loss::h1(&widen(&p), &widen(&y), batch, &grid);
+        assert!(
+            (loss - rloss).abs() <= 1e-12 * rloss,
+            "{name} h1 loss on {grid:?}: {loss} vs {rloss}"
+        );
+        let rg: Vec<f64> = rg.iter().map(|v| v * scale as f64).collect();
+        check(
+            &format!("{name} h1 gradient on {grid:?}"),
+            &be.download(&g),
+            &rg,
+            2.0 * U32,
+        );
+        assert!(be.download(&g)[len..2 * len].iter().all(|&v| v == 0.0));
+    }
 }
 
 /// Low storage formats: values are rounded to nearest even, as `precision::round`.

@@ -160,6 +160,32 @@ fn same_seed_same_losses_and_resume_is_exact() {
     assert_eq!(t_full, t_res);
 }
 
+/// Training on the H1 loss (through `Backend::h1_loss`) lowers the H1 error it optimises, on the
+/// training batches and on the test set.
+#[test]
+fn h1_loss_training_lowers_the_h1_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 1.0);
+    let text = config(dir.path(), "", "global", 8).replace("[train]\n", "[train]\nloss = \"h1\"\n");
+    let cfg = load(&text, dir.path());
+    let r = train::run(&Cpu::<f32>::new(), &cfg, &RunOptions::default()).unwrap();
+    let (first, last) = (&r.records[0], &r.records[7]);
+    assert!(
+        last.train_loss < 0.5 * first.train_loss,
+        "H1 training loss {} -> {}",
+        first.train_loss,
+        last.train_loss
+    );
+    assert!(
+        last.test[0].h1 < 0.5 * first.test[0].h1,
+        "test H1 {} -> {}",
+        first.test[0].h1,
+        last.test[0].h1
+    );
+    // The H1 norm adds the gradient's energy: the relative H1 error is not the L2 one.
+    assert_ne!(last.test[0].h1, last.test[0].l2);
+}
+
 #[test]
 fn fp16_tanh_training_tracks_fp32() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ use mpno::backend::cpu::Cpu;
 use mpno::backend::cuda::{COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source};
 use mpno::backend::{Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse};
 use mpno::fno::Params;
-use mpno::fno::loss::{rel_l2, rel_l2_coefficients};
+use mpno::fno::loss::{h1, rel_l2, rel_l2_coefficients};
 use mpno::fno::optim::{Adam, OptimizerKind};
 use mpno::precision::{Format, neighbours, round};
 use rand::{RngExt, SeedableRng};
@@ -1925,4 +1925,116 @@ fn rel_l2_sums_and_gradient_match_the_reference() {
         );
     }
     assert!(g[2 * len..3 * len].iter().all(|&v| v == 0.0));
+}
+
+/// Sums `||v||^2 + sum_axes ||D v||^2` of one (channels, grid...) block with the periodic central
+/// difference `D v[i] = (v[i+1] - v[i-1]) n / 2`, written independently of the reference (each
+/// neighbour found from the point's coordinates).
+fn h1_norm2(v: &[f64], grid: &[usize]) -> f64 {
+    let mut total: f64 = v.iter().map(|x| x * x).sum();
+    for a in 0..grid.len() {
+        let stride: usize = grid[a + 1..].iter().product();
+        let n = grid[a];
+        for (q, _) in v.iter().enumerate() {
+            let c = (q / stride) % n;
+            let base = q - c * stride;
+            let up = base + ((c + 1) % n) * stride;
+            let down = base + ((c + n - 1) % n) * stride;
+            let dv = (v[up] - v[down]) * n as f64 / 2.0;
+            total += dv * dv;
+        }
+    }
+    total
+}
+
+/// `h1_sums_f32(pred, y, d2, y2, batch, len, n0, n1, n2)`.
+type H1Sums =
+    unsafe extern "C" fn(*const f32, *const f32, *mut f64, *mut f64, u64, u64, u64, u64, u64);
+/// `h1_grad_f32(pred, y, g, coef, batch, len, n0, n1, n2, scale)`.
+type H1Grad = unsafe extern "C" fn(
+    *const f32,
+    *const f32,
+    *mut f32,
+    *const f64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    f32,
+);
+
+#[test]
+fn h1_sums_and_gradient_match_the_reference() {
+    let Some(h) = host("loss") else { return };
+    // SAFETY: the signatures of loss.cu.
+    let sums: H1Sums = unsafe { h.get("h1_sums_f32") };
+    // SAFETY: as above.
+    let grad: H1Grad = unsafe { h.get("h1_grad_f32") };
+    let mut r = rng(103);
+    // 1-D to 3-D, extents 2 (zero differences), odd, and a sample longer than one CHUNK.
+    for grid in [vec![300usize], vec![12, 9], vec![7, 2, 5], vec![4, 6, 8]] {
+        let (batch, channels) = (3usize, 2usize);
+        let len = channels * grid.iter().product::<usize>();
+        let y = uniform(&mut r, batch * len, -2.0, 2.0);
+        let mut pred: Vec<f32> = y
+            .iter()
+            .map(|&v| v + r.random_range(-0.1..0.1f64) as f32)
+            .collect();
+        pred[len..2 * len].copy_from_slice(&y[len..2 * len]); // a perfect sample
+        let mut n3 = [1u64; 3];
+        for (o, &e) in n3.iter_mut().zip(&grid) {
+            *o = e as u64;
+        }
+        let (mut d2, mut y2) = (vec![0.0f64; batch], vec![0.0f64; batch]);
+        let (pp, yp, dp, y2p) = (pred.as_ptr(), y.as_ptr(), d2.as_mut_ptr(), y2.as_mut_ptr());
+        let (bq, lq) = (batch as u64, len as u64);
+        // SAFETY: pred, y hold batch * len values, d2 and y2 batch.
+        h.launch(bq * lq.div_ceil(256), || unsafe {
+            sums(pp, yp, dp, y2p, bq, lq, n3[0], n3[1], n3[2])
+        });
+        for b in 0..batch {
+            let (p, t): (Vec<f64>, Vec<f64>) = (b * len..(b + 1) * len)
+                .map(|i| (pred[i] as f64 - y[i] as f64, y[i] as f64))
+                .unzip();
+            let (dd, yy) = (h1_norm2(&p, &grid), h1_norm2(&t, &grid));
+            // Sums of at most 4 len non-negative terms, each with a few roundings.
+            let tol = 16.0 * len as f64 * f64::EPSILON;
+            assert!(
+                (d2[b] - dd).abs() <= tol * dd,
+                "{grid:?} d2[{b}]: {} vs {dd}",
+                d2[b]
+            );
+            assert!(
+                (y2[b] - yy).abs() <= tol * yy,
+                "{grid:?} y2[{b}]: {} vs {yy}",
+                y2[b]
+            );
+        }
+        assert_eq!(d2[1], 0.0, "{grid:?}: the perfect sample");
+        let (loss, coef) = rel_l2_coefficients(&d2, &y2);
+        let (loss_ref, grad_ref) = h1(&pred, &y, batch, &grid);
+        assert!(
+            (loss - loss_ref).abs() <= 1e-12 * loss_ref,
+            "{grid:?} loss {loss} vs {loss_ref}"
+        );
+        let scale = 1024.0f32;
+        let mut g = vec![f32::NAN; batch * len];
+        let (gp, cp) = (g.as_mut_ptr(), coef.as_ptr());
+        // SAFETY: g holds batch * len values, coef batch.
+        h.launch(bq * lq, || unsafe {
+            grad(pp, yp, gp, cp, bq, lq, n3[0], n3[1], n3[2], scale)
+        });
+        // The direction is the reference's, operation for operation; the coefficients come from
+        // sums in another order: at most one f32 rounding apart.
+        for (i, (&got, &want)) in g.iter().zip(&grad_ref).enumerate() {
+            let want = want * scale;
+            let ulp = (want.abs() * f32::EPSILON) as f64;
+            assert!(
+                (got as f64 - want as f64).abs() <= ulp,
+                "{grid:?} h1 gradient [{i}]: {got:e} vs {want:e}"
+            );
+        }
+        assert!(g[len..2 * len].iter().all(|&v| v == 0.0));
+    }
 }

@@ -284,6 +284,31 @@ pub trait Backend: Sync {
         g.iter_mut().for_each(|v| *v *= s);
         (loss, self.upload(&shape, &g, Format::Fp32))
     }
+    /// The mean relative H1 loss of `pred` against `target` (both (batch, channels, grid...),
+    /// 1 to 3 grid axes) and its gradient with respect to `pred` times `scale`, an fp32 tensor:
+    /// `crate::fno::loss::h1` on that grid, whose f32 gradient is then multiplied by `scale` in
+    /// f32. The default computes it on the host.
+    fn h1_loss(
+        &self,
+        pred: &Self::Tensor,
+        target: &Self::Tensor,
+        scale: f32,
+    ) -> (f64, Self::Tensor) {
+        let shape = self.shape(pred).to_vec();
+        assert!(
+            shape.len() >= 3,
+            "h1_loss: {shape:?} is not (batch, channels, grid...)"
+        );
+        let (loss, mut g) = crate::fno::loss::h1(
+            &self.download(pred),
+            &self.download(target),
+            shape[0],
+            &shape[2..],
+        );
+        let s = <Self::T as crate::precision::Real>::from_f64(scale as f64);
+        g.iter_mut().for_each(|v| *v *= s);
+        (loss, self.upload(&shape, &g, Format::Fp32))
+    }
 }
 
 /// Sizes `(b, ci, co, k)` of the spectral contraction of `x` (b, ci, modes...) with `w`

@@ -17,6 +17,7 @@
 //! A sample whose target is zero has an infinite (or NaN) relative error, as in neuraloperator.
 
 use super::scalar::Scalar;
+use crate::backend::Backend;
 
 fn sample_len(pred_len: usize, target_len: usize, batch: usize) -> usize {
     assert_eq!(
@@ -214,7 +215,7 @@ pub enum LossKind {
 }
 
 impl LossKind {
-    /// Mean loss over the batch and its gradient (`grid` is used by H1 only).
+    /// Mean loss over the batch and its gradient, on host slices (`grid` is used by H1 only).
     pub fn eval<T: Scalar>(
         self,
         pred: &[T],
@@ -225,6 +226,22 @@ impl LossKind {
         match self {
             LossKind::L2 => rel_l2(pred, target, batch),
             LossKind::H1 => h1(pred, target, batch, grid),
+        }
+    }
+
+    /// Mean loss over the batch of `pred` against `target` (both (batch, channels, grid...)) and
+    /// its gradient with respect to `pred` times `scale`, computed by the backend
+    /// ([`Backend::rel_l2_loss`], [`Backend::h1_loss`]).
+    pub fn on_backend<B: Backend>(
+        self,
+        be: &B,
+        pred: &B::Tensor,
+        target: &B::Tensor,
+        scale: f32,
+    ) -> (f64, B::Tensor) {
+        match self {
+            LossKind::L2 => be.rel_l2_loss(pred, target, scale),
+            LossKind::H1 => be.h1_loss(pred, target, scale),
         }
     }
 }

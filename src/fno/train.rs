@@ -267,17 +267,9 @@ pub fn run<B: Backend<T = f32>>(
                     let s = scaler.scale as f32;
                     let mut gshape = vec![b, model.cfg.out_channels];
                     gshape.extend_from_slice(&grid);
-                    let (loss, gt) = match loss_kind {
-                        // On the backend: only per-sample sums travel (see Backend::rel_l2_loss).
-                        LossKind::L2 => {
-                            be.rel_l2_loss(&y, &be.upload(&gshape, &yb, Format::Fp32), s)
-                        }
-                        LossKind::H1 => {
-                            let (loss, mut g) = loss_kind.eval(&be.download(&y), &yb, b, &grid);
-                            g.iter_mut().for_each(|v| *v *= s);
-                            (loss, be.upload(&gshape, &g, Format::Fp32))
-                        }
-                    };
+                    // On the backend: only per-sample sums travel (see Backend::rel_l2_loss, h1_loss).
+                    let target = be.upload(&gshape, &yb, Format::Fp32);
+                    let (loss, gt) = loss_kind.on_backend(be, &y, &target, s);
                     let grads = model.backward(be, &params, cache, &gt, &policy)?;
                     Ok((loss, grads))
                 });

@@ -24,6 +24,7 @@ use crate::backend::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse, contract_dims,
 };
+use crate::fno::loss::LossKind;
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
 use cudarc::cublas::sys as blas;
@@ -1426,45 +1427,81 @@ impl Backend for Cuda {
     }
 
     fn rel_l2_loss(&self, pred: &GpuTensor, target: &GpuTensor, scale: f32) -> (f64, GpuTensor) {
-        (|| {
-            let batch = pred.shape[0];
-            let n = pred.numel();
-            assert_eq!(
-                n,
-                target.numel(),
-                "rel_l2_loss: prediction {:?} vs target {:?}",
-                pred.shape,
-                target.shape
-            );
-            assert!(
-                batch > 0 && n.is_multiple_of(batch),
-                "rel_l2_loss: {n} values are not {batch} samples"
-            );
-            let len = n / batch;
-            let p = self.as_format(pred, Format::Fp32)?;
-            let y = self.as_format(target, Format::Fp32)?;
-            let (b64, l64) = (batch as u64, len as u64);
-            // d2 then y2 in one buffer: one download.
-            let mut sums = self.gpu.zeros::<f64>(2 * batch)?;
-            {
-                let (mut d2, mut y2) = sums.slice.split_at_mut(batch);
-                launch!(self.gpu, "loss", "rel_l2_sums_f32", batch * len.div_ceil(super::kernels::REDUCE_CHUNK);
-                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64)?;
-            }
-            // Only the per-sample sums cross to the host (the loss value is needed there).
-            let sums = self.gpu.download(&sums)?;
-            let (loss, coef) = crate::fno::loss::rel_l2_coefficients(&sums[..batch], &sums[batch..]);
-            let coef = self.gpu.upload(&coef)?;
-            let mut g = self.real(pred.shape.clone(), Format::Fp32)?;
-            launch!(self.gpu, "loss", "rel_l2_grad_f32", n;
-                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &scale)?;
-            Ok((loss, g))
-        })()
-        .or_fail()
+        self.relative_loss(LossKind::L2, pred, target, scale)
+            .or_fail()
+    }
+
+    fn h1_loss(&self, pred: &GpuTensor, target: &GpuTensor, scale: f32) -> (f64, GpuTensor) {
+        self.relative_loss(LossKind::H1, pred, target, scale)
+            .or_fail()
     }
 }
 
 impl Cuda {
+    /// A relative loss on the device (kernels `rel_l2_*` or `h1_*` of kernels/loss.cu): the kernels sum `||p_b - y_b||^2` and `||y_b||^2`
+    /// (L2 or H1 norms) per sample, only those 2 x batch sums cross to the host (the loss value is
+    /// needed there), `fno::loss::rel_l2_coefficients` turns them into the loss and per-sample
+    /// coefficients, and the gradient kernel writes `direction * coef[b] * scale` in fp32.
+    fn relative_loss(
+        &self,
+        kind: LossKind,
+        pred: &GpuTensor,
+        target: &GpuTensor,
+        scale: f32,
+    ) -> Result<(f64, GpuTensor), CudaError> {
+        assert_eq!(
+            pred.shape, target.shape,
+            "{kind:?} loss: prediction {:?} vs target {:?}",
+            pred.shape, target.shape
+        );
+        let batch = pred.shape[0];
+        let n = pred.numel();
+        assert!(batch > 0, "{kind:?} loss: empty batch {:?}", pred.shape);
+        let len = n / batch;
+        // H1 differences run along the grid axes (padded with extent-1 axes to 3).
+        let mut grid = [1u64; 3];
+        if kind == LossKind::H1 {
+            let g = &pred.shape[2.min(pred.shape.len())..];
+            assert!(
+                (1..=3).contains(&g.len()),
+                "h1_loss: {:?} is not (batch, channels, 1 to 3 grid axes)",
+                pred.shape
+            );
+            for (o, &e) in grid.iter_mut().zip(g) {
+                *o = e as u64;
+            }
+        }
+        let [n0, n1, n2] = grid;
+        let p = self.as_format(pred, Format::Fp32)?;
+        let y = self.as_format(target, Format::Fp32)?;
+        let (b64, l64) = (batch as u64, len as u64);
+        // d2 then y2 in one buffer: one download.
+        let mut sums = self.gpu.zeros::<f64>(2 * batch)?;
+        {
+            let (mut d2, mut y2) = sums.slice.split_at_mut(batch);
+            let threads = batch * len.div_ceil(super::kernels::REDUCE_CHUNK);
+            if kind == LossKind::H1 {
+                launch!(self.gpu, "loss", "h1_sums_f32", threads;
+                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64, &n0, &n1, &n2)?;
+            } else {
+                launch!(self.gpu, "loss", "rel_l2_sums_f32", threads;
+                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64)?;
+            }
+        }
+        let sums = self.gpu.download(&sums)?;
+        let (loss, coef) = crate::fno::loss::rel_l2_coefficients(&sums[..batch], &sums[batch..]);
+        let coef = self.gpu.upload(&coef)?;
+        let mut g = self.real(pred.shape.clone(), Format::Fp32)?;
+        if kind == LossKind::H1 {
+            launch!(self.gpu, "loss", "h1_grad_f32", n;
+                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &n0, &n1, &n2, &scale)?;
+        } else {
+            launch!(self.gpu, "loss", "rel_l2_grad_f32", n;
+                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &scale)?;
+        }
+        Ok((loss, g))
+    }
+
     /// The factors (lambda, a, b, m0, m1, m2) in fp32, absent mode axes as 1-element dummies.
     fn cp_f32(&self, f: &CpFactors<'_, GpuTensor>) -> Result<Vec<GpuTensor>, CudaError> {
         let mut v = vec![

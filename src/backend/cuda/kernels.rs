@@ -123,7 +123,15 @@ pub const KERNEL_NAMES: &[(&str, &[&str])] = &[
         ],
     ),
     ("adam", &["adam_f32"]),
-    ("loss", &["rel_l2_sums_f32", "rel_l2_grad_f32"]),
+    (
+        "loss",
+        &[
+            "rel_l2_sums_f32",
+            "rel_l2_grad_f32",
+            "h1_sums_f32",
+            "h1_grad_f32",
+        ],
+    ),
 ];
 
 /// The source of `kernels/NAME.cu`.
