@@ -468,12 +468,8 @@ impl GpuReport {
                 );
             }
         }
-        let panel = |title: &str, y: &str, values: Vec<Option<f64>>, decimals| BarsPanel {
-            title: title.into(),
-            y_label: y.into(),
-            values,
-            missing: missing.clone(),
-            decimals,
+        let panel = |title: &str, y: &str, values: Vec<Option<f64>>, decimals| {
+            BarsPanel::new(title, y, values, &missing, decimals)
         };
         let legend = vec![
             LegendEntry::new("mp: mpno", palette(0), Some(Marker::Square), None),

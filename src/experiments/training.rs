@@ -559,12 +559,8 @@ fn bars_figure(title: &str, runs: &[Summary]) -> BarsFigure {
     let res = runs[0].train_res();
     let opt = |x: f64| x.is_finite().then_some(x);
     let missing: Vec<String> = runs.iter().map(missing_text).collect();
-    let panel = |title: &str, y: &str, values: Vec<Option<f64>>, decimals| BarsPanel {
-        title: title.into(),
-        y_label: y.into(),
-        values,
-        missing: missing.clone(),
-        decimals,
+    let panel = |title: &str, y: &str, values: Vec<Option<f64>>, decimals| {
+        BarsPanel::new(title, y, values, &missing, decimals)
     };
     let stabs: Vec<String> = runs.iter().map(|r| r.stabilizer()).collect();
     let same_stab = stabs.iter().all(|s| *s == stabs[0]);

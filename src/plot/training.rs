@@ -19,6 +19,25 @@ pub struct BarsPanel {
     pub decimals: usize,
 }
 
+impl BarsPanel {
+    /// A panel whose bars without a value show `missing` (one text per category).
+    pub fn new(
+        title: &str,
+        y_label: &str,
+        values: Vec<Option<f64>>,
+        missing: &[String],
+        decimals: usize,
+    ) -> Self {
+        BarsPanel {
+            title: title.into(),
+            y_label: y_label.into(),
+            values,
+            missing: missing.to_vec(),
+            decimals,
+        }
+    }
+}
+
 /// Panels of bars side by side over the same categories, one colour per category.
 #[derive(Clone, Debug)]
 pub struct BarsFigure {
