@@ -353,6 +353,20 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
     let mut bad_c = vec![0.5f32; 2 * 6];
     bad_c[7] = f32::NAN;
     let bad_ct = be.upload_complex(&[1, 1, 6], &bad_c, f32_);
+    assert!(
+        !be.all_finite_complex(&bad_ct),
+        "{name}: complex NaN not found"
+    );
+    assert!(be.all_finite_complex(&be.upload_complex(&[1, 1, 6], &[0.5; 12], f32_)));
+    // fp16 storage: 70000 rounds to inf on upload, and is found.
+    let mut big_c = vec![0.5f32; 2 * 6];
+    big_c[2] = 70000.0;
+    assert!(!be.all_finite_complex(&be.upload_complex(&[1, 1, 6], &big_c, Format::Fp16)));
+    assert!(
+        be.download(&be.zeros(&[3, 5], Format::Fp16))
+            .iter()
+            .all(|&v| v == 0.0)
+    );
     let mut checks = be.checks();
     let mut want = Vec::new();
     for i in 0..70 {
