@@ -10,6 +10,7 @@ use mpno::backend::cpu::Cpu;
 use mpno::backend::{
     AdamScalars, Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse,
 };
+use mpno::fno::loss::LossKind;
 use mpno::fno::optim::{Adam, OptimizerKind, adam_slice};
 use mpno::fno::{Factorization, Fno, FnoConfig, Policy, Resident, ResidentAdam, Stabilizer};
 use mpno::precision::{Format, round};
@@ -473,69 +474,43 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         assert_eq!(bits(&be.download(&vt)), bits(&v), "{name} adam v");
     }
 
-    // Relative L2 loss and its scaled gradient (f64 sums; the gradient rounded to f32 once,
-    // then scaled by a power of two, exactly). Sample 1 is predicted perfectly: no gradient.
-    let (batch, len) = (3usize, 700usize);
-    let y = rand_vec(23, batch * len);
-    let mut p: Vec<f32> = y
-        .iter()
-        .zip(rand_vec(24, batch * len))
-        .map(|(a, b)| a + 0.1 * b)
-        .collect();
-    p[len..2 * len].copy_from_slice(&y[len..2 * len]);
-    let shape = [batch, 1, 7, 100];
+    // Relative L2 and H1 losses and their scaled gradients (f64 sums; the gradient rounded to
+    // f32 once, then scaled by a power of two, exactly). H1 differences run along every grid axis
+    // (1-D to 3-D, two channels, extents 2 and odd). Sample 1 is predicted perfectly: no gradient.
+    let batch = 3usize;
     let scale = 256.0f32;
-    let (loss, g) = be.rel_l2_loss(
-        &be.upload(&shape, &p, f32_),
-        &be.upload(&shape, &y, f32_),
-        scale,
-    );
-    let (rloss, rg) = mpno::fno::loss::rel_l2(&widen(&p), &widen(&y), batch);
-    assert!(
-        (loss - rloss).abs() <= 1e-12 * rloss,
-        "{name} rel_l2 loss {loss} vs {rloss}"
-    );
-    let rg: Vec<f64> = rg.iter().map(|v| v * scale as f64).collect();
-    check(
-        &format!("{name} rel_l2 gradient"),
-        &be.download(&g),
-        &rg,
-        2.0 * U32,
-    );
-    assert!(be.download(&g)[len..2 * len].iter().all(|&v| v == 0.0));
-
-    // Relative H1 loss (periodic central differences along every grid axis, 1-D to 3-D, with
-    // two channels and extents 2 and odd): the same accounting as L2.
-    for grid in [vec![50usize], vec![7, 2, 5], vec![12, 9]] {
+    for (kind, grid) in [
+        (LossKind::L2, vec![7usize, 100]),
+        (LossKind::H1, vec![50]),
+        (LossKind::H1, vec![7, 2, 5]),
+        (LossKind::H1, vec![12, 9]),
+    ] {
         let mut shape = vec![batch, 2];
         shape.extend(&grid);
         let n: usize = shape.iter().product();
         let len = n / batch;
-        let y = rand_vec(25, n);
+        let y = rand_vec(23, n);
         let mut p: Vec<f32> = y
             .iter()
-            .zip(rand_vec(26, n))
+            .zip(rand_vec(24, n))
             .map(|(a, b)| a + 0.1 * b)
             .collect();
         p[len..2 * len].copy_from_slice(&y[len..2 * len]);
-        let (loss, g) = be.h1_loss(
-            &be.upload(&shape, &p, f32_),
-            &be.upload(&shape, &y, f32_),
-            scale,
-        );
-        let (rloss, rg) = mpno::fno::loss::h1(&widen(&p), &widen(&y), batch, &grid);
+        let (pt, yt) = (be.upload(&shape, &p, f32_), be.upload(&shape, &y, f32_));
+        let (loss, g) = match kind {
+            LossKind::L2 => be.rel_l2_loss(&pt, &yt, scale),
+            LossKind::H1 => be.h1_loss(&pt, &yt, scale),
+        };
+        let (rloss, rg) = kind.eval(&widen(&p), &widen(&y), batch, &grid);
+        let label = format!("{name} {kind:?} on {grid:?}");
         assert!(
             (loss - rloss).abs() <= 1e-12 * rloss,
-            "{name} h1 loss on {grid:?}: {loss} vs {rloss}"
+            "{label}: loss {loss} vs {rloss}"
         );
         let rg: Vec<f64> = rg.iter().map(|v| v * scale as f64).collect();
-        check(
-            &format!("{name} h1 gradient on {grid:?}"),
-            &be.download(&g),
-            &rg,
-            2.0 * U32,
-        );
-        assert!(be.download(&g)[len..2 * len].iter().all(|&v| v == 0.0));
+        let g = be.download(&g);
+        check(&format!("{label}: gradient"), &g, &rg, 2.0 * U32);
+        assert!(g[len..2 * len].iter().all(|&v| v == 0.0), "{label}");
     }
 }
 

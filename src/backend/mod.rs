@@ -16,6 +16,7 @@ pub mod cpu;
 pub mod cuda;
 
 use crate::fno::Scalar;
+use crate::fno::loss::LossKind;
 use crate::precision::Format;
 
 /// Which Fourier modes a spectral layer keeps, as in the original FNO (Li et al. 2021): along every
@@ -277,12 +278,7 @@ pub trait Backend: Sync {
         target: &Self::Tensor,
         scale: f32,
     ) -> (f64, Self::Tensor) {
-        let shape = self.shape(pred).to_vec();
-        let (loss, mut g) =
-            crate::fno::loss::rel_l2(&self.download(pred), &self.download(target), shape[0]);
-        let s = <Self::T as crate::precision::Real>::from_f64(scale as f64);
-        g.iter_mut().for_each(|v| *v *= s);
-        (loss, self.upload(&shape, &g, Format::Fp32))
+        host_loss(self, LossKind::L2, pred, target, scale)
     }
     /// The mean relative H1 loss of `pred` against `target` (both (batch, channels, grid...),
     /// 1 to 3 grid axes) and its gradient with respect to `pred` times `scale`, an fp32 tensor:
@@ -294,21 +290,25 @@ pub trait Backend: Sync {
         target: &Self::Tensor,
         scale: f32,
     ) -> (f64, Self::Tensor) {
-        let shape = self.shape(pred).to_vec();
-        assert!(
-            shape.len() >= 3,
-            "h1_loss: {shape:?} is not (batch, channels, grid...)"
-        );
-        let (loss, mut g) = crate::fno::loss::h1(
-            &self.download(pred),
-            &self.download(target),
-            shape[0],
-            &shape[2..],
-        );
-        let s = <Self::T as crate::precision::Real>::from_f64(scale as f64);
-        g.iter_mut().for_each(|v| *v *= s);
-        (loss, self.upload(&shape, &g, Format::Fp32))
+        host_loss(self, LossKind::H1, pred, target, scale)
     }
+}
+
+/// A loss of [`Backend`]'s default methods, on the host: download, `LossKind::eval` (the grid is
+/// the shape after (batch, channels)), gradient times `scale` in `B::T`, upload as fp32.
+fn host_loss<B: Backend + ?Sized>(
+    be: &B,
+    kind: LossKind,
+    pred: &B::Tensor,
+    target: &B::Tensor,
+    scale: f32,
+) -> (f64, B::Tensor) {
+    let shape = be.shape(pred).to_vec();
+    let grid = shape.get(2..).unwrap_or(&[]);
+    let (loss, mut g) = kind.eval(&be.download(pred), &be.download(target), shape[0], grid);
+    let s = <B::T as crate::precision::Real>::from_f64(scale as f64);
+    g.iter_mut().for_each(|v| *v *= s);
+    (loss, be.upload(&shape, &g, Format::Fp32))
 }
 
 /// Sizes `(b, ci, co, k)` of the spectral contraction of `x` (b, ci, modes...) with `w`
