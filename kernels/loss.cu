@@ -74,7 +74,8 @@ extern "C" __global__ void h1_sums_f32(const float* pred, const float* y, double
                 u64 c = (q / st[a]) % n[a];
                 u64 qp = h1_shift(q, st[a], n[a], c, 1), qm = h1_shift(q, st[a], n[a], c, -1);
                 double h = (double)n[a] / 2.0;
-                double dd = (((double)p[qp] - (double)yy[qp]) - ((double)p[qm] - (double)yy[qm])) * h;
+                double dp = (double)p[qp] - (double)yy[qp], dm = (double)p[qm] - (double)yy[qm];
+                double dd = (dp - dm) * h;
                 double dy = ((double)yy[qp] - (double)yy[qm]) * h;
                 sd += dd * dd;
                 sy += dy * dy;

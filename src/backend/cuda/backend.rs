@@ -1438,10 +1438,11 @@ impl Backend for Cuda {
 }
 
 impl Cuda {
-    /// A relative loss on the device (kernels `rel_l2_*` or `h1_*` of kernels/loss.cu): the kernels sum `||p_b - y_b||^2` and `||y_b||^2`
-    /// (L2 or H1 norms) per sample, only those 2 x batch sums cross to the host (the loss value is
-    /// needed there), `fno::loss::rel_l2_coefficients` turns them into the loss and per-sample
-    /// coefficients, and the gradient kernel writes `direction * coef[b] * scale` in fp32.
+    /// A relative loss on the device (kernels `rel_l2_*` or `h1_*` of kernels/loss.cu): the
+    /// kernels sum `||p_b - y_b||^2` and `||y_b||^2` (L2 or H1 norms) per sample, only those
+    /// 2 x batch sums cross to the host (the loss value is needed there),
+    /// `fno::loss::rel_l2_coefficients` turns them into the loss and per-sample coefficients,
+    /// and the gradient kernel writes `direction * coef[b] * scale` in fp32.
     fn relative_loss(
         &self,
         kind: LossKind,
