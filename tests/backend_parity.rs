@@ -12,7 +12,9 @@ use mpno::backend::{
 };
 use mpno::fno::loss::LossKind;
 use mpno::fno::optim::{Adam, OptimizerKind, adam_slice};
-use mpno::fno::{Factorization, Fno, FnoConfig, Policy, Resident, ResidentAdam, Stabilizer};
+use mpno::fno::{
+    Factorization, Fno, FnoConfig, Params, Policy, Resident, ResidentAdam, Stabilizer,
+};
 use mpno::precision::{Format, round};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -30,15 +32,20 @@ fn widen(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-/// Norm-wise relative error, asserted below `tol`.
-fn check(label: &str, got: &[f32], want: &[f64], tol: f64) {
-    assert_eq!(got.len(), want.len(), "{label}: length");
+/// Norm-wise relative error `||got - want|| / ||want||`.
+fn rel_err(got: &[f32], want: &[f64]) -> f64 {
     let (mut d2, mut w2) = (0.0f64, 0.0f64);
     for (g, w) in got.iter().zip(want) {
         d2 += (*g as f64 - w).powi(2);
         w2 += w * w;
     }
-    let rel = (d2 / w2.max(1e-300)).sqrt();
+    (d2 / w2.max(1e-300)).sqrt()
+}
+
+/// Norm-wise relative error, asserted below `tol`.
+fn check(label: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{label}: length");
+    let rel = rel_err(got, want);
     assert!(
         rel <= tol,
         "{label}: relative error {rel:.3e} above the model's {tol:.3e}"
@@ -545,10 +552,36 @@ fn small_model(factorization: Factorization) -> Fno {
     .unwrap()
 }
 
+/// One step of `model` with weights `host` in f64 throughout (`Policy::exact`, tanh
+/// stabilizer), the reference the backends are compared against: (relative L2 loss, output,
+/// gradients).
+fn reference_step(
+    model: &Fno,
+    host: &Params<f32>,
+    x: &[f32],
+    y: &[f32],
+    shape: &[usize],
+) -> (f64, Vec<f64>, Params<f64>) {
+    let r = Cpu::<f64>::new();
+    let exact = Policy {
+        stabilizer: Stabilizer::Tanh,
+        ..Policy::exact()
+    };
+    let w64 = Resident::upload(&r, &host.cast::<f64>());
+    let (out, cache) = model
+        .forward(&r, &w64, &r.upload(shape, &widen(x), Format::Fp64), &exact)
+        .unwrap();
+    let out = r.download(&out);
+    let (loss, g) = mpno::fno::loss::rel_l2(&out, &widen(y), shape[0]);
+    let grads = model
+        .backward(&r, &w64, cache, &r.upload(shape, &g, Format::Fp64), &exact)
+        .unwrap();
+    (loss, out, w64.to_params(&r, &grads))
+}
+
 /// A whole training step (forward, relative L2, backward, AdamW) against the f64 reference:
 /// loss, every gradient and the updated weights.
 fn training_step_matches_reference<B: Backend<T = f32>>(be: &B) {
-    let r = Cpu::<f64>::new();
     for fact in [Factorization::Dense, Factorization::Cp { rank: 0.5 }] {
         let model = small_model(fact);
         let host = model.init::<f32>(3);
@@ -575,25 +608,7 @@ fn training_step_matches_reference<B: Backend<T = f32>>(be: &B) {
             (loss, gh, w.download(be))
         };
         let (loss, grads, after) = step(1e-3);
-        let host64 = host.cast::<f64>();
-        let exact = Policy {
-            stabilizer: Stabilizer::Tanh,
-            ..Policy::exact()
-        };
-        let w64 = Resident::upload(&r, &host64);
-        let (out, cache) = model
-            .forward(
-                &r,
-                &w64,
-                &r.upload(&shape, &widen(&x), Format::Fp64),
-                &exact,
-            )
-            .unwrap();
-        let (rloss, g) = mpno::fno::loss::rel_l2(&r.download(&out), &widen(&y), batch);
-        let rgrads = model
-            .backward(&r, &w64, cache, &r.upload(&shape, &g, Format::Fp64), &exact)
-            .unwrap();
-        let rgrads = w64.to_params(&r, &rgrads);
+        let (rloss, _, rgrads) = reference_step(&model, &host, &x, &y, &shape);
         let label = format!("{} step {fact:?}", be.name());
         assert!(
             (loss - rloss).abs() <= 1e-5 * rloss,
@@ -663,17 +678,12 @@ fn cuda_training_step_matches_the_f64_reference() {
 /// The loss gradient is scaled by 2^10 on the way back (as the trainer's loss scale) so that the
 /// fp16 backward does not underflow, and divided after.
 fn step_errors<B: Backend<T = f32>>(be: &B, half: &Policy) -> (f64, f64) {
-    let r = Cpu::<f64>::new();
     let model = small_model(Factorization::Dense);
     let host = model.init::<f32>(5);
     let (batch, n) = (4usize, 32usize);
     let x = rand_vec(50, batch * n * n);
     let y = rand_vec(51, batch * n * n);
     let shape = [batch, 1, n, n];
-    let exact = Policy {
-        stabilizer: Stabilizer::Tanh,
-        ..Policy::exact()
-    };
     let scale = 1024.0f32;
     let w = Resident::upload(be, &host);
     let (out, cache) = model
@@ -687,43 +697,9 @@ fn step_errors<B: Backend<T = f32>>(be: &B, half: &Policy) -> (f64, f64) {
         .iter()
         .flat_map(|p| p.data.iter().map(|v| v / scale))
         .collect();
-    let out = be.download(&out);
-
-    let w64 = Resident::upload(&r, &host.cast::<f64>());
-    let (out64, cache) = model
-        .forward(
-            &r,
-            &w64,
-            &r.upload(&shape, &widen(&x), Format::Fp64),
-            &exact,
-        )
-        .unwrap();
-    let (_, g64) = mpno::fno::loss::rel_l2(&r.download(&out64), &widen(&y), batch);
-    let g64 = model
-        .backward(
-            &r,
-            &w64,
-            cache,
-            &r.upload(&shape, &g64, Format::Fp64),
-            &exact,
-        )
-        .unwrap();
-    let g64: Vec<f64> = w64
-        .to_params(&r, &g64)
-        .list
-        .iter()
-        .flat_map(|p| p.data.clone())
-        .collect();
-    let err = |v: &[f32], want: &[f64]| {
-        let d: f64 = v
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (*a as f64 - b).powi(2))
-            .sum();
-        let w: f64 = want.iter().map(|b| b * b).sum();
-        (d / w).sqrt()
-    };
-    (err(&out, &r.download(&out64)), err(&grads, &g64))
+    let (_, out64, g64) = reference_step(&model, &host, &x, &y, &shape);
+    let g64: Vec<f64> = g64.list.iter().flat_map(|p| p.data.clone()).collect();
+    (rel_err(&be.download(&out), &out64), rel_err(&grads, &g64))
 }
 
 /// The spectral block in fp16 with the tanh stabilizer.
