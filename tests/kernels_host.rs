@@ -15,6 +15,8 @@
 //!
 //! Where g++ is missing every test prints "skipped: g++ not found" and returns.
 
+mod gxx;
+use gxx::{have_gxx, preprocess};
 use mpno::backend::cpu::Cpu;
 use mpno::backend::cuda::{COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source};
 use mpno::backend::{Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse};
@@ -47,20 +49,6 @@ fn rng(seed: u64) -> Xoshiro256PlusPlus {
 
 // ---------------------------------------------------------------------------------------------
 // Compiling, loading and launching
-
-fn have_gxx() -> bool {
-    static FOUND: OnceLock<bool> = OnceLock::new();
-    let found = *FOUND.get_or_init(|| {
-        Command::new("g++")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !found {
-        eprintln!("skipped: g++ not found");
-    }
-    found
-}
 
 /// One kernel file built for the host and loaded.
 struct Host {
@@ -341,14 +329,7 @@ fn kernel_names_match_the_preprocessed_sources() {
     }
     let k = root().join("kernels");
     for (file, names) in KERNEL_NAMES {
-        let out = Command::new("g++")
-            .args(["-E", "-P", "-x", "c++", "-D__CUDACC_RTC__", "-include"])
-            .arg(k.join("common.cuh"))
-            .arg(k.join(format!("{file}.cu")))
-            .output()
-            .expect("run g++ -E");
-        assert!(out.status.success(), "g++ -E {file}.cu failed");
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = preprocess(&k, file);
         let toks: Vec<&str> = text
             .split(|c: char| c.is_whitespace() || c == '(')
             .filter(|t| !t.is_empty())

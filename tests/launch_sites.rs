@@ -36,28 +36,15 @@
 //!
 //! Where g++ is missing the tests that need it print "skipped: g++ not found" and return.
 
+mod gxx;
+use gxx::{have_gxx, preprocess};
 use mpno::backend::cuda::KERNEL_NAMES;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn have_gxx() -> bool {
-    static FOUND: OnceLock<bool> = OnceLock::new();
-    let found = *FOUND.get_or_init(|| {
-        Command::new("g++")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !found {
-        eprintln!("skipped: g++ not found");
-    }
-    found
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1390,18 +1377,7 @@ fn kernel_sigs() -> &'static BTreeMap<String, BTreeMap<String, Vec<Param>>> {
         KERNEL_NAMES
             .iter()
             .map(|(file, _)| {
-                let out = Command::new("g++")
-                    .args(["-E", "-P", "-x", "c++", "-D__CUDACC_RTC__", "-include"])
-                    .arg(k.join("common.cuh"))
-                    .arg(k.join(format!("{file}.cu")))
-                    .output()
-                    .expect("run g++ -E");
-                assert!(
-                    out.status.success(),
-                    "g++ -E {file}.cu failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let text = String::from_utf8(out.stdout).unwrap();
+                let text = preprocess(&k, file);
                 (file.to_string(), parse_kernels(&text))
             })
             .collect()
