@@ -1459,23 +1459,20 @@ impl Cuda {
         let n = pred.numel();
         assert!(batch > 0, "{kind:?} loss: empty batch {:?}", pred.shape);
         let len = n / batch;
-        // H1 differences run along the grid axes, padded with extent-1 axes to 3 (None: L2).
-        let grid = match kind {
-            LossKind::L2 => None,
-            LossKind::H1 => {
-                let g = &pred.shape[2.min(pred.shape.len())..];
-                assert!(
-                    (1..=3).contains(&g.len()),
-                    "h1_loss: {:?} is not (batch, channels, 1 to 3 grid axes)",
-                    pred.shape
-                );
-                let mut n = [1u64; 3];
-                for (o, &e) in n.iter_mut().zip(g) {
-                    *o = e as u64;
-                }
-                Some(n)
+        // H1 differences run along the grid axes (padded with extent-1 axes to 3).
+        let mut grid = [1u64; 3];
+        if kind == LossKind::H1 {
+            let g = &pred.shape[2.min(pred.shape.len())..];
+            assert!(
+                (1..=3).contains(&g.len()),
+                "h1_loss: {:?} is not (batch, channels, 1 to 3 grid axes)",
+                pred.shape
+            );
+            for (o, &e) in grid.iter_mut().zip(g) {
+                *o = e as u64;
             }
-        };
+        }
+        let [n0, n1, n2] = grid;
         let p = self.as_format(pred, Format::Fp32)?;
         let y = self.as_format(target, Format::Fp32)?;
         let (b64, l64) = (batch as u64, len as u64);
@@ -1484,22 +1481,24 @@ impl Cuda {
         {
             let (mut d2, mut y2) = sums.slice.split_at_mut(batch);
             let threads = batch * len.div_ceil(super::kernels::REDUCE_CHUNK);
-            match grid {
-                Some([n0, n1, n2]) => launch!(self.gpu, "loss", "h1_sums_f32", threads;
-                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64, &n0, &n1, &n2)?,
-                None => launch!(self.gpu, "loss", "rel_l2_sums_f32", threads;
-                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64)?,
+            if kind == LossKind::H1 {
+                launch!(self.gpu, "loss", "h1_sums_f32", threads;
+                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64, &n0, &n1, &n2)?;
+            } else {
+                launch!(self.gpu, "loss", "rel_l2_sums_f32", threads;
+                    &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64)?;
             }
         }
         let sums = self.gpu.download(&sums)?;
         let (loss, coef) = crate::fno::loss::rel_l2_coefficients(&sums[..batch], &sums[batch..]);
         let coef = self.gpu.upload(&coef)?;
         let mut g = self.real(pred.shape.clone(), Format::Fp32)?;
-        match grid {
-            Some([n0, n1, n2]) => launch!(self.gpu, "loss", "h1_grad_f32", n;
-                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &n0, &n1, &n2, &scale)?,
-            None => launch!(self.gpu, "loss", "rel_l2_grad_f32", n;
-                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &scale)?,
+        if kind == LossKind::H1 {
+            launch!(self.gpu, "loss", "h1_grad_f32", n;
+                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &n0, &n1, &n2, &scale)?;
+        } else {
+            launch!(self.gpu, "loss", "rel_l2_grad_f32", n;
+                &p.buf.slice, &y.buf.slice, &mut g.buf.slice, &coef.slice, &b64, &l64, &scale)?;
         }
         Ok((loss, g))
     }
