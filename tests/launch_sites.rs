@@ -153,48 +153,51 @@ fn blank_comments(src: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// The index of the bracket closing the one at `open` (all of `()[]{}` nest), or the end.
-fn close(b: &[u8], open: usize) -> usize {
-    let mut depth = 0i32;
-    let mut i = open;
-    while i < b.len() {
+fn opens(c: u8) -> bool {
+    matches!(c, b'(' | b'[' | b'{')
+}
+
+fn closes(c: u8) -> bool {
+    matches!(c, b')' | b']' | b'}')
+}
+
+/// Walk `b[from..to]` outside literals: `visit(i, b[i], depth)` sees each byte with the
+/// bracket depth (all of `()[]{}` nest, counted from 0 at `from`) before that byte, and stops
+/// the walk by returning true. The index where it stopped, or `to`.
+fn walk(b: &[u8], from: usize, to: usize, mut visit: impl FnMut(usize, u8, i32) -> bool) -> usize {
+    let (mut depth, mut i) = (0i32, from);
+    while i < to {
         if let Some(j) = skip_literal(b, i) {
             i = j;
             continue;
         }
-        match b[i] {
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return i;
-                }
-            }
-            _ => {}
+        if visit(i, b[i], depth) {
+            return i;
+        }
+        if opens(b[i]) {
+            depth += 1;
+        } else if closes(b[i]) {
+            depth -= 1;
         }
         i += 1;
     }
-    b.len()
+    to
+}
+
+/// The index of the bracket closing the one at `open` (all of `()[]{}` nest), or the end.
+fn close(b: &[u8], open: usize) -> usize {
+    walk(b, open, b.len(), |_, c, depth| closes(c) && depth == 1)
 }
 
 /// Offsets of the `sep` bytes of `s` outside brackets and literals.
 fn top_level(s: &str, sep: u8) -> Vec<usize> {
-    let b = s.as_bytes();
     let mut out = Vec::new();
-    let (mut depth, mut i) = (0i32, 0);
-    while i < b.len() {
-        if let Some(j) = skip_literal(b, i) {
-            i = j;
-            continue;
+    walk(s.as_bytes(), 0, s.len(), |i, c, depth| {
+        if c == sep && depth == 0 {
+            out.push(i);
         }
-        match b[i] {
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => depth -= 1,
-            c if c == sep && depth == 0 => out.push(i),
-            _ => {}
-        }
-        i += 1;
-    }
+        false
+    });
     out
 }
 
@@ -598,28 +601,7 @@ impl Crate {
                 continue;
             }
             // In scope: no block closes between the `let` and the position.
-            let mut depth = 0i32;
-            let mut i = at;
-            let mut closed = false;
-            while i < loc.pos {
-                if let Some(j) = skip_literal(b, i) {
-                    i = j;
-                    continue;
-                }
-                match b[i] {
-                    b'{' | b'(' | b'[' => depth += 1,
-                    b'}' | b')' | b']' => {
-                        depth -= 1;
-                        if depth < 0 {
-                            closed = true;
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            if closed {
+            if walk(b, at, loc.pos, |_, c, depth| closes(c) && depth == 0) < loc.pos {
                 continue;
             }
             let before = text[..at].trim_end();
@@ -652,34 +634,19 @@ impl Crate {
             let pat = text[at + 3..pat_end.unwrap_or(eq)].trim();
             // Value up to `;` outside brackets (or `{` after `if let` / `while let`, or `else`
             // of a let-else).
-            let mut i = eq + 1;
-            let mut depth = 0i32;
-            while i < b.len() {
-                if let Some(j) = skip_literal(b, i) {
-                    i = j;
-                    continue;
-                }
-                match b[i] {
-                    b'{' if depth == 0 && conditional => break,
-                    b'(' | b'[' | b'{' => depth += 1,
-                    b')' | b']' | b'}' => {
-                        depth -= 1;
-                        if depth < 0 {
-                            break;
+            let i = walk(b, eq + 1, b.len(), |i, c, depth| {
+                depth == 0
+                    && match c {
+                        b'{' => conditional,
+                        b';' => true,
+                        b'e' => {
+                            text[i..].starts_with("else")
+                                && !is_ident(b[i - 1])
+                                && !b.get(i + 4).is_some_and(|&c| is_ident(c))
                         }
+                        c => closes(c),
                     }
-                    b';' if depth == 0 => break,
-                    b'e' if depth == 0
-                        && text[i..].starts_with("else")
-                        && !is_ident(b[i - 1])
-                        && !b.get(i + 4).is_some_and(|&c| is_ident(c)) =>
-                    {
-                        break;
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
+            });
             out.push(Let {
                 pat,
                 rhs: text[eq + 1..i].trim(),
@@ -851,31 +818,19 @@ impl Crate {
             .iter()
             .position(|(p, _)| strip_refs(p) == scrutinee)?;
         // The arm: the last `=>` at the match's top level before the position.
-        let mut depth = 0i32;
         let mut start = open + 1;
         let mut pat = None;
-        let mut i = open + 1;
-        while i < loc.site {
-            if let Some(e) = skip_literal(b, i) {
-                i = e;
-                continue;
-            }
-            match b[i] {
-                b'(' | b'[' | b'{' => depth += 1,
-                b')' | b']' | b'}' => {
-                    depth -= 1;
-                    if depth == 0 && b[i] == b'}' {
-                        start = i + 1;
-                    }
-                }
+        walk(b, open + 1, loc.site, |i, c, depth| {
+            match c {
+                b'}' if depth == 1 => start = i + 1,
                 b',' if depth == 0 => start = i + 1,
                 b'=' if depth == 0 && b.get(i + 1) == Some(&b'>') => {
                     pat = Some(text[start..i].trim());
                 }
                 _ => {}
             }
-            i += 1;
-        }
+            false
+        });
         let pat = pat?;
         if pat == "None" {
             Some((j, false))
