@@ -30,7 +30,7 @@ enum Command {
     /// For each grid size s, samples the function on x_j = j/s in [0,1)^d, computes the
     /// normalised DFT in f64, and writes one row per (s, mode, kind, format, model):
     /// discretization = |continuous coefficient - f64 DFT|, precision = |DFT under the precision
-    /// model - f64 DFT|, each with its bound (spec/bounds.md). Models: input (I: inputs rounded),
+    /// model - f64 DFT|, each with its bound (docs/bounds.md). Models: input (I: inputs rounded),
     /// storage (II: every stage's output rounded), arithmetic (III: every operation rounded),
     /// arithmetic-scaled (III with 1/2 per radix-2 stage, the overflow remedy).
     Errors(ErrorsArgs),
@@ -221,7 +221,8 @@ struct ErrorsArgs {
     /// Precision models: input, storage, arithmetic, arithmetic-scaled.
     #[arg(long, default_value = "input,storage,arithmetic")]
     models: String,
-    /// FFT algorithm for models II and III: auto, radix2, radix4, mixed, bluestein, naive.
+    /// FFT algorithm for models II and III: auto (radix4 for powers of two, else bluestein),
+    /// radix2, radix4, bluestein, naive.
     #[arg(long, default_value = "auto")]
     algorithm: String,
     /// Write the results CSV here (the results-file contract); without it, print a table.
@@ -230,10 +231,11 @@ struct ErrorsArgs {
     /// Seed for random function families (e.g. random sines).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Lipschitz constant of an expression (otherwise estimated; see `mpno functions`).
+    /// Lipschitz constant of an expression, taken as given (otherwise certified by interval
+    /// arithmetic; see `mpno functions`).
     #[arg(long)]
     lipschitz: Option<f64>,
-    /// Sup norm of an expression (otherwise estimated).
+    /// Sup norm of an expression, taken as given (otherwise certified).
     #[arg(long)]
     sup: Option<f64>,
 }
@@ -294,8 +296,11 @@ fn main() -> ExitCode {
                 println!("{name:<24} {desc}");
             }
             println!(
-                "\nAny other value is an expression in x (y, z for --dim 2, 3), e.g. \"exp(sin(2*pi*x))*y\":\n\
-                 coefficients by adaptive quadrature, L and M estimated on a fine grid unless --lipschitz / --sup are given."
+                "\nAny other value is an expression in x (y, z for --dim 2, 3), e.g. \"exp(-x^2)*sin(2*pi*y)\":\n\
+                 + - * / ^ (or **, right-associative; -x^2 is -(x^2)), numbers like 1e-3, constants pi e tau,\n\
+                 functions exp log ln sqrt sin cos tan asin acos atan sinh cosh tanh abs sign, min(a,b) max(a,b) pow(a,b).\n\
+                 Coefficients by adaptive quadrature that checks it resolved the function; L and M certified by\n\
+                 interval arithmetic (a pole or a domain error is refused) unless --lipschitz / --sup are given."
             );
             Ok(())
         }
@@ -765,7 +770,7 @@ fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
             "mode {:?}: discretization upper {:.4e}, lower-bound construction {:.4e}",
             w,
             bounds::discretization_upper(a.lipschitz, a.sup, w, a.s),
-            bounds::discretization_lower(a.lipschitz, w, a.s)
+            bounds::discretization_lower(a.lipschitz, a.sup, w, a.s)
         );
     }
     println!(

@@ -164,7 +164,7 @@ fn every_basis_writes_the_contract() {
         let mut lines = text.lines();
         assert_eq!(
             lines.next().unwrap(),
-            "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,note"
+            "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,constants,note"
         );
         let rows: Vec<Vec<String>> = lines
             .map(|l| {

@@ -100,7 +100,7 @@ fn errors_writes_the_results_contract() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,note"
+        "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,constants,note"
     );
     // 2 sizes x 2 modes x (1 discretization + 2 formats x 2 models).
     assert_eq!(lines.count(), 2 * 2 * 5);

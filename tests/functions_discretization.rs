@@ -1,6 +1,6 @@
 //! Discretization sanity without an FFT: the left Riemann sum
 //! F_s(v)(w) = s^-d sum_j v(x_j) e^{-2 pi i <w, x_j>} against the continuous coefficient, beside
-//! the bound (L + 2 pi ||w|| M) sqrt(d) / (sqrt(3) s) of spec/bounds.md.
+//! the bound (L + 2 pi ||w|| M) sqrt(d) / (sqrt(3) s) of docs/bounds.md.
 
 use mpno::functions::{Function, FunctionOptions, parse, sample};
 use num_complex::Complex;

@@ -13,8 +13,7 @@ use std::process::Command;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Columns of the two measurement files: the results-file contract and the statistics file.
-const CONTRACT: &str =
-    "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,note";
+const CONTRACT: &str = "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,constants,note";
 const STATS: &str =
     "input,dim,n,statistic,format,model,trials,measured,bound,ratio,prob_bound,note";
 const CROSSOVER: &str = "function,mode,format,model,s_star_bounds,bounds_how,level_bounds,s_star_measured,measured_how,level_measured";

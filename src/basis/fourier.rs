@@ -152,7 +152,7 @@ impl Basis for FourierBasis {
     fn discretization_lower(&self, f: &dyn DomainFunction, mode: &[i64]) -> Option<f64> {
         let l = f.lipschitz();
         l.is_finite()
-            .then(|| bounds::discretization_lower(l, mode, self.shape[0]))
+            .then(|| bounds::discretization_lower(l, f.sup(), mode, self.shape[0]))
     }
     fn precision_bound(
         &self,

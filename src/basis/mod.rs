@@ -1,6 +1,6 @@
 //! Bases beyond the DFT behind one [`Basis`] trait: Fourier (an adapter onto [`crate::fft`]),
 //! periodic wavelets (Haar, Daubechies db2..db10), Chebyshev on \[-1,1\] and real spherical
-//! harmonics on S^2 (spec/bounds.md, "Arbitrary basis").
+//! harmonics on S^2 (docs/bounds.md, "Other bases").
 //!
 //! Every basis answers the same questions for one grid:
 //! - the quadrature nodes and weights its discrete transform is built on ([`Basis::quadrature`]);
@@ -27,7 +27,7 @@ pub mod wavelet;
 
 use crate::bounds::PrecisionBound;
 use crate::fft::{Complex, FftError, ModelOutput};
-use crate::functions::{CoefficientSource, Function};
+use crate::functions::Function;
 use crate::precision::{Format, Model};
 use std::sync::Arc;
 
@@ -44,6 +44,11 @@ pub trait DomainFunction: Send + Sync {
     fn lipschitz(&self) -> f64;
     /// sup |v| over the domain.
     fn sup(&self) -> f64;
+    /// How L and M were obtained, as in the results files' `constants` column
+    /// ([`crate::functions::ConstantsSource::tag`]); the sphere's functions have analytic bounds.
+    fn constants(&self) -> &'static str {
+        "bound"
+    }
     /// The continuous coefficient in closed form (or computed to f64 accuracy), when known:
     /// `basis` is [`Basis::family`], `mode` the coefficient's label.
     fn exact_coefficient(&self, _basis: &str, _mode: &[i64]) -> Option<Continuous> {
@@ -257,24 +262,20 @@ impl DomainFunction for OnInterval {
     fn sup(&self) -> f64 {
         self.f.sup()
     }
+    fn constants(&self) -> &'static str {
+        self.f.constants_source().tag()
+    }
     fn exact_coefficient(&self, basis: &str, mode: &[i64]) -> Option<Continuous> {
-        let (abs_err, how) = match self.f.coefficient_source() {
-            CoefficientSource::Exact => (0.0, String::new()),
-            CoefficientSource::Quadrature { abs_tol } => (
-                abs_tol,
-                format!("continuous coefficient by quadrature (abs tol {abs_tol:.1e})"),
-            ),
-        };
-        let with = |value: Complex<f64>| Continuous {
-            value,
-            abs_err,
-            how: how.clone(),
+        let with = |c: crate::functions::Checked| Continuous {
+            value: c.value,
+            abs_err: c.abs_err,
+            how: c.note(),
         };
         match basis {
-            "fourier" => Some(with(self.f.coefficient(mode))),
+            "fourier" => Some(with(self.f.coefficient_checked(mode))),
             // Every periodised scaling function at level 0 is 1: the scaling coefficient is the
             // mean, the Fourier coefficient at 0.
-            _ if !self.chebyshev && mode == [-1, 0] => Some(with(self.f.coefficient(&[0]))),
+            _ if !self.chebyshev && mode == [-1, 0] => Some(with(self.f.coefficient_checked(&[0]))),
             _ => None,
         }
     }

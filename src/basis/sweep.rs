@@ -147,6 +147,7 @@ pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisErr
                 bound: basis.discretization_bound(f.as_ref(), &samples, mode) + c.abs_err,
                 lower_bound: basis.discretization_lower(f.as_ref(), mode),
                 prob_bound: None,
+                constants: f.constants().to_string(),
                 note,
             });
         }
@@ -188,6 +189,7 @@ pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisErr
                             bound: b.bound,
                             lower_bound: None,
                             prob_bound: b.probabilistic.is_finite().then_some(b.probabilistic),
+                            constants: "samples".into(),
                             note: join(&note, &b.note),
                         }
                     })

@@ -1,4 +1,4 @@
-//! The bounds of spec/bounds.md, one function per statement; each doc comment is the formula.
+//! The bounds of docs/bounds.md, one function per statement; each doc comment is the formula.
 //!
 //! Notation: grid size s per axis, dimension d, n = s^d points, mode w in Z^d, Lipschitz constant
 //! L (Euclidean norm on [0,1]^d), sup norm M, unit roundoff u of the format, smallest subnormal
@@ -16,7 +16,7 @@ pub fn mode_norm(w: &[i64]) -> f64 {
 /// Discretization upper bound [R, Thm 3.1 shape]:
 /// |F(v)(w) - F_s(v)(w)| <= (L + 2 pi ||w||_2 M) sqrt(d) / (sqrt(3) s).
 ///
-/// Proof (spec/bounds.md): g(x) = v(x) exp(-2 pi i <w,x>) is Lipschitz with constant
+/// Proof (docs/bounds.md): g(x) = v(x) exp(-2 pi i <w,x>) is Lipschitz with constant
 /// L + 2 pi ||w|| M; the left Riemann sum replaces g by its value at the cell corner, and the mean
 /// distance from a uniform point of [0,1/s]^d to the corner is <= sqrt(d/3)/s (Jensen).
 /// Infinite when L is (a discontinuous function has no such bound).
@@ -25,20 +25,40 @@ pub fn discretization_upper(l: f64, m: f64, w: &[i64], s: usize) -> f64 {
     (l + 2.0 * PI * mode_norm(w) * m) * d.sqrt() / (3f64.sqrt() * s as f64)
 }
 
-/// Lower-bound construction (tightness in s): the worst discretization error over all
-/// L-Lipschitz functions at mode w is at least
-/// L / (2 pi ||s e_1 + w||) for w = 0, and L / (4 pi ||s e_1 + w||) for w != 0.
+/// Lower-bound construction (tightness in s): the worst discretization error at mode w over all
+/// functions with Lipschitz constant L and sup M is at least
+///     max over k in {w + s e_1, w - s e_1}, k != -w, of  min(M, L / (2 pi ||k||)) h,
+/// with h = 1 when 2w = 0 (mod s) componentwise and h = 1/2 otherwise (k = 0 gives min = M).
 ///
-/// Proof: v(x) = c cos(2 pi <s e_1 + w, x>) has Lipschitz constant L = 2 pi c ||s e_1 + w||; on the
-/// grid it equals c cos(2 pi <w, x_j>), so F_s(v)(w) = c (w = 0) or c/2 (w != 0), while
-/// F(v)(w) = 0 because s e_1 + w != +-w. For w = 0, d = 1 this is the family L/(2 pi s) cos(2 pi s x)
-/// with F_s(v)(0) = L/(2 pi s).
-pub fn discretization_lower(l: f64, w: &[i64], s: usize) -> f64 {
-    let mut k: Vec<f64> = w.iter().map(|&x| x as f64).collect();
-    k[0] += s as f64;
-    let norm = k.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let half = if w.iter().all(|&x| x == 0) { 1.0 } else { 0.5 };
-    half * l / (2.0 * PI * norm)
+/// Proof: v(x) = c cos(2 pi <k, x>) has Lipschitz constant 2 pi c ||k|| and sup c, so
+/// c = min(M, L / (2 pi ||k||)) keeps it in the class. On the grid k = w (mod s), so v(x_j) =
+/// c cos(2 pi <w, x_j>) and the normalised DFT at w is (c/2)(1 + [2w = 0 mod s]) = c h, while
+/// F(v)(w) = (c/2)([k = w] + [k = -w]) = 0 (k = w is impossible for s > 0, k = -w is excluded).
+/// For w = 0, d = 1 this is the family L/(2 pi s) cos(2 pi s x) with F_s(v)(0) = L/(2 pi s);
+/// at w = -s the shift w + s e_1 = 0 is the constant M, aliased onto w: error M.
+pub fn discretization_lower(l: f64, m: f64, w: &[i64], s: usize) -> f64 {
+    let s_i = s as i64;
+    let h = if w.iter().all(|&x| (2 * x).rem_euclid(s_i.max(1)) == 0) {
+        1.0
+    } else {
+        0.5
+    };
+    let mut best: f64 = 0.0;
+    for sign in [1i64, -1] {
+        let mut k: Vec<i64> = w.to_vec();
+        k[0] += sign * s_i;
+        if k.iter().zip(w).all(|(a, b)| *a == -b) {
+            continue;
+        }
+        let norm = k.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+        let amp = if norm == 0.0 {
+            m
+        } else {
+            m.min(l / (2.0 * PI * norm))
+        };
+        best = best.max(amp * h);
+    }
+    best
 }
 
 /// Input rounding, model I [R, Thm 3.2 shape]:
@@ -59,12 +79,16 @@ pub fn input_rounding(fmt: Format, mean_abs: f64) -> f64 {
 /// imaginary parts gives, with probability at least 1 - delta,
 /// |error of one coefficient| <= u M sqrt(4 ln(4/delta) / n).
 /// Not a guarantee for structured inputs (a constant input has identical errors), so it is
-/// reported beside the worst-case bound, never used as the bound.
+/// reported beside the worst-case bound, never used as the bound. For n < 4 ln(4/delta)
+/// (n < 34 at delta = 1e-3) the square root exceeds 1 and the worst case u M + sigma/2, which
+/// holds with probability 1, is smaller: the smaller of the two is returned (both hold with
+/// probability >= 1 - delta).
 pub fn input_rounding_probabilistic(fmt: Format, m: f64, n: usize, delta: f64) -> f64 {
     if fmt == Format::Fp64 {
         return 0.0;
     }
-    fmt.unit_roundoff() * m * (4.0 * (4.0 / delta).ln() / n as f64).sqrt()
+    let hoeffding = fmt.unit_roundoff() * m * (4.0 * (4.0 / delta).ln() / n as f64).sqrt();
+    hoeffding.min(input_rounding(fmt, m))
 }
 
 /// Higham's bound for radix-2 Cooley-Tukey in floating point (Accuracy and Stability of Numerical
@@ -234,9 +258,43 @@ mod tests {
         let ratio = (0.5 / s as f64) / discretization_upper(1.0, 1.0, &[0], s);
         assert!((ratio - 3f64.sqrt() / 2.0).abs() < 1e-12);
         // The lower-bound family attains L/(2 pi s); ratio to the upper bound sqrt3/(2 pi).
-        let r = discretization_lower(1.0, &[0], s) / discretization_upper(1.0, 0.0, &[0], s);
+        let r = discretization_lower(1.0, 1.0, &[0], s) / discretization_upper(1.0, 0.0, &[0], s);
         assert!((r - 3f64.sqrt() / (2.0 * PI)).abs() < 1e-12);
-        assert!(discretization_lower(2.0, &[3], s) < discretization_upper(2.0, 0.1, &[3], s));
+        assert!(discretization_lower(2.0, 1.0, &[3], s) < discretization_upper(2.0, 0.1, &[3], s));
+        // M caps the amplitude; at w = -s the constant M aliases onto w (was infinite).
+        assert_eq!(discretization_lower(1e9, 0.25, &[0], s), 0.25);
+        let at = discretization_lower(1.0, 0.5, &[-(s as i64)], s);
+        assert_eq!(at, 0.5);
+        assert!(at <= discretization_upper(1.0, 0.5, &[-(s as i64)], s));
+        // Every mode of a small grid: finite, and below the upper bound.
+        for w in -9..=9 {
+            for d in [1usize, 2] {
+                let mode = vec![w; d];
+                let lo = discretization_lower(3.0, 2.0, &mode, 4);
+                assert!(
+                    lo.is_finite() && lo <= discretization_upper(3.0, 2.0, &mode, 4),
+                    "{w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn probabilistic_bound_never_exceeds_the_worst_case() {
+        for n in [1usize, 2, 8, 33, 34, 35, 1 << 10] {
+            for fmt in [Format::Fp16, Format::Bf16, Format::E4m3] {
+                let p = input_rounding_probabilistic(fmt, 3.0, n, 1e-3);
+                assert!(p <= input_rounding(fmt, 3.0), "{fmt} n = {n}");
+                assert!(
+                    input_rounding_probabilistic_all_modes(fmt, 3.0, n, 1e-3)
+                        <= input_rounding(fmt, 3.0)
+                );
+            }
+        }
+        // Above n = 4 ln(4000) ~ 33.2 the Hoeffding term is the smaller one.
+        let u = Format::Fp16.unit_roundoff();
+        let p = input_rounding_probabilistic(Format::Fp16, 1.0, 1 << 10, 1e-3);
+        assert!((p - u * (4.0 * 4000f64.ln() / 1024.0).sqrt()).abs() < 1e-18);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 use super::sweep::{Kind, Row};
 use std::io::Write;
 
-/// The results-file contract (shared/DESIGN.md), then two trailing columns: `prob_bound` (the
-/// probabilistic input-rounding bound beside a precision row's worst-case bound) and `note` (why a
-/// bound is infinite or a measurement a range failure; how a coefficient was obtained).
-pub const CSV_HEADER: [&str; 14] = [
+/// The results-file contract (docs/results-files.md): the twelve contract columns, then
+/// `prob_bound` (the probabilistic input-rounding bound beside a precision row's worst-case
+/// bound), `constants` (what the bound rests on: how L and M were obtained, or `samples`) and
+/// `note` (why a bound is infinite or a measurement a range failure; how a coefficient was
+/// obtained).
+pub const CSV_HEADER: [&str; 15] = [
     "basis",
     "function",
     "dim",
@@ -18,6 +20,7 @@ pub const CSV_HEADER: [&str; 14] = [
     "lower_bound",
     "ratio",
     "prob_bound",
+    "constants",
     "note",
 ];
 
@@ -29,7 +32,7 @@ fn num(x: f64) -> String {
     }
 }
 
-fn fields(r: &Row) -> [String; 14] {
+fn fields(r: &Row) -> [String; 15] {
     [
         r.basis.clone(),
         r.function.clone(),
@@ -48,6 +51,7 @@ fn fields(r: &Row) -> [String; 14] {
             String::new()
         },
         r.prob_bound.map_or(String::new(), num),
+        r.constants.clone(),
         r.note.clone(),
     ]
 }
@@ -66,9 +70,13 @@ pub fn write_csv<W: Write>(w: W, rows: &[Row]) -> csv::Result<()> {
 /// A readable aligned table of the rows (what `mpno errors` prints without --out).
 pub fn write_table<W: Write>(mut w: W, rows: &[Row]) -> std::io::Result<()> {
     if let Some(r) = rows.first() {
+        let constants = rows
+            .iter()
+            .find(|r| r.kind == Kind::Discretization)
+            .map_or("", |r| r.constants.as_str());
         writeln!(
             w,
-            "basis {}, function {}, dim {}",
+            "basis {}, function {}, dim {}, L and M: {constants}",
             r.basis, r.function, r.dim
         )?;
     }

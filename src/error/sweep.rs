@@ -1,6 +1,6 @@
 use crate::bounds;
 use crate::fft::{self, Algorithm, Complex};
-use crate::functions::{self, CoefficientSource, Function};
+use crate::functions::{self, Function};
 use crate::precision::{Format, Model};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -25,7 +25,7 @@ impl fmt::Display for Kind {
     }
 }
 
-/// One row of the results-file contract (shared/DESIGN.md), plus two trailing columns.
+/// One row of the results-file contract (docs/results-files.md), plus three trailing columns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     pub basis: String,
@@ -44,15 +44,24 @@ pub struct Row {
     pub lower_bound: Option<f64>,
     /// Probabilistic companion bound (precision rows, model I part), when defined.
     pub prob_bound: Option<f64>,
+    /// What the bound rests on: for discretization rows how L and M were obtained
+    /// ([`crate::functions::ConstantsSource::tag`]: exact, bound, interval, user,
+    /// user+interval); `samples` for precision rows, whose bounds use the sampled values only.
+    pub constants: String,
     /// Empty, or why the bound is infinite / the measurement is a range failure, and how the
     /// continuous coefficient was obtained when not in closed form.
     pub note: String,
 }
 
 impl Row {
-    /// measured / bound (0 when the bound is infinite and the measurement finite).
+    /// measured / bound (0 when the bound is infinite and the measurement finite, or when the
+    /// measurement is 0: a zero error meets any bound, including a zero one).
     pub fn ratio(&self) -> f64 {
-        self.measured / self.bound
+        if self.measured == 0.0 {
+            0.0
+        } else {
+            self.measured / self.bound
+        }
     }
     /// The mode as written in result files: entries joined by ':'.
     pub fn mode_string(&self) -> String {
@@ -201,24 +210,15 @@ fn discretization_rows(f: &dyn Function, g: &Grid, cfg: &SweepConfig) -> Vec<Row
     let specialised = f.at_resolution(g.s);
     let fs: &dyn Function = specialised.as_deref().unwrap_or(f);
     let (l, m) = (fs.lipschitz(), fs.sup());
-    let source_note = match fs.coefficient_source() {
-        CoefficientSource::Exact => String::new(),
-        CoefficientSource::Quadrature { abs_tol } => {
-            format!("continuous coefficient by quadrature (abs tol {abs_tol:.1e})")
-        }
-    };
     cfg.modes
         .iter()
         .map(|w| {
-            let exact = fs.coefficient(w);
+            let exact = fs.coefficient_checked(w);
             let discrete = g.reference[flat_index(w, g.s)];
-            let measured = (exact - discrete).norm();
-            let mut bound = bounds::discretization_upper(l, m, w, g.s);
-            let mut note = source_note.clone();
-            if let CoefficientSource::Quadrature { abs_tol } = fs.coefficient_source() {
-                // The measurement carries the quadrature's error: the bound allows for it.
-                bound += abs_tol;
-            }
+            let measured = (exact.value - discrete).norm();
+            // The measurement carries the coefficient's own error: the bound allows for it.
+            let mut bound = bounds::discretization_upper(l, m, w, g.s) + exact.abs_err;
+            let mut note = exact.note();
             if !l.is_finite() {
                 note = join_notes(&note, "not Lipschitz (L = inf): no discretization bound");
             }
@@ -226,7 +226,7 @@ fn discretization_rows(f: &dyn Function, g: &Grid, cfg: &SweepConfig) -> Vec<Row
             bound += bounds::f64_reference_error(m, n);
             let lower = l
                 .is_finite()
-                .then(|| bounds::discretization_lower(l, w, g.s));
+                .then(|| bounds::discretization_lower(l, m, w, g.s));
             Row {
                 basis: "fourier".into(),
                 function: f.name(),
@@ -240,6 +240,7 @@ fn discretization_rows(f: &dyn Function, g: &Grid, cfg: &SweepConfig) -> Vec<Row
                 bound,
                 lower_bound: lower,
                 prob_bound: None,
+                constants: fs.constants_source().tag().to_string(),
                 note,
             }
         })
@@ -291,6 +292,7 @@ fn precision_rows(
                 bound: b.bound,
                 lower_bound: None,
                 prob_bound: Some(b.probabilistic),
+                constants: "samples".into(),
                 note: join_notes(&note, &b.note),
             }
         })

@@ -1,7 +1,7 @@
 //! The GPU benchmark report: mpno beside neuraloperator from one `scripts/gpu-run` file.
 //!
 //! `scripts/gpu-run` writes `gpu_bench.json` with one entry per run: `mpno_<case>` (the JSON of
-//! `mpno bench fno --device cuda`) and `neuralop` (`../shared/gpu/neuralop_anchor.py`, whose
+//! `mpno bench fno --device cuda`) and `neuralop` (`scripts/neuralop_anchor.py`, whose
 //! `fno_ns128_batch<B>` map holds one entry per neuraloperator mode). [`GpuReport::from_json`]
 //! pairs them case by case, compares medians of step times (the anchor script reports the
 //! median, `mpno bench fno` both the minimum and the median), and checks the targets of

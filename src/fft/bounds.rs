@@ -1,4 +1,4 @@
-//! Error bounds of the transforms, per algorithm and model (spec/bounds.md, Higham 2002 ch. 24).
+//! Error bounds of the transforms, per algorithm and model (docs/bounds.md, Higham 2002 ch. 24).
 //!
 //! All are normwise relative bounds eps: ||y^ - y||_2 <= eps ||y||_2, where y is the exact DFT of
 //! the (already rounded) input, so model I's input rounding is not included. A d-D transform is a

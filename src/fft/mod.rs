@@ -1,5 +1,5 @@
 //! FFT generic over the emulated scalar: any length, 1-D to 3-D, real and complex, under the three
-//! precision models of spec/bounds.md; an O(n^2) f64 DFT as the oracle; rustfft as the fast path
+//! precision models of docs/bounds.md; an O(n^2) f64 DFT as the oracle; rustfft as the fast path
 //! for f64 (the reference and model I).
 //!
 //! Convention: X_k = sum_j x_j exp(-2 pi i j k / n) (forward), exp(+...) (inverse), both

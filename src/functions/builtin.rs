@@ -281,7 +281,7 @@ impl Function for Aliased {
     }
 }
 
-/// The lower-bound family of spec/bounds.md: v(x) = L / (2 pi s) cos(2 pi s x), Lipschitz
+/// The lower-bound family of docs/bounds.md: v(x) = L / (2 pi s) cos(2 pi s x), Lipschitz
 /// constant exactly L, with F(v)(0) = 0 but F_s(v)(0) = L / (2 pi s), so the discretization error
 /// at w = 0 is L / (2 pi s) = sqrt(3) / (2 pi) of the bound. [`Function::at_resolution`] gives the
 /// instance for grid size s; the family object is the instance at s = 1. Name: `lowercos:L=..`.

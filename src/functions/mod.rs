@@ -1,5 +1,5 @@
 //! Test functions on \[0,1)^d (d = 1..3) with their continuous Fourier coefficients, Lipschitz
-//! constant L and sup M: what the discretization and precision bounds of spec/bounds.md need.
+//! constant L and sup M: what the discretization and precision bounds of docs/bounds.md need.
 //!
 //! Conventions: F(v)(w) = integral over \[0,1)^d of v(x) exp(-2 pi i <w, x>) dx for w in Z^d;
 //! the grid is x_j = j / s. L is the Lipschitz constant for the Euclidean norm on \[0,1\]^d (not
@@ -9,13 +9,15 @@
 //! - Built-ins ([`builtins`]) have closed-form coefficients and exact (or rigorously bounded) L, M.
 //! - `prod(f,g[,h])`, or a 1-D built-in name in dimension d > 1, is a separable product.
 //! - `expsin_diag` is a non-separable exp(sin(2 pi (x_1 + ... + x_d))) with exact coefficients.
-//! - Anything else is parsed as an expression in x, y, z ([`Expression`]): coefficients by adaptive
-//!   Gauss-Kronrod quadrature (target 1e-13 absolute), L and M estimated on a fine grid unless given.
+//! - Anything else is parsed as an expression in x, y, z ([`Expression`]): coefficients by guarded
+//!   adaptive Gauss-Kronrod quadrature (target 1e-13 absolute), L and M certified by interval
+//!   branch and bound ([`certify`]) unless given.
 //!
 //! Spec grammar for built-ins: `name` or `name:key=value,key=value`; list values are separated by
 //! `;` (e.g. `poly:c=1;-2;3` is 1 - 2x + 3x^2).
 
 mod builtin;
+pub mod certify;
 mod expr;
 mod multi;
 pub mod quad;
@@ -23,7 +25,8 @@ mod spec;
 pub mod special;
 
 pub use builtin::{AbsHalf, Aliased, ExpSin, LowerBound, Poly, SquareWave, TrigPoly, random_sines};
-pub use expr::{ESTIMATE_INTERVALS, Expression, QUAD_TOL, SLOPE_SAFETY, VARIABLES};
+pub use expr::{BINARY_FUNCTIONS, CONSTANTS};
+pub use expr::{CERTIFY_BOXES, CHECK_INTERVALS, Expression, QUAD_TOL, VARIABLES};
 pub use multi::{ExpSinDiag, Product};
 pub use spec::{builtin_names, builtins, parse};
 
@@ -38,21 +41,79 @@ pub enum CoefficientSource {
     /// Closed form (to f64 rounding).
     Exact,
     /// Numerical quadrature; `abs_tol` is the target absolute accuracy, or the worst achieved
-    /// error estimate so far when that is larger.
-    Quadrature { abs_tol: f64 },
+    /// error estimate so far when that is larger; `converged` is false when some coefficient's
+    /// quadrature ran out of panels before meeting its target (its estimate then says how far
+    /// it got).
+    Quadrature { abs_tol: f64, converged: bool },
 }
 
-/// How L and M were obtained.
+/// A continuous coefficient with its accuracy ([`Function::coefficient_checked`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Checked {
+    pub value: Complex<f64>,
+    /// Absolute error bound (closed forms: 0) or quadrature error estimate.
+    pub abs_err: f64,
+    /// False when the quadrature ran out of panels before meeting its target.
+    pub converged: bool,
+}
+
+impl Checked {
+    /// How the coefficient was obtained, for result files ("" for closed forms).
+    pub fn note(&self) -> String {
+        if self.abs_err == 0.0 {
+            String::new()
+        } else if self.converged {
+            format!(
+                "continuous coefficient by quadrature (abs err {:.1e})",
+                self.abs_err
+            )
+        } else {
+            format!(
+                "continuous coefficient NOT resolved: quadrature budget spent at error estimate \
+                 {:.1e} (target {:.0e}); the bound includes the estimate",
+                self.abs_err,
+                expr::QUAD_TOL
+            )
+        }
+    }
+}
+
+/// How L and M were obtained. Every variant but the user-given ones is proven.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConstantsSource {
     /// Exact values (closed form, or maxima located exactly), up to an upward rounding nudge.
     Exact,
-    /// Rigorous upper bounds that need not be attained (the text says how).
+    /// Rigorous upper bounds from an analytic argument that need not be attained (the text
+    /// says how).
     Bound(String),
-    /// Numerical estimates with a safety margin; not proven (the text says how).
-    Estimated(String),
-    /// Both given by the user (FunctionOptions::lipschitz and ::sup).
+    /// Upper bounds certified by interval arithmetic ([`certify`]; the text gives the bounds,
+    /// the values attained and the boxes).
+    Interval(String),
+    /// Both given by the user (FunctionOptions::lipschitz and ::sup): not checked.
     Given,
+    /// One given by the user, the other certified (the text says which).
+    PartlyGiven(String),
+}
+
+impl ConstantsSource {
+    /// One word for result files (the `constants` column): exact, bound, interval, user, or
+    /// user+interval.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            ConstantsSource::Exact => "exact",
+            ConstantsSource::Bound(_) => "bound",
+            ConstantsSource::Interval(_) => "interval",
+            ConstantsSource::Given => "user",
+            ConstantsSource::PartlyGiven(_) => "user+interval",
+        }
+    }
+    /// Whether both constants are proven (not taken from the user).
+    pub fn certified(&self) -> bool {
+        !matches!(
+            self,
+            ConstantsSource::Given | ConstantsSource::PartlyGiven(_)
+        )
+    }
 }
 
 impl fmt::Display for ConstantsSource {
@@ -60,8 +121,9 @@ impl fmt::Display for ConstantsSource {
         match self {
             ConstantsSource::Exact => write!(f, "exact"),
             ConstantsSource::Bound(how) => write!(f, "upper bound ({how})"),
-            ConstantsSource::Estimated(how) => write!(f, "estimated ({how})"),
+            ConstantsSource::Interval(how) => write!(f, "certified by intervals ({how})"),
             ConstantsSource::Given => write!(f, "given by the user"),
+            ConstantsSource::PartlyGiven(how) => write!(f, "partly given by the user ({how})"),
         }
     }
 }
@@ -78,6 +140,23 @@ pub trait Function: Send + Sync {
     fn coefficient(&self, w: &[i64]) -> Complex<f64>;
     /// Closed form, or numerical quadrature with the achieved/target absolute accuracy.
     fn coefficient_source(&self) -> CoefficientSource;
+    /// The coefficient at w with its own accuracy: closed forms have error 0; quadrature reports
+    /// its error estimate for this w and whether it met the target.
+    fn coefficient_checked(&self, w: &[i64]) -> Checked {
+        let value = self.coefficient(w);
+        match self.coefficient_source() {
+            CoefficientSource::Exact => Checked {
+                value,
+                abs_err: 0.0,
+                converged: true,
+            },
+            CoefficientSource::Quadrature { abs_tol, converged } => Checked {
+                value,
+                abs_err: abs_tol,
+                converged,
+            },
+        }
+    }
     /// Euclidean Lipschitz constant on \[0,1\]^d; f64::INFINITY when not Lipschitz.
     fn lipschitz(&self) -> f64;
     /// sup |v| on \[0,1\]^d.
@@ -96,8 +175,9 @@ pub trait Function: Send + Sync {
     }
 }
 
-/// Options for [`parse`]: user-given constants (used instead of estimates for expressions;
-/// ignored by built-ins, whose constants are exact) and the default seed of random families.
+/// Options for [`parse`]: user-given constants (used instead of the certified bounds of
+/// expressions, unchecked; ignored by built-ins, whose constants are exact) and the default seed
+/// of random families.
 #[derive(Clone, Debug, Default)]
 pub struct FunctionOptions {
     pub lipschitz: Option<f64>,
@@ -109,7 +189,7 @@ pub struct FunctionOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum FunctionError {
     #[error(
-        "function '{spec}' is neither a built-in nor a valid expression: {message}. Built-ins: {builtins}"
+        "function '{spec}' is neither a built-in nor a valid expression: {message}\nBuilt-ins: {builtins}"
     )]
     Parse {
         spec: String,
@@ -117,11 +197,12 @@ pub enum FunctionError {
         builtins: String,
     },
     #[error(
-        "function '{spec}': unknown variable '{var}' in dimension {dim} (variables: {allowed}). Built-ins: {builtins}"
+        "function '{spec}': unknown variable '{var}' at column {column} in dimension {dim} (variables: {allowed}). Built-ins: {builtins}"
     )]
     UnknownVariable {
         spec: String,
         var: String,
+        column: usize,
         dim: usize,
         allowed: String,
         builtins: String,
@@ -132,6 +213,16 @@ pub enum FunctionError {
         at: String,
         value: f64,
     },
+    #[error(
+        "function '{spec}' is unbounded near {at} (a pole: no finite bound on |v| holds there, so \
+         no error bound would); keep poles outside [0,1]^d"
+    )]
+    Unbounded { spec: String, at: String },
+    #[error(
+        "function '{spec}' is undefined near {at} (sqrt or log of a negative number, asin or acos \
+         outside [-1,1], or a fractional power of a negative number)"
+    )]
+    Undefined { spec: String, at: String },
     #[error("function '{spec}': parameter '{param}': {message}")]
     BadParameter {
         spec: String,

@@ -56,9 +56,11 @@ impl Function for Product {
         // Error of a product of approximations: sum_i tol_i prod_{j != i} M_j (|c_j| <= M_j).
         let mut tol = 0.0;
         let mut any = false;
+        let mut all_converged = true;
         for (i, f) in self.factors.iter().enumerate() {
-            if let CoefficientSource::Quadrature { abs_tol } = f.coefficient_source() {
+            if let CoefficientSource::Quadrature { abs_tol, converged } = f.coefficient_source() {
                 any = true;
+                all_converged &= converged;
                 let others: f64 = self
                     .factors
                     .iter()
@@ -70,7 +72,10 @@ impl Function for Product {
             }
         }
         if any {
-            CoefficientSource::Quadrature { abs_tol: tol }
+            CoefficientSource::Quadrature {
+                abs_tol: tol,
+                converged: all_converged,
+            }
         } else {
             CoefficientSource::Exact
         }

@@ -103,6 +103,38 @@ pub struct QuadResult {
     pub evals: usize,
     /// Whether the target was met (or only rounding was left).
     pub converged: bool,
+    /// Smallest and largest value of v seen at the nodes (NaN without a [`Resolution`] check).
+    pub v_seen: (f64, f64),
+}
+
+/// One evaluation of the integrand g at a node, with the range of the underlying real function
+/// v it saw there (v itself for a 1-D integral; every v value an inner integral evaluated for
+/// a nested one).
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub g: Complex<f64>,
+    pub v_lo: f64,
+    pub v_hi: f64,
+}
+
+/// Bounds on v over a panel (or, in a nested integral, over the slab the panel spans: the
+/// outer coordinates fixed, the inner ones over \[0,1\]), from an interval enclosure.
+#[derive(Clone, Copy, Debug)]
+pub struct PanelBounds {
+    /// >= sup |dv/dt| along the integration variable (infinite when not Lipschitz).
+    pub slope: f64,
+    /// >= sup v - inf v.
+    pub width: f64,
+    /// >= sup |v|.
+    pub sup: f64,
+}
+
+/// The resolution check of a guarded integral of g = v exp(-2 pi i w t): `bounds(a, b)` encloses
+/// v over the panel \[a, b\] (see [`gauss_kronrod_guarded`]).
+pub struct Resolution<'a> {
+    pub bounds: &'a (dyn Fn(f64, f64) -> PanelBounds + Sync),
+    /// |w| for the integration variable.
+    pub freq: f64,
 }
 
 #[derive(Clone, Copy)]
@@ -112,6 +144,8 @@ struct Panel {
     k: Complex<f64>,
     trunc: f64,
     floor: f64,
+    v_lo: f64,
+    v_hi: f64,
 }
 
 impl PartialEq for Panel {
@@ -255,7 +289,13 @@ fn nodes(a: f64, b: f64) -> [f64; NPTS] {
     x
 }
 
-fn combine(a: f64, b: f64, fx: &[Complex<f64>]) -> Panel {
+fn combine(a: f64, b: f64, samples: &[Sample]) -> Panel {
+    let fx: Vec<Complex<f64>> = samples.iter().map(|s| s.g).collect();
+    let (v_lo, v_hi) = samples
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), s| {
+            (l.min(s.v_lo), h.max(s.v_hi))
+        });
     let h = 0.5 * (b - a);
     let mut k = fx[14] * WGK[7];
     let mut g = fx[14] * WG[3];
@@ -325,6 +365,47 @@ fn combine(a: f64, b: f64, fx: &[Complex<f64>]) -> Panel {
         k,
         trunc: (k - g).norm().max(guard).max(legendre),
         floor,
+        v_lo,
+        v_hi,
+    }
+}
+
+/// Largest gap between neighbouring nodes of a panel (guards included), in half-widths: the
+/// gap between the centre and the innermost Kronrod nodes.
+const MAX_GAP: f64 = 0.207_784_955_007_898_5;
+
+/// How much wider than what the nodes saw v may be over a panel before the panel counts as
+/// unresolved (interval enclosures over-estimate by a bounded factor on smooth panels).
+const RESOLVED_RATIO: f64 = 4.0;
+
+/// The resolution check. A feature of v narrower than the node spacing (a spike between nodes)
+/// is invisible to every rule and to |K - G|; an enclosure is not fooled. Between neighbouring
+/// nodes g apart, v can stray from the values seen by at most slope g / 2 and by at most the
+/// enclosure's width, so the panel is resolved when
+///     min(slope MAX_GAP h / 2, width) <= RESOLVED_RATIO (v_hi - v_lo) + tol / 8,
+/// the node values' spread (or a part of the tolerance) accounting for what v can do unseen.
+/// Otherwise the panel's error gets the rigorous bound
+///     |int g - K| <= 2 h sqrt 2 min(2 h slope_g, width_g),
+/// (both int g / 2h and K / 2h lie in the hull of g over the panel, whose real and imaginary
+/// parts are at most width_g = width + 4 pi |w| h sup wide, or 2 h slope_g with
+/// slope_g = slope + 2 pi |w| sup), which sends refinement there until the nodes see v.
+fn check_resolution(p: &mut Panel, r: &Resolution, tol: f64) {
+    let h = 0.5 * (p.b - p.a);
+    let pb = (r.bounds)(p.a, p.b);
+    let seen = if p.v_hi >= p.v_lo {
+        p.v_hi - p.v_lo
+    } else {
+        0.0
+    };
+    let unseen = (pb.slope * MAX_GAP * h / 2.0).min(pb.width);
+    if unseen.is_nan() || unseen > RESOLVED_RATIO * seen + tol / 8.0 {
+        let two_pi_w = 2.0 * std::f64::consts::PI * r.freq;
+        let slope_g = pb.slope + two_pi_w * pb.sup;
+        let width_g = pb.width + 2.0 * two_pi_w * h * pb.sup;
+        let crude = 2.0 * h * std::f64::consts::SQRT_2 * (2.0 * h * slope_g).min(width_g);
+        p.trunc = p
+            .trunc
+            .max(if crude.is_nan() { f64::INFINITY } else { crude });
     }
 }
 
@@ -334,19 +415,31 @@ fn done(trunc: f64, floor: f64, tol: f64) -> bool {
     trunc + floor <= tol || trunc <= floor.max(tol / 10.0)
 }
 
-fn eval_panels<F>(f: &F, ab: &[(f64, f64)], parallel: bool) -> Vec<Panel>
+fn eval_panels<F>(
+    f: &F,
+    ab: &[(f64, f64)],
+    parallel: bool,
+    check: Option<&Resolution>,
+    tol: f64,
+) -> Vec<Panel>
 where
-    F: Fn(f64) -> Complex<f64> + Sync,
+    F: Fn(f64) -> Sample + Sync,
 {
     let xs: Vec<f64> = ab.iter().flat_map(|&(a, b)| nodes(a, b)).collect();
-    let fx: Vec<Complex<f64>> = if parallel {
+    let fx: Vec<Sample> = if parallel {
         xs.par_iter().map(|&x| f(x)).collect()
     } else {
         xs.iter().map(|&x| f(x)).collect()
     };
     ab.iter()
         .zip(fx.chunks(NPTS))
-        .map(|(&(a, b), v)| combine(a, b, v))
+        .map(|(&(a, b), v)| {
+            let mut p = combine(a, b, v);
+            if let Some(r) = check {
+                check_resolution(&mut p, r, tol);
+            }
+            p
+        })
         .collect()
 }
 
@@ -355,6 +448,35 @@ where
 pub fn gauss_kronrod<F>(f: F, breaks: &[f64], opts: &QuadOptions) -> QuadResult
 where
     F: Fn(f64) -> Complex<f64> + Sync,
+{
+    let sample = |x: f64| Sample {
+        g: f(x),
+        v_lo: f64::NAN,
+        v_hi: f64::NAN,
+    };
+    integrate(sample, breaks, opts, None)
+}
+
+/// [`gauss_kronrod`] for g = v exp(-2 pi i w t) with a resolution check ([`check_resolution`]):
+/// `f` returns g and the v values it saw, `check` encloses v over panels. A panel on which v may
+/// hide what the nodes did not see gets a rigorous error bound instead of the rule's estimate,
+/// so a narrow feature between nodes is refined until it is seen (or the budget runs out and
+/// `converged` is false).
+pub fn gauss_kronrod_guarded<F>(
+    f: F,
+    breaks: &[f64],
+    opts: &QuadOptions,
+    check: &Resolution,
+) -> QuadResult
+where
+    F: Fn(f64) -> Sample + Sync,
+{
+    integrate(f, breaks, opts, Some(check))
+}
+
+fn integrate<F>(f: F, breaks: &[f64], opts: &QuadOptions, check: Option<&Resolution>) -> QuadResult
+where
+    F: Fn(f64) -> Sample + Sync,
 {
     assert!(breaks.len() >= 2, "gauss_kronrod needs an interval");
     let n0 = opts.initial_panels.max(1);
@@ -372,7 +494,9 @@ where
         }
     }
     let mut evals = NPTS * init.len();
-    let mut heap: BinaryHeap<Panel> = eval_panels(&f, &init, opts.parallel).into_iter().collect();
+    let mut heap: BinaryHeap<Panel> = eval_panels(&f, &init, opts.parallel, check, opts.abs_tol)
+        .into_iter()
+        .collect();
     let mut frozen: Vec<Panel> = Vec::new();
     let sums = |heap: &BinaryHeap<Panel>, frozen: &[Panel]| {
         heap.iter()
@@ -400,7 +524,13 @@ where
             frozen.push(worst);
             continue;
         }
-        let mut halves = eval_panels(&f, &[(worst.a, m), (m, worst.b)], opts.parallel);
+        let mut halves = eval_panels(
+            &f,
+            &[(worst.a, m), (m, worst.b)],
+            opts.parallel,
+            check,
+            opts.abs_tol,
+        );
         evals += 2 * NPTS;
         panels += 1;
         trunc -= worst.trunc;
@@ -443,11 +573,22 @@ where
             *sv = t;
         }
     }
+    let v_seen = heap
+        .iter()
+        .chain(&frozen)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+            (l.min(p.v_lo), h.max(p.v_hi))
+        });
     QuadResult {
         value: s + comp,
         abs_err: trunc + floor,
         evals,
         converged: done(trunc, floor, opts.abs_tol),
+        v_seen: if v_seen.0 <= v_seen.1 {
+            v_seen
+        } else {
+            (f64::NAN, f64::NAN)
+        },
     }
 }
 
@@ -469,83 +610,133 @@ pub fn integrate_cube<F>(
 where
     F: Fn(&[f64]) -> Complex<f64> + Sync,
 {
-    assert!((1..=3).contains(&dim) && breaks.len() == dim && initial_panels.len() == dim);
-    nested(
-        f,
+    let sample = |x: &[f64]| Sample {
+        g: f(x),
+        v_lo: f64::NAN,
+        v_hi: f64::NAN,
+    };
+    let cube = Cube {
         dim,
-        0,
-        [0.0; 3],
         breaks,
         initial_panels,
-        abs_tol,
         max_panels,
-    )
+        guard: None,
+    };
+    cube.nested(&sample, 0, [0.0; 3], abs_tol)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn nested<F>(
+/// `bounds(prefix, axis, a, b)` of [`CubeGuard`].
+pub type SlabBounds<'a> = dyn Fn(&[f64], usize, f64, f64) -> PanelBounds + Sync + 'a;
+
+/// The resolution check of a guarded cube integral of g = v exp(-2 pi i <w, x>).
+pub struct CubeGuard<'a> {
+    /// `bounds(prefix, axis, a, b)` encloses v over the box with coordinates before `axis` fixed
+    /// at `prefix`, coordinate `axis` in \[a, b\] and the later ones in \[0,1\] (slope along
+    /// `axis`).
+    pub bounds: &'a SlabBounds<'a>,
+    /// |w_i| per axis.
+    pub freqs: [f64; 3],
+}
+
+/// [`integrate_cube`] with the resolution check of [`gauss_kronrod_guarded`] at every level: an
+/// outer panel is resolved when the v values its inner integrals saw spread as widely as the
+/// enclosure of v over the panel's slab allows (a feature narrow in x_0 that every outer node
+/// misses is refined, one narrow in an inner coordinate is found by the inner integrals).
+pub fn integrate_cube_guarded<F>(
     f: &F,
     dim: usize,
-    level: usize,
-    prefix: [f64; 3],
     breaks: &[Vec<f64>],
     initial_panels: &[usize],
     abs_tol: f64,
     max_panels: usize,
+    guard: &CubeGuard,
 ) -> QuadResult
 where
-    F: Fn(&[f64]) -> Complex<f64> + Sync,
+    F: Fn(&[f64]) -> Sample + Sync,
 {
-    let last = level + 1 == dim;
-    let opts = QuadOptions {
-        abs_tol: if last { abs_tol } else { abs_tol / 2.0 },
+    let cube = Cube {
+        dim,
+        breaks,
+        initial_panels,
         max_panels,
-        initial_panels: initial_panels[level],
-        parallel: level == 0 && !last,
+        guard: Some(guard),
     };
-    if last {
-        return gauss_kronrod(
+    cube.nested(f, 0, [0.0; 3], abs_tol)
+}
+
+struct Cube<'a> {
+    dim: usize,
+    breaks: &'a [Vec<f64>],
+    initial_panels: &'a [usize],
+    max_panels: usize,
+    guard: Option<&'a CubeGuard<'a>>,
+}
+
+impl Cube<'_> {
+    fn nested<F>(&self, f: &F, level: usize, prefix: [f64; 3], abs_tol: f64) -> QuadResult
+    where
+        F: Fn(&[f64]) -> Sample + Sync,
+    {
+        assert!((1..=3).contains(&self.dim) && self.breaks.len() == self.dim);
+        assert!(self.initial_panels.len() == self.dim);
+        let dim = self.dim;
+        let last = level + 1 == dim;
+        let opts = QuadOptions {
+            abs_tol: if last { abs_tol } else { abs_tol / 2.0 },
+            max_panels: self.max_panels,
+            initial_panels: self.initial_panels[level],
+            parallel: level == 0 && !last,
+        };
+        let bounds = |a: f64, b: f64| match self.guard {
+            Some(g) => (g.bounds)(&prefix[..level], level, a, b),
+            None => unreachable!("bounds are only asked for with a guard"),
+        };
+        let check = self.guard.map(|g| Resolution {
+            bounds: &bounds,
+            freq: g.freqs[level],
+        });
+        if last {
+            return integrate(
+                |t| {
+                    let mut p = prefix;
+                    p[level] = t;
+                    f(&p[..dim])
+                },
+                &self.breaks[level],
+                &opts,
+                check.as_ref(),
+            );
+        }
+        let inner_err = AtomicU64::new(0f64.to_bits());
+        let inner_evals = AtomicUsize::new(0);
+        let inner_ok = AtomicBool::new(true);
+        let outer = integrate(
             |t| {
                 let mut p = prefix;
                 p[level] = t;
-                f(&p[..dim])
+                let r = self.nested(f, level + 1, p, abs_tol / 2.0);
+                inner_err.fetch_max(r.abs_err.to_bits(), AtOrd::Relaxed); // positive f64: bit order = value order
+                inner_evals.fetch_add(r.evals, AtOrd::Relaxed);
+                if !r.converged {
+                    inner_ok.store(false, AtOrd::Relaxed);
+                }
+                Sample {
+                    g: r.value,
+                    v_lo: r.v_seen.0,
+                    v_hi: r.v_seen.1,
+                }
             },
-            &breaks[level],
+            &self.breaks[level],
             &opts,
+            check.as_ref(),
         );
-    }
-    let inner_err = AtomicU64::new(0f64.to_bits());
-    let inner_evals = AtomicUsize::new(0);
-    let inner_ok = AtomicBool::new(true);
-    let outer = gauss_kronrod(
-        |t| {
-            let mut p = prefix;
-            p[level] = t;
-            let r = nested(
-                f,
-                dim,
-                level + 1,
-                p,
-                breaks,
-                initial_panels,
-                abs_tol / 2.0,
-                max_panels,
-            );
-            inner_err.fetch_max(r.abs_err.to_bits(), AtOrd::Relaxed); // positive f64: bit order = value order
-            inner_evals.fetch_add(r.evals, AtOrd::Relaxed);
-            if !r.converged {
-                inner_ok.store(false, AtOrd::Relaxed);
-            }
-            r.value
-        },
-        &breaks[level],
-        &opts,
-    );
-    QuadResult {
-        value: outer.value,
-        abs_err: outer.abs_err + f64::from_bits(inner_err.load(AtOrd::Relaxed)),
-        evals: inner_evals.load(AtOrd::Relaxed),
-        converged: outer.converged && inner_ok.load(AtOrd::Relaxed),
+        QuadResult {
+            value: outer.value,
+            abs_err: outer.abs_err + f64::from_bits(inner_err.load(AtOrd::Relaxed)),
+            evals: inner_evals.load(AtOrd::Relaxed),
+            converged: outer.converged && inner_ok.load(AtOrd::Relaxed),
+            v_seen: outer.v_seen,
+        }
     }
 }
 

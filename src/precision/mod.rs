@@ -3,7 +3,7 @@
 //! - [`Format`]: fp64, fp32, tf32, bf16, fp16, fp8 E5M2 / E4M3 with their constants.
 //! - [`round`]: exact round-to-nearest-even from f64 (the reference), [`round_stochastic`].
 //! - [`Real`]: the scalar trait numerical kernels are generic over; [`Emu`] emulates a format.
-//! - [`Model`]: the three precision-error models of spec/bounds.md.
+//! - [`Model`]: the three precision-error models of docs/bounds.md.
 
 mod format;
 pub(crate) mod lanes;
@@ -21,7 +21,7 @@ pub use scalar::{
 use std::fmt;
 use std::str::FromStr;
 
-/// How low precision enters a transform (spec/bounds.md, "Precision error").
+/// How low precision enters a transform (docs/bounds.md, "Precision error").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Model {
     /// Model I: inputs rounded to the format, the transform exact (f64).
