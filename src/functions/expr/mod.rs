@@ -491,3 +491,99 @@ impl Function for Expression {
         self.constants.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse::parse;
+    use super::program::Program;
+    use crate::interval::{Certified, Interval, Slope, iv, point};
+    use rand::{RngExt, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// A random expression in x and y of bounded depth, over every operation of the grammar.
+    fn random_expr(rng: &mut Xoshiro256PlusPlus, depth: u32) -> String {
+        if depth == 0 || rng.random::<f64>() < 0.2 {
+            return match rng.random_range(0..6) {
+                0 | 1 => "x".into(),
+                2 | 3 => "y".into(),
+                4 => ["0.3", "2", "1e-2", "pi", "e", "1.5"][rng.random_range(0..6)].into(),
+                _ => format!("{:.3}", 4.0 * rng.random::<f64>() - 2.0),
+            };
+        }
+        let a = random_expr(rng, depth - 1);
+        let b = random_expr(rng, depth - 1);
+        match rng.random_range(0..22) {
+            0 => format!("({a}) + ({b})"),
+            1 => format!("({a}) - ({b})"),
+            2 => format!("({a}) * ({b})"),
+            3 => format!("({a}) / (1 + ({b})^2)"),
+            4 => format!("-({a})"),
+            5 => format!("exp(({a})/3)"),
+            6 => format!("sin(3*({a}))"),
+            7 => format!("cos(2*pi*({a}))"),
+            8 => format!("tan(({a})/4)"),
+            9 => format!("atan(5*({a}))"),
+            10 => format!("tanh(({a})*7)"),
+            11 => format!("abs({a})"),
+            12 => format!("sqrt(abs({a}))"),
+            13 => format!("log(1 + abs({a}))"),
+            14 => format!("({a})^2"),
+            15 => format!("({a})^3"),
+            16 => format!("(1 + abs({a}))^1.5"),
+            17 => format!("min({a}, {b})"),
+            18 => format!("max({a}, {b})"),
+            19 => format!("sinh(({a})/2) + cosh(({b})/2)"),
+            20 => format!("asin(tanh({a})) + acos(tanh({b}))"),
+            _ => format!("sign({a}) * ({b})"),
+        }
+    }
+
+    /// Interval and slope enclosures contain the true values: for random expressions, boxes
+    /// and points, the box enclosure meets the (certified) point enclosure, and the increment
+    /// between two points meets the slope enclosure times the step. Tolerance-free: both sides
+    /// are rigorous enclosures of the same real number, so they must intersect.
+    #[test]
+    fn enclosures_of_random_expressions_contain_the_true_values() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(20261204);
+        let (mut checked, mut slopes) = (0usize, 0usize);
+        for _ in 0..300 {
+            let text = random_expr(&mut rng, 4);
+            let p = Program::compile(&parse(&text).unwrap(), &["x", "y"]).unwrap();
+            for _ in 0..8 {
+                let w = 10f64.powf(-6.0 * rng.random::<f64>());
+                let lo: [f64; 2] = std::array::from_fn(|_| rng.random::<f64>() * (1.0 - w));
+                let bx: [Interval; 2] = std::array::from_fn(|k| iv(lo[k], lo[k] + w));
+                let enc = p.eval::<Interval, Certified>(&bx);
+                let sl: [Slope<2>; 2] = std::array::from_fn(|k| Slope::variable(bx[k], Some(k)));
+                let s = p.eval::<Slope<2>, Certified>(&sl);
+                if enc.is_empty() || s.v.is_empty() {
+                    continue; // a domain error somewhere in the box: nothing to check
+                }
+                let at = |t: [f64; 2]| p.eval::<Interval, Certified>(&[point(t[0]), point(t[1])]);
+                let mut prev: Option<([f64; 2], Interval)> = None;
+                for _ in 0..6 {
+                    let t: [f64; 2] = std::array::from_fn(|k| lo[k] + w * rng.random::<f64>());
+                    let pt = at(t);
+                    if pt.is_empty() {
+                        continue;
+                    }
+                    assert!(!pt.disjoint(enc), "{text} on {bx:?}: f({t:?}) in {pt:?}, box {enc:?}");
+                    assert!(!pt.disjoint(s.v), "{text}: slope value {:?} vs {pt:?}", s.v);
+                    checked += 1;
+                    if let Some((t0, p0)) = prev {
+                        let step = s.s[0] * (point(t[0]) - point(t0[0]))
+                            + s.s[1] * (point(t[1]) - point(t0[1]));
+                        assert!(
+                            !(pt - p0).disjoint(step),
+                            "{text} on {bx:?}: increment {:?} outside slopes x step {step:?}",
+                            pt - p0
+                        );
+                        slopes += 1;
+                    }
+                    prev = Some((t, pt));
+                }
+            }
+        }
+        assert!(checked > 5000 && slopes > 3000, "{checked} {slopes}");
+    }
+}
