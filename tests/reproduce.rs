@@ -24,10 +24,24 @@ fn check_measurements(name: &str, path: &Path) -> (usize, usize) {
     let col = |k: &str| h.iter().position(|c| c == k).unwrap();
     let (mi, bi, ni) = (col("measured"), col("bound"), col("note"));
     let lower = h.iter().position(|c| c == "lower_bound");
+    // The values docs/results-files.md documents, and only those.
+    let model = col("model");
+    let constants = h.iter().position(|c| c == "constants");
     let (mut rows, mut infinite) = (0, 0);
     for rec in rdr.records() {
         let r = rec.unwrap();
         let (m, b): (f64, f64) = (r[mi].parse().unwrap(), r[bi].parse().unwrap());
+        assert!(
+            ["none", "input", "storage", "arithmetic", "arithmetic-scaled"].contains(&&r[model]),
+            "{name}: undocumented model in {r:?}"
+        );
+        if let Some(ci) = constants {
+            assert!(
+                ["exact", "bound", "interval", "user", "user+interval", "samples"]
+                    .contains(&&r[ci]),
+                "{name}: undocumented constants in {r:?}"
+            );
+        }
         assert!(!m.is_nan() && !b.is_nan(), "{name}: NaN in {r:?}");
         assert!(
             m <= b || (m.is_infinite() && b.is_infinite()),

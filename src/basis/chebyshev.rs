@@ -18,7 +18,8 @@
 use super::{Basis, BasisError, Continuous, DomainFunction, ModeConstants, Quadrature};
 use crate::bounds::{self, PrecisionBound};
 use crate::fft::{self, Algorithm, Complex, ModelOutput};
-use crate::functions::quad::{QuadOptions, gauss_kronrod};
+use super::{quadrature_note, quadrature_of};
+use crate::functions::quad::QuadOptions;
 use crate::precision::{Format, Model};
 use std::f64::consts::PI;
 
@@ -172,19 +173,25 @@ impl Basis for ChebyshevBasis {
                     initial_panels: 8,
                     ..QuadOptions::default()
                 };
-                let res = gauss_kronrod(
-                    |th| Complex::new(f.eval(&[th.cos()]) * (k as f64 * th).cos(), 0.0),
+                // In theta the resolution check encloses v over t = cos(theta) in
+                // [cos b, cos a]; |dv/dtheta| = |v'(t) sin(theta)| <= |v'(t)|, and cos(k theta)
+                // oscillates like a phase of frequency k / (2 pi).
+                let res = quadrature_of(
+                    |th| {
+                        let v = f.eval(&[th.cos()]);
+                        (v * (k as f64 * th).cos(), v)
+                    },
+                    |a, b| f.panel_bounds(b.cos(), a.cos()),
                     &[0.0, PI / 2.0, PI],
                     &opts,
+                    k.unsigned_abs() as f64 / (2.0 * PI),
                 );
                 let c = Self::weight(k);
                 let err = c * res.abs_err.max(opts.abs_tol);
                 Continuous {
                     value: Complex::new(c * res.value.re, 0.0),
                     abs_err: err,
-                    how: format!(
-                        "continuous coefficient by adaptive Gauss-Kronrod in theta (abs err {err:.1e})"
-                    ),
+                    how: quadrature_note("adaptive Gauss-Kronrod in theta", err, res.converged),
                 }
             })
             .collect()

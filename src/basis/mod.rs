@@ -27,7 +27,7 @@ pub mod wavelet;
 
 use crate::bounds::PrecisionBound;
 use crate::fft::{Complex, FftError, ModelOutput};
-use crate::functions::Function;
+use crate::functions::{Function, quad};
 use crate::precision::{Format, Model};
 use std::sync::Arc;
 
@@ -44,6 +44,11 @@ pub trait DomainFunction: Send + Sync {
     fn lipschitz(&self) -> f64;
     /// sup |v| over the domain.
     fn sup(&self) -> f64;
+    /// Interval bounds on v over \[a, b\] in the domain's coordinate (1-D domains), for the
+    /// resolution check of coefficient quadratures; None without enclosures.
+    fn panel_bounds(&self, _a: f64, _b: f64) -> Option<crate::functions::quad::PanelBounds> {
+        None
+    }
     /// How L and M were obtained, as in the results files' `constants` column
     /// ([`crate::functions::ConstantsSource::tag`]); the sphere's functions have analytic bounds.
     fn constants(&self) -> &'static str {
@@ -265,6 +270,16 @@ impl DomainFunction for OnInterval {
     fn constants(&self) -> &'static str {
         self.f.constants_source().tag()
     }
+    fn panel_bounds(&self, a: f64, b: f64) -> Option<crate::functions::quad::PanelBounds> {
+        if self.chebyshev {
+            // x = (t + 1) / 2: half the slope in t.
+            let mut pb = self.f.panel_bounds(&[], 0, (a + 1.0) * 0.5, (b + 1.0) * 0.5)?;
+            pb.slope *= 0.5;
+            Some(pb)
+        } else {
+            self.f.panel_bounds(&[], 0, a, b)
+        }
+    }
     fn exact_coefficient(&self, basis: &str, mode: &[i64]) -> Option<Continuous> {
         let with = |c: crate::functions::Checked| Continuous {
             value: c.value,
@@ -278,6 +293,56 @@ impl DomainFunction for OnInterval {
             _ if !self.chebyshev && mode == [-1, 0] => Some(with(self.f.coefficient_checked(&[0]))),
             _ => None,
         }
+    }
+}
+
+/// Adaptive Gauss-Kronrod of a real integrand: `sample(t)` returns (g(t), v) with v the value
+/// of the function the integrand is built from, `bounds(a, b)` encloses v over a panel (user
+/// expressions), so the resolution check of [`quad::gauss_kronrod_guarded`] applies: a narrow
+/// feature between nodes is refined until seen. `freq` is g's oscillation in turns per unit t.
+/// Without enclosures (closed-form built-ins) the plain rule runs.
+pub(crate) fn quadrature_of(
+    sample: impl Fn(f64) -> (f64, f64) + Sync,
+    bounds: impl Fn(f64, f64) -> Option<quad::PanelBounds> + Sync,
+    breaks: &[f64],
+    opts: &quad::QuadOptions,
+    freq: f64,
+) -> quad::QuadResult {
+    let to_sample = |t: f64| {
+        let (g, v) = sample(t);
+        quad::Sample {
+            g: Complex::new(g, 0.0),
+            v_lo: v,
+            v_hi: v,
+        }
+    };
+    if bounds(breaks[0], breaks[breaks.len() - 1]).is_none() {
+        return quad::gauss_kronrod(|t| to_sample(t).g, breaks, opts);
+    }
+    let nan = f64::NAN;
+    let panel = |a: f64, b: f64| {
+        bounds(a, b).unwrap_or(quad::PanelBounds {
+            slope: nan,
+            width: nan,
+            sup: nan,
+        })
+    };
+    let check = quad::Resolution {
+        bounds: &panel,
+        freq,
+    };
+    quad::gauss_kronrod_guarded(to_sample, breaks, opts, &check)
+}
+
+/// The note of a coefficient by quadrature: its error estimate, or that it was not resolved.
+pub(crate) fn quadrature_note(rule: &str, err: f64, converged: bool) -> String {
+    if converged {
+        format!("continuous coefficient by {rule} (abs err {err:.1e})")
+    } else {
+        format!(
+            "continuous coefficient NOT resolved: {rule} budget spent at error estimate \
+             {err:.1e}; the bound includes the estimate"
+        )
     }
 }
 

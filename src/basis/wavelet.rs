@@ -61,7 +61,8 @@ use super::{
 };
 use crate::bounds::PrecisionBound;
 use crate::fft::{Complex, ModelOutput};
-use crate::functions::quad::{QuadOptions, gauss_kronrod};
+use super::{quadrature_note, quadrature_of};
+use crate::functions::quad::QuadOptions;
 use crate::precision::{Format, Model, Overflow, Real, round};
 use std::collections::HashMap;
 use std::f64::consts::FRAC_1_SQRT_2;
@@ -885,19 +886,22 @@ fn haar_coefficient(f: &dyn DomainFunction, j: i64, k: i64) -> Continuous {
     let mid = a + 0.5 / scale;
     let b = a + 1.0 / scale;
     let opts = QuadOptions::default();
-    let res = gauss_kronrod(
+    let res = quadrature_of(
         |x| {
             let s = if x < mid { 1.0 } else { -1.0 };
-            Complex::new(s * f.eval(&[x]), 0.0)
+            let v = f.eval(&[x]);
+            (s * v, v)
         },
+        |p, q| f.panel_bounds(p, q),
         &[a, mid, b],
         &opts,
+        0.0,
     );
     let err = res.abs_err.max(opts.abs_tol) * scale.sqrt();
     Continuous {
         value: Complex::new(res.value.re * scale.sqrt(), 0.0),
         abs_err: err,
-        how: format!("continuous coefficient by adaptive Gauss-Kronrod (abs err {err:.1e})"),
+        how: quadrature_note("adaptive Gauss-Kronrod", err, res.converged),
     }
 }
 

@@ -168,6 +168,19 @@ pub trait Function: Send + Sync {
     fn at_resolution(&self, _s: usize) -> Option<Box<dyn Function>> {
         None
     }
+    /// Interval bounds on v over a box, for the resolution check of a quadrature of v
+    /// ([`quad::gauss_kronrod_guarded`]): coordinates before `axis` fixed at `prefix`, `axis`
+    /// over \[a, b\], the later ones over \[0, 1\]. None for functions without enclosures
+    /// (the built-ins, whose coefficients are closed forms).
+    fn panel_bounds(
+        &self,
+        _prefix: &[f64],
+        _axis: usize,
+        _a: f64,
+        _b: f64,
+    ) -> Option<quad::PanelBounds> {
+        None
+    }
     /// For separable products v(x) = f_1(x_1) ... f_d(x_d): the 1-D factors, in coordinate order.
     /// [`sample`] uses them for an outer-product fast path.
     fn factors(&self) -> Option<&[Arc<dyn Function>]> {

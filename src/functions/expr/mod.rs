@@ -348,7 +348,7 @@ impl Expression {
 
     /// Guard-interval bounds on v over the box with coordinates before `axis` at `prefix`,
     /// `axis` in [a, b] and the later ones in [0, 1] (the quadrature's resolution check).
-    fn panel_bounds(&self, prefix: &[f64], axis: usize, a: f64, b: f64) -> PanelBounds {
+    fn enclose(&self, prefix: &[f64], axis: usize, a: f64, b: f64) -> PanelBounds {
         let vars: Vec<Slope<1>> = (0..self.dim)
             .map(|k| {
                 if k < axis {
@@ -407,7 +407,7 @@ impl Expression {
             .collect();
         let breaks = vec![vec![0.0, 1.0]; d];
         let r = if d == 1 {
-            let bounds = |a: f64, b: f64| self.panel_bounds(&[], 0, a, b);
+            let bounds = |a: f64, b: f64| self.enclose(&[], 0, a, b);
             gauss_kronrod_guarded(
                 |t| integrand(&[t]),
                 &breaks[0],
@@ -424,7 +424,7 @@ impl Expression {
             )
         } else {
             let bounds =
-                |prefix: &[f64], axis: usize, a: f64, b: f64| self.panel_bounds(prefix, axis, a, b);
+                |prefix: &[f64], axis: usize, a: f64, b: f64| self.enclose(prefix, axis, a, b);
             let mut freqs = [0.0; 3];
             for (f, &wi) in freqs.iter_mut().zip(w) {
                 *f = wi.unsigned_abs() as f64;
@@ -489,6 +489,9 @@ impl Function for Expression {
     }
     fn constants_source(&self) -> ConstantsSource {
         self.constants.clone()
+    }
+    fn panel_bounds(&self, prefix: &[f64], axis: usize, a: f64, b: f64) -> Option<PanelBounds> {
+        Some(self.enclose(prefix, axis, a, b))
     }
 }
 
