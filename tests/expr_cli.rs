@@ -23,7 +23,10 @@ fn read_csv(path: &std::path::Path) -> Vec<std::collections::HashMap<String, Str
 fn bad_expressions_exit_2_with_the_column_or_the_place() {
     let dir = tempfile::tempdir().unwrap();
     for (function, wants) in [
-        ("x+*2", &["--function", "column 3", "'*'", "  x+*2\n    ^"][..]),
+        (
+            "x+*2",
+            &["--function", "column 3", "'*'", "  x+*2\n    ^"][..],
+        ),
         ("exp(-x^^2)", &["--function", "column 8"][..]),
         ("2x", &["--function", "2*x"][..]),
         ("1/(x-0.3)", &["--function", "unbounded", "x ~ 0.3"][..]),
@@ -47,7 +50,10 @@ fn bad_expressions_exit_2_with_the_column_or_the_place() {
             assert!(err.contains(w), "{function}: no '{w}' in {err}");
         }
         // No Rust Debug output (function pointers, struct dumps), no file.
-        assert!(!err.contains("0x") && !err.contains("{ "), "{function}: {err}");
+        assert!(
+            !err.contains("0x") && !err.contains("{ "),
+            "{function}: {err}"
+        );
         assert!(!dir.path().join("out.csv").exists());
     }
 }
@@ -141,5 +147,8 @@ fn help_lists_only_algorithms_that_exist() {
         assert_eq!(code, 0, "--algorithm {a}: {err}");
     }
     let (_, out, _) = mpno(&["functions"], dir.path());
-    assert!(out.contains("right-associative") && out.contains("certified"), "{out}");
+    assert!(
+        out.contains("right-associative") && out.contains("certified"),
+        "{out}"
+    );
 }

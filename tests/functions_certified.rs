@@ -339,7 +339,10 @@ fn haar_and_chebyshev_quadratures_find_a_spike() {
             progress: false,
         };
         let rows = run(&Target::Interval(f.clone()), &cfg).unwrap();
-        let d = rows.iter().find(|r| r.kind == Kind::Discretization).unwrap();
+        let d = rows
+            .iter()
+            .find(|r| r.kind == Kind::Discretization)
+            .unwrap();
         // The transform on 16 (17) points sees nothing of the spike: measured = |coefficient|.
         assert!(
             (d.measured - want).abs() < 1e-6 * want,

@@ -32,13 +32,27 @@ fn check_measurements(name: &str, path: &Path) -> (usize, usize) {
         let r = rec.unwrap();
         let (m, b): (f64, f64) = (r[mi].parse().unwrap(), r[bi].parse().unwrap());
         assert!(
-            ["none", "input", "storage", "arithmetic", "arithmetic-scaled"].contains(&&r[model]),
+            [
+                "none",
+                "input",
+                "storage",
+                "arithmetic",
+                "arithmetic-scaled"
+            ]
+            .contains(&&r[model]),
             "{name}: undocumented model in {r:?}"
         );
         if let Some(ci) = constants {
             assert!(
-                ["exact", "bound", "interval", "user", "user+interval", "samples"]
-                    .contains(&&r[ci]),
+                [
+                    "exact",
+                    "bound",
+                    "interval",
+                    "user",
+                    "user+interval",
+                    "samples"
+                ]
+                .contains(&&r[ci]),
                 "{name}: undocumented constants in {r:?}"
             );
         }

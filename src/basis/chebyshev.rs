@@ -16,9 +16,9 @@
 //! the Fourier basis on non-periodic functions (y = x: a jump of the periodic extension).
 
 use super::{Basis, BasisError, Continuous, DomainFunction, ModeConstants, Quadrature};
+use super::{quadrature_note, quadrature_of};
 use crate::bounds::{self, PrecisionBound};
 use crate::fft::{self, Algorithm, Complex, ModelOutput};
-use super::{quadrature_note, quadrature_of};
 use crate::functions::quad::QuadOptions;
 use crate::precision::{Format, Model};
 use std::f64::consts::PI;

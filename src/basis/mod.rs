@@ -273,7 +273,9 @@ impl DomainFunction for OnInterval {
     fn panel_bounds(&self, a: f64, b: f64) -> Option<crate::functions::quad::PanelBounds> {
         if self.chebyshev {
             // x = (t + 1) / 2: half the slope in t.
-            let mut pb = self.f.panel_bounds(&[], 0, (a + 1.0) * 0.5, (b + 1.0) * 0.5)?;
+            let mut pb = self
+                .f
+                .panel_bounds(&[], 0, (a + 1.0) * 0.5, (b + 1.0) * 0.5)?;
             pb.slope *= 0.5;
             Some(pb)
         } else {

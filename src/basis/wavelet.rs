@@ -59,9 +59,9 @@ use super::{
     Basis, BasisError, Continuous, DomainFunction, ModeConstants, Quadrature, check_model, gamma,
     infinite, model_output, round_samples,
 };
+use super::{quadrature_note, quadrature_of};
 use crate::bounds::PrecisionBound;
 use crate::fft::{Complex, ModelOutput};
-use super::{quadrature_note, quadrature_of};
 use crate::functions::quad::QuadOptions;
 use crate::precision::{Format, Model, Overflow, Real, round};
 use std::collections::HashMap;

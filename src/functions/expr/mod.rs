@@ -570,7 +570,10 @@ mod tests {
                     if pt.is_empty() {
                         continue;
                     }
-                    assert!(!pt.disjoint(enc), "{text} on {bx:?}: f({t:?}) in {pt:?}, box {enc:?}");
+                    assert!(
+                        !pt.disjoint(enc),
+                        "{text} on {bx:?}: f({t:?}) in {pt:?}, box {enc:?}"
+                    );
                     assert!(!pt.disjoint(s.v), "{text}: slope value {:?} vs {pt:?}", s.v);
                     checked += 1;
                     if let Some((t0, p0)) = prev {
