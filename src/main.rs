@@ -401,6 +401,13 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
     };
     let f = functions::parse(&a.function, dim, &opts)
         .map_err(|e| UsageError::new("--function", e.to_string()))?;
+    eprintln!(
+        "{}: L = {:e}, M = {:e}, {}",
+        f.name(),
+        f.lipschitz(),
+        f.sup(),
+        f.constants_source()
+    );
     let cfg = SweepConfig {
         dim,
         sizes,

@@ -352,3 +352,17 @@ fn haar_and_chebyshev_quadratures_find_a_spike() {
         assert!(d.measured <= d.bound && d.constants == "interval", "{d:?}");
     }
 }
+
+/// A certificate that ran out of boxes says so in the discretization rows (the bound stays
+/// valid): exp(sin(2 pi (x + y + z))) reaches the 3-D budget before its L is within 1/8.
+#[test]
+fn a_loose_certificate_is_flagged_in_the_rows() {
+    let f = parse("exp(sin(2*pi*(x+y+z)))", 3, &o()).unwrap();
+    let note = f.constants_note();
+    assert!(note.contains("L = ") && note.contains("may be loose"), "{note}");
+    let rows = sweep(f.as_ref(), 3, &[4], &[vec![1, 1, 1]]);
+    let d = rows.iter().find(|r| r.kind == Kind::Discretization).unwrap();
+    assert!(d.note.contains("may be loose") && d.measured <= d.bound, "{d:?}");
+    // Tight certificates add nothing.
+    assert!(parse("x*y*z", 3, &o()).unwrap().constants_note().is_empty());
+}

@@ -218,7 +218,7 @@ fn discretization_rows(f: &dyn Function, g: &Grid, cfg: &SweepConfig) -> Vec<Row
             let measured = (exact.value - discrete).norm();
             // The measurement carries the coefficient's own error: the bound allows for it.
             let mut bound = bounds::discretization_upper(l, m, w, g.s) + exact.abs_err;
-            let mut note = exact.note();
+            let mut note = join_notes(&exact.note(), &fs.constants_note());
             if !l.is_finite() {
                 note = join_notes(&note, "not Lipschitz (L = inf): no discretization bound");
             }

@@ -163,6 +163,12 @@ pub trait Function: Send + Sync {
     fn sup(&self) -> f64;
     /// How L and M were obtained.
     fn constants_source(&self) -> ConstantsSource;
+    /// Non-empty when a certified constant is valid but possibly loose (the certification ran
+    /// out of its budget before the bound met the largest value found): says by how much.
+    /// Written to the discretization rows' note.
+    fn constants_note(&self) -> String {
+        String::new()
+    }
     /// Families whose definition depends on the grid size s (the aliased sine, the lower-bound
     /// cosine) return their instance for grid size s; others return None (meaning: use self).
     fn at_resolution(&self, _s: usize) -> Option<Box<dyn Function>> {

@@ -64,6 +64,8 @@ pub struct Expression {
     lipschitz: f64,
     sup: f64,
     constants: ConstantsSource,
+    /// Empty, or which certificate is loose (see [`Function::constants_note`]).
+    loose: String,
     cache: Mutex<CoefficientCache>,
     worst_err: AtomicU64,
     all_converged: AtomicBool,
@@ -212,6 +214,7 @@ impl Expression {
             lipschitz: 0.0,
             sup: 0.0,
             constants: ConstantsSource::Given,
+            loose: String::new(),
             cache: Mutex::new(HashMap::new()),
             worst_err: AtomicU64::new(0f64.to_bits()),
             all_converged: AtomicBool::new(true),
@@ -250,6 +253,19 @@ impl Expression {
             }))
             .unwrap();
         let how = format!("interval branch and bound over [0,1]^{dim} (src/functions/certify.rs)");
+        let loose: Vec<String> = [("L", &l_cert), ("M", &m_cert)]
+            .iter()
+            .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
+            .filter(|(_, c)| c.outcome == Outcome::Budget && c.upper.is_finite())
+            .map(|(name, c)| {
+                format!(
+                    "{name} = {:.3e} is certified but may be loose (largest value found {:.3e}; \
+                     box budget spent)",
+                    c.upper, c.lower
+                )
+            })
+            .collect();
+        f.loose = loose.join("; ");
         f.constants = match (&l_cert, &m_cert) {
             (None, None) => ConstantsSource::Given,
             (Some(l), Some(m)) => ConstantsSource::Interval(format!(
@@ -489,6 +505,9 @@ impl Function for Expression {
     }
     fn constants_source(&self) -> ConstantsSource {
         self.constants.clone()
+    }
+    fn constants_note(&self) -> String {
+        self.loose.clone()
     }
     fn panel_bounds(&self, prefix: &[f64], axis: usize, a: f64, b: f64) -> Option<PanelBounds> {
         Some(self.enclose(prefix, axis, a, b))
