@@ -359,10 +359,51 @@ fn haar_and_chebyshev_quadratures_find_a_spike() {
 fn a_loose_certificate_is_flagged_in_the_rows() {
     let f = parse("exp(sin(2*pi*(x+y+z)))", 3, &o()).unwrap();
     let note = f.constants_note();
-    assert!(note.contains("L = ") && note.contains("may be loose"), "{note}");
+    assert!(
+        note.contains("L = ") && note.contains("may be loose"),
+        "{note}"
+    );
     let rows = sweep(f.as_ref(), 3, &[4], &[vec![1, 1, 1]]);
-    let d = rows.iter().find(|r| r.kind == Kind::Discretization).unwrap();
-    assert!(d.note.contains("may be loose") && d.measured <= d.bound, "{d:?}");
+    let d = rows
+        .iter()
+        .find(|r| r.kind == Kind::Discretization)
+        .unwrap();
+    assert!(
+        d.note.contains("may be loose") && d.measured <= d.bound,
+        "{d:?}"
+    );
     // Tight certificates add nothing.
     assert!(parse("x*y*z", 3, &o()).unwrap().constants_note().is_empty());
+}
+
+/// Work is bounded whatever the expression: too long is refused, and a 3-D coefficient that
+/// would take minutes stops at its evaluation budget and says it is not resolved.
+#[test]
+fn cost_is_bounded() {
+    let long = vec!["x"; 5000].join("+");
+    match parse(&long, 1, &o()) {
+        Err(e @ FunctionError::Parse { .. }) => assert!(e.to_string().contains("too long"), "{e}"),
+        other => panic!("{:?}", other.map(|f| f.name())),
+    }
+    // 60 incommensurate sines in 3-D with user-given constants (no certification): the
+    // quadrature's budget ends it in seconds, flagged.
+    let terms: Vec<String> = (1..=60)
+        .map(|k| format!("sin({k}*x+{}*y-{}*z)", k % 7, k % 5))
+        .collect();
+    let given = FunctionOptions {
+        lipschitz: Some(1e4),
+        sup: Some(60.0),
+        seed: 0,
+    };
+    let f = parse(&terms.join("+"), 3, &given).unwrap();
+    let t = std::time::Instant::now();
+    let c = f.coefficient_checked(&[1, 1, 1]);
+    println!("{c:?} in {:?}", t.elapsed());
+    assert!(t.elapsed().as_secs() < 60, "{:?}", t.elapsed());
+    if !c.converged {
+        assert!(
+            c.note().contains("NOT resolved") && c.abs_err > 1e-13,
+            "{c:?}"
+        );
+    }
 }

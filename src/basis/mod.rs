@@ -332,6 +332,7 @@ pub(crate) fn quadrature_of(
     let check = quad::Resolution {
         bounds: &panel,
         freq,
+        budget: None,
     };
     quad::gauss_kronrod_guarded(to_sample, breaks, opts, &check)
 }

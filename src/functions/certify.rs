@@ -146,9 +146,19 @@ fn best_split(obj: &dyn Objective, c: &Cell, axes: &[usize]) -> Option<[(Cell, f
     best.map(|b| b.0)
 }
 
-/// Bound sup over \[0,1\]^d of the objective with at most `budget` boxes, splitting across
-/// the coordinates in `axes` (those the function reads; a constant function is one box).
-pub fn certify(obj: &dyn Objective, d: usize, axes: &[usize], budget: usize) -> Certificate {
+/// Work limits of [`certify`].
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Boxes of the phase-1 partition.
+    pub boxes: usize,
+    /// Certified enclosures phase 2 may evaluate; when the next level would exceed it, the
+    /// boxes reached so far are accepted with their (valid, looser) certified bounds.
+    pub certified: usize,
+}
+
+/// Bound sup over \[0,1\]^d of the objective within `budget`, splitting across the coordinates
+/// in `axes` (those the function reads; a constant function is one box).
+pub fn certify(obj: &dyn Objective, d: usize, axes: &[usize], budget: Budget) -> Certificate {
     let tol = REL_TOL[d - 1];
     let root = Cell::unit();
     let mut nodes = vec![Node {
@@ -170,7 +180,7 @@ pub fn certify(obj: &dyn Objective, d: usize, axes: &[usize], budget: usize) -> 
             outcome = Outcome::Tight;
             break;
         }
-        let split = if leaves < budget {
+        let split = if leaves < budget.boxes {
             best_split(obj, &nodes[i].cell, axes)
         } else {
             None
@@ -178,7 +188,7 @@ pub fn certify(obj: &dyn Objective, d: usize, axes: &[usize], budget: usize) -> 
         let Some(halves) = split else {
             heap.push(Ranked(r, i));
             let near = nodes[i].cell.centre()[..d].to_vec();
-            outcome = if leaves >= budget {
+            outcome = if leaves >= budget.boxes {
                 Outcome::Budget
             } else if u.is_nan() {
                 Outcome::Undefined { near }
@@ -225,6 +235,13 @@ pub fn certify(obj: &dyn Objective, d: usize, axes: &[usize], budget: usize) -> 
     let mut upper: f64 = 0.0;
     let mut evals = 0usize;
     let mut undefined = None;
+    let mut cut_short = false;
+    let mut accept_box = |i: usize, c: f64, upper: &mut f64| {
+        if c.is_nan() {
+            undefined.get_or_insert_with(|| nodes[i].cell.centre()[..d].to_vec());
+        }
+        *upper = upper.max(c);
+    };
     while !frontier.is_empty() {
         let bounds: Vec<f64> = frontier
             .par_iter()
@@ -232,17 +249,25 @@ pub fn certify(obj: &dyn Objective, d: usize, axes: &[usize], budget: usize) -> 
             .collect();
         evals += frontier.len();
         let mut next = Vec::new();
+        let mut descended = Vec::new();
         for (&i, &c) in frontier.iter().zip(&bounds) {
             match nodes[i].children {
                 // NaN (undefined here) also descends: a child may show where.
-                Some((a, b)) if c > accept || c.is_nan() => next.extend([a, b]),
-                _ => {
-                    if c.is_nan() {
-                        undefined.get_or_insert_with(|| nodes[i].cell.centre()[..d].to_vec());
-                    }
-                    upper = upper.max(c);
+                Some((a, b)) if c > accept || c.is_nan() => {
+                    descended.push((i, c));
+                    next.extend([a, b]);
                 }
+                _ => accept_box(i, c, &mut upper),
             }
+        }
+        if evals + next.len() > budget.certified {
+            // Out of certified evaluations: the boxes reached cover the rest of the cube, and
+            // their own certified bounds hold (looser than their children's would be).
+            for (i, c) in descended {
+                accept_box(i, c, &mut upper);
+            }
+            cut_short = !next.is_empty();
+            break;
         }
         frontier = next;
     }
@@ -255,7 +280,9 @@ pub fn certify(obj: &dyn Objective, d: usize, axes: &[usize], budget: usize) -> 
             outcome: Outcome::Undefined { near },
         };
     }
-    let outcome = if upper.is_infinite() {
+    let outcome = if cut_short {
+        Outcome::Budget
+    } else if upper.is_infinite() {
         Outcome::Unbounded {
             near: nodes[heap.peek().map_or(0, |r| r.1)].cell.centre()[..d].to_vec(),
         }
@@ -295,13 +322,33 @@ mod tests {
         }
     }
 
+    const BIG: Budget = Budget {
+        boxes: 1000,
+        certified: 1000,
+    };
+
     #[test]
     fn finds_the_maximum_and_certifies_it() {
-        let c = certify(&Parabola(0.3), 1, &[0], 1000);
+        let c = certify(&Parabola(0.3), 1, &[0], BIG);
         assert_eq!(c.outcome, Outcome::Tight);
         assert!(c.upper >= 1.0 && c.upper <= 1.0 + 1e-12, "{c:?}");
         assert!(c.lower <= 1.0 && c.lower >= 1.0 / (1.0 + REL_TOL[0]));
         assert!(c.certified_evals >= 1);
+        // A phase-2 budget too small for the tree: a valid, looser bound, flagged.
+        let short = certify(
+            &Parabola(0.3),
+            1,
+            &[0],
+            Budget {
+                boxes: 1000,
+                certified: 3,
+            },
+        );
+        assert_eq!(short.outcome, Outcome::Budget);
+        assert!(
+            short.upper >= 1.0 && short.certified_evals <= 3,
+            "{short:?}"
+        );
     }
 
     struct Pole;
@@ -323,14 +370,30 @@ mod tests {
 
     #[test]
     fn a_pole_is_reported_where_it_is() {
-        let c = certify(&Pole, 1, &[0], 100_000);
+        let c = certify(
+            &Pole,
+            1,
+            &[0],
+            Budget {
+                boxes: 100_000,
+                certified: 100_000,
+            },
+        );
         match c.outcome {
             Outcome::Unbounded { near } => assert!((near[0] - 0.3).abs() < 1e-9, "{near:?}"),
             o => panic!("{o:?}"),
         }
         assert!(c.upper.is_infinite());
         // With a small budget the answer is still never a finite number.
-        let c = certify(&Pole, 1, &[0], 10);
+        let c = certify(
+            &Pole,
+            1,
+            &[0],
+            Budget {
+                boxes: 10,
+                certified: 10,
+            },
+        );
         assert!(c.upper.is_infinite(), "{c:?}");
     }
 }

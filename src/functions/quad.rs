@@ -135,6 +135,37 @@ pub struct Resolution<'a> {
     pub bounds: &'a (dyn Fn(f64, f64) -> PanelBounds + Sync),
     /// |w| for the integration variable.
     pub freq: f64,
+    /// Cap on integrand evaluations, shared by nested levels (None: only the panel budget).
+    pub budget: Option<&'a EvalBudget>,
+}
+
+/// A cap on integrand evaluations shared by all levels of a (nested) integral: once spent, no
+/// panel is refined any further and the result is not converged (its error estimate says how
+/// far it got). Keeps the cost of a coefficient bounded whatever the integrand.
+#[derive(Debug)]
+pub struct EvalBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl EvalBudget {
+    pub fn new(limit: usize) -> Self {
+        EvalBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+    fn spend(&self, n: usize) {
+        self.used.fetch_add(n, AtOrd::Relaxed);
+    }
+    /// Whether the limit has been reached.
+    pub fn spent(&self) -> bool {
+        self.used.load(AtOrd::Relaxed) >= self.limit
+    }
+    /// Evaluations made so far.
+    pub fn used(&self) -> usize {
+        self.used.load(AtOrd::Relaxed)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -493,7 +524,11 @@ where
             init.push((lo, hi));
         }
     }
+    let budget = check.and_then(|c| c.budget);
     let mut evals = NPTS * init.len();
+    if let Some(b) = budget {
+        b.spend(NPTS * init.len());
+    }
     let mut heap: BinaryHeap<Panel> = eval_panels(&f, &init, opts.parallel, check, opts.abs_tol)
         .into_iter()
         .collect();
@@ -514,7 +549,7 @@ where
                 break;
             }
         }
-        if panels >= opts.max_panels {
+        if panels >= opts.max_panels || budget.is_some_and(|b| b.spent()) {
             break;
         }
         let Some(worst) = heap.pop() else { break };
@@ -532,6 +567,9 @@ where
             opts.abs_tol,
         );
         evals += 2 * NPTS;
+        if let Some(b) = budget {
+            b.spend(2 * NPTS);
+        }
         panels += 1;
         trunc -= worst.trunc;
         floor -= worst.floor;
@@ -636,6 +674,8 @@ pub struct CubeGuard<'a> {
     pub bounds: &'a SlabBounds<'a>,
     /// |w_i| per axis.
     pub freqs: [f64; 3],
+    /// Cap on innermost evaluations over the whole integral.
+    pub budget: Option<&'a EvalBudget>,
 }
 
 /// [`integrate_cube`] with the resolution check of [`gauss_kronrod_guarded`] at every level: an
@@ -694,6 +734,9 @@ impl Cube<'_> {
         let check = self.guard.map(|g| Resolution {
             bounds: &bounds,
             freq: g.freqs[level],
+            // Only the innermost level counts point evaluations; outer levels stop refining
+            // through the same budget.
+            budget: g.budget,
         });
         if last {
             return integrate(

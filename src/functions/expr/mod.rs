@@ -26,7 +26,8 @@ mod program;
 
 use super::certify::{self, Cell, Certificate, Objective, Outcome};
 use super::quad::{
-    self, CubeGuard, PanelBounds, QuadOptions, Resolution, Sample, gauss_kronrod_guarded,
+    self, CubeGuard, EvalBudget, PanelBounds, QuadOptions, Resolution, Sample,
+    gauss_kronrod_guarded,
 };
 use super::special::{cis_turns_neg, reduce_turns};
 use super::{CoefficientSource, ConstantsSource, Function, FunctionError, FunctionOptions};
@@ -52,6 +53,11 @@ pub const QUAD_TOL: f64 = 1e-13;
 /// (3-D); the grid includes both ends, so every corner and the midpoints. It names a bad point
 /// early; the enclosures check the rest of the domain.
 pub const CHECK_INTERVALS: [usize; 3] = [1 << 12, 128, 32];
+
+/// Cap on (point evaluations x program length) of one 2-D or 3-D coefficient quadrature, a few
+/// seconds of work: beyond it the coefficient is reported as not resolved instead of taking
+/// minutes (1-D quadratures are bounded by their panel budget).
+pub const QUAD_OP_EVALS: usize = 3_000_000_000;
 
 /// Box budgets of the branch and bound for L and M, by dimension.
 pub const CERTIFY_BOXES: [usize; 3] = [4_000, 20_000, 20_000];
@@ -202,9 +208,12 @@ impl Expression {
                     program::MAX_STACK
                 ),
             }),
-            CompileError::TooLarge => parse_error(&ParseError {
+            CompileError::TooLarge(n) => parse_error(&ParseError {
                 column: 1,
-                message: "more than 65536 constants".into(),
+                message: format!(
+                    "the expression is too long ({n} operations or constants; at most {})",
+                    program::MAX_OPS
+                ),
             }),
         })?;
         let mut f = Expression {
@@ -220,7 +229,12 @@ impl Expression {
             all_converged: AtomicBool::new(true),
         };
         f.check_grid()?;
-        let budget = CERTIFY_BOXES[dim - 1];
+        let budget = certify::Budget {
+            boxes: CERTIFY_BOXES[dim - 1],
+            // A certified enclosure costs ~4 correctly rounded end points (~15 us each) per
+            // elementary function: cap phase 2 at about 6 s of such work on one core.
+            certified: (100_000 / (1 + f.program.elementary_ops())).clamp(64, 40_000),
+        };
         let axes = f.program.reads(dim);
         let m_cert = match opts.sup {
             Some(_) => None,
@@ -256,7 +270,7 @@ impl Expression {
         let loose: Vec<String> = [("L", &l_cert), ("M", &m_cert)]
             .iter()
             .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
-            .filter(|(_, c)| c.outcome == Outcome::Budget && c.upper.is_finite())
+            .filter(|(_, c)| c.outcome == Outcome::Budget)
             .map(|(name, c)| {
                 format!(
                     "{name} = {:.3e} is certified but may be loose (largest value found {:.3e}; \
@@ -436,6 +450,7 @@ impl Expression {
                 &Resolution {
                     bounds: &bounds,
                     freq: w[0].unsigned_abs() as f64,
+                    budget: None,
                 },
             )
         } else {
@@ -455,6 +470,9 @@ impl Expression {
                 &CubeGuard {
                     bounds: &bounds,
                     freqs,
+                    budget: Some(&EvalBudget::new(
+                        (QUAD_OP_EVALS / self.program.len().max(1)).max(1_000_000),
+                    )),
                 },
             )
         };

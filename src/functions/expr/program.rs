@@ -14,6 +14,10 @@ use crate::interval::{Certified, Directed, Interval, Slope, iv, literal, point};
 /// Deepest operand stack a program may need.
 pub const MAX_STACK: usize = 48;
 
+/// Longest program accepted (operations after constant folding): enclosures and certification
+/// cost grows with it.
+pub const MAX_OPS: usize = 4096;
+
 /// A folded constant.
 #[derive(Clone, Copy, Debug)]
 pub struct Constant {
@@ -201,8 +205,8 @@ pub enum CompileError {
     UnknownVariable(String, usize),
     /// The program needs a deeper operand stack than [`MAX_STACK`].
     TooDeep(usize),
-    /// More than 65536 constants.
-    TooLarge,
+    /// More than 65536 constants, or more than [`MAX_OPS`] operations.
+    TooLarge(usize),
 }
 
 /// A compiled expression.
@@ -242,7 +246,8 @@ struct Compiler<'a> {
 
 impl Compiler<'_> {
     fn push_const(&mut self, c: Constant) -> Result<u16, CompileError> {
-        let i = u16::try_from(self.consts.len()).map_err(|_| CompileError::TooLarge)?;
+        let i = u16::try_from(self.consts.len())
+            .map_err(|_| CompileError::TooLarge(self.consts.len()))?;
         self.consts.push(c);
         Ok(i)
     }
@@ -346,6 +351,9 @@ impl Program {
             ops: c.ops,
             consts: c.consts,
         };
+        if p.ops.len() > MAX_OPS {
+            return Err(CompileError::TooLarge(p.ops.len()));
+        }
         let depth = p.stack_depth();
         if depth > MAX_STACK {
             return Err(CompileError::TooDeep(depth));
@@ -364,6 +372,20 @@ impl Program {
             max = max.max(sp);
         }
         max
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// How many elementary function applications the program makes (the costly part of a
+    /// certified enclosure).
+    pub fn elementary_ops(&self) -> usize {
+        self.ops
+            .iter()
+            .filter(|op| matches!(op, Op::Call(_) | Op::PowC(_) | Op::Pow))
+            .count()
     }
 
     /// The coordinates the expression reads (constant folding removed the rest).
