@@ -883,6 +883,40 @@ mod tests {
     }
 
     #[test]
+    fn evaluation_budget_stops_a_nested_integral() {
+        // An integrand that would need millions of evaluations at 1e-13 in 3-D.
+        let g = |x: &[f64]| Sample {
+            g: Complex::new((40.0 * x[0] * x[1] * x[2]).sin() * (-x[2]).exp(), 0.0),
+            v_lo: 0.0,
+            v_hi: 0.0,
+        };
+        let bounds = |_: &[f64], _: usize, _: f64, _: f64| PanelBounds {
+            slope: 0.0,
+            width: 0.0,
+            sup: 1.0,
+        };
+        let budget = EvalBudget::new(200_000);
+        let b = vec![vec![0.0, 1.0]; 3];
+        let r = integrate_cube_guarded(
+            &g,
+            3,
+            &b,
+            &[1, 1, 1],
+            1e-13,
+            5000,
+            &CubeGuard {
+                bounds: &bounds,
+                freqs: [0.0; 3],
+                budget: Some(&budget),
+            },
+        );
+        assert!(!r.converged && r.abs_err > 1e-13, "{r:?}");
+        // Refinement stops once spent; the overshoot is at most one round of outer nodes'
+        // initial inner panels.
+        assert!(budget.used() < 400_000, "{}", budget.used());
+    }
+
+    #[test]
     fn budget_exhaustion_is_reported() {
         let o = QuadOptions {
             max_panels: 3,

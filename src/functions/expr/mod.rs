@@ -54,10 +54,11 @@ pub const QUAD_TOL: f64 = 1e-13;
 /// early; the enclosures check the rest of the domain.
 pub const CHECK_INTERVALS: [usize; 3] = [1 << 12, 128, 32];
 
-/// Cap on (point evaluations x program length) of one 2-D or 3-D coefficient quadrature, a few
-/// seconds of work: beyond it the coefficient is reported as not resolved instead of taking
-/// minutes (1-D quadratures are bounded by their panel budget).
-pub const QUAD_OP_EVALS: usize = 3_000_000_000;
+/// Cap on (point evaluations x program length) of one 2-D or 3-D coefficient quadrature, about
+/// 10 s of work on 2 cores: beyond it the coefficient is reported as not resolved instead of
+/// taking minutes (1-D quadratures are bounded by their panel budget). A 3-D Gaussian
+/// exp(-400 |x - c|^2) needs ~2.7e9 to reach 1e-13.
+pub const QUAD_OP_EVALS: usize = 4_000_000_000;
 
 /// Box budgets of the branch and bound for L and M, by dimension.
 pub const CERTIFY_BOXES: [usize; 3] = [4_000, 20_000, 20_000];
