@@ -1,6 +1,8 @@
 //! Forward-mode slope arithmetic: a value enclosure V and slope enclosures S_1..S_N with
 //!
-//!     v(y) - v(x) = sum_i s_i (y_i - x_i)   for some s_i in S_i,   for all x, y in the box.
+//! ```text
+//! v(y) - v(x) = sum_i s_i (y_i - x_i)   for some s_i in S_i,   for all x, y in the box.
+//! ```
 //!
 //! Rules (x, y in the box; primes are values at y): sums add slopes; a product
 //! a'b' - ab = a' (b' - b) + b (a' - a) gives S = A S_b + B S_a; a quotient
