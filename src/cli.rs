@@ -1,6 +1,18 @@
 //! Parsing and validation of command-line values. Every failure names the field and the allowed
 //! values; the binary turns it into exit code 2 before any output file is created.
 
+mod budget;
+mod output;
+
+pub use budget::{
+    SWEEP_WORK_LIMIT, available_memory, check_memory, check_memory_with, check_sweep_work,
+    check_work, culprit, format_bytes, transform_work,
+};
+pub use output::{
+    check_output_dir, check_output_file, check_output_files, folder_of, partial_file, persist,
+    plain_io, remove_stale, write_atomically,
+};
+
 use crate::fft::Algorithm;
 use crate::precision::{Format, Model};
 
@@ -82,9 +94,18 @@ pub fn parse_sizes(list: &str) -> Result<Vec<usize>, UsageError> {
     Ok(out)
 }
 
+/// One positive integer given as `field`, written like a grid size (`4099`, `2^12`).
+pub fn parse_positive(field: &str, t: &str) -> Result<usize, UsageError> {
+    parse_size(t.trim()).map_err(|m| UsageError::new(field, m))
+}
+
 /// Modes: comma-separated; an integer k means (k, ..., k) in d dimensions, `a:b[:c]` gives each axis.
 pub fn parse_modes(list: &str, dim: usize) -> Result<Vec<Vec<i64>>, UsageError> {
-    let field = "--modes";
+    parse_modes_of("--modes", list, dim)
+}
+
+/// [`parse_modes`] for a field with another name (`--mode` of `mpno bounds`).
+pub fn parse_modes_of(field: &str, list: &str, dim: usize) -> Result<Vec<Vec<i64>>, UsageError> {
     let mut out = Vec::new();
     for item in split(list) {
         let parts: Vec<i64> = item
@@ -175,14 +196,6 @@ pub fn check_dim(dim: usize) -> Result<usize, UsageError> {
     }
 }
 
-/// Bytes of memory still available (MemAvailable on Linux), if known.
-pub fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 /// Bytes the error sweep holds per grid point: samples (8), the f64 reference (16), and per
 /// concurrent transform its data, scratch and output (3 x 16).
 pub const SWEEP_BYTES_PER_POINT: u64 = 8 + 16 + 3 * 16;
@@ -203,55 +216,14 @@ pub fn check_sizes(
                 format!("{s} is not a power of two, which --algorithm {alg} requires"),
             ));
         }
-        let n = (s as u64).checked_pow(dim as u32);
-        let bytes = n.and_then(|n| n.checked_mul(8 + 16 + 3 * 16 * threads as u64));
-        let fits = match (bytes, available) {
-            (None, _) => false,
-            (Some(b), Some(avail)) => b <= avail,
-            (Some(b), None) => b <= 1 << 40,
-        };
-        if !fits {
-            let pts = (s as f64).powi(dim as i32);
-            let need = pts * (8 + 16 + 3 * 16 * threads) as f64;
-            let have = available.map_or("unknown".to_string(), |a| {
-                format!("{:.1} GiB", a as f64 / 2f64.powi(30))
-            });
-            return Err(UsageError::new(
-                "--sizes",
-                format!(
-                    "s = {s} in dimension {dim} is n = {pts:.3e} points: its arrays need {:.3e} bytes, more than the memory available ({have})",
-                    need
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Write through a temporary file in the target folder, renamed into place only when complete,
-/// so a failure never leaves a partial file.
-pub fn write_atomically(
-    path: &std::path::Path,
-    write: impl FnOnce(&mut std::fs::File) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    write(tmp.as_file_mut())?;
-    persist(tmp, path)
-}
-
-/// Rename a finished temporary file into place, readable by everyone like any other output
-/// (temporary files are created private, 0600).
-pub fn persist(tmp: tempfile::NamedTempFile, path: &std::path::Path) -> anyhow::Result<()> {
-    tmp.persist(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+        let pts = (s as f64).powi(dim as i32);
+        let need = pts * (8 + 16 + 3 * 16 * threads) as f64;
+        check_memory_with(
+            "--sizes",
+            need,
+            &format!("s = {s} in dimension {dim} is n = {pts:.3e} points: its arrays"),
+            available,
+        )?;
     }
     Ok(())
 }

@@ -167,9 +167,14 @@ struct TrainArgs {
     /// Training config (TOML; sections [data], [model], [train], [precision]).
     #[arg(long)]
     config: PathBuf,
-    /// Continue from train.out_dir/checkpoint.safetensors when present (exact resume).
+    /// Continue from train.out_dir/checkpoint.safetensors (exact resume); refused when there is
+    /// no checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Replace an earlier run in train.out_dir (its checkpoint, metrics and config are removed
+    /// first); without it, a folder holding a run is refused.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
     /// Override train.out_dir.
     #[arg(long)]
     out_dir: Option<PathBuf>,
@@ -248,18 +253,22 @@ struct BoundsArgs {
     /// Sup norm M.
     #[arg(long)]
     sup: f64,
-    /// Grid size s per axis.
+    /// Grid size s per axis (an integer or a power such as 2^10, as --sizes of `errors`).
     #[arg(long)]
-    s: usize,
+    s: String,
     /// Dimension d.
     #[arg(long, default_value_t = 1)]
     dim: usize,
     /// Mode w.
-    #[arg(long, default_value = "0")]
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
     mode: String,
     /// Formats.
     #[arg(long, default_value = "fp32,tf32,bf16,fp16,e5m2,e4m3")]
     formats: String,
+    /// FFT algorithm whose precision bound is printed, as `errors --algorithm` (auto: radix-4
+    /// for powers of two, Bluestein otherwise): auto, radix2, radix4, bluestein, naive.
+    #[arg(long, default_value = "auto")]
+    algorithm: String,
 }
 
 #[derive(clap::Args, Clone)]
@@ -283,6 +292,13 @@ struct ReproduceArgs {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and the like: end quietly when the reader goes away (the default
+    // action of SIGPIPE), as Unix tools do, instead of panicking on the failed print.
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any thread starts; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Errors(a) => run_errors(a),
@@ -350,11 +366,27 @@ impl From<UsageError> for Failure {
     }
 }
 
+/// A failure that carries a [`UsageError`] in its chain (bad input found while loading, e.g. a
+/// truncated data file, a non-finite weight, an output path that is a device) is bad input.
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        let mut outer = Vec::new();
+        for c in e.chain() {
+            if let Some(u) = c.downcast_ref::<UsageError>() {
+                outer.push(u.message.clone());
+                return Failure::Usage(UsageError::new(&u.field, outer.join(": ")));
+            }
+            outer.push(c.to_string());
+        }
+        Failure::Runtime(e)
+    }
+}
+
 impl From<experiments::ExperimentError> for Failure {
     fn from(e: experiments::ExperimentError) -> Self {
         match e {
             experiments::ExperimentError::Usage(u) => Failure::Usage(u),
-            experiments::ExperimentError::Runtime(r) => Failure::Runtime(r),
+            experiments::ExperimentError::Runtime(r) => Failure::from(r),
         }
     }
 }
@@ -394,6 +426,8 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         rayon::current_num_threads(),
         cli::available_memory(),
     )?;
+    cli::check_sweep_work("--sizes", &sizes, dim, algorithm, formats.len(), &models, 1)?;
+    check_out(a.out.as_deref())?;
     let opts = FunctionOptions {
         lipschitz: a.lipschitz,
         sup: a.sup,
@@ -455,6 +489,7 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
     }
     // Sizes and modes are checked before any work (the SHT plan is costly).
     sweep::validate(&kind, &sizes, &modes, 1024).map_err(basis_usage)?;
+    check_out(a.out.as_deref())?;
     let target = if kind == basis::BasisKind::Spherical {
         Target::Sphere(
             basis::spherical::SphereFunction::parse(&a.function)
@@ -483,13 +518,19 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
     write_rows(&rows, a.out)
 }
 
+/// `--out`, when given, must be writable and not a device, FIFO, folder or link (checked before
+/// any work).
+fn check_out(out: Option<&std::path::Path>) -> Result<(), UsageError> {
+    out.map_or(Ok(()), |p| cli::check_output_file("--out", p))
+}
+
 fn write_rows(rows: &[error::Row], out: Option<PathBuf>) -> Result<(), Failure> {
     match out {
         Some(path) => {
             cli::write_atomically(&path, |w| {
                 error::write_csv(w, rows).map_err(anyhow::Error::from)
             })
-            .map_err(Failure::Runtime)?;
+            .map_err(Failure::from)?;
             eprintln!("wrote {} rows to {}", rows.len(), path.display());
         }
         None => {
@@ -540,6 +581,8 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
         cfg.train.epochs = e;
     }
     let device = parse_device(&a.device)?;
+    mpno::fno::train::check_memory(&cfg)?;
+    mpno::fno::train::prepare_out_dir(&cfg.train.out_dir, a.resume, a.force)?;
     let opts = mpno::fno::train::RunOptions {
         resume: a.resume,
         stop_after: None,
@@ -548,7 +591,7 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
     let report = match device {
         Device::Cpu => {
             let be = mpno::backend::cpu::Cpu::<f32>::new();
-            mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::Runtime)?
+            mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::from)?
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
@@ -559,7 +602,7 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
                 })
                 .collect();
             let be = open_cuda(&formats)?;
-            on_cuda(|| mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::Runtime))?
+            on_cuda(|| mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::from))?
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => {
@@ -595,6 +638,15 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
             "stopped at step {step}: {o} (set precision.stabilizer or precision.on_overflow = \"skip\")"
         )));
     }
+    // A loss is recorded only for steps that updated the weights: none means every step was
+    // skipped, and the "trained" model is its initialisation.
+    if report.records.iter().all(|r| r.train_loss.is_nan()) {
+        let skipped: u64 = report.records.iter().map(|r| r.skipped_steps).sum();
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "every training step ({skipped}) overflowed and was skipped: the weights were never \
+             updated (change the precision policy, precision.stabilizer or the loss scale)"
+        )));
+    }
     Ok(())
 }
 
@@ -614,6 +666,16 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         if v == 0 {
             return Err(UsageError::new(field, "must be >= 1, got 0").into());
         }
+    }
+    if a.steps > MAX_BENCH_STEPS {
+        return Err(UsageError::new(
+            "--steps",
+            format!(
+                "{} timed steps; at most {MAX_BENCH_STEPS} (the minimum and median settle within a few)",
+                a.steps
+            ),
+        )
+        .into());
     }
     if a.modes == 0 || a.modes > a.res / 2 {
         return Err(UsageError::new(
@@ -639,6 +701,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         },
         ..FnoConfig::darcy_small()
     };
+    check_bench_memory(&cfg, a.batch, a.res)?;
     let mut model = Fno::new(cfg).map_err(|e| UsageError::new("model", e))?;
     model.recompute = a.recompute;
     let policy = Policy {
@@ -709,16 +772,62 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The most timed steps `bench fno` takes.
+const MAX_BENCH_STEPS: usize = 1000;
+
+/// Refuse a bench model whose training step cannot fit in memory (estimated from the sizes
+/// before anything is allocated), naming the option whose reduction helps most.
+fn check_bench_memory(
+    cfg: &mpno::fno::FnoConfig,
+    batch: usize,
+    res: usize,
+) -> Result<(), UsageError> {
+    use mpno::fno::{Factorization, budget};
+    let rank = match cfg.factorization {
+        Factorization::Cp { rank } => rank,
+        Factorization::Dense => 0.0,
+    };
+    let fields = [
+        ("--res", res as f64, 2.0),
+        ("--batch", batch as f64, 1.0),
+        ("--width", cfg.width as f64, 1.0),
+        ("--modes", cfg.modes[0] as f64, 1.0),
+        ("--layers", cfg.n_layers as f64, 1.0),
+        ("--rank", rank, rank.min(1.0)),
+    ];
+    let estimate = |v: &[f64]| {
+        let mut c = cfg.clone();
+        c.width = v[2] as usize;
+        c.lifting_channels = 2 * c.width;
+        c.projection_channels = 2 * c.width;
+        c.modes = vec![v[3] as usize; 2];
+        c.n_layers = v[4] as usize;
+        if v[5] > 0.0 {
+            c.factorization = Factorization::Cp { rank: v[5] };
+        }
+        budget::step_bytes(&c, v[1], v[0])
+    };
+    cli::check_memory(
+        cli::culprit(&fields, estimate),
+        budget::step_bytes(cfg, batch as f64, res as f64),
+        &format!(
+            "a training step of this model ({:.3e} parameters) on a batch of {batch} at {res} x {res}",
+            budget::param_count(cfg)
+        ),
+    )
+}
+
 fn run_bench_report(a: BenchReportArgs) -> Result<(), Failure> {
     let text = std::fs::read_to_string(&a.file)
         .map_err(|e| UsageError::new("FILE", format!("cannot read {}: {e}", a.file.display())))?;
     let report = experiments::gpu_report::GpuReport::from_json(&text)?;
-    std::fs::create_dir_all(&a.out).map_err(|e| Failure::Runtime(e.into()))?;
     let md = a.out.join("gpu_bench.md");
+    let files = ["gpu_bench.md", "gpu_bench.svg", "gpu_bench.png"].map(|f| a.out.join(f));
+    cli::check_output_files("--out", &a.out, files.iter().map(PathBuf::as_path))?;
     cli::write_atomically(&md, |f| Ok(f.write_all(report.markdown().as_bytes())?))
-        .map_err(Failure::Runtime)?;
+        .map_err(Failure::from)?;
     let figs = mpno::plot::save(&report.figure(), &a.out.join("gpu_bench"), (1400, 800))
-        .map_err(Failure::Runtime)?;
+        .map_err(Failure::from)?;
     print!("{}", report.markdown());
     eprintln!(
         "wrote {}, {}",
@@ -745,7 +854,7 @@ fn run_eval(a: EvalArgs) -> Result<(), Failure> {
     };
     let be = mpno::backend::cpu::Cpu::<f32>::new();
     let res = mpno::fno::train::eval_checkpoint(&be, &a.checkpoint, cfg.as_ref())
-        .map_err(Failure::Runtime)?;
+        .map_err(Failure::from)?;
     println!("resolution,l2,h1");
     for t in res {
         println!("{},{},{}", t.resolution, t.l2, t.h1);
@@ -755,7 +864,7 @@ fn run_eval(a: EvalArgs) -> Result<(), Failure> {
 
 fn run_datagen(cmd: &pde::datagen::DatagenCommand) -> Result<(), Failure> {
     let job = pde::datagen::prepare(cmd)?;
-    for line in pde::datagen::run(&job).map_err(Failure::Runtime)? {
+    for line in pde::datagen::run(&job).map_err(Failure::from)? {
         println!("{line}");
     }
     Ok(())
@@ -763,23 +872,57 @@ fn run_datagen(cmd: &pde::datagen::DatagenCommand) -> Result<(), Failure> {
 
 fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
     let dim = cli::check_dim(a.dim)?;
-    let modes = cli::parse_modes(&a.mode, dim)?;
+    let s = cli::parse_positive("--s", &a.s)?;
+    let modes = cli::parse_modes_of("--mode", &a.mode, dim)?;
     let formats = cli::parse_formats(&a.formats)?;
-    if a.s == 0 {
-        return Err(UsageError::new("--s", "must be >= 1").into());
-    }
+    let algorithm: Algorithm = a
+        .algorithm
+        .parse()
+        .map_err(|e: String| UsageError::new("--algorithm", e))?;
     for (field, v) in [("--lipschitz", a.lipschitz), ("--sup", a.sup)] {
         cli::check_nonnegative(field, v)?;
     }
-    let shape = vec![a.s; dim];
+    if matches!(algorithm, Algorithm::Radix2 | Algorithm::Radix4) && !s.is_power_of_two() {
+        return Err(UsageError::new(
+            "--s",
+            format!("{s} is not a power of two, which --algorithm {algorithm} requires"),
+        )
+        .into());
+    }
+    if algorithm.resolve(s) == Algorithm::Bluestein {
+        // Bluestein's bound needs the chirp's spectrum: a transform of m >= 2s - 1 points,
+        // computed for each format and model.
+        let m = (2.0 * s as f64 - 1.0).log2().ceil().exp2();
+        cli::check_memory(
+            "--s",
+            48.0 * m,
+            "Bluestein's chirp spectrum and its transform",
+        )?;
+        cli::check_work(
+            "--s",
+            (formats.len() * 9 * dim) as f64 * m * m.log2(),
+            cli::SWEEP_WORK_LIMIT,
+            "operations",
+            &format!(
+                "Bluestein's bound at s = {s} transforms its chirp (m = {m} points) for every format and model"
+            ),
+            "give a smaller --s, fewer --formats, or --algorithm naive",
+        )?;
+    }
+    let shape = vec![s; dim];
     for w in &modes {
         println!(
             "mode {:?}: discretization upper {:.4e}, lower-bound construction {:.4e}",
             w,
-            bounds::discretization_upper(a.lipschitz, a.sup, w, a.s),
-            bounds::discretization_lower(a.lipschitz, a.sup, w, a.s)
+            bounds::discretization_upper(a.lipschitz, a.sup, w, s),
+            bounds::discretization_lower(a.lipschitz, a.sup, w, s)
         );
     }
+    println!(
+        "precision bounds of the {} transform of s = {s} (what `mpno errors --algorithm {}` writes for mean|v| = max|v| = M)",
+        algorithm.resolve(s),
+        algorithm
+    );
     println!(
         "{:<8} {:<17} {:>12} {:>12} {:>12}",
         "format", "model", "bound", "prob(1e-3)", "s*(mode 0)"
@@ -791,10 +934,16 @@ fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
             Model::Arithmetic,
             Model::ArithmeticScaled,
         ] {
-            let b = bounds::precision(&shape, Algorithm::Radix2, fmt, model, a.sup, a.sup);
+            let b = bounds::precision(&shape, algorithm, fmt, model, a.sup, a.sup);
             let s_star = bounds::crossover(a.lipschitz, a.sup, &vec![0; dim], b.bound);
+            // No crossover when no precision bound applies (infinite) or none is needed (0).
+            let s_star = if b.bound.is_finite() && s_star.is_finite() && s_star > 0.0 {
+                format!("{s_star:.4e}")
+            } else {
+                "none".to_string()
+            };
             println!(
-                "{:<8} {:<17} {:>12.4e} {:>12.4e} {:>12.4e} {}",
+                "{:<8} {:<17} {:>12.4e} {:>12.4e} {:>12} {}",
                 fmt.to_string(),
                 model.to_string(),
                 b.bound,

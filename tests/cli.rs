@@ -267,3 +267,99 @@ fn experiment_kinds_validate_and_run() {
     }
     assert!(dir.path().join("figures/cross.md").is_file());
 }
+
+/// `mpno bounds` prints the precision bound `mpno errors` writes for the same transform: the
+/// algorithm `errors` would use for that s (radix-4 for powers of two, Bluestein otherwise under
+/// `auto`, or the one given), for every format and model. A constant function has mean|v| =
+/// max|v| = M, the values `bounds` takes from --sup, and L = 0.
+#[test]
+fn bounds_prints_the_bound_errors_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str, usize, &str)] = &[
+        // (function, --sup, --s, dim, --algorithm)
+        ("one", "1", "17", 1, "auto"),
+        ("one", "1", "4099", 1, "naive"),
+        ("const:c=3", "3", "4099", 1, "auto"),
+        ("one", "1", "2^10", 1, "auto"),
+        ("one", "1", "1024", 1, "radix2"),
+        ("const:c=3", "3", "64", 1, "bluestein"),
+        ("one", "1", "9", 2, "naive"),
+    ];
+    for &(function, sup, s, dim, alg) in cases {
+        let dim_s = dim.to_string();
+        let (code, _o, err) = mpno(
+            &[
+                "errors",
+                "--function",
+                function,
+                "--sizes",
+                s,
+                "--dim",
+                &dim_s,
+                "--modes",
+                "0",
+                "--formats",
+                "fp16,bf16",
+                "--models",
+                "input,storage,arithmetic,arithmetic-scaled",
+                "--algorithm",
+                alg,
+                "--out",
+                "e.csv",
+            ],
+            dir.path(),
+        );
+        assert_eq!(code, 0, "{function} {s} {alg}: {err}");
+        let mut csv_bounds = std::collections::BTreeMap::new();
+        let mut rdr = csv::Reader::from_path(dir.path().join("e.csv")).unwrap();
+        for r in rdr.records() {
+            let r = r.unwrap();
+            if &r[5] == "precision" {
+                let b: f64 = r[9].parse().unwrap();
+                csv_bounds.insert((r[6].to_string(), r[7].to_string()), b);
+            }
+        }
+        assert_eq!(csv_bounds.len(), 8);
+        let (code, out, err) = mpno(
+            &[
+                "bounds",
+                "--lipschitz",
+                "0",
+                "--sup",
+                sup,
+                "--s",
+                s,
+                "--dim",
+                &dim_s,
+                "--formats",
+                "fp16,bf16",
+                "--algorithm",
+                alg,
+            ],
+            dir.path(),
+        );
+        assert_eq!(code, 0, "bounds {s} {alg}: {err}");
+        let mut seen = 0;
+        for line in out.lines() {
+            let t: Vec<&str> = line.split_whitespace().collect();
+            let Some(want) = t
+                .get(..2)
+                .and_then(|k| csv_bounds.get(&(k[0].to_string(), k[1].to_string())))
+            else {
+                continue;
+            };
+            // Printed to 5 significant digits: the same rounding of the same number.
+            assert_eq!(
+                t[2],
+                format!("{want:.4e}"),
+                "{function} s={s} {alg}: {line}"
+            );
+            // No crossover without a finite bound (was printed as s* = 0).
+            if want.is_infinite() {
+                assert_eq!(t[4], "none", "{line}");
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 8, "{out}");
+    }
+}

@@ -235,3 +235,47 @@ fn save_res_subsamples_the_fine_solution() {
     let b = Dataset::load(&dir.path().join("b_r16.safetensors")).unwrap();
     assert_eq!(b.get("u").unwrap().shape, vec![2, 16]);
 }
+
+/// Files are written through a partial file named for what it is (`.NAME.mpno-partial-PID-*`);
+/// one left by a writer that is gone (killed with SIGKILL: no chance to clean up) is removed by
+/// the next write of NAME, while those of running writers and unrelated files stay.
+#[test]
+fn partial_files_of_killed_writers_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // No process has pid 999999999 (above Linux's largest pid_max, 2^22).
+    let stale = ".d.safetensors.mpno-partial-999999999-Ab3dEf";
+    let running = format!(".d.safetensors.mpno-partial-{}-Xy", std::process::id());
+    for name in [
+        stale,
+        running.as_str(),
+        ".tmpAbCdEf",
+        ".other.safetensors.mpno-partial-999999999-x",
+    ] {
+        std::fs::write(dir.path().join(name), vec![0u8; 1000]).unwrap();
+    }
+    let (code, _, err) = mpno(
+        &[
+            "datagen",
+            "darcy",
+            "--n",
+            "2",
+            "--res",
+            "16",
+            "--out",
+            "d.safetensors",
+        ],
+        dir.path(),
+        2,
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut names = files_in(dir.path());
+    names.sort();
+    let mut want = vec![
+        ".other.safetensors.mpno-partial-999999999-x".to_string(),
+        ".tmpAbCdEf".to_string(),
+        running,
+        "d.safetensors".to_string(),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+}

@@ -560,3 +560,73 @@ fn killed_mid_epoch_leaves_the_last_checkpoint_and_resume_is_exact() {
     assert_eq!(resumed.len(), 3);
     assert_eq!(bits(&resumed), bits(&full.records));
 }
+
+/// A run whose every step overflowed (on_overflow = "skip") trained nothing: `mpno train` says
+/// so and fails (exit 1) instead of exiting 0 with NaN metrics.
+#[test]
+fn a_run_whose_every_step_was_skipped_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 3e4);
+    let p = dir.path().join("cfg.toml");
+    std::fs::write(
+        &p,
+        config(
+            dir.path(),
+            "fwd_fft = \"fp16\"\ncontraction = \"fp16\"\ninv_fft = \"fp16\"\non_overflow = \"skip\"",
+            "none",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = mpno(&["train", "--config", p.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("every training step (6) overflowed") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+/// A second `mpno train` into the folder of a finished run is refused (exit 2, nothing
+/// changed) unless --resume continues it or --force replaces it; --force removes the earlier
+/// run's files first, so the new checkpoint and metrics are the new run's alone.
+#[test]
+fn an_earlier_run_is_replaced_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 1.0);
+    let p = dir.path().join("cfg.toml");
+    std::fs::write(&p, config(dir.path(), "", "global", 2)).unwrap();
+    let cfg = p.to_str().unwrap();
+    let out = mpno(&["train", "--config", cfg]);
+    assert!(out.status.success());
+    let metrics = dir.path().join("out/metrics.csv");
+    let first = std::fs::read(&metrics).unwrap();
+    let out = mpno(&["train", "--config", cfg, "--epochs", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("train.out_dir") && err.contains("--force") && err.contains("--resume"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&metrics).unwrap(),
+        first,
+        "refused run changed files"
+    );
+    let out = mpno(&["train", "--config", cfg, "--force", "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = mpno(&["train", "--config", cfg, "--epochs", "1", "--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(dir.path().join("out/metrics.json")).unwrap();
+    let recs = mpno::fno::metrics::MetricsLog::records_from_json(&json).unwrap();
+    assert_eq!(recs.len(), 1, "the earlier run's epochs survived --force");
+    let ck = mpno::fno::checkpoint::Checkpoint::<f32>::load(
+        &dir.path().join("out/checkpoint.safetensors"),
+    )
+    .unwrap();
+    assert_eq!(ck.epoch, 1);
+}

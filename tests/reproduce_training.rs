@@ -383,5 +383,161 @@ fn full_scale_training_experiments_match_the_committed_results() {
             let ok = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 0.01f64.max(0.25 * b.abs());
             assert!(ok, "{n} {k:?}: {a} now, {b} committed");
         }
+        // The columns set by the config and the code alone are identical everywhere; the peak
+        // too where no step was skipped (a skipped step's path, and so its peak, may differ).
+        for file in [format!("{n}.csv"), format!("{n}_epochs.csv")] {
+            let new = rows(&out.path().join(&file));
+            let old = rows(&Path::new(ROOT).join(format!("figures/{file}")));
+            assert_eq!(new.len(), old.len(), "{file}");
+            for (a, b) in new.iter().zip(&old) {
+                for col in [
+                    "run",
+                    "epoch",
+                    "policy",
+                    "lr",
+                    "stabilizer",
+                    "schedule",
+                    "epochs",
+                    "train_resolution",
+                    "resolution",
+                    "parameters",
+                ] {
+                    assert_eq!(a.get(col), b.get(col), "{file} {col}: {a:?} vs {b:?}");
+                }
+                if a["skipped_steps"] == "0" && b["skipped_steps"] == "0" {
+                    assert_eq!(a["peak_memory_mb"], b["peak_memory_mb"], "{file}: {a:?}");
+                }
+            }
+        }
     }
+}
+
+/// A `figure` run keeps its generated data and checkpoints in a scratch folder
+/// `mpno-reproduce-PID-*` of the system's temporary folder, removed at the end; one left by a
+/// run that was killed (SIGTERM, SIGKILL: its PID gone) is removed by the next run.
+#[test]
+fn scratch_folders_of_killed_runs_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    let stale = tmp.join("mpno-reproduce-999999999-AbCdEf");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("data0.safetensors"), vec![0u8; 1000]).unwrap();
+    let other = tmp.join("unrelated-999999999");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::create_dir_all(dir.path().join("experiments")).unwrap();
+    std::fs::write(
+        dir.path().join("experiments/base.toml"),
+        "[data]\nfile = \"x\"\nn_train = 8\nn_test = 4\n\n[model]\nwidth = 4\nmodes = [2]\n\
+         n_layers = 1\n\n[train]\nepochs = 1\nbatch_size = 4\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("experiments/t.toml"),
+        "kind = \"training\"\ndescription = \"d\"\nfigure = \"bars\"\n\
+         datagen = \"darcy --n 12 --res 16\"\nbase = \"base.toml\"\n\n[[runs]]\nlabel = \"a\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mpno"))
+        .args(["figure", "t", "--figures", "figs"])
+        .current_dir(dir.path())
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        ["unrelated-999999999"],
+        "left in the temporary folder"
+    );
+}
+
+/// The committed training results' columns that do not depend on the data or the machine are
+/// what the code measures now: `parameters` and `peak_memory_mb` of every run (the backend's
+/// tensor bytes at a step's peak: set by the shapes, the policy and the code, identical from run
+/// to run). Each run is replayed with its config at one step per epoch on synthetic data of the
+/// same shape (seconds, not the 15 minutes of the real runs); runs with skipped steps (an
+/// overflowing step frees its tensors early) are compared by parameters only. This is the part
+/// of "figures/ is what reproduce writes" that tests/reproduce.rs cannot check for the training
+/// experiments; the ignored full-scale test compares the rest.
+#[test]
+fn committed_parameters_and_peak_memory_are_what_the_code_measures() {
+    use mpno::experiments::{Plan, load};
+    use mpno::pde::dataset::{DType, Dataset, Tensor};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.safetensors");
+    let (n, r) = (11usize, 32usize);
+    let a: Vec<f64> = (0..n * r * r)
+        .map(|i| ((i * 37 % 101) as f64 / 101.0 - 0.5) * 4.0)
+        .collect();
+    let u: Vec<f64> = a.iter().map(|x| 0.1 * x).collect();
+    let mut ds = Dataset::default();
+    ds.tensors
+        .insert("a".into(), Tensor::from_f64(vec![n, r, r], a, DType::F32));
+    ds.tensors
+        .insert("u".into(), Tensor::from_f64(vec![n, r, r], u, DType::F32));
+    ds.save(&data).unwrap();
+    let mut replayed: BTreeMap<String, (String, String, u64)> = BTreeMap::new();
+    let (mut peaks, mut params) = (0, 0);
+    for name in training_experiments() {
+        let path = Path::new(ROOT).join(format!("experiments/{name}.toml"));
+        let Plan::Training(plan) = load(&path).unwrap().plan else {
+            panic!("{name} is not a training experiment");
+        };
+        let committed = rows(&Path::new(ROOT).join(format!("figures/{name}.csv")));
+        for run in &plan.runs {
+            let mut cfg = run.config.clone();
+            assert_eq!(
+                cfg.data.resolution,
+                Some(r),
+                "{name}: replay assumes {r} points"
+            );
+            cfg.data.file = data.clone();
+            cfg.data.n_train = cfg.train.batch_size;
+            cfg.data.n_test = n - cfg.train.batch_size;
+            cfg.data.test_resolutions = vec![];
+            cfg.train.checkpoint_every = 0;
+            // Epochs of one policy have the same peak: one epoch per policy of the schedule.
+            cfg.train.epochs = cfg.precision.schedule.last().map_or(1, |e| e.epoch + 1);
+            let key = cfg.to_toml();
+            let (peak, parameters, skipped) = replayed
+                .entry(key)
+                .or_insert_with(|| {
+                    cfg.train.out_dir = dir.path().join(format!("run{}", params));
+                    cfg.check_data().unwrap();
+                    let be = mpno::backend::cpu::Cpu::<f32>::new();
+                    let rep = mpno::fno::train::run(&be, &cfg, &Default::default()).unwrap();
+                    let skipped = rep.records.iter().map(|e| e.skipped_steps).sum();
+                    (
+                        format!("{:.1}", rep.peak_bytes as f64 / 1e6),
+                        rep.n_params.to_string(),
+                        skipped,
+                    )
+                })
+                .clone();
+            let row = committed
+                .iter()
+                .find(|x| x["run"] == run.label)
+                .unwrap_or_else(|| panic!("{name}: run {} not committed", run.label));
+            assert_eq!(row["parameters"], parameters, "{name} {}", run.label);
+            params += 1;
+            if row["skipped_steps"] == "0" && skipped == 0 {
+                assert_eq!(
+                    row["peak_memory_mb"], peak,
+                    "{name} {}: committed peak MB vs what the code measures",
+                    run.label
+                );
+                peaks += 1;
+            }
+        }
+    }
+    println!("{params} runs: parameters compared; {peaks}: peak memory compared");
+    assert!(params >= 25 && peaks >= 20, "{params} {peaks}");
 }

@@ -178,6 +178,46 @@ fn number(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64).filter(|x| x.is_finite())
 }
 
+/// Times and peaks are positive: a zero, negative or non-numeric one (a hand-edited or broken
+/// file) would print "0.00", "-inf x" or NaN ratios; refuse the file naming the entry and key.
+fn check_measurements(obj: &serde_json::Map<String, Value>) -> Result<(), UsageError> {
+    let check = |entry: &str, v: &Value, keys: &[&str]| -> Result<(), UsageError> {
+        for key in keys {
+            let Some(x) = v.get(*key) else { continue };
+            let ok = x.as_f64().is_some_and(|x| x.is_finite() && x > 0.0);
+            if !ok {
+                return Err(UsageError::new(
+                    "FILE",
+                    format!(
+                        "entry '{entry}': {key} = {x} is not a positive number (times and peak \
+                         memory are measured, > 0)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    for (k, v) in obj.iter().filter(|(k, _)| k.starts_with("mpno_")) {
+        check(
+            k,
+            v,
+            &["ms_per_step", "ms_median_step", "peak_memory_bytes"],
+        )?;
+    }
+    if let Some(nl) = obj.get("neuralop").and_then(Value::as_object) {
+        for (bk, cases) in nl.iter().filter(|(k, _)| k.starts_with("fno_ns128_batch")) {
+            for (ck, v) in cases.as_object().into_iter().flatten() {
+                check(
+                    &format!("neuralop.{bk}.{ck}"),
+                    v,
+                    &["ms_per_iter", "peak_alloc_MB"],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn error_text(v: Option<&Value>) -> Option<String> {
     match v {
         None => Some("not run".into()),
@@ -207,6 +247,7 @@ impl GpuReport {
                 "no mpno_*, darcy_* or neuralop entry: not a scripts/gpu-run gpu_bench.json",
             ));
         }
+        check_measurements(obj)?;
         // The anchor's FNO map is "fno_ns128_batch<B>".
         let (batch, nl_map) = nl
             .and_then(Value::as_object)

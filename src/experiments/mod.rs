@@ -297,6 +297,19 @@ impl Checker<'_> {
         .map_err(|e| self.field("sizes", e))?;
         Ok(sizes)
     }
+    /// The sweep's transforms (`repeats` per size, format and model) within the work limit.
+    fn work(
+        &self,
+        sizes: &[usize],
+        dim: usize,
+        alg: Algorithm,
+        formats: &[Format],
+        models: &[Model],
+        repeats: usize,
+    ) -> Result<(), UsageError> {
+        cli::check_sweep_work("sizes", sizes, dim, alg, formats.len(), models, repeats)
+            .map_err(|e| self.field("sizes", e))
+    }
     fn modes(&self, key: &str, s: &str, dim: usize) -> Result<Vec<Vec<i64>>, UsageError> {
         cli::parse_modes(s, dim).map_err(|e| self.field(key, e))
     }
@@ -445,6 +458,7 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
             let formats = c.formats("formats", &study.formats)?;
             let models = c.models("models", &study.models)?;
             let functions = c.labelled(&study.functions, &study.labels, dim, study.seed)?;
+            c.work(&sizes, dim, algorithm, &formats, &models, functions.len())?;
             Plan::Crossover {
                 config: sweep_config(dim, sizes, vec![mode], formats, models, algorithm),
                 study,
@@ -467,6 +481,7 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
             }
             let models = c.models("models", &study.models)?;
             let functions = c.labelled(&study.functions, &study.labels, dim, study.seed)?;
+            c.work(&sizes, dim, algorithm, &formats, &models, functions.len())?;
             Plan::Models {
                 config: sweep_config(dim, sizes, vec![mode], formats, models, algorithm),
                 study,
@@ -483,6 +498,7 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
             if study.trials == 0 {
                 return Err(c.field("trials", UsageError::new("trials", "must be >= 1")));
             }
+            c.work(&sizes, 1, algorithm, &formats, &models, study.trials)?;
             let function = if study.input == "noise" {
                 None
             } else {
@@ -518,6 +534,7 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
     let modes = c.modes("modes", &study.modes, dim)?;
     let formats = c.formats("formats", &study.formats)?;
     let models = c.models("models", &study.models)?;
+    c.work(&sizes, dim, algorithm, &formats, &models, 1)?;
     let function = c.function("function", &study.function, dim, study.seed)?;
     let plot_mode = match &study.plot_mode {
         Some(m) => {
@@ -883,20 +900,69 @@ pub fn noise(n: usize, seed: u64, trial: usize) -> Vec<f64> {
     (0..n).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect()
 }
 
+/// Every file an experiment named `name` may write into `out_dir` (what each kind writes is a
+/// subset).
+pub fn outputs(out_dir: &Path, name: &str) -> Vec<PathBuf> {
+    ["csv", "svg", "png", "toml", "md"]
+        .iter()
+        .map(|e| out_dir.join(format!("{name}.{e}")))
+        .chain(
+            ["_crossover.csv", "_epochs.csv"]
+                .iter()
+                .map(|e| out_dir.join(format!("{name}{e}"))),
+        )
+        .collect()
+}
+
+/// Check, before any work, that `out_dir` (--figures) is a folder mpno can write in and that
+/// none of the experiments' files there is a device, FIFO, folder or symbolic link.
+fn check_outputs<'a>(
+    out_dir: &Path,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), UsageError> {
+    let files: Vec<PathBuf> = names
+        .into_iter()
+        .flat_map(|n| outputs(out_dir, n))
+        .collect();
+    cli::check_output_files("--figures", out_dir, files.iter().map(PathBuf::as_path))
+}
+
+/// The experiment folder must exist: say so rather than list no experiments.
+fn check_experiments_dir(exp_dir: &Path) -> Result<(), UsageError> {
+    if exp_dir.is_dir() {
+        Ok(())
+    } else {
+        Err(UsageError::new(
+            "--experiments",
+            format!(
+                "{} is not a folder (the experiment files, default: experiments)",
+                exp_dir.display()
+            ),
+        ))
+    }
+}
+
 /// `mpno figure NAME`: run one experiment; an unknown name lists the known ones.
 pub fn run_named(name: &str, exp_dir: &Path, out_dir: &Path) -> Result<(), ExperimentError> {
+    check_experiments_dir(exp_dir)?;
     let path = exp_dir.join(format!("{name}.toml"));
     if !path.is_file() {
+        let known = list(exp_dir);
         return Err(UsageError::new(
             "figure",
-            format!(
-                "unknown experiment '{name}'; known: {}",
-                list(exp_dir).join(", ")
-            ),
+            if known.is_empty() {
+                format!(
+                    "unknown experiment '{name}': {} holds no experiment files (*.toml)",
+                    exp_dir.display()
+                )
+            } else {
+                format!("unknown experiment '{name}'; known: {}", known.join(", "))
+            },
         )
         .into());
     }
     let p = load(&path)?;
+    check_outputs(out_dir, [name])?;
     let mut session = Session::default();
     if std::io::stderr().is_terminal() && matches!(p.plan, Plan::Training(_)) {
         let pb = ProgressBar::new_spinner();
@@ -921,6 +987,7 @@ pub fn reproduce(
     out_dir: &Path,
     skip_training: bool,
 ) -> Result<(), ExperimentError> {
+    check_experiments_dir(exp_dir)?;
     let names = list(exp_dir);
     if names.is_empty() {
         return Err(UsageError::new(
@@ -936,6 +1003,7 @@ pub fn reproduce(
         .into_iter()
         .filter(|p| !(skip_training && matches!(p.plan, Plan::Training(_))))
         .collect();
+    check_outputs(out_dir, prepared.iter().map(|p| p.name.as_str()))?;
     let pb = if std::io::stderr().is_terminal() {
         ProgressBar::new(prepared.len() as u64)
     } else {

@@ -87,11 +87,16 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session's scratch folder (generated data, checkpoints), removed when the session
+    /// ends: `mpno-reproduce-PID-XXXXXX` in the system's temporary folder. One left by a run
+    /// that was killed (its PID gone) is removed here, by the next run that needs one.
     fn dir(&mut self) -> anyhow::Result<PathBuf> {
         if self.dir.is_none() {
+            let tmp = std::env::temp_dir();
+            cli::remove_stale(&tmp, SCRATCH_PREFIX);
             self.dir = Some(
                 tempfile::Builder::new()
-                    .prefix("mpno-reproduce-")
+                    .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
                     .tempdir()?,
             );
         }
@@ -104,6 +109,9 @@ impl Session {
         }
     }
 }
+
+/// Prefix of the sessions' scratch folders.
+pub const SCRATCH_PREFIX: &str = "mpno-reproduce-";
 
 #[derive(Parser)]
 #[command(name = "datagen", no_binary_name = true)]

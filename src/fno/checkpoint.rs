@@ -229,6 +229,14 @@ impl<T: Scalar> Checkpoint<T> {
                 Data::F64(v) if want == "F64" => v.iter().map(|&x| T::from_f64(x)).collect(),
                 _ => bail!("tensor '{key}' is {:?}, expected {want}", t.dtype()),
             };
+            // Training never stores a non-finite weight or moment (an overflowing step is
+            // skipped or stops the run): one here is corruption, and would turn every metric
+            // computed from the checkpoint into NaN.
+            if let Some((j, v)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                bail!(
+                    "tensor '{key}' holds {v} at index {j}; weights and optimizer state must be finite"
+                );
+            }
             Ok(Param {
                 name: name.to_string(),
                 shape: t.shape,

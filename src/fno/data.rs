@@ -10,6 +10,7 @@
 //! `[::step, ::step]`), so a grid of `r` points becomes `ceil(r / step)` points: 421 with step 5
 //! is 85 (the Darcy vertex grid), 256 with step 4 is 64 (a periodic grid).
 
+use crate::cli::UsageError;
 use crate::pde::dataset::{DType, Dataset, Tensor};
 use anyhow::{Context, bail};
 use rand::{RngExt, SeedableRng};
@@ -279,15 +280,64 @@ fn step_to(from: usize, to: usize, field: &str) -> anyhow::Result<usize> {
     })
 }
 
-/// Load training and test sets as `spec` says; errors name the config field, the file and the
-/// tensor.
+/// Load training and test sets as `spec` says. Every failure is bad input (a
+/// [`UsageError`] in the chain: exit code 2 on the command line) naming the config field, the
+/// file and the tensor: a missing or truncated file, a missing tensor, too few samples, an
+/// unreachable resolution, or a non-finite value in a sample that is used (named by its index).
 pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
+    load_checked(spec).map_err(|e| {
+        let text = format!("{e:#}");
+        // The messages start with the config field they are about.
+        let field: String = text
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
+        if !field.starts_with("data.") {
+            return UsageError::new("data.file", text).into();
+        }
+        let msg = text[field.len()..].strip_prefix(": ").unwrap_or(&text);
+        UsageError::new(&field, msg).into()
+    })
+}
+
+/// The first non-finite value of samples `samples` of `s`, as an error naming the field, the
+/// tensor, the file and the sample.
+fn check_finite<T: Scalar>(
+    spec: &DataSpec,
+    s: &Split<T>,
+    samples: std::ops::Range<usize>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    for (set, name, field) in [
+        (&s.x, &spec.input, "data.input"),
+        (&s.y, &spec.output, "data.output"),
+    ] {
+        for i in samples.clone() {
+            if let Some((j, v)) = set
+                .sample(i)
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !v.is_finite())
+            {
+                bail!(
+                    "{field}: tensor '{name}' in {} holds {v} in sample {i} (value {j} of the sample, after conversion to {}); training and evaluation need finite data: regenerate the file or leave that sample out",
+                    path.display(),
+                    T::FORMAT
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_checked<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
     if spec.n_train == 0 {
         bail!("data.n_train: must be >= 1, got 0");
     }
     let ds = open(&spec.file, "data.file")?;
     let all = split_of::<T>(spec, &ds, &spec.file)?;
     drop(ds);
+    check_finite(spec, &all, 0..spec.n_train.min(all.len()), &spec.file)?;
     let file_resolution = all.resolution();
     let res = spec.resolution.unwrap_or(file_resolution);
     let train_step = step_to(file_resolution, res, "data.resolution")?;
@@ -302,6 +352,7 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
                     spec.file.display()
                 );
             }
+            check_finite(spec, &all, all.len() - spec.n_test..all.len(), &spec.file)?;
             Split {
                 x: all.x.select(all.len() - spec.n_test..all.len()),
                 y: all.y.select(all.len() - spec.n_test..all.len()),
@@ -327,6 +378,7 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
                     tf.display()
                 );
             }
+            check_finite(spec, &t, 0..spec.n_test, tf)?;
             Split {
                 x: t.x.select(0..spec.n_test),
                 y: t.y.select(0..spec.n_test),
@@ -504,6 +556,11 @@ impl UnitGaussianNormalizer {
                 mean.len(),
                 std.len()
             );
+        }
+        for (k, v) in [("mean", &mean), ("std", &std)] {
+            if let Some((j, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                bail!("tensor '{prefix}.{k}' holds {x} at index {j}; it must be finite");
+            }
         }
         Ok(UnitGaussianNormalizer {
             mean,

@@ -13,10 +13,11 @@ use super::params::Params;
 use super::policy::{Policy, Stabilizer};
 use super::resident::{Resident, ResidentAdam};
 use crate::backend::Backend;
+use crate::cli::UsageError;
 use crate::precision::Format;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -179,6 +180,127 @@ pub fn evaluate_all<B: Backend<T = f32>>(
 }
 
 const CHECKPOINT: &str = "checkpoint.safetensors";
+const CONFIG: &str = "config.toml";
+
+/// The files a run writes into `train.out_dir`.
+pub const RUN_FILES: [&str; 4] = [CHECKPOINT, "metrics.csv", "metrics.json", CONFIG];
+
+/// Check `train.out_dir` before any work: a folder mpno can write in, whose run files are
+/// regular files; `resume` needs the checkpoint there; without `resume`, an earlier run's files
+/// are only replaced with `force` (which removes them now, so no stale checkpoint outlives the
+/// new run's first epochs).
+pub fn prepare_out_dir(dir: &Path, resume: bool, force: bool) -> Result<(), UsageError> {
+    let field = "train.out_dir";
+    let files: Vec<PathBuf> = RUN_FILES.iter().map(|f| dir.join(f)).collect();
+    crate::cli::check_output_files(field, dir, files.iter().map(PathBuf::as_path))?;
+    let ck = dir.join(CHECKPOINT);
+    if resume {
+        if !ck.is_file() {
+            return Err(UsageError::new(
+                "--resume",
+                format!(
+                    "no checkpoint {} to resume from; run without --resume to start training",
+                    ck.display()
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let previous: Vec<&str> = RUN_FILES
+        .iter()
+        .zip(&files)
+        .filter(|(_, p)| p.exists())
+        .map(|(n, _)| *n)
+        .collect();
+    if previous.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        return Err(UsageError::new(
+            field,
+            format!(
+                "{} holds an earlier run ({}); give --resume to continue it, --force to replace it, or another folder (--out-dir)",
+                dir.display(),
+                previous.join(", ")
+            ),
+        ));
+    }
+    for p in files.iter().filter(|p| p.exists()) {
+        std::fs::remove_file(p).map_err(|e| {
+            UsageError::new(
+                field,
+                format!("--force: cannot remove {}: {e}", p.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Refuse, before anything is allocated, a training or evaluation whose estimated memory (a
+/// step at the largest resolution it runs at, plus the data) does not fit, naming the config
+/// field whose reduction helps most (see [`super::budget`]).
+pub fn check_memory(cfg: &TrainConfig) -> Result<(), UsageError> {
+    let mc = model_config(cfg);
+    let res = cfg
+        .data
+        .test_resolutions
+        .iter()
+        .copied()
+        .chain(cfg.data.resolution)
+        .max()
+        .unwrap_or(1) as f64;
+    let batch = cfg.train.batch_size as f64;
+    let file_bytes = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64);
+    // The file is read whole, converted and split: about three copies at once.
+    let data =
+        3.0 * (file_bytes(&cfg.data.file) + cfg.data.test_file.as_deref().map_or(0.0, file_bytes));
+    let step = super::budget::step_bytes(&mc, batch, res);
+    let mut fields = vec![
+        ("model.width", mc.width as f64, 1.0),
+        (
+            "model.modes",
+            mc.modes.iter().copied().max().unwrap_or(1) as f64,
+            1.0,
+        ),
+        ("model.n_layers", mc.n_layers as f64, 1.0),
+        ("model.lifting_channels", mc.lifting_channels as f64, 0.0),
+        (
+            "model.projection_channels",
+            mc.projection_channels as f64,
+            0.0,
+        ),
+        ("train.batch_size", batch, 1.0),
+        ("data.resolution", res, 2.0),
+    ];
+    if let super::model::Factorization::Cp { rank } = mc.factorization {
+        fields.push(("model.rank", rank, 1.0));
+    }
+    let estimate = |v: &[f64]| {
+        let mut c = mc.clone();
+        c.width = v[0] as usize;
+        c.modes = vec![v[1] as usize; c.dim];
+        c.n_layers = v[2] as usize;
+        c.lifting_channels = v[3] as usize;
+        c.projection_channels = v[4] as usize;
+        if let Some(&r) = v.get(7) {
+            c.factorization = super::model::Factorization::Cp { rank: r };
+        }
+        super::budget::step_bytes(&c, v[5], v[6])
+    };
+    let field = if data > step {
+        "data.file"
+    } else {
+        crate::cli::culprit(&fields, estimate)
+    };
+    crate::cli::check_memory(
+        field,
+        step + data,
+        &format!(
+            "the model ({:.3e} parameters) and a batch of {batch} at {res} points per axis, with the data,",
+            super::budget::param_count(&mc)
+        ),
+    )
+}
 
 /// Run (or resume) the training a config describes on backend `be`.
 pub fn run<B: Backend<T = f32>>(
@@ -187,9 +309,10 @@ pub fn run<B: Backend<T = f32>>(
     opts: &RunOptions,
 ) -> anyhow::Result<RunReport> {
     let out_dir = cfg.train.out_dir.clone();
+    // The data first: a bad file leaves no output folder behind.
+    let data = data::load::<f32>(&cfg.data_spec())?;
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("train.out_dir: cannot create {}", out_dir.display()))?;
-    let data = data::load::<f32>(&cfg.data_spec())?;
     let mut train = data.train;
     let norms = fit(cfg.data.normalizer, &train);
     if let Some(n) = &norms.0 {
@@ -210,7 +333,8 @@ pub fn run<B: Backend<T = f32>>(
     let mut step = 0u64;
     let ckpt_path = out_dir.join(CHECKPOINT);
     if opts.resume && ckpt_path.exists() {
-        let ck = Checkpoint::restore(&ckpt_path, &mut host)?;
+        let ck = Checkpoint::restore(&ckpt_path, &mut host)
+            .map_err(|e| UsageError::new("--resume", format!("{e:#}")))?;
         adam = ck
             .optimizer
             .clone()
@@ -225,8 +349,9 @@ pub fn run<B: Backend<T = f32>>(
     let mut params = Resident::upload(be, &host);
     drop(host);
     let mut adam = ResidentAdam::upload(be, adam);
-    std::fs::write(out_dir.join("config.toml"), cfg.to_toml())
-        .with_context(|| format!("writing {}", out_dir.join("config.toml").display()))?;
+    crate::cli::write_atomically(&out_dir.join(CONFIG), |f| {
+        Ok(f.write_all(cfg.to_toml().as_bytes())?)
+    })?;
     let loss_kind: LossKind = cfg.train.loss.into();
     let grid = train.y.grid.clone();
     let bs = cfg.train.batch_size;
@@ -270,6 +395,10 @@ pub fn run<B: Backend<T = f32>>(
                     // On the backend: only per-sample sums travel (see Backend::rel_l2_loss, h1_loss).
                     let target = be.upload(&gshape, &yb, Format::Fp32);
                     let (loss, gt) = loss_kind.on_backend(be, &y, &target, s);
+                    // The backward pass does not need the target: free it first, or it counts
+                    // in the step's peak memory (it did between d0ccb26 and this change, 41 kB
+                    // more at batch 10 on 32 x 32, which moved the committed 77.3 MB to 77.4).
+                    drop(target);
                     let grads = model.backward(be, &params, cache, &gt, &policy)?;
                     Ok((loss, grads))
                 });
@@ -413,16 +542,31 @@ pub fn eval_checkpoint<B: Backend<T = f32>>(
     checkpoint: &Path,
     cfg_override: Option<&TrainConfig>,
 ) -> anyhow::Result<Vec<TestMetrics>> {
-    let ck = Checkpoint::<f32>::load(checkpoint)?;
+    let bad = |e: String| UsageError::new("--checkpoint", e);
+    let ck = Checkpoint::<f32>::load(checkpoint).map_err(|e| bad(format!("{e:#}")))?;
     let cfg = match cfg_override {
         Some(c) => c.clone(),
-        None => TrainConfig::from_toml(&ck.config)
-            .map_err(|e| anyhow::anyhow!("config stored in {}: {e}", checkpoint.display()))?,
+        None => {
+            let mut c = TrainConfig::from_toml(&ck.config).map_err(|e| {
+                bad(format!(
+                    "the config stored in {}: {e}",
+                    checkpoint.display()
+                ))
+            })?;
+            c.check_data().map_err(|e| {
+                UsageError::new(
+                    &e.field,
+                    format!("{} (config stored in {})", e.message, checkpoint.display()),
+                )
+            })?;
+            c
+        }
     };
+    check_memory(&cfg)?;
     let model = Fno::new(model_config(&cfg)).map_err(anyhow::Error::msg)?;
     model
         .check_params(&ck.params)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", checkpoint.display()))?;
+        .map_err(|e| bad(format!("{}: {e}", checkpoint.display())))?;
     let data = data::load::<f32>(&cfg.data_spec())?;
     let get = |p: &str| -> anyhow::Result<Option<UnitGaussianNormalizer>> {
         if ck.tensors.keys().any(|k| k.starts_with(p)) {
@@ -431,7 +575,10 @@ pub fn eval_checkpoint<B: Backend<T = f32>>(
             Ok(None)
         }
     };
-    let norms = (get("norm_x")?, get("norm_y")?);
+    let norms = (
+        get("norm_x").map_err(|e| bad(format!("{}: {e:#}", checkpoint.display())))?,
+        get("norm_y").map_err(|e| bad(format!("{}: {e:#}", checkpoint.display())))?,
+    );
     if data.tests.is_empty() {
         bail!("data.n_test: no test samples to evaluate");
     }

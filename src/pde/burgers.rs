@@ -202,11 +202,20 @@ impl BurgersSolver {
 
 /// Number of ETDRK4 steps for a run: ceil(T / h0), h0 = min(dt_max, cfl nu / max|u0|^2).
 pub fn steps_for(u0_max: f64, nu: f64, t_final: f64, dt_max: f64, cfl: f64) -> usize {
+    steps_needed(u0_max, nu, t_final, dt_max, cfl) as usize
+}
+
+/// [`steps_for`] as an f64, which does not saturate (the step count of absurd parameters is
+/// astronomically large; infinite when max|u0| is).
+pub fn steps_needed(u0_max: f64, nu: f64, t_final: f64, dt_max: f64, cfl: f64) -> f64 {
     let mut h0 = dt_max;
     if u0_max > 0.0 && nu > 0.0 {
         h0 = h0.min(cfl * nu / (u0_max * u0_max));
     }
-    ((t_final / h0).ceil() as usize).max(1)
+    if u0_max.is_nan() {
+        return f64::INFINITY;
+    }
+    (t_final / h0).ceil().max(1.0)
 }
 
 /// Parameters of the Burgers data set.
@@ -266,11 +275,22 @@ impl BurgersGenerator {
     }
 
     pub fn sample(&mut self, rng: &mut Rng) -> BurgersSample {
+        self.sample_guarded(rng, f64::INFINITY)
+            .expect("an unguarded sample always finishes")
+    }
+
+    /// [`sample`](Self::sample), refused before any step when it needs more than `limit` steps
+    /// (returned as Err(steps); the count is known from u0 before stepping).
+    pub fn sample_guarded(&mut self, rng: &mut Rng, limit: f64) -> Result<BurgersSample, f64> {
         let p = &self.params;
         let u0 = self.grf.sample(rng);
         let umax = u0.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-        let steps = steps_for(umax, p.viscosity, p.t_final, p.dt_max, p.cfl);
+        let steps = steps_needed(umax, p.viscosity, p.t_final, p.dt_max, p.cfl);
+        if steps > limit {
+            return Err(steps);
+        }
+        let steps = steps as usize;
         let u = self.solver.solve(&u0, p.viscosity, p.t_final, steps);
-        BurgersSample { u0, u, steps }
+        Ok(BurgersSample { u0, u, steps })
     }
 }

@@ -191,6 +191,10 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// A relative residual above which PCG has diverged (rounding, not slow convergence: a
+/// working solve stays within a small factor of 1).
+pub const DIVERGED: f64 = 1e6;
+
 /// Solve -div(a grad u) = f with u = 0 on the boundary on the r x r vertex grid (r >= 3), by PCG
 /// until the relative residual is below `tol` or `max_iter` iterations. `a` and `f` hold node
 /// values (r x r, row-major); boundary values of f are not used.
@@ -226,7 +230,7 @@ pub fn solve(
     if bnorm > 0.0 {
         // Restart from the true residual when the recurrence claims convergence but the
         // recomputed residual disagrees (rounding drift), at most a few times.
-        for _restart in 0..4 {
+        'restarts: for _restart in 0..4 {
             st.apply(&x, &mut q);
             for p in 0..m * m {
                 res[p] = b[p] - q[p];
@@ -235,8 +239,15 @@ pub fn solve(
             let mut dir = z.clone();
             let mut rz = dot(&res, &z);
             while iterations < max_iter {
-                if dot(&res, &res).sqrt() <= tol * bnorm {
+                let rn = dot(&res, &res).sqrt();
+                if rn <= tol * bnorm {
                     break;
+                }
+                // inf/NaN, or a residual a million times that of u = 0 (coefficients whose
+                // contrast f64 cannot resolve), never recover: stop at once rather than run to
+                // max_iter; the caller sees the residual.
+                if !(rn.is_finite() && rz.is_finite()) || rn > DIVERGED * bnorm {
+                    break 'restarts;
                 }
                 st.apply(&dir, &mut q);
                 let alpha = rz / dot(&dir, &q);

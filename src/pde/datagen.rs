@@ -15,13 +15,14 @@ use super::burgers::{BurgersGenerator, BurgersParams};
 use super::darcy::{Averaging, DarcyGenerator, DarcyParams};
 use super::dataset::{DType, Dataset, Tensor};
 use super::grf::GrfParams;
-use super::navier_stokes::{NsGenerator, NsParams, Scheme, Stepping, fno_sigma};
+use super::navier_stokes::{NsGenerator, NsParams, NsStop, Scheme, Stepping, fno_sigma};
 use super::sample_rng;
 use crate::cli::UsageError;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Arguments every equation takes.
 #[derive(clap::Args, Clone, Debug)]
@@ -329,6 +330,89 @@ fn memory_needed(eq: &Equation, n: usize) -> f64 {
     n as f64 * per_sample * 16.0
 }
 
+/// Time steps one sample may take: beyond, a run is refused (before any work when the count
+/// is known from the arguments, else as soon as the sample's step size shows it).
+pub const MAX_STEPS: f64 = 1e8;
+
+/// Grid points times time steps (or solver iterations) one sample may take: 1e12 is about an
+/// hour of one core for the pseudo-spectral steps.
+pub const MAX_POINT_STEPS: f64 = 1e12;
+
+/// The step limit of one sample on `points` grid points.
+fn step_limit(points: f64) -> f64 {
+    MAX_STEPS.min(MAX_POINT_STEPS / points)
+}
+
+/// Refuse, before any work, a job whose every sample needs more steps than [`step_limit`]:
+/// the steps at the largest step size (T / dt_max), or Darcy's iteration limit.
+/// `time_field`: the option that set the final time (--t-final, or --times).
+fn check_work(eq: &Equation, time_field: &str) -> Result<(), UsageError> {
+    let refuse = |field: &str, steps: f64, points: f64, what: String, hint: &str| {
+        crate::cli::check_work(
+            field,
+            steps,
+            step_limit(points),
+            "steps per sample",
+            &what,
+            hint,
+        )
+    };
+    match eq {
+        Equation::Darcy(p) => {
+            let points = (p.r * p.r) as f64;
+            crate::cli::check_work(
+                "--max-iter",
+                p.max_iter as f64,
+                step_limit(points),
+                "iterations per sample",
+                &format!(
+                    "PCG on {points:.0} unknowns may take up to --max-iter = {} iterations \
+                     (limits: {MAX_STEPS:.0e} iterations, {MAX_POINT_STEPS:.0e} unknowns x \
+                     iterations)",
+                    p.max_iter
+                ),
+                "lower --max-iter",
+            )
+        }
+        Equation::NavierStokes(p) => {
+            let st = &p.stepping;
+            let mut steps = 0.0;
+            let mut t = 0.0;
+            for &target in &st.times {
+                steps += ((target - t) / st.dt_max).ceil();
+                t = target;
+            }
+            refuse(
+                time_field,
+                steps,
+                (p.r * p.r) as f64,
+                format!(
+                    "T = {} with steps of at most --dt-max {} on {} x {} points (limits: \
+                     {MAX_STEPS:.0e} steps, {MAX_POINT_STEPS:.0e} grid points x steps)",
+                    short(t),
+                    short(st.dt_max),
+                    p.r,
+                    p.r
+                ),
+                &format!("lower {time_field} or raise --dt-max"),
+            )
+        }
+        Equation::Burgers(p) => refuse(
+            "--t-final",
+            (p.t_final / p.dt_max).ceil(),
+            p.r as f64,
+            format!(
+                "T = {} with ETDRK4 steps of at most --dt-max {} on {} points (limits: \
+                 {MAX_STEPS:.0e} steps, {MAX_POINT_STEPS:.0e} grid points x steps)",
+                short(p.t_final),
+                short(p.dt_max),
+                p.r
+            ),
+            "lower --t-final or raise --dt-max",
+        ),
+    }
+}
+
 /// Validate the arguments into a job; every error names its field.
 pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
     let common = match cmd {
@@ -369,14 +453,25 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
             if a.max_iter == 0 {
                 return Err(UsageError::new("--max-iter", "must be >= 1"));
             }
+            let (a_pos, a_neg) = (positive("--a-pos", a.a_pos)?, positive("--a-neg", a.a_neg)?);
+            if !(a_pos.max(a_neg) / a_pos.min(a_neg)).is_finite() {
+                return Err(UsageError::new(
+                    "--a-pos/--a-neg",
+                    format!(
+                        "the contrast {} / {} overflows f64: no solve can resolve it",
+                        short(a_pos.max(a_neg)),
+                        short(a_pos.min(a_neg))
+                    ),
+                ));
+            }
             Equation::Darcy(DarcyParams {
                 r,
                 grf: GrfParams {
                     sigma: 1.0,
                     ..grf(a.alpha, a.tau, 1.0)?
                 },
-                a_pos: positive("--a-pos", a.a_pos)?,
-                a_neg: positive("--a-neg", a.a_neg)?,
+                a_pos,
+                a_neg,
                 f: finite("--f", a.f)?,
                 averaging,
                 tol,
@@ -440,19 +535,29 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
             .map(|&s| (with_resolution(&common.out, s), s))
             .collect()
     };
-    let need = memory_needed(&equation, common.n);
-    if let Some(avail) = crate::cli::available_memory()
-        && need > avail as f64
-    {
-        return Err(UsageError::new(
-            "--n",
-            format!(
-                "{} samples at --res {r} need about {:.1} GiB, more than the {:.1} GiB available",
-                common.n,
-                need / 2f64.powi(30),
-                avail as f64 / 2f64.powi(30)
-            ),
-        ));
+    // One sample alone too large is --res's fault; many samples that together are, --n's.
+    let field = if crate::cli::check_memory("--res", memory_needed(&equation, 1), "x").is_err() {
+        "--res"
+    } else {
+        "--n"
+    };
+    crate::cli::check_memory(
+        field,
+        memory_needed(&equation, common.n),
+        &format!("{} samples at --res {r}", common.n),
+    )?;
+    let time_field = match cmd {
+        DatagenCommand::NavierStokes(a) if a.times.is_some() => "--times",
+        _ => "--t-final",
+    };
+    check_work(&equation, time_field)?;
+    // Where the files go, before any work.
+    for (path, _) in &outputs {
+        crate::cli::check_output_file("--out", path)?;
+    }
+    if let Some(f) = &figure {
+        crate::cli::check_output_file("--figure", f)?;
+        crate::cli::check_output_file("--figure", &f.with_extension("csv"))?;
     }
     Ok(Job {
         equation,
@@ -482,25 +587,60 @@ fn progress_bar(n: usize, what: &str) -> ProgressBar {
 }
 
 /// Run `sample` for i = 0..n in parallel with the generator cloned per rayon task; results in
-/// index order.
+/// index order. A sample that cannot be used (`Err`, with its index) stops the job: samples not
+/// yet started are skipped, and the failure of the lowest index seen is returned.
 fn par_samples<G: Clone + Send + Sync, S: Send>(
     gen_: &G,
     n: usize,
     seed: u64,
     pb: &ProgressBar,
-    sample: impl Fn(&mut G, &mut super::Rng) -> S + Sync,
-) -> Vec<S> {
-    (0..n)
+    sample: impl Fn(&mut G, &mut super::Rng, usize) -> Result<S, UsageError> + Sync,
+) -> Result<Vec<S>, UsageError> {
+    let failed = AtomicBool::new(false);
+    let all: Vec<Result<S, Option<UsageError>>> = (0..n)
         .into_par_iter()
         .map_init(
             || gen_.clone(),
             |g, i| {
-                let s = sample(g, &mut sample_rng(seed, i as u64));
+                if failed.load(Ordering::Relaxed) {
+                    return Err(None);
+                }
+                let s = sample(g, &mut sample_rng(seed, i as u64), i);
+                if s.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
                 pb.inc(1);
-                s
+                s.map_err(Some)
             },
         )
-        .collect()
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    let mut skipped = false;
+    for r in all {
+        match r {
+            Ok(s) => out.push(s),
+            Err(Some(e)) => return Err(e),
+            Err(None) => skipped = true,
+        }
+    }
+    assert!(!skipped, "samples are skipped only after a failure");
+    Ok(out)
+}
+
+/// Which values of a sample are inf/NaN: the first, as "NaN at index 17".
+fn first_non_finite(v: &[f64]) -> Option<String> {
+    v.iter()
+        .position(|x| !x.is_finite())
+        .map(|j| format!("{} at index {j}", v[j]))
+}
+
+/// A user's number for a message: plain when moderate, else in scientific notation.
+fn short(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 fn fmt(v: f64) -> String {
@@ -524,8 +664,10 @@ fn grf_meta(m: &mut BTreeMap<String, String>, prefix: &str, g: &GrfParams, bound
 pub struct Summary(pub String);
 
 /// Generate the full-resolution data set of a job (no files), with a progress bar when stderr is
-/// a terminal.
-pub fn generate(job: &Job) -> (Dataset, Summary) {
+/// a terminal. A sample that is not finite, or whose solve did not converge or would take more
+/// than [`step_limit`] steps, fails the job (no data), naming the sample and the options to
+/// change.
+pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
     let n = job.n;
     let pb = progress_bar(n, job.equation.name());
     let mut m = BTreeMap::new();
@@ -548,7 +690,51 @@ pub fn generate(job: &Job) -> (Dataset, Summary) {
         Equation::Darcy(p) => {
             let r = p.r;
             let g = DarcyGenerator::new(p.clone());
-            let s = par_samples(&g, n, job.seed, &pb, |g, rng| g.sample(rng));
+            let s = par_samples(&g, n, job.seed, &pb, |g, rng, i| {
+                let s = g.sample(rng);
+                let sol = &s.solution;
+                if let Some(bad) = first_non_finite(&s.a).or_else(|| first_non_finite(&sol.u)) {
+                    return Err(UsageError::new(
+                        "--a-pos/--a-neg",
+                        format!(
+                            "sample {i}: the solution holds {bad}: coefficients {} and {} \
+                             (contrast {:.1e}) are beyond what the f64 solve can resolve",
+                            short(p.a_pos),
+                            short(p.a_neg),
+                            p.a_pos.max(p.a_neg) / p.a_pos.min(p.a_neg)
+                        ),
+                    ));
+                }
+                let contrast = p.a_pos.max(p.a_neg) / p.a_pos.min(p.a_neg);
+                if sol.residual > 1e3 {
+                    // Far worse than u = 0 (residual 1): not slow convergence (whose residual
+                    // may rise a little above 1 in the first iterations) but a broken solve.
+                    return Err(UsageError::new(
+                        "--a-pos/--a-neg",
+                        format!(
+                            "sample {i}: PCG diverged: relative residual {:.3e} after {} \
+                             iterations; the coefficient contrast {contrast:.1e} (--a-pos {}, \
+                             --a-neg {}) is too large to solve in f64",
+                            sol.residual,
+                            sol.iterations,
+                            short(p.a_pos),
+                            short(p.a_neg)
+                        ),
+                    ));
+                }
+                if sol.residual.is_nan() || sol.residual > p.tol {
+                    return Err(UsageError::new(
+                        "--max-iter",
+                        format!(
+                            "sample {i}: PCG did not converge: relative residual {:.3e} after {} \
+                             iterations, above --tol {:e} (--max-iter {}); raise --max-iter or \
+                             --tol, or lower the coefficient contrast --a-pos/--a-neg",
+                            sol.residual, sol.iterations, p.tol, p.max_iter
+                        ),
+                    ));
+                }
+                Ok(s)
+            })?;
             let res: Vec<f64> = s.iter().map(|s| s.solution.residual).collect();
             let its: Vec<i64> = s.iter().map(|s| s.solution.iterations as i64).collect();
             let worst = res.iter().fold(0.0f64, |a, &b| a.max(b));
@@ -602,7 +788,35 @@ pub fn generate(job: &Job) -> (Dataset, Summary) {
             let st = &p.stepping;
             let k = st.times.len();
             let g = NsGenerator::new(p.clone());
-            let s = par_samples(&g, n, job.seed, &pb, |g, rng| g.sample(rng));
+            let limit = step_limit((r * r) as f64);
+            let s = par_samples(&g, n, job.seed, &pb, |g, rng, i| {
+                g.sample_guarded(rng, Some(limit))
+                    .map_err(|stop| match stop {
+                        NsStop::TooManySteps { projected, t, dt } => UsageError::new(
+                            "--sigma/--cfl",
+                            format!(
+                                "sample {i}: at t = {t:.3e} the CFL condition (--cfl {}) cuts the \
+                             step to {dt:.3e}, which would take about {projected:.2e} steps to \
+                             T = {}, more than the limit of {limit:.0e} per sample; lower the \
+                             initial amplitude --sigma ({}) or raise --cfl",
+                                short(st.cfl),
+                                short(st.times[k - 1]),
+                                short(p.grf.sigma)
+                            ),
+                        ),
+                        NsStop::NonFinite { t, steps } => UsageError::new(
+                            "--cfl/--dt-max/--sigma",
+                            format!(
+                                "sample {i}: the vorticity became inf/NaN by t = {t:.3e} (step \
+                             {steps}): the explicit step is unstable for --cfl {}, --dt-max {} \
+                             and --sigma {}; lower them",
+                                short(st.cfl),
+                                short(st.dt_max),
+                                short(p.grf.sigma)
+                            ),
+                        ),
+                    })
+            })?;
             let steps: Vec<i64> = s.iter().map(|s| s.run.steps as i64).collect();
             let dt_min = s.iter().fold(f64::INFINITY, |a, s| a.min(s.run.dt_min));
             let mut w0 = Vec::with_capacity(n * r * r);
@@ -647,7 +861,41 @@ pub fn generate(job: &Job) -> (Dataset, Summary) {
         Equation::Burgers(p) => {
             let r = p.r;
             let g = BurgersGenerator::new(p.clone());
-            let s = par_samples(&g, n, job.seed, &pb, |g, rng| g.sample(rng));
+            let limit = step_limit(r as f64);
+            let s = par_samples(&g, n, job.seed, &pb, |g, rng, i| {
+                let s = g.sample_guarded(rng, limit).map_err(|steps| {
+                    UsageError::new(
+                        "--viscosity",
+                        format!(
+                            "sample {i}: the step min(--dt-max, --cfl x --viscosity / \
+                             max|u0|^2) = min({}, {} x {:e} / max|u0|^2) makes {steps:.2e} \
+                             ETDRK4 steps to T = {}, more than the limit of {limit:.0e} per \
+                             sample; raise --viscosity or --cfl, or lower --sigma ({}) or \
+                             --t-final",
+                            short(p.dt_max),
+                            short(p.cfl),
+                            p.viscosity,
+                            short(p.t_final),
+                            short(p.grf.sigma)
+                        ),
+                    )
+                })?;
+                if let Some(bad) = first_non_finite(&s.u) {
+                    return Err(UsageError::new(
+                        "--cfl/--dt-max/--sigma",
+                        format!(
+                            "sample {i}: the solution holds {bad} after {} ETDRK4 steps: the \
+                             step is too large for the initial amplitude (--cfl {}, --dt-max {}, \
+                             --sigma {}); lower them",
+                            s.steps,
+                            short(p.cfl),
+                            short(p.dt_max),
+                            short(p.grf.sigma)
+                        ),
+                    ));
+                }
+                Ok(s)
+            })?;
             let steps: Vec<i64> = s.iter().map(|s| s.steps as i64).collect();
             let (u0, u): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
                 s.into_iter().map(|s| (s.u0, s.u)).unzip();
@@ -677,13 +925,13 @@ pub fn generate(job: &Job) -> (Dataset, Summary) {
         }
     }
     pb.finish_and_clear();
-    (
+    Ok((
         Dataset {
             tensors: t,
             metadata: m,
         },
         summary,
-    )
+    ))
 }
 
 /// The data set at resolution `to` (a subsampling of the solve resolution `from`).
@@ -729,7 +977,7 @@ pub fn subsample(ds: &Dataset, eq: &Equation, to: usize) -> Dataset {
 /// Generate and write every file of a job; returns the lines to print.
 pub fn run(job: &Job) -> anyhow::Result<Vec<String>> {
     let start = std::time::Instant::now();
-    let (ds, summary) = generate(job);
+    let (ds, summary) = generate(job)?;
     let mut lines = vec![format!(
         "{} ({:.1} s)",
         summary.0,

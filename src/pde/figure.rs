@@ -4,7 +4,6 @@
 //! go to a CSV beside the figure (columns t, i, j, w), as every figure in figures/ has its data.
 
 use super::navier_stokes::NsParams;
-use anyhow::Context;
 use plotters::prelude::*;
 use std::io::Write;
 use std::path::Path;
@@ -86,16 +85,9 @@ pub fn ns_trajectory(path: &Path, p: &NsParams, w0: &[f64], w: &[f64]) -> anyhow
         .fold(0.0f64, |m, v| m.max(v.abs()));
     let width = GAP + panels.len() as u32 * (r as u32 * PIXELS_PER_CELL + GAP);
     let height = r as u32 * PIXELS_PER_CELL + 2 * GAP;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("png");
-    // Draw into a temporary file beside the target, then rename: no partial figure.
-    let tmp = tempfile::Builder::new()
-        .suffix(&format!(".{ext}"))
-        .tempfile_in(dir)?;
+    // Draw into a partial file beside the target, then rename: no partial figure.
+    let tmp = crate::cli::partial_file(path, &format!(".{ext}"))?;
     if ext == "svg" {
         draw(
             SVGBackend::new(tmp.path(), (width, height)).into_drawing_area(),
@@ -111,8 +103,7 @@ pub fn ns_trajectory(path: &Path, p: &NsParams, w0: &[f64], w: &[f64]) -> anyhow
             vmax,
         )?;
     }
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::cli::persist(tmp, path)?;
     let csv = path.with_extension("csv");
     crate::cli::write_atomically(&csv, |f| {
         let mut w = std::io::BufWriter::new(f);

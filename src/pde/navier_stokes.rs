@@ -75,6 +75,16 @@ pub struct NsRun {
     pub dt_min: f64,
 }
 
+/// Why a guarded run ([`NsSolver::run_guarded`]) stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NsStop {
+    /// The run would take `projected` steps, more than the limit: at time `t` the step size
+    /// was `dt`.
+    TooManySteps { projected: f64, t: f64, dt: f64 },
+    /// The vorticity became inf/NaN by time `t`, after `steps` steps.
+    NonFinite { t: f64, steps: usize },
+}
+
 /// Pseudo-spectral solver on one r x r grid (r >= 4); clone per thread.
 #[derive(Clone)]
 pub struct NsSolver {
@@ -180,6 +190,21 @@ impl NsSolver {
     /// Integrate from w0 (grid values) with forcing `f` (grid values; None = 0), recording the
     /// vorticity at `st.times`.
     pub fn run(&mut self, w0: &[f64], f: Option<&[f64]>, st: &Stepping) -> NsRun {
+        self.run_guarded(w0, f, st, None)
+            .expect("an unguarded run always finishes")
+    }
+
+    /// [`run`](Self::run), stopped early (`Some(limit)`) when the vorticity becomes inf/NaN, or
+    /// when the steps taken plus those the current step size needs to reach the final time
+    /// exceed `limit`: a CFL-limited step that has shrunk (large amplitudes) is seen at once, not
+    /// after hours.
+    pub fn run_guarded(
+        &mut self,
+        w0: &[f64],
+        f: Option<&[f64]>,
+        st: &Stepping,
+        limit: Option<f64>,
+    ) -> Result<NsRun, NsStop> {
         let n = self.r * self.r;
         assert_eq!(w0.len(), n);
         let f_hat = match f {
@@ -196,12 +221,24 @@ impl NsSolver {
         let mut snapshots = Vec::with_capacity(st.times.len());
         let mut steps = 0;
         let mut dt_min = f64::INFINITY;
+        let t_end = st.times.last().copied().unwrap_or(0.0);
+        let finite = |w: &[Complex64]| w.iter().all(|z| z.re.is_finite() && z.im.is_finite());
         for &target in &st.times {
             while t < target {
                 let speed = self.nonlinear(&w, &mut n1);
                 let mut dt = st.dt_max;
                 if speed > 0.0 {
                     dt = dt.min(st.cfl * h / speed);
+                }
+                if let Some(limit) = limit {
+                    // inf/NaN stay once they appear: a check every 64 steps finds them.
+                    if !speed.is_finite() || (steps % 64 == 0 && !finite(&w)) {
+                        return Err(NsStop::NonFinite { t, steps });
+                    }
+                    let projected = steps as f64 + (t_end - t) / dt;
+                    if projected > limit {
+                        return Err(NsStop::TooManySteps { projected, t, dt });
+                    }
                 }
                 // Within 1e-6 dt of the snapshot: stretch this step onto it rather than take a
                 // round-off-sized extra step.
@@ -246,13 +283,16 @@ impl NsSolver {
                 dt_min = dt_min.min(dt);
                 t = if hit { target } else { t + dt };
             }
+            if limit.is_some() && !finite(&w) {
+                return Err(NsStop::NonFinite { t, steps });
+            }
             snapshots.push(self.to_grid(&w));
         }
-        NsRun {
+        Ok(NsRun {
             snapshots,
             steps,
             dt_min,
-        }
+        })
     }
 }
 
@@ -338,10 +378,20 @@ impl NsGenerator {
     }
 
     pub fn sample(&mut self, rng: &mut Rng) -> NsSample {
+        self.sample_guarded(rng, None)
+            .expect("an unguarded run always finishes")
+    }
+
+    /// [`sample`](Self::sample) with the guards of [`NsSolver::run_guarded`].
+    pub fn sample_guarded(
+        &mut self,
+        rng: &mut Rng,
+        limit: Option<f64>,
+    ) -> Result<NsSample, NsStop> {
         let w0 = self.grf.sample(rng);
-        let run = self
-            .solver
-            .run(&w0, Some(&self.forcing), &self.params.stepping);
-        NsSample { w0, run }
+        let run =
+            self.solver
+                .run_guarded(&w0, Some(&self.forcing), &self.params.stepping, limit)?;
+        Ok(NsSample { w0, run })
     }
 }

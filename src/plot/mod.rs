@@ -169,13 +169,9 @@ fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> a
 }
 
 /// Write `fig` to `stem.svg` and `stem.png` (size in pixels); each file appears atomically
-/// (drawn into a temporary file in the same folder, then renamed). Returns the two paths.
+/// (drawn into a partial file in the same folder, then renamed; see `cli::partial_file`). Returns the two paths.
 pub fn save<F: Draw>(fig: &F, stem: &Path, size: (u32, u32)) -> anyhow::Result<Vec<PathBuf>> {
     register_fonts();
-    let dir = stem
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let svg_path = stem.with_extension("svg");
     let png_path = stem.with_extension("png");
 
@@ -185,12 +181,12 @@ pub fn save<F: Draw>(fig: &F, stem: &Path, size: (u32, u32)) -> anyhow::Result<V
         fig.draw(&root).map_err(draw_err)?;
         root.present().map_err(draw_err)?;
     }
-    let tmp = tempfile::Builder::new().suffix(".svg").tempfile_in(dir)?;
+    let tmp = crate::cli::partial_file(&svg_path, ".svg")?;
     std::fs::write(tmp.path(), svg.as_bytes())?;
     crate::cli::persist(tmp, &svg_path)?;
 
     // The bitmap backend picks the encoder from the extension, so the temporary file ends in .png.
-    let tmp = tempfile::Builder::new().suffix(".png").tempfile_in(dir)?;
+    let tmp = crate::cli::partial_file(&png_path, ".png")?;
     {
         let root = BitMapBackend::new(tmp.path(), size).into_drawing_area();
         fig.draw(&root).map_err(draw_err)?;

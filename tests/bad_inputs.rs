@@ -1,0 +1,593 @@
+//! Every subcommand against a table of bad inputs (issue 20): each must exit 2 with a message
+//! naming the field, write nothing in the folder it runs in (and leave what was there as it
+//! was), never panic, and stay within a wall-clock limit and a 4 GiB address-space limit
+//! (`ulimit -v`), so a refusal costs no more than reading the arguments.
+
+use mpno::fno::checkpoint::Checkpoint;
+use mpno::pde::dataset::{DType, Dataset, Tensor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Wall-clock limit of one case.
+const CASE_SECONDS: u64 = 20;
+/// Address-space limit of one case, KiB (4 GiB).
+const ULIMIT_KB: u64 = 4 << 20;
+
+/// A tiny field pair a = smooth random field, u = a smoothing of it, `nan_at`: a NaN in `a` of
+/// that sample.
+fn write_data(path: &Path, n: usize, r: usize, nan_at: Option<usize>) {
+    let (mut a, mut u) = (Vec::new(), Vec::new());
+    for s in 0..n {
+        for i in 0..r * r {
+            let x = ((s * 31 + i * 17) % 97) as f64 / 97.0 - 0.5;
+            a.push(x);
+            u.push(0.5 * x);
+        }
+    }
+    if let Some(s) = nan_at {
+        a[s * r * r + 5] = f64::NAN;
+    }
+    let mut ds = Dataset::default();
+    ds.tensors
+        .insert("a".into(), Tensor::from_f64(vec![n, r, r], a, DType::F32));
+    ds.tensors
+        .insert("u".into(), Tensor::from_f64(vec![n, r, r], u, DType::F32));
+    ds.save(path).unwrap();
+}
+
+fn config(data: &Path, out: &str, width: usize) -> String {
+    format!(
+        "[data]\nfile = \"{}\"\nn_train = 8\nn_test = 4\n\n[model]\nwidth = {width}\nmodes = [4]\n\
+         n_layers = 1\nlifting_channels = 8\nprojection_channels = 8\n\n[train]\nepochs = 1\n\
+         batch_size = 4\nout_dir = \"{out}\"\n",
+        data.display()
+    )
+}
+
+/// Files shared by the cases (paths absolute, in a folder no case runs in).
+struct Fixtures {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Fixtures {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let p = |n: &str| root.join(n);
+        write_data(&p("data.safetensors"), 12, 16, None);
+        write_data(&p("nan.safetensors"), 12, 16, Some(3));
+        write_data(&p("gone.safetensors"), 12, 16, None);
+        let bytes = std::fs::read(p("data.safetensors")).unwrap();
+        std::fs::write(p("trunc.safetensors"), &bytes[..bytes.len() - 100]).unwrap();
+        for (name, data, width) in [
+            ("cfg.toml", "data.safetensors", 8),
+            ("cfg_nan.toml", "nan.safetensors", 8),
+            ("cfg_trunc.toml", "trunc.safetensors", 8),
+            ("cfg_huge.toml", "data.safetensors", 1_000_000),
+            ("cfg_gone.toml", "gone.safetensors", 8),
+        ] {
+            std::fs::write(p(name), config(&p(data), "run", width)).unwrap();
+        }
+        // Two trained runs: one to evaluate and corrupt, one whose data file then disappears.
+        for (cfg, out) in [("cfg.toml", "trained"), ("cfg_gone.toml", "trained_gone")] {
+            let o = Command::new(env!("CARGO_BIN_EXE_mpno"))
+                .args(["train", "--config", p(cfg).to_str().unwrap(), "--out-dir"])
+                .arg(p(out))
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        std::fs::remove_file(p("gone.safetensors")).unwrap();
+        let ck = p("trained/checkpoint.safetensors");
+        let bytes = std::fs::read(&ck).unwrap();
+        std::fs::write(p("ck_trunc.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+        let mut c = Checkpoint::<f32>::load(&ck).unwrap();
+        c.params.list[2].data[1] = f32::NAN;
+        let name = c.params.list[2].name.clone();
+        c.save(&p("ck_nan.safetensors")).unwrap();
+        std::fs::write(p("ck_nan.name"), name).unwrap();
+        std::fs::create_dir(p("experiments")).unwrap();
+        std::fs::write(
+            p("experiments/good.toml"),
+            "description = \"ok\"\nfunction = \"x\"\nsizes = \"8,16\"\nmodes = \"0\"\n\
+             formats = \"fp16\"\nmodels = \"input\"\n",
+        )
+        .unwrap();
+        let bench = |ms: &str| {
+            format!(
+                "{{\"mpno_dense_full\": {{\"device\": \"cpu\", \"ms_per_step\": 1.0, \
+                 \"ms_median_step\": {ms}, \"peak_memory_bytes\": 1000}}}}"
+            )
+        };
+        std::fs::write(p("bench_zero.json"), bench("0")).unwrap();
+        std::fs::write(p("bench_negative.json"), bench("-2.5")).unwrap();
+        Fixtures { _dir: dir, root }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.root.join(name).display().to_string()
+    }
+}
+
+/// What a folder holds: name -> kind (file with its bytes, folder, link with its target, other).
+fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let t = std::fs::symlink_metadata(&p).unwrap().file_type();
+        let kind = if t.is_symlink() {
+            format!("link to {}", std::fs::read_link(&p).unwrap().display())
+        } else if t.is_file() {
+            format!("file {:?}", std::fs::read(&p).unwrap())
+        } else if t.is_dir() {
+            format!("folder {:?}", snapshot(&p))
+        } else {
+            "special".to_string()
+        };
+        out.insert(name, kind);
+    }
+    out
+}
+
+/// Run `mpno ARGS` in `cwd` under the address-space limit, killed after CASE_SECONDS:
+/// (exit code, stderr, seconds). Exit code -1: killed by a signal or the timeout.
+fn run_limited(args: &[String], cwd: &Path) -> (i32, String, f64) {
+    let t = Instant::now();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {ULIMIT_KB}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_mpno"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t.elapsed() > Duration::from_secs(CASE_SECONDS) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let err = reader.join().unwrap();
+    let code = status.and_then(|s| s.code()).unwrap_or(-1);
+    (code, err, t.elapsed().as_secs_f64())
+}
+
+/// One bad input: the arguments (`{F}` stands for the fixtures folder), the text the message
+/// must contain (the field, and sometimes what is wrong), and what the working folder holds
+/// beforehand.
+struct Case {
+    args: &'static str,
+    expect: &'static [&'static str],
+    setup: fn(&Path, &Fixtures),
+}
+
+fn none(_: &Path, _: &Fixtures) {}
+
+fn fifo(dir: &Path, _: &Fixtures) {
+    let ok = Command::new("mkfifo")
+        .arg(dir.join("fifo"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn fifo_png(dir: &Path, f: &Fixtures) {
+    fifo(dir, f);
+    std::fs::rename(dir.join("fifo"), dir.join("fig.png")).unwrap();
+}
+
+fn link(dir: &Path, _: &Fixtures) {
+    std::fs::write(dir.join("target.csv"), "keep").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("target.csv", dir.join("link.csv")).unwrap();
+}
+
+fn folder(dir: &Path, _: &Fixtures) {
+    std::fs::create_dir(dir.join("dd")).unwrap();
+}
+
+fn file(dir: &Path, _: &Fixtures) {
+    std::fs::write(dir.join("FILE"), "keep").unwrap();
+}
+
+fn figures_with_fifo(dir: &Path, f: &Fixtures) {
+    std::fs::create_dir(dir.join("figs")).unwrap();
+    fifo(&dir.join("figs"), f);
+    std::fs::rename(dir.join("figs/fifo"), dir.join("figs/good.csv")).unwrap();
+}
+
+fn earlier_run(dir: &Path, f: &Fixtures) {
+    std::fs::create_dir(dir.join("run")).unwrap();
+    for n in ["checkpoint.safetensors", "metrics.csv", "config.toml"] {
+        std::fs::copy(f.root.join("trained").join(n), dir.join("run").join(n)).unwrap();
+    }
+}
+
+fn truncated_checkpoint_run(dir: &Path, f: &Fixtures) {
+    std::fs::create_dir(dir.join("run")).unwrap();
+    std::fs::copy(
+        f.root.join("ck_trunc.safetensors"),
+        dir.join("run/checkpoint.safetensors"),
+    )
+    .unwrap();
+}
+
+const CASES: &[Case] = &[
+    // errors
+    Case {
+        args: "errors --function x --sizes 2^17 --algorithm naive --models arithmetic",
+        expect: &["--sizes", "1e11"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --out fifo",
+        expect: &["--out", "FIFO"],
+        setup: fifo,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --out /dev/full",
+        expect: &["--out", "/dev/full", "character device"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --out link.csv",
+        expect: &["--out", "symbolic link"],
+        setup: link,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --out dd",
+        expect: &["--out", "folder"],
+        setup: folder,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --out FILE/x.csv",
+        expect: &["--out", "not a folder"],
+        setup: file,
+    },
+    Case {
+        args: "errors --basis haar --function x --sizes 16 --out fifo",
+        expect: &["--out", "FIFO"],
+        setup: fifo,
+    },
+    Case {
+        args: "errors --function x --dim 3 --sizes 2^20",
+        expect: &["--sizes", "memory"],
+        setup: none,
+    },
+    // bounds
+    Case {
+        args: "bounds --lipschitz 1 --sup 1 --s 17 --algorithm radix2",
+        expect: &["--s:", "power of two"],
+        setup: none,
+    },
+    Case {
+        args: "bounds --lipschitz 1 --sup 1 --s 16 --mode 99999999999999999999",
+        expect: &["--mode:"],
+        setup: none,
+    },
+    Case {
+        args: "bounds --lipschitz 1 --sup 1 --s 0",
+        expect: &["--s:"],
+        setup: none,
+    },
+    Case {
+        args: "bounds --lipschitz 1 --sup 1 --s 1099511627777",
+        expect: &["--s:"],
+        setup: none,
+    },
+    Case {
+        args: "bounds --lipschitz 1 --sup 1 --s 16 --algorithm fast",
+        expect: &["--algorithm"],
+        setup: none,
+    },
+    Case {
+        args: "bounds --lipschitz -1 --sup 1 --s 16",
+        expect: &["--lipschitz"],
+        setup: none,
+    },
+    // formats, functions: no arguments
+    Case {
+        args: "formats --bogus",
+        expect: &["--bogus"],
+        setup: none,
+    },
+    Case {
+        args: "functions --bogus",
+        expect: &["--bogus"],
+        setup: none,
+    },
+    // figure, reproduce
+    Case {
+        args: "figure good --experiments {F}/experiments --figures FILE",
+        expect: &["--figures", "FILE", "not a folder"],
+        setup: file,
+    },
+    Case {
+        args: "figure good --experiments {F}/experiments --figures figs",
+        expect: &["--figures", "FIFO"],
+        setup: figures_with_fifo,
+    },
+    Case {
+        args: "reproduce --experiments {F}/experiments --figures figs",
+        expect: &["--figures", "FIFO"],
+        setup: figures_with_fifo,
+    },
+    Case {
+        args: "reproduce --experiments missingdir",
+        expect: &["--experiments", "missingdir"],
+        setup: none,
+    },
+    Case {
+        args: "figure good --experiments missingdir",
+        expect: &["--experiments", "missingdir"],
+        setup: none,
+    },
+    // datagen
+    Case {
+        args: "datagen burgers --n 1 --res 64 --viscosity 1e-12 --out b.safetensors",
+        expect: &["--viscosity", "1e8"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 16 --t-final 1e9 --snapshots 1 --out n.safetensors",
+        expect: &["--t-final", "1e8"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 16 --sigma 1e30 --t-final 1 --snapshots 2 --cfl 100 --dt-max 1 --out n.safetensors",
+        expect: &["--sigma", "sample 0"],
+        setup: none,
+    },
+    Case {
+        args: "datagen burgers --n 1 --res 64 --sigma 1e200 --cfl 1e10 --dt-max 1 --out b.safetensors",
+        expect: &["--sigma", "sample 0", "NaN"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 1 --res 16 --max-iter 1 --out d.safetensors",
+        expect: &["--max-iter", "sample 0", "did not converge"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 1 --res 32 --a-pos 1e-150 --a-neg 1e150 --out d.safetensors",
+        expect: &["--a-pos", "sample 0"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 1 --a-pos 1e-300 --a-neg 1e300 --out d.safetensors",
+        expect: &["--a-pos", "overflows"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 1 --res 16 --max-iter 100000000000 --out d.safetensors",
+        expect: &["--max-iter"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 2 --res 16 --out dd",
+        expect: &["--out", "folder"],
+        setup: folder,
+    },
+    Case {
+        args: "datagen darcy --n 1 --res 100000 --out d.safetensors",
+        expect: &["--res", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 16 --t-final 0.01 --snapshots 1 --figure fig.png --out n.safetensors",
+        expect: &["--figure", "FIFO"],
+        setup: fifo_png,
+    },
+    // train, eval
+    Case {
+        args: "train --config {F}/cfg_nan.toml --out-dir run",
+        expect: &["data.input", "sample 3", "NaN"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_trunc.toml --out-dir run",
+        expect: &["data.file"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_huge.toml --out-dir run",
+        expect: &["model.width", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg.toml --out-dir run --resume",
+        expect: &["--resume", "no checkpoint"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg.toml --out-dir run --resume",
+        expect: &["--resume"],
+        setup: truncated_checkpoint_run,
+    },
+    Case {
+        args: "train --config {F}/cfg.toml --out-dir run",
+        expect: &["train.out_dir", "--force"],
+        setup: earlier_run,
+    },
+    Case {
+        args: "train --config {F}/cfg.toml --out-dir FILE",
+        expect: &["train.out_dir"],
+        setup: file,
+    },
+    Case {
+        args: "eval --checkpoint {F}/ck_trunc.safetensors",
+        expect: &["--checkpoint"],
+        setup: none,
+    },
+    Case {
+        args: "eval --checkpoint {F}/ck_nan.safetensors",
+        expect: &["--checkpoint", "NaN"],
+        setup: none,
+    },
+    Case {
+        args: "eval --checkpoint {F}/trained/checkpoint.safetensors --config {F}/cfg_trunc.toml",
+        expect: &["data.file"],
+        setup: none,
+    },
+    Case {
+        args: "eval --checkpoint {F}/trained/checkpoint.safetensors --config {F}/cfg_nan.toml",
+        expect: &["data.input", "sample 3"],
+        setup: none,
+    },
+    Case {
+        args: "eval --checkpoint {F}/trained_gone/checkpoint.safetensors",
+        expect: &["data.file", "gone.safetensors"],
+        setup: none,
+    },
+    // bench
+    Case {
+        args: "bench fno --res 1099511627776 --steps 1",
+        expect: &["--res", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --res 4294967296 --steps 1",
+        expect: &["--res", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --res 16 --modes 4 --rank 1e9 --steps 1",
+        expect: &["--rank", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --batch 100000000 --steps 1",
+        expect: &["--batch", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --width 1000000 --steps 1",
+        expect: &["--width", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --res 16 --modes 4 --steps 1000000000",
+        expect: &["--steps"],
+        setup: none,
+    },
+    Case {
+        args: "bench report {F}/bench_zero.json --out rep",
+        expect: &["FILE", "mpno_dense_full", "ms_median_step"],
+        setup: none,
+    },
+    Case {
+        args: "bench report {F}/bench_negative.json --out rep",
+        expect: &["FILE", "mpno_dense_full", "-2.5"],
+        setup: none,
+    },
+    Case {
+        args: "bench report {F}/bench_zero.json --out FILE",
+        expect: &["FILE"],
+        setup: file,
+    },
+];
+
+#[test]
+fn every_subcommand_refuses_bad_input_cleanly() {
+    let f = Fixtures::new();
+    let nan_name = std::fs::read_to_string(f.root.join("ck_nan.name")).unwrap();
+    let t0 = Instant::now();
+    let mut failures = Vec::new();
+    let mut slowest = (0.0, "");
+    for case in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        (case.setup)(dir.path(), &f);
+        let before = snapshot(dir.path());
+        let args: Vec<String> = case
+            .args
+            .split_whitespace()
+            .map(|a| a.replace("{F}", &f.path("")).replace("//", "/"))
+            .collect();
+        let (code, err, secs) = run_limited(&args, dir.path());
+        if secs > slowest.0 {
+            slowest = (secs, case.args);
+        }
+        let after = snapshot(dir.path());
+        let mut problems = Vec::new();
+        if code != 2 {
+            problems.push(format!("exit code {code}, not 2"));
+        }
+        if err.contains("panicked") {
+            problems.push("panicked".into());
+        }
+        for want in case.expect {
+            if !err.contains(want) {
+                problems.push(format!("message lacks '{want}'"));
+            }
+        }
+        if case.args.contains("ck_nan") && !err.contains(&nan_name) {
+            problems.push(format!("message does not name the tensor {nan_name}"));
+        }
+        if before != after {
+            problems.push(format!(
+                "the folder changed: {:?} -> {:?}",
+                before.keys().collect::<Vec<_>>(),
+                after.keys().collect::<Vec<_>>()
+            ));
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{}\n  {}\n  stderr: {}",
+                case.args,
+                problems.join("; "),
+                err.trim()
+            ));
+        }
+    }
+    println!(
+        "{} cases in {:.1} s (slowest {:.2} s: {})",
+        CASES.len(),
+        t0.elapsed().as_secs_f64(),
+        slowest.0,
+        slowest.1
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+}
+
+/// Output piped into a reader that has gone (`mpno bounds ... | head -1`): the process ends
+/// quietly (SIGPIPE, as Unix tools do), never with a panic about a failed print.
+#[test]
+fn a_closed_pipe_ends_the_output_without_a_panic() {
+    for args in [
+        &["bounds", "--lipschitz", "1", "--sup", "1", "--s", "4"][..],
+        &["functions"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mpno"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before the program prints anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+    }
+}
