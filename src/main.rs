@@ -299,6 +299,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    mpno::backend::cpu::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Errors(a) => run_errors(a),
