@@ -11,6 +11,8 @@ use mpno::fno::{Fno, FnoConfig, Policy, Stabilizer};
 use mpno::precision::Format;
 
 fn main() {
+    // As the mpno binary does: freed activations are reused, not page-faulted in again.
+    mpno::backend::cpu::keep_freed_memory();
     let trials: usize = std::env::var("MPNO_BENCH_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
