@@ -4,6 +4,7 @@
 //! error tools compare the normalised coefficient X_k / n with the continuous Fourier coefficient
 //! F(v)(w) = integral over [0,1)^d of v(x) exp(-2 pi i <w, x>) dx.
 
+pub mod audit;
 pub mod backend;
 pub mod basis;
 pub mod bounds;

@@ -64,6 +64,13 @@ enum Command {
     Train(TrainArgs),
     /// Evaluate a checkpoint on its config's test set(s): relative L2 and H1 per resolution.
     Eval(EvalArgs),
+    /// Audit a trained FNO's spectral layers: precision error of each layer's forward transform
+    /// (per format and model, vs f64, beside its proven bound) and discretization error (the
+    /// coarse grid's coefficients vs the native grid's, beside the bound with L estimated from
+    /// the activation), per sample and kept mode, and the output difference end to end. Writes
+    /// audit.csv (the results-file contract + `sample`), audit_end_to_end.csv, audit.md and
+    /// the figures audit.{svg,png}, audit_ratio.{svg,png} into --out.
+    Audit(AuditArgs),
     /// Time one FNO training step (forward, relative L2, backward, AdamW) on random data and
     /// print ms/step, samples/s and peak memory as JSON.
     Bench {
@@ -195,6 +202,42 @@ struct EvalArgs {
     /// Config to take data and model from instead of the one stored in the checkpoint.
     #[arg(long)]
     config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// Checkpoint written by `mpno train` (its stored config gives the model, the input tensor's
+    /// name and the stabilizer).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Data file (`mpno datagen`) holding the checkpoint's input tensor; its native grid is the
+    /// fine reference, and its last --samples samples are audited.
+    #[arg(long)]
+    data: PathBuf,
+    /// Grid points per axis to audit below the native one: each must divide it (the coarse
+    /// points are native points) and hold the kept modes [default: the training resolution].
+    #[arg(long)]
+    resolutions: Option<String>,
+    /// Spectral layers (block indices from 0) [default: all].
+    #[arg(long)]
+    layers: Option<String>,
+    /// Audit the last N samples of the data file.
+    #[arg(long, default_value_t = 2)]
+    samples: usize,
+    /// Formats of the precision rows and the end-to-end runs.
+    #[arg(long, default_value = "fp16,bf16")]
+    formats: String,
+    /// Precision models of the rows: input (I), storage (II), arithmetic (III), arithmetic-scaled.
+    #[arg(long, default_value = "input,arithmetic")]
+    models: String,
+    /// Output folder.
+    #[arg(long, default_value = "audit")]
+    out: PathBuf,
+    /// Also write activation.safetensors: the first layer's captured activation of the first
+    /// sample at the coarsest resolution (`coarse`) and the native one (`fine`), in f64, for
+    /// independent checks (scripts/audit_check.py).
+    #[arg(long)]
+    save_activation: bool,
 }
 
 #[derive(clap::Args)]
@@ -335,6 +378,7 @@ fn main() -> ExitCode {
         }
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
+        Command::Audit(a) => run_audit(a),
         Command::Bench {
             what: BenchWhat::Fno(a),
         } => run_bench_fno(a),
@@ -859,6 +903,86 @@ fn run_eval(a: EvalArgs) -> Result<(), Failure> {
     println!("resolution,l2,h1");
     for t in res {
         println!("{},{},{}", t.resolution, t.l2, t.h1);
+    }
+    Ok(())
+}
+
+/// A comma-separated list of non-negative integers given as `field`.
+fn parse_indices(field: &str, list: &str) -> Result<Vec<usize>, UsageError> {
+    let out: Vec<usize> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<usize>()
+                .map_err(|_| UsageError::new(field, format!("'{t}' is not a non-negative integer")))
+        })
+        .collect::<Result<_, _>>()?;
+    if out.is_empty() {
+        return Err(UsageError::new(field, "empty list"));
+    }
+    Ok(out)
+}
+
+fn run_audit(a: AuditArgs) -> Result<(), Failure> {
+    let resolutions = match &a.resolutions {
+        Some(r) => Some(
+            r.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| cli::parse_positive("--resolutions", t))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let layers = match &a.layers {
+        Some(l) => Some(parse_indices("--layers", l)?),
+        None => None,
+    };
+    let req = mpno::audit::AuditRequest {
+        checkpoint: a.checkpoint,
+        data: a.data,
+        resolutions,
+        layers,
+        samples: a.samples,
+        formats: cli::parse_formats(&a.formats)?,
+        models: cli::parse_models(&a.models)?,
+        out: a.out.clone(),
+    };
+    let files = mpno::audit::output_files(&a.out, a.save_activation);
+    cli::check_output_files("--out", &a.out, files.iter().map(PathBuf::as_path))?;
+    let plan = mpno::audit::prepare(&req)?;
+    if a.save_activation && plan.resolutions.len() < 2 {
+        return Err(UsageError::new(
+            "--save-activation",
+            format!(
+                "needs a resolution below the native {} (give --resolutions)",
+                plan.native
+            ),
+        )
+        .into());
+    }
+    let audit = mpno::audit::run(&plan).map_err(Failure::from)?;
+    let written = mpno::audit::report::write_all(&plan, &audit, &a.out, a.save_activation)
+        .map_err(Failure::from)?;
+    print!("{}", mpno::audit::report::summary(&plan, &audit));
+    eprintln!(
+        "wrote {}",
+        written
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let above = audit
+        .rows
+        .iter()
+        .filter(|r| r.row.measured > r.row.bound || r.row.measured.is_nan())
+        .count();
+    if above > 0 {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "{above} rows measured above their bound (see the note column of audit.csv)"
+        )));
     }
     Ok(())
 }

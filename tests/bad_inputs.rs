@@ -60,6 +60,14 @@ impl Fixtures {
         write_data(&p("data.safetensors"), 12, 16, None);
         write_data(&p("nan.safetensors"), 12, 16, Some(3));
         write_data(&p("gone.safetensors"), 12, 16, None);
+        // Two input channels where the trained model takes one (for `audit`).
+        let mut two = Dataset::default();
+        let v: Vec<f64> = (0..12 * 2 * 16 * 16).map(|i| (i % 7) as f64).collect();
+        two.tensors.insert(
+            "a".into(),
+            Tensor::from_f64(vec![12, 2, 16, 16], v, DType::F32),
+        );
+        two.save(&p("twochan.safetensors")).unwrap();
         let bytes = std::fs::read(p("data.safetensors")).unwrap();
         std::fs::write(p("trunc.safetensors"), &bytes[..bytes.len() - 100]).unwrap();
         for (name, data, width) in [
@@ -452,6 +460,52 @@ const CASES: &[Case] = &[
         args: "eval --checkpoint {F}/trained_gone/checkpoint.safetensors",
         expect: &["data.file", "gone.safetensors"],
         setup: none,
+    },
+    // audit (the trained model: 16 x 16 data, modes 4, one block)
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/data.safetensors --layers 0,3 --out au",
+        expect: &["--layers", "layer 3 does not exist"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/data.safetensors --resolutions 4 --out au",
+        expect: &["--resolutions", "kept modes"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/data.safetensors --resolutions 12 --out au",
+        expect: &["--resolutions", "does not divide"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/twochan.safetensors --out au",
+        expect: &["--data", "2 channels", "do not match"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/nan.safetensors --samples 12 --out au",
+        expect: &["--data", "NaN", "sample 3"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/bench_zero.json --out au",
+        expect: &["--data"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/ck_trunc.safetensors --data {F}/data.safetensors --out au",
+        expect: &["--checkpoint"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/data.safetensors --samples 13 --out au",
+        expect: &["--samples"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/data.safetensors --out FILE",
+        expect: &["--out"],
+        setup: file,
     },
     // bench
     Case {

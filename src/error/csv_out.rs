@@ -32,7 +32,8 @@ fn num(x: f64) -> String {
     }
 }
 
-fn fields(r: &Row) -> [String; 15] {
+/// The fifteen fields of a row, as [`write_csv`] writes them (for writers that add columns).
+pub fn record(r: &Row) -> [String; 15] {
     [
         r.basis.clone(),
         r.function.clone(),
@@ -61,7 +62,7 @@ pub fn write_csv<W: Write>(w: W, rows: &[Row]) -> csv::Result<()> {
     let mut wr = csv::Writer::from_writer(w);
     wr.write_record(CSV_HEADER)?;
     for r in rows {
-        wr.write_record(fields(r))?;
+        wr.write_record(record(r))?;
     }
     wr.flush()?;
     Ok(())

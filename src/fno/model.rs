@@ -220,6 +220,9 @@ impl<'a, B: Backend> Watch<'a, B> {
     }
 }
 
+/// What [`Fno::forward_capture`] hands each block's forward-transform input to: `(block, z)`.
+type Recorder<'a, B> = &'a mut dyn FnMut(usize, &<B as Backend>::Tensor);
+
 /// Parameter indices of one linear map.
 #[derive(Clone, Debug)]
 struct Linear {
@@ -614,6 +617,32 @@ impl Fno {
         x: &B::Tensor,
         policy: &Policy,
     ) -> Result<(B::Tensor, Cache<B>), Overflow> {
+        self.forward_impl(be, params, x, policy, None)
+    }
+
+    /// [`Fno::forward`], handing `capture(l, z)` the input `z` (batch, width, grid...) of block
+    /// `l`'s forward transform, after the stabilizer, before the transform rounds it to the
+    /// policy's format (what `mpno audit` measures). The normal path passes no recorder: one
+    /// branch per block, no allocation.
+    pub fn forward_capture<B: Backend>(
+        &self,
+        be: &B,
+        params: &Resident<B>,
+        x: &B::Tensor,
+        policy: &Policy,
+        capture: &mut dyn FnMut(usize, &B::Tensor),
+    ) -> Result<(B::Tensor, Cache<B>), Overflow> {
+        self.forward_impl(be, params, x, policy, Some(capture))
+    }
+
+    fn forward_impl<B: Backend>(
+        &self,
+        be: &B,
+        params: &Resident<B>,
+        x: &B::Tensor,
+        policy: &Policy,
+        mut capture: Option<Recorder<'_, B>>,
+    ) -> Result<(B::Tensor, Cache<B>), Overflow> {
         let cfg = &self.cfg;
         let shape = be.shape(x).to_vec();
         assert_eq!(
@@ -685,6 +714,9 @@ impl Fno {
                 Some(op) => be.pointwise(op, &h),
                 None => be.cast(&h, be.format(&h)),
             };
+            if let Some(record) = capture.as_mut() {
+                record(l, &z);
+            }
             let xhat = be.rfft_modes(
                 &z,
                 &modes,
