@@ -14,7 +14,7 @@ pub use output::{
 };
 
 use crate::fft::Algorithm;
-use crate::precision::{Format, Model};
+use crate::precision::{Format, Model, ScaledFormat, Scaling};
 
 /// A bad command-line value: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -142,6 +142,15 @@ pub fn parse_modes_of(field: &str, list: &str, dim: usize) -> Result<Vec<Vec<i64
 
 /// Formats by name (see [`Format::allowed_names`]).
 pub fn parse_formats(list: &str) -> Result<Vec<Format>, UsageError> {
+    if let Some(t) = split(list).find(|t| t.contains('@')) {
+        return Err(UsageError::new(
+            "--formats",
+            format!(
+                "'{t}': scaled formats (ELEM@SCALING) are measured by `errors --basis fourier` only; allowed here: {}",
+                Format::allowed_names()
+            ),
+        ));
+    }
     let mut out: Vec<Format> = split(list)
         .map(|t| t.parse::<Format>())
         .collect::<Result<_, _>>()
@@ -154,6 +163,52 @@ pub fn parse_formats(list: &str) -> Result<Vec<Format>, UsageError> {
     }
     out.dedup();
     Ok(out)
+}
+
+/// The `--formats` list of `mpno errors --basis fourier`: plain formats and scaled ones
+/// (`ELEM@SCALING`, see [`ScaledFormat`]), the latter checked against the grid dimension (a
+/// channel axis must be one of the `dim` axes).
+pub fn parse_format_list(
+    list: &str,
+    dim: usize,
+) -> Result<(Vec<Format>, Vec<ScaledFormat>), UsageError> {
+    let mut plain = Vec::new();
+    let mut scaled = Vec::new();
+    for t in split(list) {
+        if t.contains('@') {
+            let sf: ScaledFormat = t.parse().map_err(|e: crate::precision::ScaledError| {
+                UsageError::new("--formats", format!("{e} (in '{t}')"))
+            })?;
+            if let Scaling::Channel { axis } = sf.scaling
+                && axis >= dim
+            {
+                return Err(UsageError::new(
+                    "--formats",
+                    format!("'{t}': channel axis {axis} of a {dim}-D grid; allowed axes 0..{dim}"),
+                ));
+            }
+            if !scaled.contains(&sf) {
+                scaled.push(sf);
+            }
+        } else {
+            let f: Format = t.parse().map_err(|e: crate::precision::UnknownFormat| {
+                UsageError::new(
+                    "--formats",
+                    format!("{e}; scaled: e4m3 or e5m2 @ tensor, channel[:AXIS], mx (= mx32), mxK"),
+                )
+            })?;
+            if !plain.contains(&f) {
+                plain.push(f);
+            }
+        }
+    }
+    if plain.is_empty() && scaled.is_empty() {
+        return Err(UsageError::new(
+            "--formats",
+            format!("empty; allowed: {}", Format::allowed_names()),
+        ));
+    }
+    Ok((plain, scaled))
 }
 
 /// Precision models by name (see [`Model::allowed_names`]).
@@ -260,6 +315,24 @@ mod tests {
                 .contains("storage")
         );
         assert!(check_dim(4).is_err());
+        let (plain, scaled) =
+            parse_format_list("fp16,e4m3@tensor,e5m2@mx32,e4m3@mx,e4m3@mx32", 1).unwrap();
+        assert_eq!(plain, vec![Format::Fp16]);
+        assert_eq!(
+            scaled.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            ["e4m3@tensor", "e5m2@mx32", "e4m3@mx32"]
+        );
+        for bad in [
+            "e4m3@mx0",
+            "fp32@tensor",
+            "e4m3@row",
+            "e4m3@channel:1",
+            "fp9",
+            "",
+        ] {
+            let e = parse_format_list(bad, 1).unwrap_err();
+            assert_eq!(e.field, "--formats", "{bad}");
+        }
     }
 
     #[test]

@@ -263,7 +263,11 @@ struct ErrorsArgs {
     /// [default: 0,3; wavelets -1:0,0:0,2:1; spherical 0:0,2:0,3:2].
     #[arg(long, allow_hyphen_values = true)]
     modes: Option<String>,
-    /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat.
+    /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat; and (fourier, model input)
+    /// scaled fp8 formats ELEM@SCALING: ELEM e4m3 or e5m2, SCALING tensor (one power-of-two
+    /// scale from the amax), channel or channel:AXIS (one per index along a grid axis), mx (OCP MX
+    /// blocks of 32 along the last axis, E8M0 scale) or mxK (blocks of K), e.g.
+    /// e4m3@tensor,e4m3@mx32,e5m2@channel.
     #[arg(long, default_value = "fp32,bf16,fp16,e5m2,e4m3")]
     formats: String,
     /// Precision models: input, storage, arithmetic, arithmetic-scaled.
@@ -453,8 +457,15 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
     let dim = cli::check_dim(a.dim)?;
     let sizes = cli::parse_sizes(a.sizes.as_deref().unwrap_or("2^4..2^12"))?;
     let modes = cli::parse_modes(a.modes.as_deref().unwrap_or("0,3"), dim)?;
-    let formats = cli::parse_formats(&a.formats)?;
+    let (formats, scaled) = cli::parse_format_list(&a.formats, dim)?;
     let models = cli::parse_models(&a.models)?;
+    if !scaled.is_empty() && !models.contains(&Model::Input) {
+        return Err(UsageError::new(
+            "--models",
+            "scaled formats (ELEM@SCALING in --formats) are measured under model input only; add input",
+        )
+        .into());
+    }
     let algorithm: Algorithm = a
         .algorithm
         .parse()
@@ -471,7 +482,15 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         rayon::current_num_threads(),
         cli::available_memory(),
     )?;
-    cli::check_sweep_work("--sizes", &sizes, dim, algorithm, formats.len(), &models, 1)?;
+    cli::check_sweep_work(
+        "--sizes",
+        &sizes,
+        dim,
+        algorithm,
+        formats.len() + scaled.len(),
+        &models,
+        1,
+    )?;
     check_out(a.out.as_deref())?;
     let opts = FunctionOptions {
         lipschitz: a.lipschitz,
@@ -492,6 +511,7 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         sizes,
         modes,
         formats,
+        scaled,
         models,
         algorithm,
         progress: std::io::stderr().is_terminal(),
@@ -602,7 +622,7 @@ fn write_rows(rows: &[error::Row], out: Option<PathBuf>) -> Result<(), Failure> 
                 writeln!(
                     out,
                     "  mode {mode:>6} {:<7} {:<17} s* from bounds {}   measured {}",
-                    c.format.to_string(),
+                    c.format_name(),
                     c.model.to_string(),
                     show(&c.bounds),
                     show(&c.measured)

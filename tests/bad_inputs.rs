@@ -276,6 +276,37 @@ const CASES: &[Case] = &[
         expect: &["--sizes", "memory"],
         setup: none,
     },
+    // errors: scaled formats (issue 23)
+    Case {
+        args: "errors --function x --sizes 16 --formats e4m3@row",
+        expect: &["--formats", "unknown scaling 'row'", "tensor", "mx32"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --formats e4m3@mx0",
+        expect: &["--formats", "block size 0", "mx32"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --formats fp32@tensor",
+        expect: &["--formats", "'fp32' cannot be scaled", "e4m3, e5m2"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --formats e5m2@channel:1",
+        expect: &["--formats", "channel axis 1 of a 1-D grid"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --formats e4m3@tensor --models storage",
+        expect: &["--models", "model input only"],
+        setup: none,
+    },
+    Case {
+        args: "errors --basis haar --function x --sizes 16 --formats e4m3@tensor",
+        expect: &["--formats", "errors --basis fourier"],
+        setup: none,
+    },
     // bounds
     Case {
         args: "bounds --lipschitz 1 --sup 1 --s 17 --algorithm radix2",

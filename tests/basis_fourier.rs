@@ -26,6 +26,7 @@ fn adapter_rows_equal_the_fourier_sweep() {
                 sizes: sizes.clone(),
                 modes: modes.clone(),
                 formats: formats.clone(),
+                scaled: vec![],
                 models: models.clone(),
                 algorithm: Algorithm::Auto,
                 progress: false,

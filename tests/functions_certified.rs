@@ -177,6 +177,7 @@ fn sweep(
         sizes: sizes.to_vec(),
         modes: modes.to_vec(),
         formats: vec![Format::Fp32, Format::Bf16, Format::Fp16, Format::E4m3],
+        scaled: vec![],
         models: vec![Model::Input, Model::Arithmetic],
         algorithm: Algorithm::Auto,
         progress: false,

@@ -4,6 +4,10 @@
 //! L (Euclidean norm on [0,1]^d), sup norm M, unit roundoff u of the format, smallest subnormal
 //! sigma. All coefficients are normalised (X_w / n), as in the crate docs.
 
+mod scaled;
+
+pub use scaled::{element_bound, scaled_input_rounding, scaled_input_rounding_amax};
+
 use crate::fft::{self, Algorithm};
 use crate::precision::{Format, Model};
 use std::f64::consts::PI;

@@ -2,7 +2,7 @@
 //! functions) meets the precision error (flat near u M), from the bounds and from the measurements.
 
 use super::sweep::{Kind, Row};
-use crate::precision::{Format, Model};
+use crate::precision::{Format, Model, ScaledFormat};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -68,11 +68,21 @@ impl Estimate {
 pub struct Crossover {
     pub mode: Vec<i64>,
     pub format: Format,
+    /// The scaled format, for the crossover of a scaled format's rows (`format` its element).
+    pub scaled: Option<ScaledFormat>,
     pub model: Model,
     /// Discretization upper bound = precision upper bound.
     pub bounds: Estimate,
     /// Measured discretization error = measured precision error.
     pub measured: Estimate,
+}
+
+impl Crossover {
+    /// The format as written in tables: the scaled name, or the format's name.
+    pub fn format_name(&self) -> String {
+        self.scaled
+            .map_or_else(|| self.format.to_string(), |s| s.name())
+    }
 }
 
 /// The first crossing of d(s) below p(s) over sorted (s, d, p), where both are finite.
@@ -138,18 +148,23 @@ pub fn crossing(points: &[(usize, f64, f64)], extrapolate: bool) -> Estimate {
 /// measurements (interpolated only).
 pub fn crossovers(rows: &[Row]) -> Vec<Crossover> {
     let mut disc: BTreeMap<(&Vec<i64>, usize), &Row> = BTreeMap::new();
-    let mut prec: BTreeMap<(&Vec<i64>, Format, Model), Vec<&Row>> = BTreeMap::new();
+    // Scaled rows share their element format: the scaled format is part of the key.
+    type Key<'a> = (&'a Vec<i64>, Format, Option<ScaledFormat>, Model);
+    let mut prec: BTreeMap<Key, Vec<&Row>> = BTreeMap::new();
     for r in rows {
         match (r.kind, r.model) {
             (Kind::Discretization, _) => {
                 disc.insert((&r.mode, r.s), r);
             }
-            (Kind::Precision, Some(m)) => prec.entry((&r.mode, r.format, m)).or_default().push(r),
+            (Kind::Precision, Some(m)) => prec
+                .entry((&r.mode, r.format, r.scaled, m))
+                .or_default()
+                .push(r),
             (Kind::Precision, None) => {}
         }
     }
     prec.into_iter()
-        .map(|((mode, format, model), mut ps)| {
+        .map(|((mode, format, scaled, model), mut ps)| {
             ps.sort_by_key(|r| r.s);
             let pairs: Vec<(&Row, &Row)> = ps
                 .iter()
@@ -164,6 +179,7 @@ pub fn crossovers(rows: &[Row]) -> Vec<Crossover> {
             Crossover {
                 mode: mode.clone(),
                 format,
+                scaled,
                 model,
                 bounds: crossing(&b, true),
                 measured: crossing(&m, false),

@@ -41,7 +41,7 @@ pub fn record(r: &Row) -> [String; 15] {
         r.s.to_string(),
         r.mode_string(),
         r.kind.to_string(),
-        r.format.to_string(),
+        r.format_name(),
         r.model.map_or("none".into(), |m| m.to_string()),
         num(r.measured),
         num(r.bound),
@@ -103,7 +103,7 @@ pub fn write_table<W: Write>(mut w: W, rows: &[Row]) -> std::io::Result<()> {
         let format = if r.kind == Kind::Discretization {
             "-".to_string()
         } else {
-            r.format.to_string()
+            r.format_name()
         };
         writeln!(
             w,

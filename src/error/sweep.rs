@@ -1,7 +1,7 @@
 use crate::bounds;
 use crate::fft::{self, Algorithm, Complex};
 use crate::functions::{self, Function};
-use crate::precision::{Format, Model};
+use crate::precision::{Format, Model, ScaledFormat};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -35,8 +35,11 @@ pub struct Row {
     /// Integer frequency per axis (written joined by ':').
     pub mode: Vec<i64>,
     pub kind: Kind,
-    /// fp64 for discretization rows.
+    /// fp64 for discretization rows; the element format of a scaled-format row.
     pub format: Format,
+    /// The scaled format of a scaled-format row (`format` is then its element format, and the
+    /// `format` column carries the scaled name, e.g. `e4m3@mx32`); None otherwise.
+    pub scaled: Option<ScaledFormat>,
     /// None for discretization rows.
     pub model: Option<Model>,
     pub measured: f64,
@@ -63,6 +66,11 @@ impl Row {
             self.measured / self.bound
         }
     }
+    /// The `format` column: the scaled name for scaled-format rows, else the format's name.
+    pub fn format_name(&self) -> String {
+        self.scaled
+            .map_or_else(|| self.format.to_string(), |s| s.name())
+    }
     /// The mode as written in result files: entries joined by ':'.
     pub fn mode_string(&self) -> String {
         self.mode
@@ -80,6 +88,9 @@ pub struct SweepConfig {
     pub sizes: Vec<usize>,
     pub modes: Vec<Vec<i64>>,
     pub formats: Vec<Format>,
+    /// Scaled formats (src/precision/scaled.rs); measured under model I (`input`) only, and only
+    /// when `models` holds it.
+    pub scaled: Vec<ScaledFormat>,
     pub models: Vec<Model>,
     pub algorithm: Algorithm,
     /// Show a progress bar (only drawn when stderr is a terminal).
@@ -151,7 +162,12 @@ fn sample_grid(f: &dyn Function, s: usize, d: usize) -> Result<Grid, SweepError>
 /// (s, mode, kind, format, model).
 pub fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, SweepError> {
     let d = cfg.dim;
-    let jobs_per_size = 1 + cfg.formats.len() * cfg.models.len();
+    let scaled_jobs = if cfg.models.contains(&Model::Input) {
+        cfg.scaled.len()
+    } else {
+        0
+    };
+    let jobs_per_size = 1 + cfg.formats.len() * cfg.models.len() + scaled_jobs;
     let pb = if cfg.progress {
         let pb = ProgressBar::new((cfg.sizes.len() * jobs_per_size) as u64);
         pb.set_style(
@@ -198,10 +214,25 @@ pub fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, SweepE
             r
         })
         .collect::<Result<_, _>>()?;
+    let scaled_list: &[ScaledFormat] = if scaled_jobs > 0 { &cfg.scaled } else { &[] };
+    let scaled: Vec<Vec<Row>> = cfg
+        .sizes
+        .iter()
+        .flat_map(|&s| scaled_list.iter().map(move |sf| (s, sf)))
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|&(s, sf)| {
+            let r = scaled_rows(f, by_s[&s], sf, cfg);
+            pb.inc(1);
+            r
+        })
+        .collect::<Result<_, _>>()?;
     pb.finish_and_clear();
     rows.extend(precision.into_iter().flatten());
+    rows.extend(scaled.into_iter().flatten());
     rows.sort_by(|a, b| {
-        (a.s, &a.mode, a.kind, a.format, a.model).cmp(&(b.s, &b.mode, b.kind, b.format, b.model))
+        (a.s, &a.mode, a.kind, a.format, a.scaled, a.model)
+            .cmp(&(b.s, &b.mode, b.kind, b.format, b.scaled, b.model))
     });
     Ok(rows)
 }
@@ -235,6 +266,7 @@ fn discretization_rows(f: &dyn Function, g: &Grid, cfg: &SweepConfig) -> Vec<Row
                 mode: w.clone(),
                 kind: Kind::Discretization,
                 format: Format::Fp64,
+                scaled: None,
                 model: None,
                 measured,
                 bound,
@@ -287,6 +319,7 @@ fn precision_rows(
                 mode: w.clone(),
                 kind: Kind::Precision,
                 format: fmt,
+                scaled: None,
                 model: Some(model),
                 measured,
                 bound: b.bound,
@@ -294,6 +327,56 @@ fn precision_rows(
                 prob_bound: Some(b.probabilistic),
                 constants: "samples".into(),
                 note: join_notes(&note, &b.note),
+            }
+        })
+        .collect())
+}
+
+/// Model I rows of a scaled format: samples quantized (scaled, rounded, scaled back), the
+/// transform exact in f64; the bound is bounds::scaled_input_rounding (docs/bounds.md, "Scaled
+/// formats"): no range condition, the scale moves every group into range.
+fn scaled_rows(
+    f: &dyn Function,
+    g: &Grid,
+    sf: &ScaledFormat,
+    cfg: &SweepConfig,
+) -> Result<Vec<Row>, SweepError> {
+    let shape = vec![g.s; cfg.dim];
+    let out = fft::transform_scaled_input(&g.samples, &shape, sf)?;
+    let bound = bounds::scaled_input_rounding(&g.samples, &shape, sf);
+    // The Hoeffding companion with u times the largest block amax (each |delta_j| <= u amax_g
+    // + S_g sigma / 2 <= that, up to the subnormal term it ignores, as the unscaled one does).
+    let n = g.samples.len();
+    let prob = bounds::input_rounding_probabilistic(sf.elem, g.max_abs, n, 1e-3);
+    Ok(cfg
+        .modes
+        .iter()
+        .map(|w| {
+            let i = flat_index(w, g.s);
+            let (measured, mut note) = if out.overflow {
+                (f64::INFINITY, format!("overflow: {sf} produced NaN"))
+            } else {
+                ((out.coeffs[i] - g.reference[i]).norm(), String::new())
+            };
+            if out.saturated {
+                note = join_notes(&note, &format!("saturated at {} max in a block", sf.elem));
+            }
+            Row {
+                basis: "fourier".into(),
+                function: f.name(),
+                dim: cfg.dim,
+                s: g.s,
+                mode: w.clone(),
+                kind: Kind::Precision,
+                format: sf.elem,
+                scaled: Some(*sf),
+                model: Some(Model::Input),
+                measured,
+                bound,
+                lower_bound: None,
+                prob_bound: Some(prob.min(bound)),
+                constants: "samples".into(),
+                note,
             }
         })
         .collect())

@@ -409,6 +409,7 @@ fn sweep_config(
         sizes,
         modes,
         formats,
+        scaled: vec![],
         models,
         algorithm,
         progress: false,

@@ -16,7 +16,7 @@ mod pow2;
 mod real;
 
 pub use bounds::{growth, relative_error_bound, underflow_error};
-pub use model::{ModelOutput, reference_f64, transform_under_model};
+pub use model::{ModelOutput, reference_f64, transform_scaled_input, transform_under_model};
 pub use naive::{naive_dft, naive_dft_nd};
 pub use nd::FftNd;
 pub use num_complex::Complex;

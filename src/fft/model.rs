@@ -1,7 +1,7 @@
 //! The precision models as transforms of real samples, for the error measurements.
 
 use super::{Algorithm, Complex, Direction, FftError, FftNd, StageOptions};
-use crate::precision::{Format, Model, Real, round};
+use crate::precision::{Format, Model, Real, ScaledFormat, quantize, round};
 
 /// The result of a transform under a precision model.
 #[derive(Clone, Debug)]
@@ -143,4 +143,32 @@ pub fn transform_under_model(
             crate::with_real!(fmt, T => run_in::<T>(samples, shape, alg, opts))
         }
     }
+}
+
+/// Model I in a scaled format: the samples quantized with `sf` (each group scaled by its
+/// power-of-two scale, rounded to the element format with saturation, scaled back; see
+/// crate::precision::scaled), then the f64 transform. `overflow` reports a group with NaN/inf
+/// (no finite scale), `saturated` a value beyond the element range (MX blocks; delayed amax).
+pub fn transform_scaled_input(
+    samples: &[f64],
+    shape: &[usize],
+    sf: &ScaledFormat,
+) -> Result<ModelOutput, FftError> {
+    check_shape(samples.len(), shape)?;
+    // The only scaling error is a channel axis beyond the grid's dimension, which callers
+    // validate; report it as a shape error rather than panic.
+    let q = quantize(samples, shape, sf).map_err(|_| FftError::ShapeMismatch {
+        len: samples.len(),
+        shape: shape.to_vec(),
+    })?;
+    let coeffs = if q.nonfinite {
+        vec![Complex::new(f64::NAN, f64::NAN); samples.len()]
+    } else {
+        reference_f64(&q.values, shape)
+    };
+    Ok(ModelOutput {
+        coeffs,
+        overflow: q.nonfinite,
+        saturated: q.saturated,
+    })
 }

@@ -3,12 +3,14 @@
 //! - [`Format`]: fp64, fp32, tf32, bf16, fp16, fp8 E5M2 / E4M3 with their constants.
 //! - [`round`]: exact round-to-nearest-even from f64 (the reference), [`round_stochastic`].
 //! - [`Real`]: the scalar trait numerical kernels are generic over; [`Emu`] emulates a format.
+//! - [`ScaledFormat`]: fp8 values times a per-tensor, per-channel or MX-block power-of-two scale.
 //! - [`Model`]: the three precision-error models of docs/bounds.md.
 
 mod format;
 pub(crate) mod lanes;
 mod round;
 mod scalar;
+mod scaled;
 
 pub use format::{Format, Overflow, UnknownFormat, pow2};
 pub use lanes::{Arr8, EmuLanes, LANES, Lanes};
@@ -16,6 +18,10 @@ pub use round::{neighbours, round, round_stochastic, round_with};
 pub use scalar::{
     Bf16, E4m3, E4m3Sat, E5m2, Emu, Fp16, LowFormat, Real, Tf32, dot_acc, fits, round_f32,
     round_slice_f32, sum_acc,
+};
+pub use scaled::{
+    E8M0_MAX_EXP, E8M0_MIN_EXP, Quantized, ScaledError, ScaledFormat, Scaling, quantize,
+    quantize_with_amax,
 };
 
 use std::fmt;
