@@ -2,7 +2,7 @@
 # Runs the notebooks headless (jupyter nbconvert --execute) against the committed figures/*.csv,
 # in a virtual environment with the pinned requirements. A notebook whose checks fail (mpno's
 # numbers vs NumPy beyond 1e-12, a measurement above its bound) raises, and this script fails.
-# Usage: bash notebooks/run.sh    (MPNO_NOTEBOOK_VENV=DIR to put the venv elsewhere)
+# Usage: bash notebooks/run.sh [--setup]    (MPNO_NOTEBOOK_VENV=DIR to put the venv elsewhere)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${MPNO_NOTEBOOK_VENV:-.venv}
@@ -18,6 +18,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# --setup: only make the environment (CI makes it before `cargo test`, whose NumPy cross-checks
+# then run with PYTHON=notebooks/.venv/bin/python instead of skipping).
+if [ "${1:-}" = "--setup" ]; then
+  exit 0
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 passed=0
