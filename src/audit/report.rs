@@ -505,6 +505,7 @@ mod tests {
                 } else {
                     Format::Fp64
                 },
+                scaled: None,
                 model: (kind == Kind::Precision).then_some(Model::Arithmetic),
                 measured,
                 bound,
