@@ -5,8 +5,8 @@ mod budget;
 mod output;
 
 pub use budget::{
-    SWEEP_WORK_LIMIT, available_memory, check_memory, check_memory_with, check_sweep_work,
-    check_work, culprit, format_bytes, transform_work,
+    EMULATED, SWEEP_WORK_LIMIT, available_memory, check_memory, check_memory_with,
+    check_sweep_work, check_work, culprit, format_bytes, transform_work,
 };
 pub use output::{
     check_output_dir, check_output_file, check_output_files, folder_of, partial_file, persist,

@@ -68,8 +68,9 @@ enum Command {
     /// (per format and model, vs f64, beside its proven bound) and discretization error (the
     /// coarse grid's coefficients vs the native grid's, beside the bound with L estimated from
     /// the activation), per sample and kept mode, and the output difference end to end. Writes
-    /// audit.csv (the results-file contract + `sample`), audit_end_to_end.csv, audit.md and
-    /// the figures audit.{svg,png}, audit_ratio.{svg,png} into --out.
+    /// audit.csv (the results-file contract + `sample`), audit_layers.csv (maxima per layer, s,
+    /// format and model), audit_end_to_end.csv, audit.md and the figures audit.{svg,png},
+    /// audit_ratio.{svg,png} into --out.
     Audit(AuditArgs),
     /// Time one FNO training step (forward, relative L2, backward, AdamW) on random data and
     /// print ms/step, samples/s and peak memory as JSON.

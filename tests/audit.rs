@@ -154,6 +154,7 @@ fn every_row_is_within_its_bound_and_the_files_are_complete() {
     for f in [
         "audit.md",
         "audit_end_to_end.csv",
+        "audit_layers.csv",
         "audit.svg",
         "audit.png",
         "audit_ratio.svg",
@@ -166,6 +167,19 @@ fn every_row_is_within_its_bound_and_the_files_are_complete() {
         );
     }
     assert!(!out.join("activation.safetensors").exists());
+    // The per-layer table: 3 grids x 2 layers x 3 formats x 2 models, none above its bound,
+    // the discretization estimate beside every grid but the reference.
+    let mut rd = csv::Reader::from_path(out.join("audit_layers.csv")).unwrap();
+    let h = rd.headers().unwrap().clone();
+    let col = |k: &str| h.iter().position(|x| x == k).unwrap();
+    let lines: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(lines.len(), 3 * 2 * 3 * 2);
+    for l in &lines {
+        assert_eq!(&l[col("above_bound")], "0", "{l:?}");
+        assert_eq!(&l[col("rows")], "64", "{l:?}");
+        let reference = &l[col("s")] == "64";
+        assert_eq!(l[col("discretization_max")].is_empty(), reference, "{l:?}");
+    }
     let md = std::fs::read_to_string(out.join("audit.md")).unwrap();
     assert!(
         md.contains("| fno:block1 | 16 | fp16 | arithmetic |"),
@@ -333,5 +347,122 @@ fn numpy_recomputes_model_i_errors_and_the_discretization_estimate() {
     assert!(
         stdout.contains("checked 192 model-I precision rows and 32 discretization rows"),
         "{stdout}"
+    );
+}
+
+/// The tiny model's training config with `[audit]` (every `every` steps; none when 0), written
+/// into `dir`; 24 training samples in batches of 4: 6 steps per epoch.
+fn audited_config(dir: &Path, data: &Path, every: u64) -> mpno::fno::config::TrainConfig {
+    let audit = if every > 0 {
+        format!("\n[audit]\nevery = {every}\nsamples = 2\n")
+    } else {
+        String::new()
+    };
+    let text = format!(
+        "[data]\nfile = \"{}\"\nn_train = 24\nn_test = 4\nresolution = 16\ntest_resolutions = [64]\n\
+         normalizer = \"global\"\n\n\
+         [model]\nwidth = 8\nmodes = [4]\nn_layers = 2\nlifting_channels = 8\nprojection_channels = 8\n\n\
+         [train]\nepochs = 2\nbatch_size = 4\nlr = 1e-2\ncheckpoint_every = 1\nout_dir = \"{}\"\n\n\
+         [precision]\nstabilizer = \"tanh\"\n{audit}",
+        data.display(),
+        dir.display()
+    );
+    let mut cfg = mpno::fno::config::TrainConfig::from_toml(&text).unwrap();
+    cfg.check_data().unwrap();
+    cfg
+}
+
+/// The metrics columns that do not depend on time or memory.
+fn results(dir: &Path) -> Vec<Vec<String>> {
+    let mut rd = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+    let h = rd.headers().unwrap().clone();
+    rd.records()
+        .map(|r| {
+            let r = r.unwrap();
+            h.iter()
+                .zip(r.iter())
+                .filter(|(k, _)| !["seconds", "samples_per_s", "peak_memory_bytes"].contains(k))
+                .map(|(_, v)| v.to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// `[audit] every = 3`: an audit before the first step and after steps 3, 6, 9, 12, each a
+/// precision line per layer for fp16 (the default when the block is fp32) under models I and
+/// III and a discretization line against the 64-point test grid, all within their bounds; the
+/// training itself is unchanged (every loss and test error equal to the unaudited run's); and
+/// a run interrupted after one epoch and resumed writes the same log, byte for byte.
+#[test]
+fn auditing_during_training_logs_every_layer_and_changes_nothing() {
+    use mpno::fno::audit_log;
+    use mpno::fno::train::{self, RunOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.safetensors");
+    write_data(&data, 28, 64);
+    let be = Cpu::<f32>::new();
+    let plain = dir.path().join("plain");
+    train::run(
+        &be,
+        &audited_config(&plain, &data, 0),
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert!(!plain.join(audit_log::CSV).exists());
+    let audited = dir.path().join("audited");
+    let cfg = audited_config(&audited, &data, 3);
+    train::run(&be, &cfg, &RunOptions::default()).unwrap();
+    assert_eq!(
+        results(&plain),
+        results(&audited),
+        "the audit changed training"
+    );
+
+    let log = audit_log::read(&audited.join(audit_log::CSV)).unwrap();
+    let steps: std::collections::BTreeSet<u64> = log.iter().map(|p| p.step).collect();
+    assert_eq!(steps.into_iter().collect::<Vec<_>>(), vec![0, 3, 6, 9, 12]);
+    assert_eq!(log.len(), 5 * 2 * 3, "{log:#?}");
+    for p in &log {
+        assert_eq!(p.s, 16);
+        assert_eq!(p.above, 0, "{p:?}");
+        assert!(p.measured.is_finite() && p.measured > 0.0, "{p:?}");
+        assert!(p.measured <= p.bound, "{p:?}");
+        // tanh: |v| < 1.
+        assert!(p.max_abs > 0.0 && p.max_abs < 1.0, "{p:?}");
+        assert!(p.lipschitz_estimate > 0.0, "{p:?}");
+        match p.kind.as_str() {
+            "precision" => {
+                assert_eq!(p.format, "fp16");
+                assert!(["input", "arithmetic"].contains(&p.model.as_str()), "{p:?}");
+            }
+            "discretization" => {
+                assert_eq!((p.format.as_str(), p.model.as_str()), ("fp64", "none"));
+                assert!(p.note.contains("vs s = 64"), "{p:?}");
+            }
+            k => panic!("kind {k}"),
+        }
+    }
+    for f in ["audit_training.svg", "audit_training.png"] {
+        assert!(audited.join(f).is_file(), "{f}");
+    }
+
+    let resumed = dir.path().join("resumed");
+    let cfg = audited_config(&resumed, &data, 3);
+    let stop = RunOptions {
+        stop_after: Some(1),
+        ..RunOptions::default()
+    };
+    train::run(&be, &cfg, &stop).unwrap();
+    let first = audit_log::read(&resumed.join(audit_log::CSV)).unwrap();
+    assert_eq!(first.iter().map(|p| p.step).max(), Some(6));
+    let resume = RunOptions {
+        resume: true,
+        ..RunOptions::default()
+    };
+    train::run(&be, &cfg, &resume).unwrap();
+    assert_eq!(
+        std::fs::read(resumed.join(audit_log::CSV)).unwrap(),
+        std::fs::read(audited.join(audit_log::CSV)).unwrap(),
+        "the resumed run's log differs"
     );
 }

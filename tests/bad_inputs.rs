@@ -79,6 +79,18 @@ impl Fixtures {
         ] {
             std::fs::write(p(name), config(&p(data), "run", width)).unwrap();
         }
+        for (name, audit) in [
+            ("cfg_audit_samples.toml", "every = 2\nsamples = 9\n"),
+            (
+                "cfg_audit_fp64.toml",
+                "every = 2\nformats = [\"fp16\", \"fp64\"]\n",
+            ),
+            ("cfg_audit_fp12.toml", "every = 2\nformats = [\"fp12\"]\n"),
+            ("cfg_audit_typo.toml", "evrey = 2\n"),
+        ] {
+            let text = config(&p("data.safetensors"), "run", 8) + "\n[audit]\n" + audit;
+            std::fs::write(p(name), text).unwrap();
+        }
         // Two trained runs: one to evaluate and corrupt, one whose data file then disappears.
         for (cfg, out) in [("cfg.toml", "trained"), ("cfg_gone.toml", "trained_gone")] {
             let o = Command::new(env!("CARGO_BIN_EXE_mpno"))
@@ -97,6 +109,15 @@ impl Fixtures {
         let name = c.params.list[2].name.clone();
         c.save(&p("ck_nan.safetensors")).unwrap();
         std::fs::write(p("ck_nan.name"), name).unwrap();
+        std::fs::create_dir(p("experiments_bad")).unwrap();
+        std::fs::write(
+            p("experiments_bad/audit_noevery.toml"),
+            "kind = \"audit\"\ndescription = \"x\"\ndatagen = \"darcy --n 8 --res 16 --seed 0\"\n\
+             base = \"../cfg.toml\"\naudit_datagen = \"darcy --n 2 --res 32 --seed 1\"\n\
+             resolutions = [16]\nsamples = 1\nformats = \"fp16\"\nmodels = \"input\"\n\n\
+             [[runs]]\nlabel = \"a\"\n",
+        )
+        .unwrap();
         std::fs::create_dir(p("experiments")).unwrap();
         std::fs::write(
             p("experiments/good.toml"),
@@ -432,6 +453,31 @@ const CASES: &[Case] = &[
         setup: fifo_png,
     },
     // train, eval
+    Case {
+        args: "train --config {F}/cfg_audit_samples.toml --out-dir run",
+        expect: &["audit.samples", "1..=4"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_audit_fp64.toml --out-dir run",
+        expect: &["audit.formats[1]", "reference"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_audit_fp12.toml --out-dir run",
+        expect: &["audit.formats", "fp12"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_audit_typo.toml --out-dir run",
+        expect: &["audit", "evrey"],
+        setup: none,
+    },
+    Case {
+        args: "figure audit_noevery --experiments {F}/experiments_bad --figures figs",
+        expect: &["runs", "audit.every"],
+        setup: none,
+    },
     Case {
         args: "train --config {F}/cfg_nan.toml --out-dir run",
         expect: &["data.input", "sample 3", "NaN"],

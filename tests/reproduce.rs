@@ -123,11 +123,14 @@ fn png_size(path: &Path) -> (u32, u32) {
     (be(16), be(20))
 }
 
-/// Whether experiments/NAME.toml is an FNO training experiment.
+/// Whether experiments/NAME.toml trains FNOs (kinds `training` and `audit`).
 fn is_training(name: &str) -> bool {
     let text = std::fs::read_to_string(format!("{ROOT}/experiments/{name}.toml")).unwrap();
     let t: toml::Table = toml::from_str(&text).unwrap();
-    t.get("kind").and_then(|k| k.as_str()) == Some("training")
+    matches!(
+        t.get("kind").and_then(|k| k.as_str()),
+        Some("training" | "audit")
+    )
 }
 
 #[test]

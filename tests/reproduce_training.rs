@@ -541,3 +541,102 @@ fn committed_parameters_and_peak_memory_are_what_the_code_measures() {
     println!("{params} runs: parameters compared; {peaks}: peak memory compared");
     assert!(params >= 25 && peaks >= 20, "{params} {peaks}");
 }
+
+/// experiments/fno_audit.toml at a small scale (the small base config, 16-point training grid,
+/// audited at 16 and 32 against 64-point inputs, an audit every 2 steps): every file written,
+/// every layer line within its bound, both runs' logs over training; and the committed
+/// figures/fno_audit.* say every one of their rows is within its bound, as the README quotes.
+#[test]
+fn the_audit_experiment_runs_at_small_scale_within_its_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    small_copy(dir.path());
+    let text = std::fs::read_to_string(format!("{ROOT}/experiments/fno_audit.toml")).unwrap();
+    let mut e: toml::Table = toml::from_str(&text).unwrap();
+    let s = |v: &str| toml::Value::String(v.into());
+    e.insert("datagen".into(), s("darcy --n 50 --res 32 --seed 0"));
+    e.insert("audit_datagen".into(), s("darcy --n 2 --res 64 --seed 1"));
+    e.insert(
+        "resolutions".into(),
+        toml::Value::Array(vec![toml::Value::Integer(16), toml::Value::Integer(32)]),
+    );
+    let mut every = toml::Table::new();
+    every.insert("every".into(), toml::Value::Integer(2));
+    for run in e.get_mut("runs").unwrap().as_array_mut().unwrap() {
+        run.as_table_mut()
+            .unwrap()
+            .insert("audit".into(), toml::Value::Table(every.clone()));
+    }
+    std::fs::write(
+        dir.path().join("experiments/fno_audit.toml"),
+        toml::to_string(&e).unwrap(),
+    )
+    .unwrap();
+    let figs = dir.path().join("figs");
+    let (code, o, err) = mpno(
+        &[
+            "figure",
+            "fno_audit",
+            "--experiments",
+            "experiments",
+            "--figures",
+            figs.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{o}\n{err}");
+    for f in [
+        ".csv",
+        ".md",
+        ".svg",
+        ".png",
+        ".toml",
+        "_end_to_end.csv",
+        "_ratio.svg",
+        "_ratio.png",
+        "_training.csv",
+        "_training.svg",
+        "_training.png",
+    ] {
+        assert!(figs.join(format!("fno_audit{f}")).is_file(), "{f}");
+    }
+    // 4 layers x 3 grids (16, 32 and the 64 reference) x 5 formats x 2 models.
+    let layers = rows(&figs.join("fno_audit.csv"));
+    assert_eq!(layers.len(), 4 * 3 * 5 * 2);
+    for l in &layers {
+        assert_eq!(l["above_bound"], "0", "{l:?}");
+        assert_eq!(l["discretization_max"].is_empty(), l["s"] == "64", "{l:?}");
+    }
+    // 40 samples in batches of 10 for 4 epochs: 16 steps, audits at 0, 2, ..., 16; per audit
+    // and layer a discretization line and fp16 under models I and III.
+    let log = rows(&figs.join("fno_audit_training.csv"));
+    for run in labels_of("fno_audit") {
+        let mine: Vec<_> = log.iter().filter(|p| p["run"] == run).collect();
+        assert_eq!(mine.len(), 9 * 4 * 3, "{run}");
+        assert!(mine.iter().all(|p| p["above"] == "0"), "{run}");
+    }
+    let md = std::fs::read_to_string(figs.join("fno_audit.md")).unwrap();
+    assert!(
+        md.contains("lines with a precision measurement above its bound: 0."),
+        "{md}"
+    );
+
+    // The committed results.
+    let md = std::fs::read_to_string(format!("{ROOT}/figures/fno_audit.md")).unwrap();
+    let line = md.lines().find(|l| l.starts_with("Rows: ")).unwrap();
+    let n: Vec<&str> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(n[0], n[1], "committed audit rows above their bound: {line}");
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("{} rows (sample x kept mode", n[0])),
+        "the README's row count is not the committed one ({line})"
+    );
+    for l in rows(Path::new(&format!("{ROOT}/figures/fno_audit.csv"))) {
+        assert_eq!(l["above_bound"], "0", "{l:?}");
+    }
+    for p in rows(Path::new(&format!("{ROOT}/figures/fno_audit_training.csv"))) {
+        assert_eq!(p["above"], "0", "{p:?}");
+    }
+}

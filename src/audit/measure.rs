@@ -15,6 +15,7 @@ use crate::error::{Kind, Row};
 use crate::fft::{self, Algorithm, Complex, FftError};
 use crate::precision::{Format, Model};
 use rayon::prelude::*;
+use std::collections::BTreeMap;
 
 /// The transforms' algorithm (the one `mpno errors` uses by default: radix 4 for powers of two,
 /// Bluestein otherwise), and so the one whose bound is drawn.
@@ -65,6 +66,49 @@ fn join(a: &str, b: &str) -> String {
         (_, true) => a.to_string(),
         _ => format!("{a}; {b}"),
     }
+}
+
+/// Maxima over samples and modes of one (layer, s, kind, format, model).
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    pub measured: f64,
+    /// Largest finite bound (0 when none is finite).
+    pub bound: f64,
+    pub rows: usize,
+    /// Rows whose bound is infinite (the reason in their note).
+    pub infinite: usize,
+    /// Rows with measured > bound.
+    pub above: usize,
+    /// Rows whose measurement is inf (overflow).
+    pub overflow: usize,
+}
+
+pub type GroupKey = (String, usize, Kind, Format, Option<Model>);
+
+/// Group the rows by (layer, s, kind, format, model).
+pub fn groups(rows: &[AuditRow]) -> BTreeMap<GroupKey, Group> {
+    let mut out: BTreeMap<GroupKey, Group> = BTreeMap::new();
+    for r in rows {
+        let r = &r.row;
+        let g = out
+            .entry((r.function.clone(), r.s, r.kind, r.format, r.model))
+            .or_default();
+        g.rows += 1;
+        if r.measured.is_infinite() {
+            g.overflow += 1;
+        } else {
+            g.measured = g.measured.max(r.measured);
+        }
+        if r.bound.is_finite() {
+            g.bound = g.bound.max(r.bound);
+        } else {
+            g.infinite += 1;
+        }
+        if r.measured > r.bound || r.measured.is_nan() {
+            g.above += 1;
+        }
+    }
+    out
 }
 
 /// One channel's result under one format and model.

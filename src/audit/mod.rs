@@ -105,7 +105,9 @@ pub const WORK_LIMIT: f64 = cli::SWEEP_WORK_LIMIT;
 /// Estimated work of an audit (f64-operation units, see [`cli::transform_work`]): per sample,
 /// resolution, layer and channel a reference transform and one per format and model, twice more
 /// for the discretization references; per sample and resolution one forward pass in fp32 and
-/// one per format, each ~ points x (channel products of the dense maps) in emulation (x16).
+/// one per format. A forward pass costs its dense maps (points x channel products, fp32 in every
+/// run: only the spectral blocks take the format) plus per layer and channel a forward and an
+/// inverse transform and the contraction over the kept modes, emulated in the formats' runs.
 pub fn work(
     model: &Fno,
     samples: usize,
@@ -122,6 +124,10 @@ pub fn work(
         + cfg.n_layers as f64 * w * w * (1.0 + 2.0 * cfg.mlp_expansion)
         + w * cfg.projection_channels.max(1) as f64
         + cfg.projection_channels as f64 * cfg.out_channels as f64;
+    let kept = Modes(cfg.modes.clone())
+        .kept_shape()
+        .iter()
+        .product::<usize>() as f64;
     let mut total = 0.0;
     for &s in resolutions {
         let points = (s as f64).powi(d as i32);
@@ -132,7 +138,14 @@ pub fn work(
                 .sum::<f64>()
             + 3.0 * cli::transform_work(s, d, measure::ALGORITHM, Model::Input);
         total += layers as f64 * w * transforms;
-        total += points * dense * (1.0 + 16.0 * formats.len() as f64);
+        let spectral = |m: Model, factor: f64| {
+            cfg.n_layers as f64
+                * w
+                * (2.0 * cli::transform_work(s, d, measure::ALGORITHM, m) + factor * kept * w)
+        };
+        total += (1.0 + formats.len() as f64) * points * dense
+            + spectral(Model::Input, 1.0)
+            + formats.len() as f64 * spectral(Model::Arithmetic, cli::EMULATED);
     }
     total * samples as f64
 }
@@ -511,6 +524,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Audit> {
 pub fn output_files(dir: &Path, save_activation: bool) -> Vec<PathBuf> {
     let mut names = vec![
         report::CSV,
+        report::LAYERS_CSV,
         report::END_TO_END_CSV,
         report::SUMMARY,
         "audit.svg",

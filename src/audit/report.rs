@@ -4,7 +4,8 @@
 //! discretization per layer and format) and, on request, one captured activation
 //! (activation.safetensors) for independent checks. Every file appears atomically.
 
-use super::measure::AuditRow;
+pub use super::measure::Group;
+use super::measure::{AuditRow, groups};
 use super::{Audit, EndToEnd, Plan};
 use crate::error::{CSV_HEADER, Kind, record};
 use crate::pde::dataset::{DType, Dataset, Tensor};
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 pub const CSV: &str = "audit.csv";
 pub const END_TO_END_CSV: &str = "audit_end_to_end.csv";
+pub const LAYERS_CSV: &str = "audit_layers.csv";
 pub const SUMMARY: &str = "audit.md";
 pub const ACTIVATION: &str = "activation.safetensors";
 
@@ -79,47 +81,63 @@ pub fn write_end_to_end<W: Write>(w: W, rows: &[EndToEnd]) -> csv::Result<()> {
     Ok(())
 }
 
-/// Maxima over samples and modes of one (layer, s, kind, format, model).
-#[derive(Clone, Debug, Default)]
-pub struct Group {
-    pub measured: f64,
-    /// Largest finite bound (0 when none is finite).
-    pub bound: f64,
-    pub rows: usize,
-    /// Rows whose bound is infinite (the reason in their note).
-    pub infinite: usize,
-    /// Rows with measured > bound.
-    pub above: usize,
-    /// Rows whose measurement is inf (overflow).
-    pub overflow: usize,
-}
-
-type Key = (String, usize, Kind, Format, Option<Model>);
-
-/// Group the rows by (layer, s, kind, format, model).
-pub fn groups(rows: &[AuditRow]) -> BTreeMap<Key, Group> {
-    let mut out: BTreeMap<Key, Group> = BTreeMap::new();
-    for r in rows {
-        let r = &r.row;
-        let g = out
-            .entry((r.function.clone(), r.s, r.kind, r.format, r.model))
-            .or_default();
-        g.rows += 1;
-        if r.measured.is_infinite() {
-            g.overflow += 1;
+/// The per-layer table (`audit_layers.csv`): one line per (layer, s, format, model) of the
+/// precision rows, maxima over samples and kept modes, beside the same layer's discretization
+/// estimate at that s (empty at the native grid, the reference).
+pub fn write_layers_csv<W: Write>(w: W, rows: &[AuditRow]) -> csv::Result<()> {
+    let g = groups(rows);
+    let mut wr = csv::Writer::from_writer(w);
+    wr.write_record([
+        "layer",
+        "s",
+        "format",
+        "model",
+        "rows",
+        "precision_max",
+        "precision_bound_max",
+        "infinite_bounds",
+        "above_bound",
+        "overflow_rows",
+        "discretization_max",
+        "discretization_bound_estimate_max",
+        "precision_over_discretization",
+    ])?;
+    for ((f, res, kind, fmt, model), p) in &g {
+        if *kind != Kind::Precision {
+            continue;
+        }
+        let d = g.get(&(f.clone(), *res, Kind::Discretization, Format::Fp64, None));
+        let measured = if p.overflow > 0 {
+            f64::INFINITY
         } else {
-            g.measured = g.measured.max(r.measured);
-        }
-        if r.bound.is_finite() {
-            g.bound = g.bound.max(r.bound);
-        } else {
-            g.infinite += 1;
-        }
-        if r.measured > r.bound || r.measured.is_nan() {
-            g.above += 1;
-        }
+            p.measured
+        };
+        let ratio = match d {
+            Some(d) if d.measured > 0.0 && measured.is_finite() => num(measured / d.measured),
+            _ => String::new(),
+        };
+        wr.write_record([
+            f.clone(),
+            res.to_string(),
+            fmt.to_string(),
+            model.map_or("none".into(), |m| m.to_string()),
+            p.rows.to_string(),
+            num(measured),
+            if p.infinite > 0 {
+                "inf".into()
+            } else {
+                num(p.bound)
+            },
+            p.infinite.to_string(),
+            p.above.to_string(),
+            p.overflow.to_string(),
+            d.map_or(String::new(), |d| num(d.measured)),
+            d.map_or(String::new(), |d| num(d.bound)),
+            ratio,
+        ])?;
     }
-    out
+    wr.flush()?;
+    Ok(())
 }
 
 fn sci(x: f64) -> String {
@@ -452,6 +470,9 @@ pub fn write_all(
         Ok(())
     })?;
     written.push(csv_path);
+    let layers = dir.join(LAYERS_CSV);
+    crate::cli::write_atomically(&layers, |f| Ok(write_layers_csv(f, &audit.rows)?))?;
+    written.push(layers);
     let e2e = dir.join(END_TO_END_CSV);
     crate::cli::write_atomically(&e2e, |f| Ok(write_end_to_end(f, &audit.end_to_end)?))?;
     written.push(e2e);

@@ -157,7 +157,7 @@ pub const SWEEP_WORK_LIMIT: f64 = 1e11;
 
 /// Cost of an emulated operation (model III rounds every operation in software) relative to an
 /// f64 one: measured 16 ns vs 1 ns per complex multiply-add (naive fp16 DFT of 4096 points).
-const EMULATED: f64 = 16.0;
+pub const EMULATED: f64 = 16.0;
 
 /// Work of one transform of `[s; dim]` under `model` with `alg`: complex multiply-adds per axis
 /// (naive s^2, radix-2/4 s log2 s, Bluestein 2 m log2 m + 3 m with m the padded power of two),

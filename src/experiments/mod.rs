@@ -13,6 +13,7 @@
 //! - `models`: several functions in one format, one panel per precision model (e.g. what a NumPy
 //!   cast measures, model I, beside true fp16 arithmetic, model III).
 
+mod audit_study;
 mod bases;
 mod figures;
 pub mod gpu_report;
@@ -167,7 +168,15 @@ fn default_algorithm() -> String {
 }
 
 /// The kinds an experiment file may name.
-pub const KINDS: [&str; 6] = ["sweep", "crossover", "stats", "models", "bases", "training"];
+pub const KINDS: [&str; 7] = [
+    "sweep",
+    "crossover",
+    "stats",
+    "models",
+    "bases",
+    "training",
+    "audit",
+];
 
 /// Bad experiment file or name (exit 2), or a failure while running (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -249,6 +258,8 @@ pub enum Plan {
     Bases(bases::BasesPlan),
     /// The `training` kind (FNO training runs).
     Training(training::TrainingPlan),
+    /// The `audit` kind (trained FNOs' spectral layers audited).
+    Audit(audit_study::AuditPlan),
 }
 
 /// A validated, runnable experiment.
@@ -449,6 +460,7 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
         "sweep" => load_sweep(&c)?,
         "bases" => bases::load_bases(&c)?,
         "training" => training::load_training(&c, path.parent().unwrap_or(Path::new(".")))?,
+        "audit" => audit_study::load_audit(&c, path.parent().unwrap_or(Path::new(".")))?,
         "crossover" => {
             let study: CrossoverStudy = c.parse()?;
             c.kind(&Some(study.kind.clone()), "crossover")?;
@@ -836,6 +848,7 @@ pub fn run(
             written.push(write_resolved(out_dir, name, study)?);
         }
         Plan::Bases(plan) => written.extend(bases::run_bases(plan, out_dir, name)?),
+        Plan::Audit(plan) => written.extend(audit_study::run_audit(plan, out_dir, name, session)?),
         Plan::Training(plan) => {
             written.extend(training::run_training(plan, out_dir, name, session)?)
         }
@@ -908,9 +921,18 @@ pub fn outputs(out_dir: &Path, name: &str) -> Vec<PathBuf> {
         .iter()
         .map(|e| out_dir.join(format!("{name}.{e}")))
         .chain(
-            ["_crossover.csv", "_epochs.csv"]
-                .iter()
-                .map(|e| out_dir.join(format!("{name}{e}"))),
+            [
+                "_crossover.csv",
+                "_epochs.csv",
+                "_end_to_end.csv",
+                "_ratio.svg",
+                "_ratio.png",
+                "_training.csv",
+                "_training.svg",
+                "_training.png",
+            ]
+            .iter()
+            .map(|e| out_dir.join(format!("{name}{e}"))),
         )
         .collect()
 }
@@ -965,7 +987,7 @@ pub fn run_named(name: &str, exp_dir: &Path, out_dir: &Path) -> Result<(), Exper
     let p = load(&path)?;
     check_outputs(out_dir, [name])?;
     let mut session = Session::default();
-    if std::io::stderr().is_terminal() && matches!(p.plan, Plan::Training(_)) {
+    if std::io::stderr().is_terminal() && matches!(p.plan, Plan::Training(_) | Plan::Audit(_)) {
         let pb = ProgressBar::new_spinner();
         pb.enable_steady_tick(std::time::Duration::from_millis(200));
         session.progress = Some(pb);
@@ -1002,7 +1024,7 @@ pub fn reproduce(
         .map(|n| load(&exp_dir.join(format!("{n}.toml"))))
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
-        .filter(|p| !(skip_training && matches!(p.plan, Plan::Training(_))))
+        .filter(|p| !(skip_training && matches!(p.plan, Plan::Training(_) | Plan::Audit(_))))
         .collect();
     check_outputs(out_dir, prepared.iter().map(|p| p.name.as_str()))?;
     let pb = if std::io::stderr().is_terminal() {

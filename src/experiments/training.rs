@@ -103,7 +103,7 @@ impl Session {
         Ok(self.dir.as_ref().expect("set above").path().to_path_buf())
     }
 
-    fn say(&self, msg: String) {
+    pub(super) fn say(&self, msg: String) {
         if let Some(pb) = &self.progress {
             pb.set_message(msg);
         }
@@ -161,21 +161,47 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
             ));
         }
     };
-    let datagen: Vec<String> = study.datagen.split_whitespace().map(String::from).collect();
+    let datagen = parse_datagen(c, "datagen", &study.datagen)?;
+    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs)?;
+    Ok(super::Plan::Training(TrainingPlan {
+        study,
+        figure,
+        datagen,
+        runs,
+    }))
+}
+
+/// The `mpno datagen` arguments of field `field`, checked as `mpno datagen` would.
+pub(super) fn parse_datagen(
+    c: &Checker,
+    field: &str,
+    text: &str,
+) -> Result<Vec<String>, UsageError> {
+    let datagen: Vec<String> = text.split_whitespace().map(String::from).collect();
     if datagen
         .iter()
         .any(|a| a == "--out" || a.starts_with("--out="))
     {
         return Err(c.field(
-            "datagen",
-            UsageError::new("datagen", "--out is chosen by the experiment; leave it out"),
+            field,
+            UsageError::new(field, "--out is chosen by the experiment; leave it out"),
         ));
     }
     let cmd = datagen_command(&datagen, Path::new("unused.safetensors"))
-        .map_err(|e| c.field("datagen", UsageError::new("datagen", e)))?;
-    datagen::prepare(&cmd).map_err(|e| c.field("datagen", e))?;
+        .map_err(|e| c.field(field, UsageError::new(field, e)))?;
+    datagen::prepare(&cmd).map_err(|e| c.field(field, e))?;
+    Ok(datagen)
+}
 
-    let base_path = exp_dir.join(&study.base);
+/// The `[[runs]]` of an experiment: each a `label` and the fields it changes in the training
+/// config `base` (relative to `exp_dir`), resolved and validated.
+pub(super) fn resolve_runs(
+    c: &Checker,
+    exp_dir: &Path,
+    base: &str,
+    study_runs: &[toml::Table],
+) -> Result<Vec<RunPlan>, UsageError> {
+    let base_path = exp_dir.join(base);
     let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
         c.field(
             "base",
@@ -188,14 +214,14 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
             UsageError::new("base", format!("{}: {}", base_path.display(), e.message())),
         )
     })?;
-    if study.runs.is_empty() {
+    if study_runs.is_empty() {
         return Err(c.field(
             "runs",
             UsageError::new("runs", "empty; give at least one [[runs]] with a label"),
         ));
     }
     let mut runs: Vec<RunPlan> = Vec::new();
-    for (i, r) in study.runs.iter().enumerate() {
+    for (i, r) in study_runs.iter().enumerate() {
         // Errors point at this run's `[[runs]]` line.
         let line = c
             .text
@@ -232,20 +258,18 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
             .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
         runs.push(RunPlan { label, config });
     }
-    Ok(super::Plan::Training(TrainingPlan {
-        study,
-        figure,
-        datagen,
-        runs,
-    }))
+    Ok(runs)
 }
 
-/// The report of `run` (trained now, or earlier in this session).
-fn train_run(
+/// The report of `run` (trained now, or earlier in this session). With `keep`, the run's
+/// folder (checkpoint, metrics, `[audit]` log) stays until the session ends, at the report's
+/// `out_dir`; otherwise it is removed at once.
+pub(super) fn train_run(
     session: &mut Session,
     data_file: &Path,
     run: &RunPlan,
     what: &str,
+    keep: bool,
 ) -> Result<Arc<RunReport>, ExperimentError> {
     let mut cfg = run.config.clone();
     cfg.data.file = data_file.to_path_buf();
@@ -253,28 +277,36 @@ fn train_run(
     // Checkpoints go to a temporary folder; one at the end is enough.
     cfg.train.checkpoint_every = 0;
     let key = cfg.to_toml();
-    if let Some(r) = session.runs.get(&key) {
+    if let Some(r) = session.runs.get(&key)
+        && (!keep || r.out_dir.is_dir())
+    {
         session.reused += 1;
         return Ok(r.clone());
     }
     cfg.train.out_dir = session
         .dir()
         .map_err(runtime)?
-        .join(format!("run{}", session.runs.len()));
+        .join(format!("run{}", session.trained));
     cfg.check_data()
         .map_err(|e| runtime(anyhow::anyhow!("run '{}': {e}", run.label)))?;
     session.say(format!("{what}: training {}", run.label));
     let be = Cpu::<f32>::new();
     let report = train::run(&be, &cfg, &RunOptions::default()).map_err(runtime)?;
     // The checkpoint (weights and Adam moments) is not a result; free the disk now.
-    let _ = std::fs::remove_dir_all(&cfg.train.out_dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&cfg.train.out_dir);
+    }
     let report = Arc::new(report);
     session.runs.insert(key, report.clone());
     session.trained += 1;
     Ok(report)
 }
 
-fn data_file(session: &mut Session, args: &[String], what: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn data_file(
+    session: &mut Session,
+    args: &[String],
+    what: &str,
+) -> anyhow::Result<PathBuf> {
     if let Some(p) = session.data.get(args) {
         return Ok(p.clone());
     }
@@ -769,7 +801,7 @@ pub fn run_training(
     let mut reports = Vec::new();
     for (i, r) in plan.runs.iter().enumerate() {
         let what = format!("{name} {}/{}", i + 1, plan.runs.len());
-        reports.push(train_run(session, &file, r, &what)?);
+        reports.push(train_run(session, &file, r, &what, false)?);
     }
     let runs: Vec<Summary> = plan
         .runs

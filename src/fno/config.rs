@@ -27,6 +27,11 @@
 //! [[precision.schedule]]
 //! epoch = 50
 //! policy = "full"
+//!
+//! [audit]                                # optional: per-layer error audit during training
+//! every = 100                            # steps between audits (0: none)
+//! samples = 2                            # the first test samples
+//! formats = ["fp16", "bf16"]             # default: the forward FFT's format, or fp16
 //! ```
 //! Every section and field is optional except `data.file`; defaults are the paper's small-scale
 //! Darcy setup (64 x 64, width 32, 12 modes, 4 layers, AdamW with lr 5e-3, weight decay 1e-4,
@@ -53,6 +58,43 @@ pub struct TrainConfig {
     pub model: ModelConfig,
     pub train: TrainSection,
     pub precision: PrecisionConfig,
+    /// `[audit]`: per-layer error audits during training (off unless `every` > 0).
+    #[serde(skip_serializing_if = "AuditSection::is_off")]
+    pub audit: AuditSection,
+}
+
+/// `[audit]`: every `every` optimizer steps (and before the first), the spectral layers'
+/// forward-transform inputs of the first `samples` test samples are captured and measured as
+/// `mpno audit` does (precision under models I and III for each format, against the proven
+/// bound; discretization against the finest test resolution), and one line per layer, format
+/// and model is appended to `audit.csv` in `train.out_dir`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Steps between audits; 0: no audit.
+    pub every: u64,
+    /// Test samples audited (the first of the test split).
+    pub samples: usize,
+    /// Formats of the precision measurements; empty: the forward FFT's format when it is below
+    /// fp32, else fp16.
+    #[serde(with = "formats_serde")]
+    pub formats: Vec<Format>,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            every: 0,
+            samples: 2,
+            formats: Vec::new(),
+        }
+    }
+}
+
+impl AuditSection {
+    pub fn is_off(&self) -> bool {
+        *self == AuditSection::default()
+    }
 }
 
 /// Normalisation of inputs and outputs (see [`crate::fno::data::UnitGaussianNormalizer`]).
@@ -399,6 +441,22 @@ mod format_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+mod formats_serde {
+    use crate::precision::Format;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(f: &[Format], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(f.iter().map(|f| f.name()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Format>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 
@@ -814,6 +872,27 @@ impl TrainConfig {
                 ));
             }
             prev = Some(e.epoch);
+        }
+        let a = &self.audit;
+        if a.every > 0 {
+            if a.samples == 0 || a.samples > self.data.n_test {
+                return Err(err(
+                    "audit.samples",
+                    format!(
+                        "must be in 1..={} (data.n_test), got {}",
+                        self.data.n_test, a.samples
+                    ),
+                ));
+            }
+            for (i, f) in a.formats.iter().enumerate() {
+                if *f == Format::Fp64 {
+                    return Err(err(
+                        format!("audit.formats[{i}]"),
+                        "fp64 is the reference the audit measures against; allowed: fp32, tf32, \
+                         bf16, fp16, e5m2, e4m3, e4m3sat",
+                    ));
+                }
+            }
         }
         Ok(())
     }

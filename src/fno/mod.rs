@@ -1,6 +1,7 @@
 //! Fourier Neural Operators: model, explicit forward/backward pairs, losses, optimizers, precision
 //! policies and the trainer.
 
+pub mod audit_log;
 pub mod budget;
 pub mod checkpoint;
 pub mod config;

@@ -2,6 +2,7 @@
 //! overflow handling, Adam + StepLR, per-epoch evaluation at every test resolution, metrics and
 //! checkpoints with exact resume. Generic over the [`Backend`], so the GPU trainer is this loop.
 
+use super::audit_log::AuditLog;
 use super::checkpoint::Checkpoint;
 use super::config::{Factorization as FactorizationName, NormalizerKind, OnOverflow, TrainConfig};
 use super::data::{self, Batches, Split, UnitGaussianNormalizer};
@@ -179,11 +180,20 @@ pub fn evaluate_all<B: Backend<T = f32>>(
         .collect()
 }
 
-const CHECKPOINT: &str = "checkpoint.safetensors";
+/// The checkpoint's file name in `train.out_dir`.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
 const CONFIG: &str = "config.toml";
 
-/// The files a run writes into `train.out_dir`.
-pub const RUN_FILES: [&str; 4] = [CHECKPOINT, "metrics.csv", "metrics.json", CONFIG];
+/// The files a run writes into `train.out_dir` (the last three only with `[audit] every`).
+pub const RUN_FILES: [&str; 7] = [
+    CHECKPOINT,
+    "metrics.csv",
+    "metrics.json",
+    CONFIG,
+    super::audit_log::CSV,
+    "audit_training.svg",
+    "audit_training.png",
+];
 
 /// Check `train.out_dir` before any work: a folder mpno can write in, whose run files are
 /// regular files; `resume` needs the checkpoint there; without `resume`, an earlier run's files
@@ -349,6 +359,19 @@ pub fn run<B: Backend<T = f32>>(
     let mut params = Resident::upload(be, &host);
     drop(host);
     let mut adam = ResidentAdam::upload(be, adam);
+    let mut audit = AuditLog::new(cfg, &model, &data.tests, norms.0.as_ref(), &out_dir, step)?;
+    if let Some(a) = &mut audit
+        && step == 0
+    {
+        a.record(
+            be,
+            &model,
+            &params,
+            0,
+            start,
+            policy_at(cfg, start).stabilizer,
+        )?;
+    }
     crate::cli::write_atomically(&out_dir.join(CONFIG), |f| {
         Ok(f.write_all(cfg.to_toml().as_bytes())?)
     })?;
@@ -366,6 +389,8 @@ pub fn run<B: Backend<T = f32>>(
     let mut yb = Vec::new();
     'epochs: for epoch in start..epochs_end {
         let t0 = Instant::now();
+        // Time spent auditing is not training time (samples/s, seconds per epoch).
+        let (mut audit_secs, mut peak_outside_audits) = (0.0f64, 0u64);
         let policy = policy_at(cfg, epoch);
         let lr = sched.lr_at(epoch);
         let batches = Batches::new(n, bs, seed, epoch);
@@ -436,8 +461,19 @@ pub fn run<B: Backend<T = f32>>(
                     }
                 }
             }
+            if let Some(a) = &mut audit
+                && a.due(step)
+            {
+                let t = Instant::now();
+                // The audit's forward passes (at the finest test grid) are not the step's
+                // memory: keep the peak so far, and start afresh after the audit.
+                peak_outside_audits = peak_outside_audits.max(be.mem().peak_bytes as u64);
+                a.record(be, &model, &params, step, epoch, policy.stabilizer)?;
+                be.reset_peak();
+                audit_secs += t.elapsed().as_secs_f64();
+            }
             if let Some(bar) = &bar {
-                let secs = t0.elapsed().as_secs_f64();
+                let secs = t0.elapsed().as_secs_f64() - audit_secs;
                 bar.set_message(format!(
                     "loss {:.4}  {:.1} samples/s",
                     loss_sum / loss_n.max(1) as f64,
@@ -453,10 +489,10 @@ pub fn run<B: Backend<T = f32>>(
             bar.finish_and_clear();
         }
         be.synchronize();
-        let train_secs = t0.elapsed().as_secs_f64();
+        let train_secs = t0.elapsed().as_secs_f64() - audit_secs;
         // Everything the step holds (weights, gradients, Adam's moments, activations) lives
         // on the backend, at its storage width.
-        let train_peak = be.mem().peak_bytes as u64;
+        let train_peak = (be.mem().peak_bytes as u64).max(peak_outside_audits);
         peak = peak.max(train_peak);
         // Zero-shot resolutions cost up to (r / r_train)^d of an epoch: only after the last one.
         let final_epoch = epoch + 1 == cfg.train.epochs;
@@ -479,7 +515,7 @@ pub fn run<B: Backend<T = f32>>(
             },
             test,
             lr,
-            seconds: t0.elapsed().as_secs_f64(),
+            seconds: t0.elapsed().as_secs_f64() - audit_secs,
             samples_per_s: loss_n as f64 / train_secs.max(1e-9),
             peak_memory_bytes: train_peak,
             skipped_steps: skipped,
@@ -511,6 +547,12 @@ pub fn run<B: Backend<T = f32>>(
             }
             ck.save(&ckpt_path)?;
         }
+    }
+    if let Some(a) = &audit {
+        a.write_figure(&format!(
+            "Spectral layers over training ({}): errors, M and L of the forward-transform inputs",
+            out_dir.display()
+        ))?;
     }
     Ok(RunReport {
         records: log.records.clone(),

@@ -269,8 +269,17 @@ fn draw_curves_panel<DB: DrawingBackend>(
     let half = (0.5 * (yhi - ylo)).max(0.16) * 1.1;
     let (ylo, yhi) = (mid - half, mid + half);
     let xpad = ((xhi - xlo) * 0.05).max(0.3);
-    let xticks: Vec<f64> = ((xlo.floor() as i64)..=(xhi.ceil() as i64))
-        .map(|k| k as f64)
+    // Integer ticks, every 1, 2 or 5 x 10^k so that at most about 8 are drawn.
+    let span = (xhi - xlo) / 8.0;
+    let step = [1i64, 2, 5]
+        .iter()
+        .flat_map(|&m| (0..12).map(move |k| m * 10i64.pow(k)))
+        .filter(|&t| t as f64 >= span)
+        .min()
+        .unwrap_or(1);
+    let xticks: Vec<f64> = ((xlo.floor() as i64).div_euclid(step)
+        ..=(xhi.ceil() as i64).div_euclid(step) + 1)
+        .map(|k| (k * step) as f64)
         .filter(|k| *k >= xlo - 1e-9 && *k <= xhi + 1e-9)
         .collect();
     let log2 = p.log2_x;
