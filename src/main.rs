@@ -153,6 +153,30 @@ fn parse_device(d: &str) -> Result<Device, UsageError> {
     }
 }
 
+/// The formats the CUDA backend must support for `policies`; scaled stages and stochastic
+/// rounding are refused (they run on the CPU backend only).
+#[cfg(feature = "cuda")]
+fn cuda_formats(policies: &[mpno::fno::Policy]) -> Result<Vec<Format>, Failure> {
+    let mut out = Vec::new();
+    for p in policies {
+        for s in p.stages() {
+            if !s.is_plain() {
+                return Err(UsageError::new(
+                    "--device",
+                    format!(
+                        "stage format '{s}': scaled fp8 formats and stochastic rounding (~sr) \
+                         run on the CPU backend only (--device cpu)"
+                    ),
+                )
+                .into());
+            }
+            out.push(s.format);
+        }
+        out.push(p.mlp);
+    }
+    Ok(out)
+}
+
 /// Open GPU 0 after checking that every format the run uses is one the GPU computes in (a usage
 /// error, exit 2, naming the format); no GPU or driver is a runtime error naming the cause.
 #[cfg(feature = "cuda")]
@@ -660,13 +684,10 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
-            let formats: Vec<Format> = (0..cfg.train.epochs)
-                .flat_map(|e| {
-                    let p = mpno::fno::train::policy_at(&cfg, e);
-                    [p.fwd_fft, p.contraction, p.inv_fft, p.mlp]
-                })
+            let policies: Vec<mpno::fno::Policy> = (0..cfg.train.epochs)
+                .map(|e| mpno::fno::train::policy_at(&cfg, e))
                 .collect();
-            let be = open_cuda(&formats)?;
+            let be = open_cuda(&cuda_formats(&policies)?)?;
             on_cuda(|| mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::from))?
         }
         #[cfg(not(feature = "cuda"))]
@@ -683,8 +704,15 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
             .iter()
             .map(|t| format!("L2@{} {:.4}", t.resolution, t.l2))
             .collect();
+        let mut events = String::new();
+        if r.skipped_steps > 0 {
+            events.push_str(&format!("  {} steps skipped (inf/NaN)", r.skipped_steps));
+        }
+        if r.saturated_values > 0 {
+            events.push_str(&format!("  {} values saturated", r.saturated_values));
+        }
         println!(
-            "epoch {:>3}  loss {:.5}  {}  {:.1} samples/s  peak {:.1} MB  [{}]",
+            "epoch {:>3}  loss {:.5}  {}  {:.1} samples/s  peak {:.1} MB  [{}]{events}",
             r.epoch + 1,
             r.train_loss,
             tests.join("  "),
@@ -775,6 +803,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         inv_fft: formats.inv_fft,
         mlp: formats.mlp,
         stabilizer,
+        seed: a.seed,
     };
     let grid = [a.res, a.res];
     let step =
@@ -789,12 +818,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
-            let be = open_cuda(&[
-                policy.fwd_fft,
-                policy.contraction,
-                policy.inv_fft,
-                policy.mlp,
-            ])?;
+            let be = open_cuda(&cuda_formats(&[policy])?)?;
             let name = be
                 .gpu()
                 .info()

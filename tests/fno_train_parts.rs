@@ -1182,6 +1182,7 @@ fn record(epoch: usize, loss: f64) -> EpochRecord {
         peak_memory_bytes: 123456789,
         skipped_steps: epoch as u64,
         overflow_events: 2,
+        saturated_values: 3 * epoch as u64,
         loss_scale: 65536.0,
         policy: "fp16/fp16/fp16/fp32".into(),
     }
@@ -1197,13 +1198,14 @@ fn metrics_csv_and_json_per_epoch() {
     assert_eq!(
         csv,
         "epoch,train_loss,lr,seconds,samples_per_s,peak_memory_bytes,skipped_steps,\
-         overflow_events,loss_scale,policy,test_l2_r32,test_h1_r32,test_l2_r64,test_h1_r64\n\
-         0,0.25,0.005,1.5,640,123456789,0,2,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n\
-         1,NaN,0.005,1.5,640,123456789,1,2,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n"
+         overflow_events,saturated_values,loss_scale,policy,test_l2_r32,test_h1_r32,test_l2_r64,\
+         test_h1_r64\n\
+         0,0.25,0.005,1.5,640,123456789,0,2,0,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n\
+         1,NaN,0.005,1.5,640,123456789,1,2,3,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n"
     );
     // The csv crate reads it: one field per column.
     let mut rd = csv::Reader::from_path(&log.csv_path).unwrap();
-    assert_eq!(rd.headers().unwrap().len(), 14);
+    assert_eq!(rd.headers().unwrap().len(), 15);
     assert_eq!(rd.records().count(), 2);
     let json = std::fs::read_to_string(&log.json_path).unwrap();
     let back = MetricsLog::records_from_json(&json).unwrap();
@@ -1212,6 +1214,7 @@ fn metrics_csv_and_json_per_epoch() {
     assert_eq!(back[0].test[0], log.records[0].test[0]);
     assert_eq!(back[0].train_loss, 0.25);
     assert_eq!(back[1].skipped_steps, 1);
+    assert_eq!(back[1].saturated_values, 3);
     assert!(MetricsLog::records_from_json("").unwrap().is_empty());
     assert!(MetricsLog::records_from_json("{").is_err());
     // Resuming after 1 epoch drops later records.
