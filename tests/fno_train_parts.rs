@@ -971,7 +971,27 @@ fn each_bad_config_names_its_field() {
         (
             with("[precision]\nfwd_fft = \"fp12\"\n"),
             "precision.fwd_fft",
-            "unknown format 'fp12'; allowed: fp64",
+            "unknown format 'fp12'; allowed: a format (fp64",
+        ),
+        (
+            with("[precision]\ncontraction = \"e4m3@rows\"\n"),
+            "precision.contraction",
+            "unknown scaling 'rows'; allowed: tensor, channel, mx (= mx32",
+        ),
+        (
+            with("[precision]\ninv_fft = \"bf16@tensor\"\n"),
+            "precision.inv_fft",
+            "format 'bf16' cannot be scaled; scaled element formats: e4m3, e5m2",
+        ),
+        (
+            with("[precision]\nfwd_fft = \"e5m2~stochastic\"\n"),
+            "precision.fwd_fft",
+            "unknown rounding '~stochastic'; allowed: ~sr",
+        ),
+        (
+            with("[precision]\nmlp = \"e4m3@tensor\"\n"),
+            "precision.mlp",
+            "apply to the spectral stages (fwd_fft, contraction, inv_fft) only",
         ),
         (
             with("[precision]\nstabilizer = \"clip\"\n"),

@@ -7,7 +7,7 @@
 //! and results stored as fp8 values times power-of-two scales from the current amax, arithmetic
 //! in fp32), either with the suffix `~sr` for stochastic rounding (see [`super::quant`]).
 
-use crate::precision::{Format, ScaledFormat, Scaling};
+use crate::precision::{Format, ScaledError, ScaledFormat, Scaling};
 use std::fmt;
 use std::str::FromStr;
 
@@ -144,7 +144,13 @@ impl FromStr for Stage {
                 ));
             }
             Some(_) => {
-                let sf: ScaledFormat = body.parse().map_err(|e| format!("'{s}': {e}"))?;
+                let sf: ScaledFormat = body.parse().map_err(|e| match e {
+                    ScaledError::UnknownScaling(sc) => format!(
+                        "'{s}': unknown scaling '{sc}'; allowed: tensor, channel, mx (= mx32, \
+                         the OCP MX block), mxK (blocks of K >= 1 values)"
+                    ),
+                    e => format!("'{s}': {e}"),
+                })?;
                 Stage {
                     format: sf.elem,
                     scaling: Some(sf.scaling),
