@@ -115,7 +115,10 @@ struct BenchFnoArgs {
     modes: usize,
     #[arg(long, default_value_t = 4)]
     layers: usize,
-    /// full, mixed, half, or FWD_FFT/CONTRACTION/INV_FFT/MLP formats (e.g. fp16/fp16/fp16/fp32).
+    /// full, mixed, half, or FWD_FFT/CONTRACTION/INV_FFT/MLP formats (e.g. fp16/fp16/fp16/fp32);
+    /// the three stages also take scaled fp8 formats ELEM@SCALING (ELEM e4m3, e5m2; SCALING
+    /// tensor, channel, mx, mxK) and the suffix ~sr (stochastic rounding), e.g.
+    /// e4m3@tensor/e4m3@mx32~sr/e4m3@tensor/fp32.
     #[arg(long, default_value = "full")]
     policy: String,
     /// none, tanh, clip:C, ksigma:K, divide:C.
@@ -154,6 +157,30 @@ fn parse_device(d: &str) -> Result<Device, UsageError> {
     }
 }
 
+/// The formats the CUDA backend must support for `policies`; scaled stages and stochastic
+/// rounding are refused (they run on the CPU backend only).
+#[cfg(feature = "cuda")]
+fn cuda_formats(policies: &[mpno::fno::Policy]) -> Result<Vec<Format>, Failure> {
+    let mut out = Vec::new();
+    for p in policies {
+        for s in p.stages() {
+            if !s.is_plain() {
+                return Err(UsageError::new(
+                    "--device",
+                    format!(
+                        "stage format '{s}': scaled fp8 formats and stochastic rounding (~sr) \
+                         run on the CPU backend only (--device cpu)"
+                    ),
+                )
+                .into());
+            }
+            out.push(s.format);
+        }
+        out.push(p.mlp);
+    }
+    Ok(out)
+}
+
 /// Open GPU 0 after checking that every format the run uses is one the GPU computes in (a usage
 /// error, exit 2, naming the format); no GPU or driver is a runtime error naming the cause.
 #[cfg(feature = "cuda")]
@@ -172,7 +199,11 @@ fn on_cuda<R>(f: impl FnOnce() -> Result<R, Failure>) -> Result<R, Failure> {
 
 #[derive(clap::Args)]
 struct TrainArgs {
-    /// Training config (TOML; sections [data], [model], [train], [precision]).
+    /// Training config (TOML; sections [data], [model], [train], [precision]). Each spectral
+    /// stage ([precision] fwd_fft, contraction, inv_fft) takes a format (fp32, fp16, e4m3, ...),
+    /// a scaled fp8 format ELEM@SCALING (ELEM e4m3 or e5m2; SCALING tensor, channel, mx = mx32,
+    /// mxK: power-of-two scales from the current amax, fp32 arithmetic between), either with the
+    /// suffix ~sr for stochastic rounding seeded from train.seed (e.g. "e4m3@mx32~sr").
     #[arg(long)]
     config: PathBuf,
     /// Continue from train.out_dir/checkpoint.safetensors (exact resume); refused when there is
@@ -661,13 +692,10 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
-            let formats: Vec<Format> = (0..cfg.train.epochs)
-                .flat_map(|e| {
-                    let p = mpno::fno::train::policy_at(&cfg, e);
-                    [p.fwd_fft, p.contraction, p.inv_fft, p.mlp]
-                })
+            let policies: Vec<mpno::fno::Policy> = (0..cfg.train.epochs)
+                .map(|e| mpno::fno::train::policy_at(&cfg, e))
                 .collect();
-            let be = open_cuda(&formats)?;
+            let be = open_cuda(&cuda_formats(&policies)?)?;
             on_cuda(|| mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::from))?
         }
         #[cfg(not(feature = "cuda"))]
@@ -684,8 +712,15 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
             .iter()
             .map(|t| format!("L2@{} {:.4}", t.resolution, t.l2))
             .collect();
+        let mut events = String::new();
+        if r.skipped_steps > 0 {
+            events.push_str(&format!("  {} steps skipped (inf/NaN)", r.skipped_steps));
+        }
+        if r.saturated_values > 0 {
+            events.push_str(&format!("  {} values saturated", r.saturated_values));
+        }
         println!(
-            "epoch {:>3}  loss {:.5}  {}  {:.1} samples/s  peak {:.1} MB  [{}]",
+            "epoch {:>3}  loss {:.5}  {}  {:.1} samples/s  peak {:.1} MB  [{}]{events}",
             r.epoch + 1,
             r.train_loss,
             tests.join("  "),
@@ -776,6 +811,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         inv_fft: formats.inv_fft,
         mlp: formats.mlp,
         stabilizer,
+        seed: a.seed,
     };
     let grid = [a.res, a.res];
     let step =
@@ -790,12 +826,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
-            let be = open_cuda(&[
-                policy.fwd_fft,
-                policy.contraction,
-                policy.inv_fft,
-                policy.mlp,
-            ])?;
+            let be = open_cuda(&cuda_formats(&[policy])?)?;
             let name = be
                 .gpu()
                 .info()

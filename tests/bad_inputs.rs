@@ -616,6 +616,21 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "bench fno --steps 1 --policy e4m3@row/fp32/fp32/fp32",
+        expect: &["--policy", "forward FFT", "allowed: tensor, channel, mx"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --steps 1 --policy fp32/fp32~sr/fp32/fp32",
+        expect: &["--policy", "contraction", "needs a format below fp32"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --steps 1 --policy fp32/fp32/e4m3@mx32/e4m3@tensor",
+        expect: &["--policy", "MLPs", "spectral stages"],
+        setup: none,
+    },
+    Case {
         args: "bench report {F}/bench_zero.json --out rep",
         expect: &["FILE", "mpno_dense_full", "ms_median_step"],
         setup: none,

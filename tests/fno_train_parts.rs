@@ -971,7 +971,27 @@ fn each_bad_config_names_its_field() {
         (
             with("[precision]\nfwd_fft = \"fp12\"\n"),
             "precision.fwd_fft",
-            "unknown format 'fp12'; allowed: fp64",
+            "unknown format 'fp12'; allowed: a format (fp64",
+        ),
+        (
+            with("[precision]\ncontraction = \"e4m3@rows\"\n"),
+            "precision.contraction",
+            "unknown scaling 'rows'; allowed: tensor, channel, mx (= mx32",
+        ),
+        (
+            with("[precision]\ninv_fft = \"bf16@tensor\"\n"),
+            "precision.inv_fft",
+            "format 'bf16' cannot be scaled; scaled element formats: e4m3, e5m2",
+        ),
+        (
+            with("[precision]\nfwd_fft = \"e5m2~stochastic\"\n"),
+            "precision.fwd_fft",
+            "unknown rounding '~stochastic'; allowed: ~sr",
+        ),
+        (
+            with("[precision]\nmlp = \"e4m3@tensor\"\n"),
+            "precision.mlp",
+            "apply to the spectral stages (fwd_fft, contraction, inv_fft) only",
         ),
         (
             with("[precision]\nstabilizer = \"clip\"\n"),
@@ -1182,6 +1202,7 @@ fn record(epoch: usize, loss: f64) -> EpochRecord {
         peak_memory_bytes: 123456789,
         skipped_steps: epoch as u64,
         overflow_events: 2,
+        saturated_values: 3 * epoch as u64,
         loss_scale: 65536.0,
         policy: "fp16/fp16/fp16/fp32".into(),
     }
@@ -1197,13 +1218,14 @@ fn metrics_csv_and_json_per_epoch() {
     assert_eq!(
         csv,
         "epoch,train_loss,lr,seconds,samples_per_s,peak_memory_bytes,skipped_steps,\
-         overflow_events,loss_scale,policy,test_l2_r32,test_h1_r32,test_l2_r64,test_h1_r64\n\
-         0,0.25,0.005,1.5,640,123456789,0,2,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n\
-         1,NaN,0.005,1.5,640,123456789,1,2,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n"
+         overflow_events,saturated_values,loss_scale,policy,test_l2_r32,test_h1_r32,test_l2_r64,\
+         test_h1_r64\n\
+         0,0.25,0.005,1.5,640,123456789,0,2,0,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n\
+         1,NaN,0.005,1.5,640,123456789,1,2,3,65536,fp16/fp16/fp16/fp32,0.5,NaN,0.05,0.125\n"
     );
     // The csv crate reads it: one field per column.
     let mut rd = csv::Reader::from_path(&log.csv_path).unwrap();
-    assert_eq!(rd.headers().unwrap().len(), 14);
+    assert_eq!(rd.headers().unwrap().len(), 15);
     assert_eq!(rd.records().count(), 2);
     let json = std::fs::read_to_string(&log.json_path).unwrap();
     let back = MetricsLog::records_from_json(&json).unwrap();
@@ -1212,6 +1234,7 @@ fn metrics_csv_and_json_per_epoch() {
     assert_eq!(back[0].test[0], log.records[0].test[0]);
     assert_eq!(back[0].train_loss, 0.25);
     assert_eq!(back[1].skipped_steps, 1);
+    assert_eq!(back[1].saturated_values, 3);
     assert!(MetricsLog::records_from_json("").unwrap().is_empty());
     assert!(MetricsLog::records_from_json("{").is_err());
     // Resuming after 1 epoch drops later records.

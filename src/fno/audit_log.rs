@@ -126,7 +126,7 @@ impl AuditLog {
             .max_by_key(|t| t.resolution())
             .map(|t| encode(&t.x));
         let formats = if a.formats.is_empty() {
-            let f = cfg.precision.fwd_fft;
+            let f = cfg.precision.fwd_fft.format;
             vec![if f.unit_roundoff() > Format::Fp32.unit_roundoff() {
                 f
             } else {

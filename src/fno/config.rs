@@ -22,8 +22,8 @@
 //! lr = 5e-3
 //!
 //! [precision]
-//! fwd_fft = "fp16"
-//! stabilizer = "tanh"
+//! fwd_fft = "fp16"                       # or scaled fp8 "e4m3@tensor", "e5m2@mx32"; "~sr" suffix:
+//! stabilizer = "tanh"                    # stochastic rounding (see fno::policy::Stage)
 //! [[precision.schedule]]
 //! epoch = 50
 //! policy = "full"
@@ -44,6 +44,7 @@ use crate::cli::UsageError;
 use crate::fno::data::{DataSpec, subsample_step};
 use crate::fno::loss::LossKind;
 use crate::fno::optim::OptimizerKind;
+use crate::fno::policy::Stage;
 use crate::precision::Format;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -352,38 +353,40 @@ pub enum OnOverflow {
 /// Storage/arithmetic formats of the four parts of the model a policy sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Formats {
-    pub fwd_fft: Format,
-    pub contraction: Format,
-    pub inv_fft: Format,
+    /// The spectral stages (plain, scaled fp8, stochastic: see [`Stage`]).
+    pub fwd_fft: Stage,
+    pub contraction: Stage,
+    pub inv_fft: Stage,
     /// Lifting, projection and channel MLPs.
     pub mlp: Format,
 }
 
 impl Formats {
     pub const FULL: Formats = Formats {
-        fwd_fft: Format::Fp32,
-        contraction: Format::Fp32,
-        inv_fft: Format::Fp32,
+        fwd_fft: Stage::plain(Format::Fp32),
+        contraction: Stage::plain(Format::Fp32),
+        inv_fft: Stage::plain(Format::Fp32),
         mlp: Format::Fp32,
     };
     /// The paper's "mixed" (middle of its precision schedule): forward FFT in fp32, contraction
     /// and inverse FFT in fp16, MLPs in fp32.
     pub const MIXED: Formats = Formats {
-        fwd_fft: Format::Fp32,
-        contraction: Format::Fp16,
-        inv_fft: Format::Fp16,
+        fwd_fft: Stage::plain(Format::Fp32),
+        contraction: Stage::plain(Format::Fp16),
+        inv_fft: Stage::plain(Format::Fp16),
         mlp: Format::Fp32,
     };
     /// Everything in fp16.
     pub const HALF: Formats = Formats {
-        fwd_fft: Format::Fp16,
-        contraction: Format::Fp16,
-        inv_fft: Format::Fp16,
+        fwd_fft: Stage::plain(Format::Fp16),
+        contraction: Stage::plain(Format::Fp16),
+        inv_fft: Stage::plain(Format::Fp16),
         mlp: Format::Fp16,
     };
 
     /// `full`, `mixed`, `half`, or four formats `FWD_FFT/CONTRACTION/INV_FFT/MLP`
-    /// (e.g. `fp16/fp16/fp32/fp32`).
+    /// (e.g. `fp16/fp16/fp32/fp32`, `e4m3@tensor/e4m3@mx32~sr/e4m3@tensor/fp32`): the three
+    /// stages take any [`Stage`] form, the MLPs a plain format.
     pub fn parse(s: &str) -> Result<Formats, String> {
         match s.trim() {
             "full" => return Ok(Formats::FULL),
@@ -395,19 +398,20 @@ impl Formats {
         if parts.len() != 4 {
             return Err(format!(
                 "unknown policy '{s}'; allowed: full, mixed, half, or four formats \
-                 FWD_FFT/CONTRACTION/INV_FFT/MLP such as fp16/fp16/fp32/fp32"
+                 FWD_FFT/CONTRACTION/INV_FFT/MLP such as fp16/fp16/fp32/fp32 or \
+                 e4m3@tensor/e4m3@tensor/e4m3@tensor~sr/fp32"
             ));
         }
-        let f = |i: usize| {
+        let stage = |i: usize, what: &str| {
             parts[i]
-                .parse::<Format>()
-                .map_err(|e| format!("'{s}': {e}"))
+                .parse::<Stage>()
+                .map_err(|e| format!("'{s}', {what}: {e}"))
         };
         Ok(Formats {
-            fwd_fft: f(0)?,
-            contraction: f(1)?,
-            inv_fft: f(2)?,
-            mlp: f(3)?,
+            fwd_fft: stage(0, "forward FFT")?,
+            contraction: stage(1, "contraction")?,
+            inv_fft: stage(2, "inverse FFT")?,
+            mlp: parse_mlp(parts[3]).map_err(|e| format!("'{s}', MLPs: {e}"))?,
         })
     }
 }
@@ -430,6 +434,19 @@ pub struct ScheduleEntry {
     pub policy: String,
 }
 
+/// The MLPs' format: a plain format (scaled formats and `~sr` are the spectral stages' only).
+fn parse_mlp(s: &str) -> Result<Format, String> {
+    if s.contains('@') || s.contains('~') {
+        return Err(format!(
+            "'{s}': scaled formats and stochastic rounding (~sr) apply to the spectral stages \
+             (fwd_fft, contraction, inv_fft) only; the MLPs take a plain format: {}",
+            Format::allowed_names()
+        ));
+    }
+    s.parse()
+        .map_err(|e: crate::precision::UnknownFormat| e.to_string())
+}
+
 mod format_serde {
     use crate::precision::Format;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -439,6 +456,20 @@ mod format_serde {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_mlp(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+mod stage_serde {
+    use crate::fno::policy::Stage;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(f: &Stage, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&f.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Stage, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
@@ -464,12 +495,15 @@ mod formats_serde {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrecisionConfig {
-    #[serde(with = "format_serde")]
-    pub fwd_fft: Format,
-    #[serde(with = "format_serde")]
-    pub contraction: Format,
-    #[serde(with = "format_serde")]
-    pub inv_fft: Format,
+    /// Forward FFT, contraction and inverse FFT: a format, a scaled fp8 format
+    /// (`e4m3@tensor`, `e4m3@channel`, `e4m3@mx32`, `e5m2@...`), either with `~sr`
+    /// (stochastic rounding); see [`Stage`].
+    #[serde(with = "stage_serde")]
+    pub fwd_fft: Stage,
+    #[serde(with = "stage_serde")]
+    pub contraction: Stage,
+    #[serde(with = "stage_serde")]
+    pub inv_fft: Stage,
     #[serde(with = "format_serde")]
     pub mlp: Format,
     pub stabilizer: StabilizerKind,
@@ -488,9 +522,9 @@ pub struct PrecisionConfig {
 impl Default for PrecisionConfig {
     fn default() -> Self {
         PrecisionConfig {
-            fwd_fft: Format::Fp32,
-            contraction: Format::Fp32,
-            inv_fft: Format::Fp32,
+            fwd_fft: Stage::plain(Format::Fp32),
+            contraction: Stage::plain(Format::Fp32),
+            inv_fft: Stage::plain(Format::Fp32),
             mlp: Format::Fp32,
             stabilizer: StabilizerKind::None,
             stabilizer_value: None,

@@ -2,7 +2,7 @@
 //! through a temporary file and renamed, so a reader never sees a partial file).
 //!
 //! CSV columns, in order: epoch, train_loss, lr, seconds, samples_per_s, peak_memory_bytes,
-//! skipped_steps, overflow_events, loss_scale, policy, then `test_l2_rR` and `test_h1_rR` for each
+//! skipped_steps, overflow_events, saturated_values, loss_scale, policy, then `test_l2_rR` and `test_h1_rR` for each
 //! test resolution R (ascending). Floats are printed in Rust's shortest round-trip form; NaN and
 //! infinities as `NaN`, `inf`, `-inf` in the CSV and as `null` in the JSON (read back as NaN).
 
@@ -65,6 +65,10 @@ pub struct EpochRecord {
     pub skipped_steps: u64,
     /// inf/NaN events detected.
     pub overflow_events: u64,
+    /// Values the scaled stages' quantizations clipped to the element format's largest finite
+    /// value, over the epoch's training steps (0 without scaled stages).
+    #[serde(default)]
+    pub saturated_values: u64,
     /// Loss scale at the end of the epoch (1 without loss scaling).
     pub loss_scale: f64,
     /// Precision policy of the epoch (`FWD_FFT/CONTRACTION/INV_FFT/MLP`).
@@ -114,7 +118,7 @@ impl MetricsLog {
         let res = self.resolutions();
         let mut out = String::from(
             "epoch,train_loss,lr,seconds,samples_per_s,peak_memory_bytes,skipped_steps,\
-             overflow_events,loss_scale,policy",
+             overflow_events,saturated_values,loss_scale,policy",
         );
         for r in &res {
             out.push_str(&format!(",test_l2_r{r},test_h1_r{r}"));
@@ -122,7 +126,7 @@ impl MetricsLog {
         out.push('\n');
         for e in &self.records {
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{}",
                 e.epoch,
                 num(e.train_loss),
                 num(e.lr),
@@ -131,6 +135,7 @@ impl MetricsLog {
                 e.peak_memory_bytes,
                 e.skipped_steps,
                 e.overflow_events,
+                e.saturated_values,
                 num(e.loss_scale),
                 e.policy
             ));

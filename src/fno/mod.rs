@@ -13,12 +13,13 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod policy;
+pub mod quant;
 pub mod resident;
 pub mod scalar;
 pub mod train;
 
 pub use model::{Factorization, Fno, FnoConfig, Overflow};
 pub use params::{Param, Params};
-pub use policy::{Policy, Stabilizer};
+pub use policy::{Policy, Stabilizer, Stage};
 pub use resident::{Resident, ResidentAdam};
 pub use scalar::Scalar;

@@ -15,7 +15,8 @@
 //! Every op has its explicit backward; [`Fno::forward`] returns the cache [`Fno::backward`] needs.
 
 use super::params::Params;
-use super::policy::{Policy, Stabilizer};
+use super::policy::{Policy, Stabilizer, Stage};
+use super::quant::{self, QuantCount, QuantStats};
 use super::resident::Resident;
 use super::scalar::Scalar;
 use crate::backend::{
@@ -262,6 +263,9 @@ pub struct Fno {
     /// 122.6 to 88.6 MiB per sample, bench/results/fno_memory_ns_cpu.md) for one extra GELU
     /// pass each; the results are identical (the same op on the same values). Off by default.
     pub recompute: bool,
+    /// Saturations and non-finite groups of the scaled stages' quantizations since the last
+    /// [`Fno::take_quant_counts`] (a clone starts from zero).
+    quant: QuantStats,
     lifting: Vec<Linear>,
     blocks: Vec<Block>,
     projection: Vec<Linear>,
@@ -411,6 +415,7 @@ impl Fno {
         Ok(Fno {
             cfg,
             recompute: false,
+            quant: QuantStats::default(),
             lifting,
             blocks,
             projection,
@@ -717,30 +722,44 @@ impl Fno {
             if let Some(record) = capture.as_mut() {
                 record(l, &z);
             }
-            let xhat = be.rfft_modes(
+            let site = |op: u64| quant::site_seed(policy.seed, site_id(l, op));
+            let xhat = self.rfft_stage(
+                be,
                 &z,
                 &modes,
-                SpectralForward {
-                    scale: 1.0 / npts as f64,
-                    hermitian: false,
-                    format: policy.fwd_fft,
-                },
+                1.0 / npts as f64,
+                false,
+                policy.fwd_fft,
+                [site(0), site(1)],
             );
             drop(z);
             watch.check(&name, "forward FFT", &[], &[&xhat])?;
-            let weight = self.spectral_weight(be, params, l, policy.contraction);
-            let yhat = be.contract(&xhat, &weight, policy.contraction);
+            let (xhat, weight, yhat) = if policy.contraction.is_plain() {
+                let weight = self.spectral_weight(be, params, l, policy.contraction.format);
+                let yhat = be.contract(&xhat, &weight, policy.contraction.format);
+                (xhat, weight, yhat)
+            } else {
+                // The operands the contraction reads, kept for the backward pass (a
+                // stochastic stage must not draw them again there).
+                let c = policy.contraction;
+                let xq = self.requantize(be, xhat, policy.fwd_fft, c, site(2));
+                let w = self.spectral_weight(be, params, l, Format::Fp32);
+                let wq = quant::quantize_complex(be, &w, &c, site(3), &self.quant);
+                drop(w);
+                let y = be.contract(&xq, &wq, Format::Fp32);
+                let yq = quant::quantize_complex(be, &y, &c, site(4), &self.quant);
+                (xq, wq, yq)
+            };
             watch.check(&name, "spectral contraction", &[], &[&yhat])?;
-            let f = be.irfft_modes(
-                &yhat,
+            let f = self.irfft_stage(
+                be,
+                yhat,
                 &grid,
-                SpectralInverse {
-                    scale: 1.0,
-                    hermitian: true,
-                    format: policy.inv_fft,
-                },
+                1.0,
+                true,
+                (policy.contraction, policy.inv_fft),
+                [site(5), site(6)],
             );
-            drop(yhat);
             watch.check(&name, "inverse FFT", &[&f], &[])?;
             let bias = be.cast(params.get(blk.bias), mlp_fmt);
             let f = be.add_bias(&f, &bias);
@@ -796,6 +815,94 @@ impl Fno {
                 grid,
             },
         ))
+    }
+
+    /// Saturations and non-finite groups of the scaled stages' quantizations since the last
+    /// call (forward and backward passes, evaluation included), resetting the counts.
+    pub fn take_quant_counts(&self) -> QuantCount {
+        self.quant.take()
+    }
+
+    /// Forward spectral transform of `x` as `stage` computes it: a plain stage on the backend
+    /// alone (its format rounds the input, the arithmetic and the output); otherwise the input
+    /// quantized by the stage (seed `seeds[0]`), the transform in the plain stage's format or,
+    /// scaled, in fp32, and a scaled stage's output quantized too (seed `seeds[1]`).
+    #[allow(clippy::too_many_arguments)]
+    fn rfft_stage<B: Backend>(
+        &self,
+        be: &B,
+        x: &B::Tensor,
+        modes: &Modes,
+        scale: f64,
+        hermitian: bool,
+        stage: Stage,
+        seeds: [u64; 2],
+    ) -> B::CTensor {
+        let opt = |format| SpectralForward {
+            scale,
+            hermitian,
+            format,
+        };
+        if stage.is_plain() {
+            return be.rfft_modes(x, modes, opt(stage.format));
+        }
+        let xq = quant::quantize_real(be, x, &stage, seeds[0], &self.quant);
+        if stage.scaling.is_none() {
+            return be.rfft_modes(&xq, modes, opt(stage.format));
+        }
+        let y = be.rfft_modes(&xq, modes, opt(Format::Fp32));
+        drop(xq);
+        quant::quantize_complex(be, &y, &stage, seeds[1], &self.quant)
+    }
+
+    /// Inverse spectral transform of `x` (the output of a stage `stages.0`) as stage `stages.1`
+    /// computes it (see [`Fno::rfft_stage`]; the input's quantization is skipped when the
+    /// previous stage was the same scaled stage: it would change nothing).
+    #[allow(clippy::too_many_arguments)]
+    fn irfft_stage<B: Backend>(
+        &self,
+        be: &B,
+        x: B::CTensor,
+        grid: &[usize],
+        scale: f64,
+        hermitian: bool,
+        stages: (Stage, Stage),
+        seeds: [u64; 2],
+    ) -> B::Tensor {
+        let stage = stages.1;
+        let opt = |format| SpectralInverse {
+            scale,
+            hermitian,
+            format,
+        };
+        if stage.is_plain() {
+            return be.irfft_modes(&x, grid, opt(stage.format));
+        }
+        let xq = self.requantize(be, x, stages.0, stage, seeds[0]);
+        if stage.scaling.is_none() {
+            return be.irfft_modes(&xq, grid, opt(stage.format));
+        }
+        let y = be.irfft_modes(&xq, grid, opt(Format::Fp32));
+        drop(xq);
+        quant::quantize_real(be, &y, &stage, seeds[1], &self.quant)
+    }
+
+    /// `x`, the output of stage `from`, quantized as stage `to` reads it: as it is when `from`
+    /// is the same scaled stage (its output is already quantized so, and quantizing a quantized
+    /// tensor again is the identity: `quant` tests), else quantized by `to`.
+    fn requantize<B: Backend>(
+        &self,
+        be: &B,
+        x: B::CTensor,
+        from: Stage,
+        to: Stage,
+        seed: u64,
+    ) -> B::CTensor {
+        if from == to && to.scaling.is_some() {
+            x
+        } else {
+            quant::quantize_complex(be, &x, &to, seed, &self.quant)
+        }
     }
 
     fn apply_linear<B: Backend>(
@@ -904,28 +1011,40 @@ impl Fno {
             watch.check(&name, "channel MLP", &[&g_u], &[])?;
             // Spectral path: bias, inverse FFT, contraction, forward FFT, stabilizer.
             grads.put(be, blk.bias, be.channel_sum(&g_u));
-            let g_yhat = be.rfft_modes(
+            let site = |op: u64| quant::site_seed(policy.seed, site_id(l, op));
+            let g_yhat = self.rfft_stage(
+                be,
                 &g_u,
                 &Modes(cfg.modes.clone()),
-                SpectralForward {
-                    scale: 1.0,
-                    hermitian: true,
-                    format: policy.inv_fft,
-                },
+                1.0,
+                true,
+                policy.inv_fft,
+                [site(8), site(9)],
             );
             watch.check(&name, "inverse FFT", &[], &[&g_yhat])?;
-            let (g_xhat, g_w) =
-                be.contract_backward(&bc.xhat, &bc.weight, &g_yhat, policy.contraction);
+            let (g_xhat, g_w) = if policy.contraction.is_plain() {
+                be.contract_backward(&bc.xhat, &bc.weight, &g_yhat, policy.contraction.format)
+            } else {
+                // The cache holds the quantized operands of the forward contraction.
+                let c = policy.contraction;
+                let gq = self.requantize(be, g_yhat, policy.inv_fft, c, site(10));
+                let (gx, gw) = be.contract_backward(&bc.xhat, &bc.weight, &gq, Format::Fp32);
+                drop(gq);
+                (
+                    quant::quantize_complex(be, &gx, &c, site(11), &self.quant),
+                    quant::quantize_complex(be, &gw, &c, site(12), &self.quant),
+                )
+            };
             watch.check(&name, "spectral contraction", &[], &[&g_xhat, &g_w])?;
             self.spectral_weight_backward(be, params, &mut grads, l, &g_w);
-            let g_z = be.irfft_modes(
-                &g_xhat,
+            let g_z = self.irfft_stage(
+                be,
+                g_xhat,
                 &grid,
-                SpectralInverse {
-                    scale: 1.0 / npts as f64,
-                    hermitian: false,
-                    format: policy.fwd_fft,
-                },
+                1.0 / npts as f64,
+                false,
+                (policy.contraction, policy.fwd_fft),
+                [site(13), site(14)],
             );
             watch.check(&name, "forward FFT", &[&g_z], &[])?;
             let g_spec = match bc.stab {
@@ -951,6 +1070,11 @@ impl Fno {
         watch.finish()?;
         Ok(grads)
     }
+}
+
+/// The stochastic-rounding site of operation `op` (0-7 forward, 8-15 backward) of block `l`.
+fn site_id(l: usize, op: u64) -> u64 {
+    ((l as u64) << 4) | op
 }
 
 /// Coordinates j / n_a of every grid point, one channel per axis, repeated over the batch

@@ -1,8 +1,172 @@
 //! Precision policies: the format of each stage of a spectral block and of the dense layers, and
 //! the stabilizer applied before the forward FFT.
+//!
+//! A spectral stage (forward FFT, contraction, inverse FFT) takes a [`Stage`]: a plain format
+//! (`fp16`, `e4m3`: the stage's operands and results rounded to it, FFT arithmetic emulated in
+//! it), a scaled fp8 format (`e4m3@tensor`, `e4m3@channel`, `e4m3@mx32`, `e5m2@...`: operands
+//! and results stored as fp8 values times power-of-two scales from the current amax, arithmetic
+//! in fp32), either with the suffix `~sr` for stochastic rounding (see [`super::quant`]).
 
-use crate::precision::Format;
+use crate::precision::{Format, ScaledError, ScaledFormat, Scaling};
 use std::fmt;
+use std::str::FromStr;
+
+/// The format of one spectral stage: a format, optionally scaled, rounded to nearest or
+/// stochastically.
+///
+/// - plain, nearest (`fp16`, `e4m3`, ...): the stage's inputs are rounded to `format` (nearest
+///   even, the format's overflow rule), its FFT arithmetic is emulated in it (model III), the
+///   contraction accumulates in fp32, results are stored in it. This is the historical policy.
+/// - scaled (`e4m3@tensor`, `e5m2@channel`, `e4m3@mx32`, `e4m3@mxK`): every tensor the stage
+///   reads or writes is quantized to fp8 values times power-of-two scales (per tensor; per
+///   channel, the tensors' axis 1; or per block of K values along the last axis, OCP MX) chosen
+///   from the tensor's current amax ([`crate::precision::quantize`]), with saturation; the
+///   arithmetic between (FFT, contraction accumulation) runs in fp32 on the dequantized values.
+/// - `~sr` (stochastic rounding): the rounding of those quantizations (scaled), or of the stage's
+///   inputs and contraction results (plain; the emulated FFT arithmetic stays round-to-nearest),
+///   is stochastic, seeded per pass ([`Policy::seed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Stage {
+    /// The format (for a scaled stage, the element format: E4M3 or E5M2).
+    pub format: Format,
+    /// Groups sharing a scale; `None`: unscaled. `Channel` is always axis 1 (the channel axis
+    /// of (batch, channel, grid...) activations and the output channel of (in, out, modes...)
+    /// spectral weights).
+    pub scaling: Option<Scaling>,
+    /// Stochastic instead of round-to-nearest-even.
+    pub stochastic: bool,
+}
+
+/// The accepted forms of a stage format, for error messages.
+pub const STAGE_FORMS: &str = "a format (fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat), \
+     or a scaled fp8 format ELEM@SCALING with ELEM e4m3 or e5m2 and SCALING tensor, channel, \
+     mx (= mx32) or mxK; either may end in ~sr (stochastic rounding, formats below fp32)";
+
+impl Stage {
+    /// An unscaled, round-to-nearest stage (the historical policy).
+    pub const fn plain(format: Format) -> Self {
+        Stage {
+            format,
+            scaling: None,
+            stochastic: false,
+        }
+    }
+
+    /// Unscaled and round-to-nearest: the backends' own rounding does everything.
+    pub fn is_plain(&self) -> bool {
+        self.scaling.is_none() && !self.stochastic
+    }
+
+    /// Whether the stage runs below fp32 (overflow checks are on then).
+    pub fn is_low(&self) -> bool {
+        self.format > Format::Fp32 || !self.is_plain()
+    }
+
+    /// The scaled format of a scaled stage (channel scaling on axis 1).
+    pub fn scaled_format(&self) -> Option<ScaledFormat> {
+        let scaling = match self.scaling? {
+            Scaling::Channel { .. } => Scaling::Channel { axis: 1 },
+            s => s,
+        };
+        Some(ScaledFormat::new(self.format, scaling).expect("validated scaled stage"))
+    }
+
+    /// This stage with round-to-nearest (what evaluation uses).
+    pub fn nearest(self) -> Self {
+        Stage {
+            stochastic: false,
+            ..self
+        }
+    }
+
+    /// The name: `fp16`, `e4m3@tensor`, `e5m2@mx32~sr`, ...
+    pub fn name(&self) -> String {
+        let mut s = self.format.name().to_string();
+        match self.scaling {
+            None => {}
+            Some(Scaling::Tensor) => s.push_str("@tensor"),
+            Some(Scaling::Channel { .. }) => s.push_str("@channel"),
+            Some(Scaling::Block { k }) => s.push_str(&format!("@mx{k}")),
+        }
+        if self.stochastic {
+            s.push_str("~sr");
+        }
+        s
+    }
+}
+
+impl From<Format> for Stage {
+    fn from(f: Format) -> Self {
+        Stage::plain(f)
+    }
+}
+
+/// A stage equals a format when it is that format, unscaled, rounded to nearest.
+impl PartialEq<Format> for Stage {
+    fn eq(&self, f: &Format) -> bool {
+        self.is_plain() && self.format == *f
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = String;
+    /// `FORMAT`, `ELEM@SCALING`, either with `~sr`; see [`STAGE_FORMS`].
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        let (body, stochastic) = match t.split_once('~') {
+            None => (t.as_str(), false),
+            Some((b, "sr")) => (b, true),
+            Some((_, r)) => {
+                return Err(format!(
+                    "'{s}': unknown rounding '~{r}'; allowed: ~sr (stochastic rounding), or no \
+                     suffix (round to nearest even)"
+                ));
+            }
+        };
+        let stage = match body.split_once('@') {
+            None => Stage {
+                format: body
+                    .parse::<Format>()
+                    .map_err(|_| format!("unknown format '{s}'; allowed: {STAGE_FORMS}"))?,
+                scaling: None,
+                stochastic,
+            },
+            Some((_, sc)) if sc.starts_with("channel:") => {
+                return Err(format!(
+                    "'{s}': a policy's channel scaling is per channel of the FNO's tensors \
+                     (axis 1) and takes no axis; allowed scalings: tensor, channel, mx, mxK"
+                ));
+            }
+            Some(_) => {
+                let sf: ScaledFormat = body.parse().map_err(|e| match e {
+                    ScaledError::UnknownScaling(sc) => format!(
+                        "'{s}': unknown scaling '{sc}'; allowed: tensor, channel, mx (= mx32, \
+                         the OCP MX block), mxK (blocks of K >= 1 values)"
+                    ),
+                    e => format!("'{s}': {e}"),
+                })?;
+                Stage {
+                    format: sf.elem,
+                    scaling: Some(sf.scaling),
+                    stochastic,
+                }
+            }
+        };
+        if stochastic && stage.scaling.is_none() && stage.format <= Format::Fp32 {
+            return Err(format!(
+                "'{s}': stochastic rounding (~sr) needs a format below fp32 (tf32, bf16, fp16, \
+                 e5m2, e4m3, e4m3sat) or a scaled fp8 format"
+            ));
+        }
+        Ok(stage)
+    }
+}
 
 /// Applied to the spectral-convolution input before each forward FFT (not on the skip paths), so
 /// that the unnormalised transform stays within the format's range.
@@ -74,48 +238,55 @@ impl fmt::Display for Stabilizer {
 /// Formats of the stages of every FNO block and of the dense layers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Policy {
-    /// Forward FFT (inputs rounded, arithmetic emulated in this format).
-    pub fwd_fft: Format,
+    /// Forward FFT (inputs rounded, arithmetic emulated in this format; see [`Stage`]).
+    pub fwd_fft: Stage,
     /// Spectral contraction: operands and result in this format, fp32 accumulation.
-    pub contraction: Format,
+    pub contraction: Stage,
     /// Inverse FFT.
-    pub inv_fft: Format,
+    pub inv_fft: Stage,
     /// Lifting, projection, skips and channel MLPs (AMP-like: operands rounded, fp32 accumulation).
     pub mlp: Format,
     pub stabilizer: Stabilizer,
+    /// Seed of this pass's stochastic rounding (stages with `~sr`): the trainer sets it from
+    /// `train.seed` and the step, so one seed gives the same bytes. Unused without `~sr`.
+    pub seed: u64,
 }
 
 impl Policy {
     /// Everything in fp32 (f64 when the backend scalar is f64), no stabilizer.
     pub fn full() -> Self {
         Policy {
-            fwd_fft: Format::Fp32,
-            contraction: Format::Fp32,
-            inv_fft: Format::Fp32,
+            fwd_fft: Stage::plain(Format::Fp32),
+            contraction: Stage::plain(Format::Fp32),
+            inv_fft: Stage::plain(Format::Fp32),
             mlp: Format::Fp32,
             stabilizer: Stabilizer::None,
+            seed: 0,
         }
     }
 
     /// Everything in f64: the gradient-check policy.
     pub fn exact() -> Self {
         Policy {
-            fwd_fft: Format::Fp64,
-            contraction: Format::Fp64,
-            inv_fft: Format::Fp64,
+            fwd_fft: Stage::plain(Format::Fp64),
+            contraction: Stage::plain(Format::Fp64),
+            inv_fft: Stage::plain(Format::Fp64),
             mlp: Format::Fp64,
             stabilizer: Stabilizer::None,
+            seed: 0,
         }
     }
 
     /// The spectral block in `fmt` (forward FFT, contraction, inverse FFT), the rest fp32.
-    pub fn half_block(fmt: Format, stabilizer: Stabilizer) -> Self {
+    pub fn half_block(fmt: impl Into<Stage>, stabilizer: Stabilizer) -> Self {
+        let fmt = fmt.into();
         Policy {
             fwd_fft: fmt,
             contraction: fmt,
             inv_fft: fmt,
             mlp: Format::Fp32,
             stabilizer,
+            seed: 0,
         }
     }
 
@@ -138,19 +309,39 @@ impl Policy {
             ));
         }
         Ok(Policy {
-            fwd_fft: f[0],
-            contraction: f[1],
-            inv_fft: f[2],
+            fwd_fft: f[0].into(),
+            contraction: f[1].into(),
+            inv_fft: f[2].into(),
             mlp: Format::Fp32,
             stabilizer,
+            seed: 0,
         })
     }
 
     /// Whether any stage runs below fp32 (overflow checks are on then).
     pub fn is_low(&self) -> bool {
-        [self.fwd_fft, self.contraction, self.inv_fft, self.mlp]
-            .iter()
-            .any(|f| *f > Format::Fp32)
+        self.stages().iter().any(Stage::is_low) || self.mlp > Format::Fp32
+    }
+
+    /// The three spectral stages: forward FFT, contraction, inverse FFT.
+    pub fn stages(&self) -> [Stage; 3] {
+        [self.fwd_fft, self.contraction, self.inv_fft]
+    }
+
+    /// Whether a stage rounds stochastically.
+    pub fn is_stochastic(&self) -> bool {
+        self.stages().iter().any(|s| s.stochastic)
+    }
+
+    /// This policy with every stage rounded to nearest: evaluation's policy (stochastic
+    /// rounding is for training; a model is evaluated deterministically).
+    pub fn nearest(&self) -> Self {
+        Policy {
+            fwd_fft: self.fwd_fft.nearest(),
+            contraction: self.contraction.nearest(),
+            inv_fft: self.inv_fft.nearest(),
+            ..*self
+        }
     }
 }
 
@@ -159,9 +350,9 @@ impl fmt::Display for Policy {
         write!(
             f,
             "fft {}/contract {}/ifft {}/mlp {}/stabilizer {}",
-            self.fwd_fft.name(),
-            self.contraction.name(),
-            self.inv_fft.name(),
+            self.fwd_fft,
+            self.contraction,
+            self.inv_fft,
             self.mlp.name(),
             self.stabilizer
         )
@@ -191,5 +382,97 @@ mod stabilizer_tests {
             let e = Stabilizer::parse(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod stage_tests {
+    use super::{Format, Policy, Stabilizer, Stage};
+    use crate::precision::Scaling;
+
+    #[test]
+    fn stage_names_round_trip() {
+        for s in [
+            "fp32",
+            "fp16",
+            "e4m3",
+            "e4m3sat",
+            "e4m3@tensor",
+            "e4m3@channel",
+            "e4m3@mx32",
+            "e5m2@mx7",
+            "e5m2@tensor~sr",
+            "fp16~sr",
+            "e4m3@mx32~sr",
+        ] {
+            let st: Stage = s.parse().unwrap();
+            assert_eq!(st.name(), s);
+            assert_eq!(st.to_string().parse::<Stage>(), Ok(st));
+        }
+        let st: Stage = " E4M3@MX~SR ".parse().unwrap();
+        assert_eq!(
+            st,
+            Stage {
+                format: Format::E4m3,
+                scaling: Some(Scaling::Block { k: 32 }),
+                stochastic: true
+            }
+        );
+        // The saturating element is the same element format once scaled.
+        assert_eq!(
+            "e4m3sat@tensor".parse::<Stage>().unwrap().name(),
+            "e4m3@tensor"
+        );
+        // Channel scaling runs along axis 1 of the FNO's tensors.
+        let ch: Stage = "e5m2@channel".parse().unwrap();
+        assert_eq!(
+            ch.scaled_format().unwrap().scaling,
+            Scaling::Channel { axis: 1 }
+        );
+        // A plain nearest stage is its format; a scaled or stochastic one is not.
+        assert_eq!(Stage::plain(Format::Fp16), Format::Fp16);
+        assert_ne!("fp16~sr".parse::<Stage>().unwrap(), Format::Fp16);
+        assert_ne!("e4m3@tensor".parse::<Stage>().unwrap(), Format::E4m3);
+        assert!(!Stage::plain(Format::Fp32).is_low());
+        assert!("e4m3@tensor".parse::<Stage>().unwrap().is_low());
+    }
+
+    #[test]
+    fn bad_stages_name_the_allowed_forms() {
+        for (bad, says) in [
+            ("fp12", "unknown format 'fp12'; allowed: a format (fp64"),
+            (
+                "e4m3@row",
+                "unknown scaling 'row'; allowed: tensor, channel",
+            ),
+            (
+                "fp16@tensor",
+                "format 'fp16' cannot be scaled; scaled element formats: e4m3, e5m2",
+            ),
+            ("e4m3@mx0", "block size 0"),
+            ("e4m3@channel:2", "takes no axis"),
+            ("e4m3~rz", "unknown rounding '~rz'; allowed: ~sr"),
+            ("fp32~sr", "needs a format below fp32"),
+            ("fp64~sr", "needs a format below fp32"),
+        ] {
+            let e = bad.parse::<Stage>().unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn policy_nearest_drops_stochastic_rounding_only() {
+        let p = Policy {
+            contraction: "e4m3@mx32~sr".parse().unwrap(),
+            seed: 9,
+            ..Policy::half_block("e5m2@tensor~sr".parse::<Stage>().unwrap(), Stabilizer::Tanh)
+        };
+        assert!(p.is_stochastic() && p.is_low());
+        let n = p.nearest();
+        assert!(!n.is_stochastic());
+        assert_eq!(n.contraction.name(), "e4m3@mx32");
+        assert_eq!(n.fwd_fft.name(), "e5m2@tensor");
+        assert_eq!((n.seed, n.stabilizer), (9, Stabilizer::Tanh));
+        assert_eq!(Policy::full().nearest(), Policy::full());
     }
 }

@@ -90,15 +90,16 @@ pub fn policy_at(cfg: &TrainConfig, epoch: usize) -> Policy {
         inv_fft: f.inv_fft,
         mlp: f.mlp,
         stabilizer,
+        seed: 0,
     }
 }
 
 fn policy_name(p: &Policy) -> String {
     format!(
         "{}/{}/{}/{}",
-        p.fwd_fft.name(),
-        p.contraction.name(),
-        p.inv_fft.name(),
+        p.fwd_fft,
+        p.contraction,
+        p.inv_fft,
         p.mlp.name()
     )
 }
@@ -401,7 +402,7 @@ pub fn run<B: Backend<T = f32>>(
             cfg.train.epochs,
         );
         let (mut loss_sum, mut loss_n) = (0.0, 0usize);
-        let (mut skipped, mut events) = (0u64, 0u64);
+        let (mut skipped, mut events, mut saturated) = (0u64, 0u64, 0u64);
         be.reset_peak();
         for idx in batches {
             step += 1;
@@ -411,6 +412,12 @@ pub fn run<B: Backend<T = f32>>(
             let mut shape = vec![b, model.cfg.in_channels];
             shape.extend_from_slice(&grid);
             let xt = be.upload(&shape, &xb, Format::Fp32);
+            // Stochastic rounding (stages with ~sr) draws from the seed and the global step:
+            // the same seed gives the same bytes, and a resumed run continues the same streams.
+            let policy = Policy {
+                seed: super::quant::step_seed(seed, step),
+                ..policy
+            };
             let result = model
                 .forward(be, &params, &xt, &policy)
                 .and_then(|(y, cache)| {
@@ -461,6 +468,7 @@ pub fn run<B: Backend<T = f32>>(
                     }
                 }
             }
+            saturated += model.take_quant_counts().saturated;
             if let Some(a) = &mut audit
                 && a.due(step)
             {
@@ -504,8 +512,10 @@ pub fn run<B: Backend<T = f32>>(
         let test = if stopped.is_some() {
             Vec::new()
         } else {
-            evaluate_all(be, &model, &params, splits, &norms, bs, &policy)?
+            evaluate_all(be, &model, &params, splits, &norms, bs, &policy.nearest())?
         };
+        // Saturations are counted over the training steps only.
+        model.take_quant_counts();
         let rec = EpochRecord {
             epoch,
             train_loss: if loss_n > 0 {
@@ -520,6 +530,7 @@ pub fn run<B: Backend<T = f32>>(
             peak_memory_bytes: train_peak,
             skipped_steps: skipped,
             overflow_events: events,
+            saturated_values: saturated,
             loss_scale: scaler.scale,
             policy: policy_name(&policy),
         };
@@ -624,7 +635,7 @@ pub fn eval_checkpoint<B: Backend<T = f32>>(
     if data.tests.is_empty() {
         bail!("data.n_test: no test samples to evaluate");
     }
-    let policy = policy_at(&cfg, cfg.train.epochs.saturating_sub(1));
+    let policy = policy_at(&cfg, cfg.train.epochs.saturating_sub(1)).nearest();
     evaluate_all(
         be,
         &model,
