@@ -742,7 +742,10 @@ impl Fno {
                 // The operands the contraction reads, kept for the backward pass (a
                 // stochastic stage must not draw them again there).
                 let c = policy.contraction;
-                let xq = self.requantize(be, xhat, policy.fwd_fft, c, site(2));
+                let xq = match self.requantize(be, &xhat, policy.fwd_fft, c, site(2)) {
+                    Some(q) => q,
+                    None => xhat,
+                };
                 let w = self.spectral_weight(be, params, l, Format::Fp32);
                 let wq = quant::quantize_complex(be, &w, &c, site(3), &self.quant);
                 drop(w);
@@ -753,13 +756,14 @@ impl Fno {
             watch.check(&name, "spectral contraction", &[], &[&yhat])?;
             let f = self.irfft_stage(
                 be,
-                yhat,
+                &yhat,
                 &grid,
                 1.0,
                 true,
                 (policy.contraction, policy.inv_fft),
                 [site(5), site(6)],
             );
+            drop(yhat);
             watch.check(&name, "inverse FFT", &[&f], &[])?;
             let bias = be.cast(params.get(blk.bias), mlp_fmt);
             let f = be.add_bias(&f, &bias);
@@ -862,7 +866,7 @@ impl Fno {
     fn irfft_stage<B: Backend>(
         &self,
         be: &B,
-        x: B::CTensor,
+        x: &B::CTensor,
         grid: &[usize],
         scale: f64,
         hermitian: bool,
@@ -876,32 +880,33 @@ impl Fno {
             format,
         };
         if stage.is_plain() {
-            return be.irfft_modes(&x, grid, opt(stage.format));
+            return be.irfft_modes(x, grid, opt(stage.format));
         }
         let xq = self.requantize(be, x, stages.0, stage, seeds[0]);
+        let xq = xq.as_ref().unwrap_or(x);
         if stage.scaling.is_none() {
-            return be.irfft_modes(&xq, grid, opt(stage.format));
+            return be.irfft_modes(xq, grid, opt(stage.format));
         }
-        let y = be.irfft_modes(&xq, grid, opt(Format::Fp32));
-        drop(xq);
+        let y = be.irfft_modes(xq, grid, opt(Format::Fp32));
         quant::quantize_real(be, &y, &stage, seeds[1], &self.quant)
     }
 
-    /// `x`, the output of stage `from`, quantized as stage `to` reads it: as it is when `from`
-    /// is the same scaled stage (its output is already quantized so, and quantizing a quantized
-    /// tensor again is the identity: `quant` tests), else quantized by `to`.
+    /// `x`, the output of stage `from`, quantized as stage `to` reads it: `None` (use `x` as it
+    /// is) when `from` is the same scaled stage (its output is already quantized so, and
+    /// quantizing a quantized tensor again is the identity: `quant` tests), else quantized by
+    /// `to`.
     fn requantize<B: Backend>(
         &self,
         be: &B,
-        x: B::CTensor,
+        x: &B::CTensor,
         from: Stage,
         to: Stage,
         seed: u64,
-    ) -> B::CTensor {
+    ) -> Option<B::CTensor> {
         if from == to && to.scaling.is_some() {
-            x
+            None
         } else {
-            quant::quantize_complex(be, &x, &to, seed, &self.quant)
+            Some(quant::quantize_complex(be, x, &to, seed, &self.quant))
         }
     }
 
@@ -1027,8 +1032,9 @@ impl Fno {
             } else {
                 // The cache holds the quantized operands of the forward contraction.
                 let c = policy.contraction;
-                let gq = self.requantize(be, g_yhat, policy.inv_fft, c, site(10));
-                let (gx, gw) = be.contract_backward(&bc.xhat, &bc.weight, &gq, Format::Fp32);
+                let gq = self.requantize(be, &g_yhat, policy.inv_fft, c, site(10));
+                let g = gq.as_ref().unwrap_or(&g_yhat);
+                let (gx, gw) = be.contract_backward(&bc.xhat, &bc.weight, g, Format::Fp32);
                 drop(gq);
                 (
                     quant::quantize_complex(be, &gx, &c, site(11), &self.quant),
@@ -1037,30 +1043,15 @@ impl Fno {
             };
             watch.check(&name, "spectral contraction", &[], &[&g_xhat, &g_w])?;
             self.spectral_weight_backward(be, params, &mut grads, l, &g_w);
-            // Plain stages keep g_xhat to the end of the block, as before the stage forms
-            // (moving it into irfft_stage frees it earlier: 0.8 MB less peak at 32 x 32 batch
-            // 10, which would change the committed peaks; take that with a refresh).
-            let g_z = if policy.contraction.is_plain() && policy.fwd_fft.is_plain() {
-                be.irfft_modes(
-                    &g_xhat,
-                    &grid,
-                    SpectralInverse {
-                        scale: 1.0 / npts as f64,
-                        hermitian: false,
-                        format: policy.fwd_fft.format,
-                    },
-                )
-            } else {
-                self.irfft_stage(
-                    be,
-                    g_xhat,
-                    &grid,
-                    1.0 / npts as f64,
-                    false,
-                    (policy.contraction, policy.fwd_fft),
-                    [site(13), site(14)],
-                )
-            };
+            let g_z = self.irfft_stage(
+                be,
+                &g_xhat,
+                &grid,
+                1.0 / npts as f64,
+                false,
+                (policy.contraction, policy.fwd_fft),
+                [site(13), site(14)],
+            );
             watch.check(&name, "forward FFT", &[&g_z], &[])?;
             let g_spec = match bc.stab {
                 Some(op) => be.pointwise_backward(op, &x, &g_z),
