@@ -83,6 +83,26 @@ pub struct Group {
     pub overflow: usize,
 }
 
+impl Group {
+    /// The largest measurement, inf when any row overflowed.
+    pub fn measured_or_inf(&self) -> f64 {
+        if self.overflow > 0 {
+            f64::INFINITY
+        } else {
+            self.measured
+        }
+    }
+
+    /// The largest bound, inf when any row's bound is infinite.
+    pub fn bound_or_inf(&self) -> f64 {
+        if self.infinite > 0 {
+            f64::INFINITY
+        } else {
+            self.bound
+        }
+    }
+}
+
 pub type GroupKey = (String, usize, Kind, Format, Option<Model>);
 
 /// Group the rows by (layer, s, kind, format, model).

@@ -107,11 +107,7 @@ pub fn write_layers_csv<W: Write>(w: W, rows: &[AuditRow]) -> csv::Result<()> {
             continue;
         }
         let d = g.get(&(f.clone(), *res, Kind::Discretization, Format::Fp64, None));
-        let measured = if p.overflow > 0 {
-            f64::INFINITY
-        } else {
-            p.measured
-        };
+        let measured = p.measured_or_inf();
         let ratio = match d {
             Some(d) if d.measured > 0.0 && measured.is_finite() => num(measured / d.measured),
             _ => String::new(),
@@ -123,11 +119,7 @@ pub fn write_layers_csv<W: Write>(w: W, rows: &[AuditRow]) -> csv::Result<()> {
             model.map_or("none".into(), |m| m.to_string()),
             p.rows.to_string(),
             num(measured),
-            if p.infinite > 0 {
-                "inf".into()
-            } else {
-                num(p.bound)
-            },
+            num(p.bound_or_inf()),
             p.infinite.to_string(),
             p.above.to_string(),
             p.overflow.to_string(),

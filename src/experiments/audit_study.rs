@@ -10,7 +10,7 @@
 //! (errors vs resolution), NAME_ratio.svg (precision / discretization), NAME_training.csv (the
 //! runs' audit logs, with a `run` column) and NAME_training.svg (over training).
 
-use super::training::{RunPlan, Session, data_file, parse_datagen, resolve_runs, train_run};
+use super::training::{RunPlan, Session, data_file, parse_datagen, resolve_runs, train_runs};
 use super::{Checker, ExperimentError, runtime};
 use crate::audit::{self, AuditRequest, report};
 use crate::cli::UsageError;
@@ -110,12 +110,7 @@ pub fn run_audit(
     name: &str,
     session: &mut Session,
 ) -> Result<Vec<PathBuf>, ExperimentError> {
-    let file = data_file(session, &plan.datagen, name).map_err(runtime)?;
-    let mut reports = Vec::new();
-    for (i, r) in plan.runs.iter().enumerate() {
-        let what = format!("{name} {}/{}", i + 1, plan.runs.len());
-        reports.push(train_run(session, &file, r, &what, true)?);
-    }
+    let reports = train_runs(session, &plan.datagen, &plan.runs, name, true)?;
     let fine = data_file(session, &plan.audit_datagen, name).map_err(runtime)?;
     let first = &plan.runs[0];
     let req = AuditRequest {

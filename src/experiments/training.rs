@@ -790,6 +790,24 @@ fn curves_figure(title: &str, runs: &[Summary], zero_shot: bool) -> CurvesFigure
     }
 }
 
+/// Generate (or reuse) the data `datagen` names and train (or reuse) every run on it, in order;
+/// `keep` as in [`train_run`].
+pub(super) fn train_runs(
+    session: &mut Session,
+    datagen: &[String],
+    runs: &[RunPlan],
+    name: &str,
+    keep: bool,
+) -> Result<Vec<Arc<RunReport>>, ExperimentError> {
+    let file = data_file(session, datagen, name).map_err(runtime)?;
+    let mut reports = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        let what = format!("{name} {}/{}", i + 1, runs.len());
+        reports.push(train_run(session, &file, r, &what, keep)?);
+    }
+    Ok(reports)
+}
+
 /// Run every run of `plan` (reusing runs of this session) and write its files.
 pub fn run_training(
     plan: &TrainingPlan,
@@ -797,12 +815,7 @@ pub fn run_training(
     name: &str,
     session: &mut Session,
 ) -> Result<Vec<PathBuf>, ExperimentError> {
-    let file = data_file(session, &plan.datagen, name).map_err(runtime)?;
-    let mut reports = Vec::new();
-    for (i, r) in plan.runs.iter().enumerate() {
-        let what = format!("{name} {}/{}", i + 1, plan.runs.len());
-        reports.push(train_run(session, &file, r, &what, false)?);
-    }
+    let reports = train_runs(session, &plan.datagen, &plan.runs, name, false)?;
     let runs: Vec<Summary> = plan
         .runs
         .iter()

@@ -273,16 +273,8 @@ impl AuditLog {
                 kind: kind.to_string(),
                 format: format.name().into(),
                 model: model.map_or("none".into(), |m| m.to_string()),
-                measured: if g.overflow > 0 {
-                    f64::INFINITY
-                } else {
-                    g.measured
-                },
-                bound: if g.infinite > 0 {
-                    f64::INFINITY
-                } else {
-                    g.bound
-                },
+                measured: g.measured_or_inf(),
+                bound: g.bound_or_inf(),
                 above: g.above,
                 max_abs: constants[k].0,
                 lipschitz_estimate: constants[k].1,
