@@ -864,6 +864,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         "ms_median_step": t.median_seconds * 1e3,
         "samples_per_s": a.batch as f64 / best,
         "peak_memory_bytes": peak,
+        "cpu_percent": 100.0 * t.cores_busy,
     });
     println!("{}", serde_json::to_string_pretty(&json).expect("json"));
     Ok(())

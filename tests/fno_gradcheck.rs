@@ -420,6 +420,9 @@ fn model_gradients() {
             mlp_expansion: 0.5,
             factorization,
             positional_embedding: true,
+            // Both structures of the last block: neuraloperator 2.0.0 (no GELU before its
+            // channel MLP) in 2-D, 0.3.0 (with it) in 1-D and 3-D.
+            gelu_before_last_mlp: dim != 2,
         };
         let model = Fno::new(cfg).unwrap();
         let be = Be::new();
@@ -529,6 +532,7 @@ fn eager_and_deferred_finiteness_checks_report_the_same_overflow() {
         mlp_expansion: 0.5,
         factorization: Factorization::Dense,
         positional_embedding: true,
+        gelu_before_last_mlp: false,
     };
     let model = Fno::new(cfg).unwrap();
     let policy = Policy::half_block(Format::Fp16, Stabilizer::None);
@@ -591,6 +595,7 @@ fn recomputed_activations_are_identical_and_smaller_by_the_gelu_outputs() {
         mlp_expansion: 0.5,
         factorization: Factorization::Dense,
         positional_embedding: true,
+        gelu_before_last_mlp: false,
     };
     let (batch, grid) = (2usize, [8usize, 8]);
     let npts = grid[0] * grid[1];
@@ -638,7 +643,10 @@ fn recomputed_activations_are_identical_and_smaller_by_the_gelu_outputs() {
             "{policy:?}: peak {p1} with recompute, {p0} without"
         );
         if policy == Policy::full() {
-            let channels = (layers - 1) * width + layers * (width + hidden) + lift + proj;
+            // Block inputs past the first, each block's MLP input v and hidden GELU output,
+            // the lifting and projection hidden GELU outputs; but the last block's v is its
+            // sum itself (no GELU there), kept either way.
+            let channels = (layers - 1) * width + layers * (width + hidden) - width + lift + proj;
             assert_eq!(
                 c0 - c1,
                 4 * batch * npts * channels,

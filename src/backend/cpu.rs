@@ -8,6 +8,7 @@
 //! result. fp32/f64 transforms run on rustfft. Work is spread over (batch, channel) slices with
 //! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
 
+use super::elementwise::{map, map_rows, zip_map};
 use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse, format_bytes, unravel,
@@ -738,11 +739,7 @@ impl<T: Scalar> Backend for Cpu<T> {
             bias.data.len()
         );
         let p: usize = x.shape[2..].iter().product();
-        let mut out = x.data.clone();
-        out.par_chunks_mut(p).enumerate().for_each(|(bc, v)| {
-            let bv = bias.data[bc % c];
-            v.iter_mut().for_each(|z| *z += bv);
-        });
+        let out = map_rows(&x.data, p, |bc| bias.data[bc % c], |v, b| v + b);
         self.tensor(x.shape.clone(), wider(x.format, bias.format), out)
     }
 
@@ -838,41 +835,38 @@ impl<T: Scalar> Backend for Cpu<T> {
                     )
                 }
             });
-        // dW = sum_b G_b X_b^T: one gemm over the batch by treating (b, p) as the inner index
-        // needs a transposed layout, so accumulate per sample. Blocks of output rows run in
-        // parallel, each over the samples in order: every element of dW sees the same
-        // operations in the same order whatever the split (gemm's result for a row does not
-        // depend on which other rows it computes with), so the bits do not depend on the
-        // thread count.
-        let mut gw = vec![T::zero(); co * ci];
-        let rows_per_task = co.div_ceil(rayon::current_num_threads()).max(8);
-        gw.par_chunks_mut(rows_per_task * ci)
+        // dW = sum_b G_b X_b^T: one product per sample (in parallel, each thread packing only
+        // its own samples' operands), then the partials summed in sample order, so the bits do
+        // not depend on the thread count.
+        let mut parts = vec![T::zero(); b * co * ci];
+        parts
+            .par_chunks_mut(co * ci)
             .enumerate()
-            .for_each(|(t, dw)| {
-                let (r0, rows) = (t * rows_per_task, dw.len() / ci);
-                for bb in 0..b {
-                    // SAFETY: rows r0.. of G_b (rows x p), X_b^T (p x ci) via swapped strides,
-                    // the same rows of dW (rows x ci).
-                    unsafe {
-                        T::gemm(
-                            rows,
-                            p,
-                            ci,
-                            one,
-                            gr[(bb * co + r0) * p..].as_ptr(),
-                            p as isize,
-                            1,
-                            xr[bb * ci * p..].as_ptr(),
-                            1,
-                            p as isize,
-                            one,
-                            dw.as_mut_ptr(),
-                            ci as isize,
-                            1,
-                        )
-                    }
+            .for_each(|(bb, dw)| {
+                // SAFETY: G_b (co x p), X_b^T (p x ci) via swapped strides, dW_b (co x ci).
+                unsafe {
+                    T::gemm(
+                        co,
+                        p,
+                        ci,
+                        one,
+                        gr[bb * co * p..].as_ptr(),
+                        p as isize,
+                        1,
+                        xr[bb * ci * p..].as_ptr(),
+                        1,
+                        p as isize,
+                        T::zero(),
+                        dw.as_mut_ptr(),
+                        ci as isize,
+                        1,
+                    )
                 }
             });
+        let mut gw = parts[..co * ci].to_vec();
+        for part in parts.chunks(co * ci).skip(1) {
+            gw.iter_mut().zip(part).for_each(|(w, v)| *w += *v);
+        }
         let gb = with_bias.then(|| self.tensor(vec![co], format, channel_sums(&gr, co, p)));
         (
             self.tensor(x.shape.clone(), format, gx),
@@ -882,30 +876,30 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn pointwise(&self, op: Pointwise, x: &CpuTensor<T>) -> CpuTensor<T> {
-        let mut out = x.data.clone();
         let half = T::from_f64(0.5);
         let one = T::from_f64(1.0);
         let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
-        out.par_chunks_mut(4096).for_each(|c| match op {
-            Pointwise::Gelu => c
-                .iter_mut()
-                .for_each(|v| *v = half * *v * (one + (*v * rsqrt2).erf())),
-            Pointwise::Tanh => c.iter_mut().for_each(|v| *v = v.tanh()),
+        // One map per op (not a match per element) so each loop vectorises.
+        let out = match op {
+            Pointwise::Gelu => map(&x.data, |v| half * v * (one + (v * rsqrt2).erf())),
+            Pointwise::Tanh => map(&x.data, |v| v.tanh()),
             Pointwise::Clip { lo, hi } => {
                 let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-                c.iter_mut().for_each(|v| {
-                    if *v < lo {
-                        *v = lo
-                    } else if *v > hi {
-                        *v = hi
+                map(&x.data, |v| {
+                    if v < lo {
+                        lo
+                    } else if v > hi {
+                        hi
+                    } else {
+                        v
                     }
                 })
             }
             Pointwise::Scale(s) => {
                 let s = T::from_f64(s);
-                c.iter_mut().for_each(|v| *v *= s)
+                map(&x.data, |v| v * s)
             }
-        });
+        };
         self.tensor(x.shape.clone(), x.format, out)
     }
 
@@ -919,37 +913,28 @@ impl<T: Scalar> Backend for Cpu<T> {
         let one = T::from_f64(1.0);
         let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
         let rsqrt2pi = T::from_f64(1.0 / (2.0 * std::f64::consts::PI).sqrt());
-        let mut out = g.data.clone();
-        out.par_chunks_mut(4096)
-            .zip(x.data.par_chunks(4096))
-            .for_each(|(gs, xs)| {
-                // One loop per op (not a match per element) so each loop vectorises.
-                let pairs = gs.iter_mut().zip(xs);
-                match op {
-                    // d/dx x Phi(x) = Phi(x) + x phi(x).
-                    Pointwise::Gelu => pairs.for_each(|(gv, &v)| {
-                        *gv *= half * (one + (v * rsqrt2).erf())
-                            + v * rsqrt2pi * (-(half * v * v)).exp()
-                    }),
-                    Pointwise::Tanh => pairs.for_each(|(gv, &v)| {
-                        let t = v.tanh();
-                        *gv *= one - t * t
-                    }),
-                    Pointwise::Clip { lo, hi } => {
-                        let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-                        pairs.for_each(|(gv, &v)| {
-                            if v < lo || v > hi {
-                                // Multiply (not assign) so an inf/NaN gradient stays visible.
-                                *gv *= T::zero()
-                            }
-                        })
-                    }
-                    Pointwise::Scale(s) => {
-                        let s = T::from_f64(s);
-                        pairs.for_each(|(gv, _)| *gv *= s)
-                    }
-                }
-            });
+        // One map per op (not a match per element) so each loop vectorises.
+        let out = match op {
+            // d/dx x Phi(x) = Phi(x) + x phi(x).
+            Pointwise::Gelu => zip_map(&g.data, &x.data, |gv, v| {
+                gv * (half * (one + (v * rsqrt2).erf()) + v * rsqrt2pi * (-(half * v * v)).exp())
+            }),
+            Pointwise::Tanh => zip_map(&g.data, &x.data, |gv, v| {
+                let t = v.tanh();
+                gv * (one - t * t)
+            }),
+            Pointwise::Clip { lo, hi } => {
+                let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+                // Multiply (not assign) so an inf/NaN gradient stays visible.
+                zip_map(&g.data, &x.data, |gv, v| {
+                    if v < lo || v > hi { gv * T::zero() } else { gv }
+                })
+            }
+            Pointwise::Scale(s) => {
+                let s = T::from_f64(s);
+                map(&g.data, |gv| gv * s)
+            }
+        };
         self.tensor(g.shape.clone(), g.format, out)
     }
 
@@ -959,7 +944,7 @@ impl<T: Scalar> Backend for Cpu<T> {
             "add: shapes {:?} and {:?}",
             a.shape, b.shape
         );
-        let out = a.data.iter().zip(&b.data).map(|(x, y)| *x + *y).collect();
+        let out = zip_map(&a.data, &b.data, |x, y| x + y);
         self.tensor(a.shape.clone(), wider(a.format, b.format), out)
     }
 
@@ -972,11 +957,7 @@ impl<T: Scalar> Backend for Cpu<T> {
             w.data.len()
         );
         let p: usize = x.shape[2..].iter().product();
-        let mut out = x.data.clone();
-        out.par_chunks_mut(p).enumerate().for_each(|(bc, v)| {
-            let s = w.data[bc % c];
-            v.iter_mut().for_each(|z| *z *= s);
-        });
+        let out = map_rows(&x.data, p, |bc| w.data[bc % c], |v, s| v * s);
         self.tensor(x.shape.clone(), wider(x.format, w.format), out)
     }
 
@@ -989,9 +970,17 @@ impl<T: Scalar> Backend for Cpu<T> {
         let c = x.shape[1];
         let p: usize = x.shape[2..].iter().product();
         let gx = self.scale_channels(g, w);
+        // Row dot products in parallel, added per channel in sample order: the operations
+        // and order of a sequential loop, so the same bits.
+        let dots: Vec<T> = g
+            .data
+            .par_chunks(p)
+            .zip(x.data.par_chunks(p))
+            .map(|(gs, xs)| gs.iter().zip(xs).map(|(a, b)| *a * *b).sum::<T>())
+            .collect();
         let mut gw = vec![T::zero(); c];
-        for (bc, (gs, xs)) in g.data.chunks(p).zip(x.data.chunks(p)).enumerate() {
-            gw[bc % c] += gs.iter().zip(xs).map(|(a, b)| *a * *b).sum::<T>();
+        for (bc, d) in dots.into_iter().enumerate() {
+            gw[bc % c] += d;
         }
         (gx, self.tensor(w.shape.clone(), w.format, gw))
     }

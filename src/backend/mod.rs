@@ -14,6 +14,7 @@
 
 pub mod cpu;
 pub mod cuda;
+mod elementwise;
 
 use crate::fno::Scalar;
 use crate::fno::loss::LossKind;

@@ -16,6 +16,7 @@
 //! width = 32
 //! modes = [12, 12]                       # per axis; one entry is used for every axis
 //! n_layers = 4
+//! gelu_before_last_mlp = false           # neuraloperator 2.0.0's last block (true: 0.3.0's)
 //!
 //! [train]
 //! epochs = 100
@@ -199,6 +200,10 @@ pub struct ModelConfig {
     pub skip: SkipKind,
     /// Append the grid coordinates as input channels.
     pub positional_embedding: bool,
+    /// The GELU between the last block's spectral sum and its channel MLP: false (default)
+    /// leaves it out as neuraloperator 2.0.0 does; true applies it as neuraloperator 0.3.0 (and
+    /// mpno before 2026-12-05) did.
+    pub gelu_before_last_mlp: bool,
 }
 
 impl Default for ModelConfig {
@@ -218,6 +223,7 @@ impl Default for ModelConfig {
             mlp_expansion: 0.5,
             skip: SkipKind::Linear,
             positional_embedding: true,
+            gelu_before_last_mlp: false,
         }
     }
 }

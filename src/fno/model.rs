@@ -12,6 +12,8 @@
 //! m  = W2 gelu(W1 v + b1) + b2 + s2   (channel MLP)
 //! out = gelu(m)  (identity after the last block)
 //! ```
+//! In the last block both GELUs are left out (v = f + s1, out = m), as neuraloperator 2.0.0
+//! does; [`FnoConfig::gelu_before_last_mlp`] keeps the first one, as neuraloperator 0.3.0 did.
 //! Every op has its explicit backward; [`Fno::forward`] returns the cache [`Fno::backward`] needs.
 
 use super::params::Params;
@@ -59,6 +61,11 @@ pub struct FnoConfig {
     pub factorization: Factorization,
     /// Append the grid coordinates j / n_a as extra input channels.
     pub positional_embedding: bool,
+    /// Apply the GELU between the last block's spectral sum and its channel MLP (v = gelu(f +
+    /// s1)), as neuraloperator 0.3.0 and mpno before 2026-12-05 did. Off by default: v = f + s1,
+    /// neuraloperator 2.0.0's `FNOBlocks.forward_with_postactivation`. Without a channel MLP
+    /// the last block has no GELU either way.
+    pub gelu_before_last_mlp: bool,
 }
 
 impl FnoConfig {
@@ -76,6 +83,7 @@ impl FnoConfig {
             mlp_expansion: 0.5,
             factorization: Factorization::Dense,
             positional_embedding: true,
+            gelu_before_last_mlp: false,
         }
     }
 
@@ -324,7 +332,7 @@ pub struct Cache<B: Backend> {
 
 /// The channel MLP's cache (None entries: recomputed in the backward).
 struct MlpCache<B: Backend> {
-    /// Its input gelu(u).
+    /// Its input v: gelu(u), or u in a block without that GELU (then always kept).
     v: Option<B::Tensor>,
     /// Pre-activation of its hidden GELU.
     m1: B::Tensor,
@@ -340,7 +348,9 @@ struct BlockCache<B: Backend> {
     stab: Option<Pointwise>,
     xhat: B::CTensor,
     weight: B::CTensor,
-    u: B::Tensor,
+    /// The pre-activation f + s1 of the GELU after the spectral sum (None: no GELU there, see
+    /// [`Fno::gelu_after_sum`]).
+    u: Option<B::Tensor>,
     mlp: Option<MlpCache<B>>,
     /// Pre-activation of the block's output GELU (None after the last block, which has none).
     m: Option<B::Tensor>,
@@ -769,7 +779,13 @@ impl Fno {
             let f = be.add_bias(&f, &bias);
             let u = be.add(&f, &s1);
             drop((f, s1));
-            let v = be.pointwise(Pointwise::Gelu, &u);
+            // With no GELU after the sum, u itself is the MLP's input (cached there, not as u).
+            let (u, v) = if self.gelu_after_sum(l) {
+                let v = be.pointwise(Pointwise::Gelu, &u);
+                (Some(u), v)
+            } else {
+                (None, u)
+            };
             let (m, mlp) = match (&blk.mlp, s2) {
                 (Some((fc1, fc2, _)), Some(s2)) => {
                     let m1 = self.apply_linear(be, params, fc1, &v, mlp_fmt);
@@ -778,7 +794,7 @@ impl Fno {
                     watch.check(&name, "channel MLP", &[&m3], &[])?;
                     let keep = !self.recompute;
                     let mlp = MlpCache {
-                        v: keep.then_some(v),
+                        v: (keep || u.is_none()).then_some(v),
                         m1,
                         a1: keep.then_some(a1),
                     };
@@ -819,6 +835,12 @@ impl Fno {
                 grid,
             },
         ))
+    }
+
+    /// Whether block `l` applies a GELU to its spectral sum u = f + s1: every block but the
+    /// last, and the last one only with [`FnoConfig::gelu_before_last_mlp`] and a channel MLP.
+    fn gelu_after_sum(&self, l: usize) -> bool {
+        l + 1 < self.cfg.n_layers || (self.cfg.gelu_before_last_mlp && self.blocks[l].mlp.is_some())
     }
 
     /// Saturations and non-finite groups of the scaled stages' quantizations since the last
@@ -1006,13 +1028,18 @@ impl Fno {
                     drop(a1);
                     let g_m1 = be.pointwise_backward(Pointwise::Gelu, &m1, &g_a1);
                     drop((m1, g_a1));
-                    let v = v.unwrap_or_else(|| be.pointwise(Pointwise::Gelu, &bc.u));
+                    let v = v.unwrap_or_else(|| {
+                        be.pointwise(Pointwise::Gelu, bc.u.as_ref().expect("u kept for v"))
+                    });
                     let g_v = self.linear_backward(be, params, &mut grads, fc1, &v, &g_m1, mlp_fmt);
                     (g_v, Some(gx_gate))
                 }
                 _ => (g_m, None),
             };
-            let g_u = be.pointwise_backward(Pointwise::Gelu, &bc.u, &g_v);
+            let g_u = match &bc.u {
+                Some(u) => be.pointwise_backward(Pointwise::Gelu, u, &g_v),
+                None => g_v,
+            };
             watch.check(&name, "channel MLP", &[&g_u], &[])?;
             // Spectral path: bias, inverse FFT, contraction, forward FFT, stabilizer.
             grads.put(be, blk.bias, be.channel_sum(&g_u));

@@ -26,7 +26,10 @@ pub trait Scalar: Real + std::iter::Sum + std::fmt::Display {
     /// Round every value to `fmt` (nearest even, the format's overflow rule); identity when
     /// [`Scalar::holds`] the format.
     fn round_slice(xs: &mut [Self], fmt: Format);
-    /// `C = alpha A B + beta C` for row/column strides (matrixmultiply's sgemm/dgemm).
+    /// `C = alpha A B + beta C` for row/column strides: matrixmultiply's sgemm/dgemm, or the
+    /// `gemm` crate (faer's kernels) for the shapes it runs faster, see [`faer_suits`]. Either
+    /// way the result is a function of the operands alone (no threads inside), so the bits do
+    /// not depend on the caller's thread count.
     ///
     /// # Safety
     /// The strides must describe valid, non-overlapping-with-C views of the given lengths.
@@ -47,6 +50,15 @@ pub trait Scalar: Real + std::iter::Sum + std::fmt::Display {
         rsc: isize,
         csc: isize,
     );
+}
+
+/// Whether the `gemm` crate runs `C (m x n) = A (m x k) B (k x n)` faster than matrixmultiply
+/// (measured single-threaded on the FNO's 1x1-convolution shapes, k or n = 4096 grid points):
+/// a B read along k (the weight gradient G X^T: 16-64 rows, 1.5-2.6x faster) and a single row
+/// or few (the projection to one output channel: 10-20x faster). matrixmultiply stays faster
+/// for the forward and input-gradient products W X and W^T G (1.3-1.6x).
+fn faer_suits(m: usize, rsb: isize, csb: isize) -> bool {
+    m <= 4 || (rsb == 1 && csb != 1)
 }
 
 macro_rules! scalar {
@@ -110,8 +122,37 @@ macro_rules! scalar {
                 rsc: isize,
                 csc: isize,
             ) {
-                // SAFETY: forwarded contract.
-                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+                if faer_suits(m, rsb, csb) {
+                    // SAFETY: forwarded contract; `gemm` computes dst := alpha' dst + beta' lhs
+                    // rhs (its alpha and beta are BLAS's beta and alpha) and reads dst only
+                    // when asked to.
+                    unsafe {
+                        gemm::gemm(
+                            m,
+                            n,
+                            k,
+                            c,
+                            csc,
+                            rsc,
+                            beta != 0.0,
+                            a,
+                            csa,
+                            rsa,
+                            b,
+                            csb,
+                            rsb,
+                            beta,
+                            alpha,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        )
+                    }
+                } else {
+                    // SAFETY: forwarded contract.
+                    unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+                }
             }
         }
     };

@@ -72,6 +72,7 @@ pub fn model_config(cfg: &TrainConfig) -> FnoConfig {
             },
         },
         positional_embedding: m.positional_embedding,
+        gelu_before_last_mlp: m.gelu_before_last_mlp,
     }
 }
 
@@ -659,6 +660,20 @@ pub struct StepTiming {
     /// Adam's two moments.
     pub peak_bytes: u64,
     pub n_params: usize,
+    /// Process CPU time (user + system, all threads) over the timed steps divided by their wall
+    /// time: how many cores the step kept busy (2.0 = two cores throughout).
+    pub cores_busy: f64,
+}
+
+/// User + system CPU seconds of this process so far, all threads.
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return f64::NAN;
+    }
+    let s = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    s(u.ru_utime) + s(u.ru_stime)
 }
 
 /// Time one training step (forward, relative L2 loss, backward, AdamW at lr 1e-3) of `model`
@@ -695,7 +710,11 @@ pub fn time_step<B: Backend<T = f32>>(
     let yt = be.upload(&yshape, &y, Format::Fp32);
     be.reset_peak();
     let mut times = Vec::with_capacity(steps);
+    let (mut cpu0, mut wall0) = (0.0, Instant::now());
     for i in 0..=steps {
+        if i == 1 {
+            (cpu0, wall0) = (process_cpu_seconds(), Instant::now());
+        }
         let t = Instant::now();
         let (out, cache) = model
             .forward(be, &params, &xt, policy)
@@ -710,8 +729,10 @@ pub fn time_step<B: Backend<T = f32>>(
             times.push(t.elapsed().as_secs_f64());
         }
     }
+    let cores_busy = (process_cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64();
     times.sort_by(f64::total_cmp);
     Ok(StepTiming {
+        cores_busy,
         best_seconds: times.first().copied().unwrap_or(f64::INFINITY),
         median_seconds: times.get(times.len() / 2).copied().unwrap_or(f64::INFINITY),
         peak_bytes: be.mem().peak_bytes as u64,
