@@ -8,7 +8,7 @@
 //! result. fp32/f64 transforms run on rustfft. Work is spread over (batch, channel) slices with
 //! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
 
-use super::elementwise::{map, map_rows, zip_map};
+use super::elementwise::{map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
 use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse, format_bytes, unravel,
@@ -325,62 +325,62 @@ impl<T: Scalar> Cpu<T> {
         let scratch_len = plans.iter().map(|p| p.scratch_len()).max().unwrap_or(0);
         let scale = C::from_f64(opt.scale);
         let two = C::from_f64(2.0);
-        let mut out = vec![Complex::new(T::zero(), T::zero()); x.data.len() / npts * nkept];
-        out.par_chunks_mut(nkept)
-            .zip(x.data.par_chunks(npts))
-            .for_each_init(
-                || (vec![czero::<C>(); scratch_len], Vec::new()),
-                |(scratch, line), (dst, src)| {
-                    // Current array: axes < a full, axes >= a already reduced to kept sizes.
-                    let mut shape = grid.to_vec();
-                    let mut cur: Vec<Complex<C>> = Vec::new();
-                    // Last axis: real input lines.
-                    let nl = grid[d - 1];
-                    let ml = kept[d - 1];
-                    let lines = npts / nl;
-                    cur.resize(lines * ml, czero());
-                    line.resize(nl, czero::<C>());
-                    for l in 0..lines {
-                        for (v, &s) in line.iter_mut().zip(&src[l * nl..(l + 1) * nl]) {
-                            *v = Complex::new(C::from_scalar(s), C::zero());
-                        }
-                        plans[d - 1].run(line, scratch);
-                        cur[l * ml..(l + 1) * ml].copy_from_slice(&line[..ml]);
+        zeroed_chunks_init(
+            x.data.len() / npts * nkept,
+            nkept,
+            Complex::new(T::zero(), T::zero()),
+            || (vec![czero::<C>(); scratch_len], Vec::new()),
+            |(scratch, line), i, dst| {
+                let src = &x.data[i * npts..(i + 1) * npts];
+                // Current array: axes < a full, axes >= a already reduced to kept sizes.
+                let mut shape = grid.to_vec();
+                let mut cur: Vec<Complex<C>> = Vec::new();
+                // Last axis: real input lines.
+                let nl = grid[d - 1];
+                let ml = kept[d - 1];
+                let lines = npts / nl;
+                cur.resize(lines * ml, czero());
+                line.resize(nl, czero::<C>());
+                for l in 0..lines {
+                    for (v, &s) in line.iter_mut().zip(&src[l * nl..(l + 1) * nl]) {
+                        *v = Complex::new(C::from_scalar(s), C::zero());
                     }
-                    shape[d - 1] = ml;
-                    // Remaining axes, last to first: keep 0..m and n-m..n.
-                    for a in (0..d - 1).rev() {
-                        let n = grid[a];
-                        let m = modes.0[a];
-                        let inner: usize = shape[a + 1..].iter().product();
-                        let outer: usize = shape[..a].iter().product();
-                        let mut next = vec![czero::<C>(); outer * 2 * m * inner];
-                        line.resize(n, czero::<C>());
-                        for o in 0..outer {
-                            for i in 0..inner {
-                                for (j, v) in line.iter_mut().enumerate() {
-                                    *v = cur[(o * n + j) * inner + i];
-                                }
-                                plans[a].run(&mut line[..n], scratch);
-                                for j in 0..2 * m {
-                                    next[(o * 2 * m + j) * inner + i] =
-                                        line[kept_to_grid(j, m, n, false)];
-                                }
+                    plans[d - 1].run(line, scratch);
+                    cur[l * ml..(l + 1) * ml].copy_from_slice(&line[..ml]);
+                }
+                shape[d - 1] = ml;
+                // Remaining axes, last to first: keep 0..m and n-m..n.
+                for a in (0..d - 1).rev() {
+                    let n = grid[a];
+                    let m = modes.0[a];
+                    let inner: usize = shape[a + 1..].iter().product();
+                    let outer: usize = shape[..a].iter().product();
+                    let mut next = vec![czero::<C>(); outer * 2 * m * inner];
+                    line.resize(n, czero::<C>());
+                    for o in 0..outer {
+                        for i in 0..inner {
+                            for (j, v) in line.iter_mut().enumerate() {
+                                *v = cur[(o * n + j) * inner + i];
+                            }
+                            plans[a].run(&mut line[..n], scratch);
+                            for j in 0..2 * m {
+                                next[(o * 2 * m + j) * inner + i] =
+                                    line[kept_to_grid(j, m, n, false)];
                             }
                         }
-                        cur = next;
-                        shape[a] = 2 * m;
                     }
-                    for (idx, (o, c)) in dst.iter_mut().zip(cur.iter()).enumerate() {
-                        let mut v = Complex::new(c.re * scale, c.im * scale);
-                        if opt.hermitian && herm_weight(idx % ml, nl) == 2.0 {
-                            v = Complex::new(v.re * two, v.im * two);
-                        }
-                        *o = Complex::new(T::from_f64(v.re.to_f64()), T::from_f64(v.im.to_f64()));
+                    cur = next;
+                    shape[a] = 2 * m;
+                }
+                for (idx, (o, c)) in dst.iter_mut().zip(cur.iter()).enumerate() {
+                    let mut v = Complex::new(c.re * scale, c.im * scale);
+                    if opt.hermitian && herm_weight(idx % ml, nl) == 2.0 {
+                        v = Complex::new(v.re * two, v.im * two);
                     }
-                },
-            );
-        out
+                    *o = Complex::new(T::from_f64(v.re.to_f64()), T::from_f64(v.im.to_f64()));
+                }
+            },
+        )
     }
 
     fn irfft_impl<C: FftScalar>(
@@ -404,66 +404,66 @@ impl<T: Scalar> Cpu<T> {
         let two = C::from_f64(2.0);
         let nl = grid[d - 1];
         let ml = kept[d - 1];
-        let mut out = vec![T::zero(); x.data.len() / nkept * npts];
-        out.par_chunks_mut(npts)
-            .zip(x.data.par_chunks(nkept))
-            .for_each_init(
-                || (vec![czero::<C>(); scratch_len], Vec::new()),
-                |(scratch, line), (dst, src)| {
-                    let mut cur: Vec<Complex<C>> = src
-                        .iter()
-                        .enumerate()
-                        .map(|(idx, c)| {
-                            let v = Complex::new(
-                                C::from_scalar(c.re) * scale,
-                                C::from_scalar(c.im) * scale,
-                            );
-                            if opt.hermitian && herm_weight(idx % ml, nl) == 2.0 {
-                                Complex::new(v.re * two, v.im * two)
-                            } else {
-                                v
+        zeroed_chunks_init(
+            x.data.len() / nkept * npts,
+            npts,
+            T::zero(),
+            || (vec![czero::<C>(); scratch_len], Vec::new()),
+            |(scratch, line), i, dst| {
+                let src = &x.data[i * nkept..(i + 1) * nkept];
+                let mut cur: Vec<Complex<C>> = src
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, c)| {
+                        let v = Complex::new(
+                            C::from_scalar(c.re) * scale,
+                            C::from_scalar(c.im) * scale,
+                        );
+                        if opt.hermitian && herm_weight(idx % ml, nl) == 2.0 {
+                            Complex::new(v.re * two, v.im * two)
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                let mut shape = kept.to_vec();
+                // Axes 0..d-1 (complex, full): expand 2m -> n with zeros, inverse FFT.
+                for a in 0..d - 1 {
+                    let n = grid[a];
+                    let m = modes[a];
+                    let inner: usize = shape[a + 1..].iter().product();
+                    let outer: usize = shape[..a].iter().product();
+                    let mut next = vec![czero::<C>(); outer * n * inner];
+                    line.resize(n, czero::<C>());
+                    for o in 0..outer {
+                        for i in 0..inner {
+                            line.iter_mut().for_each(|v| *v = czero());
+                            for j in 0..2 * m {
+                                line[kept_to_grid(j, m, n, false)] =
+                                    cur[(o * 2 * m + j) * inner + i];
                             }
-                        })
-                        .collect();
-                    let mut shape = kept.to_vec();
-                    // Axes 0..d-1 (complex, full): expand 2m -> n with zeros, inverse FFT.
-                    for a in 0..d - 1 {
-                        let n = grid[a];
-                        let m = modes[a];
-                        let inner: usize = shape[a + 1..].iter().product();
-                        let outer: usize = shape[..a].iter().product();
-                        let mut next = vec![czero::<C>(); outer * n * inner];
-                        line.resize(n, czero::<C>());
-                        for o in 0..outer {
-                            for i in 0..inner {
-                                line.iter_mut().for_each(|v| *v = czero());
-                                for j in 0..2 * m {
-                                    line[kept_to_grid(j, m, n, false)] =
-                                        cur[(o * 2 * m + j) * inner + i];
-                                }
-                                plans[a].run(&mut line[..n], scratch);
-                                for (j, v) in line.iter().enumerate() {
-                                    next[(o * n + j) * inner + i] = *v;
-                                }
+                            plans[a].run(&mut line[..n], scratch);
+                            for (j, v) in line.iter().enumerate() {
+                                next[(o * n + j) * inner + i] = *v;
                             }
                         }
-                        cur = next;
-                        shape[a] = n;
                     }
-                    // Last axis: expand ml -> nl, inverse FFT, real part.
-                    let lines = npts / nl;
-                    line.resize(nl, czero::<C>());
-                    for l in 0..lines {
-                        line.iter_mut().for_each(|v| *v = czero());
-                        line[..ml].copy_from_slice(&cur[l * ml..(l + 1) * ml]);
-                        plans[d - 1].run(line, scratch);
-                        for (o, v) in dst[l * nl..(l + 1) * nl].iter_mut().zip(line.iter()) {
-                            *o = T::from_f64(v.re.to_f64());
-                        }
+                    cur = next;
+                    shape[a] = n;
+                }
+                // Last axis: expand ml -> nl, inverse FFT, real part.
+                let lines = npts / nl;
+                line.resize(nl, czero::<C>());
+                for l in 0..lines {
+                    line.iter_mut().for_each(|v| *v = czero());
+                    line[..ml].copy_from_slice(&cur[l * ml..(l + 1) * ml]);
+                    plans[d - 1].run(line, scratch);
+                    for (o, v) in dst[l * nl..(l + 1) * nl].iter_mut().zip(line.iter()) {
+                        *o = T::from_f64(v.re.to_f64());
                     }
-                },
-            );
-        out
+                }
+            },
+        )
     }
 
     /// `data` rounded to `fmt`: borrowed as it is when rounding is the identity (the scalar
@@ -477,11 +477,11 @@ impl<T: Scalar> Cpu<T> {
         Cow::Owned(v)
     }
 
-    fn rounded_c(&self, data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>> {
+    fn rounded_c<'a>(&self, data: &'a [Complex<T>], fmt: Format) -> Cow<'a, [Complex<T>]> {
         if T::holds(fmt) {
-            return data.to_vec();
+            return Cow::Borrowed(data);
         }
-        round_complex(data, fmt)
+        Cow::Owned(round_complex(data, fmt))
     }
 }
 
@@ -681,15 +681,19 @@ impl<T: Scalar> Backend for Cpu<T> {
         let (b, ci, co, k) = super::contract_dims(&x.shape, &w.shape, None);
         let xr = self.rounded_c(&x.data, format);
         let wr = self.rounded_c(&w.data, format);
-        let mut out = vec![Complex::new(T::zero(), T::zero()); b * co * k];
-        out.par_chunks_mut(k).enumerate().for_each(|(bo, y)| {
-            let (bb, o) = (bo / co, bo % co);
-            for i in 0..ci {
-                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
-                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
-                cmul_acc(y, xs, ws, false, false);
-            }
-        });
+        let out = zeroed_chunks(
+            b * co * k,
+            k,
+            Complex::new(T::zero(), T::zero()),
+            |bo, y| {
+                let (bb, o) = (bo / co, bo % co);
+                for i in 0..ci {
+                    let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
+                    let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
+                    cmul_acc(y, xs, ws, false, false);
+                }
+            },
+        );
         let mut shape = vec![b, co];
         shape.extend_from_slice(&x.shape[2..]);
         self.ctensor(shape, format, out)
@@ -706,24 +710,32 @@ impl<T: Scalar> Backend for Cpu<T> {
         let xr = self.rounded_c(&x.data, format);
         let wr = self.rounded_c(&w.data, format);
         let gr = self.rounded_c(&g.data, format);
-        let mut gx = vec![Complex::new(T::zero(), T::zero()); b * ci * k];
-        gx.par_chunks_mut(k).enumerate().for_each(|(bi, acc)| {
-            let (bb, i) = (bi / ci, bi % ci);
-            for o in 0..co {
-                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
-                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
-                cmul_acc(acc, gs, ws, false, true);
-            }
-        });
-        let mut gw = vec![Complex::new(T::zero(), T::zero()); ci * co * k];
-        gw.par_chunks_mut(k).enumerate().for_each(|(io, acc)| {
-            let (i, o) = (io / co, io % co);
-            for bb in 0..b {
-                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
-                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
-                cmul_acc(acc, xs, gs, true, false);
-            }
-        });
+        let gx = zeroed_chunks(
+            b * ci * k,
+            k,
+            Complex::new(T::zero(), T::zero()),
+            |bi, acc| {
+                let (bb, i) = (bi / ci, bi % ci);
+                for o in 0..co {
+                    let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
+                    let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
+                    cmul_acc(acc, gs, ws, false, true);
+                }
+            },
+        );
+        let gw = zeroed_chunks(
+            ci * co * k,
+            k,
+            Complex::new(T::zero(), T::zero()),
+            |io, acc| {
+                let (i, o) = (io / co, io % co);
+                for bb in 0..b {
+                    let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
+                    let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
+                    cmul_acc(acc, xs, gs, true, false);
+                }
+            },
+        );
         (
             self.ctensor(x.shape.clone(), format, gx),
             self.ctensor(w.shape.clone(), format, gw),
@@ -757,40 +769,38 @@ impl<T: Scalar> Backend for Cpu<T> {
         let xr = self.rounded(&x.data, format);
         let wr = self.rounded(&w.data, format);
         let br = bias.map(|bb| self.rounded(&bb.data, format));
-        let mut out = vec![T::zero(); b * co * p];
-        out.par_chunks_mut(co * p)
-            .zip(xr.par_chunks(ci * p))
-            .for_each(|(y, xs)| {
-                if let Some(br) = &br {
-                    for (o, row) in y.chunks_mut(p).enumerate() {
-                        row.iter_mut().for_each(|v| *v = br[o]);
-                    }
+        let out = zeroed_chunks(b * co * p, co * p, T::zero(), |bb, y| {
+            let xs = &xr[bb * ci * p..(bb + 1) * ci * p];
+            if let Some(br) = &br {
+                for (o, row) in y.chunks_mut(p).enumerate() {
+                    row.iter_mut().for_each(|v| *v = br[o]);
                 }
-                let beta = if br.is_some() {
-                    T::from_f64(1.0)
-                } else {
-                    T::zero()
-                };
-                // SAFETY: W is (co x ci) row-major, X_b (ci x p), Y_b (co x p), all in bounds.
-                unsafe {
-                    T::gemm(
-                        co,
-                        ci,
-                        p,
-                        T::from_f64(1.0),
-                        wr.as_ptr(),
-                        ci as isize,
-                        1,
-                        xs.as_ptr(),
-                        p as isize,
-                        1,
-                        beta,
-                        y.as_mut_ptr(),
-                        p as isize,
-                        1,
-                    )
-                }
-            });
+            }
+            let beta = if br.is_some() {
+                T::from_f64(1.0)
+            } else {
+                T::zero()
+            };
+            // SAFETY: W is (co x ci) row-major, X_b (ci x p), Y_b (co x p), all in bounds.
+            unsafe {
+                T::gemm(
+                    co,
+                    ci,
+                    p,
+                    T::from_f64(1.0),
+                    wr.as_ptr(),
+                    ci as isize,
+                    1,
+                    xs.as_ptr(),
+                    p as isize,
+                    1,
+                    beta,
+                    y.as_mut_ptr(),
+                    p as isize,
+                    1,
+                )
+            }
+        });
         let mut shape = x.shape.clone();
         shape[1] = co;
         self.tensor(shape, format, out)
@@ -811,58 +821,52 @@ impl<T: Scalar> Backend for Cpu<T> {
         let wr = self.rounded(&w.data, format);
         let gr = self.rounded(&g.data, format);
         let one = T::from_f64(1.0);
-        let mut gx = vec![T::zero(); b * ci * p];
-        gx.par_chunks_mut(ci * p)
-            .zip(gr.par_chunks(co * p))
-            .for_each(|(dx, gs)| {
-                // SAFETY: W^T is W with swapped strides (ci x co), G_b (co x p), dX_b (ci x p).
-                unsafe {
-                    T::gemm(
-                        ci,
-                        co,
-                        p,
-                        one,
-                        wr.as_ptr(),
-                        1,
-                        ci as isize,
-                        gs.as_ptr(),
-                        p as isize,
-                        1,
-                        T::zero(),
-                        dx.as_mut_ptr(),
-                        p as isize,
-                        1,
-                    )
-                }
-            });
+        let gx = zeroed_chunks(b * ci * p, ci * p, T::zero(), |bb, dx| {
+            let gs = &gr[bb * co * p..(bb + 1) * co * p];
+            // SAFETY: W^T is W with swapped strides (ci x co), G_b (co x p), dX_b (ci x p).
+            unsafe {
+                T::gemm(
+                    ci,
+                    co,
+                    p,
+                    one,
+                    wr.as_ptr(),
+                    1,
+                    ci as isize,
+                    gs.as_ptr(),
+                    p as isize,
+                    1,
+                    T::zero(),
+                    dx.as_mut_ptr(),
+                    p as isize,
+                    1,
+                )
+            }
+        });
         // dW = sum_b G_b X_b^T: one product per sample (in parallel, each thread packing only
         // its own samples' operands), then the partials summed in sample order, so the bits do
         // not depend on the thread count.
-        let mut parts = vec![T::zero(); b * co * ci];
-        parts
-            .par_chunks_mut(co * ci)
-            .enumerate()
-            .for_each(|(bb, dw)| {
-                // SAFETY: G_b (co x p), X_b^T (p x ci) via swapped strides, dW_b (co x ci).
-                unsafe {
-                    T::gemm(
-                        co,
-                        p,
-                        ci,
-                        one,
-                        gr[bb * co * p..].as_ptr(),
-                        p as isize,
-                        1,
-                        xr[bb * ci * p..].as_ptr(),
-                        1,
-                        p as isize,
-                        T::zero(),
-                        dw.as_mut_ptr(),
-                        ci as isize,
-                        1,
-                    )
-                }
-            });
+        let parts = zeroed_chunks(b * co * ci, co * ci, T::zero(), |bb, dw| {
+            // SAFETY: G_b (co x p), X_b^T (p x ci) via swapped strides, dW_b (co x ci).
+            unsafe {
+                T::gemm(
+                    co,
+                    p,
+                    ci,
+                    one,
+                    gr[bb * co * p..].as_ptr(),
+                    p as isize,
+                    1,
+                    xr[bb * ci * p..].as_ptr(),
+                    1,
+                    p as isize,
+                    T::zero(),
+                    dw.as_mut_ptr(),
+                    ci as isize,
+                    1,
+                )
+            }
+        });
         let mut gw = parts[..co * ci].to_vec();
         for part in parts.chunks(co * ci).skip(1) {
             gw.iter_mut().zip(part).for_each(|(w, v)| *w += *v);
@@ -1166,7 +1170,14 @@ impl<T: Scalar> Backend for Cpu<T> {
         v: &mut CpuTensor<T>,
         s: &AdamScalars,
     ) {
-        crate::fno::optim::adam_slice(&mut p.data, &g.data, &mut m.data, &mut v.data, s);
+        // Element-wise: parallel chunks give the same bits as one loop.
+        const CHUNK: usize = 1 << 14;
+        p.data
+            .par_chunks_mut(CHUNK)
+            .zip(g.data.par_chunks(CHUNK))
+            .zip(m.data.par_chunks_mut(CHUNK))
+            .zip(v.data.par_chunks_mut(CHUNK))
+            .for_each(|(((p, g), m), v)| crate::fno::optim::adam_slice(p, g, m, v, s));
     }
 
     fn all_finite(&self, x: &CpuTensor<T>) -> bool {

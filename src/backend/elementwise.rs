@@ -63,7 +63,10 @@ where
     S: Fn(usize) -> T + Sync,
     F: Fn(T, T) -> T + Sync,
 {
-    assert!(row > 0 && x.len().is_multiple_of(row), "map_rows: rows of {row}");
+    assert!(
+        row > 0 && x.len().is_multiple_of(row),
+        "map_rows: rows of {row}"
+    );
     let mut out = Vec::with_capacity(x.len());
     out.spare_capacity_mut()[..x.len()]
         .par_chunks_mut(row)
@@ -79,6 +82,42 @@ where
     // SAFETY: the rows cover all x.len() slots and each row's loop wrote every slot of it.
     unsafe { out.set_len(x.len()) };
     out
+}
+
+/// A vector of `n` values built in parallel chunks of `chunk` (the last may be shorter): each
+/// task zeroes its own chunk (the fill is spread over the threads and leaves the chunk in
+/// cache for the work, instead of one thread's memset of the whole output first) and then runs
+/// `work(state, chunk_index, chunk)` with per-thread state from `init` (FFT scratch lines).
+pub fn zeroed_chunks_init<T, S, I, F>(n: usize, chunk: usize, zero: T, init: I, work: F) -> Vec<T>
+where
+    T: Copy + Send + Sync,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [T]) + Sync + Send,
+{
+    let mut out = Vec::with_capacity(n);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each_init(init, |state, (i, c)| {
+            for slot in c.iter_mut() {
+                slot.write(zero);
+            }
+            // SAFETY: every slot of `c` was just initialised, and MaybeUninit<T> has T's layout.
+            let c = unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) };
+            work(state, i, c);
+        });
+    // SAFETY: the chunks cover 0..n and each was initialised above.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// [`zeroed_chunks_init`] without per-thread state.
+pub fn zeroed_chunks<T, F>(n: usize, chunk: usize, zero: T, work: F) -> Vec<T>
+where
+    T: Copy + Send + Sync,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    zeroed_chunks_init(n, chunk, zero, || (), |_, i, c| work(i, c))
 }
 
 #[cfg(test)]
@@ -99,6 +138,13 @@ mod tests {
                 zip_map(&x, &y, |u, v| u * 10.0 + v),
                 (0..n).map(|i| 12.0 * i as f64).collect::<Vec<_>>()
             );
+            let z = zeroed_chunks(n, 5, 0.0, |i, c: &mut [f64]| {
+                assert!(c.iter().all(|v| *v == 0.0));
+                c.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, v)| *v += (i * 5 + j) as f64);
+            });
+            assert_eq!(z, x);
             let row = 7;
             let m = n - n % row;
             assert_eq!(
