@@ -284,7 +284,7 @@ impl<T: Scalar> Cpu<T> {
 
     fn tensor(&self, shape: Vec<usize>, format: Format, mut data: Vec<T>) -> CpuTensor<T> {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-        T::round_slice(&mut data, format);
+        round_par(&mut data, format);
         let bytes = data.len() * format_bytes(format);
         CpuTensor {
             shape,
@@ -473,7 +473,7 @@ impl<T: Scalar> Cpu<T> {
             return Cow::Borrowed(data);
         }
         let mut v = data.to_vec();
-        T::round_slice(&mut v, fmt);
+        round_par(&mut v, fmt);
         Cow::Owned(v)
     }
 
@@ -504,11 +504,27 @@ fn cmul_acc<T: Scalar>(
 
 /// Both parts of every value rounded to `fmt`.
 fn round_complex<T: Scalar>(data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>> {
-    let mut flat: Vec<T> = data.iter().flat_map(|c| [c.re, c.im]).collect();
-    T::round_slice(&mut flat, fmt);
-    flat.chunks_exact(2)
-        .map(|p| Complex::new(p[0], p[1]))
-        .collect()
+    // Real and imaginary parts rounded one by one: chunks in parallel give the same bits.
+    zeroed_chunks(data.len(), ROUND_CHUNK / 2, czero::<T>(), |i, out| {
+        let src = &data[i * (ROUND_CHUNK / 2)..][..out.len()];
+        let mut flat: Vec<T> = src.iter().flat_map(|c| [c.re, c.im]).collect();
+        T::round_slice(&mut flat, fmt);
+        for (o, p) in out.iter_mut().zip(flat.chunks_exact(2)) {
+            *o = Complex::new(p[0], p[1]);
+        }
+    })
+}
+
+/// Values per parallel task when rounding a tensor to a storage format.
+const ROUND_CHUNK: usize = 1 << 14;
+
+/// [`Scalar::round_slice`] over parallel chunks (element by element: the same bits).
+fn round_par<T: Scalar>(xs: &mut [T], fmt: Format) {
+    if T::holds(fmt) {
+        return;
+    }
+    xs.par_chunks_mut(ROUND_CHUNK)
+        .for_each(|c| T::round_slice(c, fmt));
 }
 
 /// `sum_{b, p} x[b, c, p]` per channel of a (batch, c, p) array.
