@@ -671,7 +671,13 @@ fn compact_policy(r: &Summary) -> String {
     }
     let f = r.cfg.precision.base();
     let mut s = if f.fwd_fft == f.contraction && f.contraction == f.inv_fft {
-        format!("{} block", f.fwd_fft)
+        // A scaled form ("e4m3@tensor~sr") is long enough alone for the legend.
+        let stage = f.fwd_fft.to_string();
+        if stage.contains('@') {
+            stage
+        } else {
+            format!("{stage} block")
+        }
     } else {
         format!("{}/{}/{}", f.fwd_fft, f.contraction, f.inv_fft)
     };
