@@ -28,6 +28,18 @@ MPNO=target/release/mpno
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
+# One JSON line per run: record TOOL RESULT.json [RSS_KB_FILE] (the peak RSS measured outside).
+record() {
+    python3 - "$1" "$name" "$2" "${3:-}" >>"$TMP/runs.jsonl" <<'PY'
+import json, sys
+tool, config, result, rss = sys.argv[1:]
+d = json.load(open(result))
+if rss:
+    d["peak_rss_bytes"] = int(open(rss).read().split()[-1]) * 1024
+print(json.dumps({"tool": tool, "config": config, "run": d}))
+PY
+}
+
 # name res batch steps: the issue's two sizes (width 32, 12 modes, 4 layers, fp32, tanh).
 CONFIGS=("64x64 64 20 5" "32x32 32 10 10")
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -37,18 +49,14 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "round $r/$ROUNDS $name" >&2
         /usr/bin/time -f %M -o "$TMP/rss" "$MPNO" bench fno --res "$res" --batch "$batch" \
             --steps "$steps" >"$TMP/m.json"
-        python3 -c "import json,sys; d=json.load(open('$TMP/m.json')); \
-d['peak_rss_bytes']=int(open('$TMP/rss').read().split()[-1])*1024; \
-print(json.dumps({'tool':'mpno','config':'$name','run':d}))" >>"$TMP/runs.jsonl"
+        record mpno "$TMP/m.json" "$TMP/rss"
         "$VENV/bin/python" benches/fno_vs_torch.py --res "$res" --batch "$batch" \
             --steps "$steps" >"$TMP/t.json"
-        python3 -c "import json; d=json.load(open('$TMP/t.json')); \
-print(json.dumps({'tool':'torch','config':'$name','run':d}))" >>"$TMP/runs.jsonl"
+        record torch "$TMP/t.json"
         # mpno's emulated fp16 spectral block (exact rounding on the CPU) beside its own fp32.
         "$MPNO" bench fno --res "$res" --batch "$batch" --steps "$steps" \
             --policy fp16/fp16/fp16/fp32 >"$TMP/h.json"
-        python3 -c "import json; d=json.load(open('$TMP/h.json')); \
-print(json.dumps({'tool':'mpno fp16 block','config':'$name','run':d}))" >>"$TMP/runs.jsonl"
+        record "mpno fp16 block" "$TMP/h.json"
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -8,7 +8,7 @@
 //! result. fp32/f64 transforms run on rustfft. Work is spread over (batch, channel) slices with
 //! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
 
-use super::elementwise::{map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
+use super::elementwise::{CHUNK, map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
 use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse, format_bytes, unravel,
@@ -328,7 +328,7 @@ impl<T: Scalar> Cpu<T> {
         zeroed_chunks_init(
             x.data.len() / npts * nkept,
             nkept,
-            Complex::new(T::zero(), T::zero()),
+            czero::<T>(),
             || (vec![czero::<C>(); scratch_len], Vec::new()),
             |(scratch, line), i, dst| {
                 let src = &x.data[i * npts..(i + 1) * npts];
@@ -505,8 +505,8 @@ fn cmul_acc<T: Scalar>(
 /// Both parts of every value rounded to `fmt`.
 fn round_complex<T: Scalar>(data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>> {
     // Real and imaginary parts rounded one by one: chunks in parallel give the same bits.
-    zeroed_chunks(data.len(), ROUND_CHUNK / 2, czero::<T>(), |i, out| {
-        let src = &data[i * (ROUND_CHUNK / 2)..][..out.len()];
+    zeroed_chunks(data.len(), CHUNK / 2, czero::<T>(), |i, out| {
+        let src = &data[i * (CHUNK / 2)..][..out.len()];
         let mut flat: Vec<T> = src.iter().flat_map(|c| [c.re, c.im]).collect();
         T::round_slice(&mut flat, fmt);
         for (o, p) in out.iter_mut().zip(flat.chunks_exact(2)) {
@@ -515,26 +515,29 @@ fn round_complex<T: Scalar>(data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>>
     })
 }
 
-/// Values per parallel task when rounding a tensor to a storage format.
-const ROUND_CHUNK: usize = 1 << 14;
-
 /// [`Scalar::round_slice`] over parallel chunks (element by element: the same bits).
 fn round_par<T: Scalar>(xs: &mut [T], fmt: Format) {
     if T::holds(fmt) {
         return;
     }
-    xs.par_chunks_mut(ROUND_CHUNK)
+    xs.par_chunks_mut(CHUNK)
         .for_each(|c| T::round_slice(c, fmt));
 }
 
 /// `sum_{b, p} x[b, c, p]` per channel of a (batch, c, p) array.
 fn channel_sums<T: Scalar>(x: &[T], c: usize, p: usize) -> Vec<T> {
-    // Row sums in parallel, added per channel in sample order: the same operations in the same
-    // order as a sequential loop, so the same bits.
-    let rows: Vec<T> = x
-        .par_chunks(p)
-        .map(|row| row.iter().copied().sum::<T>())
-        .collect();
+    per_channel(
+        x.par_chunks(p)
+            .map(|row| row.iter().copied().sum::<T>())
+            .collect(),
+        c,
+    )
+}
+
+/// Per-(batch, channel) row values added per channel in sample order: with the rows reduced in
+/// parallel beforehand, the same operations in the same order as one sequential loop, so the
+/// same bits whatever the thread count.
+fn per_channel<T: Scalar>(rows: Vec<T>, c: usize) -> Vec<T> {
     let mut s = vec![T::zero(); c];
     for (bc, r) in rows.into_iter().enumerate() {
         s[bc % c] += r;
@@ -697,19 +700,14 @@ impl<T: Scalar> Backend for Cpu<T> {
         let (b, ci, co, k) = super::contract_dims(&x.shape, &w.shape, None);
         let xr = self.rounded_c(&x.data, format);
         let wr = self.rounded_c(&w.data, format);
-        let out = zeroed_chunks(
-            b * co * k,
-            k,
-            Complex::new(T::zero(), T::zero()),
-            |bo, y| {
-                let (bb, o) = (bo / co, bo % co);
-                for i in 0..ci {
-                    let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
-                    let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
-                    cmul_acc(y, xs, ws, false, false);
-                }
-            },
-        );
+        let out = zeroed_chunks(b * co * k, k, czero::<T>(), |bo, y| {
+            let (bb, o) = (bo / co, bo % co);
+            for i in 0..ci {
+                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
+                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
+                cmul_acc(y, xs, ws, false, false);
+            }
+        });
         let mut shape = vec![b, co];
         shape.extend_from_slice(&x.shape[2..]);
         self.ctensor(shape, format, out)
@@ -726,32 +724,22 @@ impl<T: Scalar> Backend for Cpu<T> {
         let xr = self.rounded_c(&x.data, format);
         let wr = self.rounded_c(&w.data, format);
         let gr = self.rounded_c(&g.data, format);
-        let gx = zeroed_chunks(
-            b * ci * k,
-            k,
-            Complex::new(T::zero(), T::zero()),
-            |bi, acc| {
-                let (bb, i) = (bi / ci, bi % ci);
-                for o in 0..co {
-                    let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
-                    let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
-                    cmul_acc(acc, gs, ws, false, true);
-                }
-            },
-        );
-        let gw = zeroed_chunks(
-            ci * co * k,
-            k,
-            Complex::new(T::zero(), T::zero()),
-            |io, acc| {
-                let (i, o) = (io / co, io % co);
-                for bb in 0..b {
-                    let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
-                    let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
-                    cmul_acc(acc, xs, gs, true, false);
-                }
-            },
-        );
+        let gx = zeroed_chunks(b * ci * k, k, czero::<T>(), |bi, acc| {
+            let (bb, i) = (bi / ci, bi % ci);
+            for o in 0..co {
+                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
+                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
+                cmul_acc(acc, gs, ws, false, true);
+            }
+        });
+        let gw = zeroed_chunks(ci * co * k, k, czero::<T>(), |io, acc| {
+            let (i, o) = (io / co, io % co);
+            for bb in 0..b {
+                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
+                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
+                cmul_acc(acc, xs, gs, true, false);
+            }
+        });
         (
             self.ctensor(x.shape.clone(), format, gx),
             self.ctensor(w.shape.clone(), format, gw),
@@ -990,18 +978,13 @@ impl<T: Scalar> Backend for Cpu<T> {
         let c = x.shape[1];
         let p: usize = x.shape[2..].iter().product();
         let gx = self.scale_channels(g, w);
-        // Row dot products in parallel, added per channel in sample order: the operations
-        // and order of a sequential loop, so the same bits.
-        let dots: Vec<T> = g
+        let dots = g
             .data
             .par_chunks(p)
             .zip(x.data.par_chunks(p))
             .map(|(gs, xs)| gs.iter().zip(xs).map(|(a, b)| *a * *b).sum::<T>())
             .collect();
-        let mut gw = vec![T::zero(); c];
-        for (bc, d) in dots.into_iter().enumerate() {
-            gw[bc % c] += d;
-        }
+        let gw = per_channel(dots, c);
         (gx, self.tensor(w.shape.clone(), w.format, gw))
     }
 
@@ -1187,7 +1170,6 @@ impl<T: Scalar> Backend for Cpu<T> {
         s: &AdamScalars,
     ) {
         // Element-wise: parallel chunks give the same bits as one loop.
-        const CHUNK: usize = 1 << 14;
         p.data
             .par_chunks_mut(CHUNK)
             .zip(g.data.par_chunks(CHUNK))

@@ -7,8 +7,9 @@
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-/// Elements per parallel task (32 KiB of f32: enough work per task, several tasks per tensor).
-const CHUNK: usize = 8192;
+/// Elements per parallel task of an element-wise loop (32 KiB of f32: enough work per task,
+/// several tasks per tensor); any split gives the same bits.
+pub(super) const CHUNK: usize = 8192;
 
 /// Fill `out` (exactly `n` slots) by `fill(offset, chunk)` over fixed chunks, in parallel.
 fn fill_par<T: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
