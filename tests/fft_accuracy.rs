@@ -168,3 +168,95 @@ fn bad_input_is_an_error_not_a_panic() {
             .contains("radix4")
     );
 }
+
+/// Eight lines transformed at once (one per lane) give, line for line, the bits of transforming
+/// each alone: every format, radix 2 / radix 4 / Bluestein / naive, both directions, with and
+/// without per-stage scaling and storage rounding (the CPU backend batches its emulated FFTs
+/// this way, so its results depend on this).
+#[test]
+fn lanes_transform_each_line_as_alone() {
+    fn check<T: mpno::precision::Real>(seed: u64) {
+        use mpno::precision::{Format, LANES, Lanes};
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let algs = [
+            Algorithm::Auto,
+            Algorithm::Radix2,
+            Algorithm::Radix4,
+            Algorithm::Bluestein,
+            Algorithm::Naive,
+        ];
+        for n in [1, 2, 4, 8, 16, 32, 64, 128, 256, 3, 12, 33] {
+            for alg in algs {
+                for dir in [Direction::Forward, Direction::Inverse] {
+                    let Ok(plan) = Fft::<T>::new(n, dir, alg) else {
+                        continue;
+                    };
+                    for opts in [
+                        StageOptions::default(),
+                        StageOptions {
+                            store: None,
+                            scale: true,
+                        },
+                        StageOptions {
+                            store: Some(Format::E5m2),
+                            scale: false,
+                        },
+                    ] {
+                        // Values up to 300 overflow E4M3-based types in the larger transforms:
+                        // specials must travel the lanes exactly as they travel a line.
+                        let lines: Vec<Vec<Complex<T>>> = (0..LANES)
+                            .map(|_| {
+                                (0..n)
+                                    .map(|_| {
+                                        let mut d = || T::from_f64(rng.random_range(-300.0..300.0));
+                                        Complex::new(d(), d())
+                                    })
+                                    .collect()
+                            })
+                            .collect();
+                        let mut re: Vec<T::Lanes> = (0..n)
+                            .map(|j| T::Lanes::from_array(std::array::from_fn(|k| lines[k][j].re)))
+                            .collect();
+                        let mut im: Vec<T::Lanes> = (0..n)
+                            .map(|j| T::Lanes::from_array(std::array::from_fn(|k| lines[k][j].im)))
+                            .collect();
+                        let (f, c) = plan.process_lanes(&mut re, &mut im, &opts);
+                        let mut scratch =
+                            vec![Complex::new(T::zero(), T::zero()); plan.scratch_len()];
+                        let mut any_clip = false;
+                        for (k, line) in lines.iter().enumerate() {
+                            let mut x = line.clone();
+                            let (g, cl) = plan.process_reporting(&mut x, &mut scratch, &opts);
+                            any_clip |= cl;
+                            assert_eq!(f, g, "{:?} n {n} {alg} factor", T::FORMAT);
+                            for j in 0..n {
+                                let (a, b) = (re[j].to_array()[k], im[j].to_array()[k]);
+                                let same = |p: T, q: T| {
+                                    p.to_f64().to_bits() == q.to_f64().to_bits()
+                                        || (p.to_f64().is_nan() && q.to_f64().is_nan())
+                                };
+                                assert!(
+                                    same(a, x[j].re) && same(b, x[j].im),
+                                    "{:?} n {n} {alg} {dir:?} {opts:?} line {k} point {j}: \
+                                     lanes {a:?} {b:?}, alone {:?}",
+                                    T::FORMAT,
+                                    x[j]
+                                );
+                            }
+                        }
+                        assert_eq!(c, any_clip, "{:?} n {n} {alg} clipping", T::FORMAT);
+                    }
+                }
+            }
+        }
+    }
+    use mpno::precision::{Bf16, E4m3, E4m3Sat, E5m2, Emu, Fp16, Tf32};
+    check::<f64>(1);
+    check::<f32>(2);
+    check::<Emu<Fp16>>(3);
+    check::<Emu<Bf16>>(4);
+    check::<Emu<Tf32>>(5);
+    check::<Emu<E5m2>>(6);
+    check::<Emu<E4m3>>(7);
+    check::<Emu<E4m3Sat>>(8);
+}

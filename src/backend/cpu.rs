@@ -13,9 +13,11 @@ use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse, format_bytes, unravel,
 };
-use crate::fft::{Algorithm, Complex, Direction, Fft};
+use crate::fft::{Algorithm, Complex, Direction, Fft, StageOptions};
 use crate::fno::Scalar;
-use crate::precision::{Bf16, E4m3, E4m3Sat, E5m2, Emu, Format, Fp16, LowFormat, Real, Tf32};
+use crate::precision::{
+    Bf16, E4m3, E4m3Sat, E5m2, Emu, Format, Fp16, LANES, Lanes, LowFormat, Real, Tf32,
+};
 use rayon::prelude::*;
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
@@ -113,14 +115,19 @@ impl<T: Scalar> Default for Cpu<T> {
 }
 
 /// A 1-D complex FFT plan over the scalar `C` (rustfft for f32/f64, ours for emulated formats).
-trait LineFft<C>: Send + Sync {
+trait LineFft<C: Real>: Send + Sync {
     fn scratch_len(&self) -> usize;
     fn run(&self, buf: &mut [Complex<C>], scratch: &mut [Complex<C>]);
+    /// The plan that transforms eight lines at once, one per lane (emulated formats): a short
+    /// line alone vectorises only with gathers and scatters.
+    fn lanes(&self) -> Option<&Fft<C>> {
+        None
+    }
 }
 
 struct RustFftLine<C: rustfft::FftNum>(Arc<dyn rustfft::Fft<C>>);
 
-impl<C: rustfft::FftNum> LineFft<C> for RustFftLine<C> {
+impl<C: rustfft::FftNum + Real> LineFft<C> for RustFftLine<C> {
     fn scratch_len(&self) -> usize {
         self.0.get_inplace_scratch_len()
     }
@@ -135,6 +142,43 @@ impl<C: Real> LineFft<C> for Fft<C> {
     }
     fn run(&self, buf: &mut [Complex<C>], scratch: &mut [Complex<C>]) {
         self.process_with_scratch(buf, scratch)
+    }
+    fn lanes(&self) -> Option<&Fft<C>> {
+        Some(self)
+    }
+}
+
+/// Transform `lines` lines of the plan's length, eight at a time (one per lane, so each line's
+/// bits are those of transforming it alone): point j of line l is `load(l, j)`; for the i-th
+/// entry j of `points`, `out(l, i, X_j)` receives line l's output point j. Lines past the last
+/// fill the unused lanes with zeros, whose results are dropped.
+fn transform_lines<C: Real>(
+    plan: &Fft<C>,
+    lines: usize,
+    points: &[usize],
+    load: impl Fn(usize, usize) -> Complex<C>,
+    mut out: impl FnMut(usize, usize, Complex<C>),
+) {
+    let n = plan.len();
+    let zero = C::Lanes::splat(C::zero());
+    let (mut re, mut im) = (vec![zero; n], vec![zero; n]);
+    for l0 in (0..lines).step_by(LANES) {
+        let cnt = LANES.min(lines - l0);
+        for j in 0..n {
+            let (mut a, mut b) = ([C::zero(); LANES], [C::zero(); LANES]);
+            for k in 0..cnt {
+                let z = load(l0 + k, j);
+                (a[k], b[k]) = (z.re, z.im);
+            }
+            (re[j], im[j]) = (C::Lanes::from_array(a), C::Lanes::from_array(b));
+        }
+        plan.process_lanes(&mut re, &mut im, &StageOptions::default());
+        for (i, &j) in points.iter().enumerate() {
+            let (a, b) = (re[j].to_array(), im[j].to_array());
+            for k in 0..cnt {
+                out(l0 + k, i, Complex::new(a[k], b[k]));
+            }
+        }
     }
 }
 
@@ -325,6 +369,7 @@ impl<T: Scalar> Cpu<T> {
         let scratch_len = plans.iter().map(|p| p.scratch_len()).max().unwrap_or(0);
         let scale = C::from_f64(opt.scale);
         let two = C::from_f64(2.0);
+        let first: Vec<usize> = (0..kept[d - 1]).collect();
         zeroed_chunks_init(
             x.data.len() / npts * nkept,
             nkept,
@@ -340,13 +385,20 @@ impl<T: Scalar> Cpu<T> {
                 let ml = kept[d - 1];
                 let lines = npts / nl;
                 cur.resize(lines * ml, czero());
-                line.resize(nl, czero::<C>());
-                for l in 0..lines {
-                    for (v, &s) in line.iter_mut().zip(&src[l * nl..(l + 1) * nl]) {
-                        *v = Complex::new(C::from_scalar(s), C::zero());
+                if let Some(f) = plans[d - 1].lanes() {
+                    let load = |l: usize, j: usize| {
+                        Complex::new(C::from_scalar(src[l * nl + j]), C::zero())
+                    };
+                    transform_lines(f, lines, &first[..ml], load, |l, k, v| cur[l * ml + k] = v);
+                } else {
+                    line.resize(nl, czero::<C>());
+                    for l in 0..lines {
+                        for (v, &s) in line.iter_mut().zip(&src[l * nl..(l + 1) * nl]) {
+                            *v = Complex::new(C::from_scalar(s), C::zero());
+                        }
+                        plans[d - 1].run(line, scratch);
+                        cur[l * ml..(l + 1) * ml].copy_from_slice(&line[..ml]);
                     }
-                    plans[d - 1].run(line, scratch);
-                    cur[l * ml..(l + 1) * ml].copy_from_slice(&line[..ml]);
                 }
                 shape[d - 1] = ml;
                 // Remaining axes, last to first: keep 0..m and n-m..n.
@@ -356,16 +408,27 @@ impl<T: Scalar> Cpu<T> {
                     let inner: usize = shape[a + 1..].iter().product();
                     let outer: usize = shape[..a].iter().product();
                     let mut next = vec![czero::<C>(); outer * 2 * m * inner];
-                    line.resize(n, czero::<C>());
-                    for o in 0..outer {
-                        for i in 0..inner {
-                            for (j, v) in line.iter_mut().enumerate() {
-                                *v = cur[(o * n + j) * inner + i];
-                            }
-                            plans[a].run(&mut line[..n], scratch);
-                            for j in 0..2 * m {
-                                next[(o * 2 * m + j) * inner + i] =
-                                    line[kept_to_grid(j, m, n, false)];
+                    if let Some(f) = plans[a].lanes() {
+                        let points: Vec<usize> =
+                            (0..2 * m).map(|j| kept_to_grid(j, m, n, false)).collect();
+                        for o in 0..outer {
+                            let load = |i: usize, j: usize| cur[(o * n + j) * inner + i];
+                            transform_lines(f, inner, &points, load, |i, j, v| {
+                                next[(o * 2 * m + j) * inner + i] = v
+                            });
+                        }
+                    } else {
+                        line.resize(n, czero::<C>());
+                        for o in 0..outer {
+                            for i in 0..inner {
+                                for (j, v) in line.iter_mut().enumerate() {
+                                    *v = cur[(o * n + j) * inner + i];
+                                }
+                                plans[a].run(&mut line[..n], scratch);
+                                for j in 0..2 * m {
+                                    next[(o * 2 * m + j) * inner + i] =
+                                        line[kept_to_grid(j, m, n, false)];
+                                }
                             }
                         }
                     }
@@ -434,6 +497,31 @@ impl<T: Scalar> Cpu<T> {
                     let inner: usize = shape[a + 1..].iter().product();
                     let outer: usize = shape[..a].iter().product();
                     let mut next = vec![czero::<C>(); outer * n * inner];
+                    if let Some(f) = plans[a].lanes() {
+                        // Grid point g holds kept index g (g < m), g - (n - 2m) (g >= n - m), or 0.
+                        let kept_at = |g: usize| {
+                            if g < m {
+                                Some(g)
+                            } else if g >= n - m {
+                                Some(g + 2 * m - n)
+                            } else {
+                                None
+                            }
+                        };
+                        let all: Vec<usize> = (0..n).collect();
+                        for o in 0..outer {
+                            let load = |i: usize, g: usize| match kept_at(g) {
+                                Some(j) => cur[(o * 2 * m + j) * inner + i],
+                                None => czero(),
+                            };
+                            transform_lines(f, inner, &all, load, |i, j, v| {
+                                next[(o * n + j) * inner + i] = v
+                            });
+                        }
+                        cur = next;
+                        shape[a] = n;
+                        continue;
+                    }
                     line.resize(n, czero::<C>());
                     for o in 0..outer {
                         for i in 0..inner {
@@ -453,6 +541,16 @@ impl<T: Scalar> Cpu<T> {
                 }
                 // Last axis: expand ml -> nl, inverse FFT, real part.
                 let lines = npts / nl;
+                if let Some(f) = plans[d - 1].lanes() {
+                    let all: Vec<usize> = (0..nl).collect();
+                    let load = |l: usize, j: usize| {
+                        if j < ml { cur[l * ml + j] } else { czero() }
+                    };
+                    transform_lines(f, lines, &all, load, |l, j, v| {
+                        dst[l * nl + j] = T::from_f64(v.re.to_f64())
+                    });
+                    return;
+                }
                 line.resize(nl, czero::<C>());
                 for l in 0..lines {
                     line.iter_mut().for_each(|v| *v = czero());

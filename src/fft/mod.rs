@@ -22,7 +22,7 @@ pub use nd::FftNd;
 pub use num_complex::Complex;
 pub use real::RealFft;
 
-use crate::precision::{Format, Real};
+use crate::precision::{Format, LANES, Lanes, Real};
 use std::fmt;
 use std::str::FromStr;
 
@@ -264,6 +264,56 @@ impl<T: Real> Fft<T> {
                     for z in data.iter_mut() {
                         *z = Complex::new(z.re * f, z.im * f);
                     }
+                }
+                (factor, clipped)
+            }
+        }
+    }
+}
+
+impl<T: Real> Fft<T> {
+    /// Eight transforms at once, one per lane: lane k of `re[j]`, `im[j]` is point j of line k,
+    /// in place. Each line's result is bit-identical to [`Fft::process_reporting`] on it alone
+    /// (power-of-two plans run the same butterflies with one line per lane; other plans
+    /// transform the lanes one by one). Returns the scaling factor and whether a saturating
+    /// format clipped a value in some lane.
+    pub fn process_lanes(
+        &self,
+        re: &mut [T::Lanes],
+        im: &mut [T::Lanes],
+        opts: &StageOptions,
+    ) -> (f64, bool) {
+        let n = self.n;
+        assert!(
+            re.len() == n && im.len() == n,
+            "FFT of length {n} given {} x {} lane values",
+            re.len(),
+            im.len()
+        );
+        match &self.kind {
+            Kind::Identity => (1.0, false),
+            Kind::Pow2(p) => p.process_lanes(re, im, opts),
+            _ => {
+                let (mut factor, mut clipped) = (1.0, false);
+                let (ra, ia): (Vec<_>, Vec<_>) = re
+                    .iter()
+                    .zip(im.iter())
+                    .map(|(r, i)| (r.to_array(), i.to_array()))
+                    .unzip();
+                let mut outs = Vec::with_capacity(LANES);
+                let mut line = vec![Complex::new(T::zero(), T::zero()); n];
+                let mut scratch = vec![Complex::new(T::zero(), T::zero()); self.scratch_len()];
+                for k in 0..LANES {
+                    for (j, z) in line.iter_mut().enumerate() {
+                        *z = Complex::new(ra[j][k], ia[j][k]);
+                    }
+                    let (f, c) = self.process_reporting(&mut line, &mut scratch, opts);
+                    (factor, clipped) = (f, clipped | c);
+                    outs.push(line.clone());
+                }
+                for j in 0..n {
+                    re[j] = T::Lanes::from_array(std::array::from_fn(|k| outs[k][j].re));
+                    im[j] = T::Lanes::from_array(std::array::from_fn(|k| outs[k][j].im));
                 }
                 (factor, clipped)
             }

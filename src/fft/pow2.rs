@@ -118,6 +118,109 @@ impl<T: Real> Pow2<T> {
         self.passes(None, 0, re, im, opts)
     }
 
+    /// Eight independent transforms at once: lane k of `re[j]`, `im[j]` is point j (natural
+    /// order) of line k. Every lane performs the scalar loop's rounded operations in its order
+    /// (the same levels, butterflies and stage rounding as [`Self::process_split`]), so each
+    /// line's result is bit-identical to transforming it alone; but with one line per lane every
+    /// load and store is a whole vector, where a short line alone needs gathers and scatters.
+    pub(crate) fn process_lanes(
+        &self,
+        re: &mut [T::Lanes],
+        im: &mut [T::Lanes],
+        opts: &StageOptions,
+    ) -> (f64, bool) {
+        let n = self.n;
+        assert!(
+            re.len() == n && im.len() == n,
+            "pow2 transform: length mismatch"
+        );
+        for i in 0..n {
+            let j = self.bitrev[i] as usize;
+            if j > i {
+                re.swap(i, j);
+                im.swap(i, j);
+            }
+        }
+        let saturating = T::FORMAT.overflow() == Overflow::Saturate;
+        let half = T::Lanes::splat(T::from_f64(0.5));
+        let l = self.levels.len();
+        let (mut level, mut factor, mut clipped) = (0, 1.0, false);
+        while level < l {
+            // Radix 4 takes the levels two by two, after one radix-2 level when l is odd.
+            let two = self.radix4 && (l - level).is_multiple_of(2);
+            match (two, opts.scale, self.dir) {
+                (false, false, _) => self.radix2_lanes::<false>(re, im, level, half),
+                (false, true, _) => self.radix2_lanes::<true>(re, im, level, half),
+                (true, false, Direction::Forward) => {
+                    self.radix4_lanes::<false, true>(re, im, level, half)
+                }
+                (true, false, Direction::Inverse) => {
+                    self.radix4_lanes::<false, false>(re, im, level, half)
+                }
+                (true, true, Direction::Forward) => {
+                    self.radix4_lanes::<true, true>(re, im, level, half)
+                }
+                (true, true, Direction::Inverse) => {
+                    self.radix4_lanes::<true, false>(re, im, level, half)
+                }
+            }
+            let done: i32 = if two { 2 } else { 1 };
+            level += done as usize;
+            if opts.scale {
+                factor *= 0.5_f64.powi(done);
+            }
+            clipped |= store_lanes::<T>(re, im, opts, saturating);
+        }
+        (factor, clipped)
+    }
+
+    /// One radix-2 level on lanes (the scalar loop of [`Self::radix2_level_impl`], per lane).
+    #[inline(always)]
+    fn radix2_lanes<const SCALE: bool>(
+        &self,
+        re: &mut [T::Lanes],
+        im: &mut [T::Lanes],
+        level: usize,
+        half: T::Lanes,
+    ) {
+        let h = 1 << level;
+        let (wr, wi) = &self.levels[level];
+        for (bre, bim) in re.chunks_exact_mut(2 * h).zip(im.chunks_exact_mut(2 * h)) {
+            let (r0, r1) = bre.split_at_mut(h);
+            let (i0, i1) = bim.split_at_mut(h);
+            for j in 0..h {
+                let w = (T::Lanes::splat(wr[j]), T::Lanes::splat(wi[j]));
+                let y = bfly2::<_, SCALE>([r0[j], i0[j], r1[j], i1[j]], w, half);
+                (r0[j], i0[j], r1[j], i1[j]) = (y[0], y[1], y[2], y[3]);
+            }
+        }
+    }
+
+    /// Two fused radix-2 levels on lanes (the scalar loop of [`Self::radix4_impl`], per lane).
+    #[inline(always)]
+    fn radix4_lanes<const SCALE: bool, const FWD: bool>(
+        &self,
+        re: &mut [T::Lanes],
+        im: &mut [T::Lanes],
+        level: usize,
+        half: T::Lanes,
+    ) {
+        let h = 1 << level;
+        let (ar, ai) = &self.levels[level];
+        let (br, bi) = &self.levels[level + 1];
+        for (bre, bim) in re.chunks_exact_mut(4 * h).zip(im.chunks_exact_mut(4 * h)) {
+            for j in 0..h {
+                let p = [j, j + h, j + 2 * h, j + 3 * h];
+                let x = unroll!(8, c => if c.is_multiple_of(2) { bre[p[c / 2]] } else { bim[p[c / 2]] });
+                let s = T::Lanes::splat;
+                let y = bfly4::<_, SCALE, FWD>(x, (s(ar[j]), s(ai[j])), (s(br[j]), s(bi[j])), half);
+                for m in 0..4 {
+                    (bre[p[m]], bim[p[m]]) = (y[2 * m], y[2 * m + 1]);
+                }
+            }
+        }
+    }
+
     /// The first radix-4 pass (levels 0 and 1, twiddles 1), fused with the bit-reversal
     /// permutation. The butterfly q of this pass reads bit-reversed positions 4q + m, that is
     /// src[rev2(m) n/4 + t] with t the (l-2)-bit reversal of q; taking eight consecutive t per
@@ -490,6 +593,26 @@ pub(crate) fn store<T: Real>(
         return re.iter().chain(im.iter()).any(|v| v.to_f64().abs() >= max);
     }
     false
+}
+
+/// [`store`] on lanes: every lane rounded as the scalar arrays are, clipping reported if any
+/// lane of any value saturated.
+fn store_lanes<T: Real>(
+    re: &mut [T::Lanes],
+    im: &mut [T::Lanes],
+    opts: &StageOptions,
+    saturating: bool,
+) -> bool {
+    if opts.store.is_none() && !saturating {
+        return false;
+    }
+    let mut clipped = false;
+    for v in re.iter_mut().chain(im.iter_mut()) {
+        let mut a = v.to_array();
+        clipped |= store(&mut a[..], &mut [], opts, saturating);
+        *v = T::Lanes::from_array(a);
+    }
+    clipped
 }
 
 /// Interleave (re, im) arrays back.
