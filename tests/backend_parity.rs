@@ -93,6 +93,7 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         let m = Modes(modes.clone());
         for hermitian in [false, true] {
             let fwd = |fmt| SpectralForward {
+                transform: mpno::backend::SpectralTransform::Fft,
                 scale: 1.0 / npts as f64,
                 hermitian,
                 format: fmt,
@@ -114,6 +115,7 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
             kshape.extend(m.kept_shape());
             let xc = rand_vec(2, 2 * kshape.iter().product::<usize>());
             let inv = |fmt| SpectralInverse {
+                transform: mpno::backend::SpectralTransform::Fft,
                 scale: 0.5,
                 hermitian,
                 format: fmt,

@@ -91,6 +91,16 @@ impl Fixtures {
             let text = config(&p("data.safetensors"), "run", 8) + "\n[audit]\n" + audit;
             std::fs::write(p(name), text).unwrap();
         }
+        for (name, value) in [
+            ("cfg_transform_typo.toml", "\"fftw\""),
+            ("cfg_transform_count.toml", "[\"gemm\", \"fft\"]"),
+        ] {
+            let text = config(&p("data.safetensors"), "run", 8).replace(
+                "n_layers = 1\n",
+                &format!("n_layers = 1\nspectral_transform = {value}\n"),
+            );
+            std::fs::write(p(name), text).unwrap();
+        }
         // Two trained runs: one to evaluate and corrupt, one whose data file then disappears.
         for (cfg, out) in [("cfg.toml", "trained"), ("cfg_gone.toml", "trained_gone")] {
             let o = Command::new(env!("CARGO_BIN_EXE_mpno"))
@@ -585,6 +595,21 @@ const CASES: &[Case] = &[
         setup: file,
     },
     // bench
+    Case {
+        args: "train --config {F}/cfg_transform_typo.toml --out-dir run",
+        expect: &["model.spectral_transform", "fftw", "fft, gemm"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_transform_count.toml --out-dir run",
+        expect: &["model.spectral_transform", "2 entries", "n_layers = 1"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --res 16 --modes 4 --transform dft --steps 1",
+        expect: &["--transform", "dft", "fft, gemm"],
+        setup: none,
+    },
     Case {
         args: "bench fno --res 1099511627776 --steps 1",
         expect: &["--res", "memory"],

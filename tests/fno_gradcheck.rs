@@ -3,7 +3,9 @@
 //! direct DFT oracle.
 
 use mpno::backend::cpu::Cpu;
-use mpno::backend::{Backend, Modes, Pointwise, SpectralForward, SpectralInverse};
+use mpno::backend::{
+    Backend, Modes, Pointwise, SpectralForward, SpectralInverse, SpectralTransform,
+};
 use mpno::fno::{Factorization, Fno, FnoConfig, Params, Policy, Resident, Stabilizer};
 use mpno::precision::Format;
 use rand::{RngExt, SeedableRng};
@@ -51,8 +53,7 @@ fn check(name: &str, f: &dyn Fn(&[f64]) -> f64, x: &[f64], g: &[f64], samples: u
     }
 }
 
-#[test]
-fn spectral_forward_matches_direct_dft() {
+fn spectral_forward_matches_direct_dft_with(transform: SpectralTransform) {
     let be = Be::new();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
     let grid = [6usize, 8];
@@ -64,6 +65,7 @@ fn spectral_forward_matches_direct_dft() {
         &t,
         &modes,
         SpectralForward {
+            transform,
             scale,
             hermitian: false,
             format: Format::Fp64,
@@ -94,7 +96,14 @@ fn spectral_forward_matches_direct_dft() {
 }
 
 #[test]
-fn spectral_round_trip_of_band_limited_field() {
+fn spectral_forward_matches_direct_dft() {
+    // The FFT and the GEMM (table product) paths: the same linear map.
+    for t in [SpectralTransform::Fft, SpectralTransform::Gemm] {
+        spectral_forward_matches_direct_dft_with(t);
+    }
+}
+
+fn spectral_round_trip_of_band_limited_field_with(transform: SpectralTransform) {
     // A real field whose spectrum lies inside the kept modes is reproduced exactly by
     // irfft(rfft(x) / N) (the model's FFT norm).
     let be = Be::new();
@@ -114,6 +123,7 @@ fn spectral_round_trip_of_band_limited_field() {
         &t,
         &modes,
         SpectralForward {
+            transform,
             scale: 1.0 / 80.0,
             hermitian: false,
             format: Format::Fp64,
@@ -123,6 +133,7 @@ fn spectral_round_trip_of_band_limited_field() {
         &xhat,
         &grid,
         SpectralInverse {
+            transform,
             scale: 1.0,
             hermitian: true,
             format: Format::Fp64,
@@ -133,10 +144,17 @@ fn spectral_round_trip_of_band_limited_field() {
     }
 }
 
+#[test]
+fn spectral_round_trip_of_band_limited_field() {
+    // The FFT and the GEMM (table product) paths: the same linear map.
+    for t in [SpectralTransform::Fft, SpectralTransform::Gemm] {
+        spectral_round_trip_of_band_limited_field_with(t);
+    }
+}
+
 /// Gradients of the spectral transforms through <r, op(x)>, 1-D to 3-D, with and without the
 /// Hermitian weights, including even and odd grids (Nyquist handling).
-#[test]
-fn spectral_transform_gradients() {
+fn spectral_transform_gradients_with(transform: SpectralTransform) {
     let be = Be::new();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
     for (grid, modes) in [
@@ -155,6 +173,7 @@ fn spectral_transform_gradients() {
         ks.extend(&kept);
         for hermitian in [false, true] {
             let fo = SpectralForward {
+                transform,
                 scale: 0.3,
                 hermitian,
                 format: Format::Fp64,
@@ -188,6 +207,7 @@ fn spectral_transform_gradients() {
                 &be.upload_complex(&ks, &rw, Format::Fp64),
                 &grid,
                 SpectralInverse {
+                    transform,
                     scale: 0.3,
                     hermitian: false,
                     format: Format::Fp64,
@@ -196,6 +216,7 @@ fn spectral_transform_gradients() {
             check(&format!("rfft {grid:?} herm {hermitian}"), &f, &x, &g, 40);
 
             let io = SpectralInverse {
+                transform,
                 scale: 0.7,
                 hermitian,
                 format: Format::Fp64,
@@ -216,6 +237,7 @@ fn spectral_transform_gradients() {
                 &be.upload(&xs, &r2, Format::Fp64),
                 &modes,
                 SpectralForward {
+                    transform,
                     scale: 0.7,
                     hermitian,
                     format: Format::Fp64,
@@ -232,6 +254,14 @@ fn spectral_transform_gradients() {
                 40,
             );
         }
+    }
+}
+
+#[test]
+fn spectral_transform_gradients() {
+    // The FFT and the GEMM (table product) paths: the same linear map.
+    for t in [SpectralTransform::Fft, SpectralTransform::Gemm] {
+        spectral_transform_gradients_with(t);
     }
 }
 
@@ -423,6 +453,12 @@ fn model_gradients() {
             // Both structures of the last block: neuraloperator 2.0.0 (no GELU before its
             // channel MLP) in 2-D, 0.3.0 (with it) in 1-D and 3-D.
             gelu_before_last_mlp: dim != 2,
+            // FFT blocks in 2-D, GEMM blocks in 3-D, one of each in 1-D.
+            spectral_transform: match dim {
+                1 => vec![SpectralTransform::Gemm, SpectralTransform::Fft],
+                2 => Vec::new(),
+                _ => vec![SpectralTransform::Gemm],
+            },
         };
         let model = Fno::new(cfg).unwrap();
         let be = Be::new();
@@ -533,6 +569,7 @@ fn eager_and_deferred_finiteness_checks_report_the_same_overflow() {
         factorization: Factorization::Dense,
         positional_embedding: true,
         gelu_before_last_mlp: false,
+        spectral_transform: Vec::new(),
     };
     let model = Fno::new(cfg).unwrap();
     let policy = Policy::half_block(Format::Fp16, Stabilizer::None);
@@ -596,6 +633,7 @@ fn recomputed_activations_are_identical_and_smaller_by_the_gelu_outputs() {
         factorization: Factorization::Dense,
         positional_embedding: true,
         gelu_before_last_mlp: false,
+        spectral_transform: Vec::new(),
     };
     let (batch, grid) = (2usize, [8usize, 8]);
     let npts = grid[0] * grid[1];

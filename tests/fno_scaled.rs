@@ -86,6 +86,7 @@ fn scaled_forward_pass_matches_an_independent_replay() {
         factorization: mpno::fno::Factorization::Dense,
         positional_embedding: false,
         gelu_before_last_mlp: false,
+        spectral_transform: Vec::new(),
     };
     let model = Fno::new(cfg).unwrap();
     let mut host = model.init::<f32>(5);
@@ -157,6 +158,7 @@ fn scaled_forward_pass_matches_an_independent_replay() {
             &z,
             &Modes(vec![3, 3]),
             SpectralForward {
+                transform: mpno::backend::SpectralTransform::Fft,
                 scale: 1.0 / (n * n) as f64,
                 hermitian: false,
                 format: fmt(&st[0]),
@@ -180,6 +182,7 @@ fn scaled_forward_pass_matches_an_independent_replay() {
             &q_complex(&be, &yhat, &inv),
             &[n, n],
             SpectralInverse {
+                transform: mpno::backend::SpectralTransform::Fft,
                 scale: 1.0,
                 hermitian: true,
                 format: fmt(&st[2]),

@@ -1084,6 +1084,7 @@ fn spectral_pipeline_reproduces_rfft_and_irfft_modes() {
             fft_lead(&mut full, bc * g.ml, g, false, &mut planner);
             let kept = k.fwd_lead(St::F32, &Buf::F32(from_c(&full)), bc, g, scale, hermitian);
             let opt = SpectralForward {
+                transform: mpno::backend::SpectralTransform::Fft,
                 scale: scale as f64,
                 hermitian,
                 format: Format::Fp32,
@@ -1137,6 +1138,7 @@ fn spectral_pipeline_reproduces_rfft_and_irfft_modes() {
             let mut kshape = vec![batch, ch];
             kshape.extend(Modes(modes.to_vec()).kept_shape());
             let opt = SpectralInverse {
+                transform: mpno::backend::SpectralTransform::Fft,
                 scale: scale as f64,
                 hermitian,
                 format: Format::Fp32,

@@ -11,7 +11,7 @@
 use super::elementwise::{CHUNK, map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
 use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse, format_bytes, unravel,
+    SpectralInverse, SpectralTransform, dft_gemm, format_bytes, unravel,
 };
 use crate::fft::{Algorithm, Complex, Direction, Fft, StageOptions};
 use crate::fno::Scalar;
@@ -281,6 +281,12 @@ macro_rules! with_fft_scalar {
 
 fn czero<C: Real>() -> Complex<C> {
     Complex::new(C::zero(), C::zero())
+}
+
+/// Whether a GEMM transform in `fmt` on backend scalar `T` accumulates in f64 (f64 backend,
+/// fp64 format: gradient checks) rather than fp32.
+fn wide<T: Scalar>(fmt: Format) -> bool {
+    T::holds(fmt) && <T as Real>::FORMAT == Format::Fp64
 }
 
 /// Hermitian weight c_k of the last-axis index k on an n-point axis.
@@ -564,6 +570,45 @@ impl<T: Scalar> Cpu<T> {
         )
     }
 
+    /// [`dft_gemm::ForwardPlan`] over every (batch, channel) slice in parallel.
+    fn gemm_rfft<A: Scalar>(
+        &self,
+        x: &CpuTensor<T>,
+        modes: &Modes,
+        opt: SpectralForward,
+    ) -> Vec<Complex<T>> {
+        let d = modes.0.len();
+        let grid = &x.shape[x.shape.len() - d..];
+        let npts: usize = grid.iter().product();
+        let nkept: usize = modes.kept_shape().iter().product();
+        let plan =
+            dft_gemm::ForwardPlan::<A>::new(grid, modes, opt.scale, opt.hermitian, opt.format);
+        zeroed_chunks(
+            x.data.len() / npts * nkept,
+            nkept,
+            czero::<T>(),
+            |i, dst| plan.run(&x.data[i * npts..(i + 1) * npts], dst),
+        )
+    }
+
+    /// [`dft_gemm::InversePlan`] over every (batch, channel) slice in parallel.
+    fn gemm_irfft<A: Scalar>(
+        &self,
+        x: &CpuCTensor<T>,
+        grid: &[usize],
+        opt: SpectralInverse,
+    ) -> Vec<T> {
+        let d = grid.len();
+        let kept = &x.shape[x.shape.len() - d..];
+        let nkept: usize = kept.iter().product();
+        let npts: usize = grid.iter().product();
+        let plan =
+            dft_gemm::InversePlan::<A>::new(grid, kept, opt.scale, opt.hermitian, opt.format);
+        zeroed_chunks(x.data.len() / nkept * npts, npts, T::zero(), |i, dst| {
+            plan.run(&x.data[i * nkept..(i + 1) * nkept], dst)
+        })
+    }
+
     /// `data` rounded to `fmt`: borrowed as it is when rounding is the identity (the scalar
     /// holds the format), so an fp32 op copies nothing.
     fn rounded<'a>(&self, data: &'a [T], fmt: Format) -> Cow<'a, [T]> {
@@ -765,7 +810,15 @@ impl<T: Scalar> Backend for Cpu<T> {
         if let Err(e) = modes.check_grid(grid) {
             panic!("rfft_modes: {e}");
         }
-        let data = with_fft_scalar!(T, opt.format, C => self.rfft_impl::<C>(x, modes, opt));
+        let data = match opt.transform {
+            SpectralTransform::Fft => {
+                with_fft_scalar!(T, opt.format, C => self.rfft_impl::<C>(x, modes, opt))
+            }
+            SpectralTransform::Gemm if wide::<T>(opt.format) => {
+                self.gemm_rfft::<f64>(x, modes, opt)
+            }
+            SpectralTransform::Gemm => self.gemm_rfft::<f32>(x, modes, opt),
+        };
         let mut shape = x.shape[..x.shape.len() - d].to_vec();
         shape.extend(modes.kept_shape());
         self.ctensor(shape, opt.format, data)
@@ -788,7 +841,15 @@ impl<T: Scalar> Backend for Cpu<T> {
         if let Err(e) = modes.check_grid(grid) {
             panic!("irfft_modes: {e}");
         }
-        let data = with_fft_scalar!(T, opt.format, C => self.irfft_impl::<C>(x, grid, opt));
+        let data = match opt.transform {
+            SpectralTransform::Fft => {
+                with_fft_scalar!(T, opt.format, C => self.irfft_impl::<C>(x, grid, opt))
+            }
+            SpectralTransform::Gemm if wide::<T>(opt.format) => {
+                self.gemm_irfft::<f64>(x, grid, opt)
+            }
+            SpectralTransform::Gemm => self.gemm_irfft::<f32>(x, grid, opt),
+        };
         let mut shape = x.shape[..x.shape.len() - d].to_vec();
         shape.extend_from_slice(grid);
         self.tensor(shape, opt.format, data)

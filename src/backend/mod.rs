@@ -14,6 +14,7 @@
 
 pub mod cpu;
 pub mod cuda;
+mod dft_gemm;
 mod elementwise;
 
 use crate::fno::Scalar;
@@ -86,6 +87,50 @@ pub fn format_bytes(fmt: Format) -> usize {
     }
 }
 
+/// How a spectral layer computes its truncated transforms.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SpectralTransform {
+    /// FFTs of the whole axis, then the kept modes (rustfft in fp32; emulated radix-4 /
+    /// Bluestein in lower formats: every butterfly operation rounded, model III).
+    #[default]
+    Fft,
+    /// The kept modes as matrix products with a rounded cos/sin table, products exact and sums
+    /// in fp32, as tensor cores compute them (`backend::dft_gemm`; any grid size).
+    Gemm,
+}
+
+impl SpectralTransform {
+    /// Name in configs and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SpectralTransform::Fft => "fft",
+            SpectralTransform::Gemm => "gemm",
+        }
+    }
+}
+
+impl std::fmt::Display for SpectralTransform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SpectralTransform {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fft" => Ok(SpectralTransform::Fft),
+            "gemm" => Ok(SpectralTransform::Gemm),
+            _ => Err(format!(
+                "unknown spectral transform '{s}'; allowed: fft, gemm"
+            )),
+        }
+    }
+}
+
 /// Options of the forward spectral transform `X_k = scale * w_k * sum_j x_j exp(-2 pi i <j, k> / n)`
 /// over the kept modes, where `w_k` = 1, or with `hermitian` the weight c_k of
 /// [`SpectralInverse`] (used by the inverse's backward).
@@ -96,6 +141,8 @@ pub struct SpectralForward {
     /// Format of the transform: inputs are rounded to it and, for formats below the backend's
     /// scalar, every FFT operation is emulated in it (model III); outputs lie in it.
     pub format: Format,
+    /// FFT or matrix product with a table (see [`SpectralTransform`]).
+    pub transform: SpectralTransform,
 }
 
 /// Options of the inverse spectral transform
@@ -108,6 +155,7 @@ pub struct SpectralInverse {
     pub scale: f64,
     pub hermitian: bool,
     pub format: Format,
+    pub transform: SpectralTransform,
 }
 
 /// The ops an FNO needs. Every op returning a tensor stores it in the format named by its

@@ -17,6 +17,7 @@
 //! modes = [12, 12]                       # per axis; one entry is used for every axis
 //! n_layers = 4
 //! gelu_before_last_mlp = false           # neuraloperator 2.0.0's last block (true: 0.3.0's)
+//! spectral_transform = "fft"             # or "gemm" (DFT as a matrix product), or one per block
 //!
 //! [train]
 //! epochs = 100
@@ -41,6 +42,7 @@
 //! Errors are [`UsageError`]s whose `field` is the dotted field name (`model.width`,
 //! `model.modes[0]`, `data.file`); TOML syntax and type errors also give the line.
 
+use crate::backend::SpectralTransform;
 use crate::cli::UsageError;
 use crate::fno::data::{DataSpec, subsample_step};
 use crate::fno::loss::LossKind;
@@ -204,6 +206,36 @@ pub struct ModelConfig {
     /// leaves it out as neuraloperator 2.0.0 does; true applies it as neuraloperator 0.3.0 (and
     /// mpno before 2026-12-05) did.
     pub gelu_before_last_mlp: bool,
+    /// How the blocks compute their truncated spectral transforms: "fft" (default) or "gemm"
+    /// (matrix products with a rounded cos/sin table, fp32 sums: tensor-core arithmetic), one
+    /// value for every block or a list with one per block.
+    #[serde(deserialize_with = "one_or_many", serialize_with = "as_list")]
+    pub spectral_transform: Vec<SpectralTransform>,
+}
+
+/// A string or a list of strings, each a [`SpectralTransform`] name (errors list the allowed
+/// names).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SpectralTransform>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let names = match OneOrMany::deserialize(d).map_err(|_| {
+        serde::de::Error::custom("expected \"fft\", \"gemm\" or a list of them (one per block)")
+    })? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    };
+    names
+        .iter()
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn as_list<S: serde::Serializer>(v: &[SpectralTransform], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|t| t.name()))
 }
 
 impl Default for ModelConfig {
@@ -224,6 +256,7 @@ impl Default for ModelConfig {
             skip: SkipKind::Linear,
             positional_embedding: true,
             gelu_before_last_mlp: false,
+            spectral_transform: Vec::new(),
         }
     }
 }
@@ -775,6 +808,17 @@ impl TrainConfig {
             if k == 0 {
                 return Err(err(format!("model.modes[{i}]"), "must be >= 1, got 0"));
             }
+        }
+        let nt = m.spectral_transform.len();
+        if nt > 1 && nt != m.n_layers {
+            return Err(err(
+                "model.spectral_transform",
+                format!(
+                    "{nt} entries for n_layers = {} (give one for every block or one per block; \
+                     allowed values: fft, gemm)",
+                    m.n_layers
+                ),
+            ));
         }
         if m.factorization == Factorization::Cp && m.rank == 0 {
             return Err(err(

@@ -22,7 +22,8 @@ use super::quant::{self, QuantCount, QuantStats};
 use super::resident::Resident;
 use super::scalar::Scalar;
 use crate::backend::{
-    Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse, unravel,
+    Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse, SpectralTransform,
+    unravel,
 };
 use crate::precision::Format;
 use crate::precision::Real;
@@ -66,9 +67,21 @@ pub struct FnoConfig {
     /// neuraloperator 2.0.0's `FNOBlocks.forward_with_postactivation`. Without a channel MLP
     /// the last block has no GELU either way.
     pub gelu_before_last_mlp: bool,
+    /// How each block computes its truncated spectral transforms: one entry for every block, or
+    /// one per block (empty: FFT everywhere). See [`SpectralTransform`].
+    pub spectral_transform: Vec<SpectralTransform>,
 }
 
 impl FnoConfig {
+    /// The spectral transform of block `l`.
+    pub fn transform(&self, l: usize) -> SpectralTransform {
+        match self.spectral_transform.as_slice() {
+            [] => SpectralTransform::Fft,
+            [t] => *t,
+            ts => ts[l],
+        }
+    }
+
     /// A small 2-D Darcy-style model: width 32, 12 modes, 4 layers, ratios as neuraloperator.
     pub fn darcy_small() -> Self {
         FnoConfig {
@@ -84,6 +97,7 @@ impl FnoConfig {
             factorization: Factorization::Dense,
             positional_embedding: true,
             gelu_before_last_mlp: false,
+            spectral_transform: Vec::new(),
         }
     }
 
@@ -111,6 +125,14 @@ impl FnoConfig {
         }
         if let Some(i) = self.modes.iter().position(|&m| m == 0) {
             return Err(format!("model.modes[{i}]: must be >= 1, got 0"));
+        }
+        let nt = self.spectral_transform.len();
+        if nt > 1 && nt != self.n_layers {
+            return Err(format!(
+                "model.spectral_transform: {nt} entries for n_layers = {} (give one for every \
+                 block or one per block; allowed values: fft, gemm)",
+                self.n_layers
+            ));
         }
         if !(self.mlp_expansion >= 0.0 && self.mlp_expansion.is_finite()) {
             return Err(format!(
@@ -741,6 +763,7 @@ impl Fno {
                 false,
                 policy.fwd_fft,
                 [site(0), site(1)],
+                self.cfg.transform(l),
             );
             drop(z);
             watch.check(&name, "forward FFT", &[], &[&xhat])?;
@@ -772,6 +795,7 @@ impl Fno {
                 true,
                 (policy.contraction, policy.inv_fft),
                 [site(5), site(6)],
+                self.cfg.transform(l),
             );
             drop(yhat);
             watch.check(&name, "inverse FFT", &[&f], &[])?;
@@ -863,11 +887,13 @@ impl Fno {
         hermitian: bool,
         stage: Stage,
         seeds: [u64; 2],
+        transform: SpectralTransform,
     ) -> B::CTensor {
         let opt = |format| SpectralForward {
             scale,
             hermitian,
             format,
+            transform,
         };
         if stage.is_plain() {
             return be.rfft_modes(x, modes, opt(stage.format));
@@ -894,12 +920,14 @@ impl Fno {
         hermitian: bool,
         stages: (Stage, Stage),
         seeds: [u64; 2],
+        transform: SpectralTransform,
     ) -> B::Tensor {
         let stage = stages.1;
         let opt = |format| SpectralInverse {
             scale,
             hermitian,
             format,
+            transform,
         };
         if stage.is_plain() {
             return be.irfft_modes(x, grid, opt(stage.format));
@@ -1052,6 +1080,7 @@ impl Fno {
                 true,
                 policy.inv_fft,
                 [site(8), site(9)],
+                self.cfg.transform(l),
             );
             watch.check(&name, "inverse FFT", &[], &[&g_yhat])?;
             let (g_xhat, g_w) = if policy.contraction.is_plain() {
@@ -1078,6 +1107,7 @@ impl Fno {
                 false,
                 (policy.contraction, policy.fwd_fft),
                 [site(13), site(14)],
+                self.cfg.transform(l),
             );
             watch.check(&name, "forward FFT", &[&g_z], &[])?;
             let g_spec = match bc.stab {

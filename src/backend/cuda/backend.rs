@@ -22,8 +22,13 @@ use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
 use super::{ContractGemms, CudaError, GemmShape, PlanCache};
 use crate::backend::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse, contract_dims,
+    SpectralInverse, SpectralTransform, contract_dims,
 };
+
+/// The CUDA backend runs spectral layers with cuFFT only: configs are checked before a run
+/// starts ([`crate::fno::FnoConfig::check_device`]), so reaching this is a bug.
+const NO_GEMM: &str = "the cuda backend has no GEMM spectral transform yet (issue 24); \
+                       set model.spectral_transform = \"fft\" for --device cuda";
 use crate::fno::loss::LossKind;
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
@@ -375,6 +380,7 @@ impl Cuda {
         if let Err(e) = modes.check_grid(&grid) {
             panic!("rfft_modes: {e}");
         }
+        assert_eq!(opt.transform, SpectralTransform::Fft, "{NO_GEMM}");
         let bc: usize = x.shape[..split].iter().product();
         let s = Self::spectral_dims(bc, &grid, &modes.0);
         let x = self.as_format(x, opt.format)?;
@@ -436,6 +442,7 @@ impl Cuda {
         if let Err(e) = Modes(modes.clone()).check_grid(grid) {
             panic!("irfft_modes: {e}");
         }
+        assert_eq!(opt.transform, SpectralTransform::Fft, "{NO_GEMM}");
         let bc: usize = x.shape[..split].iter().product();
         let s = Self::spectral_dims(bc, grid, &modes);
         let x = self.as_cformat(x, opt.format)?;
