@@ -100,18 +100,24 @@ fn complex_axis<A: Scalar>(
         vec![A::zero(); outer * cols * inner],
         vec![A::zero(); outer * cols * inner],
     );
+    // Vectorised over the output index c (a contiguous table row), r ascending per output.
+    let (mut ar, mut ai) = (vec![A::zero(); cols], vec![A::zero(); cols]);
     for o in 0..outer {
-        for c in 0..cols {
-            let at = (o * cols + c) * inner;
-            let (ar, ai) = (&mut ore[at..at + inner], &mut oim[at..at + inner]);
+        for i in 0..inner {
+            ar.fill(A::zero());
+            ai.fill(A::zero());
             for r in 0..rows {
-                let (tr, ti) = (t.re[r * cols + c], t.im[r * cols + c]);
-                let from = (o * rows + r) * inner;
-                let (xr, xi) = (&inp.0[from..from + inner], &inp.1[from..from + inner]);
-                for i in 0..inner {
-                    ar[i] = ar[i] + xr[i] * tr - xi[i] * ti;
-                    ai[i] = ai[i] + xr[i] * ti + xi[i] * tr;
+                let at = (o * rows + r) * inner + i;
+                let (xr, xi) = (inp.0[at], inp.1[at]);
+                let (tr, ti) = (&t.re[r * cols..][..cols], &t.im[r * cols..][..cols]);
+                for c in 0..cols {
+                    ar[c] = ar[c] + xr * tr[c] - xi * ti[c];
+                    ai[c] = ai[c] + xr * ti[c] + xi * tr[c];
                 }
+            }
+            for c in 0..cols {
+                let at = (o * cols + c) * inner + i;
+                (ore[at], oim[at]) = (ar[c], ai[c]);
             }
         }
     }
