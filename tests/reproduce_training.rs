@@ -336,6 +336,16 @@ fn committed_training_results_have_every_run_and_back_the_readme() {
     let fp8 = committed_l2("fno_fp8");
     assert!(fp8["E5M2"].is_finite() && fp8["E5M2"] < 0.2, "{fp8:?}");
     assert!(!fp8["E4M3"].is_finite() || fp8["E4M3"] > 0.5, "{fp8:?}");
+    // The GEMM spectral transform (issue 24): fp16 and bf16 blocks within 10% of fp32.
+    let gemm = committed_l2("fno_gemm");
+    let full = gemm["FFT fp32"];
+    for run in ["GEMM fp32", "GEMM fp16", "GEMM bf16"] {
+        assert!(
+            (gemm[run] - full).abs() <= 0.1 * full,
+            "{run} {} vs fp32 {full}",
+            gemm[run]
+        );
+    }
 }
 
 /// Relative L2 per (experiment, run, resolution) of a summary CSV.
