@@ -147,6 +147,21 @@ fn training_experiments_run_at_small_scale_and_share_runs() {
         assert_eq!(header(&epochs), EPOCHS);
         let labels = labels_of(n);
         let rs = rows(&summary);
+        // Model fields a run changes (e.g. the spectral transform) per label, from the
+        // resolved config: the CSV's columns do not name them.
+        let resolved: toml::Table =
+            toml::from_str(&std::fs::read_to_string(figs.join(format!("{n}.toml"))).unwrap())
+                .unwrap();
+        let model_of = |l: &str| -> String {
+            resolved["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["label"].as_str() == Some(l))
+                .and_then(|r| r.get("model"))
+                .map(|m| m.to_string())
+                .unwrap_or_default()
+        };
         for l in &labels {
             // Not stopped (skip mode): one row per test resolution (16 and 32).
             let mine: Vec<_> = rs.iter().filter(|r| &r["run"] == l).collect();
@@ -165,6 +180,7 @@ fn training_experiments_run_at_small_scale_and_share_runs() {
             ]
             .iter()
             .map(|k| mine[0][*k].clone())
+            .chain([model_of(l)])
             .collect();
             distinct.insert(key, ());
             total += 1;
