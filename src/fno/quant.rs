@@ -168,17 +168,8 @@ fn scaled_in_place<T: Scalar>(
     seed: u64,
 ) -> QuantCount {
     let (group, count) = group_fn(sf.scaling, shape);
-    let mut amax = vec![0.0f64; count];
-    let mut bad = vec![false; count];
-    for (i, v) in x.iter().enumerate() {
-        let v = v.to_f64();
-        let g = group(i);
-        if v.is_finite() {
-            amax[g] = amax[g].max(v.abs());
-        } else {
-            bad[g] = true;
-        }
-    }
+    let blocks = matches!(sf.scaling, Scaling::Block { .. });
+    let (amax, bad) = group_amax(x, &group, count, blocks);
     // The scale 2^X of each group; NaN for a group without one.
     let scales: Vec<f64> = (0..count)
         .map(|g| {
@@ -220,6 +211,75 @@ fn scaled_in_place<T: Scalar>(
         saturated,
         nonfinite_groups: bad.iter().filter(|b| **b).count() as u64,
     }
+}
+
+/// Per group: the largest finite |value|, and whether a value is inf or NaN.
+type Maxima = (Vec<f64>, Vec<bool>);
+
+/// Per group: the largest finite |value| and whether a value is inf or NaN. Chunks in parallel,
+/// each with its own table of every group (tensor, channel: few groups, interleaved), or with
+/// `blocks` (contiguous groups along the row-major order) of its own groups alone; max and "or"
+/// do not depend on the order, so neither does the result.
+fn group_amax<T: Scalar>(
+    x: &[T],
+    group: &(impl Fn(usize) -> usize + Sync),
+    count: usize,
+    blocks: bool,
+) -> Maxima {
+    let fold = |(amax, bad): &mut Maxima, base: usize, g0: usize, xs: &[T]| {
+        for (j, v) in xs.iter().enumerate() {
+            let v = v.to_f64();
+            let g = group(base + j) - g0;
+            if v.is_finite() {
+                amax[g] = amax[g].max(v.abs());
+            } else {
+                bad[g] = true;
+            }
+        }
+    };
+    let init = |n: usize| (vec![0.0f64; n], vec![false; n]);
+    if !blocks {
+        return x
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, xs)| {
+                let mut t = init(count);
+                fold(&mut t, c * CHUNK, 0, xs);
+                t
+            })
+            .reduce(
+                || init(count),
+                |mut a, b| {
+                    for g in 0..count {
+                        a.0[g] = a.0[g].max(b.0[g]);
+                        a.1[g] |= b.1[g];
+                    }
+                    a
+                },
+            );
+    }
+    // Blocks of k along the last axis: the group index never decreases along
+    // the row-major order, so each chunk covers the groups group(first)..=group(last) alone,
+    // and a group split between two chunks is merged where they meet.
+    let parts: Vec<(usize, Maxima)> = x
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(c, xs)| {
+            let base = c * CHUNK;
+            let (g0, g1) = (group(base), group(base + xs.len() - 1));
+            let mut t = init(g1 - g0 + 1);
+            fold(&mut t, base, g0, xs);
+            (g0, t)
+        })
+        .collect();
+    let (mut amax, mut bad) = init(count);
+    for (g0, (a, b)) in parts {
+        for (i, (a, b)) in a.into_iter().zip(b).enumerate() {
+            amax[g0 + i] = amax[g0 + i].max(a);
+            bad[g0 + i] |= b;
+        }
+    }
+    (amax, bad)
 }
 
 /// The storage format a quantized tensor is tagged with: a plain stochastic stage's format (the
@@ -305,6 +365,9 @@ mod tests {
                 (vec![3, 5, 7, 9], 12.0),
                 (vec![2, 4, 40], 30.0),
                 (vec![4, 3, 8, 70], 4.0),
+                // Many chunks of CHUNK values (the group maxima are found per chunk in
+                // parallel), 100 channels, blocks split between chunks.
+                (vec![3, 100, 9, 11], 20.0),
             ] {
                 let n: usize = shape.iter().product();
                 let x = random(n, n as u64, spread);
