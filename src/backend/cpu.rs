@@ -11,7 +11,7 @@
 use super::elementwise::{CHUNK, map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
 use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse, SpectralTransform, dft_gemm, format_bytes, unravel,
+    SpectralInverse, SpectralTransform, dft_gemm, format_bytes, herm_weight, unravel,
 };
 use crate::fft::{Algorithm, Complex, Direction, Fft, StageOptions};
 use crate::fno::Scalar;
@@ -287,11 +287,6 @@ fn czero<C: Real>() -> Complex<C> {
 /// fp64 format: gradient checks) rather than fp32.
 fn wide<T: Scalar>(fmt: Format) -> bool {
     T::holds(fmt) && <T as Real>::FORMAT == Format::Fp64
-}
-
-/// Hermitian weight c_k of the last-axis index k on an n-point axis.
-fn herm_weight(k: usize, n: usize) -> f64 {
-    if k == 0 || 2 * k == n { 1.0 } else { 2.0 }
 }
 
 /// Index along an axis of n points of kept index j (see [`Modes`]).
@@ -596,14 +591,13 @@ impl<T: Scalar> Cpu<T> {
         &self,
         x: &CpuCTensor<T>,
         grid: &[usize],
+        modes: &Modes,
         opt: SpectralInverse,
     ) -> Vec<T> {
-        let d = grid.len();
-        let kept = &x.shape[x.shape.len() - d..];
-        let nkept: usize = kept.iter().product();
+        let nkept: usize = modes.kept_shape().iter().product();
         let npts: usize = grid.iter().product();
         let plan =
-            dft_gemm::InversePlan::<A>::new(grid, kept, opt.scale, opt.hermitian, opt.format);
+            dft_gemm::InversePlan::<A>::new(grid, modes, opt.scale, opt.hermitian, opt.format);
         zeroed_chunks(x.data.len() / nkept * npts, npts, T::zero(), |i, dst| {
             plan.run(&x.data[i * nkept..(i + 1) * nkept], dst)
         })
@@ -846,9 +840,9 @@ impl<T: Scalar> Backend for Cpu<T> {
                 with_fft_scalar!(T, opt.format, C => self.irfft_impl::<C>(x, grid, opt))
             }
             SpectralTransform::Gemm if wide::<T>(opt.format) => {
-                self.gemm_irfft::<f64>(x, grid, opt)
+                self.gemm_irfft::<f64>(x, grid, &modes, opt)
             }
-            SpectralTransform::Gemm => self.gemm_irfft::<f32>(x, grid, opt),
+            SpectralTransform::Gemm => self.gemm_irfft::<f32>(x, grid, &modes, opt),
         };
         let mut shape = x.shape[..x.shape.len() - d].to_vec();
         shape.extend_from_slice(grid);

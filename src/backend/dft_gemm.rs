@@ -23,7 +23,7 @@
 //!
 //! The same arithmetic, per coefficient, is what `mpno errors --model gemm` measures and bounds.
 
-use super::Modes;
+use super::{Modes, herm_weight};
 use crate::fft::Complex;
 use crate::fno::Scalar;
 use crate::precision::Format;
@@ -70,20 +70,6 @@ impl<A: Scalar> Table<A> {
         A::round_slice(&mut im, fmt);
         Table { re, im, cols }
     }
-}
-
-/// Frequency of kept index `j` on a full axis of 2m kept entries.
-fn freq(j: usize, m: usize) -> i64 {
-    if j < m {
-        j as i64
-    } else {
-        j as i64 - 2 * m as i64
-    }
-}
-
-/// Hermitian weight c_k of last-axis index k on an n-point axis.
-fn herm(k: usize, n: usize) -> f64 {
-    if k == 0 || 2 * k == n { 1.0 } else { 2.0 }
 }
 
 /// One complex axis: `out[o, c, i] = sum_r inp[o, r, i] t[r, c]` over split (re, im) arrays of
@@ -149,12 +135,14 @@ impl<A: Scalar> ForwardPlan<A> {
         let d = grid.len();
         let kept = modes.kept_shape();
         let (nl, ml) = (grid[d - 1], kept[d - 1]);
-        let w = |k: usize| if hermitian { herm(k, nl) } else { 1.0 };
+        let w = |k: usize| if hermitian { herm_weight(k, nl) } else { 1.0 };
         let last = Table::new(nl, ml, nl, -1.0, fmt, |j, k| (j as i64, k as i64, w(k)));
         let axes = (0..d - 1)
             .map(|a| {
-                let (n, m) = (grid[a], modes.0[a]);
-                Table::new(n, 2 * m, n, -1.0, fmt, |g, j| (g as i64, freq(j, m), 1.0))
+                let f = |j| modes.frequency(a, j);
+                Table::new(grid[a], kept[a], grid[a], -1.0, fmt, |g, j| {
+                    (g as i64, f(j), 1.0)
+                })
             })
             .collect();
         ForwardPlan {
@@ -220,28 +208,31 @@ pub(crate) struct InversePlan<A> {
 }
 
 impl<A: Scalar> InversePlan<A> {
-    /// `y_j = scale * sum_k c_k Re(X_k exp(2 pi i <j, k> / n))` from the `kept` spectrum onto
-    /// `grid` (c_k the Hermitian weight when `hermitian`, else 1), in format `fmt`.
+    /// `y_j = scale * sum_k c_k Re(X_k exp(2 pi i <j, k> / n))` from the spectrum of the kept
+    /// `modes` onto `grid` (c_k the Hermitian weight when `hermitian`, else 1), in format `fmt`.
     pub(crate) fn new(
         grid: &[usize],
-        kept: &[usize],
+        modes: &Modes,
         scale: f64,
         hermitian: bool,
         fmt: Format,
     ) -> Self {
         let d = grid.len();
+        let kept = modes.kept_shape();
         let (nl, ml) = (grid[d - 1], kept[d - 1]);
         let axes = (0..d - 1)
             .map(|a| {
-                let (n, m) = (grid[a], kept[a] / 2);
-                Table::new(2 * m, n, n, 1.0, fmt, |j, g| (freq(j, m), g as i64, 1.0))
+                let f = |j| modes.frequency(a, j);
+                Table::new(kept[a], grid[a], grid[a], 1.0, fmt, |j, g| {
+                    (f(j), g as i64, 1.0)
+                })
             })
             .collect();
-        let w = |k: usize| if hermitian { herm(k, nl) } else { 1.0 };
+        let w = |k: usize| if hermitian { herm_weight(k, nl) } else { 1.0 };
         let last = Table::new(ml, nl, nl, 1.0, fmt, |k, g| (k as i64, g as i64, w(k)));
         InversePlan {
             grid: grid.to_vec(),
-            kept: kept.to_vec(),
+            kept,
             axes,
             last,
             scale,

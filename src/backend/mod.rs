@@ -70,6 +70,11 @@ impl Modes {
     }
 }
 
+/// Hermitian weight c_k of the last-axis index k on an n-point axis (see [`SpectralInverse`]).
+pub(crate) fn herm_weight(k: usize, n: usize) -> f64 {
+    if k == 0 || 2 * k == n { 1.0 } else { 2.0 }
+}
+
 /// Live and peak bytes of the tensors a backend holds, counted at their storage width.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemStats {
