@@ -70,13 +70,7 @@ impl<T: Real> Pow2<T> {
             re.len() == n && im.len() == n,
             "pow2 transform: length mismatch"
         );
-        for i in 0..n {
-            let j = self.bitrev[i] as usize;
-            if j > i {
-                re.swap(i, j);
-                im.swap(i, j);
-            }
-        }
+        bitrev_permute(&self.bitrev, re, im);
         self.passes(None, 0, re, im, opts)
     }
 
@@ -134,13 +128,7 @@ impl<T: Real> Pow2<T> {
             re.len() == n && im.len() == n,
             "pow2 transform: length mismatch"
         );
-        for i in 0..n {
-            let j = self.bitrev[i] as usize;
-            if j > i {
-                re.swap(i, j);
-                im.swap(i, j);
-            }
-        }
+        bitrev_permute(&self.bitrev, re, im);
         let saturating = T::FORMAT.overflow() == Overflow::Saturate;
         let half = T::Lanes::splat(T::from_f64(0.5));
         let l = self.levels.len();
@@ -148,20 +136,30 @@ impl<T: Real> Pow2<T> {
         while level < l {
             // Radix 4 takes the levels two by two, after one radix-2 level when l is odd.
             let two = self.radix4 && (l - level).is_multiple_of(2);
+            let s = T::Lanes::splat;
+            let (wr, wi) = &self.levels[level];
+            let w = |j: usize| (s(wr[j]), s(wi[j]));
+            let h = 1 << level;
             match (two, opts.scale, self.dir) {
-                (false, false, _) => self.radix2_lanes::<false>(re, im, level, half),
-                (false, true, _) => self.radix2_lanes::<true>(re, im, level, half),
-                (true, false, Direction::Forward) => {
-                    self.radix4_lanes::<false, true>(re, im, level, half)
-                }
-                (true, false, Direction::Inverse) => {
-                    self.radix4_lanes::<false, false>(re, im, level, half)
-                }
-                (true, true, Direction::Forward) => {
-                    self.radix4_lanes::<true, true>(re, im, level, half)
-                }
-                (true, true, Direction::Inverse) => {
-                    self.radix4_lanes::<true, false>(re, im, level, half)
+                (false, false, _) => radix2_loop::<_, false>(re, im, h, w, half),
+                (false, true, _) => radix2_loop::<_, true>(re, im, h, w, half),
+                (true, scale, dir) => {
+                    let (vr, vi) = &self.levels[level + 1];
+                    let v = |j: usize| (s(vr[j]), s(vi[j]));
+                    match (scale, dir) {
+                        (false, Direction::Forward) => {
+                            radix4_loop::<_, false, true>(re, im, h, w, v, half)
+                        }
+                        (false, Direction::Inverse) => {
+                            radix4_loop::<_, false, false>(re, im, h, w, v, half)
+                        }
+                        (true, Direction::Forward) => {
+                            radix4_loop::<_, true, true>(re, im, h, w, v, half)
+                        }
+                        (true, Direction::Inverse) => {
+                            radix4_loop::<_, true, false>(re, im, h, w, v, half)
+                        }
+                    }
                 }
             }
             let done: i32 = if two { 2 } else { 1 };
@@ -172,53 +170,6 @@ impl<T: Real> Pow2<T> {
             clipped |= store_lanes::<T>(re, im, opts, saturating);
         }
         (factor, clipped)
-    }
-
-    /// One radix-2 level on lanes (the scalar loop of [`Self::radix2_level_impl`], per lane).
-    #[inline(always)]
-    fn radix2_lanes<const SCALE: bool>(
-        &self,
-        re: &mut [T::Lanes],
-        im: &mut [T::Lanes],
-        level: usize,
-        half: T::Lanes,
-    ) {
-        let h = 1 << level;
-        let (wr, wi) = &self.levels[level];
-        for (bre, bim) in re.chunks_exact_mut(2 * h).zip(im.chunks_exact_mut(2 * h)) {
-            let (r0, r1) = bre.split_at_mut(h);
-            let (i0, i1) = bim.split_at_mut(h);
-            for j in 0..h {
-                let w = (T::Lanes::splat(wr[j]), T::Lanes::splat(wi[j]));
-                let y = bfly2::<_, SCALE>([r0[j], i0[j], r1[j], i1[j]], w, half);
-                (r0[j], i0[j], r1[j], i1[j]) = (y[0], y[1], y[2], y[3]);
-            }
-        }
-    }
-
-    /// Two fused radix-2 levels on lanes (the scalar loop of [`Self::radix4_impl`], per lane).
-    #[inline(always)]
-    fn radix4_lanes<const SCALE: bool, const FWD: bool>(
-        &self,
-        re: &mut [T::Lanes],
-        im: &mut [T::Lanes],
-        level: usize,
-        half: T::Lanes,
-    ) {
-        let h = 1 << level;
-        let (ar, ai) = &self.levels[level];
-        let (br, bi) = &self.levels[level + 1];
-        for (bre, bim) in re.chunks_exact_mut(4 * h).zip(im.chunks_exact_mut(4 * h)) {
-            for j in 0..h {
-                let p = [j, j + h, j + 2 * h, j + 3 * h];
-                let x = unroll!(8, c => if c.is_multiple_of(2) { bre[p[c / 2]] } else { bim[p[c / 2]] });
-                let s = T::Lanes::splat;
-                let y = bfly4::<_, SCALE, FWD>(x, (s(ar[j]), s(ai[j])), (s(br[j]), s(bi[j])), half);
-                for m in 0..4 {
-                    (bre[p[m]], bim[p[m]]) = (y[2 * m], y[2 * m + 1]);
-                }
-            }
-        }
     }
 
     /// The first radix-4 pass (levels 0 and 1, twiddles 1), fused with the bit-reversal
@@ -375,13 +326,7 @@ impl<T: Real> Pow2<T> {
                 y[3].scatter(im, &idx_h);
             }
         } else {
-            for b in (0..n).step_by(2 * h) {
-                for j in 0..h {
-                    let (x, y) = (b + j, b + j + h);
-                    let o = bfly2::<_, SCALE>([re[x], im[x], re[y], im[y]], (wr[j], wi[j]), half);
-                    (re[x], im[x], re[y], im[y]) = (o[0], o[1], o[2], o[3]);
-                }
-            }
+            radix2_loop::<_, SCALE>(re, im, h, |j| (wr[j], wi[j]), half);
         }
     }
 
@@ -476,18 +421,63 @@ impl<T: Real> Pow2<T> {
                 }
             }
         } else {
-            for b in (0..n).step_by(4 * h) {
-                for j in 0..h {
-                    let p = [b + j, b + j + h, b + j + 2 * h, b + j + 3 * h];
-                    let x = [
-                        re[p[0]], im[p[0]], re[p[1]], im[p[1]], re[p[2]], im[p[2]], re[p[3]],
-                        im[p[3]],
-                    ];
-                    let y = bfly4::<_, SCALE, FWD>(x, (ar[j], ai[j]), (br[j], bi[j]), half);
-                    for m in 0..4 {
-                        (re[p[m]], im[p[m]]) = (y[2 * m], y[2 * m + 1]);
-                    }
-                }
+            let (a, b) = (|j: usize| (ar[j], ai[j]), |j: usize| (br[j], bi[j]));
+            radix4_loop::<_, SCALE, FWD>(re, im, h, a, b, half);
+        }
+    }
+}
+
+/// The bit-reversal permutation of split arrays (of scalars, or of lanes holding one line each).
+fn bitrev_permute<V>(bitrev: &[u32], re: &mut [V], im: &mut [V]) {
+    for (i, &j) in bitrev.iter().enumerate() {
+        let j = j as usize;
+        if j > i {
+            re.swap(i, j);
+            im.swap(i, j);
+        }
+    }
+}
+
+/// One radix-2 level as the plain loop over blocks of 2h and their butterflies, on scalars (the
+/// reference order every vectorised path reproduces) or on lanes holding one line each;
+/// `w(j)` is the twiddle of butterfly j.
+#[inline(always)]
+fn radix2_loop<V: Arith, const SCALE: bool>(
+    re: &mut [V],
+    im: &mut [V],
+    h: usize,
+    w: impl Fn(usize) -> (V, V),
+    half: V,
+) {
+    for b in (0..re.len()).step_by(2 * h) {
+        for j in 0..h {
+            let (x, y) = (b + j, b + j + h);
+            let o = bfly2::<_, SCALE>([re[x], im[x], re[y], im[y]], w(j), half);
+            (re[x], im[x], re[y], im[y]) = (o[0], o[1], o[2], o[3]);
+        }
+    }
+}
+
+/// Two fused radix-2 levels as the plain loop (see [`radix2_loop`]); `a(j)`, `b(j)` the
+/// twiddles of the two levels.
+#[inline(always)]
+fn radix4_loop<V: Arith, const SCALE: bool, const FWD: bool>(
+    re: &mut [V],
+    im: &mut [V],
+    h: usize,
+    a: impl Fn(usize) -> (V, V),
+    b: impl Fn(usize) -> (V, V),
+    half: V,
+) {
+    for blk in (0..re.len()).step_by(4 * h) {
+        for j in 0..h {
+            let p = [blk + j, blk + j + h, blk + j + 2 * h, blk + j + 3 * h];
+            let x = [
+                re[p[0]], im[p[0]], re[p[1]], im[p[1]], re[p[2]], im[p[2]], re[p[3]], im[p[3]],
+            ];
+            let y = bfly4::<_, SCALE, FWD>(x, a(j), b(j), half);
+            for m in 0..4 {
+                (re[p[m]], im[p[m]]) = (y[2 * m], y[2 * m + 1]);
             }
         }
     }
