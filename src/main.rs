@@ -32,7 +32,8 @@ enum Command {
     /// discretization = |continuous coefficient - f64 DFT|, precision = |DFT under the precision
     /// model - f64 DFT|, each with its bound (docs/bounds.md). Models: input (I: inputs rounded),
     /// storage (II: every stage's output rounded), arithmetic (III: every operation rounded),
-    /// arithmetic-scaled (III with 1/2 per radix-2 stage, the overflow remedy).
+    /// arithmetic-scaled (III with 1/2 per radix-2 stage, the overflow remedy), gemm (G: the DFT
+    /// as a matrix product, operands and cos/sin table in the format, fp32 accumulation).
     Errors(ErrorsArgs),
     /// Print the bounds for given constants: discretization (upper and lower) and precision per format.
     Bounds(BoundsArgs),
@@ -281,7 +282,8 @@ struct AuditArgs {
     /// Formats of the precision rows and the end-to-end runs.
     #[arg(long, default_value = "fp16,bf16")]
     formats: String,
-    /// Precision models of the rows: input (I), storage (II), arithmetic (III), arithmetic-scaled.
+    /// Precision models of the rows: input (I), storage (II), arithmetic (III), arithmetic-scaled,
+    /// gemm (G).
     #[arg(long, default_value = "input,arithmetic")]
     models: String,
     /// Output folder.
@@ -324,10 +326,11 @@ struct ErrorsArgs {
     /// e4m3@tensor,e4m3@mx32,e5m2@channel.
     #[arg(long, default_value = "fp32,bf16,fp16,e5m2,e4m3")]
     formats: String,
-    /// Precision models: input, storage, arithmetic, arithmetic-scaled.
+    /// Precision models: input, storage, arithmetic, arithmetic-scaled, gemm (the DFT as a matrix
+    /// product with fp32 accumulation; any size, O(s^2) per line; fourier and chebyshev only).
     #[arg(long, default_value = "input,storage,arithmetic")]
     models: String,
-    /// FFT algorithm for models II and III: auto (radix4 for powers of two, else bluestein),
+    /// FFT algorithm for models II and III (gemm has its own): auto (radix4 for powers of two, else bluestein),
     /// radix2, radix4, bluestein, naive.
     #[arg(long, default_value = "auto")]
     algorithm: String,
@@ -1135,12 +1138,7 @@ fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
         "format", "model", "bound", "prob(1e-3)", "s*(mode 0)"
     );
     for fmt in formats {
-        for model in [
-            Model::Input,
-            Model::Storage,
-            Model::Arithmetic,
-            Model::ArithmeticScaled,
-        ] {
+        for model in Model::ALL {
             let b = bounds::precision(&shape, algorithm, fmt, model, a.sup, a.sup);
             let s_star = bounds::crossover(a.lipschitz, a.sup, &vec![0; dim], b.bound);
             // No crossover when no precision bound applies (infinite) or none is needed (0).

@@ -307,6 +307,21 @@ const CASES: &[Case] = &[
         expect: &["--sizes", "memory"],
         setup: none,
     },
+    // errors: model G (issue 24)
+    Case {
+        args: "errors --function x --sizes 16 --models gemmm",
+        expect: &[
+            "--models",
+            "unknown model 'gemmm'",
+            "arithmetic-scaled, gemm",
+        ],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 2^18 --models gemm",
+        expect: &["--sizes", "1e11"],
+        setup: none,
+    },
     // errors: scaled formats (issue 23)
     Case {
         args: "errors --function x --sizes 16 --formats e4m3@row",

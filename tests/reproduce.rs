@@ -37,7 +37,8 @@ fn check_measurements(name: &str, path: &Path) -> (usize, usize) {
                 "input",
                 "storage",
                 "arithmetic",
-                "arithmetic-scaled"
+                "arithmetic-scaled",
+                "gemm"
             ]
             .contains(&&r[model]),
             "{name}: undocumented model in {r:?}"

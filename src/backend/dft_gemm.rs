@@ -24,16 +24,21 @@
 //! The same arithmetic, per coefficient, is what `mpno errors --model gemm` measures and bounds.
 
 use super::{Modes, herm_weight};
-use crate::fft::Complex;
+use crate::fft::{self, Complex, Direction};
 use crate::fno::Scalar;
 use crate::precision::Format;
-use std::f64::consts::PI;
 
-/// exp(sign 2 pi i (j k mod n) / n) in f64, the angle reduced exactly first.
+/// exp(sign 2 pi i (j k mod n) / n) in f64, the angle reduced exactly first: the table of model
+/// G (`fft::gemm`), so the error model and the backend round the same values.
 fn root(j: i64, k: i64, n: usize, sign: f64) -> (f64, f64) {
-    let r = (j * k).rem_euclid(n as i64) as f64;
-    let t = 2.0 * PI * r / n as f64;
-    (t.cos(), sign * t.sin())
+    let r = (j * k).rem_euclid(n as i64) as u64;
+    let dir = if sign < 0.0 {
+        Direction::Forward
+    } else {
+        Direction::Inverse
+    };
+    let w = fft::root(r, n as u64, dir);
+    (w.re, w.im)
 }
 
 /// A complex table `rows x cols` split into rounded real and imaginary parts.

@@ -391,8 +391,19 @@ pub(crate) fn round_samples(samples: &[f64], fmt: Format) -> (Vec<f64>, bool, bo
     (r, overflow, saturated)
 }
 
-/// Reject the FFT's per-stage scaling for transforms that have no radix-2 stages to scale.
+/// Reject the FFT's per-stage scaling for transforms that have no radix-2 stages to scale, and
+/// model G (the DFT as a matrix product) for transforms that are not a DFT.
 pub(crate) fn check_model(basis: &str, model: Model) -> Result<(), BasisError> {
+    if model == Model::Gemm {
+        return Err(BasisError::usage(
+            "--models",
+            format!(
+                "gemm (the DFT as a matrix product with fp32 accumulation) is defined for the \
+                 DFT-based bases (fourier, chebyshev) only, not for {basis}; use input, storage \
+                 or arithmetic"
+            ),
+        ));
+    }
     if model == Model::ArithmeticScaled {
         return Err(BasisError::usage(
             "--models",

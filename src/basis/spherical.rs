@@ -717,6 +717,9 @@ impl Basis for SphericalBasis {
         if model == Model::ArithmeticScaled {
             return infinite("arithmetic-scaled is not defined for the SHT".into());
         }
+        if model == Model::Gemm {
+            return infinite("gemm is not defined for the SHT".into());
+        }
         let (l, m) = match self.lm(mode) {
             Ok(x) => x,
             Err(e) => return infinite(e.to_string()),

@@ -783,6 +783,9 @@ impl Basis for WaveletBasis {
         if model == Model::ArithmeticScaled {
             return infinite("arithmetic-scaled is not defined for wavelets".into());
         }
+        if model == Model::Gemm {
+            return infinite("gemm is not defined for wavelets".into());
+        }
         let idx = match self.index(mode) {
             Ok(i) => i,
             Err(e) => return infinite(e.to_string()),

@@ -4,8 +4,10 @@
 //! L (Euclidean norm on [0,1]^d), sup norm M, unit roundoff u of the format, smallest subnormal
 //! sigma. All coefficients are normalised (X_w / n), as in the crate docs.
 
+mod gemm;
 mod scaled;
 
+pub use gemm::{GemmConstants, TABLE_F64_ERROR, gemm_precision};
 pub use scaled::{element_bound, scaled_input_rounding, scaled_input_rounding_amax};
 
 use crate::fft::{self, Algorithm};
@@ -129,7 +131,8 @@ pub fn range_ok(fmt: Format, m: f64, growth: f64, eps: f64) -> bool {
 pub struct PrecisionBound {
     /// The bound (f64::INFINITY when no guarantee applies).
     pub bound: f64,
-    /// Probabilistic companion (model I part only, delta = 1e-3).
+    /// Probabilistic companion, delta = 1e-3: the model I part only for models I-III; model G's
+    /// whole bound with its operand-rounding terms in Hoeffding form (bounds::gemm_precision).
     pub probabilistic: f64,
     /// Empty, or why the bound is infinite.
     pub note: String,
@@ -140,8 +143,10 @@ pub struct PrecisionBound {
 /// models II/III: that plus eps (M (1 + u) + sigma/2), where eps is the transform's normwise
 /// relative bound (fft::relative_error_bound: Higham for radix-2) and ||y~||_2 / n <= M~, since
 /// |dy_w| <= ||dy||_2 <= eps ||y~||_2 = eps sqrt(n) ||v~||_2 <= eps n M~;
-/// plus the absolute underflow term of fft::underflow_error and the f64 reference's own error. Infinite when the input or the unnormalised transform can
-/// leave the format's range (overflow is a range failure, not a bound violation).
+/// plus the absolute underflow term of fft::underflow_error and the f64 reference's own error.
+/// Model G (the GEMM, `alg` ignored): [`gemm_precision`]. Infinite when the input or the
+/// unnormalised transform can leave the format's range (overflow is a range failure, not a bound
+/// violation).
 pub fn precision(
     shape: &[usize],
     alg: Algorithm,
@@ -150,6 +155,9 @@ pub fn precision(
     mean_abs: f64,
     m: f64,
 ) -> PrecisionBound {
+    if model == Model::Gemm {
+        return gemm_precision(shape, fmt, mean_abs, m);
+    }
     let n: usize = shape.iter().product();
     let probabilistic = input_rounding_probabilistic(fmt, m, n, 1e-3);
     if m > fmt.max_finite() {
@@ -214,7 +222,8 @@ pub fn input_rounding_probabilistic_all_modes(fmt: Format, m: f64, n: usize, del
 /// sqrt(n) for the mean, that is eps ((1 + u) r + sigma/2) / sqrt(n). The underflow and
 /// reference terms bound every coefficient, hence the RMS. Compared with the worst case
 /// [`precision`] (u M + eps M per coefficient), the RMS bound is smaller by sqrt(n) r / M.
-/// Infinite, with the same reasons, exactly when [`precision`] is.
+/// Infinite, with the same reasons, exactly when [`precision`] is. Model G: its worst case
+/// (per coefficient, with r >= mean|v| in place of mean|v|), which bounds the RMS too.
 pub fn precision_rms(
     shape: &[usize],
     alg: Algorithm,
@@ -226,6 +235,12 @@ pub fn precision_rms(
     let worst = precision(shape, alg, fmt, model, rms, m);
     if !worst.bound.is_finite() {
         return worst;
+    }
+    if model == Model::Gemm {
+        return PrecisionBound {
+            probabilistic: f64::NAN,
+            ..worst
+        };
     }
     let n: usize = shape.iter().product();
     let (u, half_sigma) = if fmt == Format::Fp64 {

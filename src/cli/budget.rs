@@ -167,6 +167,8 @@ pub fn transform_work(s: usize, dim: usize, alg: Algorithm, model: Model) -> f64
     let lines = sf.powi(dim as i32 - 1);
     let per_line = match alg.resolve(s) {
         _ if s <= 1 => 1.0,
+        // Model G is a dense product whatever the algorithm: s^2 per line, native f32.
+        _ if model == Model::Gemm => sf * sf,
         Algorithm::Naive => sf * sf,
         Algorithm::Radix2 | Algorithm::Radix4 => sf * sf.log2(),
         _ => {
@@ -176,7 +178,7 @@ pub fn transform_work(s: usize, dim: usize, alg: Algorithm, model: Model) -> f64
     };
     let factor = match model {
         Model::Arithmetic | Model::ArithmeticScaled => EMULATED,
-        Model::Input | Model::Storage => 1.0,
+        Model::Input | Model::Storage | Model::Gemm => 1.0,
     };
     dim as f64 * lines * per_line * factor
 }

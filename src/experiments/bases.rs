@@ -365,5 +365,6 @@ fn model_roman(m: Model) -> &'static str {
         Model::Storage => "II",
         Model::Arithmetic => "III",
         Model::ArithmeticScaled => "III scaled",
+        Model::Gemm => "G",
     }
 }

@@ -29,6 +29,7 @@ fn model_title(m: Model) -> &'static str {
         Model::Storage => "model II: stage outputs rounded",
         Model::Arithmetic => "model III: every operation rounded",
         Model::ArithmeticScaled => "model III, scaled 1/2 per stage",
+        Model::Gemm => "model G: GEMM (fp32 accumulation)",
     }
 }
 
@@ -39,6 +40,7 @@ fn model_short(m: Model) -> &'static str {
         Model::Storage => "II",
         Model::Arithmetic => "III",
         Model::ArithmeticScaled => "III scaled",
+        Model::Gemm => "G",
     }
 }
 

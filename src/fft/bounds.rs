@@ -110,7 +110,12 @@ fn axis_bound(n: usize, alg: Algorithm, fmt: Format, model: Model) -> f64 {
 /// eta = u + gamma_4 (sqrt2 + u); model II: (1 + u)^P - 1 over P passes; Bluestein and naive: see
 /// the comments in the source. Axes compose as 1 + eps = prod (1 + eps_a).
 /// Assumes no overflow and no underflow; see [`underflow_error`] for the latter.
+/// Model G (the GEMM) has no normwise bound here: infinite; its bound is per coefficient
+/// (`bounds::gemm_precision`).
 pub fn relative_error_bound(shape: &[usize], alg: Algorithm, fmt: Format, model: Model) -> f64 {
+    if model == Model::Gemm {
+        return f64::INFINITY;
+    }
     shape
         .iter()
         .map(|&s| axis_bound(s, alg, fmt, model))
@@ -129,7 +134,11 @@ pub fn relative_error_bound(shape: &[usize], alg: Algorithm, fmt: Format, model:
 /// Scaled transforms (1/2 per level): levels shrink the error, the sum over levels of
 /// 4 sigma sqrt(n) 2^-(L-k)/2 is <= 14 sigma sqrt(n) per coefficient (no final division).
 /// Model I needs none here (bounds::input_rounding has sigma/2); model II rounds once per pass.
+/// Model G: infinite here; `bounds::gemm_precision` carries its own underflow terms.
 pub fn underflow_error(shape: &[usize], alg: Algorithm, fmt: Format, model: Model) -> f64 {
+    if model == Model::Gemm {
+        return f64::INFINITY;
+    }
     if model == Model::Input || fmt == Format::Fp64 {
         return 0.0;
     }
@@ -174,10 +183,14 @@ pub fn underflow_error(shape: &[usize], alg: Algorithm, fmt: Format, model: Mode
 /// (infinity-norm growth), for the range condition of the bounds: every intermediate value is
 /// at most growth * max|x|. Per axis: radix 2/4 and naive s (sums of s terms); scaled radix 2/4
 /// 1 (each level averages); Bluestein m ||B||_inf s (the unnormalised convolution), scaled
-/// max(1, ||B||_inf s / m); model I 1. Axes multiply.
+/// max(1, ||B||_inf s / m); model I 1; model G s (a sum of s terms, whatever `alg`). Axes
+/// multiply.
 pub fn growth(shape: &[usize], alg: Algorithm, model: Model) -> f64 {
     if model == Model::Input {
         return 1.0;
+    }
+    if model == Model::Gemm {
+        return shape.iter().map(|&s| s as f64).product();
     }
     let scaled = model == Model::ArithmeticScaled;
     shape

@@ -5,10 +5,12 @@
 //! Convention: X_k = sum_j x_j exp(-2 pi i j k / n) (forward), exp(+...) (inverse), both
 //! unnormalised. Algorithms: radix-2 and radix-4 Cooley-Tukey for powers of two, Bluestein's
 //! chirp-z (through a power-of-two transform of size m >= 2n - 1) for every other length, and the
-//! naive DFT (also generic, for small n and as a reference in low precision).
+//! naive DFT (also generic, for small n and as a reference in low precision). Model G
+//! (`gemm.rs`) is the dense DFT as a matrix product with fp32 accumulation, any n.
 
 mod bluestein;
 mod bounds;
+mod gemm;
 mod model;
 mod naive;
 mod nd;
@@ -17,6 +19,7 @@ mod real;
 
 pub use bounds::{growth, relative_error_bound, underflow_error};
 pub use model::{ModelOutput, reference_f64, transform_scaled_input, transform_under_model};
+pub(crate) use naive::root;
 pub use naive::{naive_dft, naive_dft_nd};
 pub use nd::FftNd;
 pub use num_complex::Complex;

@@ -101,7 +101,10 @@ fn run_in<T: Real>(
 /// - Storage (II): samples rounded, f64 arithmetic with exact twiddles, every stage's output
 ///   array rounded to `fmt`;
 /// - Arithmetic (III): samples and twiddles rounded, every operation in `fmt` (emulated);
-/// - ArithmeticScaled: III with a factor 1/2 per radix-2 level (the overflow remedy).
+/// - ArithmeticScaled: III with a factor 1/2 per radix-2 level (the overflow remedy);
+/// - Gemm (G): every coefficient as a matrix product with the cos/sin table, operands and table
+///   rounded to `fmt`, products exact, fp32 accumulation, the intermediate rounded to `fmt`
+///   between axes (src/fft/gemm.rs); `alg` does not apply (the GEMM is the algorithm).
 pub fn transform_under_model(
     samples: &[f64],
     shape: &[usize],
@@ -142,6 +145,7 @@ pub fn transform_under_model(
             };
             crate::with_real!(fmt, T => run_in::<T>(samples, shape, alg, opts))
         }
+        Model::Gemm => Ok(super::gemm::transform(samples, shape, fmt)),
     }
 }
 

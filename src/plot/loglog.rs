@@ -12,6 +12,8 @@ pub enum Marker {
     Triangle,
     Square,
     Diamond,
+    /// A triangle pointing down (model G).
+    InvTriangle,
     /// A five-pointed star, bigger than the others (crossovers).
     Star,
     /// A diagonal cross (range failures: the measurement is inf).
@@ -252,6 +254,10 @@ where
         Marker::Triangle => {
             let q = r + r / 3;
             poly(vec![(0, -q), (q, q * 3 / 4), (-q, q * 3 / 4)])
+        }
+        Marker::InvTriangle => {
+            let q = r + r / 3;
+            poly(vec![(0, q), (q, -q * 3 / 4), (-q, -q * 3 / 4)])
         }
         Marker::Star => {
             let (ro, ri) = (2.0 * r as f64, 0.9 * r as f64);

@@ -70,6 +70,7 @@ pub fn model_marker(m: Model) -> Marker {
         Model::Storage => Marker::Square,
         Model::Arithmetic => Marker::Triangle,
         Model::ArithmeticScaled => Marker::Diamond,
+        Model::Gemm => Marker::InvTriangle,
     }
 }
 

@@ -4,7 +4,8 @@
 //! - [`round`]: exact round-to-nearest-even from f64 (the reference), [`round_stochastic`].
 //! - [`Real`]: the scalar trait numerical kernels are generic over; [`Emu`] emulates a format.
 //! - [`ScaledFormat`]: fp8 values times a per-tensor, per-channel or MX-block power-of-two scale.
-//! - [`Model`]: the three precision-error models of docs/bounds.md.
+//! - [`Model`]: the precision-error models of docs/bounds.md (I-III for the FFT, G for the
+//!   dense transform as a matrix product with fp32 accumulation).
 
 mod format;
 pub(crate) mod lanes;
@@ -39,15 +40,20 @@ pub enum Model {
     /// Model III with a factor 1/2 after every radix-2 stage (1/n overall), the standard remedy
     /// for overflow: intermediate values stay within max|v|.
     ArithmeticScaled,
+    /// Model G: the dense DFT as a matrix product (tensor-core GEMM): operands and the cos/sin
+    /// table rounded to the format, products exact, sums accumulated in fp32; between the axes
+    /// of a d-D grid the intermediate is rounded to the format again (src/fft/gemm.rs).
+    Gemm,
 }
 
 impl Model {
     /// All models.
-    pub const ALL: [Model; 4] = [
+    pub const ALL: [Model; 5] = [
         Model::Input,
         Model::Storage,
         Model::Arithmetic,
         Model::ArithmeticScaled,
+        Model::Gemm,
     ];
     /// The name used on the command line and in result files.
     pub const fn name(self) -> &'static str {
@@ -56,6 +62,7 @@ impl Model {
             Model::Storage => "storage",
             Model::Arithmetic => "arithmetic",
             Model::ArithmeticScaled => "arithmetic-scaled",
+            Model::Gemm => "gemm",
         }
     }
     /// Comma-separated accepted names.
@@ -78,6 +85,7 @@ impl FromStr for Model {
             "storage" | "ii" | "2" => Ok(Model::Storage),
             "arithmetic" | "iii" | "3" => Ok(Model::Arithmetic),
             "arithmetic-scaled" | "scaled" => Ok(Model::ArithmeticScaled),
+            "gemm" | "g" => Ok(Model::Gemm),
             _ => Err(format!(
                 "unknown model '{s}'; allowed: {}",
                 Self::allowed_names()

@@ -1,0 +1,297 @@
+//! Model G, the DFT as a matrix product (src/fft/gemm.rs): the per-coefficient worst-case bound
+//! of docs/bounds.md, "Model G, GEMM transform", and its probabilistic companion.
+//!
+//! Per axis of length s (K = s products per real sum on the first, real, axis; K = 2s on the
+//! later, complex, ones), with u the format's unit roundoff, sigma its smallest subnormal,
+//! gamma = gamma_{K-1}(u_acc) (fp32: u_acc = 2^-24), products exact or within
+//! u_p |xy| + eta_p, table entries within u |t| + rho:
+//!
+//!     c = gamma (1 + u_p) + u_p,  alpha = c (1 + u) + u,  beta = (1 + c) rho,
+//!     gain = alpha g + beta h      (g, h) = (1, sqrt 2) real operands, (sqrt 2, 2) complex.
+//!
+//! With S_0 = mean|v| and, axis by axis (L = product of the lengths already done),
+//!     P_q = (1 + u) S_{q-1} + sigma_q / L,        sigma_q = sigma/2 (real), sigma/sqrt2 (complex)
+//!     S_q = (1 + gain) P_q + kappa / L,           kappa = sqrt2 (1 + gamma) eta_p K / s
+//! the error of every normalised coefficient is at most
+//!     sum_q [u S_{q-1} + sigma_q / L + gain P_q + kappa / L] + E_out + f64 reference,
+//!     E_out = g2 S_d + sqrt2 eta_acc + u ((1 + g2) S_d + sqrt2 eta_acc) + sigma / sqrt2
+//! for the output's scaling by fl(1/n) in the accumulator (g2 = gamma_2(u_acc), eta_acc its
+//! product underflow) and its rounding to the format.
+//! In 1-D that is about (3u + gamma_{n-1}(u_acc) + sqrt2 rho) mean|v|: the format's unit roundoff
+//! enters once per axis (input and table) and once at the output, the length only through fp32's
+//! gamma_{n-1}; no log n
+//! factor in the low format as in Higham's FFT bound. Every constant is evaluated in interval
+//! arithmetic (inari, outward rounding) and the upper end reported.
+
+use super::{PrecisionBound, f64_reference_error, input_rounding_probabilistic};
+use crate::interval::{Interval, point};
+use crate::precision::{Format, pow2};
+
+/// Bound on the error of a table entry computed in f64, |fl64(cos theta) - cos(2 pi r / s)|
+/// (and the same for sin): 2^-48 ~ 3.6e-15. The angle theta = ((2 pi)_64 r) / s is within
+/// gamma_3(2^-53) 2 pi < 2.1e-15 of 2 pi r / s, cos and sin are 1-Lipschitz, and the platform's
+/// sin/cos are within 1 ulp (<= 2^-52 for values in [-1, 1]): 2.4e-15 in all. The last step is
+/// the libm's documented accuracy, not proven here.
+pub const TABLE_F64_ERROR: f64 = 3.552713678800501e-15;
+
+/// The rounding constants of model G in one format.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GemmConstants {
+    /// Operand rounding: |fl(x) - x| <= u |x| + sigma / 2 (both 0 for fp64: no rounding).
+    pub u: f64,
+    pub sigma: f64,
+    /// Absolute part of the table error, |t^ - t| <= u |t| + rho: sigma / 2 (subnormal table
+    /// entries: fp8's small cos and sin) plus (1 + u) TABLE_F64_ERROR, rounded up.
+    pub rho: f64,
+    /// Unit roundoff of the accumulation: fp32, or fp64 when the format is fp64.
+    pub u_acc: f64,
+    /// Products in the accumulation format: |fl(xy) - xy| <= u_prod |xy| + eta_prod.
+    pub u_prod: f64,
+    pub eta_prod: f64,
+    /// Largest finite value of the accumulation format.
+    pub acc_max: f64,
+    /// Underflow of one product in the accumulation format (the output scaling): half its
+    /// smallest subnormal: 2^-150 (fp32); 2^-1074 for fp64 (its smallest subnormal, as 2^-1075 is not an f64).
+    pub eta_acc: f64,
+}
+
+impl GemmConstants {
+    /// The constants of `fmt`: products are exact in fp32 when 2p <= 24 and the smallest
+    /// product sigma^2 is a multiple of fp32's subnormal 2^-149 (fp16, E5M2, E4M3); bf16 and tf32
+    /// (2p <= 24, but fp32's exponent range) lose bits only below 2^-126: eta = 2^-150; fp32
+    /// operands round: u_prod = 2^-24.
+    pub fn of(fmt: Format) -> Self {
+        if fmt == Format::Fp64 {
+            return GemmConstants {
+                u: 0.0,
+                sigma: 0.0,
+                rho: TABLE_F64_ERROR,
+                u_acc: pow2(-53),
+                u_prod: pow2(-53),
+                eta_prod: pow2(-1074),
+                acc_max: f64::MAX,
+                eta_acc: pow2(-1074),
+            };
+        }
+        let (u, sigma) = (fmt.unit_roundoff(), fmt.min_subnormal());
+        let p = fmt.precision() as i32;
+        let u_prod = if 2 * p <= 24 { 0.0 } else { pow2(-24) };
+        let eta_prod = if 2 * p <= 24 && 2 * (fmt.emin() - p + 1) >= -149 {
+            0.0
+        } else {
+            pow2(-150)
+        };
+        let rho =
+            (point(sigma) / point(2.0) + (point(1.0) + point(u)) * point(TABLE_F64_ERROR)).sup();
+        GemmConstants {
+            u,
+            sigma,
+            rho,
+            u_acc: pow2(-24),
+            u_prod,
+            eta_prod,
+            acc_max: f32::MAX as f64,
+            eta_acc: pow2(-150),
+        }
+    }
+}
+
+/// gamma_k(u) = k u / (1 - k u) as an interval; None when k u >= 1.
+fn gamma(k: f64, u: Interval) -> Option<Interval> {
+    let ku = point(k) * u;
+    (ku.sup() < 1.0).then(|| ku / (point(1.0) - ku))
+}
+
+fn infinite(probabilistic: f64, note: String) -> PrecisionBound {
+    PrecisionBound {
+        bound: f64::INFINITY,
+        probabilistic,
+        note,
+    }
+}
+
+/// Worst-case precision bound per normalised coefficient of model G (module docs; statement and
+/// proof in docs/bounds.md, "Model G"), for samples with n^-1 sum |v_j| = `mean_abs` (computed in
+/// f64 by the caller; inflated here by 2 gamma_n(2^-53) for that sum) and max |v_j| = `m`, plus
+/// the f64 reference's own error. Infinite, with the reason, when a value can leave the format's
+/// range (the input, an intermediate rounded to the format between axes) or the accumulator's.
+///
+/// `probabilistic` (not a guarantee): each axis's operand-rounding term replaced by its
+/// Hoeffding form — if those rounding errors are independent and zero-mean, the axis-q part is
+/// at most sqrt(4 ln(4 d / delta) Z_q m_q) with probability >= 1 - delta / d, where Z_q bounds
+/// the sum and m_q the largest of the terms' sizes (Z_1 = u mean|v| + sigma/2,
+/// m_1 = (u M + sigma/2) / n in 1-D); table, accumulation, underflow and reference terms stay at
+/// their worst case. delta = 1e-3, union bound over the d axes.
+pub fn gemm_precision(shape: &[usize], fmt: Format, mean_abs: f64, m: f64) -> PrecisionBound {
+    let n: usize = shape.iter().product();
+    let d = shape.len();
+    let model_i_prob = input_rounding_probabilistic(fmt, m, n, 1e-3);
+    if m > fmt.max_finite() {
+        return infinite(
+            model_i_prob,
+            format!("range: M = {m:e} exceeds {fmt} max {:e}", fmt.max_finite()),
+        );
+    }
+    let c = GemmConstants::of(fmt);
+    let one = point(1.0);
+    let sqrt2 = point(2.0).sqrt();
+    let (u, sigma, rho) = (point(c.u), point(c.sigma), point(c.rho));
+    let (u_acc, u_p, eta_p) = (point(c.u_acc), point(c.u_prod), point(c.eta_prod));
+    let u64_ = point(pow2(-53));
+    let Some(g_mean) = gamma(n as f64, u64_) else {
+        return infinite(model_i_prob, format!("no finite bound at n = {n}"));
+    };
+    // Mass of the stage's input per point (S_{q-1}) and the largest entry (for the range).
+    let mut sbar = point(mean_abs) * (one + point(2.0) * g_mean);
+    let mut binf = point(m);
+    let mut total = point(0.0);
+    let mut lq = 1.0f64;
+    // Per axis: (worst operand-rounding term, Z_q, m_q) for the probabilistic companion.
+    let mut op_terms: Vec<(f64, f64, f64)> = Vec::with_capacity(d);
+    for (q, axis) in (0..d).rev().enumerate() {
+        let s = shape[axis];
+        let real = q == 0;
+        let k = if real { s } else { 2 * s };
+        let Some(gam) = gamma((k - 1) as f64, u_acc) else {
+            return infinite(
+                model_i_prob,
+                format!("no finite bound: (K - 1) u_acc >= 1 at K = {k}"),
+            );
+        };
+        let cc = gam * (one + u_p) + u_p;
+        let alpha = cc * (one + u) + u;
+        let beta = (one + cc) * rho;
+        let (g, h) = if real {
+            (one, sqrt2)
+        } else {
+            (sqrt2, point(2.0))
+        };
+        let sig_r = if real {
+            sigma / point(2.0)
+        } else {
+            sigma / sqrt2
+        };
+        let l = point(lq);
+        let kappa = sqrt2 * (one + gam) * eta_p * point((k / s) as f64);
+        let gain = alpha * g + beta * h;
+        // Operand rounding (the input, or the previous axis's output), then the GEMM.
+        let op_err = u * sbar + sig_r / l;
+        let pbar = (one + u) * sbar + sig_r / l;
+        total = total + op_err + gain * pbar + kappa / l;
+        let z = if real { op_err } else { sqrt2 * op_err };
+        let m_q = (u * binf + sigma / point(2.0)) / point(n as f64);
+        op_terms.push((op_err.sup(), z.sup(), m_q.sup()));
+        // Range: operands' entries <= ainf, partial sums <= K (1 + u_p)(1 + u + rho) ainf + K eta.
+        let ainf = (one + u) * binf + sig_r;
+        let kk = point(k as f64);
+        let partial = kk * (one + u_p) * (one + u + rho) * ainf + kk * eta_p;
+        if partial.sup() > c.acc_max {
+            return infinite(
+                model_i_prob,
+                format!(
+                    "range: partial sums of axis {axis} may reach {:.3e} > the accumulator's max {:e}",
+                    partial.sup(),
+                    c.acc_max
+                ),
+            );
+        }
+        binf = (one + gain) * point(s as f64) * ainf + sqrt2 * (one + gam) * kk * eta_p;
+        if q + 1 < d && binf.sup() > fmt.max_finite() {
+            return infinite(
+                model_i_prob,
+                format!(
+                    "range: values after axis {axis} may reach {:.3e} > {fmt} max {:e} (rounded to {fmt} for the next axis)",
+                    binf.sup(),
+                    fmt.max_finite()
+                ),
+            );
+        }
+        sbar = (one + gain) * pbar + kappa / l;
+        lq *= s as f64;
+    }
+    // The output: w = fl_acc(acc * fl_acc(1/n)), |w - acc/n| <= ((1 + u_acc)^2 - 1) S_d + eta_acc
+    // per part, then rounded to the format: |fl(w) - w| <= u |w| + sigma/sqrt2 (R1, complex).
+    let Some(g2) = gamma(2.0, u_acc) else {
+        unreachable!("2 u_acc < 1")
+    };
+    let eta_acc = sqrt2 * point(c.eta_acc);
+    let wbar = (one + g2) * sbar + eta_acc;
+    let wmax = (one + g2) * binf / point(n as f64) + eta_acc;
+    if wmax.sup() > fmt.max_finite() {
+        return infinite(
+            model_i_prob,
+            format!(
+                "range: the output may reach {:.3e} > {fmt} max {:e}",
+                wmax.sup(),
+                fmt.max_finite()
+            ),
+        );
+    }
+    total =
+        total + g2 * sbar + eta_acc + u * wbar + sigma / sqrt2 + point(f64_reference_error(m, n));
+    let bound = total.sup();
+    let log_term = 4.0 * (4.0 * d as f64 / 1e-3).ln();
+    let saved: f64 = op_terms
+        .iter()
+        .map(|&(worst, z, mq)| worst - worst.min((log_term * z * mq).sqrt()))
+        .sum();
+    PrecisionBound {
+        bound,
+        probabilistic: (bound - saved).min(bound),
+        note: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_of_the_formats() {
+        let c = GemmConstants::of(Format::Fp16);
+        assert_eq!((c.u_prod, c.eta_prod), (0.0, 0.0));
+        for fmt in [Format::E4m3, Format::E5m2] {
+            assert_eq!(GemmConstants::of(fmt).eta_prod, 0.0, "{fmt}");
+        }
+        for fmt in [Format::Bf16, Format::Tf32] {
+            let c = GemmConstants::of(fmt);
+            assert_eq!((c.u_prod, c.eta_prod), (0.0, pow2(-150)), "{fmt}");
+        }
+        let c = GemmConstants::of(Format::Fp32);
+        assert_eq!((c.u_prod, c.eta_prod), (pow2(-24), pow2(-150)));
+        // E4M3: the subnormal table term sigma/2 = 2^-10 dominates rho.
+        let c = GemmConstants::of(Format::E4m3);
+        assert!(c.rho > pow2(-10) && c.rho < pow2(-10) * 1.001);
+    }
+
+    #[test]
+    fn one_d_bound_is_about_3u_mean_plus_n_u32() {
+        // fp16, n = 512, mean|v| = M = 1: 3u (input, table, output) + gamma_511(2^-24) + sqrt2
+        // rho, plus small terms.
+        let b = gemm_precision(&[512], Format::Fp16, 1.0, 1.0);
+        let u = Format::Fp16.unit_roundoff();
+        let core = 3.0 * u + 511.0 * pow2(-24);
+        assert!(b.bound > core && b.bound < core * 1.01, "{b:?} vs {core:e}");
+        assert!(b.probabilistic < b.bound);
+        // No log n growth in the format's u: n = 2 is within 6% of n = 512.
+        let b2 = gemm_precision(&[2], Format::Fp16, 1.0, 1.0);
+        assert!(b2.bound > 0.94 * b.bound && b2.bound < b.bound);
+    }
+
+    #[test]
+    fn range_failures_are_infinite_with_a_reason() {
+        let b = gemm_precision(&[64], Format::E4m3, 500.0, 500.0);
+        assert!(b.bound.is_infinite() && b.note.contains("range"), "{b:?}");
+        // 2-D E4M3: the first axis's output (up to ~512 M) is rounded to E4M3 (max 448).
+        let b = gemm_precision(&[512, 512], Format::E4m3, 1.0, 1.0);
+        assert!(
+            b.bound.is_infinite() && b.note.contains("after axis"),
+            "{b:?}"
+        );
+        assert!(
+            gemm_precision(&[8, 8], Format::E4m3, 1.0, 1.0)
+                .bound
+                .is_finite()
+        );
+    }
+}
