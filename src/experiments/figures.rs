@@ -4,9 +4,9 @@ use crate::error::{Crossover, Estimate, How, Kind, Row, StatRow, Statistic};
 use crate::functions::Function;
 use crate::plot::{
     BarChart, BarGroup, BarPanel, Dash, LegendEntry, LogLogFigure, Marker, Panel, Series, Star,
-    format_color, model_marker, palette, sup_power,
+    format_color, model_marker, palette, scaled_color, sup_power,
 };
-use crate::precision::{Format, Model};
+use crate::precision::{Format, Model, ScaledFormat, Scaling};
 use plotters::style::RGBColor;
 
 const BLACK: RGBColor = RGBColor(0, 0, 0);
@@ -99,7 +99,9 @@ fn s_star_text(e: &Estimate) -> String {
 
 /// Error vs s for one function at one mode: one panel per model; discretization (measured,
 /// upper bound, lower-bound construction) in black, each format's precision error (markers) and
-/// bound (solid) in its colour, a star where the two bounds meet (s*).
+/// bound (solid) in its colour, a star where the two bounds meet (s*); scaled formats' bounds
+/// dashed (per tensor or channel) or dotted (per block).
+#[allow(clippy::too_many_arguments)]
 pub fn sweep_figure(
     title: &str,
     f: &dyn Function,
@@ -108,6 +110,7 @@ pub fn sweep_figure(
     mode: &[i64],
     models: &[Model],
     formats: &[Format],
+    scaled: &[ScaledFormat],
 ) -> LogLogFigure {
     let w = format!("w = {}", mode_string(mode));
     sweep_figure_axis(
@@ -119,7 +122,40 @@ pub fn sweep_figure(
         mode,
         models,
         formats,
+        scaled,
     )
+}
+
+/// One precision series of a sweep figure: a plain format, or a scaled one (`format` its
+/// element format, as in the rows).
+#[derive(Clone, Copy, PartialEq)]
+struct SeriesFormat {
+    format: Format,
+    scaled: Option<ScaledFormat>,
+}
+
+impl SeriesFormat {
+    fn name(&self) -> String {
+        self.scaled
+            .map_or_else(|| self.format.name().to_string(), |sf| sf.to_string())
+    }
+    fn color(&self) -> RGBColor {
+        self.scaled.map_or(format_color(self.format), scaled_color)
+    }
+    /// The bound's dash: solid for plain formats, dashed per tensor or channel, dotted per block.
+    fn dash(&self) -> Dash {
+        match self.scaled.map(|sf| sf.scaling) {
+            None => Dash::Solid,
+            Some(Scaling::Block { .. }) => Dash::Dotted,
+            Some(_) => Dash::Dashed,
+        }
+    }
+    fn of_row(&self, r: &Row) -> bool {
+        r.format == self.format && r.scaled == self.scaled
+    }
+    fn of_crossover(&self, c: &Crossover) -> bool {
+        c.format == self.format && c.scaled == self.scaled
+    }
 }
 
 /// [`sweep_figure`] with a given x-axis label and mode label (the bases of src/basis: "N",
@@ -134,8 +170,20 @@ pub fn sweep_figure_axis(
     mode: &[i64],
     models: &[Model],
     formats: &[Format],
+    scaled: &[ScaledFormat],
 ) -> LogLogFigure {
     let mut fig = LogLogFigure::new(title);
+    let series: Vec<SeriesFormat> = formats
+        .iter()
+        .map(|&format| SeriesFormat {
+            format,
+            scaled: None,
+        })
+        .chain(scaled.iter().map(|&sf| SeriesFormat {
+            format: sf.elem,
+            scaled: Some(sf),
+        }))
+        .collect();
     let disc: Vec<&Row> = rows
         .iter()
         .filter(|r| r.kind == Kind::Discretization && r.mode == mode)
@@ -165,31 +213,25 @@ pub fn sweep_figure_axis(
             Marker::Circle,
             disc.iter().map(|r| (r.s as f64, r.measured)).collect(),
         ));
-        for &fmt in formats {
+        for fmt in &series {
             let prec: Vec<&Row> = rows
                 .iter()
-                .filter(|r| r.model == Some(model) && r.format == fmt && r.mode == mode)
+                .filter(|r| r.model == Some(model) && fmt.of_row(r) && r.mode == mode)
                 .collect();
-            precision_series(
-                &mut p,
-                &prec,
-                format_color(fmt),
-                model_marker(model),
-                Dash::Solid,
-            );
+            precision_series(&mut p, &prec, fmt.color(), model_marker(model), fmt.dash());
             if let Some(c) = cross
                 .iter()
-                .find(|c| c.mode == mode && c.format == fmt && c.model == model)
+                .find(|c| c.mode == mode && fmt.of_crossover(c) && c.model == model)
             {
                 match c.bounds.located() {
                     Some(s) if s <= s_max => p.stars.push(Star {
                         x: s,
                         y: c.bounds.level,
-                        color: format_color(fmt),
+                        color: fmt.color(),
                     }),
                     Some(_) => off_chart.push(format!(
                         "{} {}: {}",
-                        fmt,
+                        fmt.name(),
                         model_short(model),
                         s_star_text(&c.bounds)
                     )),
@@ -214,10 +256,10 @@ pub fn sweep_figure_axis(
     // Exact results (error 0) have no place on log axes: say where they are instead.
     let mut zeros = Vec::new();
     for &model in models {
-        for &fmt in formats {
+        for fmt in &series {
             let prec: Vec<&Row> = rows
                 .iter()
-                .filter(|r| r.model == Some(model) && r.format == fmt && r.mode == mode)
+                .filter(|r| r.model == Some(model) && fmt.of_row(r) && r.mode == mode)
                 .collect();
             let z: Vec<usize> = prec
                 .iter()
@@ -235,7 +277,7 @@ pub fn sweep_figure_axis(
             } else {
                 format!("{} sizes", z.len())
             };
-            zeros.push(format!("{fmt} {} at {at}", model_short(model)));
+            zeros.push(format!("{} {} at {at}", fmt.name(), model_short(model)));
         }
     }
     if !zeros.is_empty() {
@@ -270,12 +312,12 @@ pub fn sweep_figure_axis(
     ));
     fig.legend
         .push(LegendEntry::header("precision, per format"));
-    for &fmt in formats {
+    for fmt in &series {
         fig.legend.push(LegendEntry::new(
-            fmt.name(),
-            format_color(fmt),
+            &fmt.name(),
+            fmt.color(),
             Some(Marker::Square),
-            Some(Dash::Solid),
+            Some(fmt.dash()),
         ));
     }
     fig.legend.push(LegendEntry::header("symbols"));

@@ -545,9 +545,27 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
     let algorithm = c.algorithm(&study.algorithm)?;
     let sizes = c.sizes(&study.sizes, dim, algorithm)?;
     let modes = c.modes("modes", &study.modes, dim)?;
-    let formats = c.formats("formats", &study.formats)?;
+    // Plain formats and scaled fp8 ones (ELEM@SCALING, model input only).
+    let (formats, scaled) =
+        cli::parse_format_list(&study.formats, dim).map_err(|e| c.field("formats", e))?;
     let models = c.models("models", &study.models)?;
-    c.work(&sizes, dim, algorithm, &formats, &models, 1)?;
+    if !scaled.is_empty() && !models.contains(&Model::Input) {
+        return Err(c.field(
+            "models",
+            UsageError::new(
+                "models",
+                "scaled formats (ELEM@SCALING in formats) are measured under model input only; add input",
+            ),
+        ));
+    }
+    // Work: a scaled format costs what its element format does (counted under every model: an
+    // over-estimate).
+    let counted: Vec<Format> = formats
+        .iter()
+        .copied()
+        .chain(scaled.iter().map(|sf| sf.elem))
+        .collect();
+    c.work(&sizes, dim, algorithm, &counted, &models, 1)?;
     let function = c.function("function", &study.function, dim, study.seed)?;
     let plot_mode = match &study.plot_mode {
         Some(m) => {
@@ -564,7 +582,10 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
     };
     let (plot_models, plot_formats) = plot_choice(c, &mut study, &plot_mode, &models, &formats)?;
     Ok(Plan::Sweep {
-        config: sweep_config(dim, sizes, modes, formats, models, algorithm),
+        config: SweepConfig {
+            scaled,
+            ..sweep_config(dim, sizes, modes, formats, models, algorithm)
+        },
         study,
         function,
         plot_mode,
@@ -696,7 +717,7 @@ fn write_crossover_csv(
                 wr.write_record([
                     f.clone(),
                     mode.join(":"),
-                    c.format.to_string(),
+                    c.format_name(),
                     c.model.to_string(),
                     opt(c.bounds.s),
                     c.bounds.how.to_string(),
@@ -750,6 +771,7 @@ pub fn run(
                 plot_mode,
                 plot_models,
                 plot_formats,
+                &config.scaled,
             );
             written.push(csv_path);
             written.push(cross_path);
@@ -841,6 +863,7 @@ pub fn run(
                 plot_mode,
                 plot_models,
                 plot_formats,
+                &[],
             );
             written.push(csv_path);
             written.push(cross_path);

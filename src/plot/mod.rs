@@ -63,6 +63,21 @@ pub fn format_color(f: Format) -> RGBColor {
     }
 }
 
+/// Colour of a scaled format: its element format's colour, darkened for one scale per tensor
+/// or channel and lightened for MX blocks (the dash tells them apart too).
+pub fn scaled_color(sf: crate::precision::ScaledFormat) -> RGBColor {
+    let RGBColor(r, g, b) = format_color(sf.elem);
+    let mix = |c: u8, to: f64, t: f64| (c as f64 + (to - c as f64) * t).round() as u8;
+    match sf.scaling {
+        crate::precision::Scaling::Block { .. } => RGBColor(
+            mix(r, 255.0, 0.45),
+            mix(g, 255.0, 0.45),
+            mix(b, 255.0, 0.45),
+        ),
+        _ => RGBColor(mix(r, 0.0, 0.45), mix(g, 0.0, 0.45), mix(b, 0.0, 0.45)),
+    }
+}
+
 /// Marker shape of a precision model, the same in every figure.
 pub fn model_marker(m: Model) -> Marker {
     match m {
