@@ -128,6 +128,13 @@ impl Fixtures {
              [[runs]]\nlabel = \"a\"\n",
         )
         .unwrap();
+        // Scaled fp8 formats are measured under model input only.
+        std::fs::write(
+            p("experiments_bad/scaled_no_input.toml"),
+            "description = \"x\"\nfunction = \"x\"\nsizes = \"8,16\"\nmodes = \"0\"\n\
+             formats = \"fp16,e4m3@tensor\"\nmodels = \"arithmetic\"\n",
+        )
+        .unwrap();
         std::fs::create_dir(p("experiments")).unwrap();
         std::fs::write(
             p("experiments/good.toml"),
@@ -501,6 +508,11 @@ const CASES: &[Case] = &[
     Case {
         args: "figure audit_noevery --experiments {F}/experiments_bad --figures figs",
         expect: &["runs", "audit.every"],
+        setup: none,
+    },
+    Case {
+        args: "figure scaled_no_input --experiments {F}/experiments_bad --figures figs",
+        expect: &["scaled_no_input.toml", "models", "model input only"],
         setup: none,
     },
     Case {

@@ -6,15 +6,25 @@
 //! gamma = gamma_{K-1}(u_acc) (fp32: u_acc = 2^-24), products exact or within
 //! u_p |xy| + eta_p, table entries within u |t| + rho:
 //!
-//!     c = gamma (1 + u_p) + u_p,  alpha = c (1 + u) + u,  beta = (1 + c) rho,
-//!     gain = alpha g + beta h      (g, h) = (1, sqrt 2) real operands, (sqrt 2, 2) complex.
+//! ```text
+//! c = gamma (1 + u_p) + u_p,  alpha = c (1 + u) + u,  beta = (1 + c) rho,
+//! gain = alpha g + beta h      (g, h) = (1, sqrt 2) real operands, (sqrt 2, 2) complex.
+//! ```
 //!
 //! With S_0 = mean|v| and, axis by axis (L = product of the lengths already done),
-//!     P_q = (1 + u) S_{q-1} + sigma_q / L,        sigma_q = sigma/2 (real), sigma/sqrt2 (complex)
-//!     S_q = (1 + gain) P_q + kappa / L,           kappa = sqrt2 (1 + gamma) eta_p K / s
+//!
+//! ```text
+//! P_q = (1 + u) S_{q-1} + sigma_q / L,        sigma_q = sigma/2 (real), sigma/sqrt2 (complex)
+//! S_q = (1 + gain) P_q + kappa / L,           kappa = sqrt2 (1 + gamma) eta_p K / s
+//! ```
+//!
 //! the error of every normalised coefficient is at most
-//!     sum_q [u S_{q-1} + sigma_q / L + gain P_q + kappa / L] + E_out + f64 reference,
-//!     E_out = g2 S_d + sqrt2 eta_acc + u ((1 + g2) S_d + sqrt2 eta_acc) + sigma / sqrt2
+//!
+//! ```text
+//! sum_q [u S_{q-1} + sigma_q / L + gain P_q + kappa / L] + E_out + f64 reference,
+//! E_out = g2 S_d + sqrt2 eta_acc + u ((1 + g2) S_d + sqrt2 eta_acc) + sigma / sqrt2
+//! ```
+//!
 //! for the output's scaling by fl(1/n) in the accumulator (g2 = gamma_2(u_acc), eta_acc its
 //! product underflow) and its rounding to the format.
 //! In 1-D that is about (3u + gamma_{n-1}(u_acc) + sqrt2 rho) mean|v|: the format's unit roundoff
