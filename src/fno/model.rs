@@ -18,7 +18,7 @@
 
 use super::params::Params;
 use super::policy::{Policy, Stabilizer, Stage};
-use super::quant::{self, QuantCount, QuantStats};
+use super::quant::{self, QuantCount, QuantState, Site};
 use super::resident::Resident;
 use super::scalar::Scalar;
 use crate::backend::{
@@ -295,7 +295,7 @@ pub struct Fno {
     pub recompute: bool,
     /// Saturations and non-finite groups of the scaled stages' quantizations since the last
     /// [`Fno::take_quant_counts`] (a clone starts from zero).
-    quant: QuantStats,
+    quant: QuantState,
     lifting: Vec<Linear>,
     blocks: Vec<Block>,
     projection: Vec<Linear>,
@@ -447,7 +447,7 @@ impl Fno {
         Ok(Fno {
             cfg,
             recompute: false,
-            quant: QuantStats::default(),
+            quant: QuantState::default(),
             lifting,
             blocks,
             projection,
@@ -754,7 +754,7 @@ impl Fno {
             if let Some(record) = capture.as_mut() {
                 record(l, &z);
             }
-            let site = |op: u64| quant::site_seed(policy.seed, site_id(l, op));
+            let site = |op: u64| Site::new(policy.seed, site_id(l, op));
             let xhat = self.rfft_stage(
                 be,
                 &z,
@@ -886,7 +886,7 @@ impl Fno {
         scale: f64,
         hermitian: bool,
         stage: Stage,
-        seeds: [u64; 2],
+        seeds: [Site; 2],
         transform: SpectralTransform,
     ) -> B::CTensor {
         let opt = |format| SpectralForward {
@@ -919,7 +919,7 @@ impl Fno {
         scale: f64,
         hermitian: bool,
         stages: (Stage, Stage),
-        seeds: [u64; 2],
+        seeds: [Site; 2],
         transform: SpectralTransform,
     ) -> B::Tensor {
         let stage = stages.1;
@@ -951,7 +951,7 @@ impl Fno {
         x: &B::CTensor,
         from: Stage,
         to: Stage,
-        seed: u64,
+        seed: Site,
     ) -> Option<B::CTensor> {
         if from == to && to.scaling.is_some() {
             None
@@ -1071,7 +1071,7 @@ impl Fno {
             watch.check(&name, "channel MLP", &[&g_u], &[])?;
             // Spectral path: bias, inverse FFT, contraction, forward FFT, stabilizer.
             grads.put(be, blk.bias, be.channel_sum(&g_u));
-            let site = |op: u64| quant::site_seed(policy.seed, site_id(l, op));
+            let site = |op: u64| Site::new(policy.seed, site_id(l, op));
             let g_yhat = self.rfft_stage(
                 be,
                 &g_u,

@@ -35,12 +35,18 @@ pub struct Stage {
     pub scaling: Option<Scaling>,
     /// Stochastic instead of round-to-nearest-even.
     pub stochastic: bool,
+    /// Delayed scaling (tensor and channel scalings): the scales come from the maximum amax of
+    /// the last `history` quantizations at the same place of the model, not from the current
+    /// tensor (`~dN`, Transformer Engine's amax history); 0: the current amax.
+    pub history: u16,
 }
 
 /// The accepted forms of a stage format, for error messages.
 pub const STAGE_FORMS: &str = "a format (fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat), \
      or a scaled fp8 format ELEM@SCALING with ELEM e4m3 or e5m2 and SCALING tensor, channel, \
-     mx (= mx32) or mxK; either may end in ~sr (stochastic rounding, formats below fp32)";
+     mx (= mx32) or mxK; either may end in ~sr (stochastic rounding, formats below fp32), and \
+     a tensor or channel scaling in ~dN (delayed scaling from the amax history of the last N \
+     steps, 1 <= N <= 1024)";
 
 impl Stage {
     /// An unscaled, round-to-nearest stage (the historical policy).
@@ -49,6 +55,7 @@ impl Stage {
             format,
             scaling: None,
             stochastic: false,
+            history: 0,
         }
     }
 
@@ -71,10 +78,13 @@ impl Stage {
         Some(ScaledFormat::new(self.format, scaling).expect("validated scaled stage"))
     }
 
-    /// This stage with round-to-nearest (what evaluation uses).
+    /// This stage with round-to-nearest and, if delayed, scales from the current amax (what
+    /// evaluation uses: it reads tensors the training steps never saw, at other resolutions,
+    /// and must leave the training's amax histories alone).
     pub fn nearest(self) -> Self {
         Stage {
             stochastic: false,
+            history: 0,
             ..self
         }
     }
@@ -87,6 +97,9 @@ impl Stage {
             Some(Scaling::Tensor) => s.push_str("@tensor"),
             Some(Scaling::Channel { .. }) => s.push_str("@channel"),
             Some(Scaling::Block { k }) => s.push_str(&format!("@mx{k}")),
+        }
+        if self.history > 0 {
+            s.push_str(&format!("~d{}", self.history));
         }
         if self.stochastic {
             s.push_str("~sr");
@@ -119,16 +132,28 @@ impl FromStr for Stage {
     /// `FORMAT`, `ELEM@SCALING`, either with `~sr`; see [`STAGE_FORMS`].
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim().to_ascii_lowercase();
-        let (body, stochastic) = match t.split_once('~') {
-            None => (t.as_str(), false),
-            Some((b, "sr")) => (b, true),
-            Some((_, r)) => {
-                return Err(format!(
-                    "'{s}': unknown rounding '~{r}'; allowed: ~sr (stochastic rounding), or no \
-                     suffix (round to nearest even)"
-                ));
+        let mut parts = t.split('~');
+        let body = parts.next().unwrap_or_default();
+        let (mut stochastic, mut history) = (false, 0u16);
+        for r in parts {
+            let n = r.strip_prefix('d').map(str::parse::<u16>);
+            match (r, n) {
+                ("sr", _) if !stochastic => stochastic = true,
+                (_, Some(Ok(n @ 1..=1024))) if history == 0 => history = n,
+                (_, Some(_)) if history == 0 => {
+                    return Err(format!(
+                        "'{s}': delayed scaling '~{r}' needs a history of 1 to 1024 steps \
+                         (e.g. ~d16)"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "'{s}': unknown or repeated rounding '~{r}'; allowed: ~sr (stochastic \
+                         rounding) and ~dN (delayed scaling, N = 1..1024), each at most once"
+                    ));
+                }
             }
-        };
+        }
         let stage = match body.split_once('@') {
             None => Stage {
                 format: body
@@ -136,6 +161,7 @@ impl FromStr for Stage {
                     .map_err(|_| format!("unknown format '{s}'; allowed: {STAGE_FORMS}"))?,
                 scaling: None,
                 stochastic,
+                history,
             },
             Some((_, sc)) if sc.starts_with("channel:") => {
                 return Err(format!(
@@ -155,9 +181,21 @@ impl FromStr for Stage {
                     format: sf.elem,
                     scaling: Some(sf.scaling),
                     stochastic,
+                    history,
                 }
             }
         };
+        if history > 0
+            && !matches!(
+                stage.scaling,
+                Some(Scaling::Tensor | Scaling::Channel { .. })
+            )
+        {
+            return Err(format!(
+                "'{s}': delayed scaling (~dN) applies to a tensor or channel scaling \
+                 (e.g. e4m3@tensor~d16); an MX block's scale is always its current amax"
+            ));
+        }
         if stochastic && stage.scaling.is_none() && stage.format <= Format::Fp32 {
             return Err(format!(
                 "'{s}': stochastic rounding (~sr) needs a format below fp32 (tf32, bf16, fp16, \
@@ -404,6 +442,8 @@ mod stage_tests {
             "e5m2@tensor~sr",
             "fp16~sr",
             "e4m3@mx32~sr",
+            "e4m3@tensor~d16",
+            "e5m2@channel~d1~sr",
         ] {
             let st: Stage = s.parse().unwrap();
             assert_eq!(st.name(), s);
@@ -415,8 +455,15 @@ mod stage_tests {
             Stage {
                 format: Format::E4m3,
                 scaling: Some(Scaling::Block { k: 32 }),
-                stochastic: true
+                stochastic: true,
+                history: 0,
             }
+        );
+        // The suffixes in either order.
+        let d: Stage = "e4m3@tensor~sr~d8".parse().unwrap();
+        assert_eq!(
+            (d.stochastic, d.history, d.name().as_str()),
+            (true, 8, "e4m3@tensor~d8~sr")
         );
         // The saturating element is the same element format once scaled.
         assert_eq!(
@@ -451,7 +498,17 @@ mod stage_tests {
             ),
             ("e4m3@mx0", "block size 0"),
             ("e4m3@channel:2", "takes no axis"),
-            ("e4m3~rz", "unknown rounding '~rz'; allowed: ~sr"),
+            (
+                "e4m3~rz",
+                "unknown or repeated rounding '~rz'; allowed: ~sr",
+            ),
+            ("e4m3@tensor~sr~sr", "unknown or repeated rounding '~sr'"),
+            ("e4m3@tensor~d0", "needs a history of 1 to 1024 steps"),
+            ("e4m3@tensor~d2000", "needs a history of 1 to 1024 steps"),
+            ("e4m3@tensor~dx", "needs a history of 1 to 1024 steps"),
+            ("e4m3@tensor~d4~d8", "unknown or repeated rounding '~d8'"),
+            ("e4m3@mx32~d16", "applies to a tensor or channel scaling"),
+            ("fp16~d16", "applies to a tensor or channel scaling"),
             ("fp32~sr", "needs a format below fp32"),
             ("fp64~sr", "needs a format below fp32"),
         ] {
@@ -461,9 +518,10 @@ mod stage_tests {
     }
 
     #[test]
-    fn policy_nearest_drops_stochastic_rounding_only() {
+    fn policy_nearest_drops_stochastic_rounding_and_delay_only() {
         let p = Policy {
             contraction: "e4m3@mx32~sr".parse().unwrap(),
+            inv_fft: "e4m3@channel~d16".parse().unwrap(),
             seed: 9,
             ..Policy::half_block("e5m2@tensor~sr".parse::<Stage>().unwrap(), Stabilizer::Tanh)
         };
@@ -472,6 +530,7 @@ mod stage_tests {
         assert!(!n.is_stochastic());
         assert_eq!(n.contraction.name(), "e4m3@mx32");
         assert_eq!(n.fwd_fft.name(), "e5m2@tensor");
+        assert_eq!(n.inv_fft.name(), "e4m3@channel");
         assert_eq!((n.seed, n.stabilizer), (9, Stabilizer::Tanh));
         assert_eq!(Policy::full().nearest(), Policy::full());
     }
