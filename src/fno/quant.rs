@@ -22,7 +22,7 @@ use super::policy::Stage;
 use super::scalar::Scalar;
 use crate::backend::Backend;
 use crate::precision::{Format, ScaledFormat, Scaling, pow2, round_stochastic};
-use rand::SeedableRng;
+use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -306,6 +306,31 @@ fn round_saturate(t: f64, p: i32, emin: i32, max: f64) -> f64 {
     ((a * inv_q).round_ties_even() * q).min(max).copysign(t)
 }
 
+/// Stochastic rounding of `t` (finite, |t| < 2^1000) to a format of precision `p` and minimum
+/// exponent `emin`: [`round_stochastic`]`(t, fmt, rng)` for the fp8 formats within their range
+/// (the caller clamps t to +-max first), bit for bit and drawing from `rng` exactly when it does
+/// (not for a representable t); multiplications by powers of two instead of divisions. With
+/// a = |t| = (k + f) q, f in [0, 1): |t| goes up to (k + 1) q with probability f.
+#[inline(always)]
+fn round_stochastic_fast<R: rand::Rng>(t: f64, p: i32, emin: i32, rng: &mut R) -> f64 {
+    let a = t.abs();
+    let e = (((a.to_bits() >> 52) & 0x7ff) as i32 - 1023).max(emin) - p + 1;
+    let q = f64::from_bits(((e + 1023) as u64) << 52);
+    let inv_q = f64::from_bits(((1023 - e) as u64) << 52);
+    let k = (a * inv_q).floor();
+    // a - k q is exact (a and k q share their binade, k q has fewer bits), and so is / q.
+    let f = a * inv_q - k;
+    if f == 0.0 {
+        return t;
+    }
+    let u: f64 = rng.random();
+    // round_stochastic compares u with the probability of its upper neighbour: f for t > 0;
+    // for t < 0 the upper neighbour is -k q, with probability 1 - f (exact: f has few bits).
+    // Branch-free (the comparison is random, so a branch mispredicts half the time).
+    let up = ((t > 0.0) & (u < f)) | ((t < 0.0) & (u >= 1.0 - f));
+    ((k + f64::from(up as u8)) * q).copysign(t)
+}
+
 fn scaled_in_place<T: Scalar>(
     x: &mut [T],
     groups: &Groups,
@@ -355,7 +380,7 @@ fn scaled_in_place<T: Scalar>(
                         for v in run.iter_mut() {
                             let t = v.to_f64() * inv;
                             sat += (t.abs() > max) as u64;
-                            let r = round_stochastic(t.clamp(-max, max), elem, rng);
+                            let r = round_stochastic_fast(t.clamp(-max, max), p, emin, rng);
                             *v = T::from_f64(r * s);
                         }
                     }
@@ -777,5 +802,30 @@ mod tests {
         assert_eq!(state.take().saturated, 0);
         assert!(b.iter().all(|&v| v == 448.0 / 512.0), "{}", b[0]);
         assert_eq!(c, big);
+    }
+
+    /// The fast stochastic rounding is `round_stochastic` bit for bit from the same stream, and
+    /// leaves the stream where it does (so the draws of later values agree too): values on the
+    /// grid, between grid points, subnormal, at +-max, both signs, one shared stream per format.
+    #[test]
+    fn fast_stochastic_rounding_is_round_stochastic() {
+        for fmt in [Format::E4m3, Format::E5m2] {
+            let (p, emin, max) = (fmt.precision() as i32, fmt.emin(), fmt.max_finite());
+            let mut a = Xoshiro256PlusPlus::seed_from_u64(5);
+            let mut b = a.clone();
+            let mut values = random(200_000, 3, 24.0);
+            values.extend([0.0, -0.0, 1.0, -1.5, 448.0, -448.0, 57344.0, 1e-9, -3e-7]);
+            for v in values {
+                let t = (v as f64).clamp(-max, max);
+                let want = round_stochastic(t, fmt, &mut a);
+                let got = round_stochastic_fast(t, p, emin, &mut b);
+                assert_eq!(got.to_bits(), want.to_bits(), "{fmt} {t:e}");
+            }
+            assert_eq!(
+                a.random::<u64>(),
+                b.random::<u64>(),
+                "{fmt}: the streams drifted"
+            );
+        }
     }
 }
