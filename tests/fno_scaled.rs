@@ -393,6 +393,64 @@ fn scaled_e4m3_trains_where_unscaled_e4m3_overflows() {
     }
 }
 
+/// Delayed scaling (`~dN`): a run differs from current scaling (the scales come from earlier
+/// steps), trains, and resumes bit for bit: the checkpoint carries the amax histories (a run
+/// stopped after 1 epoch and resumed ends with the weights of the uninterrupted run).
+#[test]
+fn delayed_scaling_trains_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(&dir.path().join("data.safetensors"), 32, 16, 1.0);
+    let d = dir.path();
+    let cfg = config(d, &block("e4m3@tensor~d4"), "global", 3, 3);
+    let (full, wa) = run(&cfg, 2);
+    assert!(full.records.iter().all(|r| r.train_loss.is_finite()));
+    assert!(full.records[2].train_loss < full.records[0].train_loss);
+    assert_eq!(
+        full.records[0].policy,
+        "e4m3@tensor~d4/e4m3@tensor~d4/e4m3@tensor~d4/fp32"
+    );
+    let (_, current) = run(&config(d, &block("e4m3@tensor"), "global", 3, 3), 2);
+    assert!(
+        wa != current,
+        "delayed scaling gave the weights of current scaling"
+    );
+    // Stopped after one epoch, then resumed.
+    let _ = std::fs::remove_dir_all(&cfg.train.out_dir);
+    let be = Be::new();
+    let part = RunOptions {
+        resume: true,
+        stop_after: Some(1),
+        progress: false,
+    };
+    train::run(&be, &cfg, &part).unwrap();
+    let ck = std::fs::read(cfg.train.out_dir.join("checkpoint.safetensors")).unwrap();
+    let header = u64::from_le_bytes(ck[..8].try_into().unwrap()) as usize;
+    let meta = String::from_utf8_lossy(&ck[8..8 + header]).to_string();
+    assert!(
+        meta.contains("extra.quant_histories"),
+        "no histories in {meta}"
+    );
+    let resumed = train::run(
+        &be,
+        &cfg,
+        &RunOptions {
+            stop_after: None,
+            ..part
+        },
+    )
+    .unwrap();
+    let file = std::fs::read(cfg.train.out_dir.join("checkpoint.safetensors")).unwrap();
+    let header = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    assert!(
+        file[8 + header..] == wa[..],
+        "resumed weights differ from the full run"
+    );
+    let bits = |r: &train::RunReport| -> Vec<u64> {
+        r.records.iter().map(|e| e.train_loss.to_bits()).collect()
+    };
+    assert_eq!(bits(&resumed), bits(&full));
+}
+
 // ---------------------------------------------------------------- bad input
 
 fn mpno(args: &[&str]) -> std::process::Output {

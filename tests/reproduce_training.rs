@@ -15,8 +15,8 @@ use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-const SUMMARY: &str = "run,policy,stabilizer,schedule,epochs,train_resolution,resolution,test_l2,test_h1,train_loss,skipped_steps,stopped,parameters,peak_memory_mb,seconds_per_epoch,samples_per_s";
-const EPOCHS: &str = "run,epoch,policy,lr,train_loss,resolution,test_l2,test_h1,skipped_steps,overflow_events,loss_scale,peak_memory_mb,seconds,samples_per_s";
+const SUMMARY: &str = "run,policy,stabilizer,schedule,epochs,train_resolution,resolution,test_l2,test_h1,train_loss,skipped_steps,saturated_values,stopped,parameters,peak_memory_mb,seconds_per_epoch,samples_per_s";
+const EPOCHS: &str = "run,epoch,policy,lr,train_loss,resolution,test_l2,test_h1,skipped_steps,overflow_events,saturated_values,loss_scale,peak_memory_mb,seconds,samples_per_s";
 
 /// Names of the committed training experiments.
 fn training_experiments() -> Vec<String> {

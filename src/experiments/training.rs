@@ -361,6 +361,10 @@ impl Summary<'_> {
     fn skipped(&self) -> u64 {
         self.report.records.iter().map(|r| r.skipped_steps).sum()
     }
+    /// Values a scaled stage clipped to +-max of its element format, over all epochs.
+    fn saturated(&self) -> u64 {
+        self.report.records.iter().map(|r| r.saturated_values).sum()
+    }
     fn stopped(&self) -> String {
         self.report
             .stopped
@@ -409,6 +413,7 @@ fn write_summary_csv(path: &Path, runs: &[Summary]) -> anyhow::Result<()> {
             "test_h1",
             "train_loss",
             "skipped_steps",
+            "saturated_values",
             "stopped",
             "parameters",
             "peak_memory_mb",
@@ -435,6 +440,7 @@ fn write_summary_csv(path: &Path, runs: &[Summary]) -> anyhow::Result<()> {
                     num(h1),
                     num(s.train_loss()),
                     s.skipped().to_string(),
+                    s.saturated().to_string(),
                     s.stopped(),
                     s.report.n_params.to_string(),
                     format!("{:.1}", s.peak_mb()),
@@ -462,6 +468,7 @@ fn write_epochs_csv(path: &Path, runs: &[Summary]) -> anyhow::Result<()> {
             "test_h1",
             "skipped_steps",
             "overflow_events",
+            "saturated_values",
             "loss_scale",
             "peak_memory_mb",
             "seconds",
@@ -481,6 +488,7 @@ fn write_epochs_csv(path: &Path, runs: &[Summary]) -> anyhow::Result<()> {
                     num(t.map_or(f64::NAN, |t| t.h1)),
                     e.skipped_steps.to_string(),
                     e.overflow_events.to_string(),
+                    e.saturated_values.to_string(),
                     format!("{}", e.loss_scale),
                     format!("{:.1}", e.peak_memory_bytes as f64 / 1e6),
                     format!("{:.2}", e.seconds),
@@ -549,8 +557,8 @@ fn markdown(plan: &TrainingPlan, runs: &[Summary]) -> String {
     for r in &zs {
         s.push_str(&format!(" L2 @{r} |"));
     }
-    s.push_str(" train loss | skipped steps | s/epoch | peak MB | stopped |\n|");
-    s.push_str(&"---|".repeat(10 + zs.len()));
+    s.push_str(" train loss | skipped steps | clipped values | s/epoch | peak MB | stopped |\n|");
+    s.push_str(&"---|".repeat(11 + zs.len()));
     s.push('\n');
     for r in runs {
         s.push_str(&format!(
@@ -569,9 +577,10 @@ fn markdown(plan: &TrainingPlan, runs: &[Summary]) -> String {
             s.push_str(&format!(" {} |", fmt_err(r.test_l2(*z))));
         }
         s.push_str(&format!(
-            " {} | {} | {:.1} | {:.1} | {} |\n",
+            " {} | {} | {} | {:.1} | {:.1} | {} |\n",
             fmt_err(r.train_loss()),
             r.skipped(),
+            r.saturated(),
             r.seconds_per_epoch(),
             r.peak_mb(),
             if r.stopped().is_empty() {
@@ -625,36 +634,59 @@ fn bars_figure(title: &str, runs: &[Summary]) -> BarsFigure {
     if same_stab {
         notes.insert(0, format!("Stabilizer in every run: {}.", stabs[0]));
     }
+    let mut panels = vec![
+        panel(
+            &format!("test relative L2 at {res} x {res}"),
+            "relative L2",
+            runs.iter().map(|r| opt(r.test_l2(res))).collect(),
+            4,
+        ),
+        panel(
+            "training loss, last epoch",
+            "loss",
+            runs.iter().map(|r| opt(r.train_loss())).collect(),
+            4,
+        ),
+        panel(
+            "seconds per epoch (CPU, emulated)",
+            "s",
+            runs.iter().map(|r| opt(r.seconds_per_epoch())).collect(),
+            1,
+        ),
+        panel(
+            "peak memory",
+            "MB",
+            runs.iter().map(|r| opt(r.peak_mb())).collect(),
+            1,
+        ),
+    ];
+    // Overflow counts, when a run has any: steps skipped for inf/NaN, and values scaled
+    // stages clipped to their element format's max.
+    if runs.iter().any(|r| r.skipped() > 0 || r.saturated() > 0) {
+        // Counts are finite even for a run that ended in NaN: no red label there.
+        let none = vec![String::new(); runs.len()];
+        panels.push(BarsPanel::new(
+            "steps skipped (inf/NaN)",
+            "steps",
+            runs.iter().map(|r| Some(r.skipped() as f64)).collect(),
+            &none,
+            0,
+        ));
+        panels.push(BarsPanel::new(
+            "values clipped to max (scaled stages), millions",
+            "values / 1e6",
+            runs.iter()
+                .map(|r| Some(r.saturated() as f64 / 1e6))
+                .collect(),
+            &none,
+            1,
+        ));
+    }
     BarsFigure {
         title: title.into(),
         categories: labels,
         colors: (0..runs.len()).map(palette).collect(),
-        panels: vec![
-            panel(
-                &format!("test relative L2 at {res} x {res}"),
-                "relative L2",
-                runs.iter().map(|r| opt(r.test_l2(res))).collect(),
-                4,
-            ),
-            panel(
-                "training loss, last epoch",
-                "loss",
-                runs.iter().map(|r| opt(r.train_loss())).collect(),
-                4,
-            ),
-            panel(
-                "seconds per epoch (CPU, emulated)",
-                "s",
-                runs.iter().map(|r| opt(r.seconds_per_epoch())).collect(),
-                1,
-            ),
-            panel(
-                "peak memory",
-                "MB",
-                runs.iter().map(|r| opt(r.peak_mb())).collect(),
-                1,
-            ),
-        ],
+        panels,
         legend: std::iter::once(LegendEntry::header("fwd FFT/contr./iFFT"))
             .chain(legend)
             .collect(),

@@ -873,6 +873,16 @@ impl Fno {
         self.quant.take()
     }
 
+    /// The delayed-scaling amax histories (JSON, for checkpoints; `None` without any).
+    pub fn quant_histories(&self) -> Option<String> {
+        self.quant.histories_json()
+    }
+
+    /// Restore the amax histories of [`Fno::quant_histories`].
+    pub fn restore_quant_histories(&self, json: &str) -> Result<(), String> {
+        self.quant.restore_histories(json)
+    }
+
     /// Forward spectral transform of `x` as `stage` computes it: a plain stage on the backend
     /// alone (its format rounds the input, the arithmetic and the output); otherwise the input
     /// quantized by the stage (seed `seeds[0]`), the transform in the plain stage's format or,

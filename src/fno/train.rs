@@ -4,6 +4,7 @@
 
 use super::audit_log::AuditLog;
 use super::checkpoint::Checkpoint;
+
 use super::config::{Factorization as FactorizationName, NormalizerKind, OnOverflow, TrainConfig};
 use super::data::{self, Batches, Split, UnitGaussianNormalizer};
 use super::loss::LossKind;
@@ -21,6 +22,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The checkpoint's `extra` key of the delayed-scaling amax histories (exact resume).
+const QUANT_HISTORIES: &str = "quant_histories";
 
 /// How a run is driven (beyond its config).
 #[derive(Clone, Debug, Default)]
@@ -353,6 +357,11 @@ pub fn run<B: Backend<T = f32>>(
             .clone()
             .context("checkpoint has no optimizer state")?;
         scaler.load_state(&ck.extra)?;
+        if let Some(h) = ck.extra.get(QUANT_HISTORIES) {
+            model
+                .restore_quant_histories(h)
+                .map_err(|e| UsageError::new("--resume", e))?;
+        }
         start = ck.epoch;
         step = ck.step;
         log.records = MetricsLog::records_from_json(&ck.metrics)?;
@@ -551,6 +560,9 @@ pub fn run<B: Backend<T = f32>>(
             ck.config = cfg.to_toml();
             ck.metrics = log.to_json();
             scaler.save_state(&mut ck.extra);
+            if let Some(h) = model.quant_histories() {
+                ck.extra.insert(QUANT_HISTORIES.into(), h);
+            }
             for (i, nrm) in [&norms.0, &norms.1].into_iter().enumerate() {
                 if let Some(nrm) = nrm {
                     for (k, t) in nrm.to_tensors(if i == 0 { "norm_x" } else { "norm_y" }) {
