@@ -357,3 +357,52 @@ fn bench_fno_reports_the_roofline_fields() {
     ));
     assert_eq!((f("gemm_n"), f("gemm_batch") >= 1.0), (1024.0, true));
 }
+
+/// The CUDA backend on GPU 0, or why it is not available (printed as the skip reason).
+fn cuda() -> Option<impl Backend<T = f32>> {
+    #[cfg(feature = "cuda")]
+    {
+        match mpno::backend::cuda::Cuda::new(0) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("SKIPPED on CUDA: {e}");
+                None
+            }
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        eprintln!("SKIPPED on CUDA: built without the `cuda` feature");
+        None::<Cpu<f32>>
+    }
+}
+
+/// The counts come from the ops the model calls and their operands' shapes and storage
+/// formats, so a GPU counts the same step op for op as the CPU; its allocation accounting
+/// includes op temporaries, so it allocates at least the written bytes less Adam's.
+#[test]
+fn cuda_counts_the_same_step_as_the_cpu() {
+    let Some(gpu) = cuda() else { return };
+    let model = Fno::new(small(Factorization::Dense, SpectralTransform::Fft)).unwrap();
+    for policy in [
+        Policy::full(),
+        Policy::half_block(Format::Fp16, Stabilizer::Tanh),
+    ] {
+        let on_cpu = count_step(&Cpu::<f32>::new(), &model, &policy, 2, &[16, 16], 0).unwrap();
+        let on_gpu = count_step(&gpu, &model, &policy, 2, &[16, 16], 0).unwrap();
+        assert_eq!(on_gpu.ops, on_cpu.ops, "{policy:?}");
+        let written = counting::total(&on_gpu.ops).bytes_written;
+        let adam: u64 = on_gpu
+            .ops
+            .iter()
+            .filter(|o| o.op == "adam_update")
+            .map(|o| o.bytes_written)
+            .sum();
+        assert!(
+            on_gpu.allocated_bytes >= written - adam,
+            "{policy:?}: GPU allocated {} < {}",
+            on_gpu.allocated_bytes,
+            written - adam
+        );
+    }
+}
