@@ -1,6 +1,7 @@
 //! The `mpno` command line.
 
 use clap::{Parser, Subcommand};
+use mpno::backend::roofline;
 use mpno::basis;
 use mpno::bounds;
 use mpno::cli::{self, UsageError};
@@ -74,7 +75,8 @@ enum Command {
     /// audit_ratio.{svg,png} into --out.
     Audit(AuditArgs),
     /// Time one FNO training step (forward, relative L2, backward, AdamW) on random data and
-    /// print ms/step, samples/s and peak memory as JSON.
+    /// print ms/step, samples/s, peak memory, and the step's bytes and flops against the copy
+    /// bandwidth and GEMM rate measured in the same run (roofline), as JSON.
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
@@ -847,13 +849,31 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
     let grid = [a.res, a.res];
     let step =
         |i: usize, o: mpno::fno::Overflow| Failure::Runtime(anyhow::anyhow!("step {i}: {o}"));
-    let (t, device_name) = match device {
+    let counted = |o: mpno::fno::Overflow| {
+        Failure::Runtime(anyhow::anyhow!(
+            "the counted (untimed) step for the roofline: {o}"
+        ))
+    };
+    let (t, (count, limits, gemm), device_name) = match device {
         Device::Cpu => {
             let be = mpno::backend::cpu::Cpu::<f32>::new();
             let t =
                 mpno::fno::train::time_step(&be, &model, &policy, a.batch, &grid, a.steps, a.seed)
                     .map_err(|(i, o)| step(i, o))?;
-            (t, "cpu".to_string())
+            let c = mpno::fno::train::count_step(&be, &model, &policy, a.batch, &grid, a.seed)
+                .map_err(counted)?;
+            let gemm = roofline::GemmSize {
+                n: roofline::CPU_GEMM_N,
+                batch: rayon::current_num_threads(),
+            };
+            let limits = roofline::Limits {
+                copy_bytes_per_s: roofline::host_copy_bandwidth(
+                    roofline::HOST_COPY_BYTES,
+                    roofline::REPS,
+                ),
+                gemm_flops_per_s: roofline::gemm_rate(&be, gemm, roofline::REPS),
+            };
+            (t, (c, limits, gemm), "cpu".to_string())
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
@@ -864,11 +884,30 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
                 .info()
                 .map(|i| format!("cuda: {}", i.name))
                 .unwrap_or_else(|_| "cuda".into());
-            let t = on_cuda(|| {
-                mpno::fno::train::time_step(&be, &model, &policy, a.batch, &grid, a.steps, a.seed)
-                    .map_err(|(i, o)| step(i, o))
+            let (t, roof) = on_cuda(|| {
+                let t = mpno::fno::train::time_step(
+                    &be, &model, &policy, a.batch, &grid, a.steps, a.seed,
+                )
+                .map_err(|(i, o)| step(i, o))?;
+                let c = mpno::fno::train::count_step(&be, &model, &policy, a.batch, &grid, a.seed)
+                    .map_err(counted)?;
+                let gemm = roofline::GPU_GEMM;
+                let copy = be
+                    .gpu()
+                    .copy_bandwidth(roofline::GPU_COPY_BYTES, roofline::REPS)
+                    .map_err(|e| {
+                        Failure::Runtime(anyhow::anyhow!(
+                            "measuring the GPU copy bandwidth (two {} MiB buffers): {e}",
+                            roofline::GPU_COPY_BYTES >> 20
+                        ))
+                    })?;
+                let limits = roofline::Limits {
+                    copy_bytes_per_s: copy,
+                    gemm_flops_per_s: roofline::gemm_rate(&be, gemm, roofline::REPS),
+                };
+                Ok((t, (c, limits, gemm)))
             })?;
-            (t, name)
+            (t, roof, name)
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => {
@@ -879,7 +918,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         }
     };
     let (best, peak) = (t.best_seconds, t.peak_bytes);
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "device": device_name,
         "rank": a.rank,
         "res": a.res,
@@ -898,8 +937,52 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         "peak_memory_bytes": peak,
         "cpu_percent": 100.0 * t.cores_busy,
     });
+    if let serde_json::Value::Object(m) = &mut json {
+        m.extend(roofline_fields(&count, &limits, gemm, best));
+    }
     println!("{}", serde_json::to_string_pretty(&json).expect("json"));
     Ok(())
+}
+
+/// The roofline fields of `mpno bench fno` (README, "bench fno"): what one step must move and
+/// compute ([`mpno::backend::counting`]), the limits measured in the same run
+/// ([`mpno::backend::roofline`]), and how far the fastest step (`best` seconds) is from them.
+fn roofline_fields(
+    count: &mpno::fno::train::StepCount,
+    limits: &roofline::Limits,
+    gemm: roofline::GemmSize,
+    best: f64,
+) -> serde_json::Map<String, serde_json::Value> {
+    use mpno::backend::counting;
+    let r = roofline::Roofline::of(&count.ops, limits);
+    let total = counting::total(&count.ops);
+    let ops: serde_json::Map<String, serde_json::Value> = counting::by_op(&count.ops)
+        .into_iter()
+        .map(|(op, (calls, c))| {
+            let v = serde_json::json!({"calls": calls, "bytes": c.bytes(), "flops": c.flops});
+            (op.to_string(), v)
+        })
+        .collect();
+    let fields = serde_json::json!({
+        "bytes_per_step": r.bytes,
+        "bytes_read_per_step": total.bytes_read,
+        "bytes_written_per_step": total.bytes_written,
+        "bytes_allocated_per_step": count.allocated_bytes,
+        "flops_per_step": r.flops,
+        "ops_per_step": ops,
+        "copy_gb_per_s": limits.copy_bytes_per_s / 1e9,
+        "gemm_gflop_per_s": limits.gemm_flops_per_s / 1e9,
+        "gemm_n": gemm.n,
+        "gemm_batch": gemm.batch,
+        "bandwidth_bound_ms": r.bandwidth_bound * 1e3,
+        "compute_bound_ms": r.compute_bound * 1e3,
+        "roofline_ms": r.limit * 1e3,
+        "roofline_ratio": best / r.limit,
+    });
+    match fields {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("json! of braces is an object"),
+    }
 }
 
 /// The most timed steps `bench fno` takes.

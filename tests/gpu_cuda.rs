@@ -35,6 +35,8 @@ fn memory_tracker_counts_live_and_peak_bytes() {
     assert_eq!((m.live(), m.peak()), (70, 150));
     m.reset_peak();
     assert_eq!(m.peak(), 70);
+    // The cumulative count keeps freed allocations (the bytes a step allocated).
+    assert_eq!(m.allocated(), 170);
 }
 
 /// A driver older than NVRTC refuses the kernels' PTX: the error names both versions and the fix.

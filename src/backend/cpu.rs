@@ -23,13 +23,15 @@ use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 struct Counter {
     live: AtomicUsize,
     peak: AtomicUsize,
+    /// Bytes of every tensor ever created ([`MemStats::allocated_bytes`]).
+    allocated: AtomicU64,
 }
 
 /// Registers bytes on creation, releases them on drop.
@@ -42,6 +44,7 @@ impl Guard {
     fn new(counter: &Arc<Counter>, bytes: usize) -> Self {
         let live = counter.live.fetch_add(bytes, Ordering::Relaxed) + bytes;
         counter.peak.fetch_max(live, Ordering::Relaxed);
+        counter.allocated.fetch_add(bytes as u64, Ordering::Relaxed);
         Guard {
             bytes,
             counter: counter.clone(),
@@ -777,6 +780,10 @@ impl<T: Scalar> Backend for Cpu<T> {
         t.format
     }
 
+    fn cformat(&self, t: &CpuCTensor<T>) -> Format {
+        t.format
+    }
+
     fn cast(&self, t: &CpuTensor<T>, format: Format) -> CpuTensor<T> {
         self.tensor(t.shape.clone(), format, t.data.clone())
     }
@@ -785,6 +792,7 @@ impl<T: Scalar> Backend for Cpu<T> {
         MemStats {
             live_bytes: self.counter.live.load(Ordering::Relaxed),
             peak_bytes: self.counter.peak.load(Ordering::Relaxed),
+            allocated_bytes: self.counter.allocated.load(Ordering::Relaxed),
         }
     }
 

@@ -12,10 +12,12 @@
 //! spectral tensors are complex `(batch, channels, k_1, ..., k_d)` over the kept modes (see
 //! [`Modes`]). Weights are tensors too, so a device backend keeps them resident.
 
+pub mod counting;
 pub mod cpu;
 pub mod cuda;
 mod dft_gemm;
 mod elementwise;
+pub mod roofline;
 
 use crate::fno::Scalar;
 use crate::fno::loss::LossKind;
@@ -80,6 +82,10 @@ pub(crate) fn herm_weight(k: usize, n: usize) -> f64 {
 pub struct MemStats {
     pub live_bytes: usize,
     pub peak_bytes: usize,
+    /// Bytes of every tensor (the CPU) or device buffer (a GPU, op temporaries included) the
+    /// backend has created since it started, freed or not: the difference over a step is the
+    /// bytes the step allocated, each written at least once.
+    pub allocated_bytes: u64,
 }
 
 /// Bytes per real element of a storage format (complex elements take two).
@@ -191,6 +197,8 @@ pub trait Backend: Sync {
     fn shape<'a>(&self, t: &'a Self::Tensor) -> &'a [usize];
     fn cshape<'a>(&self, t: &'a Self::CTensor) -> &'a [usize];
     fn format(&self, t: &Self::Tensor) -> Format;
+    /// Storage format of a complex tensor.
+    fn cformat(&self, t: &Self::CTensor) -> Format;
     /// Round a tensor to another format (a cast: new storage).
     fn cast(&self, t: &Self::Tensor, format: Format) -> Self::Tensor;
     fn mem(&self) -> MemStats;

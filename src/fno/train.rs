@@ -15,6 +15,7 @@ use super::params::Params;
 use super::policy::{Policy, Stabilizer};
 use super::resident::{Resident, ResidentAdam};
 use crate::backend::Backend;
+use crate::backend::counting::{Counting, OpCount};
 use crate::cli::UsageError;
 use crate::precision::Format;
 use anyhow::{Context, bail};
@@ -689,6 +690,52 @@ fn process_cpu_seconds() -> f64 {
     s(u.ru_utime) + s(u.ru_stime)
 }
 
+/// The state one benchmark step runs on: seeded parameters and AdamW moments, and a seeded
+/// random batch (batch, in_channels, grid...) with its target, all on the backend.
+struct BenchState<B: Backend> {
+    params: Resident<B>,
+    adam: ResidentAdam<B>,
+    x: B::Tensor,
+    y: B::Tensor,
+}
+
+impl<B: Backend<T = f32>> BenchState<B> {
+    fn upload(be: &B, model: &Fno, batch: usize, grid: &[usize], seed: u64) -> Self {
+        let host: Params<f32> = model.init(seed);
+        let adam = Adam::new(super::optim::OptimizerKind::AdamW, &host, 1e-4);
+        let points: usize = grid.iter().product();
+        let random = |channels: usize, trial: usize| -> Vec<f32> {
+            crate::experiments::noise(batch * channels * points, seed, trial)
+                .iter()
+                .map(|v| *v as f32)
+                .collect()
+        };
+        let shape = |channels: usize| {
+            let mut s = vec![batch, channels];
+            s.extend_from_slice(grid);
+            s
+        };
+        let (cin, cout) = (model.cfg.in_channels, model.cfg.out_channels);
+        BenchState {
+            params: Resident::upload(be, &host),
+            adam: ResidentAdam::upload(be, adam),
+            x: be.upload(&shape(cin), &random(cin, 0), Format::Fp32),
+            y: be.upload(&shape(cout), &random(cout, 1), Format::Fp32),
+        }
+    }
+
+    /// One training step: forward, relative L2 loss, backward, AdamW at lr 1e-3, then wait
+    /// for the backend.
+    fn step(&mut self, be: &B, model: &Fno, policy: &Policy) -> Result<(), Overflow> {
+        let (out, cache) = model.forward(be, &self.params, &self.x, policy)?;
+        let (_, gt) = be.rel_l2_loss(&out, &self.y, 1.0);
+        let grads = model.backward(be, &self.params, cache, &gt, policy)?;
+        self.adam.step(be, &mut self.params, &grads, 1e-3);
+        be.synchronize();
+        Ok(())
+    }
+}
+
 /// Time one training step (forward, relative L2 loss, backward, AdamW at lr 1e-3) of `model`
 /// on a seeded random batch of shape (batch, in_channels, grid...): one warm-up step, then
 /// `steps` timed ones; the minimum is reported (the machines are noisy). An overflow names the
@@ -702,25 +749,7 @@ pub fn time_step<B: Backend<T = f32>>(
     steps: usize,
     seed: u64,
 ) -> Result<StepTiming, (usize, Overflow)> {
-    let host: Params<f32> = model.init(seed);
-    let adam = Adam::new(super::optim::OptimizerKind::AdamW, &host, 1e-4);
-    let mut params = Resident::upload(be, &host);
-    let mut adam = ResidentAdam::upload(be, adam);
-    let points: usize = grid.iter().product();
-    let random = |channels: usize, trial: usize| -> Vec<f32> {
-        crate::experiments::noise(batch * channels * points, seed, trial)
-            .iter()
-            .map(|v| *v as f32)
-            .collect()
-    };
-    let x = random(model.cfg.in_channels, 0);
-    let y = random(model.cfg.out_channels, 1);
-    let mut xshape = vec![batch, model.cfg.in_channels];
-    xshape.extend_from_slice(grid);
-    let mut yshape = vec![batch, model.cfg.out_channels];
-    yshape.extend_from_slice(grid);
-    let xt = be.upload(&xshape, &x, Format::Fp32);
-    let yt = be.upload(&yshape, &y, Format::Fp32);
+    let mut st = BenchState::upload(be, model, batch, grid, seed);
     be.reset_peak();
     let mut times = Vec::with_capacity(steps);
     let (mut cpu0, mut wall0) = (0.0, Instant::now());
@@ -729,15 +758,7 @@ pub fn time_step<B: Backend<T = f32>>(
             (cpu0, wall0) = (process_cpu_seconds(), Instant::now());
         }
         let t = Instant::now();
-        let (out, cache) = model
-            .forward(be, &params, &xt, policy)
-            .map_err(|o| (i, o))?;
-        let (_, gt) = be.rel_l2_loss(&out, &yt, 1.0);
-        let grads = model
-            .backward(be, &params, cache, &gt, policy)
-            .map_err(|o| (i, o))?;
-        adam.step(be, &mut params, &grads, 1e-3);
-        be.synchronize();
+        st.step(be, model, policy).map_err(|o| (i, o))?;
         if i > 0 {
             times.push(t.elapsed().as_secs_f64());
         }
@@ -749,6 +770,39 @@ pub fn time_step<B: Backend<T = f32>>(
         best_seconds: times.first().copied().unwrap_or(f64::INFINITY),
         median_seconds: times.get(times.len() / 2).copied().unwrap_or(f64::INFINITY),
         peak_bytes: be.mem().peak_bytes as u64,
-        n_params: params.numel(),
+        n_params: st.params.numel(),
+    })
+}
+
+/// What [`count_step`] counted in one training step.
+#[derive(Clone, Debug)]
+pub struct StepCount {
+    /// Every op of the step in call order, with the bytes it must move and its flops
+    /// ([`crate::backend::counting`]).
+    pub ops: Vec<OpCount>,
+    /// Bytes of the tensors (GPU: buffers, op temporaries included) the backend allocated
+    /// during the step ([`crate::backend::MemStats::allocated_bytes`]).
+    pub allocated_bytes: u64,
+}
+
+/// Count the ops of one training step exactly as [`time_step`] runs it (same seeds, same
+/// state as its first step), through [`Counting`]; nothing is timed. The setup's uploads are
+/// not part of the step.
+pub fn count_step<B: Backend<T = f32>>(
+    be: &B,
+    model: &Fno,
+    policy: &Policy,
+    batch: usize,
+    grid: &[usize],
+    seed: u64,
+) -> Result<StepCount, Overflow> {
+    let counting = Counting::new(be);
+    let mut st = BenchState::upload(&counting, model, batch, grid, seed);
+    counting.take();
+    let before = be.mem().allocated_bytes;
+    st.step(&counting, model, policy)?;
+    Ok(StepCount {
+        ops: counting.take(),
+        allocated_bytes: be.mem().allocated_bytes - before,
     })
 }

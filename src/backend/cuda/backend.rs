@@ -897,6 +897,10 @@ impl Backend for Cuda {
         t.format
     }
 
+    fn cformat(&self, t: &GpuCTensor) -> Format {
+        t.format
+    }
+
     fn cast(&self, t: &GpuTensor, format: Format) -> GpuTensor {
         self.cast_real(t, format).or_fail()
     }
@@ -905,6 +909,7 @@ impl Backend for Cuda {
         MemStats {
             live_bytes: self.gpu.live_bytes(),
             peak_bytes: self.gpu.peak_bytes(),
+            allocated_bytes: self.gpu.allocated_bytes(),
         }
     }
 

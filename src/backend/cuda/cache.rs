@@ -45,6 +45,8 @@ impl<K: Eq + Hash + Clone, V> PlanCache<K, V> {
 pub struct MemTracker {
     live: usize,
     peak: usize,
+    /// Bytes of every allocation ever recorded.
+    allocated: u64,
 }
 
 impl MemTracker {
@@ -52,6 +54,7 @@ impl MemTracker {
     pub fn alloc(&mut self, bytes: usize) {
         self.live += bytes;
         self.peak = self.peak.max(self.live);
+        self.allocated += bytes as u64;
     }
     /// Record a release of `bytes` (panics if more is released than is live: a bookkeeping bug).
     pub fn free(&mut self, bytes: usize) {
@@ -67,6 +70,10 @@ impl MemTracker {
     /// Highest live byte count seen.
     pub fn peak(&self) -> usize {
         self.peak
+    }
+    /// Bytes of every allocation recorded so far, freed or not.
+    pub fn allocated(&self) -> u64 {
+        self.allocated
     }
     /// Start a new peak measurement from the current live bytes.
     pub fn reset_peak(&mut self) {

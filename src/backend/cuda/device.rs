@@ -180,6 +180,11 @@ impl Gpu {
         self.mem.lock().expect("tracker").live()
     }
 
+    /// Bytes of every buffer allocated so far, freed or not (op temporaries included).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.mem.lock().expect("tracker").allocated()
+    }
+
     /// Start a new peak measurement.
     pub fn reset_peak(&self) {
         self.mem.lock().expect("tracker").reset_peak()
@@ -334,6 +339,27 @@ impl Gpu {
                 .map_err(drv)?;
         }
         Ok(dst)
+    }
+
+    /// Device memory bandwidth of a copy: bytes read + written per second, the fastest of
+    /// `reps` device-to-device copies (after one untimed copy) of a `bytes` buffer into another,
+    /// each waited for (the GPU side of `backend::roofline::host_copy_bandwidth`).
+    pub fn copy_bandwidth(&self, bytes: usize, reps: usize) -> Result<f64, CudaError> {
+        let src = self.zeros::<u8>(bytes)?;
+        let mut dst = self.zeros::<u8>(bytes)?;
+        let mut best = f64::INFINITY;
+        for rep in 0..=reps {
+            self.synchronize()?;
+            let t = std::time::Instant::now();
+            self.stream
+                .memcpy_dtod(&src.slice.slice(..bytes), &mut dst.slice)
+                .map_err(drv)?;
+            self.synchronize()?;
+            if rep > 0 {
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+        }
+        Ok(2.0 * bytes as f64 / best)
     }
 
     /// Compute capability (major, minor).
