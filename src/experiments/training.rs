@@ -518,8 +518,8 @@ fn markdown(plan: &TrainingPlan, runs: &[Summary]) -> String {
     let mut s = format!("# {title}\n\n{}\n\n", plan.study.description);
     let c0 = runs[0].cfg;
     s.push_str(&format!(
-        "Data: `mpno datagen {}` (generated in-process); {} train / {} test samples at {} x {} \
-         (zero-shot also at {}). FNO width {}, modes {:?}, {} layers, {} parameters; {} epochs, \
+        "Data: `mpno datagen {}` (generated in-process); {} train / {} test samples at {} x {}\
+         {}. FNO width {}, modes {:?}, {} layers, {} parameters; {} epochs, \
          batch {}, lr {} (StepLR {} epochs x {}), {} loss, seed {}. CPU backend: low formats are \
          emulated exactly (every FFT operation rounded to the format, contraction operands and \
          results rounded, fp32 accumulation), so time per epoch measures emulation cost, not \
@@ -531,12 +531,17 @@ fn markdown(plan: &TrainingPlan, runs: &[Summary]) -> String {
         c0.data.n_test,
         runs[0].train_res(),
         runs[0].train_res(),
-        c0.data
-            .test_resolutions
-            .iter()
-            .map(|r| r.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        if c0.data.test_resolutions.is_empty() {
+            String::new()
+        } else {
+            let z: Vec<String> = c0
+                .data
+                .test_resolutions
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+            format!(" (zero-shot also at {})", z.join(", "))
+        },
         c0.model.width,
         c0.model.modes,
         c0.model.n_layers,
@@ -660,11 +665,11 @@ fn bars_figure(title: &str, runs: &[Summary]) -> BarsFigure {
             1,
         ),
     ];
-    // Overflow counts, when a run has any: steps skipped for inf/NaN, and values scaled
-    // stages clipped to their element format's max.
-    if runs.iter().any(|r| r.skipped() > 0 || r.saturated() > 0) {
-        // Counts are finite even for a run that ended in NaN: no red label there.
-        let none = vec![String::new(); runs.len()];
+    // Overflow counts, each panel when a run has any: steps skipped for inf/NaN, and values
+    // scaled stages clipped to their element format's max. Counts are finite even for a run
+    // that ended in NaN: no red label there.
+    let none = vec![String::new(); runs.len()];
+    if runs.iter().any(|r| r.skipped() > 0) {
         panels.push(BarsPanel::new(
             "steps skipped (inf/NaN)",
             "steps",
@@ -672,6 +677,8 @@ fn bars_figure(title: &str, runs: &[Summary]) -> BarsFigure {
             &none,
             0,
         ));
+    }
+    if runs.iter().any(|r| r.saturated() > 0) {
         panels.push(BarsPanel::new(
             "values clipped to max (scaled stages), millions",
             "values / 1e6",
@@ -679,7 +686,7 @@ fn bars_figure(title: &str, runs: &[Summary]) -> BarsFigure {
                 .map(|r| Some(r.saturated() as f64 / 1e6))
                 .collect(),
             &none,
-            1,
+            2,
         ));
     }
     BarsFigure {
