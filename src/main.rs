@@ -120,8 +120,9 @@ struct BenchFnoArgs {
     layers: usize,
     /// full, mixed, half, or FWD_FFT/CONTRACTION/INV_FFT/MLP formats (e.g. fp16/fp16/fp16/fp32);
     /// the three stages also take scaled fp8 formats ELEM@SCALING (ELEM e4m3, e5m2; SCALING
-    /// tensor, channel, mx, mxK) and the suffix ~sr (stochastic rounding), e.g.
-    /// e4m3@tensor/e4m3@mx32~sr/e4m3@tensor/fp32.
+    /// tensor, channel, mx, mxK), the suffix ~sr (stochastic rounding) and, for tensor or
+    /// channel scaling, ~dN (delayed scaling from the amax of the last N steps), e.g.
+    /// e4m3@tensor/e4m3@mx32~sr/e4m3@tensor~d16/fp32.
     #[arg(long, default_value = "full")]
     policy: String,
     /// none, tanh, clip:C, ksigma:K, divide:C.
@@ -228,7 +229,8 @@ struct TrainArgs {
     /// stage ([precision] fwd_fft, contraction, inv_fft) takes a format (fp32, fp16, e4m3, ...),
     /// a scaled fp8 format ELEM@SCALING (ELEM e4m3 or e5m2; SCALING tensor, channel, mx = mx32,
     /// mxK: power-of-two scales from the current amax, fp32 arithmetic between), either with the
-    /// suffix ~sr for stochastic rounding seeded from train.seed (e.g. "e4m3@mx32~sr").
+    /// suffix ~sr for stochastic rounding seeded from train.seed (e.g. "e4m3@mx32~sr"), a tensor
+    /// or channel scaling with ~dN for delayed scaling over N steps (e.g. "e4m3@tensor~d16").
     #[arg(long)]
     config: PathBuf,
     /// Continue from train.out_dir/checkpoint.safetensors (exact resume); refused when there is

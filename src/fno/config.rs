@@ -536,7 +536,8 @@ mod formats_serde {
 pub struct PrecisionConfig {
     /// Forward FFT, contraction and inverse FFT: a format, a scaled fp8 format
     /// (`e4m3@tensor`, `e4m3@channel`, `e4m3@mx32`, `e5m2@...`), either with `~sr`
-    /// (stochastic rounding); see [`Stage`].
+    /// (stochastic rounding), tensor and channel scalings with `~dN` (delayed scaling); see
+    /// [`Stage`].
     #[serde(with = "stage_serde")]
     pub fwd_fft: Stage,
     #[serde(with = "stage_serde")]
