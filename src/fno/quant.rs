@@ -27,6 +27,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -191,25 +192,23 @@ impl Groups {
         e.min(self.n)
     }
 
-    /// Calls `f(group, run)` for the runs of `xs`, the values at flat indices base.. .
-    fn for_runs<T>(&self, base: usize, xs: &[T], mut f: impl FnMut(usize, &[T])) {
+    /// The runs of flat indices `base..base + len`: (group, range of offsets from `base`).
+    fn runs(&self, base: usize, len: usize) -> impl Iterator<Item = (usize, Range<usize>)> + '_ {
+        let end = base + len;
         let mut i = base;
-        while i < base + xs.len() {
-            let e = self.run_end(i).min(base + xs.len());
-            f(self.group(i), &xs[i - base..e - base]);
-            i = e;
-        }
+        std::iter::from_fn(move || {
+            (i < end).then(|| {
+                let e = self.run_end(i).min(end);
+                let run = (self.group(i), i - base..e - base);
+                i = e;
+                run
+            })
+        })
     }
 
-    /// [`Groups::for_runs`] with mutable runs.
-    fn for_runs_mut<T>(&self, base: usize, xs: &mut [T], mut f: impl FnMut(usize, &mut [T])) {
-        let mut i = base;
-        let end = base + xs.len();
-        while i < end {
-            let e = self.run_end(i).min(end);
-            f(self.group(i), &mut xs[i - base..e - base]);
-            i = e;
-        }
+    /// Whether groups are blocks, contiguous along the row-major order.
+    fn blocks(&self) -> bool {
+        matches!(self.kind, GroupKind::Block { .. })
     }
 }
 
@@ -255,8 +254,7 @@ pub fn quantize_with_history<T: Scalar>(
         return QuantCount::default();
     };
     let groups = Groups::new(sf.scaling, shape);
-    let blocks = matches!(sf.scaling, Scaling::Block { .. });
-    let (current, bad) = group_amax(x, &groups, blocks);
+    let (current, bad) = group_amax(x, &groups);
     let amax = match history {
         Some(h) if stage.history > 0 => h.delayed(&current, stage.history as usize),
         _ => current,
@@ -292,6 +290,17 @@ impl AmaxHistory {
     }
 }
 
+/// The spacing q of the grid of a format of precision `p` and minimum exponent `emin` around
+/// `a` >= 0 (normal or zero in f64), and 1 / q: q = 2^(max(floor(log2 a), emin) - p + 1).
+#[inline(always)]
+fn grid_step(a: f64, p: i32, emin: i32) -> (f64, f64) {
+    let e = (((a.to_bits() >> 52) & 0x7ff) as i32 - 1023).max(emin) - p + 1;
+    (
+        f64::from_bits(((e + 1023) as u64) << 52),
+        f64::from_bits(((1023 - e) as u64) << 52),
+    )
+}
+
 /// Round-to-nearest-even of `t` (finite, |t| < 2^1000) to a format of precision `p` and minimum
 /// exponent `emin`, saturating at `max`: [`round_with`]`(t, fmt, Overflow::Saturate)` for the
 /// fp8 formats, in multiplications by powers of two (exact) instead of divisions; the tests
@@ -299,10 +308,7 @@ impl AmaxHistory {
 #[inline(always)]
 fn round_saturate(t: f64, p: i32, emin: i32, max: f64) -> f64 {
     let a = t.abs();
-    // floor(log2 a) (a is normal or zero in f64 here), at least emin; q = 2^(e - p + 1).
-    let e = (((a.to_bits() >> 52) & 0x7ff) as i32 - 1023).max(emin) - p + 1;
-    let q = f64::from_bits(((e + 1023) as u64) << 52);
-    let inv_q = f64::from_bits(((1023 - e) as u64) << 52);
+    let (q, inv_q) = grid_step(a, p, emin);
     ((a * inv_q).round_ties_even() * q).min(max).copysign(t)
 }
 
@@ -314,9 +320,7 @@ fn round_saturate(t: f64, p: i32, emin: i32, max: f64) -> f64 {
 #[inline(always)]
 fn round_stochastic_fast<R: rand::Rng>(t: f64, p: i32, emin: i32, rng: &mut R) -> f64 {
     let a = t.abs();
-    let e = (((a.to_bits() >> 52) & 0x7ff) as i32 - 1023).max(emin) - p + 1;
-    let q = f64::from_bits(((e + 1023) as u64) << 52);
-    let inv_q = f64::from_bits(((1023 - e) as u64) << 52);
+    let (q, inv_q) = grid_step(a, p, emin);
     let k = (a * inv_q).floor();
     // a - k q is exact (a and k q share their binade, k q has fewer bits), and so is / q.
     let f = a * inv_q - k;
@@ -360,11 +364,12 @@ fn scaled_in_place<T: Scalar>(
             let mut rng =
                 stochastic.then(|| Xoshiro256PlusPlus::seed_from_u64(site_seed(seed, c as u64)));
             let mut sat = 0u64;
-            groups.for_runs_mut(c * CHUNK, xs, |g, run| {
+            for (g, range) in groups.runs(c * CHUNK, xs.len()) {
+                let run = &mut xs[range];
                 let s = scales[g];
                 if s.is_nan() {
                     run.iter_mut().for_each(|v| *v = T::from_f64(f64::NAN));
-                    return;
+                    continue;
                 }
                 // Division and product by a power of two: exact (module docs).
                 let inv = 1.0 / s;
@@ -385,7 +390,7 @@ fn scaled_in_place<T: Scalar>(
                         }
                     }
                 }
-            });
+            }
             sat
         })
         .sum();
@@ -400,11 +405,12 @@ type Maxima = (Vec<f64>, Vec<bool>);
 
 /// Per group: the largest |value| and whether a value is inf or NaN (the amax of such a group
 /// is not used). Chunks in parallel, each with its own table of every group (tensor, channel:
-/// few groups, interleaved), or with `blocks` (contiguous groups along the row-major order) of
+/// few groups, interleaved), or, for blocks (contiguous groups along the row-major order), of
 /// its own groups alone; max and "or" do not depend on the order, so neither does the result.
-fn group_amax<T: Scalar>(x: &[T], groups: &Groups, blocks: bool) -> Maxima {
+fn group_amax<T: Scalar>(x: &[T], groups: &Groups) -> Maxima {
     let fold = |(amax, bad): &mut Maxima, base: usize, g0: usize, xs: &[T]| {
-        groups.for_runs(base, xs, |g, run| {
+        for (g, range) in groups.runs(base, xs.len()) {
+            let run = &xs[range];
             let (mut m, mut nan) = (0.0f64, false);
             for v in run {
                 let a = v.to_f64().abs();
@@ -414,11 +420,11 @@ fn group_amax<T: Scalar>(x: &[T], groups: &Groups, blocks: bool) -> Maxima {
             }
             amax[g - g0] = amax[g - g0].max(m);
             bad[g - g0] |= nan || m.is_infinite();
-        });
+        }
     };
     let count = groups.count;
     let init = |n: usize| (vec![0.0f64; n], vec![false; n]);
-    if !blocks {
+    if !groups.blocks() {
         return x
             .par_chunks(CHUNK)
             .enumerate()
