@@ -323,11 +323,14 @@ struct ErrorsArgs {
     /// [default: 0,3; wavelets -1:0,0:0,2:1; spherical 0:0,2:0,3:2].
     #[arg(long, allow_hyphen_values = true)]
     modes: Option<String>,
-    /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat; and (fourier, model input)
-    /// scaled fp8 formats ELEM@SCALING: ELEM e4m3 or e5m2, SCALING tensor (one power-of-two
-    /// scale from the amax), channel or channel:AXIS (one per index along a grid axis), mx (OCP MX
-    /// blocks of 32 along the last axis, E8M0 scale) or mxK (blocks of K), e.g.
-    /// e4m3@tensor,e4m3@mx32,e5m2@channel.
+    /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat; and (fourier, models input,
+    /// storage and gemm) scaled fp8 formats ELEM@SCALING: ELEM e4m3 or e5m2, SCALING tensor (one
+    /// power-of-two scale from the amax), channel or channel:AXIS (one per index along a grid
+    /// axis; model input only), mx (OCP MX blocks of 32 along the last axis, E8M0 scale) or mxK
+    /// (blocks of K), e.g. e4m3@tensor,e4m3@mx32,e5m2@channel. Under storage every stage's output
+    /// is quantized too, each line's real and imaginary parts as two tensors; under gemm the
+    /// operands and the table are fp8 codes with scales (MX blocks along K), code products summed
+    /// in fp32; models arithmetic and arithmetic-scaled skip scaled formats.
     #[arg(long, default_value = "fp32,bf16,fp16,e5m2,e4m3")]
     formats: String,
     /// Precision models: input, storage, arithmetic, arithmetic-scaled, gemm (the DFT as a matrix
@@ -520,12 +523,8 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
     let modes = cli::parse_modes(a.modes.as_deref().unwrap_or("0,3"), dim)?;
     let (formats, scaled) = cli::parse_format_list(&a.formats, dim)?;
     let models = cli::parse_models(&a.models)?;
-    if !scaled.is_empty() && !models.contains(&Model::Input) {
-        return Err(UsageError::new(
-            "--models",
-            "scaled formats (ELEM@SCALING in --formats) are measured under model input only; add input",
-        )
-        .into());
+    if let Some(message) = cli::scaled_without_model(&scaled, &models) {
+        return Err(UsageError::new("--models", message).into());
     }
     let algorithm: Algorithm = a
         .algorithm

@@ -128,7 +128,7 @@ impl Fixtures {
              [[runs]]\nlabel = \"a\"\n",
         )
         .unwrap();
-        // Scaled fp8 formats are measured under model input only.
+        // Scaled fp8 formats are measured under models input, storage and gemm only.
         std::fs::write(
             p("experiments_bad/scaled_no_input.toml"),
             "description = \"x\"\nfunction = \"x\"\nsizes = \"8,16\"\nmodes = \"0\"\n\
@@ -351,8 +351,22 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
-        args: "errors --function x --sizes 16 --formats e4m3@tensor --models storage",
-        expect: &["--models", "model input only"],
+        args: "errors --function x --sizes 16 --formats e4m3@tensor --models arithmetic",
+        expect: &[
+            "--models",
+            "models input, storage and gemm",
+            "add input, storage or gemm",
+        ],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --formats e4m3@channel --models storage,gemm",
+        expect: &[
+            "--models",
+            "'e4m3@channel'",
+            "channel scaling under input only",
+            "add input",
+        ],
         setup: none,
     },
     Case {
@@ -512,7 +526,11 @@ const CASES: &[Case] = &[
     },
     Case {
         args: "figure scaled_no_input --experiments {F}/experiments_bad --figures figs",
-        expect: &["scaled_no_input.toml", "models", "model input only"],
+        expect: &[
+            "scaled_no_input.toml",
+            "models",
+            "models input, storage and gemm",
+        ],
         setup: none,
     },
     Case {

@@ -196,10 +196,12 @@ fn lanes_transform_each_line_as_alone() {
                         StageOptions {
                             store: None,
                             scale: true,
+                            ..StageOptions::default()
                         },
                         StageOptions {
                             store: Some(Format::E5m2),
                             scale: false,
+                            ..StageOptions::default()
                         },
                     ] {
                         // Values up to 300 overflow E4M3-based types in the larger transforms:

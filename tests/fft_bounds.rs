@@ -29,6 +29,7 @@ fn measure<T: Real>(x: &[f64], alg: Algorithm, model: Model) -> (f64, f64) {
         let opts = StageOptions {
             store: Some(fmt),
             scale: false,
+            ..StageOptions::default()
         };
         let f = plan64.process_staged(&mut d, &mut s, &opts);
         (d, f)
@@ -40,6 +41,7 @@ fn measure<T: Real>(x: &[f64], alg: Algorithm, model: Model) -> (f64, f64) {
         let opts = StageOptions {
             store: None,
             scale: model == Model::ArithmeticScaled,
+            ..StageOptions::default()
         };
         let f = plan.process_staged(&mut d, &mut scratch, &opts);
         (

@@ -1,7 +1,8 @@
-//! Issue 23: scaled fp8 formats under model I (`input`) in the error sweep. Every scaled row has
-//! measured <= bound (docs/bounds.md, "Scaled formats") over several functions, sizes and
-//! dimensions; scaling beats unscaled E4M3 where that overflows (amax 1e3) or underflows
-//! (amax 1e-6); the `format` column carries the scaled name.
+//! Issue 23: scaled fp8 formats under model I (`input`) and model II (`storage`, every stage's
+//! output quantized too) in the error sweep. Every scaled row has measured <= bound
+//! (docs/bounds.md, "Scaled formats", "Scaled storage") over several functions, sizes,
+//! algorithms and dimensions; scaling beats unscaled E4M3 where that overflows (amax 1e3) or
+//! underflows (amax 1e-6); the `format` column carries the scaled name.
 
 use mpno::error::{Kind, Row, SweepConfig, crossovers, run_sweep, write_csv};
 use mpno::fft::Algorithm;
@@ -13,6 +14,17 @@ fn scaled(names: &[&str]) -> Vec<ScaledFormat> {
 }
 
 fn sweep(spec: &str, dim: usize, sizes: Vec<usize>, sf: Vec<ScaledFormat>) -> Vec<Row> {
+    sweep_with(spec, dim, sizes, sf, &[Model::Input], Algorithm::Auto)
+}
+
+fn sweep_with(
+    spec: &str,
+    dim: usize,
+    sizes: Vec<usize>,
+    sf: Vec<ScaledFormat>,
+    models: &[Model],
+    algorithm: Algorithm,
+) -> Vec<Row> {
     let f = functions::parse(spec, dim, &FunctionOptions::default())
         .unwrap_or_else(|e| panic!("{spec} (d = {dim}): {e}"));
     let modes = vec![vec![0; dim], vec![1; dim], {
@@ -26,8 +38,8 @@ fn sweep(spec: &str, dim: usize, sizes: Vec<usize>, sf: Vec<ScaledFormat>) -> Ve
         modes,
         formats: vec![Format::E4m3, Format::E4m3Sat, Format::E5m2],
         scaled: sf,
-        models: vec![Model::Input],
-        algorithm: Algorithm::Auto,
+        models: models.to_vec(),
+        algorithm,
         progress: false,
     };
     run_sweep(f.as_ref(), &cfg).unwrap_or_else(|e| panic!("{spec}: {e}"))
@@ -39,7 +51,11 @@ fn check_scaled(rows: &[Row]) -> f64 {
     let mut count = 0;
     for r in rows.iter().filter(|r| r.scaled.is_some()) {
         count += 1;
-        assert_eq!((r.kind, r.model), (Kind::Precision, Some(Model::Input)));
+        assert_eq!(r.kind, Kind::Precision);
+        assert!(matches!(
+            r.model,
+            Some(Model::Input | Model::Storage | Model::Gemm)
+        ));
         assert!(
             r.bound.is_finite() && r.measured.is_finite() && r.measured <= r.bound,
             "{} d={} s={} mode={} {}: measured {:e} bound {:e} ({})",
@@ -198,4 +214,117 @@ fn crossovers_keep_scaled_formats_apart() {
         plain.bounds.located().is_none(),
         "unscaled e4m3 has no finite bound"
     );
+}
+
+/// Models II and G in scaled formats: every stage's output quantized (planar, line by line), and
+/// the DFT as an fp8 GEMM with scales. Every row within its bound for radix 2, radix 4,
+/// Bluestein (sizes that are not powers of two) and the naive DFT, in 1-D to 3-D; storage and
+/// gemm rows exist for tensor and MX scaling and not for channel scaling (a line has no
+/// channel axis).
+#[test]
+fn every_scaled_storage_and_gemm_row_is_within_its_bound() {
+    let both = [Model::Input, Model::Storage, Model::Gemm];
+    let (mut worst_storage, mut worst_gemm) = (0.0f64, 0.0f64);
+    for (alg, sizes) in [
+        (Algorithm::Auto, vec![4, 16, 64, 256, 1024]),
+        (Algorithm::Radix2, vec![8, 128]),
+        (Algorithm::Bluestein, vec![5, 12, 100]),
+        (Algorithm::Naive, vec![7, 32]),
+    ] {
+        for spec in [
+            "x",
+            "expsin",
+            "randsines:k=10,fmax=16",
+            "linear:a=1000",
+            "linear:a=1e-6",
+            "const:c=500",
+        ] {
+            let rows = sweep_with(spec, 1, sizes.clone(), scaled(&ALL_1D), &both, alg);
+            check_scaled(&rows);
+            let of = |m: Model| {
+                rows.iter()
+                    .filter(|r| r.scaled.is_some() && r.model == Some(m))
+                    .map(|r| r.ratio())
+                    .fold(0.0f64, f64::max)
+            };
+            let (ws, wg) = (of(Model::Storage), of(Model::Gemm));
+            println!(
+                "{spec:<28} {:<9} worst measured/bound: storage {ws:.3}, gemm {wg:.3}",
+                alg.name()
+            );
+            worst_storage = worst_storage.max(ws);
+            worst_gemm = worst_gemm.max(wg);
+            for model in [Model::Storage, Model::Gemm] {
+                let rows: Vec<&Row> = rows
+                    .iter()
+                    .filter(|r| r.scaled.is_some() && r.model == Some(model))
+                    .collect();
+                assert!(
+                    rows.iter().any(|r| r.format_name() == "e4m3@mx32")
+                        && rows.iter().any(|r| r.format_name() == "e5m2@tensor"),
+                    "{spec}: no {model} rows"
+                );
+                assert!(
+                    rows.iter().all(|r| !r.format_name().contains("channel")),
+                    "{spec}: channel scaling has no {model} rows"
+                );
+            }
+        }
+    }
+    for (dim, sizes) in [(2usize, vec![4, 12, 32]), (3, vec![4, 8])] {
+        let rows = sweep_with(
+            "expsin_diag",
+            dim,
+            sizes,
+            scaled(&["e4m3@tensor", "e4m3@mx32", "e5m2@mx3"]),
+            &both,
+            Algorithm::Auto,
+        );
+        check_scaled(&rows);
+    }
+    println!("worst measured/bound: storage {worst_storage:.3}, gemm {worst_gemm:.3}");
+    // Not loose by construction: some row of each model comes within a factor of 5.
+    assert!(
+        worst_storage > 0.2 && worst_gemm > 0.2,
+        "storage {worst_storage}, gemm {worst_gemm}"
+    );
+}
+
+/// Scaled storage and the scaled GEMM keep fp8 usable where the unscaled models cannot be:
+/// y = 1000 x overflows plain E4M3 at the input (NaN), while e4m3@tensor and e4m3@mx32 stay
+/// finite and within their bounds; both add error to model I's (more roundings).
+#[test]
+fn scaled_storage_and_gemm_where_unscaled_fail() {
+    let rows = sweep_with(
+        "linear:a=1000",
+        1,
+        vec![1024],
+        scaled(&["e4m3@tensor", "e4m3@mx32"]),
+        &[Model::Input, Model::Storage, Model::Gemm],
+        Algorithm::Auto,
+    );
+    check_scaled(&rows);
+    let get = |name: &str, model: Model| {
+        rows.iter()
+            .find(|r| {
+                r.mode == vec![3]
+                    && r.kind == Kind::Precision
+                    && r.format_name() == name
+                    && r.model == Some(model)
+            })
+            .unwrap_or_else(|| panic!("no row {name} {model:?}"))
+    };
+    for model in [Model::Storage, Model::Gemm] {
+        let plain = get("e4m3", model);
+        assert!(plain.measured.is_infinite() && plain.bound.is_infinite());
+        for name in ["e4m3@tensor", "e4m3@mx32"] {
+            let (i, s) = (get(name, Model::Input), get(name, model));
+            println!(
+                "{name}: input {:e} (bound {:e}), {model} {:e} (bound {:e})",
+                i.measured, i.bound, s.measured, s.bound
+            );
+            assert!(s.measured.is_finite() && s.measured <= s.bound);
+            assert!(s.bound > i.bound);
+        }
+    }
 }

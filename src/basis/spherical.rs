@@ -299,6 +299,7 @@ impl<T: Real> Sht<T> {
         let opts = StageOptions {
             store,
             scale: false,
+            ..StageOptions::default()
         };
         // Per ring: the first lmax + 1 Fourier coefficients.
         let rings: Vec<(Vec<Complex<T>>, bool)> = (0..nlat)

@@ -35,7 +35,7 @@
 
 use super::{PrecisionBound, f64_reference_error, input_rounding_probabilistic};
 use crate::interval::{Interval, point};
-use crate::precision::{Format, pow2};
+use crate::precision::{Format, ScaledFormat, Scaling, pow2};
 
 /// Bound on the error of a table entry computed in f64, |fl64(cos theta) - cos(2 pi r / s)|
 /// (and the same for sin): 2^-48 ~ 3.6e-15. The angle theta = ((2 pi)_64 r) / s is within
@@ -120,6 +120,72 @@ fn infinite(probabilistic: f64, note: String) -> PrecisionBound {
     }
 }
 
+/// How a model G run rounds: the operands and the output (|q(x) - x| <= r |x| +
+/// (sigma/2)(c amax + floor) per real value, amax the largest magnitude rounded with it), the
+/// table (|t^ - t| <= u_t |t| + rho_t), the largest value that can be rounded, and the scale
+/// multiplications per real sum (a block-scaled GEMM multiplies each block's partial sum by its
+/// scale in fp32).
+struct Rounding {
+    r: f64,
+    c: f64,
+    floor: f64,
+    u_t: f64,
+    rho_t: f64,
+    limit: f64,
+    limit_name: String,
+    /// None: no scales; Some(k): one scale multiplication per block of k terms of a sum.
+    block: Option<usize>,
+}
+
+impl Rounding {
+    fn plain(fmt: Format, c: &GemmConstants) -> Self {
+        Rounding {
+            r: c.u,
+            c: 0.0,
+            floor: 1.0,
+            u_t: c.u,
+            rho_t: c.rho,
+            limit: fmt.max_finite(),
+            limit_name: format!("{fmt} max"),
+            block: None,
+        }
+    }
+
+    /// A scaled format (docs/bounds.md, "Model G in a scaled format"): operands and output with
+    /// the storage constants (r, c) of [`super::storage_constants`]; the table scaled per tensor
+    /// (its amax is 1: S_t = 2^X(1), no saturation, u_t = u) or per MX block of its columns
+    /// (S_t <= c + 2^-127, u_t = r).
+    fn scaled(sf: &ScaledFormat) -> Self {
+        let (r, c) = super::storage_constants(sf);
+        let e = sf.elem;
+        let sigma = e.min_subnormal();
+        let floor = pow2(-127);
+        let (u_t, s_t, block) = match sf.scaling {
+            Scaling::Block { k } => (r, c + floor, Some(k)),
+            _ => (r, pow2(sf.scale_exponent(1.0)), None),
+        };
+        let rho_t = (point(sigma) / point(2.0) * point(s_t)
+            + (point(1.0) + point(u_t)) * point(TABLE_F64_ERROR))
+        .sup();
+        Rounding {
+            r,
+            c,
+            floor,
+            u_t,
+            rho_t,
+            limit: super::scale_ceiling(sf),
+            limit_name: format!("the scale ceiling of {sf}"),
+            // Per-tensor scaling multiplies each sum once by S_a S_t: a block of the whole sum.
+            block: Some(block.unwrap_or(usize::MAX)),
+        }
+    }
+
+    /// Scale multiplications in a real sum of k terms.
+    fn multiplications(&self, k: usize) -> usize {
+        self.block.map_or(0, |b| k.div_ceil(b.min(k).max(1)))
+    }
+}
+
 /// Worst-case precision bound per normalised coefficient of model G (module docs; statement and
 /// proof in docs/bounds.md, "Model G"), for samples with n^-1 sum |v_j| = `mean_abs` (computed in
 /// f64 by the caller; inflated here by 2 gamma_n(2^-53) for that sum) and max |v_j| = `m`, plus
@@ -133,19 +199,53 @@ fn infinite(probabilistic: f64, note: String) -> PrecisionBound {
 /// m_1 = (u M + sigma/2) / n in 1-D); table, accumulation, underflow and reference terms stay at
 /// their worst case. delta = 1e-3, union bound over the d axes.
 pub fn gemm_precision(shape: &[usize], fmt: Format, mean_abs: f64, m: f64) -> PrecisionBound {
+    let c = GemmConstants::of(fmt);
+    let rounding = Rounding::plain(fmt, &c);
+    bound(shape, fmt, &c, &rounding, mean_abs, m)
+}
+
+/// Model G in the scaled format `sf` (`fft::transform_scaled` under model gemm: fp8 codes times
+/// power-of-two scales, as fp8 tensor cores multiply; docs/bounds.md, "Model G in a scaled
+/// format"): the bound of [`gemm_precision`] with the operand, table and output rounding of a
+/// scaled format, the products of codes exact, and each sum's scale multiplications (one per
+/// tensor, one per MX block along K) within fp32's underflow 2^-150 each. No range condition
+/// against the element's max: only the E8M0 ceiling and the fp32 accumulator's range.
+pub fn gemm_scaled_precision(
+    shape: &[usize],
+    sf: &ScaledFormat,
+    mean_abs: f64,
+    m: f64,
+) -> PrecisionBound {
+    let mut c = GemmConstants::of(sf.elem);
+    // Products of element codes are exact in fp32 (at most 2 x 4 significand bits, never
+    // below 2^-32): no product underflow.
+    (c.u_prod, c.eta_prod) = (0.0, 0.0);
+    let rounding = Rounding::scaled(sf);
+    bound(shape, sf.elem, &c, &rounding, mean_abs, m)
+}
+
+fn bound(
+    shape: &[usize],
+    fmt: Format,
+    c: &GemmConstants,
+    rd: &Rounding,
+    mean_abs: f64,
+    m: f64,
+) -> PrecisionBound {
     let n: usize = shape.iter().product();
     let d = shape.len();
     let model_i_prob = input_rounding_probabilistic(fmt, m, n, 1e-3);
-    if m > fmt.max_finite() {
+    if m > rd.limit {
         return infinite(
             model_i_prob,
-            format!("range: M = {m:e} exceeds {fmt} max {:e}", fmt.max_finite()),
+            format!("range: M = {m:e} exceeds {} {:e}", rd.limit_name, rd.limit),
         );
     }
-    let c = GemmConstants::of(fmt);
     let one = point(1.0);
     let sqrt2 = point(2.0).sqrt();
-    let (u, sigma, rho) = (point(c.u), point(c.sigma), point(c.rho));
+    // u: operand and output rounding (relative); u_t, rho: the table's.
+    let (u, sigma, u_t, rho) = (point(rd.r), point(c.sigma), point(rd.u_t), point(rd.rho_t));
+    let (c_scale, floor) = (point(rd.c), point(rd.floor));
     let (u_acc, u_p, eta_p) = (point(c.u_acc), point(c.u_prod), point(c.eta_prod));
     let u64_ = point(pow2(-53));
     let Some(g_mean) = gamma(n as f64, u64_) else {
@@ -169,32 +269,38 @@ pub fn gemm_precision(shape: &[usize], fmt: Format, mean_abs: f64, m: f64) -> Pr
             );
         };
         let cc = gam * (one + u_p) + u_p;
-        let alpha = cc * (one + u) + u;
+        let alpha = cc * (one + u_t) + u_t;
         let beta = (one + cc) * rho;
         let (g, h) = if real {
             (one, sqrt2)
         } else {
             (sqrt2, point(2.0))
         };
+        // The absolute part of an operand's rounding: sigma/2 per real value times the scale
+        // (1 unscaled; <= c amax + 2^-127 scaled, amax <= binf).
+        let scale = c_scale * binf + floor;
         let sig_r = if real {
-            sigma / point(2.0)
+            sigma / point(2.0) * scale
         } else {
-            sigma / sqrt2
+            sigma / sqrt2 * scale
         };
         let l = point(lq);
-        let kappa = sqrt2 * (one + gam) * eta_p * point((k / s) as f64);
+        // Underflow: of the K products (eta_p each) and of the sum's scale multiplications.
+        let mults = point(rd.multiplications(k) as f64);
+        let kappa = sqrt2 * (one + gam) * (eta_p * point(k as f64) + mults * point(c.eta_acc))
+            / point(s as f64);
         let gain = alpha * g + beta * h;
         // Operand rounding (the input, or the previous axis's output), then the GEMM.
         let op_err = u * sbar + sig_r / l;
         let pbar = (one + u) * sbar + sig_r / l;
         total = total + op_err + gain * pbar + kappa / l;
         let z = if real { op_err } else { sqrt2 * op_err };
-        let m_q = (u * binf + sigma / point(2.0)) / point(n as f64);
+        let m_q = (u * binf + sigma / point(2.0) * scale) / point(n as f64);
         op_terms.push((op_err.sup(), z.sup(), m_q.sup()));
         // Range: operands' entries <= ainf, partial sums <= K (1 + u_p)(1 + u + rho) ainf + K eta.
         let ainf = (one + u) * binf + sig_r;
         let kk = point(k as f64);
-        let partial = kk * (one + u_p) * (one + u + rho) * ainf + kk * eta_p;
+        let partial = kk * (one + u_p) * (one + u_t + rho) * ainf + kk * eta_p;
         if partial.sup() > c.acc_max {
             return infinite(
                 model_i_prob,
@@ -205,14 +311,16 @@ pub fn gemm_precision(shape: &[usize], fmt: Format, mean_abs: f64, m: f64) -> Pr
                 ),
             );
         }
-        binf = (one + gain) * point(s as f64) * ainf + sqrt2 * (one + gam) * kk * eta_p;
-        if q + 1 < d && binf.sup() > fmt.max_finite() {
+        binf = (one + gain) * point(s as f64) * ainf
+            + sqrt2 * (one + gam) * (kk * eta_p + mults * point(c.eta_acc));
+        if q + 1 < d && binf.sup() > rd.limit {
             return infinite(
                 model_i_prob,
                 format!(
-                    "range: values after axis {axis} may reach {:.3e} > {fmt} max {:e} (rounded to {fmt} for the next axis)",
+                    "range: values after axis {axis} may reach {:.3e} > {} {:e} (rounded to {fmt} for the next axis)",
                     binf.sup(),
-                    fmt.max_finite()
+                    rd.limit_name,
+                    rd.limit
                 ),
             );
         }
@@ -227,18 +335,24 @@ pub fn gemm_precision(shape: &[usize], fmt: Format, mean_abs: f64, m: f64) -> Pr
     let eta_acc = sqrt2 * point(c.eta_acc);
     let wbar = (one + g2) * sbar + eta_acc;
     let wmax = (one + g2) * binf / point(n as f64) + eta_acc;
-    if wmax.sup() > fmt.max_finite() {
+    if wmax.sup() > rd.limit {
         return infinite(
             model_i_prob,
             format!(
-                "range: the output may reach {:.3e} > {fmt} max {:e}",
+                "range: the output may reach {:.3e} > {} {:e}",
                 wmax.sup(),
-                fmt.max_finite()
+                rd.limit_name,
+                rd.limit
             ),
         );
     }
-    total =
-        total + g2 * sbar + eta_acc + u * wbar + sigma / sqrt2 + point(f64_reference_error(m, n));
+    let out_scale = c_scale * wmax + floor;
+    total = total
+        + g2 * sbar
+        + eta_acc
+        + u * wbar
+        + sigma / sqrt2 * out_scale
+        + point(f64_reference_error(m, n));
     let bound = total.sup();
     let log_term = 4.0 * (4.0 * d as f64 / 1e-3).ln();
     let saved: f64 = op_terms

@@ -7,8 +7,11 @@
 mod gemm;
 mod scaled;
 
-pub use gemm::{GemmConstants, TABLE_F64_ERROR, gemm_precision};
-pub use scaled::{element_bound, scaled_input_rounding, scaled_input_rounding_amax};
+pub use gemm::{GemmConstants, TABLE_F64_ERROR, gemm_precision, gemm_scaled_precision};
+pub use scaled::{
+    element_bound, scale_ceiling, scaled_input_rounding, scaled_input_rounding_amax,
+    scaled_storage, storage_constants,
+};
 
 use crate::fft::{self, Algorithm};
 use crate::precision::{Format, Model};

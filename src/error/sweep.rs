@@ -88,8 +88,9 @@ pub struct SweepConfig {
     pub sizes: Vec<usize>,
     pub modes: Vec<Vec<i64>>,
     pub formats: Vec<Format>,
-    /// Scaled formats (src/precision/scaled.rs); measured under model I (`input`) only, and only
-    /// when `models` holds it.
+    /// Scaled formats (src/precision/scaled.rs); measured under the models of `models` that
+    /// take them (`fft::SCALED_MODELS`: input, storage, gemm; channel scaling under input only),
+    /// the others skipped.
     pub scaled: Vec<ScaledFormat>,
     pub models: Vec<Model>,
     pub algorithm: Algorithm,
@@ -162,12 +163,17 @@ fn sample_grid(f: &dyn Function, s: usize, d: usize) -> Result<Grid, SweepError>
 /// (s, mode, kind, format, model).
 pub fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, SweepError> {
     let d = cfg.dim;
-    let scaled_jobs = if cfg.models.contains(&Model::Input) {
-        cfg.scaled.len()
-    } else {
-        0
-    };
-    let jobs_per_size = 1 + cfg.formats.len() * cfg.models.len() + scaled_jobs;
+    let scaled_jobs: Vec<(&ScaledFormat, Model)> = cfg
+        .scaled
+        .iter()
+        .flat_map(|sf| {
+            cfg.models
+                .iter()
+                .filter(|&&m| scaled_applies(sf, m))
+                .map(move |&m| (sf, m))
+        })
+        .collect();
+    let jobs_per_size = 1 + cfg.formats.len() * cfg.models.len() + scaled_jobs.len();
     let pb = if cfg.progress {
         let pb = ProgressBar::new((cfg.sizes.len() * jobs_per_size) as u64);
         pb.set_style(
@@ -214,15 +220,14 @@ pub fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, SweepE
             r
         })
         .collect::<Result<_, _>>()?;
-    let scaled_list: &[ScaledFormat] = if scaled_jobs > 0 { &cfg.scaled } else { &[] };
     let scaled: Vec<Vec<Row>> = cfg
         .sizes
         .iter()
-        .flat_map(|&s| scaled_list.iter().map(move |sf| (s, sf)))
+        .flat_map(|&s| scaled_jobs.iter().map(move |&(sf, m)| (s, sf, m)))
         .collect::<Vec<_>>()
         .par_iter()
-        .map(|&(s, sf)| {
-            let r = scaled_rows(f, by_s[&s], sf, cfg);
+        .map(|&(s, sf, m)| {
+            let r = scaled_rows(f, by_s[&s], sf, m, cfg);
             pb.inc(1);
             r
         })
@@ -332,18 +337,47 @@ fn precision_rows(
         .collect())
 }
 
-/// Model I rows of a scaled format: samples quantized (scaled, rounded, scaled back), the
-/// transform exact in f64; the bound is bounds::scaled_input_rounding (docs/bounds.md, "Scaled
-/// formats"): no range condition, the scale moves every group into range.
+/// Whether a sweep measures scaled format `sf` under `model`: the models of
+/// `fft::SCALED_MODELS`, channel scaling under model I only (a transform line has no channel).
+pub fn scaled_applies(sf: &ScaledFormat, model: Model) -> bool {
+    match model {
+        Model::Input => true,
+        Model::Storage | Model::Gemm => {
+            !matches!(sf.scaling, crate::precision::Scaling::Channel { .. })
+        }
+        _ => false,
+    }
+}
+
+/// Rows of a scaled format under model I (samples quantized: scaled, rounded, scaled back; the
+/// transform exact in f64; bound bounds::scaled_input_rounding), model II (every stage's
+/// output quantized too; bound bounds::scaled_storage) or model G (an fp8 GEMM with scales;
+/// bound bounds::gemm_scaled_precision): docs/bounds.md, "Scaled formats", "Scaled storage",
+/// "Model G in a scaled format". The scale moves every group into range: the only range condition is
+/// E8M0's ceiling 2^127.
 fn scaled_rows(
     f: &dyn Function,
     g: &Grid,
     sf: &ScaledFormat,
+    model: Model,
     cfg: &SweepConfig,
 ) -> Result<Vec<Row>, SweepError> {
     let shape = vec![g.s; cfg.dim];
-    let out = fft::transform_scaled_input(&g.samples, &shape, sf)?;
-    let bound = bounds::scaled_input_rounding(&g.samples, &shape, sf);
+    let out = fft::transform_scaled(&g.samples, &shape, sf, model, cfg.algorithm)?;
+    let (bound, bound_note) = match model {
+        Model::Storage => match bounds::scaled_storage(&g.samples, &shape, cfg.algorithm, sf) {
+            Ok(b) => (b, String::new()),
+            Err(why) => (f64::INFINITY, why),
+        },
+        Model::Gemm => {
+            let b = bounds::gemm_scaled_precision(&shape, sf, g.mean_abs, g.max_abs);
+            (b.bound, b.note)
+        }
+        _ => (
+            bounds::scaled_input_rounding(&g.samples, &shape, sf),
+            String::new(),
+        ),
+    };
     // The Hoeffding companion with u times the largest block amax (each |delta_j| <= u amax_g
     // + S_g sigma / 2 <= that, up to the subnormal term it ignores, as the unscaled one does).
     let n = g.samples.len();
@@ -370,13 +404,13 @@ fn scaled_rows(
                 kind: Kind::Precision,
                 format: sf.elem,
                 scaled: Some(*sf),
-                model: Some(Model::Input),
+                model: Some(model),
                 measured,
                 bound,
                 lower_bound: None,
                 prob_bound: Some(prob.min(bound)),
                 constants: "samples".into(),
-                note,
+                note: join_notes(&note, &bound_note),
             }
         })
         .collect())

@@ -545,18 +545,12 @@ fn load_sweep(c: &Checker) -> Result<Plan, UsageError> {
     let algorithm = c.algorithm(&study.algorithm)?;
     let sizes = c.sizes(&study.sizes, dim, algorithm)?;
     let modes = c.modes("modes", &study.modes, dim)?;
-    // Plain formats and scaled fp8 ones (ELEM@SCALING, model input only).
+    // Plain formats and scaled fp8 ones (ELEM@SCALING, models input and storage).
     let (formats, scaled) =
         cli::parse_format_list(&study.formats, dim).map_err(|e| c.field("formats", e))?;
     let models = c.models("models", &study.models)?;
-    if !scaled.is_empty() && !models.contains(&Model::Input) {
-        return Err(c.field(
-            "models",
-            UsageError::new(
-                "models",
-                "scaled formats (ELEM@SCALING in formats) are measured under model input only; add input",
-            ),
-        ));
+    if let Some(message) = cli::scaled_without_model(&scaled, &models) {
+        return Err(c.field("models", UsageError::new("models", message)));
     }
     // Work: a scaled format costs what its element format does (counted under every model: an
     // over-estimate).

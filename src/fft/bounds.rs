@@ -35,10 +35,10 @@ fn bluestein_kappa(n: usize) -> (usize, f64) {
     (m, bmax * (1.0 + 1e-12) / (n as f64).sqrt())
 }
 
-/// Normwise relative error bound of one axis of length n.
-fn axis_bound(n: usize, alg: Algorithm, fmt: Format, model: Model) -> f64 {
-    let u = fmt.unit_roundoff();
-    if n == 1 || model == Model::Input || fmt == Format::Fp64 {
+/// Normwise relative error bound of one axis of length n, each rounding (model III: of an
+/// operation; model II: of a stored value, relative to the stored array's 2-norm) within u.
+fn axis_bound(n: usize, alg: Algorithm, u: f64, model: Model) -> f64 {
+    if n == 1 || model == Model::Input || u == 0.0 {
         return 0.0;
     }
     let alg = alg.resolve(n);
@@ -77,9 +77,9 @@ fn axis_bound(n: usize, alg: Algorithm, fmt: Format, model: Model) -> f64 {
         Algorithm::Bluestein => {
             let (m, kappa) = bluestein_kappa(n);
             let (e, em) = if arithmetic {
-                (eta(u, u), axis_bound(m, Algorithm::Radix4, fmt, model))
+                (eta(u, u), axis_bound(m, Algorithm::Radix4, u, model))
             } else {
-                (u, axis_bound(m, Algorithm::Radix4, fmt, model))
+                (u, axis_bound(m, Algorithm::Radix4, u, model))
             };
             kappa * ((1.0 + e).powi(3) * (1.0 + em).powi(2) - 1.0)
         }
@@ -116,9 +116,50 @@ pub fn relative_error_bound(shape: &[usize], alg: Algorithm, fmt: Format, model:
     if model == Model::Gemm {
         return f64::INFINITY;
     }
+    let u = if fmt == Format::Fp64 {
+        0.0
+    } else {
+        fmt.unit_roundoff()
+    };
     shape
         .iter()
-        .map(|&s| axis_bound(s, alg, fmt, model))
+        .map(|&s| axis_bound(s, alg, u, model))
+        .fold(1.0, |acc, e| acc * (1.0 + e))
+        - 1.0
+}
+
+/// The stores of model II on one axis of length s: (how many arrays a line stores, the length
+/// of the longest): radix 2 log2 s passes, radix 4 ceil(log2 s / 2), Bluestein 3 + 2 P(m) of
+/// length m (the chirp product, the pointwise product and the output, and the two inner
+/// transforms' passes), naive 1; s = 1 none.
+pub fn storage_passes(s: usize, alg: Algorithm) -> (usize, usize) {
+    if s == 1 {
+        return (0, 1);
+    }
+    match alg.resolve(s) {
+        Algorithm::Radix2 => (s.trailing_zeros() as usize, s),
+        Algorithm::Radix4 => ((s.trailing_zeros() as usize).div_ceil(2), s),
+        Algorithm::Bluestein => {
+            let (m, _) = bluestein_kappa(s);
+            (3 + 2 * storage_passes(m, Algorithm::Radix4).0, m)
+        }
+        Algorithm::Naive => (1, s),
+        Algorithm::Auto => unreachable!("resolved"),
+    }
+}
+
+/// Model II when each stored array's error is within `rho(L)` of its 2-norm, L the array's
+/// length (a scaled storage format: `bounds::scaled_storage`): the model II bound of
+/// [`relative_error_bound`] per axis with u = rho(L) for that axis's longest stored array
+/// ([`storage_passes`]); axes compose as 1 + eps = prod (1 + eps_a).
+pub fn storage_relative_error_bound(
+    shape: &[usize],
+    alg: Algorithm,
+    rho: impl Fn(usize) -> f64,
+) -> f64 {
+    shape
+        .iter()
+        .map(|&s| axis_bound(s, alg, rho(storage_passes(s, alg).1), Model::Storage))
         .fold(1.0, |acc, e| acc * (1.0 + e))
         - 1.0
 }

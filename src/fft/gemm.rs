@@ -34,7 +34,9 @@
 //! O(n^2) f64 DFT. The proven bound is `bounds::gemm_precision` (docs/bounds.md, "Model G").
 
 use super::{Complex, Direction, ModelOutput};
-use crate::precision::{Format, Overflow, Real, round};
+use crate::precision::{
+    Format, Overflow, Real, ScaledFormat, Scaling, pow2, quantize, round, round_with,
+};
 
 /// The rounded table of one axis of length s: entry r is (fl(cos 2 pi r/s), fl(-sin 2 pi r/s)).
 struct Table<A> {
@@ -151,5 +153,177 @@ pub(crate) fn transform(samples: &[f64], shape: &[usize], fmt: Format) -> ModelO
         run::<f64>(samples, shape, fmt)
     } else {
         run::<f32>(samples, shape, fmt)
+    }
+}
+
+/// Fp8 codes and their scale exponents: value i is code[i] 2^exp[i / block].
+struct Codes {
+    code: Vec<f32>,
+    exp: Vec<i32>,
+}
+
+/// Quantize `x` (length K) in blocks of `block` values; `fixed` is the exponent of every block
+/// (per-tensor scaling, from the whole tensor's amax) or None (each block's own amax: MX).
+/// The codes are round_with(x / 2^X, elem, saturate): exact in f32.
+fn encode(
+    x: &[f64],
+    block: usize,
+    fixed: Option<i32>,
+    sf: &ScaledFormat,
+    saturated: &mut bool,
+) -> Codes {
+    let max = sf.elem.max_finite();
+    let mut code = Vec::with_capacity(x.len());
+    let mut exp = Vec::with_capacity(x.len().div_ceil(block));
+    for chunk in x.chunks(block) {
+        let e = fixed
+            .unwrap_or_else(|| sf.scale_exponent(chunk.iter().fold(0.0f64, |a, v| a.max(v.abs()))));
+        let s = pow2(e);
+        for &v in chunk {
+            let t = v / s;
+            *saturated |= t.abs() > max;
+            code.push(round_with(t, sf.elem, Overflow::Saturate) as f32);
+        }
+        exp.push(e);
+    }
+    Codes { code, exp }
+}
+
+/// sum_b fl32(fl32(sum_{i in b} a_i t_i) 2^(xa_b + xt_b)): each block's code products (exact
+/// in f32) summed recursively in f32 from 0, i ascending; the block sum times its two scales
+/// rounded once to f32 (f64 product, then one rounding); the blocks added in f32, b ascending.
+fn scaled_dot(a: &Codes, t: &Codes, block: usize) -> f32 {
+    let mut acc = 0.0f32;
+    for (b, (ac, tc)) in a.code.chunks(block).zip(t.code.chunks(block)).enumerate() {
+        let mut partial = 0.0f32;
+        for (&x, &y) in ac.iter().zip(tc) {
+            partial += x * y;
+        }
+        acc += (partial as f64 * pow2(a.exp[b] + t.exp[b])) as f32;
+    }
+    acc
+}
+
+/// Normalised coefficients X / n under model G in the scaled format `sf` (tensor or MX block
+/// scaling; channel scaling is refused by the caller): the GEMM of the module docs with fp8
+/// codes and power-of-two scales, as fp8 tensor cores compute it (docs/bounds.md, "Model G in
+/// a scaled format"):
+/// - **operands**: each axis's operand tensor (the samples; later the previous axis's fp32
+///   output, complex values interleaved (re, im) along K = 2s) quantized with `sf`: `@tensor`
+///   one scale from the whole tensor's amax, `@mxK` one per block of k consecutive values of a
+///   line's K-vector (MX GEMMs scale along K);
+/// - **table**: the same scaling on each column of the cos/sin table (K entries per output
+///   coefficient and part): `@tensor` one scale from the table's amax (1), `@mxK` one per block
+///   of k along K;
+/// - **accumulation**: per block, code products (exact) summed recursively in fp32; the block
+///   sum multiplied by its two scales with one fp32 rounding; the blocks added in fp32
+///   (`@tensor`: one block, one multiplication);
+/// - **output**: fp32 times fl32(1/n), then quantized with `sf` as a tensor whose last axis holds
+///   the interleaved (re, im) values.
+pub(crate) fn transform_scaled(samples: &[f64], shape: &[usize], sf: &ScaledFormat) -> ModelOutput {
+    let n = samples.len();
+    let nan = || ModelOutput {
+        coeffs: vec![Complex::new(f64::NAN, f64::NAN); n],
+        overflow: true,
+        saturated: false,
+    };
+    let mut saturated = false;
+    let mut re: Vec<f64> = samples.to_vec();
+    let mut im: Vec<f64> = vec![0.0; n];
+    for (q, axis) in (0..shape.len()).rev().enumerate() {
+        if re.iter().chain(&im).any(|v| !v.is_finite()) {
+            // A group with NaN or inf has no scale (E8M0's NaN).
+            return nan();
+        }
+        let s = shape[axis];
+        let complex = q > 0;
+        let k_len = if complex { 2 * s } else { s };
+        let (block, fixed) = match sf.scaling {
+            Scaling::Block { k } => (k.min(k_len).max(1), None),
+            _ => {
+                let amax = re.iter().chain(&im).fold(0.0f64, |a, v| a.max(v.abs()));
+                (k_len, Some(sf.scale_exponent(amax)))
+            }
+        };
+        // The operands, line by line (K-vectors, interleaved when complex).
+        let (starts, stride) = super::nd::lines(shape, axis);
+        let starts: Vec<usize> = starts.collect();
+        let mut kvec = Vec::with_capacity(k_len);
+        let operands: Vec<Codes> = starts
+            .iter()
+            .map(|&start| {
+                kvec.clear();
+                for i in 0..s {
+                    kvec.push(re[start + i * stride]);
+                    if complex {
+                        kvec.push(im[start + i * stride]);
+                    }
+                }
+                encode(&kvec, block, fixed, sf, &mut saturated)
+            })
+            .collect();
+        let roots: Vec<Complex<f64>> = (0..s as u64)
+            .map(|r| super::naive::root(r, s as u64, Direction::Forward))
+            .collect();
+        // Per-tensor table scale: from the table's amax (cos 0 = 1).
+        let table_fixed = fixed.map(|_| {
+            let amax = roots
+                .iter()
+                .fold(0.0f64, |a, w| a.max(w.re.abs()).max(w.im.abs()));
+            sf.scale_exponent(amax)
+        });
+        let (mut col_re, mut col_im) = (Vec::with_capacity(k_len), Vec::with_capacity(k_len));
+        let (mut out_re, mut out_im) = (vec![0.0f64; n], vec![0.0f64; n]);
+        let mut table_sat = false;
+        for k in 0..s {
+            col_re.clear();
+            col_im.clear();
+            for j in 0..s {
+                let w = roots[(j * k) % s];
+                // re: + a_re C, + a_im (-msin); im: + a_re msin, + a_im C (msin = -sin).
+                if complex {
+                    col_re.extend([w.re, -w.im]);
+                    col_im.extend([w.im, w.re]);
+                } else {
+                    col_re.push(w.re);
+                    col_im.push(w.im);
+                }
+            }
+            let t_re = encode(&col_re, block, table_fixed, sf, &mut table_sat);
+            let t_im = encode(&col_im, block, table_fixed, sf, &mut table_sat);
+            for (a, &start) in operands.iter().zip(&starts) {
+                out_re[start + k * stride] = scaled_dot(a, &t_re, block) as f64;
+                out_im[start + k * stride] = scaled_dot(a, &t_im, block) as f64;
+            }
+        }
+        saturated |= table_sat;
+        re = out_re;
+        im = out_im;
+    }
+    if re.iter().chain(&im).any(|v| !v.is_finite()) {
+        return nan();
+    }
+    // Scale by fl32(1/n) in fp32, then quantize the spectrum (interleaved along the last axis).
+    let inv_n = (1.0 / n as f64) as f32;
+    let mut inter = Vec::with_capacity(2 * n);
+    for (&r, &i) in re.iter().zip(&im) {
+        inter.push((r as f32 * inv_n) as f64);
+        inter.push((i as f32 * inv_n) as f64);
+    }
+    let mut qshape = shape.to_vec();
+    *qshape.last_mut().expect("a shape has an axis") *= 2;
+    let Ok(qv) = quantize(&inter, &qshape, sf) else {
+        return nan();
+    };
+    saturated |= qv.saturated;
+    let coeffs = qv
+        .values
+        .chunks(2)
+        .map(|c| Complex::new(c[0], c[1]))
+        .collect();
+    ModelOutput {
+        coeffs,
+        overflow: qv.nonfinite,
+        saturated,
     }
 }

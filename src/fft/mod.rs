@@ -17,15 +17,20 @@ mod nd;
 mod pow2;
 mod real;
 
-pub use bounds::{growth, relative_error_bound, underflow_error};
-pub use model::{ModelOutput, reference_f64, transform_scaled_input, transform_under_model};
+pub use bounds::{
+    growth, relative_error_bound, storage_passes, storage_relative_error_bound, underflow_error,
+};
+pub use model::{
+    ModelOutput, SCALED_MODELS, reference_f64, transform_scaled, transform_scaled_input,
+    transform_under_model,
+};
 pub(crate) use naive::root;
 pub use naive::{naive_dft, naive_dft_nd};
 pub use nd::FftNd;
 pub use num_complex::Complex;
 pub use real::RealFft;
 
-use crate::precision::{Format, LANES, Lanes, Real};
+use crate::precision::{Format, LANES, Lanes, Real, ScaledFormat};
 use std::fmt;
 use std::str::FromStr;
 
@@ -112,6 +117,8 @@ pub enum FftError {
     EmptyShape,
     #[error("{len} values do not match the shape {shape:?}")]
     ShapeMismatch { len: usize, shape: Vec<usize> },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Per-stage options for the precision models.
@@ -122,6 +129,12 @@ pub struct StageOptions {
     /// Multiply by 1/2 after every radix-2 level (1/n overall for powers of two): the overflow
     /// remedy that keeps intermediate values within max |x|.
     pub scale: bool,
+    /// Model II in a scaled format: every stage's output stored as fp8 values times
+    /// power-of-two scales from its current amax ([`crate::precision::quantize`]). The stored
+    /// arrays are planar: a line's real parts form one 1-D tensor and its imaginary parts
+    /// another, so `@tensor` is one scale per array of a line and `@mxK` one per k consecutive
+    /// values of it. Line by line only (`Fft::process_reporting`); the lane paths refuse it.
+    pub store_scaled: Option<ScaledFormat>,
 }
 
 enum Kind<T: Real> {

@@ -1,7 +1,7 @@
 //! The precision models as transforms of real samples, for the error measurements.
 
 use super::{Algorithm, Complex, Direction, FftError, FftNd, StageOptions};
-use crate::precision::{Format, Model, Real, ScaledFormat, quantize, round};
+use crate::precision::{Format, Model, Real, ScaledFormat, Scaling, quantize, round};
 
 /// The result of a transform under a precision model.
 #[derive(Clone, Debug)]
@@ -134,14 +134,14 @@ pub fn transform_under_model(
             let rounded: Vec<f64> = samples.iter().map(|&x| round(x, fmt)).collect();
             let opts = StageOptions {
                 store: Some(fmt),
-                scale: false,
+                ..StageOptions::default()
             };
             run_in::<f64>(&rounded, shape, alg, opts)
         }
         Model::Arithmetic | Model::ArithmeticScaled => {
             let opts = StageOptions {
-                store: None,
                 scale: model == Model::ArithmeticScaled,
+                ..StageOptions::default()
             };
             crate::with_real!(fmt, T => run_in::<T>(samples, shape, alg, opts))
         }
@@ -158,21 +158,86 @@ pub fn transform_scaled_input(
     shape: &[usize],
     sf: &ScaledFormat,
 ) -> Result<ModelOutput, FftError> {
-    check_shape(samples.len(), shape)?;
     // The only scaling error is a channel axis beyond the grid's dimension, which callers
-    // validate; report it as a shape error rather than panic.
+    // validate; it is reported as a shape error rather than a panic.
+    let (values, saturated, nonfinite) = transform_scaled_input_values(samples, shape, sf)?;
+    let coeffs = if nonfinite {
+        vec![Complex::new(f64::NAN, f64::NAN); samples.len()]
+    } else {
+        reference_f64(&values, shape)
+    };
+    Ok(ModelOutput {
+        coeffs,
+        overflow: nonfinite,
+        saturated,
+    })
+}
+
+/// The models a scaled format is measured under: I (the samples quantized), II (every stage's
+/// output quantized too) and G (the DFT as an fp8 GEMM with scales and fp32 accumulation, as
+/// fp8 tensor cores compute). Model III would round every operation to fp8 with a scale, which
+/// no hardware does.
+pub const SCALED_MODELS: [Model; 3] = [Model::Input, Model::Storage, Model::Gemm];
+
+/// A scaled format under `model` (one of [`SCALED_MODELS`]), normalised coefficients X / n:
+/// - Input (I): [`transform_scaled_input`];
+/// - Storage (II): the samples quantized as a grid tensor (as under model I), then f64
+///   arithmetic with exact twiddles, every stage's output array stored in `sf`, planar and
+///   line by line (each array of a line one tensor: see [`StageOptions::store_scaled`]);
+/// - Gemm (G): operands and table as fp8 codes with scales, code products summed in fp32 per
+///   block and scaled (src/fft/gemm.rs, `transform_scaled`); `alg` does not apply.
+///
+/// Refused (an [`FftError::Unsupported`] naming the reason): another model, and channel
+/// scaling under models II and G (a transform line has no channel axis).
+pub fn transform_scaled(
+    samples: &[f64],
+    shape: &[usize],
+    sf: &ScaledFormat,
+    model: Model,
+    alg: Algorithm,
+) -> Result<ModelOutput, FftError> {
+    match model {
+        Model::Input => transform_scaled_input(samples, shape, sf),
+        Model::Storage | Model::Gemm if matches!(sf.scaling, Scaling::Channel { .. }) => {
+            Err(FftError::Unsupported(format!(
+                "{sf} under model {model}: channel scaling applies to the grid (model input); a transform line takes tensor or mxK scaling"
+            )))
+        }
+        Model::Gemm => {
+            check_shape(samples.len(), shape)?;
+            Ok(super::gemm::transform_scaled(samples, shape, sf))
+        }
+        Model::Storage => {
+            let input = transform_scaled_input_values(samples, shape, sf)?;
+            let opts = StageOptions {
+                store_scaled: Some(*sf),
+                ..StageOptions::default()
+            };
+            let mut out = run_in::<f64>(&input.0, shape, alg, opts)?;
+            out.saturated |= input.1;
+            if input.2 {
+                out.overflow = true;
+                out.coeffs.fill(Complex::new(f64::NAN, f64::NAN));
+            }
+            Ok(out)
+        }
+        m => Err(FftError::Unsupported(format!(
+            "{sf} under model {m}: scaled formats are measured under models {}",
+            SCALED_MODELS.map(|m| m.name()).join(", ")
+        ))),
+    }
+}
+
+/// The samples quantized with `sf` as a grid tensor: (values, saturated, non-finite group).
+fn transform_scaled_input_values(
+    samples: &[f64],
+    shape: &[usize],
+    sf: &ScaledFormat,
+) -> Result<(Vec<f64>, bool, bool), FftError> {
+    check_shape(samples.len(), shape)?;
     let q = quantize(samples, shape, sf).map_err(|_| FftError::ShapeMismatch {
         len: samples.len(),
         shape: shape.to_vec(),
     })?;
-    let coeffs = if q.nonfinite {
-        vec![Complex::new(f64::NAN, f64::NAN); samples.len()]
-    } else {
-        reference_f64(&q.values, shape)
-    };
-    Ok(ModelOutput {
-        coeffs,
-        overflow: q.nonfinite,
-        saturated: q.saturated,
-    })
+    Ok((q.values, q.saturated, q.nonfinite))
 }

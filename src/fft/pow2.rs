@@ -10,7 +10,7 @@
 
 use super::{Complex, Direction, StageOptions};
 use crate::precision::lanes::unroll;
-use crate::precision::{LANES, Lanes, Overflow, Real, round};
+use crate::precision::{LANES, Lanes, Overflow, Real, quantize, round};
 use std::ops::{Add, Mul, Neg, Sub};
 
 /// A planned power-of-two transform.
@@ -577,6 +577,23 @@ pub(crate) fn store<T: Real>(
             *v = T::from_f64(round(v.to_f64(), fmt));
         }
     }
+    if let Some(sf) = opts.store_scaled {
+        // Planar storage: the real parts and the imaginary parts are two 1-D tensors.
+        let mut clipped = false;
+        for arr in [re, im] {
+            if arr.is_empty() {
+                continue;
+            }
+            let x: Vec<f64> = arr.iter().map(|v| v.to_f64()).collect();
+            let q =
+                quantize(&x, &[x.len()], &sf).expect("tensor and block scaling fit any 1-D array");
+            for (v, &r) in arr.iter_mut().zip(&q.values) {
+                *v = T::from_f64(r);
+            }
+            clipped |= q.saturated;
+        }
+        return clipped;
+    }
     let clip_fmt = opts.store.filter(|f| f.overflow() == Overflow::Saturate);
     if saturating || clip_fmt.is_some() {
         let max = clip_fmt.unwrap_or(T::FORMAT).max_finite();
@@ -593,6 +610,10 @@ fn store_lanes<T: Real>(
     opts: &StageOptions,
     saturating: bool,
 ) -> bool {
+    assert!(
+        opts.store_scaled.is_none(),
+        "scaled storage groups a line's values: it runs line by line, not on lanes"
+    );
     if opts.store.is_none() && !saturating {
         return false;
     }
