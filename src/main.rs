@@ -121,8 +121,8 @@ struct BenchFnoArgs {
     /// full, mixed, half, or FWD_FFT/CONTRACTION/INV_FFT/MLP formats (e.g. fp16/fp16/fp16/fp32);
     /// the three stages also take scaled fp8 formats ELEM@SCALING (ELEM e4m3, e5m2; SCALING
     /// tensor, channel, mx, mxK), the suffix ~sr (stochastic rounding) and, for tensor or
-    /// channel scaling, ~dN (delayed scaling from the amax of the last N steps), e.g.
-    /// e4m3@tensor/e4m3@mx32~sr/e4m3@tensor~d16/fp32.
+    /// channel scaling, ~dN (delayed scaling from the amax of the last N steps) and ~mN (a
+    /// margin: scales 2^N larger), e.g. e4m3@tensor/e4m3@mx32~sr/e4m3@tensor~m1~d16/fp32.
     #[arg(long, default_value = "full")]
     policy: String,
     /// none, tanh, clip:C, ksigma:K, divide:C.
@@ -230,7 +230,8 @@ struct TrainArgs {
     /// a scaled fp8 format ELEM@SCALING (ELEM e4m3 or e5m2; SCALING tensor, channel, mx = mx32,
     /// mxK: power-of-two scales from the current amax, fp32 arithmetic between), either with the
     /// suffix ~sr for stochastic rounding seeded from train.seed (e.g. "e4m3@mx32~sr"), a tensor
-    /// or channel scaling with ~dN for delayed scaling over N steps (e.g. "e4m3@tensor~d16").
+    /// or channel scaling with ~dN for delayed scaling over N steps (e.g. "e4m3@tensor~d16")
+    /// and ~mN for Transformer Engine's margin (scales 2^N larger, e.g. "e4m3@tensor~m1~d16").
     #[arg(long)]
     config: PathBuf,
     /// Continue from train.out_dir/checkpoint.safetensors (exact resume); refused when there is
@@ -327,7 +328,8 @@ struct ErrorsArgs {
     /// storage and gemm) scaled fp8 formats ELEM@SCALING: ELEM e4m3 or e5m2, SCALING tensor (one
     /// power-of-two scale from the amax), channel or channel:AXIS (one per index along a grid
     /// axis; model input only), mx (OCP MX blocks of 32 along the last axis, E8M0 scale) or mxK
-    /// (blocks of K), e.g. e4m3@tensor,e4m3@mx32,e5m2@channel. Under storage every stage's output
+    /// (blocks of K), e.g. e4m3@tensor,e4m3@mx32,e5m2@channel; tensor and channel scalings take a
+    /// margin ~mN (scales 2^N larger, e.g. e4m3@tensor~m2). Under storage every stage's output
     /// is quantized too, each line's real and imaginary parts as two tensors; under gemm the
     /// operands and the table are fp8 codes with scales (MX blocks along K), code products summed
     /// in fp32; models arithmetic and arithmetic-scaled skip scaled formats.

@@ -7,15 +7,8 @@ use mpno::fft::Algorithm;
 use mpno::functions::{self, FunctionOptions};
 use mpno::precision::{Format, Model};
 
-const FORMATS: [Format; 7] = [
-    Format::Fp32,
-    Format::Tf32,
-    Format::Bf16,
-    Format::Fp16,
-    Format::E5m2,
-    Format::E4m3,
-    Format::E4m3Sat,
-];
+/// Every format below fp64.
+const FORMATS: &[Format] = Format::ALL.split_at(1).1;
 
 fn sweep(spec: &str, dim: usize, sizes: Vec<usize>, modes: Vec<Vec<i64>>) -> Vec<Row> {
     let f = functions::parse(spec, dim, &FunctionOptions::default())

@@ -986,7 +986,7 @@ fn each_bad_config_names_its_field() {
         (
             with("[precision]\nfwd_fft = \"e5m2~stochastic\"\n"),
             "precision.fwd_fft",
-            "unknown or repeated rounding '~stochastic'; allowed: ~sr",
+            "unknown or repeated suffix '~stochastic'; allowed: ~sr",
         ),
         (
             with("[precision]\nmlp = \"e4m3@tensor\"\n"),

@@ -74,8 +74,10 @@ fn check_scaled(rows: &[Row]) -> f64 {
     worst
 }
 
-const ALL_1D: [&str; 8] = [
+const ALL_1D: [&str; 10] = [
     "e4m3@tensor",
+    "e4m3@tensor~m2",
+    "e5m2@channel~m1",
     "e4m3@channel",
     "e4m3@mx32",
     "e4m3@mx7",

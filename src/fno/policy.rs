@@ -39,6 +39,9 @@ pub struct Stage {
     /// the last `history` quantizations at the same place of the model, not from the current
     /// tensor (`~dN`, Transformer Engine's amax history); 0: the current amax.
     pub history: u16,
+    /// Transformer Engine's margin (tensor and channel scalings, `~mN`): the scale exponent
+    /// raised by N, 2^N of headroom against an amax that outgrows the (delayed) scale; 0: none.
+    pub margin: u8,
 }
 
 /// The accepted forms of a stage format, for error messages.
@@ -46,7 +49,8 @@ pub const STAGE_FORMS: &str = "a format (fp64, fp32, tf32, bf16, fp16, e5m2, e4m
      or a scaled fp8 format ELEM@SCALING with ELEM e4m3 or e5m2 and SCALING tensor, channel, \
      mx (= mx32) or mxK; either may end in ~sr (stochastic rounding, formats below fp32), and \
      a tensor or channel scaling in ~dN (delayed scaling from the amax history of the last N \
-     steps, 1 <= N <= 1024)";
+     steps, 1 <= N <= 1024) and ~mN (Transformer Engine's margin: scales 2^N larger, \
+     1 <= N <= 16)";
 
 impl Stage {
     /// An unscaled, round-to-nearest stage (the historical policy).
@@ -56,6 +60,7 @@ impl Stage {
             scaling: None,
             stochastic: false,
             history: 0,
+            margin: 0,
         }
     }
 
@@ -75,7 +80,11 @@ impl Stage {
             Scaling::Channel { .. } => Scaling::Channel { axis: 1 },
             s => s,
         };
-        Some(ScaledFormat::new(self.format, scaling).expect("validated scaled stage"))
+        Some(
+            ScaledFormat::new(self.format, scaling)
+                .and_then(|sf| sf.with_margin(self.margin as i32))
+                .expect("validated scaled stage"),
+        )
     }
 
     /// This stage with round-to-nearest and, if delayed, scales from the current amax (what
@@ -97,6 +106,9 @@ impl Stage {
             Some(Scaling::Tensor) => s.push_str("@tensor"),
             Some(Scaling::Channel { .. }) => s.push_str("@channel"),
             Some(Scaling::Block { k }) => s.push_str(&format!("@mx{k}")),
+        }
+        if self.margin > 0 {
+            s.push_str(&format!("~m{}", self.margin));
         }
         if self.history > 0 {
             s.push_str(&format!("~d{}", self.history));
@@ -134,8 +146,22 @@ impl FromStr for Stage {
         let t = s.trim().to_ascii_lowercase();
         let mut parts = t.split('~');
         let body = parts.next().unwrap_or_default();
-        let (mut stochastic, mut history) = (false, 0u16);
+        let (mut stochastic, mut history, mut margin) = (false, 0u16, 0u8);
         for r in parts {
+            if let Some(m) = r.strip_prefix('m')
+                && margin == 0
+            {
+                margin = match m.parse::<u8>() {
+                    Ok(n @ 1..=16) => n,
+                    _ => {
+                        return Err(format!(
+                            "'{s}': a margin '~{r}' takes 1 to 16 (Transformer Engine's margin: \
+                             scales 2^N larger, e.g. e4m3@tensor~m1~d16)"
+                        ));
+                    }
+                };
+                continue;
+            }
             let n = r.strip_prefix('d').map(str::parse::<u16>);
             match (r, n) {
                 ("sr", _) if !stochastic => stochastic = true,
@@ -148,8 +174,9 @@ impl FromStr for Stage {
                 }
                 _ => {
                     return Err(format!(
-                        "'{s}': unknown or repeated rounding '~{r}'; allowed: ~sr (stochastic \
-                         rounding) and ~dN (delayed scaling, N = 1..1024), each at most once"
+                        "'{s}': unknown or repeated suffix '~{r}'; allowed: ~sr (stochastic \
+                         rounding), ~dN (delayed scaling, N = 1..1024) and ~mN (margin, \
+                         N = 1..16), each at most once"
                     ));
                 }
             }
@@ -162,6 +189,7 @@ impl FromStr for Stage {
                 scaling: None,
                 stochastic,
                 history,
+                margin,
             },
             Some((_, sc)) if sc.starts_with("channel:") => {
                 return Err(format!(
@@ -182,9 +210,21 @@ impl FromStr for Stage {
                     scaling: Some(sf.scaling),
                     stochastic,
                     history,
+                    margin,
                 }
             }
         };
+        if margin > 0
+            && !matches!(
+                stage.scaling,
+                Some(Scaling::Tensor | Scaling::Channel { .. })
+            )
+        {
+            return Err(format!(
+                "'{s}': a margin (~mN) applies to a tensor or channel scaling \
+                 (e.g. e4m3@tensor~m1); an MX block's scale follows the OCP rule"
+            ));
+        }
         if history > 0
             && !matches!(
                 stage.scaling,
@@ -444,6 +484,8 @@ mod stage_tests {
             "e4m3@mx32~sr",
             "e4m3@tensor~d16",
             "e5m2@channel~d1~sr",
+            "e4m3@tensor~m2~d16",
+            "e5m2@channel~m1~sr",
         ] {
             let st: Stage = s.parse().unwrap();
             assert_eq!(st.name(), s);
@@ -457,6 +499,7 @@ mod stage_tests {
                 scaling: Some(Scaling::Block { k: 32 }),
                 stochastic: true,
                 history: 0,
+                margin: 0,
             }
         );
         // The suffixes in either order.
@@ -498,16 +541,21 @@ mod stage_tests {
             ),
             ("e4m3@mx0", "block size 0"),
             ("e4m3@channel:2", "takes no axis"),
-            (
-                "e4m3~rz",
-                "unknown or repeated rounding '~rz'; allowed: ~sr",
-            ),
-            ("e4m3@tensor~sr~sr", "unknown or repeated rounding '~sr'"),
+            ("e4m3~rz", "unknown or repeated suffix '~rz'; allowed: ~sr"),
+            ("e4m3@tensor~sr~sr", "unknown or repeated suffix '~sr'"),
             ("e4m3@tensor~d0", "needs a history of 1 to 1024 steps"),
             ("e4m3@tensor~d2000", "needs a history of 1 to 1024 steps"),
             ("e4m3@tensor~dx", "needs a history of 1 to 1024 steps"),
-            ("e4m3@tensor~d4~d8", "unknown or repeated rounding '~d8'"),
+            ("e4m3@tensor~d4~d8", "unknown or repeated suffix '~d8'"),
             ("e4m3@mx32~d16", "applies to a tensor or channel scaling"),
+            (
+                "e4m3@mx32~m1",
+                "a margin (~mN) applies to a tensor or channel",
+            ),
+            ("fp16~m1", "a margin (~mN) applies to a tensor or channel"),
+            ("e4m3@tensor~m0", "takes 1 to 16"),
+            ("e4m3@tensor~m17", "takes 1 to 16"),
+            ("e4m3@tensor~m1~m2", "unknown or repeated suffix '~m2'"),
             ("fp16~d16", "applies to a tensor or channel scaling"),
             ("fp32~sr", "needs a format below fp32"),
             ("fp64~sr", "needs a format below fp32"),
@@ -521,7 +569,7 @@ mod stage_tests {
     fn policy_nearest_drops_stochastic_rounding_and_delay_only() {
         let p = Policy {
             contraction: "e4m3@mx32~sr".parse().unwrap(),
-            inv_fft: "e4m3@channel~d16".parse().unwrap(),
+            inv_fft: "e4m3@channel~m2~d16".parse().unwrap(),
             seed: 9,
             ..Policy::half_block("e5m2@tensor~sr".parse::<Stage>().unwrap(), Stabilizer::Tanh)
         };
@@ -530,7 +578,9 @@ mod stage_tests {
         assert!(!n.is_stochastic());
         assert_eq!(n.contraction.name(), "e4m3@mx32");
         assert_eq!(n.fwd_fft.name(), "e5m2@tensor");
-        assert_eq!(n.inv_fft.name(), "e4m3@channel");
+        // The margin is part of the scale, not of the delay: it stays.
+        assert_eq!(n.inv_fft.name(), "e4m3@channel~m2");
+        assert_eq!(n.inv_fft.scaled_format().unwrap().margin, 2);
         assert_eq!((n.seed, n.stabilizer), (9, Stabilizer::Tanh));
         assert_eq!(Policy::full().nearest(), Policy::full());
     }

@@ -16,6 +16,7 @@ mod scaled;
 pub use format::{Format, Overflow, UnknownFormat, pow2};
 pub use lanes::{Arr8, EmuLanes, LANES, Lanes};
 pub use round::{neighbours, round, round_stochastic, round_with};
+pub(crate) use round::{round_saturate, round_stochastic_fast};
 pub use scalar::{
     Bf16, E4m3, E4m3Sat, E5m2, Emu, Fp16, LowFormat, Real, Tf32, dot_acc, fits, round_f32,
     round_slice_f32, sum_acc,

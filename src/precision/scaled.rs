@@ -83,9 +83,29 @@ pub enum ScaledError {
     ZeroBlock(String),
     #[error("channel axis {axis} of a {dims}-D tensor")]
     Axis { axis: usize, dims: usize },
+    #[error(
+        "'{0}': a margin ~mN takes N = 0..={max} and applies to tensor or channel scaling (e.g. e4m3@tensor~m1); an MX block's scale follows the OCP rule",
+        max = ScaledFormat::MAX_MARGIN
+    )]
+    Margin(String),
 }
 
 impl ScaledFormat {
+    /// Largest margin `~mN` accepted by parsing (2^16 of headroom is far beyond any use).
+    pub const MAX_MARGIN: i32 = 16;
+
+    /// This format with Transformer Engine's margin m (tensor and channel scaling): the scale
+    /// exponent raised by m, headroom 2^m against an amax that grows (delayed scaling).
+    /// Refuses an MX block scaling or m outside 0..=[`Self::MAX_MARGIN`].
+    pub fn with_margin(self, m: i32) -> Result<Self, ScaledError> {
+        if (matches!(self.scaling, Scaling::Block { .. }) && m != 0)
+            || !(0..=Self::MAX_MARGIN).contains(&m)
+        {
+            return Err(ScaledError::Margin(format!("{}~m{m}", self.name())));
+        }
+        Ok(Self { margin: m, ..self })
+    }
+
     /// The element formats that can be scaled (fp8: the formats whose range needs it).
     /// E4M3 with saturation is the same element format here (scaled conversion saturates).
     pub const ELEMENTS: [Format; 2] = [Format::E4m3, Format::E5m2];
@@ -108,7 +128,7 @@ impl ScaledFormat {
     }
 
     /// The canonical name: `e4m3@tensor`, `e4m3@channel` (axis 0) or `e4m3@channel:A`,
-    /// `e4m3@mx32` (blocks of 32).
+    /// `e4m3@mx32` (blocks of 32); a margin m > 0 as `~mM` (`e4m3@tensor~m1`).
     pub fn name(&self) -> String {
         let s = match self.scaling {
             Scaling::Tensor => "tensor".to_string(),
@@ -117,7 +137,7 @@ impl ScaledFormat {
             Scaling::Block { k } => format!("mx{k}"),
         };
         let m = if self.margin != 0 {
-            format!("/m{}", self.margin)
+            format!("~m{}", self.margin)
         } else {
             String::new()
         };
@@ -305,10 +325,17 @@ impl fmt::Display for ScaledFormat {
 
 impl FromStr for ScaledFormat {
     type Err = ScaledError;
-    /// `ELEM@SCALING`: ELEM e4m3 or e5m2; SCALING `tensor`, `channel` (axis 0), `channel:A`,
-    /// `mx` (= mx32, the OCP block) or `mxK`.
+    /// `ELEM@SCALING[~mN]`: ELEM e4m3 or e5m2; SCALING `tensor`, `channel` (axis 0),
+    /// `channel:A`, `mx` (= mx32, the OCP block) or `mxK`; `~mN` a margin (tensor, channel).
     fn from_str(s: &str) -> Result<Self, ScaledError> {
         let t = s.trim().to_ascii_lowercase();
+        if let Some((body, m)) = t.split_once('~') {
+            let margin = m
+                .strip_prefix('m')
+                .and_then(|n| n.parse::<i32>().ok())
+                .ok_or_else(|| ScaledError::Margin(s.trim().to_string()))?;
+            return body.parse::<ScaledFormat>()?.with_margin(margin);
+        }
         let (e, sc) = t
             .split_once('@')
             .ok_or_else(|| ScaledError::UnknownScaling(s.to_string()))?;
@@ -588,7 +615,20 @@ mod tests {
         assert_eq!(te.scale_exponent(224.0), -1);
         let margin = ScaledFormat { margin: 1, ..te };
         assert_eq!(margin.scale_exponent(1000.0), 3);
-        assert_eq!(margin.name(), "e4m3@tensor/m1");
+        assert_eq!(margin.name(), "e4m3@tensor~m1");
+        assert_eq!("e4m3@tensor~m1".parse::<ScaledFormat>(), Ok(margin));
+        assert_eq!("e4m3@tensor~m0".parse::<ScaledFormat>(), Ok(te));
+        for bad in [
+            "e4m3@mx32~m1",
+            "e4m3@tensor~m17",
+            "e4m3@tensor~m-1",
+            "e4m3@tensor~x",
+        ] {
+            assert!(
+                matches!(bad.parse::<ScaledFormat>(), Err(ScaledError::Margin(_))),
+                "{bad}"
+            );
+        }
         // Current scaling never saturates; delayed amax 100 (X = -2: 100 * 4 = 400 <= 448) with a
         // current value 1000 saturates: 1000 * 4 -> 448, read back 112.
         let q = quantize(&[1000.0, -3.0], &[2], &te).unwrap();
