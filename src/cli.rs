@@ -167,11 +167,11 @@ pub fn parse_formats(list: &str) -> Result<Vec<Format>, UsageError> {
 
 /// Why a list of scaled formats cannot be measured under `models`, if it cannot: every scaled
 /// format needs one model that takes it (input, storage or gemm; channel scaling input only,
-/// [`crate::error::scaled_applies`]). Models that do not take it are skipped for it.
+/// [`crate::fft::takes_scaled`]). Models that do not take it are skipped for it.
 pub fn scaled_without_model(scaled: &[ScaledFormat], models: &[Model]) -> Option<String> {
     let sf = scaled
         .iter()
-        .find(|sf| !models.iter().any(|&m| crate::error::scaled_applies(sf, m)))?;
+        .find(|sf| !models.iter().any(|&m| crate::fft::takes_scaled(sf, m)))?;
     Some(format!(
         "scaled format '{sf}' is measured under models input, storage and gemm (channel scaling under input only); add {}",
         if matches!(sf.scaling, Scaling::Channel { .. }) {

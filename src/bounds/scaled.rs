@@ -30,9 +30,13 @@ pub fn element_bound(v: f64, x: i32, elem: Format) -> f64 {
 }
 
 /// The element bounds of samples (row-major, `shape`) quantized with `sf` from the current amax:
-/// (n^-1 sum_j b_j, max_j (|v_j| + b_j), (n^-1 sum_j (|v_j| + b_j)^2)^(1/2)), the last two
-/// bounding max |q(v)| and the RMS of q(v). None when a group holds NaN or inf.
-fn input_terms(samples: &[f64], shape: &[usize], sf: &ScaledFormat) -> Option<(f64, f64, f64)> {
+/// (n^-1 sum_j b_j, max_j (|v_j| + b_j), (n^-1 sum_j (|v_j| + b_j)^2)^(1/2), max_j |v_j|), the
+/// second and third bounding max |q(v)| and the RMS of q(v). None when a group holds NaN or inf.
+fn input_terms(
+    samples: &[f64],
+    shape: &[usize],
+    sf: &ScaledFormat,
+) -> Option<(f64, f64, f64, f64)> {
     let (group, count) = sf.groups(shape).ok()?;
     let mut amax = vec![0.0f64; count];
     for (&v, &g) in samples.iter().zip(&group) {
@@ -50,7 +54,8 @@ fn input_terms(samples: &[f64], shape: &[usize], sf: &ScaledFormat) -> Option<(f
         mq = mq.max(v.abs() + b);
         sq += (v.abs() + b).powi(2);
     }
-    Some((sum / n, mq, (sq / n).sqrt()))
+    let m = amax.iter().fold(0.0f64, |a, &b| a.max(b));
+    Some((sum / n, mq, (sq / n).sqrt(), m))
 }
 
 /// Model I bound per normalised coefficient for samples (row-major, `shape`) stored in the
@@ -58,10 +63,9 @@ fn input_terms(samples: &[f64], shape: &[usize], sf: &ScaledFormat) -> Option<(f
 /// relative for the f64 evaluation of the sum, plus the f64 reference's own error
 /// ([`super::f64_reference_error`] with M (1 + u)). Infinite when a group holds NaN or inf.
 pub fn scaled_input_rounding(samples: &[f64], shape: &[usize], sf: &ScaledFormat) -> f64 {
-    let Some((mean_b, _, _)) = input_terms(samples, shape, sf) else {
+    let Some((mean_b, _, _, m)) = input_terms(samples, shape, sf) else {
         return f64::INFINITY;
     };
-    let m = samples.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
     mean_b * (1.0 + 1e-12)
         + super::f64_reference_error(m * (1.0 + sf.unit_roundoff()), samples.len())
 }
@@ -127,7 +131,7 @@ pub fn scaled_storage(
     alg: crate::fft::Algorithm,
     sf: &ScaledFormat,
 ) -> Result<f64, String> {
-    let Some((mean_b, mq, rms)) = input_terms(samples, shape, sf) else {
+    let Some((mean_b, mq, rms, _)) = input_terms(samples, shape, sf) else {
         return Err(format!("{sf}: a group holds NaN or inf (no finite scale)"));
     };
     let (r, c) = storage_constants(sf);

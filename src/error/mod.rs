@@ -17,4 +17,4 @@ mod sweep;
 pub use crossover::{Crossover, Estimate, How, crossing, crossovers};
 pub use csv_out::{CSV_HEADER, record, write_csv, write_table};
 pub use stats::{StatRow, Statistic, StatsConfig, precision_stats, write_stats_csv};
-pub use sweep::{Kind, Row, SweepConfig, SweepError, run_sweep, scaled_applies};
+pub use sweep::{Kind, Row, SweepConfig, SweepError, run_sweep};

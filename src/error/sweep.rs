@@ -89,7 +89,7 @@ pub struct SweepConfig {
     pub modes: Vec<Vec<i64>>,
     pub formats: Vec<Format>,
     /// Scaled formats (src/precision/scaled.rs); measured under the models of `models` that
-    /// take them (`fft::SCALED_MODELS`: input, storage, gemm; channel scaling under input only),
+    /// take them (`fft::takes_scaled`: input, storage, gemm; channel scaling under input only),
     /// the others skipped.
     pub scaled: Vec<ScaledFormat>,
     pub models: Vec<Model>,
@@ -169,7 +169,7 @@ pub fn run_sweep(f: &dyn Function, cfg: &SweepConfig) -> Result<Vec<Row>, SweepE
         .flat_map(|sf| {
             cfg.models
                 .iter()
-                .filter(|&&m| scaled_applies(sf, m))
+                .filter(|&&m| fft::takes_scaled(sf, m))
                 .map(move |&m| (sf, m))
         })
         .collect();
@@ -335,18 +335,6 @@ fn precision_rows(
             }
         })
         .collect())
-}
-
-/// Whether a sweep measures scaled format `sf` under `model`: the models of
-/// `fft::SCALED_MODELS`, channel scaling under model I only (a transform line has no channel).
-pub fn scaled_applies(sf: &ScaledFormat, model: Model) -> bool {
-    match model {
-        Model::Input => true,
-        Model::Storage | Model::Gemm => {
-            !matches!(sf.scaling, crate::precision::Scaling::Channel { .. })
-        }
-        _ => false,
-    }
 }
 
 /// Rows of a scaled format under model I (samples quantized: scaled, rounded, scaled back; the

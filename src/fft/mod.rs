@@ -21,8 +21,8 @@ pub use bounds::{
     growth, relative_error_bound, storage_passes, storage_relative_error_bound, underflow_error,
 };
 pub use model::{
-    ModelOutput, SCALED_MODELS, reference_f64, transform_scaled, transform_scaled_input,
-    transform_under_model,
+    ModelOutput, SCALED_MODELS, reference_f64, takes_scaled, transform_scaled,
+    transform_scaled_input, transform_under_model,
 };
 pub(crate) use naive::root;
 pub use naive::{naive_dft, naive_dft_nd};

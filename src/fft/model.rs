@@ -179,6 +179,13 @@ pub fn transform_scaled_input(
 /// no hardware does.
 pub const SCALED_MODELS: [Model; 3] = [Model::Input, Model::Storage, Model::Gemm];
 
+/// Whether [`transform_scaled`] takes `sf` under `model`: the models of [`SCALED_MODELS`],
+/// channel scaling under model I only (a transform line has no channel axis).
+pub fn takes_scaled(sf: &ScaledFormat, model: Model) -> bool {
+    SCALED_MODELS.contains(&model)
+        && (model == Model::Input || !matches!(sf.scaling, Scaling::Channel { .. }))
+}
+
 /// A scaled format under `model` (one of [`SCALED_MODELS`]), normalised coefficients X / n:
 /// - Input (I): [`transform_scaled_input`];
 /// - Storage (II): the samples quantized as a grid tensor (as under model I), then f64
@@ -196,13 +203,20 @@ pub fn transform_scaled(
     model: Model,
     alg: Algorithm,
 ) -> Result<ModelOutput, FftError> {
+    if !takes_scaled(sf, model) {
+        return Err(FftError::Unsupported(if SCALED_MODELS.contains(&model) {
+            format!(
+                "{sf} under model {model}: channel scaling applies to the grid (model input); a transform line takes tensor or mxK scaling"
+            )
+        } else {
+            format!(
+                "{sf} under model {model}: scaled formats are measured under models {}",
+                SCALED_MODELS.map(|m| m.name()).join(", ")
+            )
+        }));
+    }
     match model {
         Model::Input => transform_scaled_input(samples, shape, sf),
-        Model::Storage | Model::Gemm if matches!(sf.scaling, Scaling::Channel { .. }) => {
-            Err(FftError::Unsupported(format!(
-                "{sf} under model {model}: channel scaling applies to the grid (model input); a transform line takes tensor or mxK scaling"
-            )))
-        }
         Model::Gemm => {
             check_shape(samples.len(), shape)?;
             Ok(super::gemm::transform_scaled(samples, shape, sf))
@@ -221,10 +235,7 @@ pub fn transform_scaled(
             }
             Ok(out)
         }
-        m => Err(FftError::Unsupported(format!(
-            "{sf} under model {m}: scaled formats are measured under models {}",
-            SCALED_MODELS.map(|m| m.name()).join(", ")
-        ))),
+        _ => unreachable!("takes_scaled admits models I, II and G only"),
     }
 }
 

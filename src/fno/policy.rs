@@ -214,23 +214,17 @@ impl FromStr for Stage {
                 }
             }
         };
-        if margin > 0
-            && !matches!(
-                stage.scaling,
-                Some(Scaling::Tensor | Scaling::Channel { .. })
-            )
-        {
+        let tensor_or_channel = matches!(
+            stage.scaling,
+            Some(Scaling::Tensor | Scaling::Channel { .. })
+        );
+        if margin > 0 && !tensor_or_channel {
             return Err(format!(
                 "'{s}': a margin (~mN) applies to a tensor or channel scaling \
                  (e.g. e4m3@tensor~m1); an MX block's scale follows the OCP rule"
             ));
         }
-        if history > 0
-            && !matches!(
-                stage.scaling,
-                Some(Scaling::Tensor | Scaling::Channel { .. })
-            )
-        {
+        if history > 0 && !tensor_or_channel {
             return Err(format!(
                 "'{s}': delayed scaling (~dN) applies to a tensor or channel scaling \
                  (e.g. e4m3@tensor~d16); an MX block's scale is always its current amax"

@@ -533,22 +533,12 @@ pub fn quantize_complex<B: Backend>(
 mod tests {
     use super::*;
     use crate::precision::{neighbours, quantize, quantize_with_amax};
-    use rand::RngExt;
 
     fn stage(s: &str) -> Stage {
         s.parse().unwrap()
     }
 
-    fn random(n: usize, seed: u64, spread: f64) -> Vec<f32> {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        (0..n)
-            .map(|_| {
-                let e: f64 = rng.random_range(-spread..spread);
-                let s = if rng.random::<bool>() { 1.0 } else { -1.0 };
-                (s * 2f64.powf(e)) as f32
-            })
-            .collect()
-    }
+    use crate::precision::random_f32 as random;
 
     /// Against the reference [`quantize`] (its own group layout, its own rounding loop): every
     /// scaling, both element formats, shapes whose blocks and channels do not divide evenly.

@@ -15,6 +15,8 @@ mod scaled;
 
 pub use format::{Format, Overflow, UnknownFormat, pow2};
 pub use lanes::{Arr8, EmuLanes, LANES, Lanes};
+#[cfg(test)]
+pub(crate) use round::tests::random_f32;
 pub use round::{neighbours, round, round_stochastic, round_with};
 pub(crate) use round::{round_saturate, round_stochastic_fast};
 pub use scalar::{

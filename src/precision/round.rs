@@ -133,13 +133,13 @@ pub(crate) fn round_stochastic_fast<R: rand::Rng>(t: f64, p: i32, emin: i32, rng
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
 
     /// Random f32 values: sign and magnitude 2^e, e uniform in (-spread, spread).
-    fn random_f32(n: usize, seed: u64, spread: f64) -> Vec<f32> {
+    pub(crate) fn random_f32(n: usize, seed: u64, spread: f64) -> Vec<f32> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         (0..n)
             .map(|_| {
