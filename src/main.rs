@@ -146,6 +146,11 @@ struct BenchFnoArgs {
     /// a rounded cos/sin table and fp32 sums; CPU backend only for now).
     #[arg(long, default_value = "fft")]
     transform: String,
+    /// How CP weights (--rank > 0) meet the spectrum: auto (the order with fewer operations
+    /// for this batch), memory (the smaller largest intermediate), expand (the dense weight)
+    /// or factorized (factor by factor; CPU backend, fp32 contraction)
+    #[arg(long, default_value = "auto")]
+    cp_order: String,
 }
 
 /// Which backend a command runs on.
@@ -841,6 +846,10 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
     check_bench_memory(&cfg, a.batch, a.res)?;
     let mut model = Fno::new(cfg).map_err(|e| UsageError::new("model", e))?;
     model.recompute = a.recompute;
+    model.cp_order = a
+        .cp_order
+        .parse()
+        .map_err(|e: String| UsageError::new("--cp-order", e))?;
     let policy = Policy {
         fwd_fft: formats.fwd_fft,
         contraction: formats.contraction,
@@ -857,7 +866,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
             "the counted (untimed) step for the roofline: {o}"
         ))
     };
-    let (t, (count, limits, gemm), device_name) = match device {
+    let (t, (count, limits, gemm), device_name, plan) = match device {
         Device::Cpu => {
             let be = mpno::backend::cpu::Cpu::<f32>::new();
             let t =
@@ -876,7 +885,8 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
                 ),
                 gemm_flops_per_s: roofline::gemm_rate(&be, gemm, roofline::REPS),
             };
-            (t, (c, limits, gemm), "cpu".to_string())
+            let plan = model.cp_plan(&be, a.batch, &policy);
+            (t, (c, limits, gemm), "cpu".to_string(), plan)
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
@@ -910,7 +920,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
                 };
                 Ok((t, (c, limits, gemm)))
             })?;
-            (t, roof, name)
+            (t, roof, name, model.cp_plan(&be, a.batch, &policy))
         }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => {
@@ -924,6 +934,8 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
     let mut json = serde_json::json!({
         "device": device_name,
         "rank": a.rank,
+        "cp_order": model.cp_order.name(),
+        "cp_plan": if a.rank > 0.0 { plan.name() } else { "dense" },
         "res": a.res,
         "batch": a.batch,
         "width": a.width,

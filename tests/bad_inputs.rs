@@ -101,6 +101,8 @@ impl Fixtures {
             );
             std::fs::write(p(name), text).unwrap();
         }
+        let text = config(&p("data.safetensors"), "run", 8) + "cp_order = \"greedy\"\n";
+        std::fs::write(p("cfg_cp_order.toml"), text).unwrap();
         // Two trained runs: one to evaluate and corrupt, one whose data file then disappears.
         for (cfg, out) in [("cfg.toml", "trained"), ("cfg_gone.toml", "trained_gone")] {
             let o = Command::new(env!("CARGO_BIN_EXE_mpno"))
@@ -639,6 +641,11 @@ const CASES: &[Case] = &[
         expect: &["--out"],
         setup: file,
     },
+    Case {
+        args: "train --config {F}/cfg_cp_order.toml --out-dir run",
+        expect: &["train.cp_order", "greedy", "auto", "factorized"],
+        setup: file,
+    },
     // bench
     Case {
         args: "train --config {F}/cfg_transform_typo.toml --out-dir run",
@@ -668,6 +675,11 @@ const CASES: &[Case] = &[
     Case {
         args: "bench fno --res 16 --modes 4 --rank 1e9 --steps 1",
         expect: &["--rank", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --res 16 --modes 4 --rank 2 --cp-order greedy --steps 1",
+        expect: &["--cp-order", "greedy", "auto, memory, expand, factorized"],
         setup: none,
     },
     Case {

@@ -4,7 +4,7 @@
 
 use mpno::backend::cpu::Cpu;
 use mpno::backend::{
-    Backend, Modes, Pointwise, SpectralForward, SpectralInverse, SpectralTransform,
+    Backend, CpOrder, CpPlan, Modes, Pointwise, SpectralForward, SpectralInverse, SpectralTransform,
 };
 use mpno::fno::{Factorization, Fno, FnoConfig, Params, Policy, Resident, Stabilizer};
 use mpno::precision::Format;
@@ -460,53 +460,68 @@ fn model_gradients() {
                 _ => vec![SpectralTransform::Gemm],
             },
         };
-        let model = Fno::new(cfg).unwrap();
-        let be = Be::new();
-        let params: Params<f64> = model.init(7);
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
-        let npts: usize = grid.iter().product();
-        let mut xs = vec![2, 2];
-        xs.extend(&grid);
-        let mut ys = vec![2, 1];
-        ys.extend(&grid);
-        let x = rand_vec(&mut rng, 2 * 2 * npts);
-        let r = rand_vec(&mut rng, 2 * npts);
-        let policy = Policy {
-            stabilizer,
-            ..Policy::exact()
+        // CP weights both ways: the dense weight expanded, and factor by factor.
+        let orders = match factorization {
+            Factorization::Cp { .. } => vec![CpOrder::Expand, CpOrder::Factorized],
+            Factorization::Dense => vec![CpOrder::Auto],
         };
-        let xt = be.upload(&xs, &x, Format::Fp64);
-        let loss = |p: &Params<f64>| {
-            let (y, _) = model
-                .forward(&be, &Resident::upload(&be, p), &xt, &policy)
-                .unwrap();
-            dot(&be.download(&y), &r)
-        };
-        let resident = Resident::upload(&be, &params);
-        let (_, cache) = model.forward(&be, &resident, &xt, &policy).unwrap();
-        let grads = model
-            .backward(
-                &be,
-                &resident,
-                cache,
-                &be.upload(&ys, &r, Format::Fp64),
-                &policy,
-            )
-            .unwrap();
-        let grads = resident.to_params(&be, &grads);
-        for (pi, p) in params.list.iter().enumerate() {
-            let f = |v: &[f64]| {
-                let mut q = params.clone();
-                q.list[pi].data.copy_from_slice(v);
-                loss(&q)
+        for order in orders {
+            let mut model = Fno::new(cfg.clone()).unwrap();
+            model.cp_order = order;
+            let be = Be::new();
+            let params: Params<f64> = model.init(7);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+            let npts: usize = grid.iter().product();
+            let mut xs = vec![2, 2];
+            xs.extend(&grid);
+            let mut ys = vec![2, 1];
+            ys.extend(&grid);
+            let x = rand_vec(&mut rng, 2 * 2 * npts);
+            let r = rand_vec(&mut rng, 2 * npts);
+            let policy = Policy {
+                stabilizer,
+                ..Policy::exact()
             };
-            check(
-                &format!("{dim}-D {factorization:?} {}", p.name),
-                &f,
-                &p.data,
-                &grads.list[pi].data,
-                6,
-            );
+            if let Factorization::Cp { .. } = factorization {
+                let want = match order {
+                    CpOrder::Factorized => CpPlan::Factorized,
+                    _ => CpPlan::Expand,
+                };
+                assert_eq!(model.cp_plan(&be, 2, &policy), want, "{order:?}");
+            }
+            let xt = be.upload(&xs, &x, Format::Fp64);
+            let loss = |p: &Params<f64>| {
+                let (y, _) = model
+                    .forward(&be, &Resident::upload(&be, p), &xt, &policy)
+                    .unwrap();
+                dot(&be.download(&y), &r)
+            };
+            let resident = Resident::upload(&be, &params);
+            let (_, cache) = model.forward(&be, &resident, &xt, &policy).unwrap();
+            let grads = model
+                .backward(
+                    &be,
+                    &resident,
+                    cache,
+                    &be.upload(&ys, &r, Format::Fp64),
+                    &policy,
+                )
+                .unwrap();
+            let grads = resident.to_params(&be, &grads);
+            for (pi, p) in params.list.iter().enumerate() {
+                let f = |v: &[f64]| {
+                    let mut q = params.clone();
+                    q.list[pi].data.copy_from_slice(v);
+                    loss(&q)
+                };
+                check(
+                    &format!("{dim}-D {factorization:?} {order:?} {}", p.name),
+                    &f,
+                    &p.data,
+                    &grads.list[pi].data,
+                    6,
+                );
+            }
         }
     }
 }

@@ -406,3 +406,73 @@ fn cuda_counts_the_same_step_as_the_cpu() {
         );
     }
 }
+
+/// `mpno bench fno --rank R --cp-order O` (the binary, as shipped) counts the CP ops with their
+/// documented formulas: expand `cp_weight` 8 r ci co k and `cp_weight_backward` 16 r ci co k per
+/// call; factorized `cp_contract` 8 k b r (ci + co) + 6 k b r and its backward
+/// 8 k b r (3 ci + 2 co) + 20 k b r. (A miscompiled count of 1e19 flops once came out of the
+/// release binary here, see `CpDims::of`.)
+#[test]
+fn bench_fno_counts_cp_flops_by_their_formulas() {
+    let (b, w, r, layers) = (2u64, 4u64, 3u64, 2u64);
+    let k = 8 * 4; // --modes 4: 2 m x m kept
+    for (order, want) in [
+        (
+            "expand",
+            [
+                ("cp_weight", 8 * r * w * w * k),
+                ("cp_weight_backward", 16 * r * w * w * k),
+            ],
+        ),
+        (
+            "factorized",
+            [
+                ("cp_contract", 8 * k * b * r * 2 * w + 6 * k * b * r),
+                (
+                    "cp_contract_backward",
+                    8 * k * b * r * 5 * w + 20 * k * b * r,
+                ),
+            ],
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mpno"))
+            .args([
+                "bench",
+                "fno",
+                "--res",
+                "16",
+                "--batch",
+                "2",
+                "--width",
+                "4",
+                "--modes",
+                "4",
+                "--layers",
+                "2",
+                "--steps",
+                "1",
+                "--rank",
+                "3",
+                "--cp-order",
+                order,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["cp_plan"], order, "{v}");
+        for (op, per_call) in want {
+            let o = &v["ops_per_step"][op];
+            assert_eq!(o["calls"].as_u64(), Some(layers), "{order} {op}: {o}");
+            assert_eq!(
+                o["flops"].as_u64(),
+                Some(layers * per_call),
+                "{order} {op}: {o}"
+            );
+        }
+    }
+}

@@ -40,6 +40,8 @@
 //!   and has the same count. A scale other than 1 adds 2 per kept complex value.
 //! - `cp_weight`: 8 r per entry of the dense weight (ci co k entries); `cp_weight_backward`:
 //!   16 r per entry; the per-factor products are of lower order and not counted.
+//!   `cp_contract` / `cp_contract_backward` (the factorized order): the counts of
+//!   [`CpPlan::factorized_flops`], the factor-sized products again not counted.
 //! - element-wise ops (`pointwise` and its backward, `add`, `add_bias`, `scale_channels`): 1
 //!   per output value, a transcendental function (GELU's erf and exp, tanh) included, so these
 //!   ops' flops are a floor; `scale_channels_backward`: 3 per value (1 for the input gradient,
@@ -52,7 +54,7 @@
 //!   transfer on a GPU) and 0 flops; finiteness checks read their tensors.
 
 use super::{
-    AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
+    AdamScalars, Backend, CpDims, CpFactors, CpPlan, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse, SpectralTransform, contract_dims, format_bytes,
 };
 use crate::precision::Format;
@@ -464,6 +466,39 @@ impl<B: Backend> Backend for Counting<'_, B> {
             16 * self.cp_entries(f),
         );
         gs
+    }
+    fn cp_factorized(&self) -> bool {
+        self.inner.cp_factorized()
+    }
+    fn cp_contract(
+        &self,
+        x: &B::CTensor,
+        f: &CpFactors<'_, B::Tensor>,
+        format: Format,
+    ) -> B::CTensor {
+        let y = self.inner.cp_contract(x, f, format);
+        let d = CpDims::of(f, |t| self.inner.shape(t));
+        let b = self.inner.cshape(x)[0] as u64;
+        let read = self.cb(x) + self.factor_bytes(f);
+        let flops = CpPlan::factorized_flops(b, &d).0;
+        self.record("cp_contract", read, self.cb(&y), flops);
+        y
+    }
+    fn cp_contract_backward(
+        &self,
+        x: &B::CTensor,
+        f: &CpFactors<'_, B::Tensor>,
+        g: &B::CTensor,
+        format: Format,
+    ) -> (B::CTensor, Vec<B::Tensor>) {
+        let (gx, gs) = self.inner.cp_contract_backward(x, f, g, format);
+        let d = CpDims::of(f, |t| self.inner.shape(t));
+        let b = self.inner.cshape(x)[0] as u64;
+        let read = self.cb(x) + self.factor_bytes(f) + self.cb(g);
+        let written = self.cb(&gx) + gs.iter().map(|t| self.rb(t)).sum::<u64>();
+        let flops = CpPlan::factorized_flops(b, &d).1;
+        self.record("cp_contract_backward", read, written, flops);
+        (gx, gs)
     }
     fn adam_update(
         &self,

@@ -11,7 +11,7 @@
 use super::elementwise::{CHUNK, map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
 use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse, SpectralTransform, dft_gemm, format_bytes, herm_weight, unravel,
+    SpectralInverse, SpectralTransform, cp_gemm, dft_gemm, format_bytes, herm_weight,
 };
 use crate::fft::{Algorithm, Complex, Direction, Fft, StageOptions};
 use crate::fno::Scalar;
@@ -685,40 +685,14 @@ fn per_channel<T: Scalar>(rows: Vec<T>, c: usize) -> Vec<T> {
     s
 }
 
-fn cmul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
-    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
-}
-
-fn cmul3(a: (f64, f64), b: (f64, f64), c: (f64, f64)) -> (f64, f64) {
-    cmul(cmul(a, b), c)
-}
-
-fn conj(a: (f64, f64)) -> (f64, f64) {
-    (a.0, -a.1)
-}
-
-fn cadd(a: &mut (f64, f64), b: (f64, f64)) {
-    a.0 += b.0;
-    a.1 += b.1;
-}
-
-/// prod_a M_a[k_a, r] for every flat kept index k and rank r, as (k * r + rr).
-fn cp_mode_products<T: Scalar>(f: &CpFactors<'_, CpuTensor<T>>, d: &CpDims) -> Vec<(f64, f64)> {
-    let r = d.r;
-    let mut out = vec![(1.0, 0.0); d.nk * r];
-    for k in 0..d.nk {
-        let idx = unravel(k, &d.kept);
-        for (a, m) in f.modes.iter().enumerate() {
-            for rr in 0..r {
-                let j = idx[a] * r + rr;
-                out[k * r + rr] = cmul(
-                    out[k * r + rr],
-                    (m.data[2 * j].to_f64(), m.data[2 * j + 1].to_f64()),
-                );
-            }
-        }
+/// The host values of CP factors.
+fn cp_slices<'a, T>(f: &CpFactors<'a, CpuTensor<T>>) -> cp_gemm::CpSlices<'a, T> {
+    cp_gemm::CpSlices {
+        lambda: &f.lambda.data,
+        a: &f.a.data,
+        b: &f.b.data,
+        modes: f.modes.iter().map(|m| &m.data[..]).collect(),
     }
-    out
 }
 
 /// Wider of two formats (formats are ordered widest first).
@@ -1218,30 +1192,8 @@ impl<T: Scalar> Backend for Cpu<T> {
 
     fn cp_weight(&self, f: &CpFactors<'_, CpuTensor<T>>, format: Format) -> CpuCTensor<T> {
         let d = CpDims::of(f, CpuTensor::shape);
-        let pm = cp_mode_products(f, &d);
-        let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
-        let (lam, fa, fb) = (&f.lambda.data, &f.a.data, &f.b.data);
-        let (ci, co, nk, r) = (d.ci, d.co, d.nk, d.r);
-        let mut out = vec![Complex::new(T::zero(), T::zero()); ci * co * nk];
-        out.par_chunks_mut(nk).enumerate().for_each(|(io, row)| {
-            let (i, o) = (io / co, io % co);
-            // q_r = l_r A_ir B_or
-            let q: Vec<(f64, f64)> = (0..r)
-                .map(|rr| cmul3(c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr)))
-                .collect();
-            for (k, w) in row.iter_mut().enumerate() {
-                let (mut re, mut im) = (0.0, 0.0);
-                for (rr, qv) in q.iter().enumerate() {
-                    let (x, y) = cmul(*qv, pm[k * r + rr]);
-                    re += x;
-                    im += y;
-                }
-                *w = Complex::new(T::from_f64(re), T::from_f64(im));
-            }
-        });
-        let mut shape = vec![ci, co];
-        shape.extend(&d.kept);
-        self.ctensor(shape, format, out)
+        let out = cp_gemm::expand(&cp_slices(f), &d);
+        self.ctensor(d.weight_shape(), format, out)
     }
 
     fn cp_weight_backward(
@@ -1250,76 +1202,64 @@ impl<T: Scalar> Backend for Cpu<T> {
         gw: &CpuCTensor<T>,
     ) -> Vec<CpuTensor<T>> {
         let d = CpDims::of(f, CpuTensor::shape);
-        let (ci, co, nk, r) = (d.ci, d.co, d.nk, d.r);
-        assert_eq!(
-            gw.data.len(),
-            ci * co * nk,
-            "cp_weight_backward: gradient of shape {:?} for ({ci}, {co}, {:?})",
-            gw.shape,
-            d.kept
-        );
-        let pm = cp_mode_products(f, &d);
-        let c = |v: &[T], idx: usize| (v[2 * idx].to_f64(), v[2 * idx + 1].to_f64());
-        let g = |idx: usize| (gw.data[idx].re.to_f64(), gw.data[idx].im.to_f64());
-        let (lam, fa, fb) = (&f.lambda.data, &f.a.data, &f.b.data);
-        // S[i,o,r] = sum_k G[i,o,k] conj(P[k,r]); then the gradients of l, A, B.
-        let mut gl = vec![(0.0, 0.0); r];
-        let mut ga = vec![(0.0, 0.0); ci * r];
-        let mut gb = vec![(0.0, 0.0); co * r];
-        // T_r[k] = sum_{i,o} G[i,o,k] conj(l_r A_ir B_or) for the mode factors.
-        let mut tk = vec![(0.0, 0.0); nk * r];
-        for i in 0..ci {
-            for o in 0..co {
-                let base = (i * co + o) * nk;
-                for rr in 0..r {
-                    let (mut sr, mut si) = (0.0, 0.0);
-                    for k in 0..nk {
-                        let (x, y) = cmul(g(base + k), conj(pm[k * r + rr]));
-                        sr += x;
-                        si += y;
-                    }
-                    let s = (sr, si);
-                    let (lv, av, bv) = (c(lam, rr), c(fa, i * r + rr), c(fb, o * r + rr));
-                    cadd(&mut gl[rr], cmul(s, conj(cmul(av, bv))));
-                    cadd(&mut ga[i * r + rr], cmul(s, conj(cmul(lv, bv))));
-                    cadd(&mut gb[o * r + rr], cmul(s, conj(cmul(lv, av))));
-                    let q = conj(cmul3(lv, av, bv));
-                    for k in 0..nk {
-                        cadd(&mut tk[k * r + rr], cmul(g(base + k), q));
-                    }
-                }
-            }
+        let shapes = [f.lambda, f.a, f.b]
+            .into_iter()
+            .chain(f.modes.iter().copied())
+            .map(|t| t.shape.clone());
+        cp_gemm::expand_backward(&cp_slices(f), &d, &gw.data)
+            .into_iter()
+            .zip(shapes)
+            .map(|(g, shape)| self.tensor(shape, T::FORMAT, g))
+            .collect()
+    }
+
+    fn cp_factorized(&self) -> bool {
+        true
+    }
+
+    fn cp_contract(
+        &self,
+        x: &CpuCTensor<T>,
+        f: &CpFactors<'_, CpuTensor<T>>,
+        format: Format,
+    ) -> CpuCTensor<T> {
+        if !T::holds(format) {
+            // A low format rounds the dense weight (the contraction stage's semantics).
+            return self.contract(x, &self.cp_weight(f, format), format);
         }
-        let native = T::FORMAT;
-        let real = |shape: &[usize], v: &[(f64, f64)]| {
-            let data = v
-                .iter()
-                .flat_map(|(x, y)| [T::from_f64(*x), T::from_f64(*y)])
-                .collect();
-            self.tensor(shape.to_vec(), native, data)
-        };
-        let mut out = vec![
-            real(&f.lambda.shape, &gl),
-            real(&f.a.shape, &ga),
-            real(&f.b.shape, &gb),
-        ];
-        // Mode factor a: grad[k_a, r] = sum_{k with that k_a} T_r[k] conj(prod_{b != a} M_b[k_b, r]).
-        let nd = d.kept.len();
-        for ax in 0..nd {
-            let mut gm = vec![(0.0, 0.0); d.kept[ax] * r];
-            for k in 0..nk {
-                let idx = unravel(k, &d.kept);
-                for rr in 0..r {
-                    let mut other = (1.0, 0.0);
-                    for bx in (0..nd).filter(|&bx| bx != ax) {
-                        other = cmul(other, c(&f.modes[bx].data, idx[bx] * r + rr));
-                    }
-                    cadd(&mut gm[idx[ax] * r + rr], cmul(tk[k * r + rr], conj(other)));
-                }
-            }
-            out.push(real(&f.modes[ax].shape, &gm));
+        let d = CpDims::of(f, CpuTensor::shape);
+        let (b, ..) = super::contract_dims(&x.shape, &d.weight_shape(), None);
+        let y = cp_gemm::factorized(&x.data, &cp_slices(f), &d);
+        let mut shape = vec![b, d.co];
+        shape.extend(&d.kept);
+        self.ctensor(shape, format, y)
+    }
+
+    fn cp_contract_backward(
+        &self,
+        x: &CpuCTensor<T>,
+        f: &CpFactors<'_, CpuTensor<T>>,
+        g: &CpuCTensor<T>,
+        format: Format,
+    ) -> (CpuCTensor<T>, Vec<CpuTensor<T>>) {
+        if !T::holds(format) {
+            let w = self.cp_weight(f, format);
+            let (gx, gw) = self.contract_backward(x, &w, g, format);
+            return (gx, self.cp_weight_backward(f, &gw));
         }
-        out
+        let d = CpDims::of(f, CpuTensor::shape);
+        super::contract_dims(&x.shape, &d.weight_shape(), Some(&g.shape));
+        let (gx, grads) = cp_gemm::factorized_backward(&x.data, &cp_slices(f), &d, &g.data);
+        let shapes = [f.lambda, f.a, f.b]
+            .into_iter()
+            .chain(f.modes.iter().copied())
+            .map(|t| t.shape.clone());
+        let grads = grads
+            .into_iter()
+            .zip(shapes)
+            .map(|(g, shape)| self.tensor(shape, T::FORMAT, g))
+            .collect();
+        (self.ctensor(x.shape.clone(), format, gx), grads)
     }
 
     fn adam_update(

@@ -13,6 +13,7 @@
 //! [`Modes`]). Weights are tensors too, so a device backend keeps them resident.
 
 pub mod counting;
+mod cp_gemm;
 pub mod cpu;
 pub mod cuda;
 mod dft_gemm;
@@ -138,6 +139,141 @@ impl std::str::FromStr for SpectralTransform {
             _ => Err(format!(
                 "unknown spectral transform '{s}'; allowed: fft, gemm"
             )),
+        }
+    }
+}
+
+/// How a spectral layer with CP factors contracts them with its spectrum (config
+/// `model.cp_order`, `mpno bench fno --cp-order`). Both orders compute the same
+/// `y[b, o, k] = sum_i x[b, i, k] W[i, o, k]` with `W = sum_r lambda_r A_ir B_or prod_a M_a`;
+/// they differ in work, memory and rounding ([`CpPlan`]).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CpOrder {
+    /// The order with fewer floating-point operations ([`CpPlan::flops`]) for this batch.
+    #[default]
+    Auto,
+    /// The order whose largest intermediate is smaller ([`CpPlan::intermediate`]), fewer
+    /// operations on a tie: the greedy-memory order of the paper's reference implementation.
+    Memory,
+    /// Always expand the dense weight.
+    Expand,
+    /// Always contract factor by factor.
+    Factorized,
+}
+
+impl CpOrder {
+    pub const fn name(self) -> &'static str {
+        match self {
+            CpOrder::Auto => "auto",
+            CpOrder::Memory => "memory",
+            CpOrder::Expand => "expand",
+            CpOrder::Factorized => "factorized",
+        }
+    }
+}
+
+impl std::fmt::Display for CpOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CpOrder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(CpOrder::Auto),
+            "memory" => Ok(CpOrder::Memory),
+            "expand" => Ok(CpOrder::Expand),
+            "factorized" => Ok(CpOrder::Factorized),
+            _ => Err(format!(
+                "unknown CP contraction order '{s}'; allowed: auto, memory, expand, factorized"
+            )),
+        }
+    }
+}
+
+/// The two ways to contract a spectrum `x` (b, ci, k) with CP factors of rank r
+/// (k kept modes in all):
+/// - `Expand`: `W = Q P^T` (ci co k values, `Q = lambda A B`, `P` the mode products), then
+///   [`Backend::contract`]; the backward forms `gW` and contracts it back onto the factors.
+/// - `Factorized`: `U = A^T x` (b r k), `V = U lambda P`, `y = B V` per sample and mode; the
+///   backward recomputes `U` and never forms `W` or `gW`.
+///
+/// Counts per training step (forward and backward, real operations, a complex multiply-add 8):
+/// expand `8 k (3 ci co r + 3 b ci co)` (as [`counting`] counts `cp_weight`, `contract` and
+/// their backwards); factorized `8 k b r (4 ci + 3 co) + 26 k b r` (U in the forward and again
+/// in the backward, y, gV, gx, gA, gB, gL = sum_b conj(U) gV, and 6 per complex product of
+/// V = U L and gU = gV conj(L), each twice or once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpPlan {
+    Expand,
+    Factorized,
+}
+
+impl CpPlan {
+    /// The order `rule` picks for batch `b`; `Expand` where the backend has no factorized
+    /// contraction ([`Backend::cp_factorized`]).
+    pub fn choose(rule: CpOrder, b: usize, d: &CpDims, factorized: bool) -> CpPlan {
+        if !factorized {
+            return CpPlan::Expand;
+        }
+        let key = |p: CpPlan| (p.flops(b, d), p.intermediate(b, d));
+        let (e, f) = (key(CpPlan::Expand), key(CpPlan::Factorized));
+        let factor_wins = match rule {
+            CpOrder::Expand => false,
+            CpOrder::Factorized => true,
+            CpOrder::Auto => f < e,
+            CpOrder::Memory => (f.1, f.0) < (e.1, e.0),
+        };
+        if factor_wins {
+            CpPlan::Factorized
+        } else {
+            CpPlan::Expand
+        }
+    }
+
+    /// Real floating-point operations of one forward and backward pass (see [`CpPlan`]).
+    pub fn flops(self, b: usize, d: &CpDims) -> u64 {
+        let [b, ci, co, r, k] = [b, d.ci, d.co, d.r, d.nk].map(|v| v as u64);
+        match self {
+            CpPlan::Expand => 8 * k * (3 * ci * co * r + 3 * b * ci * co),
+            CpPlan::Factorized => {
+                let (fwd, bwd) = CpPlan::factorized_flops(b, d);
+                fwd + bwd
+            }
+        }
+    }
+
+    /// The factorized order's operations, (forward, backward): `8 k b r (ci + co) + 6 k b r`
+    /// (U, y; V) and `8 k b r (3 ci + 2 co) + 20 k b r` (U again, gx, gA; gV, gB; gL; V, gU).
+    pub fn factorized_flops(b: u64, d: &CpDims) -> (u64, u64) {
+        let [ci, co, r, k] = [d.ci, d.co, d.r, d.nk].map(|v| v as u64);
+        let kbr = k * b * r;
+        (
+            8 * kbr * (ci + co) + 6 * kbr,
+            8 * kbr * (3 * ci + 2 * co) + 20 * kbr,
+        )
+    }
+
+    /// Complex values of the largest intermediate: `W` (ci co k; the expand order also keeps
+    /// it for the backward) or b r k (the factorized backward's per-sample `conj(U) gV` terms;
+    /// `U` and `V` themselves live one sample at a time).
+    pub fn intermediate(self, b: usize, d: &CpDims) -> u64 {
+        let [b, ci, co, r, k] = [b, d.ci, d.co, d.r, d.nk].map(|v| v as u64);
+        match self {
+            CpPlan::Expand => ci * co * k,
+            CpPlan::Factorized => b * r * k,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            CpPlan::Expand => "expand",
+            CpPlan::Factorized => "factorized",
         }
     }
 }
@@ -292,6 +428,37 @@ pub trait Backend: Sync {
         f: &CpFactors<'_, Self::Tensor>,
         gw: &Self::CTensor,
     ) -> Vec<Self::Tensor>;
+    /// Whether [`Backend::cp_contract`] contracts factor by factor (else it expands the weight,
+    /// and [`CpPlan::choose`] keeps to [`CpPlan::Expand`]).
+    fn cp_factorized(&self) -> bool {
+        false
+    }
+    /// `contract(x, cp_weight(f))` in the factorized order of [`CpPlan`] for a `format` the
+    /// scalar holds: every sum accumulated in the scalar, `U` and `V` kept in it, the result
+    /// rounded to `format`. The default expands the weight.
+    fn cp_contract(
+        &self,
+        x: &Self::CTensor,
+        f: &CpFactors<'_, Self::Tensor>,
+        format: Format,
+    ) -> Self::CTensor {
+        self.contract(x, &self.cp_weight(f, format), format)
+    }
+    /// The input gradient and the factor gradients (the order of
+    /// [`Backend::cp_weight_backward`]) of [`Backend::cp_contract`] for the output gradient `g`:
+    /// those of `contract_backward` followed by `cp_weight_backward`, computed without `W` or
+    /// `gW` by a backend that contracts factor by factor. The default expands the weight.
+    fn cp_contract_backward(
+        &self,
+        x: &Self::CTensor,
+        f: &CpFactors<'_, Self::Tensor>,
+        g: &Self::CTensor,
+        format: Format,
+    ) -> (Self::CTensor, Vec<Self::Tensor>) {
+        let w = self.cp_weight(f, format);
+        let (gx, gw) = self.contract_backward(x, &w, g, format);
+        (gx, self.cp_weight_backward(f, &gw))
+    }
     /// One Adam / AdamW update in place of parameter `p`, moments `m`, `v` for gradient `g`
     /// (all of one shape): the per-element arithmetic of `fno::optim::Adam::step`, in the scalar.
     fn adam_update(
@@ -418,7 +585,7 @@ pub struct CpFactors<'a, T> {
 }
 
 /// Sizes of a CP factorisation: in/out channels, rank, kept extents and their product.
-pub(crate) struct CpDims {
+pub struct CpDims {
     pub ci: usize,
     pub co: usize,
     pub r: usize,
@@ -440,11 +607,16 @@ impl CpDims {
         };
         let kept: Vec<usize> = f.modes.iter().map(|m| rows(m, "mode")).collect();
         assert!((1..=3).contains(&kept.len()), "CP: 1 to 3 mode factors");
+        // black_box: rustc 1.95.0 (LLVM) miscompiled `Counting::cp_entries` once this was
+        // inlined, sinking the vectorised (masked-load) product of `kept` below the free of
+        // `kept` at the caller's end (valgrind: invalid read; flops of 1e19). Forcing the
+        // value here keeps the load before the free.
+        let nk = std::hint::black_box(kept.iter().product::<usize>());
         CpDims {
             ci: rows(f.a, "in"),
             co: rows(f.b, "out"),
             r,
-            nk: kept.iter().product(),
+            nk,
             kept,
         }
     }
@@ -516,7 +688,52 @@ pub enum Pointwise {
 
 #[cfg(test)]
 mod tests {
-    use super::contract_dims;
+    use super::{CpDims, CpOrder, CpPlan, contract_dims};
+
+    /// The cost model's choices at the paper's Navier-Stokes TFNO (128 x 128, width 64, 64 x 33
+    /// kept modes, CP 0.05: r = 1922, batch 64) and at the benchmark's small model (width 32,
+    /// 24 x 12 modes, CP 0.05: r = 147, batch 10), with the counts behind them.
+    #[test]
+    fn cp_plan_follows_operations_or_memory() {
+        let dims = |w: usize, kept: Vec<usize>, r: usize| CpDims {
+            ci: w,
+            co: w,
+            r,
+            nk: kept.iter().product(),
+            kept,
+        };
+        let ns = dims(64, vec![64, 33], 1922);
+        let small = dims(32, vec![24, 12], 147);
+        let (e, f) = (CpPlan::Expand, CpPlan::Factorized);
+        // NS: the factorized order costs 2.3x the operations and its b r k intermediate is 30x W.
+        assert_eq!(
+            e.flops(64, &ns),
+            8 * 2112 * (3 * 4096 * 1922 + 3 * 64 * 4096)
+        );
+        assert!(f.flops(64, &ns) > e.flops(64, &ns));
+        assert!(f.intermediate(64, &ns) > 30 * e.intermediate(64, &ns));
+        for rule in [CpOrder::Auto, CpOrder::Memory] {
+            assert_eq!(CpPlan::choose(rule, 64, &ns, true), e, "{rule}");
+        }
+        // Small: 0.69x the operations, 1.4x the intermediate.
+        assert!(10 * f.flops(10, &small) < 7 * e.flops(10, &small));
+        assert!(f.intermediate(10, &small) > e.intermediate(10, &small));
+        assert_eq!(CpPlan::choose(CpOrder::Auto, 10, &small, true), f);
+        assert_eq!(CpPlan::choose(CpOrder::Memory, 10, &small, true), e);
+        // One sample: the factorized order wins both ways.
+        assert_eq!(CpPlan::choose(CpOrder::Memory, 1, &small, true), f);
+        // Forced orders, and a backend without the factorized order.
+        assert_eq!(CpPlan::choose(CpOrder::Factorized, 64, &ns, true), f);
+        assert_eq!(CpPlan::choose(CpOrder::Expand, 1, &small, true), e);
+        assert_eq!(CpPlan::choose(CpOrder::Factorized, 1, &small, false), e);
+        assert_eq!("Memory".parse::<CpOrder>(), Ok(CpOrder::Memory));
+        assert!(
+            "greedy"
+                .parse::<CpOrder>()
+                .unwrap_err()
+                .contains("auto, memory, expand")
+        );
+    }
 
     #[test]
     fn contract_dims_multiply_the_modes_and_check_every_operand() {

@@ -22,6 +22,8 @@
 //! [train]
 //! epochs = 100
 //! lr = 5e-3
+//! cp_order = "auto"                      # CP weights: "auto" (fewer operations), "memory",
+//!                                        # "expand" or "factorized" (backend::CpOrder)
 //!
 //! [precision]
 //! fwd_fft = "fp16"                       # or scaled fp8 "e4m3@tensor", "e5m2@mx32"; "~sr" suffix:
@@ -42,7 +44,7 @@
 //! Errors are [`UsageError`]s whose `field` is the dotted field name (`model.width`,
 //! `model.modes[0]`, `data.file`); TOML syntax and type errors also give the line.
 
-use crate::backend::SpectralTransform;
+use crate::backend::{CpOrder, SpectralTransform};
 use crate::cli::UsageError;
 use crate::fno::data::{DataSpec, subsample_step};
 use crate::fno::loss::LossKind;
@@ -318,6 +320,11 @@ pub struct TrainSection {
     /// (activation recomputation, see `Fno::recompute`): less memory, a little more time, the
     /// same results.
     pub recompute_activations: bool,
+    /// How CP weights meet the spectrum: "auto" (the order with fewer operations for the
+    /// batch), "memory" (the smaller largest intermediate), "expand" (the dense weight) or
+    /// "factorized" (factor by factor); see `backend::CpOrder`. An execution choice: the model
+    /// is the same, the rounding of its sums differs.
+    pub cp_order: CpOrder,
 }
 
 impl Default for TrainSection {
@@ -335,6 +342,7 @@ impl Default for TrainSection {
             checkpoint_every: 10,
             out_dir: PathBuf::from("runs/train"),
             recompute_activations: false,
+            cp_order: CpOrder::Auto,
         }
     }
 }

@@ -22,8 +22,8 @@ use super::quant::{self, QuantCount, QuantState, Site};
 use super::resident::Resident;
 use super::scalar::Scalar;
 use crate::backend::{
-    Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse, SpectralTransform,
-    unravel,
+    Backend, CpDims, CpFactors, CpOrder, CpPlan, Modes, Pointwise, SpectralForward,
+    SpectralInverse, SpectralTransform, unravel,
 };
 use crate::precision::Format;
 use crate::precision::Real;
@@ -293,6 +293,9 @@ pub struct Fno {
     /// 122.6 to 88.6 MiB per sample, bench/results/fno_memory_ns_cpu.md) for one extra GELU
     /// pass each; the results are identical (the same op on the same values). Off by default.
     pub recompute: bool,
+    /// How CP weights meet the spectrum ([`CpOrder`]; default: the order with fewer
+    /// operations for the batch, see [`Fno::cp_plan`]). Dense weights ignore it.
+    pub cp_order: CpOrder,
     /// Saturations and non-finite groups of the scaled stages' quantizations since the last
     /// [`Fno::take_quant_counts`] (a clone starts from zero).
     quant: QuantState,
@@ -369,7 +372,9 @@ struct BlockCache<B: Backend> {
     /// Stabilizer constants used (ksigma: the clip interval).
     stab: Option<Pointwise>,
     xhat: B::CTensor,
-    weight: B::CTensor,
+    /// The dense weight the contraction read (None: CP factors contracted factor by factor,
+    /// [`CpPlan::Factorized`]).
+    weight: Option<B::CTensor>,
     /// The pre-activation f + s1 of the GELU after the spectral sum (None: no GELU there, see
     /// [`Fno::gelu_after_sum`]).
     u: Option<B::Tensor>,
@@ -447,6 +452,7 @@ impl Fno {
         Ok(Fno {
             cfg,
             recompute: false,
+            cp_order: CpOrder::Auto,
             quant: QuantState::default(),
             lifting,
             blocks,
@@ -602,6 +608,33 @@ impl Fno {
         }
     }
 
+    /// How the blocks contract a batch of `batch` spectra under `policy` on `be`:
+    /// [`CpPlan::Factorized`] only for CP weights, a plain contraction stage in a format the
+    /// backend's scalar holds (a low format rounds the dense weight: that stage's semantics)
+    /// and a backend that contracts factor by factor ([`Backend::cp_factorized`]), when
+    /// [`Fno::cp_order`] picks it. Every block has the same shapes, so the same plan.
+    pub fn cp_plan<B: Backend>(&self, be: &B, batch: usize, policy: &Policy) -> CpPlan {
+        let c = policy.contraction;
+        let possible = be.cp_factorized() && c.is_plain() && <B::T as Scalar>::holds(c.format);
+        self.cp_plan_with(batch, possible)
+    }
+
+    /// [`Fno::cp_plan`] given whether the factorized order is `possible` there.
+    pub fn cp_plan_with(&self, batch: usize, possible: bool) -> CpPlan {
+        let Some(r) = self.cfg.cp_rank() else {
+            return CpPlan::Expand;
+        };
+        let kept = Modes(self.cfg.modes.clone()).kept_shape();
+        let d = CpDims {
+            ci: self.cfg.width,
+            co: self.cfg.width,
+            r,
+            nk: kept.iter().product(),
+            kept,
+        };
+        CpPlan::choose(self.cp_order, batch, &d, possible)
+    }
+
     /// The dense complex spectral weight of block `l` (in, out, kept...), rounded to `fmt`.
     fn spectral_weight<B: Backend>(
         &self,
@@ -628,19 +661,29 @@ impl Fno {
     ) {
         match &self.blocks[l].spectral {
             Spectral::Dense(i) => grads.put(be, *i, be.to_real(gw, <B::T as Real>::FORMAT)),
-            Spectral::Cp {
-                lambda,
-                a,
-                b,
-                modes,
-                ..
-            } => {
+            Spectral::Cp { .. } => {
                 let f = self.cp_factors(w, l).expect("CP factors");
-                let idx = [*lambda, *a, *b].into_iter().chain(modes.iter().copied());
-                for (i, g) in idx.zip(be.cp_weight_backward(&f, gw)) {
-                    grads.put(be, i, g);
-                }
+                let gs = be.cp_weight_backward(&f, gw);
+                self.put_cp_grads(be, grads, l, gs);
             }
+        }
+    }
+
+    /// Store the CP factor gradients of block `l` (the order of [`Backend::cp_weight_backward`]).
+    fn put_cp_grads<B: Backend>(&self, be: &B, grads: &mut Grads<B>, l: usize, gs: Vec<B::Tensor>) {
+        let Spectral::Cp {
+            lambda,
+            a,
+            b,
+            modes,
+            ..
+        } = &self.blocks[l].spectral
+        else {
+            unreachable!("CP gradients for a dense block");
+        };
+        let idx = [*lambda, *a, *b].into_iter().chain(modes.iter().copied());
+        for (i, g) in idx.zip(gs) {
+            grads.put(be, i, g);
         }
     }
 
@@ -767,10 +810,15 @@ impl Fno {
             );
             drop(z);
             watch.check(&name, "forward FFT", &[], &[&xhat])?;
-            let (xhat, weight, yhat) = if policy.contraction.is_plain() {
+            let plan = self.cp_plan(be, be.cshape(&xhat)[0], policy);
+            let (xhat, weight, yhat) = if plan == CpPlan::Factorized {
+                let f = self.cp_factors(params, l).expect("CP factors");
+                let yhat = be.cp_contract(&xhat, &f, policy.contraction.format);
+                (xhat, None, yhat)
+            } else if policy.contraction.is_plain() {
                 let weight = self.spectral_weight(be, params, l, policy.contraction.format);
                 let yhat = be.contract(&xhat, &weight, policy.contraction.format);
-                (xhat, weight, yhat)
+                (xhat, Some(weight), yhat)
             } else {
                 // The operands the contraction reads, kept for the backward pass (a
                 // stochastic stage must not draw them again there).
@@ -784,7 +832,7 @@ impl Fno {
                 drop(w);
                 let y = be.contract(&xq, &wq, Format::Fp32);
                 let yq = quant::quantize_complex(be, &y, &c, site(4), &self.quant);
-                (xq, wq, yq)
+                (xq, Some(wq), yq)
             };
             watch.check(&name, "spectral contraction", &[], &[&yhat])?;
             let f = self.irfft_stage(
@@ -1093,22 +1141,41 @@ impl Fno {
                 self.cfg.transform(l),
             );
             watch.check(&name, "inverse FFT", &[], &[&g_yhat])?;
-            let (g_xhat, g_w) = if policy.contraction.is_plain() {
-                be.contract_backward(&bc.xhat, &bc.weight, &g_yhat, policy.contraction.format)
-            } else {
-                // The cache holds the quantized operands of the forward contraction.
-                let c = policy.contraction;
-                let gq = self.requantize(be, &g_yhat, policy.inv_fft, c, site(10));
-                let g = gq.as_ref().unwrap_or(&g_yhat);
-                let (gx, gw) = be.contract_backward(&bc.xhat, &bc.weight, g, Format::Fp32);
-                drop(gq);
-                (
-                    quant::quantize_complex(be, &gx, &c, site(11), &self.quant),
-                    quant::quantize_complex(be, &gw, &c, site(12), &self.quant),
-                )
+            // `_g_w` lives to the end of the block's backward, as it did before the factorized
+            // order: freeing it at once lowers the peak (fno_ablation FFF: 84.1 -> 81.8 MB), a
+            // change of the committed figures left for the next full `reproduce`.
+            let (g_xhat, _g_w) = match bc.weight.as_ref() {
+                None => {
+                    // Factorized CP contraction (Fno::cp_plan): the factors' gradients at once.
+                    let f = self.cp_factors(params, l).expect("CP factors");
+                    let fmt = policy.contraction.format;
+                    let (gx, gs) = be.cp_contract_backward(&bc.xhat, &f, &g_yhat, fmt);
+                    let refs: Vec<&B::Tensor> = gs.iter().collect();
+                    watch.check(&name, "spectral contraction", &refs, &[&gx])?;
+                    self.put_cp_grads(be, &mut grads, l, gs);
+                    (gx, None)
+                }
+                Some(weight) => {
+                    let (gx, gw) = if policy.contraction.is_plain() {
+                        let fmt = policy.contraction.format;
+                        be.contract_backward(&bc.xhat, weight, &g_yhat, fmt)
+                    } else {
+                        // The cache holds the quantized operands of the forward contraction.
+                        let c = policy.contraction;
+                        let gq = self.requantize(be, &g_yhat, policy.inv_fft, c, site(10));
+                        let g = gq.as_ref().unwrap_or(&g_yhat);
+                        let (gx, gw) = be.contract_backward(&bc.xhat, weight, g, Format::Fp32);
+                        drop(gq);
+                        (
+                            quant::quantize_complex(be, &gx, &c, site(11), &self.quant),
+                            quant::quantize_complex(be, &gw, &c, site(12), &self.quant),
+                        )
+                    };
+                    watch.check(&name, "spectral contraction", &[], &[&gx, &gw])?;
+                    self.spectral_weight_backward(be, params, &mut grads, l, &gw);
+                    (gx, Some(gw))
+                }
             };
-            watch.check(&name, "spectral contraction", &[], &[&g_xhat, &g_w])?;
-            self.spectral_weight_backward(be, params, &mut grads, l, &g_w);
             let g_z = self.irfft_stage(
                 be,
                 &g_xhat,

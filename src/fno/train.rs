@@ -341,6 +341,7 @@ pub fn run<B: Backend<T = f32>>(
     }
     let mut model = Fno::new(model_config(cfg)).map_err(anyhow::Error::msg)?;
     model.recompute = cfg.train.recompute_activations;
+    model.cp_order = cfg.train.cp_order;
     let seed = cfg.train.seed;
     let mut host: Params<f32> = model.init(seed);
     let mut adam = Adam::new(cfg.train.optimizer.into(), &host, cfg.train.weight_decay);
