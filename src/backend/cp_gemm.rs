@@ -1,5 +1,7 @@
-//! The CPU's canonical-polyadic spectral weight as complex f64 matrix products.
+//! The CPU's canonical-polyadic spectral weights as complex matrix products, in the two orders
+//! of [`super::CpPlan`].
 //!
+//! **Expansion** ([`expand`], [`expand_backward`]).
 //! With `Q[(i, o), r] = lambda_r A[i, r] B[o, r]` (ci co x r) and
 //! `P[k, r] = prod_a M_a[k_a, r]` (nk x r), the dense weight is one product
 //! `W = Q P^T` ((ci co) x nk), and its backward two more for the output gradient `G` (the shape
@@ -8,9 +10,13 @@
 //! those of the f64 sums of [`crate::backend::Backend::cp_weight`]'s definition up to f64
 //! reassociation (far below the f32 rounding of the stored results).
 //!
-//! The products run in fixed blocks of rows, one rayon task each with a single-threaded kernel:
-//! every output value is the same sum whatever the thread count, so the same seed gives the
-//! same bytes on any machine.
+//! **Factorized** ([`factorized`], [`factorized_backward`]): per sample `U = A^T X`,
+//! `V = U * L` (`L[r, k] = lambda_r P[k, r]`), `y = B V`, sums in the scalar `T` (`gemm`'s c32
+//! kernels for f32), never forming `W` or its gradient.
+//!
+//! The products run in fixed blocks of rows (or one sample), one rayon task each with a
+//! single-threaded kernel, and per-sample sums are added in sample order: every output value is
+//! the same sum whatever the thread count, so the same seed gives the same bytes on any machine.
 
 use super::{CpDims, unravel};
 use crate::fno::Scalar;
