@@ -555,24 +555,16 @@ mod tests {
             let (w_want, g_want) = naive(&f, &d, &gw);
             let w = expand(&f, &d);
             let close = |got: &[f64], want: &[f64], what: &str| {
-                let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-                for (j, (x, y)) in got.iter().zip(want).enumerate() {
-                    assert!(
-                        (x - y).abs() <= 1e-13 * scale,
-                        "{what} {kept:?} [{j}]: {x} vs {y}"
-                    );
-                }
-                assert_eq!(got.len(), want.len(), "{what}");
+                assert_close(got, want, &format!("{what} {kept:?}"))
             };
             close(&pairs(&w), &pairs(&w_want), "W");
-            let gwt: Vec<Complex<f64>> = gw.clone();
-            let grads = expand_backward(&f, &d, &gwt);
+            let grads = expand_backward(&f, &d, &gw);
             for (which, (g, want)) in grads.iter().zip(&g_want).enumerate() {
                 close(g, &pairs(want), &format!("gradient {which}"));
             }
             assert_eq!(pairs(&expand(&f, &d)), pairs(&w), "expand is deterministic");
             assert_eq!(
-                expand_backward(&f, &d, &gwt),
+                expand_backward(&f, &d, &gw),
                 grads,
                 "backward is deterministic"
             );
@@ -629,14 +621,7 @@ mod tests {
                 gx_want[xi(bb, i, k)] += g[gi(bb, o, k)] * w[wi(i, o, k)].conj();
             }
             let close = |got: &[f64], want: &[f64], what: &str| {
-                assert_eq!(got.len(), want.len(), "{what}");
-                let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-                for (j, (p, q)) in got.iter().zip(want).enumerate() {
-                    assert!(
-                        (p - q).abs() <= 1e-13 * scale,
-                        "{what} {kept:?} [{j}]: {p} vs {q}"
-                    );
-                }
+                assert_close(got, want, &format!("{what} {kept:?}"))
             };
             close(&pairs(&factorized(&x, &f, &d)), &pairs(&y_want), "y");
             let (gx, grads) = factorized_backward(&x, &f, &d, &g);
@@ -649,6 +634,15 @@ mod tests {
                 grads,
                 "deterministic"
             );
+        }
+    }
+
+    /// `got` equals `want` to 1e-13 of want's largest magnitude, value by value.
+    fn assert_close(got: &[f64], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        for (j, (p, q)) in got.iter().zip(want).enumerate() {
+            assert!((p - q).abs() <= 1e-13 * scale, "{what} [{j}]: {p} vs {q}");
         }
     }
 

@@ -695,6 +695,25 @@ fn cp_slices<'a, T>(f: &CpFactors<'a, CpuTensor<T>>) -> cp_gemm::CpSlices<'a, T>
     }
 }
 
+impl<T: Scalar> Cpu<T> {
+    /// Factor gradients ((re, im) pairs in the order lambda, A, B, M_0, ...) as tensors shaped
+    /// like their factors, in the scalar.
+    fn factor_tensors(
+        &self,
+        f: &CpFactors<'_, CpuTensor<T>>,
+        grads: Vec<Vec<T>>,
+    ) -> Vec<CpuTensor<T>> {
+        let factors = [f.lambda, f.a, f.b]
+            .into_iter()
+            .chain(f.modes.iter().copied());
+        grads
+            .into_iter()
+            .zip(factors)
+            .map(|(g, t)| self.tensor(t.shape.clone(), T::FORMAT, g))
+            .collect()
+    }
+}
+
 /// Wider of two formats (formats are ordered widest first).
 fn wider(a: Format, b: Format) -> Format {
     a.min(b)
@@ -1202,15 +1221,7 @@ impl<T: Scalar> Backend for Cpu<T> {
         gw: &CpuCTensor<T>,
     ) -> Vec<CpuTensor<T>> {
         let d = CpDims::of(f, CpuTensor::shape);
-        let shapes = [f.lambda, f.a, f.b]
-            .into_iter()
-            .chain(f.modes.iter().copied())
-            .map(|t| t.shape.clone());
-        cp_gemm::expand_backward(&cp_slices(f), &d, &gw.data)
-            .into_iter()
-            .zip(shapes)
-            .map(|(g, shape)| self.tensor(shape, T::FORMAT, g))
-            .collect()
+        self.factor_tensors(f, cp_gemm::expand_backward(&cp_slices(f), &d, &gw.data))
     }
 
     fn cp_factorized(&self) -> bool {
@@ -1243,22 +1254,12 @@ impl<T: Scalar> Backend for Cpu<T> {
         format: Format,
     ) -> (CpuCTensor<T>, Vec<CpuTensor<T>>) {
         if !T::holds(format) {
-            let w = self.cp_weight(f, format);
-            let (gx, gw) = self.contract_backward(x, &w, g, format);
-            return (gx, self.cp_weight_backward(f, &gw));
+            return super::cp_contract_backward_expanded(self, x, f, g, format);
         }
         let d = CpDims::of(f, CpuTensor::shape);
         super::contract_dims(&x.shape, &d.weight_shape(), Some(&g.shape));
         let (gx, grads) = cp_gemm::factorized_backward(&x.data, &cp_slices(f), &d, &g.data);
-        let shapes = [f.lambda, f.a, f.b]
-            .into_iter()
-            .chain(f.modes.iter().copied())
-            .map(|t| t.shape.clone());
-        let grads = grads
-            .into_iter()
-            .zip(shapes)
-            .map(|(g, shape)| self.tensor(shape, T::FORMAT, g))
-            .collect();
+        let grads = self.factor_tensors(f, grads);
         (self.ctensor(x.shape.clone(), format, gx), grads)
     }
 

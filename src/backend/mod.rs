@@ -455,9 +455,7 @@ pub trait Backend: Sync {
         g: &Self::CTensor,
         format: Format,
     ) -> (Self::CTensor, Vec<Self::Tensor>) {
-        let w = self.cp_weight(f, format);
-        let (gx, gw) = self.contract_backward(x, &w, g, format);
-        (gx, self.cp_weight_backward(f, &gw))
+        cp_contract_backward_expanded(self, x, f, g, format)
     }
     /// One Adam / AdamW update in place of parameter `p`, moments `m`, `v` for gradient `g`
     /// (all of one shape): the per-element arithmetic of `fno::optim::Adam::step`, in the scalar.
@@ -538,6 +536,20 @@ fn host_loss<B: Backend + ?Sized>(
     let s = <B::T as crate::precision::Real>::from_f64(scale as f64);
     g.iter_mut().for_each(|v| *v *= s);
     (loss, be.upload(&shape, &g, Format::Fp32))
+}
+
+/// [`Backend::cp_contract_backward`] by the expanded weight: `contract_backward` with
+/// `cp_weight(f)`, then `cp_weight_backward` of its weight gradient.
+pub(crate) fn cp_contract_backward_expanded<B: Backend + ?Sized>(
+    be: &B,
+    x: &B::CTensor,
+    f: &CpFactors<'_, B::Tensor>,
+    g: &B::CTensor,
+    format: Format,
+) -> (B::CTensor, Vec<B::Tensor>) {
+    let w = be.cp_weight(f, format);
+    let (gx, gw) = be.contract_backward(x, &w, g, format);
+    (gx, be.cp_weight_backward(f, &gw))
 }
 
 /// Sizes `(b, ci, co, k)` of the spectral contraction of `x` (b, ci, modes...) with `w`
