@@ -1,6 +1,7 @@
-// Elementwise maps, their derivatives, and the reductions of the stabilizers.
-// CPU reference: Cpu::pointwise, Cpu::pointwise_backward, Cpu::add, Cpu::all_finite and
-// Cpu::mean_std in src/backend/cpu.rs (op codes follow backend::Pointwise: 0 Gelu, 1 Tanh,
+// Elementwise maps, their derivatives, the reductions of the stabilizers, and the fused passes.
+// CPU reference: Cpu::pointwise, Cpu::pointwise_backward, Cpu::add, Cpu::all_finite,
+// Cpu::mean_std, Cpu::add_act, Cpu::pointwise_backward_add and
+// Cpu::pointwise_backward_channel_sum in src/backend/cpu.rs (op codes follow backend::Pointwise: 0 Gelu, 1 Tanh,
 // 2 Clip { lo: a, hi: b }, 3 Scale(a)). Arithmetic in float in the reference's operation order,
 // one rounding to the output storage type.
 // Needs kernels/common.cuh prepended.
@@ -91,3 +92,60 @@ DEVFN float pointwise_grad(float v, float g, int op, float a, float b) {
     }
 
 FOR_EACH_STORAGE(POINTWISE_KERNELS)
+
+// The fused passes (issue 24): each performs the operations of the kernels it replaces in their
+// order, with every intermediate stored to the storage type and loaded again (st then ld) where
+// those kernels stored it, so its results are the same bits; one pass over memory instead of two
+// or three. Launched where every operand has the one storage type (else the ops run).
+#define FUSED_KERNELS(S, T)                                                                   \
+    /* u = (x + bias[(i / p) % c]) + s and v = op(u); flags: 1 bias, 2 addend (s); the sum   \
+       x + bias is stored and loaded again when an addend follows (add_bias's result). */     \
+    extern "C" __global__ void add_act_##S(const T* x, const float* bias, const T* s, T* u,   \
+                                            T* v, u64 n, u64 c, u64 p, int flags, int op,     \
+                                            float a, float b) {                               \
+        GRID_STRIDE(i, n) {                                                                  \
+            float t = ld_##S(x[i]);                                                           \
+            if (flags & 1) {                                                                  \
+                t = t + bias[(i / p) % c];                                                    \
+                if (flags & 2) t = ld_##S(st_##S(t));                                         \
+            }                                                                                 \
+            if (flags & 2) t = t + ld_##S(s[i]);                                              \
+            T ut = st_##S(t);                                                                 \
+            u[i] = ut;                                                                        \
+            v[i] = st_##S(pointwise_op(ld_##S(ut), op, a, b));                                \
+        }                                                                                     \
+    }                                                                                         \
+    /* y = grad(x, g) + a0 + a1 (nadds of the two addends), each sum stored and loaded again  \
+       (pointwise_backward then add, add). */                                                \
+    extern "C" __global__ void pointwise_backward_add_##S(const T* x, const T* g, const T* a0, \
+                                                           const T* a1, T* y, u64 n, int nadds, \
+                                                           int op, float a, float b) {          \
+        GRID_STRIDE(i, n) {                                                                  \
+            T t = st_##S(pointwise_grad(ld_##S(x[i]), ld_##S(g[i]), op, a, b));               \
+            if (nadds > 0) t = st_##S(ld_##S(t) + ld_##S(a0[i]));                             \
+            if (nadds > 1) t = st_##S(ld_##S(t) + ld_##S(a1[i]));                             \
+            y[i] = t;                                                                         \
+        }                                                                                     \
+    }                                                                                         \
+    /* y = grad(x, g) stored, and out[ch] += the sum of the stored values over each chunk of  \
+       CHUNK points of a (batch, ch) row (channel_sum of y); threads over batch * c *        \
+       CHUNKS(p). */                                                                          \
+    extern "C" __global__ void pointwise_backward_channel_sum_##S(                            \
+        const T* x, const T* g, T* y, float* out, u64 batch, u64 c, u64 p, int op, float a,   \
+        float b) {                                                                            \
+        u64 chunks = CHUNKS(p);                                                               \
+        GRID_STRIDE(t, batch * c * chunks) {                                                  \
+            u64 row = t / chunks, q0 = (t % chunks) * CHUNK;                                  \
+            u64 q1 = q0 + CHUNK < p ? q0 + CHUNK : p;                                         \
+            float s = 0.0f;                                                                   \
+            for (u64 q = q0; q < q1; ++q) {                                                   \
+                u64 i = row * p + q;                                                          \
+                T v = st_##S(pointwise_grad(ld_##S(x[i]), ld_##S(g[i]), op, a, b));           \
+                y[i] = v;                                                                     \
+                s += ld_##S(v);                                                               \
+            }                                                                                 \
+            atomicAdd(&out[row % c], s);                                                      \
+        }                                                                                     \
+    }
+
+FOR_EACH_STORAGE(FUSED_KERNELS)

@@ -599,6 +599,140 @@ fn pointwise_and_its_backward_match_the_cpu() {
     }
 }
 
+/// The fused kernels against the kernels they replace, launched one after the other on the same
+/// inputs, bit for bit (those kernels are checked against the CPU above and below; the channel
+/// sums too: the serial launch adds the chunks in the same order in both): every activation,
+/// every combination of terms, every storage type, rows that are not a multiple of CHUNK.
+#[test]
+fn fused_kernels_equal_the_kernels_they_replace() {
+    let (Some(h), Some(hc)) = (host("pointwise"), host("channels")) else {
+        return;
+    };
+    let (batch, c, p) = (3usize, 5usize, 300usize);
+    let n = batch * c * p;
+    let (n64, c64, p64, b64) = (n as u64, c as u64, p as u64, batch as u64);
+    let threads = (batch * c * p.div_ceil(256)) as u64;
+    for st in St::ALL {
+        let sfx = st.suffix();
+        let mut r = rng(41);
+        let draw =
+            |r: &mut Xoshiro256PlusPlus, lo, hi| Buf::of(st, &st.round(&uniform(r, n, lo, hi)));
+        let (x, s, g, a0, a1) = (
+            draw(&mut r, -4.0, 4.0),
+            draw(&mut r, -4.0, 4.0),
+            draw(&mut r, -2.0, 2.0),
+            draw(&mut r, -2.0, 2.0),
+            draw(&mut r, -2.0, 2.0),
+        );
+        let bias = Buf::of(St::F32, &st.round(&uniform(&mut r, c, -1.0, 1.0)));
+        // SAFETY: the signatures of pointwise.cu and channels.cu.
+        let (add_act, bwd_add, bwd_sum, fwd, bwd, add, add_bias, channel_sum) = unsafe {
+            (
+                h.get::<unsafe extern "C" fn(P, P, P, M, M, u64, u64, u64, i32, i32, f32, f32)>(
+                    &format!("add_act_{sfx}"),
+                ),
+                h.get::<unsafe extern "C" fn(P, P, P, P, M, u64, i32, i32, f32, f32)>(&format!(
+                    "pointwise_backward_add_{sfx}"
+                )),
+                h.get::<unsafe extern "C" fn(P, P, M, *mut f32, u64, u64, u64, i32, f32, f32)>(
+                    &format!("pointwise_backward_channel_sum_{sfx}"),
+                ),
+                h.get::<unsafe extern "C" fn(P, M, u64, i32, f32, f32)>(&format!(
+                    "pointwise_{sfx}"
+                )),
+                h.get::<unsafe extern "C" fn(P, P, M, u64, i32, f32, f32)>(&format!(
+                    "pointwise_backward_{sfx}"
+                )),
+                h.get::<unsafe extern "C" fn(P, P, M, u64)>(&format!("add_{sfx}")),
+                hc.get::<unsafe extern "C" fn(P, P, M, u64, u64, u64)>(&format!("add_bias_{sfx}")),
+                hc.get::<unsafe extern "C" fn(P, *mut f32, u64, u64, u64)>(&format!(
+                    "channel_sum_{sfx}"
+                )),
+            )
+        };
+        // One launch of a kernel of library `lib` (each library has its own launch geometry).
+        let run_in = |lib: &Host, f: &dyn Fn(M)| {
+            let mut y = Buf::garbage(st, n);
+            let yp = y.m();
+            lib.launch(n64, || f(yp));
+            y
+        };
+        let run1 = |f: &dyn Fn(M)| run_in(h, f);
+        for (op, code, pa, pb) in OPS {
+            for flags in 0..4 {
+                let (mut u, mut v) = (Buf::garbage(st, n), Buf::garbage(st, n));
+                let (up, vp) = (u.m(), v.m());
+                // SAFETY: every buffer holds n values (bias c); absent terms are not read.
+                h.launch(n64, || unsafe {
+                    add_act(
+                        x.p(),
+                        bias.p(),
+                        s.p(),
+                        up,
+                        vp,
+                        n64,
+                        c64,
+                        p64,
+                        flags,
+                        code,
+                        pa,
+                        pb,
+                    )
+                });
+                // The ops: add_bias, add, pointwise.
+                let mut t = x.clone();
+                if flags & 1 != 0 {
+                    let tp = t.p();
+                    // SAFETY: as above.
+                    t = run_in(hc, &|y| unsafe { add_bias(tp, bias.p(), y, n64, c64, p64) });
+                }
+                if flags & 2 != 0 {
+                    let tp = t.p();
+                    // SAFETY: as above.
+                    t = run1(&|y| unsafe { add(tp, s.p(), y, n64) });
+                }
+                let tp = t.p();
+                // SAFETY: as above.
+                let tv = run1(&|y| unsafe { fwd(tp, y, n64, code, pa, pb) });
+                let what = format!("add_act_{sfx} {op:?} flags {flags}");
+                assert_same(&what, &u.vals(), &t.vals());
+                assert_same(&what, &v.vals(), &tv.vals());
+            }
+            for nadds in 0..3 {
+                // SAFETY: as above.
+                let y = run1(&|y| unsafe {
+                    bwd_add(x.p(), g.p(), a0.p(), a1.p(), y, n64, nadds, code, pa, pb)
+                });
+                // SAFETY: as above.
+                let mut t = run1(&|y| unsafe { bwd(x.p(), g.p(), y, n64, code, pa, pb) });
+                for a in [&a0, &a1].into_iter().take(nadds as usize) {
+                    let tp = t.p();
+                    // SAFETY: as above.
+                    t = run1(&|y| unsafe { add(tp, a.p(), y, n64) });
+                }
+                let what = format!("pointwise_backward_add_{sfx} {op:?} {nadds} addends");
+                assert_same(&what, &y.vals(), &t.vals());
+            }
+            let (mut y, mut sums) = (Buf::garbage(st, n), vec![0.0f32; c]);
+            let (yp, sp) = (y.m(), sums.as_mut_ptr());
+            // SAFETY: x, g, y hold n values, sums c.
+            h.launch(threads, || unsafe {
+                bwd_sum(x.p(), g.p(), yp, sp, b64, c64, p64, code, pa, pb)
+            });
+            // SAFETY: as above.
+            let t = run1(&|y| unsafe { bwd(x.p(), g.p(), y, n64, code, pa, pb) });
+            let mut want = vec![0.0f32; c];
+            let (tp, wp) = (t.p(), want.as_mut_ptr());
+            // SAFETY: t holds n values, want c.
+            hc.launch(threads, || unsafe { channel_sum(tp, wp, b64, c64, p64) });
+            let what = format!("pointwise_backward_channel_sum_{sfx} {op:?}");
+            assert_same(&what, &y.vals(), &t.vals());
+            let f = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+            assert_same(&what, &f(&sums), &f(&want));
+        }
+    }
+}
+
 #[test]
 fn add_count_nonfinite_and_mean_std_match_the_cpu() {
     let Some(h) = host("pointwise") else { return };

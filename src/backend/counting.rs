@@ -44,7 +44,9 @@
 //!   [`CpPlan::factorized_flops`], the factor-sized products again not counted.
 //! - element-wise ops (`pointwise` and its backward, `add`, `add_bias`, `scale_channels`): 1
 //!   per output value, a transcendental function (GELU's erf and exp, tanh) included, so these
-//!   ops' flops are a floor; `scale_channels_backward`: 3 per value (1 for the input gradient,
+//!   ops' flops are a floor; the fused passes count what the ops they fuse count: `add_act` 1
+//!   per value for each of the bias, the addend and the activation it applies,
+//!   `pointwise_backward_add` 1 + (number of addends), `pointwise_backward_channel_sum` 2; `scale_channels_backward`: 3 per value (1 for the input gradient,
 //!   2 for the gate's dot products); `channel_sum`: 1 per value read; `mean_std`: 4 per value.
 //! - `adam_update`: 13 per parameter (`fno::optim::adam_slice`), + 1 with decoupled decay, + 2
 //!   with coupled decay.
@@ -423,6 +425,60 @@ impl<B: Backend> Backend for Counting<'_, B> {
         let y = self.inner.channel_sum(g);
         self.record("channel_sum", self.rb(g), self.rb(&y), self.numel(g));
         y
+    }
+    fn add_act(
+        &self,
+        x: &B::Tensor,
+        bias: Option<&B::Tensor>,
+        s: Option<&B::Tensor>,
+        act: Option<Pointwise>,
+    ) -> (B::Tensor, Option<B::Tensor>) {
+        let (u, v) = self.inner.add_act(x, bias, s, act);
+        let read = self.rb(x) + bias.map_or(0, |b| self.rb(b)) + s.map_or(0, |s| self.rb(s));
+        let written = self.rb(&u) + v.as_ref().map_or(0, |v| self.rb(v));
+        let per_value = bias.is_some() as u64 + s.is_some() as u64 + act.is_some() as u64;
+        self.record("add_act", read, written, per_value * self.numel(&u));
+        (u, v)
+    }
+    fn pointwise_backward_add(
+        &self,
+        op: Pointwise,
+        x: &B::Tensor,
+        g: &B::Tensor,
+        adds: &[&B::Tensor],
+    ) -> B::Tensor {
+        let y = self.inner.pointwise_backward_add(op, x, g, adds);
+        let xr = if matches!(op, Pointwise::Scale(_)) {
+            0
+        } else {
+            self.rb(x)
+        };
+        let read = xr + self.rb(g) + adds.iter().map(|a| self.rb(a)).sum::<u64>();
+        let flops = (1 + adds.len() as u64) * self.numel(&y);
+        self.record("pointwise_backward_add", read, self.rb(&y), flops);
+        y
+    }
+    fn pointwise_backward_channel_sum(
+        &self,
+        op: Pointwise,
+        x: &B::Tensor,
+        g: &B::Tensor,
+    ) -> (B::Tensor, B::Tensor) {
+        let (gx, sum) = self.inner.pointwise_backward_channel_sum(op, x, g);
+        let xr = if matches!(op, Pointwise::Scale(_)) {
+            0
+        } else {
+            self.rb(x)
+        };
+        let written = self.rb(&gx) + self.rb(&sum);
+        let flops = 2 * self.numel(&gx);
+        self.record(
+            "pointwise_backward_channel_sum",
+            xr + self.rb(g),
+            written,
+            flops,
+        );
+        (gx, sum)
     }
     fn concat_channels(&self, a: &B::Tensor, b: &B::Tensor) -> B::Tensor {
         let y = self.inner.concat_channels(a, b);

@@ -9,6 +9,7 @@
 //! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
 
 use super::elementwise::{CHUNK, map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
+use super::fused::{self, channel_sums, per_channel, with_backward, with_forward};
 use super::{
     AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
     SpectralInverse, SpectralTransform, cp_gemm, dft_gemm, format_bytes, herm_weight,
@@ -664,27 +665,6 @@ fn round_par<T: Scalar>(xs: &mut [T], fmt: Format) {
         .for_each(|c| T::round_slice(c, fmt));
 }
 
-/// `sum_{b, p} x[b, c, p]` per channel of a (batch, c, p) array.
-fn channel_sums<T: Scalar>(x: &[T], c: usize, p: usize) -> Vec<T> {
-    per_channel(
-        x.par_chunks(p)
-            .map(|row| row.iter().copied().sum::<T>())
-            .collect(),
-        c,
-    )
-}
-
-/// Per-(batch, channel) row values added per channel in sample order: with the rows reduced in
-/// parallel beforehand, the same operations in the same order as one sequential loop, so the
-/// same bits whatever the thread count.
-fn per_channel<T: Scalar>(rows: Vec<T>, c: usize) -> Vec<T> {
-    let mut s = vec![T::zero(); c];
-    for (bc, r) in rows.into_iter().enumerate() {
-        s[bc % c] += r;
-    }
-    s
-}
-
 /// The host values of CP factors.
 fn cp_slices<'a, T>(f: &CpFactors<'a, CpuTensor<T>>) -> cp_gemm::CpSlices<'a, T> {
     cp_gemm::CpSlices {
@@ -1038,30 +1018,8 @@ impl<T: Scalar> Backend for Cpu<T> {
     }
 
     fn pointwise(&self, op: Pointwise, x: &CpuTensor<T>) -> CpuTensor<T> {
-        let half = T::from_f64(0.5);
-        let one = T::from_f64(1.0);
-        let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
         // One map per op (not a match per element) so each loop vectorises.
-        let out = match op {
-            Pointwise::Gelu => map(&x.data, |v| half * v * (one + (v * rsqrt2).erf())),
-            Pointwise::Tanh => map(&x.data, |v| v.tanh()),
-            Pointwise::Clip { lo, hi } => {
-                let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-                map(&x.data, |v| {
-                    if v < lo {
-                        lo
-                    } else if v > hi {
-                        hi
-                    } else {
-                        v
-                    }
-                })
-            }
-            Pointwise::Scale(s) => {
-                let s = T::from_f64(s);
-                map(&x.data, |v| v * s)
-            }
-        };
+        let out = with_forward!(T, op, |f| map(&x.data, f));
         self.tensor(x.shape.clone(), x.format, out)
     }
 
@@ -1071,31 +1029,13 @@ impl<T: Scalar> Backend for Cpu<T> {
         x: &CpuTensor<T>,
         g: &CpuTensor<T>,
     ) -> CpuTensor<T> {
-        let half = T::from_f64(0.5);
-        let one = T::from_f64(1.0);
-        let rsqrt2 = T::from_f64(std::f64::consts::FRAC_1_SQRT_2);
-        let rsqrt2pi = T::from_f64(1.0 / (2.0 * std::f64::consts::PI).sqrt());
-        // One map per op (not a match per element) so each loop vectorises.
         let out = match op {
-            // d/dx x Phi(x) = Phi(x) + x phi(x).
-            Pointwise::Gelu => zip_map(&g.data, &x.data, |gv, v| {
-                gv * (half * (one + (v * rsqrt2).erf()) + v * rsqrt2pi * (-(half * v * v)).exp())
-            }),
-            Pointwise::Tanh => zip_map(&g.data, &x.data, |gv, v| {
-                let t = v.tanh();
-                gv * (one - t * t)
-            }),
-            Pointwise::Clip { lo, hi } => {
-                let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-                // Multiply (not assign) so an inf/NaN gradient stays visible.
-                zip_map(&g.data, &x.data, |gv, v| {
-                    if v < lo || v > hi { gv * T::zero() } else { gv }
-                })
-            }
+            // A constant derivative needs only the gradient.
             Pointwise::Scale(s) => {
                 let s = T::from_f64(s);
                 map(&g.data, |gv| gv * s)
             }
+            _ => with_backward!(T, op, |d| zip_map(&g.data, &x.data, d)),
         };
         self.tensor(g.shape.clone(), g.format, out)
     }
@@ -1146,6 +1086,80 @@ impl<T: Scalar> Backend for Cpu<T> {
         let c = g.shape[1];
         let p: usize = g.shape[2..].iter().product();
         self.tensor(vec![c], g.format, channel_sums(&g.data, c, p))
+    }
+
+    fn add_act(
+        &self,
+        x: &CpuTensor<T>,
+        bias: Option<&CpuTensor<T>>,
+        s: Option<&CpuTensor<T>>,
+        act: Option<Pointwise>,
+    ) -> (CpuTensor<T>, Option<CpuTensor<T>>) {
+        // The formats of `add_bias` and `add`, whose roundings the pass applies.
+        let f1 = bias.map_or(x.format, |b| wider(x.format, b.format));
+        let f2 = s.map_or(f1, |s| wider(f1, s.format));
+        let c = x.shape[1];
+        if let Some(b) = bias {
+            assert_eq!(
+                b.data.len(),
+                c,
+                "add_act: {c} channels, bias has {}",
+                b.data.len()
+            );
+        }
+        if let Some(s) = s {
+            assert_eq!(
+                x.shape, s.shape,
+                "add_act: shapes {:?} and {:?}",
+                x.shape, s.shape
+            );
+        }
+        let p: usize = x.shape[2..].iter().product();
+        let (u, v) = fused::add_act(
+            &x.data,
+            bias.map(|b| &b.data[..]),
+            s.map(|s| &s.data[..]),
+            act,
+            c,
+            p,
+            f1,
+            f2,
+        );
+        let v = v.map(|v| self.tensor(x.shape.clone(), f2, v));
+        (self.tensor(x.shape.clone(), f2, u), v)
+    }
+
+    fn pointwise_backward_add(
+        &self,
+        op: Pointwise,
+        x: &CpuTensor<T>,
+        g: &CpuTensor<T>,
+        adds: &[&CpuTensor<T>],
+    ) -> CpuTensor<T> {
+        // The format of `pointwise_backward`, then of each `add`.
+        let mut formats = vec![g.format];
+        for a in adds {
+            assert_eq!(g.shape, a.shape, "pointwise_backward_add: shapes differ");
+            formats.push(wider(formats[formats.len() - 1], a.format));
+        }
+        let data: Vec<&[T]> = adds.iter().map(|a| &a.data[..]).collect();
+        let out = fused::backward_add(op, &x.data, &g.data, &data, &formats);
+        self.tensor(g.shape.clone(), formats[adds.len()], out)
+    }
+
+    fn pointwise_backward_channel_sum(
+        &self,
+        op: Pointwise,
+        x: &CpuTensor<T>,
+        g: &CpuTensor<T>,
+    ) -> (CpuTensor<T>, CpuTensor<T>) {
+        let c = g.shape[1];
+        let p: usize = g.shape[2..].iter().product();
+        let (gx, sums) = fused::backward_channel_sum(op, &x.data, &g.data, c, p, g.format);
+        (
+            self.tensor(g.shape.clone(), g.format, gx),
+            self.tensor(vec![c], g.format, sums),
+        )
     }
 
     fn concat_channels(&self, a: &CpuTensor<T>, b: &CpuTensor<T>) -> CpuTensor<T> {

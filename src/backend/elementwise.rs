@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 pub(super) const CHUNK: usize = 8192;
 
 /// Fill `out` (exactly `n` slots) by `fill(offset, chunk)` over fixed chunks, in parallel.
-fn fill_par<T: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
+pub fn fill_par<T: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync) -> Vec<T> {
     let mut out = Vec::with_capacity(n);
     out.spare_capacity_mut()[..n]
         .par_chunks_mut(CHUNK)
@@ -119,6 +119,65 @@ where
     F: Fn(usize, &mut [T]) + Sync + Send,
 {
     zeroed_chunks_init(n, chunk, zero, || (), |_, i, c| work(i, c))
+}
+
+/// Per row `r` of `row` values (parallel over rows): `f(r, out)` writes every slot of `out`.
+pub fn rows<T, F>(n: usize, row: usize, f: F) -> Vec<T>
+where
+    T: Send,
+    F: Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+{
+    assert!(row > 0 && n.is_multiple_of(row), "rows: rows of {row}");
+    let mut out = Vec::with_capacity(n);
+    out.spare_capacity_mut()[..n]
+        .par_chunks_mut(row)
+        .enumerate()
+        .for_each(|(r, o)| f(r, o));
+    // SAFETY: the rows cover all n slots and `f` wrote every slot of each row.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// [`rows`] with two outputs: `f(r, a, b)` writes every slot of both rows `r`.
+pub fn rows2<T, F>(n: usize, row: usize, f: F) -> (Vec<T>, Vec<T>)
+where
+    T: Send,
+    F: Fn(usize, &mut [MaybeUninit<T>], &mut [MaybeUninit<T>]) + Sync,
+{
+    assert!(row > 0 && n.is_multiple_of(row), "rows2: rows of {row}");
+    let (mut a, mut b) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    a.spare_capacity_mut()[..n]
+        .par_chunks_mut(row)
+        .zip(b.spare_capacity_mut()[..n].par_chunks_mut(row))
+        .enumerate()
+        .for_each(|(r, (oa, ob))| f(r, oa, ob));
+    // SAFETY: as in `rows`, for both outputs.
+    unsafe {
+        a.set_len(n);
+        b.set_len(n);
+    }
+    (a, b)
+}
+
+/// [`rows`] where `f` also returns a value per row (the row's sum): the rows' values in order.
+pub fn rows_reduce<T, F>(n: usize, row: usize, f: F) -> (Vec<T>, Vec<T>)
+where
+    T: Send,
+    F: Fn(usize, &mut [MaybeUninit<T>]) -> T + Sync,
+{
+    assert!(
+        row > 0 && n.is_multiple_of(row),
+        "rows_reduce: rows of {row}"
+    );
+    let mut out = Vec::with_capacity(n);
+    let per_row = out.spare_capacity_mut()[..n]
+        .par_chunks_mut(row)
+        .enumerate()
+        .map(|(r, o)| f(r, o))
+        .collect();
+    // SAFETY: as in `rows`.
+    unsafe { out.set_len(n) };
+    (out, per_row)
 }
 
 #[cfg(test)]

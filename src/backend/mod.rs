@@ -18,6 +18,7 @@ pub mod cpu;
 pub mod cuda;
 mod dft_gemm;
 mod elementwise;
+mod fused;
 pub mod roofline;
 
 use crate::fno::Scalar;
@@ -403,6 +404,40 @@ pub trait Backend: Sync {
     ) -> (Self::Tensor, Self::Tensor);
     /// `sum_{b, p} g[b, c, p]` per channel (bias gradients).
     fn channel_sum(&self, g: &Self::Tensor) -> Self::Tensor;
+    /// `u = add(add_bias(x, bias), s)` (either term may be absent) and, with `act`,
+    /// `pointwise(act, u)`: a block's bias, skip sum and GELU. A backend may fuse them into one
+    /// pass (the CPU does, with the same values and roundings); the default runs the ops.
+    fn add_act(
+        &self,
+        x: &Self::Tensor,
+        bias: Option<&Self::Tensor>,
+        s: Option<&Self::Tensor>,
+        act: Option<Pointwise>,
+    ) -> (Self::Tensor, Option<Self::Tensor>) {
+        add_act_unfused(self, x, bias, s, act)
+    }
+    /// `pointwise_backward(op, x, g) + adds[0] + adds[1] + ...` (added left to right): an
+    /// activation's input gradient with the other paths' gradients of the same tensor. The
+    /// default runs the ops.
+    fn pointwise_backward_add(
+        &self,
+        op: Pointwise,
+        x: &Self::Tensor,
+        g: &Self::Tensor,
+        adds: &[&Self::Tensor],
+    ) -> Self::Tensor {
+        pointwise_backward_add_unfused(self, op, x, g, adds)
+    }
+    /// `pointwise_backward(op, x, g)` and its [`Backend::channel_sum`] (a GELU's input
+    /// gradient and the bias gradient of the sum before it). The default runs the ops.
+    fn pointwise_backward_channel_sum(
+        &self,
+        op: Pointwise,
+        x: &Self::Tensor,
+        g: &Self::Tensor,
+    ) -> (Self::Tensor, Self::Tensor) {
+        pointwise_backward_channel_sum_unfused(self, op, x, g)
+    }
     /// Concatenate along the channel axis.
     fn concat_channels(&self, a: &Self::Tensor, b: &Self::Tensor) -> Self::Tensor;
     /// Channels `lo..hi` of `x`.
@@ -536,6 +571,51 @@ fn host_loss<B: Backend + ?Sized>(
     let s = <B::T as crate::precision::Real>::from_f64(scale as f64);
     g.iter_mut().for_each(|v| *v *= s);
     (loss, be.upload(&shape, &g, Format::Fp32))
+}
+
+/// [`Backend::add_act`] as the ops it fuses: `add_bias`, `add`, `pointwise`.
+pub(crate) fn add_act_unfused<B: Backend + ?Sized>(
+    be: &B,
+    x: &B::Tensor,
+    bias: Option<&B::Tensor>,
+    s: Option<&B::Tensor>,
+    act: Option<Pointwise>,
+) -> (B::Tensor, Option<B::Tensor>) {
+    let u = match (bias, s) {
+        (Some(b), Some(s)) => be.add(&be.add_bias(x, b), s),
+        (Some(b), None) => be.add_bias(x, b),
+        (None, Some(s)) => be.add(x, s),
+        (None, None) => be.cast(x, be.format(x)),
+    };
+    let v = act.map(|op| be.pointwise(op, &u));
+    (u, v)
+}
+
+/// [`Backend::pointwise_backward_add`] as the ops it fuses: `pointwise_backward`, `add`s.
+pub(crate) fn pointwise_backward_add_unfused<B: Backend + ?Sized>(
+    be: &B,
+    op: Pointwise,
+    x: &B::Tensor,
+    g: &B::Tensor,
+    adds: &[&B::Tensor],
+) -> B::Tensor {
+    let mut gx = be.pointwise_backward(op, x, g);
+    for a in adds {
+        gx = be.add(&gx, a);
+    }
+    gx
+}
+
+/// [`Backend::pointwise_backward_channel_sum`] as the ops it fuses.
+pub(crate) fn pointwise_backward_channel_sum_unfused<B: Backend + ?Sized>(
+    be: &B,
+    op: Pointwise,
+    x: &B::Tensor,
+    g: &B::Tensor,
+) -> (B::Tensor, B::Tensor) {
+    let gx = be.pointwise_backward(op, x, g);
+    let sum = be.channel_sum(&gx);
+    (gx, sum)
 }
 
 /// [`Backend::cp_contract_backward`] by the expanded weight: `contract_backward` with

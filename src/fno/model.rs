@@ -848,15 +848,14 @@ impl Fno {
             drop(yhat);
             watch.check(&name, "inverse FFT", &[&f], &[])?;
             let bias = be.cast(params.get(blk.bias), mlp_fmt);
-            let f = be.add_bias(&f, &bias);
-            let u = be.add(&f, &s1);
-            drop((f, s1));
+            // u = f + bias + s1 and its GELU v, in one pass where the backend fuses them.
+            let act = self.gelu_after_sum(l).then_some(Pointwise::Gelu);
+            let (u, v) = be.add_act(&f, Some(&bias), Some(&s1), act);
+            drop((f, s1, bias));
             // With no GELU after the sum, u itself is the MLP's input (cached there, not as u).
-            let (u, v) = if self.gelu_after_sum(l) {
-                let v = be.pointwise(Pointwise::Gelu, &u);
-                (Some(u), v)
-            } else {
-                (None, u)
+            let (u, v) = match v {
+                Some(v) => (Some(u), v),
+                None => (None, u),
             };
             let (m, mlp) = match (&blk.mlp, s2) {
                 (Some((fc1, fc2, _)), Some(s2)) => {
@@ -870,16 +869,24 @@ impl Fno {
                         m1,
                         a1: keep.then_some(a1),
                     };
-                    (be.add(&m3, &s2), Some(mlp))
+                    ((m3, Some(s2)), Some(mlp))
                 }
-                _ => (v, None),
+                _ => ((v, None), None),
             };
-            // The last block has no output GELU: its output is m itself, kept once (as the
-            // projection's input).
-            let (out, m) = if l + 1 < cfg.n_layers {
-                (be.pointwise(Pointwise::Gelu, &m), Some(m))
-            } else {
-                (m, None)
+            // m = m3 + s2 (or v without a channel MLP) and the block's output GELU(m), in one
+            // pass where the backend fuses them. The last block has no output GELU: its output
+            // is m itself, kept once (as the projection's input).
+            let act = (l + 1 < cfg.n_layers).then_some(Pointwise::Gelu);
+            let (m, out) = match m {
+                (m3, Some(s2)) => be.add_act(&m3, None, Some(&s2), act),
+                (v, None) => {
+                    let out = act.map(|op| be.pointwise(op, &v));
+                    (v, out)
+                }
+            };
+            let (out, m) = match out {
+                Some(out) => (out, Some(m)),
+                None => (m, None),
             };
             blocks.push(BlockCache {
                 x: (l == 0 || !self.recompute).then_some(h),
@@ -1122,13 +1129,18 @@ impl Fno {
                 }
                 _ => (g_m, None),
             };
-            let g_u = match &bc.u {
-                Some(u) => be.pointwise_backward(Pointwise::Gelu, u, &g_v),
-                None => g_v,
+            // The sum's gradient and the bias gradient (its channel sums), in one pass where
+            // the backend fuses them.
+            let (g_u, g_bias) = match &bc.u {
+                Some(u) => be.pointwise_backward_channel_sum(Pointwise::Gelu, u, &g_v),
+                None => {
+                    let g_bias = be.channel_sum(&g_v);
+                    (g_v, g_bias)
+                }
             };
             watch.check(&name, "channel MLP", &[&g_u], &[])?;
             // Spectral path: bias, inverse FFT, contraction, forward FFT, stabilizer.
-            grads.put(be, blk.bias, be.channel_sum(&g_u));
+            grads.put(be, blk.bias, g_bias);
             let site = |op: u64| Site::new(policy.seed, site_id(l, op));
             let g_yhat = self.rfft_stage(
                 be,
@@ -1141,10 +1153,9 @@ impl Fno {
                 self.cfg.transform(l),
             );
             watch.check(&name, "inverse FFT", &[], &[&g_yhat])?;
-            // `_g_w` lives to the end of the block's backward, as it did before the factorized
-            // order: freeing it at once lowers the peak (fno_ablation FFF: 84.1 -> 81.8 MB), a
-            // change of the committed figures left for the next full `reproduce`.
-            let (g_xhat, _g_w) = match bc.weight.as_ref() {
+            // The weight's gradient is freed as soon as the parameters' gradients are formed
+            // (it is as large as the weight itself).
+            let g_xhat = match bc.weight.as_ref() {
                 None => {
                     // Factorized CP contraction (Fno::cp_plan): the factors' gradients at once.
                     let f = self.cp_factors(params, l).expect("CP factors");
@@ -1153,7 +1164,7 @@ impl Fno {
                     let refs: Vec<&B::Tensor> = gs.iter().collect();
                     watch.check(&name, "spectral contraction", &refs, &[&gx])?;
                     self.put_cp_grads(be, &mut grads, l, gs);
-                    (gx, None)
+                    gx
                 }
                 Some(weight) => {
                     let (gx, gw) = if policy.contraction.is_plain() {
@@ -1173,7 +1184,7 @@ impl Fno {
                     };
                     watch.check(&name, "spectral contraction", &[], &[&gx, &gw])?;
                     self.spectral_weight_backward(be, params, &mut grads, l, &gw);
-                    (gx, Some(gw))
+                    gx
                 }
             };
             let g_z = self.irfft_stage(
@@ -1187,16 +1198,15 @@ impl Fno {
                 self.cfg.transform(l),
             );
             watch.check(&name, "forward FFT", &[&g_z], &[])?;
-            let g_spec = match bc.stab {
-                Some(op) => be.pointwise_backward(op, &x, &g_z),
-                None => g_z,
-            };
             let g_skip = self.linear_backward(be, params, &mut grads, &blk.skip, &x, &g_u, mlp_fmt);
-            let mut gx = be.add(&g_spec, &g_skip);
-            if let Some(gg) = g_x_gate {
-                gx = be.add(&gx, &gg);
-            }
-            g = gx;
+            // The input gradient: the stabilizer's backward plus the skip's and the gate's, in
+            // one pass where the backend fuses them.
+            let mut adds = vec![&g_skip];
+            adds.extend(g_x_gate.as_ref());
+            g = match bc.stab {
+                Some(op) => be.pointwise_backward_add(op, &x, &g_z, &adds),
+                None => adds.iter().fold(g_z, |acc, a| be.add(&acc, a)),
+            };
         }
         let _ = mlp_back(&mut grads, &self.lifting, cache.lifting, g);
         drop(cache.x0);

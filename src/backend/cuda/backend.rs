@@ -1185,6 +1185,128 @@ impl Backend for Cuda {
             .or_fail()
     }
 
+    // The fused passes (kernels/pointwise.cu): one kernel where every operand has one storage
+    // type (the kernels store and load again where the ops they replace store, so the same
+    // bits); otherwise the ops.
+    fn add_act(
+        &self,
+        x: &GpuTensor,
+        bias: Option<&GpuTensor>,
+        s: Option<&GpuTensor>,
+        act: Option<Pointwise>,
+    ) -> (GpuTensor, Option<GpuTensor>) {
+        let one_type =
+            bias.is_none_or(|b| b.format == x.format) && s.is_none_or(|s| s.format == x.format);
+        let Some(op) = act.filter(|_| one_type) else {
+            return crate::backend::add_act_unfused(self, x, bias, s, act);
+        };
+        let c = x.shape[1];
+        if let Some(s) = s {
+            assert_eq!(
+                x.shape, s.shape,
+                "add_act: shapes {:?} and {:?}",
+                x.shape, s.shape
+            );
+        }
+        (|| {
+            let bias = match bias {
+                Some(b) => {
+                    assert_eq!(
+                        b.numel(),
+                        c,
+                        "add_act: {c} channels, bias has {}",
+                        b.numel()
+                    );
+                    Some(self.channel_vector(b)?)
+                }
+                None => None,
+            };
+            let mut u = self.real(x.shape.clone(), x.format)?;
+            let mut v = self.real(x.shape.clone(), x.format)?;
+            let n = u.numel();
+            let p = n / x.shape[0].max(1) / c.max(1);
+            let (n64, c64, p64) = (n as u64, c as u64, p as u64);
+            let flags = i32::from(bias.is_some()) | (i32::from(s.is_some()) << 1);
+            let (code, a, b) = op_code(op);
+            // Absent terms are not read: any buffer stands in.
+            let bias_buf = bias.as_ref().map_or(&x.buf.slice, |t| &t.buf.slice);
+            let s_buf = s.map_or(&x.buf.slice, |t| &t.buf.slice);
+            launch!(self.gpu, "pointwise", format!("add_act_{}", x.dtype.suffix()), n;
+                &x.buf.slice, bias_buf, s_buf, &mut u.buf.slice, &mut v.buf.slice, &n64, &c64,
+                &p64, &flags, &code, &a, &b)?;
+            Ok((u, Some(v)))
+        })()
+        .or_fail()
+    }
+
+    fn pointwise_backward_add(
+        &self,
+        op: Pointwise,
+        x: &GpuTensor,
+        g: &GpuTensor,
+        adds: &[&GpuTensor],
+    ) -> GpuTensor {
+        let one_type = x.format == g.format && adds.iter().all(|a| a.format == g.format);
+        if !one_type || adds.len() > 2 {
+            return crate::backend::pointwise_backward_add_unfused(self, op, x, g, adds);
+        }
+        for a in adds {
+            assert_eq!(g.shape, a.shape, "pointwise_backward_add: shapes differ");
+        }
+        (|| {
+            let mut y = self.real(g.shape.clone(), g.format)?;
+            let n = y.numel();
+            let n64 = n as u64;
+            let nadds = adds.len() as i32;
+            let (code, a, b) = op_code(op);
+            // Absent addends are not read: any buffer stands in.
+            let a0 = adds.first().map_or(&g.buf.slice, |t| &t.buf.slice);
+            let a1 = adds.get(1).map_or(&g.buf.slice, |t| &t.buf.slice);
+            launch!(self.gpu, "pointwise", format!("pointwise_backward_add_{}", g.dtype.suffix()), n;
+                &x.buf.slice, &g.buf.slice, a0, a1, &mut y.buf.slice, &n64, &nadds, &code, &a,
+                &b)?;
+            Ok(y)
+        })()
+        .or_fail()
+    }
+
+    fn pointwise_backward_channel_sum(
+        &self,
+        op: Pointwise,
+        x: &GpuTensor,
+        g: &GpuTensor,
+    ) -> (GpuTensor, GpuTensor) {
+        if x.format != g.format {
+            return crate::backend::pointwise_backward_channel_sum_unfused(self, op, x, g);
+        }
+        (|| {
+            let (batch, c) = (g.shape[0], g.shape[1]);
+            let p: usize = g.shape[2..].iter().product();
+            let mut y = self.real(g.shape.clone(), g.format)?;
+            // Per-channel sums in f32, as channel_reduce keeps them.
+            let mut out = GpuTensor {
+                buf: self.gpu.zeros::<u8>(4 * c)?,
+                shape: vec![c],
+                format: Format::Fp32,
+                dtype: Dtype::F32,
+            };
+            let (b64, c64, p64) = (batch as u64, c as u64, p as u64);
+            let threads = batch * c * p.div_ceil(super::kernels::REDUCE_CHUNK);
+            let (code, a, b) = op_code(op);
+            let kname = format!("pointwise_backward_channel_sum_{}", g.dtype.suffix());
+            launch!(self.gpu, "pointwise", kname, threads;
+                &x.buf.slice, &g.buf.slice, &mut y.buf.slice, &mut out.buf.slice, &b64, &c64,
+                &p64, &code, &a, &b)?;
+            let sums = if stored(g.format) == Format::Fp32 {
+                out
+            } else {
+                self.cast_real(&out, g.format)?
+            };
+            Ok((y, sums))
+        })()
+        .or_fail()
+    }
+
     fn concat_channels(&self, a: &GpuTensor, b: &GpuTensor) -> GpuTensor {
         assert_eq!(
             a.shape[0], b.shape[0],
