@@ -207,6 +207,16 @@ impl<'a, B: Backend> Counting<'a, B> {
         self.numel(t) * format_bytes(self.inner.format(t)) as u64
     }
 
+    /// Bytes of the input `x` a backward of `op` reads: none for a constant derivative (a
+    /// scale needs only the gradient).
+    fn derivative_input_bytes(&self, op: Pointwise, x: &B::Tensor) -> u64 {
+        if matches!(op, Pointwise::Scale(_)) {
+            0
+        } else {
+            self.rb(x)
+        }
+    }
+
     /// Bytes of a complex tensor at its storage width.
     fn cb(&self, t: &B::CTensor) -> u64 {
         let n: usize = self.inner.cshape(t).iter().product();
@@ -385,12 +395,7 @@ impl<B: Backend> Backend for Counting<'_, B> {
     }
     fn pointwise_backward(&self, op: Pointwise, x: &B::Tensor, g: &B::Tensor) -> B::Tensor {
         let y = self.inner.pointwise_backward(op, x, g);
-        // A constant derivative (a scale) needs only the gradient.
-        let xr = if matches!(op, Pointwise::Scale(_)) {
-            0
-        } else {
-            self.rb(x)
-        };
+        let xr = self.derivative_input_bytes(op, x);
         let read = xr + self.rb(g);
         self.record("pointwise_backward", read, self.rb(&y), self.numel(&y));
         y
@@ -448,11 +453,7 @@ impl<B: Backend> Backend for Counting<'_, B> {
         adds: &[&B::Tensor],
     ) -> B::Tensor {
         let y = self.inner.pointwise_backward_add(op, x, g, adds);
-        let xr = if matches!(op, Pointwise::Scale(_)) {
-            0
-        } else {
-            self.rb(x)
-        };
+        let xr = self.derivative_input_bytes(op, x);
         let read = xr + self.rb(g) + adds.iter().map(|a| self.rb(a)).sum::<u64>();
         let flops = (1 + adds.len() as u64) * self.numel(&y);
         self.record("pointwise_backward_add", read, self.rb(&y), flops);
@@ -465,11 +466,7 @@ impl<B: Backend> Backend for Counting<'_, B> {
         g: &B::Tensor,
     ) -> (B::Tensor, B::Tensor) {
         let (gx, sum) = self.inner.pointwise_backward_channel_sum(op, x, g);
-        let xr = if matches!(op, Pointwise::Scale(_)) {
-            0
-        } else {
-            self.rb(x)
-        };
+        let xr = self.derivative_input_bytes(op, x);
         let written = self.rb(&gx) + self.rb(&sum);
         let flops = 2 * self.numel(&gx);
         self.record(

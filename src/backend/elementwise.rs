@@ -23,6 +23,16 @@ pub fn fill_par<T: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<T>]) +
     out
 }
 
+/// A slice every slot of which was written, as values.
+///
+/// # Safety
+/// Every element of `o` must be initialised.
+#[inline]
+pub unsafe fn written<T>(o: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: the caller wrote every slot; MaybeUninit<T> has T's layout.
+    unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
 /// `f(x_i)` for every element.
 #[inline]
 pub fn map<T, F>(x: &[T], f: F) -> Vec<T>
@@ -103,8 +113,8 @@ where
             for slot in c.iter_mut() {
                 slot.write(zero);
             }
-            // SAFETY: every slot of `c` was just initialised, and MaybeUninit<T> has T's layout.
-            let c = unsafe { &mut *(c as *mut [MaybeUninit<T>] as *mut [T]) };
+            // SAFETY: every slot of `c` was just initialised.
+            let c = unsafe { written(c) };
             work(state, i, c);
         });
     // SAFETY: the chunks cover 0..n and each was initialised above.

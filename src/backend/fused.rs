@@ -9,7 +9,7 @@
 //! order: the same bits (tested below against the ops themselves).
 
 use super::Pointwise;
-use super::elementwise::{fill_par, rows, rows_reduce, rows2};
+use super::elementwise::{fill_par, rows, rows_reduce, rows2, written};
 use crate::fno::Scalar;
 use crate::precision::Format;
 use std::mem::MaybeUninit;
@@ -107,16 +107,6 @@ fn round<T: Scalar>(xs: &mut [T], fmt: Format) {
     if !T::holds(fmt) {
         T::round_slice(xs, fmt);
     }
-}
-
-/// A row every slot of which was written, as values.
-///
-/// # Safety
-/// Every element of `o` must be initialised.
-#[inline]
-unsafe fn written<T>(o: &mut [MaybeUninit<T>]) -> &mut [T] {
-    // SAFETY: the caller wrote every slot; MaybeUninit<T> has T's layout.
-    unsafe { &mut *(o as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// `u = (x + bias[channel]) + s` (`bias` one value per channel, `c` channels, rows of `p` grid

@@ -692,12 +692,7 @@ impl Cuda {
     ) -> Result<GpuTensor, CudaError> {
         let (batch, c) = (a.shape[0], a.shape[1]);
         let p: usize = a.shape[2..].iter().product();
-        let mut out = GpuTensor {
-            buf: self.gpu.zeros::<u8>(4 * c)?,
-            shape: vec![c],
-            format: Format::Fp32,
-            dtype: Dtype::F32,
-        };
+        let mut out = self.channel_accumulator(c)?;
         let (b64, c64, p64) = (batch as u64, c as u64, p as u64);
         let threads = batch * c * p.div_ceil(super::kernels::REDUCE_CHUNK);
         let kname = format!("{name}_{}", a.dtype.suffix());
@@ -707,6 +702,21 @@ impl Cuda {
             None => launch!(self.gpu, "channels", kname, threads;
                 &a.buf.slice, &mut out.buf.slice, &b64, &c64, &p64)?,
         }
+        self.sums_in(out, format)
+    }
+
+    /// Zeroed f32 per-channel sums (`c` values) for the reduction kernels' atomicAdds.
+    fn channel_accumulator(&self, c: usize) -> Result<GpuTensor, CudaError> {
+        Ok(GpuTensor {
+            buf: self.gpu.zeros::<u8>(4 * c)?,
+            shape: vec![c],
+            format: Format::Fp32,
+            dtype: Dtype::F32,
+        })
+    }
+
+    /// The f32 sums of [`Cuda::channel_accumulator`] stored in `format`.
+    fn sums_in(&self, out: GpuTensor, format: Format) -> Result<GpuTensor, CudaError> {
         if stored(format) == Format::Fp32 {
             Ok(out)
         } else {
@@ -1284,12 +1294,7 @@ impl Backend for Cuda {
             let p: usize = g.shape[2..].iter().product();
             let mut y = self.real(g.shape.clone(), g.format)?;
             // Per-channel sums in f32, as channel_reduce keeps them.
-            let mut out = GpuTensor {
-                buf: self.gpu.zeros::<u8>(4 * c)?,
-                shape: vec![c],
-                format: Format::Fp32,
-                dtype: Dtype::F32,
-            };
+            let mut out = self.channel_accumulator(c)?;
             let (b64, c64, p64) = (batch as u64, c as u64, p as u64);
             let threads = batch * c * p.div_ceil(super::kernels::REDUCE_CHUNK);
             let (code, a, b) = op_code(op);
@@ -1297,12 +1302,7 @@ impl Backend for Cuda {
             launch!(self.gpu, "pointwise", kname, threads;
                 &x.buf.slice, &g.buf.slice, &mut y.buf.slice, &mut out.buf.slice, &b64, &c64,
                 &p64, &code, &a, &b)?;
-            let sums = if stored(g.format) == Format::Fp32 {
-                out
-            } else {
-                self.cast_real(&out, g.format)?
-            };
-            Ok((y, sums))
+            Ok((y, self.sums_in(out, g.format)?))
         })()
         .or_fail()
     }
