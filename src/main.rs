@@ -146,6 +146,10 @@ struct BenchFnoArgs {
     /// a rounded cos/sin table and fp32 sums; CPU backend only for now).
     #[arg(long, default_value = "fft")]
     transform: String,
+    /// How the spectral contraction forms complex products: standard (four real products) or
+    /// gauss (three, with sums of operands rounded to the format; CPU backend only for now)
+    #[arg(long, default_value = "standard")]
+    contraction: String,
     /// How CP weights (--rank > 0) meet the spectrum: auto (the order with fewer operations
     /// for this batch), memory (the smaller largest intermediate), expand (the dense weight)
     /// or factorized (factor by factor; CPU backend, fp32 contraction)
@@ -206,6 +210,14 @@ fn cuda_transforms(cfg: &mpno::fno::FnoConfig) -> Result<(), Failure> {
             "spectral_transform",
             "gemm runs on the CPU backend only for now (--device cpu); the cuda backend \
              computes spectral layers with cuFFT (\"fft\")",
+        )
+        .into());
+    }
+    if cfg.contraction == mpno::backend::ContractForm::Gauss {
+        return Err(UsageError::new(
+            "contraction",
+            "gauss runs on the CPU backend only for now (--device cpu); the cuda backend \
+             contracts with four real products (\"standard\")",
         )
         .into());
     }
@@ -841,6 +853,10 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
                 .parse()
                 .map_err(|e: String| UsageError::new("--transform", e))?,
         ],
+        contraction: a
+            .contraction
+            .parse()
+            .map_err(|e: String| UsageError::new("--contraction", e))?,
         ..FnoConfig::darcy_small()
     };
     check_bench_memory(&cfg, a.batch, a.res)?;
@@ -935,6 +951,7 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         "device": device_name,
         "rank": a.rank,
         "cp_order": model.cp_order.name(),
+        "contraction": model.cfg.contraction.name(),
         "cp_plan": if a.rank > 0.0 { plan.name() } else { "dense" },
         "res": a.res,
         "batch": a.batch,

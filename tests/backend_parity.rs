@@ -8,7 +8,8 @@
 
 use mpno::backend::cpu::Cpu;
 use mpno::backend::{
-    AdamScalars, Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse,
+    AdamScalars, Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward,
+    SpectralInverse,
 };
 use mpno::fno::loss::LossKind;
 use mpno::fno::optim::{Adam, OptimizerKind, adam_slice};
@@ -153,11 +154,13 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         &be.upload_complex(&xs, &x, f32_),
         &be.upload_complex(&ws, &w, f32_),
         f32_,
+        ContractForm::Standard,
     ));
     let want = r.download_complex(&r.contract(
         &r.upload_complex(&xs, &widen(&x), f64_),
         &r.upload_complex(&ws, &widen(&w), f64_),
         f64_,
+        ContractForm::Standard,
     ));
     check(
         &format!("{name} contract"),
@@ -170,12 +173,14 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         &be.upload_complex(&ws, &w, f32_),
         &be.upload_complex(&gs, &g, f32_),
         f32_,
+        ContractForm::Standard,
     );
     let (rx, rw) = r.contract_backward(
         &r.upload_complex(&xs, &widen(&x), f64_),
         &r.upload_complex(&ws, &widen(&w), f64_),
         &r.upload_complex(&gs, &widen(&g), f64_),
         f64_,
+        ContractForm::Standard,
     );
     check(
         &format!("{name} contract gx"),

@@ -103,6 +103,11 @@ impl Fixtures {
         }
         let text = config(&p("data.safetensors"), "run", 8) + "cp_order = \"greedy\"\n";
         std::fs::write(p("cfg_cp_order.toml"), text).unwrap();
+        let text = config(&p("data.safetensors"), "run", 8).replace(
+            "n_layers = 1\n",
+            "n_layers = 1\ncontraction = \"karatsuba\"\n",
+        );
+        std::fs::write(p("cfg_contraction.toml"), text).unwrap();
         // Two trained runs: one to evaluate and corrupt, one whose data file then disappears.
         for (cfg, out) in [("cfg.toml", "trained"), ("cfg_gone.toml", "trained_gone")] {
             let o = Command::new(env!("CARGO_BIN_EXE_mpno"))
@@ -660,6 +665,16 @@ const CASES: &[Case] = &[
     Case {
         args: "bench fno --res 16 --modes 4 --transform dft --steps 1",
         expect: &["--transform", "dft", "fft, gemm"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_contraction.toml --out-dir run",
+        expect: &["model.contraction", "karatsuba", "standard", "gauss"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --res 16 --modes 4 --contraction 3m --steps 1",
+        expect: &["--contraction", "3m", "standard, gauss"],
         setup: none,
     },
     Case {

@@ -4,7 +4,8 @@
 
 use mpno::backend::cpu::Cpu;
 use mpno::backend::{
-    Backend, CpOrder, CpPlan, Modes, Pointwise, SpectralForward, SpectralInverse, SpectralTransform,
+    Backend, ContractForm, CpOrder, CpPlan, Modes, Pointwise, SpectralForward, SpectralInverse,
+    SpectralTransform,
 };
 use mpno::fno::{Factorization, Fno, FnoConfig, Params, Policy, Resident, Stabilizer};
 use mpno::precision::Format;
@@ -275,34 +276,51 @@ fn contraction_linear_pointwise_gradients() {
     let x = rand_vec(&mut rng, 2 * 30);
     let w = rand_vec(&mut rng, 2 * 60);
     let r = rand_vec(&mut rng, 2 * 40);
-    let (gx, gw) = be.contract_backward(
-        &be.upload_complex(&xs, &x, f64_),
-        &be.upload_complex(&ws, &w, f64_),
-        &be.upload_complex(&ys, &r, f64_),
-        f64_,
-    );
-    let fx = |v: &[f64]| {
-        dot(
-            &be.download_complex(&be.contract(
-                &be.upload_complex(&xs, v, f64_),
-                &be.upload_complex(&ws, &w, f64_),
-                f64_,
-            )),
-            &r,
-        )
-    };
-    check("contract dx", &fx, &x, &be.download_complex(&gx), 60);
-    let fw = |v: &[f64]| {
-        dot(
-            &be.download_complex(&be.contract(
-                &be.upload_complex(&xs, &x, f64_),
-                &be.upload_complex(&ws, v, f64_),
-                f64_,
-            )),
-            &r,
-        )
-    };
-    check("contract dw", &fw, &w, &be.download_complex(&gw), 120);
+    for form in [ContractForm::Standard, ContractForm::Gauss] {
+        let (gx, gw) = be.contract_backward(
+            &be.upload_complex(&xs, &x, f64_),
+            &be.upload_complex(&ws, &w, f64_),
+            &be.upload_complex(&ys, &r, f64_),
+            f64_,
+            form,
+        );
+        let fx = |v: &[f64]| {
+            dot(
+                &be.download_complex(&be.contract(
+                    &be.upload_complex(&xs, v, f64_),
+                    &be.upload_complex(&ws, &w, f64_),
+                    f64_,
+                    form,
+                )),
+                &r,
+            )
+        };
+        check(
+            &format!("contract dx ({form})"),
+            &fx,
+            &x,
+            &be.download_complex(&gx),
+            60,
+        );
+        let fw = |v: &[f64]| {
+            dot(
+                &be.download_complex(&be.contract(
+                    &be.upload_complex(&xs, &x, f64_),
+                    &be.upload_complex(&ws, v, f64_),
+                    f64_,
+                    form,
+                )),
+                &r,
+            )
+        };
+        check(
+            &format!("contract dw ({form})"),
+            &fw,
+            &w,
+            &be.download_complex(&gw),
+            120,
+        );
+    }
 
     // Linear with bias (b=2, i=3, o=4, grid 3x2).
     let x = rand_vec(&mut rng, 2 * 3 * 6);
@@ -459,6 +477,12 @@ fn model_gradients() {
                 2 => Vec::new(),
                 _ => vec![SpectralTransform::Gemm],
             },
+            // Gauss's three-product contraction in 2-D.
+            contraction: if dim == 2 {
+                ContractForm::Gauss
+            } else {
+                ContractForm::Standard
+            },
         };
         // CP weights both ways: the dense weight expanded, and factor by factor.
         let orders = match factorization {
@@ -585,6 +609,7 @@ fn eager_and_deferred_finiteness_checks_report_the_same_overflow() {
         positional_embedding: true,
         gelu_before_last_mlp: false,
         spectral_transform: Vec::new(),
+        contraction: ContractForm::Standard,
     };
     let model = Fno::new(cfg).unwrap();
     let policy = Policy::half_block(Format::Fp16, Stabilizer::None);
@@ -649,6 +674,7 @@ fn recomputed_activations_are_identical_and_smaller_by_the_gelu_outputs() {
         positional_embedding: true,
         gelu_before_last_mlp: false,
         spectral_transform: Vec::new(),
+        contraction: ContractForm::Standard,
     };
     let (batch, grid) = (2usize, [8usize, 8]);
     let npts = grid[0] * grid[1];

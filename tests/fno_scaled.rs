@@ -4,7 +4,7 @@
 //! where the unscaled one overflows, and the refusal of bad stage forms.
 
 use mpno::backend::cpu::Cpu;
-use mpno::backend::{Backend, Modes, SpectralForward, SpectralInverse};
+use mpno::backend::{Backend, ContractForm, Modes, SpectralForward, SpectralInverse};
 use mpno::fno::config::TrainConfig;
 use mpno::fno::train::{self, RunOptions};
 use mpno::fno::{Fno, FnoConfig, Policy, Resident, Stabilizer, Stage};
@@ -87,6 +87,7 @@ fn scaled_forward_pass_matches_an_independent_replay() {
         positional_embedding: false,
         gelu_before_last_mlp: false,
         spectral_transform: Vec::new(),
+        contraction: ContractForm::Standard,
     };
     let model = Fno::new(cfg).unwrap();
     let mut host = model.init::<f32>(5);
@@ -173,10 +174,11 @@ fn scaled_forward_pass_matches_an_independent_replay() {
                 &q_complex(&be, &xhat, &con),
                 &q_complex(&be, &wt, &con),
                 Format::Fp32,
+                ContractForm::Standard,
             );
             q_complex(&be, &y, &con)
         } else {
-            be.contract(&xhat, &wt, st[1].format)
+            be.contract(&xhat, &wt, st[1].format, ContractForm::Standard)
         };
         let f = be.irfft_modes(
             &q_complex(&be, &yhat, &inv),

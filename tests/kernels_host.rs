@@ -19,7 +19,9 @@ mod gxx;
 use gxx::{have_gxx, preprocess};
 use mpno::backend::cpu::Cpu;
 use mpno::backend::cuda::{COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source};
-use mpno::backend::{Backend, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse};
+use mpno::backend::{
+    Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse,
+};
 use mpno::fno::Params;
 use mpno::fno::loss::{h1, rel_l2, rel_l2_coefficients};
 use mpno::fno::optim::{Adam, OptimizerKind};
@@ -1457,8 +1459,14 @@ fn contraction_through_gemms_matches_the_cpu() {
         let up = |v: &[f32], s: Vec<usize>| cpu.upload_complex(&s, v, Format::Fp32);
         let (xc, wc, gc) = (up(&x, sh(b, ci)), up(&w, sh(ci, co)), up(&g, sh(b, co)));
         let wide = |v: Vec<f32>| -> Vec<f64> { v.iter().map(|&v| v as f64).collect() };
-        let y32 = wide(cpu.download_complex(&cpu.contract(&xc, &wc, Format::Fp32)));
-        let (gx32, gw32) = cpu.contract_backward(&xc, &wc, &gc, Format::Fp32);
+        let y32 = wide(cpu.download_complex(&cpu.contract(
+            &xc,
+            &wc,
+            Format::Fp32,
+            ContractForm::Standard,
+        )));
+        let (gx32, gw32) =
+            cpu.contract_backward(&xc, &wc, &gc, Format::Fp32, ContractForm::Standard);
         let (gx32, gw32) = (
             wide(cpu.download_complex(&gx32)),
             wide(cpu.download_complex(&gw32)),

@@ -6,7 +6,9 @@
 
 use mpno::backend::counting::{self, Counting, OpCount, spectral_flops};
 use mpno::backend::cpu::Cpu;
-use mpno::backend::{Backend, Modes, SpectralForward, SpectralInverse, SpectralTransform};
+use mpno::backend::{
+    Backend, ContractForm, Modes, SpectralForward, SpectralInverse, SpectralTransform,
+};
 use mpno::fno::train::count_step;
 use mpno::fno::{Factorization, Fno, FnoConfig, Policy, Stabilizer};
 use mpno::precision::Format;
@@ -53,14 +55,21 @@ fn contraction_counts_eight_flops_per_complex_multiply_add() {
     let x = be.upload_complex(&[2, 3, 4, 2], &ramp(2 * 48), Format::Fp32);
     let w = be.upload_complex(&[3, 5, 4, 2], &ramp(2 * 120), Format::Fp32);
     be.take();
-    let y = be.contract(&x, &w, Format::Fp16);
+    let y = be.contract(&x, &w, Format::Fp16, ContractForm::Standard);
     let o = only(&be);
     assert_eq!(o.flops, 8 * 2 * 3 * 5 * 8);
     // Complex values: 8 bytes in fp32, 4 in fp16.
     assert_eq!((o.bytes_read, o.bytes_written), (48 * 8 + 120 * 8, 80 * 4));
-    let _ = be.contract_backward(&x, &w, &y, Format::Fp32);
+    let _ = be.contract_backward(&x, &w, &y, Format::Fp32, ContractForm::Standard);
     let o = only(&be);
     assert_eq!(o.flops, 16 * 2 * 3 * 5 * 8);
+    // Gauss: 6 per multiply-add, 2 per output, 1 per left and 2 per right operand value, per
+    // product (forward y = x w: 2 x 3 times 3 x 5; backward gx = g w^H, gw = x^H g).
+    let gauss = |r: u64, j: u64, q: u64| (6 * r * j * q + 2 * r * q + r * j + 2 * j * q) * 8;
+    let _ = be.contract(&x, &w, Format::Fp16, ContractForm::Gauss);
+    assert_eq!(only(&be).flops, gauss(2, 3, 5));
+    let _ = be.contract_backward(&x, &w, &y, Format::Fp32, ContractForm::Gauss);
+    assert_eq!(only(&be).flops, gauss(2, 5, 3) + gauss(3, 2, 5));
     assert_eq!(o.bytes_read, 48 * 8 + 120 * 8 + 80 * 4);
     assert_eq!(o.bytes_written, 48 * 8 + 120 * 8);
 }
@@ -157,6 +166,7 @@ fn small(factorization: Factorization, transform: SpectralTransform) -> FnoConfi
         positional_embedding: true,
         gelu_before_last_mlp: false,
         spectral_transform: vec![transform],
+        contraction: ContractForm::Standard,
     }
 }
 

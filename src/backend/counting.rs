@@ -56,8 +56,8 @@
 //!   transfer on a GPU) and 0 flops; finiteness checks read their tensors.
 
 use super::{
-    AdamScalars, Backend, CpDims, CpFactors, CpPlan, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse, SpectralTransform, contract_dims, format_bytes,
+    AdamScalars, Backend, ContractForm, CpDims, CpFactors, CpPlan, MemStats, Modes, Pointwise,
+    SpectralForward, SpectralInverse, SpectralTransform, contract_dims, format_bytes,
 };
 use crate::precision::Format;
 use std::collections::BTreeMap;
@@ -312,10 +312,16 @@ impl<B: Backend> Backend for Counting<'_, B> {
         y
     }
 
-    fn contract(&self, x: &B::CTensor, w: &B::CTensor, format: Format) -> B::CTensor {
+    fn contract(
+        &self,
+        x: &B::CTensor,
+        w: &B::CTensor,
+        format: Format,
+        form: ContractForm,
+    ) -> B::CTensor {
         let (b, ci, co, k) = contract_dims(self.inner.cshape(x), self.inner.cshape(w), None);
-        let y = self.inner.contract(x, w, format);
-        let flops = 8 * (b * ci * co * k) as u64;
+        let y = self.inner.contract(x, w, format, form);
+        let flops = form.flops(b, ci, co, k);
         self.record("contract", self.cb(x) + self.cb(w), self.cb(&y), flops);
         y
     }
@@ -325,18 +331,19 @@ impl<B: Backend> Backend for Counting<'_, B> {
         w: &B::CTensor,
         g: &B::CTensor,
         format: Format,
+        form: ContractForm,
     ) -> (B::CTensor, B::CTensor) {
         let (b, ci, co, k) = contract_dims(
             self.inner.cshape(x),
             self.inner.cshape(w),
             Some(self.inner.cshape(g)),
         );
-        let (gx, gw) = self.inner.contract_backward(x, w, g, format);
+        let (gx, gw) = self.inner.contract_backward(x, w, g, format, form);
         self.record(
             "contract_backward",
             self.cb(x) + self.cb(w) + self.cb(g),
             self.cb(&gx) + self.cb(&gw),
-            16 * (b * ci * co * k) as u64,
+            form.flops(b, co, ci, k) + form.flops(ci, b, co, k),
         );
         (gx, gw)
     }

@@ -8,11 +8,13 @@
 //! result. fp32/f64 transforms run on rustfft. Work is spread over (batch, channel) slices with
 //! rayon. Every tensor counts its bytes at its storage width in a shared counter ([`MemStats`]).
 
+use super::contract::{self, Product};
 use super::elementwise::{CHUNK, map, map_rows, zeroed_chunks, zeroed_chunks_init, zip_map};
 use super::fused::{self, channel_sums, per_channel, with_backward, with_forward};
 use super::{
-    AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse, SpectralTransform, cp_gemm, dft_gemm, format_bytes, herm_weight,
+    AdamScalars, Backend, ContractForm, CpDims, CpFactors, MemStats, Modes, Pointwise,
+    SpectralForward, SpectralInverse, SpectralTransform, cp_gemm, dft_gemm, format_bytes,
+    herm_weight,
 };
 use crate::fft::{Algorithm, Complex, Direction, Fft, StageOptions};
 use crate::fno::Scalar;
@@ -617,34 +619,10 @@ impl<T: Scalar> Cpu<T> {
         round_par(&mut v, fmt);
         Cow::Owned(v)
     }
-
-    fn rounded_c<'a>(&self, data: &'a [Complex<T>], fmt: Format) -> Cow<'a, [Complex<T>]> {
-        if T::holds(fmt) {
-            return Cow::Borrowed(data);
-        }
-        Cow::Owned(round_complex(data, fmt))
-    }
-}
-
-/// `acc[k] += a[k] * b[k]` (complex), or with `conj_a` / `conj_b` the conjugate operand.
-#[inline]
-fn cmul_acc<T: Scalar>(
-    acc: &mut [Complex<T>],
-    a: &[Complex<T>],
-    b: &[Complex<T>],
-    conj_a: bool,
-    conj_b: bool,
-) {
-    for ((o, x), y) in acc.iter_mut().zip(a).zip(b) {
-        let (xr, xi) = (x.re, if conj_a { -x.im } else { x.im });
-        let (yr, yi) = (y.re, if conj_b { -y.im } else { y.im });
-        o.re += xr * yr - xi * yi;
-        o.im += xr * yi + xi * yr;
-    }
 }
 
 /// Both parts of every value rounded to `fmt`.
-fn round_complex<T: Scalar>(data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>> {
+pub(super) fn round_complex<T: Scalar>(data: &[Complex<T>], fmt: Format) -> Vec<Complex<T>> {
     // Real and imaginary parts rounded one by one: chunks in parallel give the same bits.
     zeroed_chunks(data.len(), CHUNK / 2, czero::<T>(), |i, out| {
         let src = &data[i * (CHUNK / 2)..][..out.len()];
@@ -830,18 +808,24 @@ impl<T: Scalar> Backend for Cpu<T> {
         self.tensor(shape, opt.format, data)
     }
 
-    fn contract(&self, x: &CpuCTensor<T>, w: &CpuCTensor<T>, format: Format) -> CpuCTensor<T> {
+    fn contract(
+        &self,
+        x: &CpuCTensor<T>,
+        w: &CpuCTensor<T>,
+        format: Format,
+        form: ContractForm,
+    ) -> CpuCTensor<T> {
         let (b, ci, co, k) = super::contract_dims(&x.shape, &w.shape, None);
-        let xr = self.rounded_c(&x.data, format);
-        let wr = self.rounded_c(&w.data, format);
-        let out = zeroed_chunks(b * co * k, k, czero::<T>(), |bo, y| {
-            let (bb, o) = (bo / co, bo % co);
-            for i in 0..ci {
-                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
-                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
-                cmul_acc(y, xs, ws, false, false);
-            }
-        });
+        let prod = Product {
+            l: &x.data,
+            conj_l: false,
+            l_row: |bb, i| bb * ci + i,
+            r: &w.data,
+            conj_r: false,
+            r_row: |i, o| i * co + o,
+            dims: (b, ci, co, k),
+        };
+        let out = contract::product(prod, form, format);
         let mut shape = vec![b, co];
         shape.extend_from_slice(&x.shape[2..]);
         self.ctensor(shape, format, out)
@@ -853,27 +837,36 @@ impl<T: Scalar> Backend for Cpu<T> {
         w: &CpuCTensor<T>,
         g: &CpuCTensor<T>,
         format: Format,
+        form: ContractForm,
     ) -> (CpuCTensor<T>, CpuCTensor<T>) {
         let (b, ci, co, k) = super::contract_dims(&x.shape, &w.shape, Some(&g.shape));
-        let xr = self.rounded_c(&x.data, format);
-        let wr = self.rounded_c(&w.data, format);
-        let gr = self.rounded_c(&g.data, format);
-        let gx = zeroed_chunks(b * ci * k, k, czero::<T>(), |bi, acc| {
-            let (bb, i) = (bi / ci, bi % ci);
-            for o in 0..co {
-                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
-                let ws = &wr[(i * co + o) * k..(i * co + o + 1) * k];
-                cmul_acc(acc, gs, ws, false, true);
-            }
-        });
-        let gw = zeroed_chunks(ci * co * k, k, czero::<T>(), |io, acc| {
-            let (i, o) = (io / co, io % co);
-            for bb in 0..b {
-                let xs = &xr[(bb * ci + i) * k..(bb * ci + i + 1) * k];
-                let gs = &gr[(bb * co + o) * k..(bb * co + o + 1) * k];
-                cmul_acc(acc, xs, gs, true, false);
-            }
-        });
+        // gx[b, i] = sum_o g[b, o] conj(w[i, o]); gw[i, o] = sum_b conj(x[b, i]) g[b, o].
+        let gx = contract::product(
+            Product {
+                l: &g.data,
+                conj_l: false,
+                l_row: |bb, o| bb * co + o,
+                r: &w.data,
+                conj_r: true,
+                r_row: |o, i| i * co + o,
+                dims: (b, co, ci, k),
+            },
+            form,
+            format,
+        );
+        let gw = contract::product(
+            Product {
+                l: &x.data,
+                conj_l: true,
+                l_row: |i, bb| bb * ci + i,
+                r: &g.data,
+                conj_r: false,
+                r_row: |bb, o| bb * co + o,
+                dims: (ci, b, co, k),
+            },
+            form,
+            format,
+        );
         (
             self.ctensor(x.shape.clone(), format, gx),
             self.ctensor(w.shape.clone(), format, gw),
@@ -1250,7 +1243,12 @@ impl<T: Scalar> Backend for Cpu<T> {
     ) -> CpuCTensor<T> {
         if !T::holds(format) {
             // A low format rounds the dense weight (the contraction stage's semantics).
-            return self.contract(x, &self.cp_weight(f, format), format);
+            return self.contract(
+                x,
+                &self.cp_weight(f, format),
+                format,
+                ContractForm::Standard,
+            );
         }
         let d = CpDims::of(f, CpuTensor::shape);
         let (b, ..) = super::contract_dims(&x.shape, &d.weight_shape(), None);

@@ -12,6 +12,7 @@
 //! spectral tensors are complex `(batch, channels, k_1, ..., k_d)` over the kept modes (see
 //! [`Modes`]). Weights are tensors too, so a device backend keeps them resident.
 
+mod contract;
 pub mod counting;
 mod cp_gemm;
 pub mod cpu;
@@ -139,6 +140,64 @@ impl std::str::FromStr for SpectralTransform {
             "gemm" => Ok(SpectralTransform::Gemm),
             _ => Err(format!(
                 "unknown spectral transform '{s}'; allowed: fft, gemm"
+            )),
+        }
+    }
+}
+
+/// How the spectral contraction forms each complex multiply-add `l r`, `l = a + ib`,
+/// `r = c + id` (config `model.contraction`, `mpno bench fno --contraction`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ContractForm {
+    /// Four real products, `(ac - bd) + i(ad + bc)`.
+    #[default]
+    Standard,
+    /// Gauss's three: `t1 = c(a + b)`, `t2 = a(d - c)`, `t3 = b(c + d)`, `re = t1 - t3`,
+    /// `im = t1 + t2`, the sums formed once per operand and rounded to the format (they are
+    /// GEMM operands). 3/4 of the products; the error bound grows (docs/bounds.md,
+    /// "Spectral contraction").
+    Gauss,
+}
+
+impl ContractForm {
+    /// Name in configs and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ContractForm::Standard => "standard",
+            ContractForm::Gauss => "gauss",
+        }
+    }
+
+    /// Real floating-point operations of one product `Out (r x q) = L (r x j) R (j x q)` of
+    /// complex matrices, per mode, times `k` modes: standard 8 per complex multiply-add; Gauss 6
+    /// per multiply-add, 2 per output (`t1 - t3`, `t1 + t2`), 1 per left operand (`a + b`) and
+    /// 2 per right one (`d - c`, `c + d`).
+    pub const fn flops(self, r: usize, j: usize, q: usize, k: usize) -> u64 {
+        let (r, j, q, k) = (r as u64, j as u64, q as u64, k as u64);
+        match self {
+            ContractForm::Standard => 8 * r * j * q * k,
+            ContractForm::Gauss => (6 * r * j * q + 2 * r * q + r * j + 2 * j * q) * k,
+        }
+    }
+}
+
+impl std::fmt::Display for ContractForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ContractForm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "standard" => Ok(ContractForm::Standard),
+            "gauss" => Ok(ContractForm::Gauss),
+            _ => Err(format!(
+                "unknown contraction form '{s}'; allowed: standard, gauss"
             )),
         }
     }
@@ -352,16 +411,25 @@ pub trait Backend: Sync {
 
     // ---- spectral contraction ----
     /// `y[b, o, k] = sum_i x[b, i, k] w[i, o, k]` (complex), operands rounded to `format`,
-    /// products and sums accumulated in fp32 (or the scalar when wider), result in `format`.
-    fn contract(&self, x: &Self::CTensor, w: &Self::CTensor, format: Format) -> Self::CTensor;
+    /// products and sums accumulated in fp32 (or the scalar when wider), each complex
+    /// multiply-add formed as `form` says, result in `format`.
+    fn contract(
+        &self,
+        x: &Self::CTensor,
+        w: &Self::CTensor,
+        format: Format,
+        form: ContractForm,
+    ) -> Self::CTensor;
     /// Gradients of [`Backend::contract`] for the output gradient `g`:
-    /// `gx[b, i, k] = sum_o g[b, o, k] conj(w[i, o, k])`, `gw[i, o, k] = sum_b conj(x[b, i, k]) g[b, o, k]`.
+    /// `gx[b, i, k] = sum_o g[b, o, k] conj(w[i, o, k])`, `gw[i, o, k] = sum_b conj(x[b, i, k]) g[b, o, k]`,
+    /// both formed as `form` says.
     fn contract_backward(
         &self,
         x: &Self::CTensor,
         w: &Self::CTensor,
         g: &Self::CTensor,
         format: Format,
+        form: ContractForm,
     ) -> (Self::CTensor, Self::CTensor);
     /// `y[b, c, p] = x[b, c, p] + bias[c]` (the spectral convolution's bias).
     fn add_bias(&self, x: &Self::Tensor, bias: &Self::Tensor) -> Self::Tensor;
@@ -477,7 +545,12 @@ pub trait Backend: Sync {
         f: &CpFactors<'_, Self::Tensor>,
         format: Format,
     ) -> Self::CTensor {
-        self.contract(x, &self.cp_weight(f, format), format)
+        self.contract(
+            x,
+            &self.cp_weight(f, format),
+            format,
+            ContractForm::Standard,
+        )
     }
     /// The input gradient and the factor gradients (the order of
     /// [`Backend::cp_weight_backward`]) of [`Backend::cp_contract`] for the output gradient `g`:
@@ -628,7 +701,7 @@ pub(crate) fn cp_contract_backward_expanded<B: Backend + ?Sized>(
     format: Format,
 ) -> (B::CTensor, Vec<B::Tensor>) {
     let w = be.cp_weight(f, format);
-    let (gx, gw) = be.contract_backward(x, &w, g, format);
+    let (gx, gw) = be.contract_backward(x, &w, g, format, ContractForm::Standard);
     (gx, be.cp_weight_backward(f, &gw))
 }
 

@@ -4,9 +4,11 @@
 //! L (Euclidean norm on [0,1]^d), sup norm M, unit roundoff u of the format, smallest subnormal
 //! sigma. All coefficients are normalised (X_w / n), as in the crate docs.
 
+mod contraction;
 mod gemm;
 mod scaled;
 
+pub use contraction::{ContractionSums, contraction_precision};
 pub use gemm::{GemmConstants, TABLE_F64_ERROR, gemm_precision, gemm_scaled_precision};
 pub use scaled::{
     element_bound, scale_ceiling, scaled_input_rounding, scaled_input_rounding_amax,

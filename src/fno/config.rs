@@ -18,6 +18,7 @@
 //! n_layers = 4
 //! gelu_before_last_mlp = false           # neuraloperator 2.0.0's last block (true: 0.3.0's)
 //! spectral_transform = "fft"             # or "gemm" (DFT as a matrix product), or one per block
+//! contraction = "standard"               # or "gauss" (3 real products per complex one)
 //!
 //! [train]
 //! epochs = 100
@@ -44,7 +45,7 @@
 //! Errors are [`UsageError`]s whose `field` is the dotted field name (`model.width`,
 //! `model.modes[0]`, `data.file`); TOML syntax and type errors also give the line.
 
-use crate::backend::{CpOrder, SpectralTransform};
+use crate::backend::{ContractForm, CpOrder, SpectralTransform};
 use crate::cli::UsageError;
 use crate::fno::data::{DataSpec, subsample_step};
 use crate::fno::loss::LossKind;
@@ -213,6 +214,10 @@ pub struct ModelConfig {
     /// value for every block or a list with one per block.
     #[serde(deserialize_with = "one_or_many", serialize_with = "as_list")]
     pub spectral_transform: Vec<SpectralTransform>,
+    /// How the spectral contraction forms its complex products: "standard" (default, four real
+    /// products) or "gauss" (three; CPU backend only for now). Error bound: docs/bounds.md,
+    /// "Spectral contraction".
+    pub contraction: ContractForm,
 }
 
 /// A string or a list of strings, each a [`SpectralTransform`] name (errors list the allowed
@@ -259,6 +264,7 @@ impl Default for ModelConfig {
             positional_embedding: true,
             gelu_before_last_mlp: false,
             spectral_transform: Vec::new(),
+            contraction: ContractForm::Standard,
         }
     }
 }

@@ -22,7 +22,7 @@ use super::quant::{self, QuantCount, QuantState, Site};
 use super::resident::Resident;
 use super::scalar::Scalar;
 use crate::backend::{
-    Backend, CpDims, CpFactors, CpOrder, CpPlan, Modes, Pointwise, SpectralForward,
+    Backend, ContractForm, CpDims, CpFactors, CpOrder, CpPlan, Modes, Pointwise, SpectralForward,
     SpectralInverse, SpectralTransform, unravel,
 };
 use crate::precision::Format;
@@ -70,6 +70,10 @@ pub struct FnoConfig {
     /// How each block computes its truncated spectral transforms: one entry for every block, or
     /// one per block (empty: FFT everywhere). See [`SpectralTransform`].
     pub spectral_transform: Vec<SpectralTransform>,
+    /// How the dense spectral contraction forms its complex products ([`ContractForm`]:
+    /// standard, or Gauss's three real products). CP weights contracted factor by factor
+    /// ([`CpPlan::Factorized`]) always use the standard form.
+    pub contraction: ContractForm,
 }
 
 impl FnoConfig {
@@ -98,6 +102,7 @@ impl FnoConfig {
             positional_embedding: true,
             gelu_before_last_mlp: false,
             spectral_transform: Vec::new(),
+            contraction: ContractForm::Standard,
         }
     }
 
@@ -817,7 +822,8 @@ impl Fno {
                 (xhat, None, yhat)
             } else if policy.contraction.is_plain() {
                 let weight = self.spectral_weight(be, params, l, policy.contraction.format);
-                let yhat = be.contract(&xhat, &weight, policy.contraction.format);
+                let form = self.cfg.contraction;
+                let yhat = be.contract(&xhat, &weight, policy.contraction.format, form);
                 (xhat, Some(weight), yhat)
             } else {
                 // The operands the contraction reads, kept for the backward pass (a
@@ -830,7 +836,7 @@ impl Fno {
                 let w = self.spectral_weight(be, params, l, Format::Fp32);
                 let wq = quant::quantize_complex(be, &w, &c, site(3), &self.quant);
                 drop(w);
-                let y = be.contract(&xq, &wq, Format::Fp32);
+                let y = be.contract(&xq, &wq, Format::Fp32, self.cfg.contraction);
                 let yq = quant::quantize_complex(be, &y, &c, site(4), &self.quant);
                 (xq, Some(wq), yq)
             };
@@ -1169,13 +1175,15 @@ impl Fno {
                 Some(weight) => {
                     let (gx, gw) = if policy.contraction.is_plain() {
                         let fmt = policy.contraction.format;
-                        be.contract_backward(&bc.xhat, weight, &g_yhat, fmt)
+                        be.contract_backward(&bc.xhat, weight, &g_yhat, fmt, self.cfg.contraction)
                     } else {
                         // The cache holds the quantized operands of the forward contraction.
                         let c = policy.contraction;
                         let gq = self.requantize(be, &g_yhat, policy.inv_fft, c, site(10));
                         let g = gq.as_ref().unwrap_or(&g_yhat);
-                        let (gx, gw) = be.contract_backward(&bc.xhat, weight, g, Format::Fp32);
+                        let form = self.cfg.contraction;
+                        let (gx, gw) =
+                            be.contract_backward(&bc.xhat, weight, g, Format::Fp32, form);
                         drop(gq);
                         (
                             quant::quantize_complex(be, &gx, &c, site(11), &self.quant),

@@ -79,6 +79,7 @@ pub fn model_config(cfg: &TrainConfig) -> FnoConfig {
         positional_embedding: m.positional_embedding,
         gelu_before_last_mlp: m.gelu_before_last_mlp,
         spectral_transform: m.spectral_transform.clone(),
+        contraction: m.contraction,
     }
 }
 

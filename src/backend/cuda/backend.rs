@@ -21,14 +21,17 @@ use super::device::{DeviceBuf, Gpu, drv, launch_cfg};
 use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
 use super::{ContractGemms, CudaError, GemmShape, PlanCache};
 use crate::backend::{
-    AdamScalars, Backend, CpDims, CpFactors, MemStats, Modes, Pointwise, SpectralForward,
-    SpectralInverse, SpectralTransform, contract_dims,
+    AdamScalars, Backend, ContractForm, CpDims, CpFactors, MemStats, Modes, Pointwise,
+    SpectralForward, SpectralInverse, SpectralTransform, contract_dims,
 };
 
-/// The CUDA backend runs spectral layers with cuFFT only: configs are checked before a run
-/// starts ([`crate::fno::FnoConfig::check_device`]), so reaching this is a bug.
+/// The CUDA backend runs spectral layers with cuFFT only: `mpno` checks configs before a run
+/// starts (`cuda_transforms` in main.rs, exit 2), so reaching this is a bug.
 const NO_GEMM: &str = "the cuda backend has no GEMM spectral transform yet (issue 24); \
                        set model.spectral_transform = \"fft\" for --device cuda";
+/// Likewise for the Gauss contraction ([`crate::fno::FnoConfig::contraction`]).
+const NO_GAUSS: &str = "the cuda backend has no Gauss contraction yet (issue 24); \
+                        set model.contraction = \"standard\" for --device cuda";
 use crate::fno::loss::LossKind;
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
@@ -939,7 +942,14 @@ impl Backend for Cuda {
         self.irfft(x, grid, opt).or_fail()
     }
 
-    fn contract(&self, x: &GpuCTensor, w: &GpuCTensor, format: Format) -> GpuCTensor {
+    fn contract(
+        &self,
+        x: &GpuCTensor,
+        w: &GpuCTensor,
+        format: Format,
+        form: ContractForm,
+    ) -> GpuCTensor {
+        assert_eq!(form, ContractForm::Standard, "{NO_GAUSS}");
         (|| {
             let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, None);
             let plan = self.contract_gemms(b, ci, co, k)?;
@@ -970,7 +980,9 @@ impl Backend for Cuda {
         w: &GpuCTensor,
         g: &GpuCTensor,
         format: Format,
+        form: ContractForm,
     ) -> (GpuCTensor, GpuCTensor) {
+        assert_eq!(form, ContractForm::Standard, "{NO_GAUSS}");
         (|| {
             let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, Some(&g.shape));
             let plan = self.contract_gemms(b, ci, co, k)?;
