@@ -42,6 +42,36 @@
             gw[2 * t] = st_##S(m[0] + m[row + 1]);                                             \
             gw[2 * t + 1] = st_##S(m[1] - m[row]);                                             \
         }                                                                                      \
+    }                                                                                          \
+    /* Gauss's planes of a complex operand stored (na, nb, K): three real planes (K, rows,     \
+       cols), (rows, cols) = (na, nb), or (nb, na) when swap (a transposed operand). With      \
+       a = re and b = im (-im when conj): left p0 = a, p1 = b, p2 = st(a + b); right p0 = a,   \
+       p1 = st(b - a), p2 = st(a + b), the sums in float (Cpu's contract::Planes).             \
+       na*nb*K threads. */                                                                     \
+    extern "C" __global__ void gauss_planes_##S(const T* in, T* p0, T* p1, T* p2, u64 na,     \
+                                                u64 nb, u64 k, int left, int conj, int swap) { \
+        GRID_STRIDE(t, na * nb * k) {                                                          \
+            u64 kk = t % k, j = (t / k) % nb, i = t / (k * nb);                                \
+            u64 r = swap ? j : i, c = swap ? i : j, cols = swap ? na : nb;                     \
+            u64 at = (kk * (na * nb)) + r * cols + c;                                          \
+            float a = ld_##S(in[2 * t]), b = ld_##S(in[2 * t + 1]);                            \
+            if (conj) b = -b;                                                                  \
+            p0[at] = in[2 * t];                                                                \
+            p1[at] = left ? st_##S(b) : st_##S(b - a);                                         \
+            p2[at] = st_##S(a + b);                                                            \
+        }                                                                                      \
+    }                                                                                          \
+    /* out[r, q, kk] = (st(t1 - t3), st(t1 + t2)) from the fp32 GEMM results t1, t2, t3, each  \
+       (K, rows, cols); rows*cols*K threads (Gauss's form, Cpu's contract::gauss_product). */  \
+    extern "C" __global__ void gauss_combine_##S(const float* t1, const float* t2,             \
+                                                 const float* t3, T* out, u64 rows, u64 cols,  \
+                                                 u64 k) {                                      \
+        GRID_STRIDE(u, rows * cols * k) {                                                      \
+            u64 kk = u % k, q = (u / k) % cols, r = u / (k * cols);                            \
+            u64 at = kk * (rows * cols) + r * cols + q;                                        \
+            out[2 * u] = st_##S(t1[at] - t3[at]);                                              \
+            out[2 * u + 1] = st_##S(t1[at] + t2[at]);                                          \
+        }                                                                                      \
     }
 
 FOR_EACH_STORAGE(CONTRACT_KERNELS)

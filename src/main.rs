@@ -147,7 +147,7 @@ struct BenchFnoArgs {
     #[arg(long, default_value = "fft")]
     transform: String,
     /// How the spectral contraction forms complex products: standard (four real products) or
-    /// gauss (three, with sums of operands rounded to the format; CPU backend only for now)
+    /// gauss (three, with sums of operands rounded to the format)
     #[arg(long, default_value = "standard")]
     contraction: String,
     /// How CP weights (--rank > 0) meet the spectrum: auto (the order with fewer operations
@@ -210,14 +210,6 @@ fn cuda_transforms(cfg: &mpno::fno::FnoConfig) -> Result<(), Failure> {
             "spectral_transform",
             "gemm runs on the CPU backend only for now (--device cpu); the cuda backend \
              computes spectral layers with cuFFT (\"fft\")",
-        )
-        .into());
-    }
-    if cfg.contraction == mpno::backend::ContractForm::Gauss {
-        return Err(UsageError::new(
-            "contraction",
-            "gauss runs on the CPU backend only for now (--device cpu); the cuda backend \
-             contracts with four real products (\"standard\")",
         )
         .into());
     }

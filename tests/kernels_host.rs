@@ -18,10 +18,13 @@
 mod gxx;
 use gxx::{have_gxx, preprocess};
 use mpno::backend::cpu::Cpu;
-use mpno::backend::cuda::{COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source};
+use mpno::backend::cuda::{
+    COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source, gauss_gemm,
+};
 use mpno::backend::{
     Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse,
 };
+use mpno::bounds::{ContractionSums, contraction_precision};
 use mpno::fno::Params;
 use mpno::fno::loss::{h1, rel_l2, rel_l2_coefficients};
 use mpno::fno::optim::{Adam, OptimizerKind};
@@ -1571,6 +1574,177 @@ fn contraction_through_gemms_matches_the_cpu() {
             &tol,
             fmt,
         );
+    }
+}
+
+/// The CUDA backend's Gauss contraction on the host: `gauss_planes` for each operand (the
+/// adjoints conjugated and transposed), the three fp32 GEMMs of `gauss_gemm` (run by
+/// [`gemm_host`]), `gauss_combine`; forward and both gradients, every output within the proven
+/// bound of the Gauss form (`bounds::contraction_precision`) of the exact sum, and the planes
+/// themselves exactly the CPU's (a + b, d - c, c + d rounded once from float).
+/// The terms `(l, r)` of one contraction output, as (re, im) pairs.
+type Terms = Vec<((f64, f64), (f64, f64))>;
+
+#[test]
+fn gauss_contraction_through_gemms_is_within_its_bound() {
+    let Some(h) = host("contract") else { return };
+    let (b, ci, co, k) = (3usize, 5usize, 4usize, 6usize);
+    type Pl = unsafe extern "C" fn(P, M, M, M, u64, u64, u64, i32, i32, i32);
+    type Cb = unsafe extern "C" fn(P, P, P, M, u64, u64, u64);
+    for st in St::ALL {
+        let (fmt, sfx) = (st.format(), st.suffix());
+        // SAFETY: the signatures of contract.cu.
+        let (fpl, fcb): (Pl, Cb) = unsafe {
+            (
+                h.get(&format!("gauss_planes_{sfx}")),
+                h.get(&format!("gauss_combine_{sfx}")),
+            )
+        };
+        let mut r = rng(73);
+        let x = st.round(&uniform(&mut r, 2 * b * ci * k, -2.0, 2.0));
+        let w = st.round(&uniform(&mut r, 2 * ci * co * k, -2.0, 2.0));
+        let g = st.round(&uniform(&mut r, 2 * b * co * k, -2.0, 2.0));
+        // Planes of an operand stored (na, nb, k): (k, rows, cols) each.
+        let planes = |v: &[f32], na: usize, nb: usize, left: bool, conj: bool, swap: bool| {
+            let n = na * nb * k;
+            let src = Buf::of(st, v);
+            let mut p = [0, 1, 2].map(|_| Buf::garbage(st, n));
+            let sp = src.p();
+            let [p0, p1, p2] = &mut p;
+            let (m0, m1, m2) = (p0.m(), p1.m(), p2.m());
+            let [a, bq, kq] = [na, nb, k].map(|v| v as u64);
+            let f = [left as i32, conj as i32, swap as i32];
+            // SAFETY: src holds na*nb*k complex values, each plane na*nb*k reals.
+            h.launch(n as u64, || unsafe {
+                fpl(sp, m0, m1, m2, a, bq, kq, f[0], f[1], f[2])
+            });
+            let vals = p.map(|b| b.vals());
+            // The CPU's planes: a, b (+-im), then a + b (left) or b - a and a + b (right),
+            // rounded once from float.
+            let rnd = |x: f32| round(x as f64, fmt);
+            for t in 0..n {
+                let (kk, jj, ii) = (t % k, t / k % nb, t / (k * nb));
+                let (row, col, cols) = if swap { (jj, ii, na) } else { (ii, jj, nb) };
+                let at = kk * na * nb + row * cols + col;
+                let (re, im) = (v[2 * t], if conj { -v[2 * t + 1] } else { v[2 * t + 1] });
+                let want = if left {
+                    [re as f64, im as f64, rnd(re + im)]
+                } else {
+                    [re as f64, rnd(im - re), rnd(re + im)]
+                };
+                let got = [vals[0][at], vals[1][at], vals[2][at]];
+                assert_eq!(
+                    got, want,
+                    "gauss_planes_{sfx} left {left} conj {conj} swap {swap}"
+                );
+            }
+            vals
+        };
+        // Out (rn, qn, k) of L (k, rn, jn) and R (k, jn, qn) planes.
+        let product = |lp: &[Vec<f64>; 3], rp: &[Vec<f64>; 3], rn: usize, jn: usize, qn: usize| {
+            let s = gauss_gemm(rn, jn, qn, k);
+            s.check().unwrap();
+            let t: Vec<Buf> = [(2, 0), (0, 1), (1, 2)]
+                .iter()
+                .map(|&(a, c)| {
+                    let v = gemm_host(&s, &rp[c], &lp[a]);
+                    Buf::of(St::F32, &v.iter().map(|&x| x as f32).collect::<Vec<_>>())
+                })
+                .collect();
+            let mut out = Buf::garbage(st, 2 * rn * qn * k);
+            let (t1, t2, t3, o) = (t[0].p(), t[1].p(), t[2].p(), out.m());
+            let [rq, qq, kq] = [rn, qn, k].map(|v| v as u64);
+            // SAFETY: t* hold rn*qn*k floats, out rn*qn*k complex values.
+            h.launch(rq * qq * kq, || unsafe { fcb(t1, t2, t3, o, rq, qq, kq) });
+            out.vals()
+        };
+        // Every output against the exact sum of its terms and the Gauss bound.
+        let check = |name: &str,
+                     got: &[f64],
+                     rn: usize,
+                     qn: usize,
+                     terms: &dyn Fn(usize, usize, usize) -> Terms| {
+            for rr in 0..rn {
+                for q in 0..qn {
+                    for kk in 0..k {
+                        let ts = terms(rr, q, kk);
+                        let (mut re, mut im) = (0.0, 0.0);
+                        for &((a, bb), (c, d)) in &ts {
+                            re += a * c - bb * d;
+                            im += a * d + bb * c;
+                        }
+                        let at = (rr * qn + q) * k + kk;
+                        let err = (got[2 * at] - re).hypot(got[2 * at + 1] - im);
+                        let sums = ContractionSums::of(ts);
+                        let bound = contraction_precision(fmt, ContractForm::Gauss, &sums).unwrap();
+                        assert!(
+                            err <= bound,
+                            "{name} ({sfx}) [{rr},{q},{kk}]: {err:e} > {bound:e}"
+                        );
+                    }
+                }
+            }
+        };
+        let c = |v: &[f32], i: usize, conj: bool| {
+            (
+                v[2 * i] as f64,
+                if conj { -v[2 * i + 1] } else { v[2 * i + 1] } as f64,
+            )
+        };
+        // Forward: y[b, o] = sum_i x[b, i] w[i, o].
+        let y = product(
+            &planes(&x, b, ci, true, false, false),
+            &planes(&w, ci, co, false, false, false),
+            b,
+            ci,
+            co,
+        );
+        check("gauss y", &y, b, co, &|bb, o, kk| {
+            (0..ci)
+                .map(|i| {
+                    (
+                        c(&x, (bb * ci + i) * k + kk, false),
+                        c(&w, (i * co + o) * k + kk, false),
+                    )
+                })
+                .collect()
+        });
+        // gx[b, i] = sum_o g[b, o] conj(w[i, o]).
+        let gx = product(
+            &planes(&g, b, co, true, false, false),
+            &planes(&w, ci, co, false, true, true),
+            b,
+            co,
+            ci,
+        );
+        check("gauss gx", &gx, b, ci, &|bb, i, kk| {
+            (0..co)
+                .map(|o| {
+                    (
+                        c(&g, (bb * co + o) * k + kk, false),
+                        c(&w, (i * co + o) * k + kk, true),
+                    )
+                })
+                .collect()
+        });
+        // gw[i, o] = sum_b conj(x[b, i]) g[b, o].
+        let gw = product(
+            &planes(&x, b, ci, true, true, true),
+            &planes(&g, b, co, false, false, false),
+            ci,
+            b,
+            co,
+        );
+        check("gauss gw", &gw, ci, co, &|i, o, kk| {
+            (0..b)
+                .map(|bb| {
+                    (
+                        c(&x, (bb * ci + i) * k + kk, true),
+                        c(&g, (bb * co + o) * k + kk, false),
+                    )
+                })
+                .collect()
+        });
     }
 }
 

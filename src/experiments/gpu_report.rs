@@ -129,7 +129,7 @@ fn last_test_l2(v: Option<&Value>) -> Vec<(usize, f64)> {
 /// (label, mpno key, mpno policy, neuraloperator key): scripts/gpu-run's runs and their
 /// counterparts in neuralop_anchor.py ("recompute": `mpno bench fno --recompute`, GELU outputs
 /// recomputed in the backward pass instead of kept).
-const CASES: [(&str, &str, &str, &str); 7] = [
+const CASES: [(&str, &str, &str, &str); 8] = [
     ("dense full", "dense_full", "fp32", "dense/full"),
     (
         "dense mixed",
@@ -160,6 +160,12 @@ const CASES: [(&str, &str, &str, &str); 7] = [
         "dense half recompute",
         "dense_half_rc",
         "fp16 all, tanh, GELU outputs recomputed",
+        "dense/amp+half",
+    ),
+    (
+        "dense half gauss",
+        "dense_half_gauss",
+        "fp16 all, tanh, Gauss's 3-product contraction",
         "dense/amp+half",
     ),
 ];
@@ -628,7 +634,8 @@ mod tests {
         );
         assert!(md.contains("(RuntimeError('boom'))"), "{md}");
         let fig = r.figure();
-        assert_eq!(fig.categories.len(), 14);
+        assert_eq!(fig.categories.len(), 16);
+        assert_eq!(fig.categories[14], "mp DHG");
         assert_eq!(fig.categories[10], "mp DFR");
         assert_eq!(fig.categories[..2], ["mp DF", "nl DF"]);
         assert_eq!(fig.categories[8], "mp CH");

@@ -215,7 +215,7 @@ pub struct ModelConfig {
     #[serde(deserialize_with = "one_or_many", serialize_with = "as_list")]
     pub spectral_transform: Vec<SpectralTransform>,
     /// How the spectral contraction forms its complex products: "standard" (default, four real
-    /// products) or "gauss" (three; CPU backend only for now). Error bound: docs/bounds.md,
+    /// products) or "gauss" (three: three real GEMMs on the GPU). Error bound: docs/bounds.md,
     /// "Spectral contraction".
     pub contraction: ContractForm,
 }

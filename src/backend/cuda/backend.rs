@@ -19,7 +19,7 @@
 
 use super::device::{DeviceBuf, Gpu, drv, launch_cfg};
 use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
-use super::{ContractGemms, CudaError, GemmShape, PlanCache};
+use super::{ContractGemms, CudaError, GemmShape, PlanCache, gauss_gemm};
 use crate::backend::{
     AdamScalars, Backend, ContractForm, CpDims, CpFactors, MemStats, Modes, Pointwise,
     SpectralForward, SpectralInverse, SpectralTransform, contract_dims,
@@ -29,9 +29,6 @@ use crate::backend::{
 /// starts (`cuda_transforms` in main.rs, exit 2), so reaching this is a bug.
 const NO_GEMM: &str = "the cuda backend has no GEMM spectral transform yet (issue 24); \
                        set model.spectral_transform = \"fft\" for --device cuda";
-/// Likewise for the Gauss contraction ([`crate::fno::FnoConfig::contraction`]).
-const NO_GAUSS: &str = "the cuda backend has no Gauss contraction yet (issue 24); \
-                        set model.contraction = \"standard\" for --device cuda";
 use crate::fno::loss::LossKind;
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
@@ -167,6 +164,39 @@ pub struct Cuda {
     blas: CudaBlas,
     plans: PlanCache<PlanKey, XtPlan>,
     ones: std::sync::Mutex<std::collections::HashMap<usize, Arc<DeviceBuf<u8>>>>,
+}
+
+/// A complex operand of Gauss's contraction stored (na, nb, k), conjugated and/or transposed
+/// (`swap`) on its way into planes.
+struct GaussOperand<'a> {
+    buf: &'a DeviceBuf<u8>,
+    na: usize,
+    nb: usize,
+    conj: bool,
+    swap: bool,
+}
+
+impl<'a> GaussOperand<'a> {
+    fn plain(buf: &'a DeviceBuf<u8>, na: usize, nb: usize) -> Self {
+        GaussOperand {
+            buf,
+            na,
+            nb,
+            conj: false,
+            swap: false,
+        }
+    }
+
+    /// The conjugate transpose (nb x na per mode).
+    fn adjoint(buf: &'a DeviceBuf<u8>, na: usize, nb: usize) -> Self {
+        GaussOperand {
+            buf,
+            na,
+            nb,
+            conj: true,
+            swap: true,
+        }
+    }
 }
 
 // SAFETY: all work goes to the one stream in call order; the cuBLAS handle is used from one
@@ -628,6 +658,123 @@ impl Cuda {
         Ok(wb)
     }
 
+    /// Gauss's three real planes (k, rows, cols) of a complex operand stored `(na, nb, k)`
+    /// (`gauss_planes` in kernels/contract.cu; `swap`: rows and columns exchanged).
+    fn gauss_planes(
+        &self,
+        op: &GaussOperand<'_>,
+        k: usize,
+        dt: Dtype,
+        left: bool,
+    ) -> Result<[DeviceBuf<u8>; 3], CudaError> {
+        let n = op.na * op.nb * k;
+        let mut p = [
+            self.gpu.alloc_bytes(n * dt.bytes())?,
+            self.gpu.alloc_bytes(n * dt.bytes())?,
+            self.gpu.alloc_bytes(n * dt.bytes())?,
+        ];
+        let dims = [op.na as u64, op.nb as u64, k as u64];
+        let flags = [left as i32, op.conj as i32, op.swap as i32];
+        let [p0, p1, p2] = &mut p;
+        launch!(self.gpu, "contract", format!("gauss_planes_{}", dt.suffix()), n;
+            &op.buf.slice, &mut p0.slice, &mut p1.slice, &mut p2.slice,
+            &dims[0], &dims[1], &dims[2], &flags[0], &flags[1], &flags[2])?;
+        Ok(p)
+    }
+
+    /// One product `Out_k (r x q) = L_k (r x j) R_k (j x q)` in Gauss's form
+    /// (`backend::contract`): planes `[a, b, a + b]` and `[c, d - c, c + d]` in the storage type,
+    /// `t1 = s c`, `t2 = a e`, `t3 = b f` as fp32 GEMMs ([`gauss_gemm`]), and
+    /// `gauss_combine` into `Out` (r, q, k) complex.
+    fn gauss_product(
+        &self,
+        l: GaussOperand<'_>,
+        r: GaussOperand<'_>,
+        (rn, jn, qn, k): (usize, usize, usize, usize),
+        dt: Dtype,
+    ) -> Result<DeviceBuf<u8>, CudaError> {
+        let lp = self.gauss_planes(&l, k, dt, true)?;
+        let rp = self.gauss_planes(&r, k, dt, false)?;
+        let shape = gauss_gemm(rn, jn, qn, k);
+        let mut t = Vec::with_capacity(3);
+        // (left plane, right plane): t1 = s c, t2 = a e, t3 = b f.
+        for (a, b) in [(2, 0), (0, 1), (1, 2)] {
+            let c = self.gpu.alloc_bytes(rn * qn * k * 4)?;
+            self.run_gemm(&shape, (&rp[b], dt), (&lp[a], dt), (&c, Dtype::F32))?;
+            t.push(c);
+        }
+        drop((lp, rp));
+        let mut out = self.gpu.alloc_bytes(2 * rn * qn * k * dt.bytes())?;
+        let dims = [rn as u64, qn as u64, k as u64];
+        launch!(self.gpu, "contract", format!("gauss_combine_{}", dt.suffix()), rn * qn * k;
+            &t[0].slice, &t[1].slice, &t[2].slice, &mut out.slice, &dims[0], &dims[1], &dims[2])?;
+        Ok(out)
+    }
+
+    /// [`Backend::contract`] in Gauss's form.
+    fn contract_gauss(
+        &self,
+        x: &GpuCTensor,
+        w: &GpuCTensor,
+        format: Format,
+    ) -> Result<GpuCTensor, CudaError> {
+        let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, None);
+        let xs = self.as_cformat(x, format)?;
+        let ws = self.as_cformat(w, format)?;
+        let dt = xs.dtype;
+        let buf = self.gauss_product(
+            GaussOperand::plain(&xs.buf, b, ci),
+            GaussOperand::plain(&ws.buf, ci, co),
+            (b, ci, co, k),
+            dt,
+        )?;
+        let mut shape = vec![b, co];
+        shape.extend_from_slice(&x.shape[2..]);
+        Ok(GpuCTensor {
+            buf,
+            shape,
+            format: stored(format),
+            dtype: dt,
+        })
+    }
+
+    /// [`Backend::contract_backward`] in Gauss's form: `gx = g w^H` (w conjugated and
+    /// transposed), `gw = x^H g` (x conjugated and transposed).
+    fn contract_backward_gauss(
+        &self,
+        x: &GpuCTensor,
+        w: &GpuCTensor,
+        g: &GpuCTensor,
+        format: Format,
+    ) -> Result<(GpuCTensor, GpuCTensor), CudaError> {
+        let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, Some(&g.shape));
+        let dt = Self::dtype(format);
+        let gs = self.as_cformat(g, format)?;
+        let gx = {
+            let ws = self.as_cformat(w, format)?;
+            self.gauss_product(
+                GaussOperand::plain(&gs.buf, b, co),
+                GaussOperand::adjoint(&ws.buf, ci, co),
+                (b, co, ci, k),
+                dt,
+            )?
+        };
+        let xs = self.as_cformat(x, format)?;
+        let gw = self.gauss_product(
+            GaussOperand::adjoint(&xs.buf, b, ci),
+            GaussOperand::plain(&gs.buf, b, co),
+            (ci, b, co, k),
+            dt,
+        )?;
+        let t = |buf, shape: &[usize]| GpuCTensor {
+            buf,
+            shape: shape.to_vec(),
+            format: stored(format),
+            dtype: dt,
+        };
+        Ok((t(gx, &x.shape), t(gw, &w.shape)))
+    }
+
     /// `n` fp32 ones (uploaded once per length and kept: the trainer asks for the same batch
     /// size every step).
     fn ones(&self, n: usize) -> Result<Arc<DeviceBuf<u8>>, CudaError> {
@@ -949,7 +1096,9 @@ impl Backend for Cuda {
         format: Format,
         form: ContractForm,
     ) -> GpuCTensor {
-        assert_eq!(form, ContractForm::Standard, "{NO_GAUSS}");
+        if form == ContractForm::Gauss {
+            return self.contract_gauss(x, w, format).or_fail();
+        }
         (|| {
             let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, None);
             let plan = self.contract_gemms(b, ci, co, k)?;
@@ -982,7 +1131,9 @@ impl Backend for Cuda {
         format: Format,
         form: ContractForm,
     ) -> (GpuCTensor, GpuCTensor) {
-        assert_eq!(form, ContractForm::Standard, "{NO_GAUSS}");
+        if form == ContractForm::Gauss {
+            return self.contract_backward_gauss(x, w, g, format).or_fail();
+        }
         (|| {
             let (b, ci, co, k) = contract_dims(&x.shape, &w.shape, Some(&g.shape));
             let plan = self.contract_gemms(b, ci, co, k)?;

@@ -169,6 +169,27 @@ impl ContractGemms {
     }
 }
 
+/// One of Gauss's three real GEMMs of a contraction product `Out_k (r x q) = L_k (r x j)
+/// R_k (j x q)` ([`crate::backend::ContractForm::Gauss`]): row-major planes `L` (k, r, j) and
+/// `R` (k, j, q) (`gauss_planes` in kernels/contract.cu) and the fp32 result (k, r, q).
+/// Column-major that is `Out^T = R^T L^T`, nothing transposed: A = the right plane (ld q),
+/// B = the left plane (ld j), C = the result (ld q).
+pub fn gauss_gemm(r: usize, j: usize, q: usize, k: usize) -> GemmShape {
+    GemmShape {
+        trans: (false, false),
+        m: q,
+        n: r,
+        k: j,
+        lda: q,
+        sa: j * q,
+        ldb: j,
+        sb: r * j,
+        ldc: q,
+        sc: r * q,
+        batch: k,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +208,20 @@ mod tests {
             assert_eq!(g.forward.spans().2, 2 * b * co * k);
             assert_eq!(g.grad_x.spans().2, 2 * b * ci * k);
             assert_eq!(g.grad_w.spans().2, 4 * ci * co * k);
+        }
+    }
+
+    #[test]
+    fn gauss_gemms_cover_their_planes_exactly() {
+        for (r, j, q, k) in [
+            (1, 1, 1, 1),
+            (3, 5, 4, 12),
+            (64, 64, 64, 2112),
+            (7, 2, 9, 5),
+        ] {
+            let s = gauss_gemm(r, j, q, k);
+            s.check().unwrap();
+            assert_eq!(s.spans(), (j * q * k, r * j * k, r * q * k));
         }
     }
 

@@ -23,7 +23,7 @@ pub use cache::{MemTracker, PlanCache};
 pub use device::{DeviceBuf, Gpu};
 #[cfg(feature = "cuda")]
 pub use fft::{Dtype, FftKind, HalfFft, PlanKey, XtPlan};
-pub use gemm::{ContractGemms, GemmShape};
+pub use gemm::{ContractGemms, GemmShape, gauss_gemm};
 pub use kernels::{COMMON, KERNEL_NAMES, KERNELS, full_source, kernel_source};
 
 /// Why a GPU operation could not run.
