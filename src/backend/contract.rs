@@ -18,11 +18,12 @@
 //!   "Spectral contraction" (`bounds::contraction_precision`).
 //!
 //! Layout and blocking (speed only: no output's sum order depends on them, so the bits are the
-//! same for any block size and thread count): the planes are stored in panels of [`V`] modes,
-//! `plane[panel][row][lane]` (the last panel zero-padded), so that for one panel every operand
-//! row is [`V`] contiguous values. One rayon task computes a block of output rows `r`
-//! (contiguous in the output); inside, per panel and `q`, groups of up to `RB` rows keep their
-//! accumulators in registers while `j` runs, each right-operand vector loaded once per group.
+//! same for any block size and thread count). Standard: one task per output row, the operands
+//! as stored. Gauss: the planes are stored in panels of [`V`] modes, `plane[panel][row][lane]`
+//! (the last panel zero-padded), so that for one panel every operand row is [`V`] contiguous
+//! values; one rayon task computes a block of output rows `r` (contiguous in the output), and
+//! inside, per panel and `q`, groups of up to 3 rows keep their accumulators in registers while
+//! `j` runs, each right-operand vector loaded once per group.
 
 use super::ContractForm;
 use super::cpu::round_complex;

@@ -26,9 +26,9 @@
 //!
 //! [`Backend::contract`]: crate::backend::Backend::contract
 
-use super::gemm::GemmConstants;
+use super::gemm::{GemmConstants, gamma};
 use crate::backend::ContractForm;
-use crate::interval::{Interval, point};
+use crate::interval::point;
 use crate::precision::{Format, pow2};
 
 /// The sums of one contraction output's terms that the bound needs, computed by the caller in
@@ -66,12 +66,6 @@ impl ContractionSums {
         }
         t
     }
-}
-
-/// gamma_k(u) = k u / (1 - k u); None when k u >= 1.
-fn gamma(k: f64, u: Interval) -> Option<Interval> {
-    let ku = point(k) * u;
-    (ku.sup() < 1.0).then(|| ku / (point(1.0) - ku))
 }
 
 /// Worst-case bound on |y^ - y| for one contraction output (module docs; statement and proof in

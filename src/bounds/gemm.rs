@@ -107,7 +107,7 @@ impl GemmConstants {
 }
 
 /// gamma_k(u) = k u / (1 - k u) as an interval; None when k u >= 1.
-fn gamma(k: f64, u: Interval) -> Option<Interval> {
+pub(super) fn gamma(k: f64, u: Interval) -> Option<Interval> {
     let ku = point(k) * u;
     (ku.sup() < 1.0).then(|| ku / (point(1.0) - ku))
 }
