@@ -3,7 +3,8 @@
 // scale_channels of g, gw is channel_dot), Cpu::channel_sum, Cpu::concat_channels and
 // Cpu::slice_channels (copy_channels) in src/backend/cpu.rs. Arithmetic in float, one rounding to
 // the output storage type; channel reductions accumulate float partial sums of up to CHUNK points
-// of one (batch, channel) row, then one atomicAdd per chunk.
+// of one (batch, channel) row (REDUCE_LOOP: a warp reads consecutive points), then one atomicAdd
+// per reduction thread.
 // Needs kernels/common.cuh prepended.
 
 #define CHANNEL_KERNELS(S, T)                                                                 \
@@ -17,27 +18,25 @@
                                                    u64 c, u64 p) {                             \
         GRID_STRIDE(i, n) { y[i] = st_##S(ld_##S(x[i]) * w[(i / p) % c]); }                   \
     }                                                                                          \
-    /* out[ch] += sum_{b, q} a[b, ch, q] b[b, ch, q]; threads over batch * c * CHUNKS(p). */  \
+    /* out[ch] += sum_{b, q} a[b, ch, q] b[b, ch, q]; batch * c * RTHREADS(p) threads. */    \
     extern "C" __global__ void channel_dot_##S(const T* a, const T* b, float* out, u64 batch, \
                                                 u64 c, u64 p) {                                \
-        u64 chunks = CHUNKS(p);                                                               \
-        GRID_STRIDE(t, batch * c * chunks) {                                                  \
-            u64 row = t / chunks, q0 = (t % chunks) * CHUNK;                                   \
-            u64 q1 = q0 + CHUNK < p ? q0 + CHUNK : p;                                          \
+        u64 per_row = RTHREADS(p);                                                            \
+        GRID_STRIDE(t, batch * c * per_row) {                                                 \
+            u64 row = t / per_row;                                                            \
             float s = 0.0f;                                                                    \
-            for (u64 q = q0; q < q1; ++q) s += ld_##S(a[row * p + q]) * ld_##S(b[row * p + q]); \
+            REDUCE_LOOP(q, t % per_row, p) s += ld_##S(a[row * p + q]) * ld_##S(b[row * p + q]); \
             atomicAdd(&out[row % c], s);                                                       \
         }                                                                                      \
     }                                                                                          \
-    /* out[ch] += sum_{b, q} g[b, ch, q]; threads over batch * c * CHUNKS(p). */              \
+    /* out[ch] += sum_{b, q} g[b, ch, q]; batch * c * RTHREADS(p) threads. */                 \
     extern "C" __global__ void channel_sum_##S(const T* g, float* out, u64 batch, u64 c,      \
                                                 u64 p) {                                       \
-        u64 chunks = CHUNKS(p);                                                               \
-        GRID_STRIDE(t, batch * c * chunks) {                                                  \
-            u64 row = t / chunks, q0 = (t % chunks) * CHUNK;                                   \
-            u64 q1 = q0 + CHUNK < p ? q0 + CHUNK : p;                                          \
+        u64 per_row = RTHREADS(p);                                                            \
+        GRID_STRIDE(t, batch * c * per_row) {                                                 \
+            u64 row = t / per_row;                                                            \
             float s = 0.0f;                                                                    \
-            for (u64 q = q0; q < q1; ++q) s += ld_##S(g[row * p + q]);                         \
+            REDUCE_LOOP(q, t % per_row, p) s += ld_##S(g[row * p + q]);                        \
             atomicAdd(&out[row % c], s);                                                       \
         }                                                                                      \
     }                                                                                          \

@@ -22,9 +22,21 @@ typedef unsigned long long u64;
     for (u64 i = (u64)blockIdx.x * (u64)blockDim.x + (u64)threadIdx.x; i < (u64)(total);  \
          i += (u64)gridDim.x * (u64)blockDim.x)
 
-// Reductions sum up to CHUNK consecutive values per thread before one atomicAdd.
+// Reductions over a row of `len` values: the row is cut into segments of LANES * CHUNK values,
+// each summed by LANES consecutive threads (one warp: launches use blocks of a multiple of 32
+// threads, and RTHREADS is a multiple of LANES, so a warp never straddles two segments or rows).
+// Reduction thread k of a row (k < RTHREADS(len)), lane l = k % LANES of segment s = k / LANES,
+// sums the up to CHUNK values s * LANES * CHUNK + l + LANES * j (j < CHUNK) that lie in the row,
+// then makes one atomicAdd. So each load instruction of a warp reads 32 consecutive values
+// (coalesced), and there is one atomic per CHUNK values, as with consecutive chunks.
+#define LANES 32ull
 #define CHUNK 256ull
-#define CHUNKS(n) (((u64)(n) + CHUNK - 1) / CHUNK)
+#define RTHREADS(len) ((((u64)(len) + LANES * CHUNK - 1) / (LANES * CHUNK)) * LANES)
+// Loop of index `q` over the values of reduction thread `k` of a row of `len` values.
+#define REDUCE_LOOP(q, k, len)                                                               \
+    for (u64 q = ((u64)(k) / LANES) * (LANES * CHUNK) + (u64)(k) % LANES,                  \
+             q##_end = ((u64)(k) / LANES + 1) * (LANES * CHUNK);                              \
+         q < q##_end && q < (u64)(len); q += LANES)
 
 // Instantiate a T-generic kernel macro M(S, T) for every storage type.
 #define FOR_EACH_STORAGE(M) M(f32, float) M(f16, unsigned short) M(bf16, unsigned short)

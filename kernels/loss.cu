@@ -5,16 +5,15 @@
 // (fno::loss::rel_l2_coefficients; Cuda::rel_l2_loss).
 // Needs kernels/common.cuh prepended.
 
-// d2[b] += sum (p - y)^2, y2[b] += sum y^2 in double, one atomicAdd per CHUNK of a sample;
-// batch * CHUNKS(len) threads (the caller zeroes d2 and y2).
+// d2[b] += sum (p - y)^2, y2[b] += sum y^2 in double, one atomicAdd per reduction thread of a
+// sample (REDUCE_LOOP); batch * RTHREADS(len) threads (the caller zeroes d2 and y2).
 extern "C" __global__ void rel_l2_sums_f32(const float* pred, const float* y, double* d2,
                                            double* y2, u64 batch, u64 len) {
-    u64 chunks = CHUNKS(len);
-    GRID_STRIDE(t, batch * chunks) {
-        u64 b = t / chunks, q0 = (t % chunks) * CHUNK;
-        u64 q1 = q0 + CHUNK < len ? q0 + CHUNK : len;
+    u64 per_row = RTHREADS(len);
+    GRID_STRIDE(t, batch * per_row) {
+        u64 b = t / per_row;
         double sd = 0.0, sy = 0.0;
-        for (u64 q = q0; q < q1; ++q) {
+        REDUCE_LOOP(q, t % per_row, len) {
             double pv = (double)pred[b * len + q], yv = (double)y[b * len + q];
             sd += (pv - yv) * (pv - yv);
             sy += yv * yv;
@@ -52,20 +51,19 @@ DEVFN u64 h1_shift(u64 q, u64 s, u64 n, u64 c, long long steps) {
     return q - c * s + (u64)m * s;
 }
 
-// d2[b] += ||p_b - y_b||_H1^2, y2[b] += ||y_b||_H1^2 in double, one atomicAdd per CHUNK of a
-// sample; batch * CHUNKS(len) threads (the caller zeroes d2 and y2).
+// d2[b] += ||p_b - y_b||_H1^2, y2[b] += ||y_b||_H1^2 in double, one atomicAdd per reduction
+// thread of a sample (REDUCE_LOOP); batch * RTHREADS(len) threads (the caller zeroes d2 and y2).
 extern "C" __global__ void h1_sums_f32(const float* pred, const float* y, double* d2, double* y2,
                                        u64 batch, u64 len, u64 n0, u64 n1, u64 n2) {
-    u64 chunks = CHUNKS(len);
+    u64 per_row = RTHREADS(len);
     u64 n[3] = {n0, n1, n2};
     u64 st[3] = {n1 * n2, n2, 1};
-    GRID_STRIDE(t, batch * chunks) {
-        u64 b = t / chunks, q0 = (t % chunks) * CHUNK;
-        u64 q1 = q0 + CHUNK < len ? q0 + CHUNK : len;
+    GRID_STRIDE(t, batch * per_row) {
+        u64 b = t / per_row;
         const float* p = pred + b * len;
         const float* yy = y + b * len;
         double sd = 0.0, sy = 0.0;
-        for (u64 q = q0; q < q1; ++q) {
+        REDUCE_LOOP(q, t % per_row, len) {
             double dv = (double)p[q] - (double)yy[q], yv = (double)yy[q];
             sd += dv * dv;
             sy += yv * yv;

@@ -60,30 +60,27 @@ DEVFN float pointwise_grad(float v, float g, int op, float a, float b) {
     extern "C" __global__ void add_##S(const T* a, const T* b, T* y, u64 n) {                \
         GRID_STRIDE(i, n) { y[i] = st_##S(ld_##S(a[i]) + ld_##S(b[i])); }                    \
     }                                                                                         \
-    /* count += number of inf/NaN values; threads over CHUNKS(n) chunks. */                   \
+    /* count += number of inf/NaN values; RTHREADS(n) threads. */                           \
     extern "C" __global__ void count_nonfinite_##S(const T* x, u64 n, unsigned int* count) { \
-        GRID_STRIDE(c, CHUNKS(n)) {                                                          \
-            u64 end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;                            \
+        GRID_STRIDE(k, RTHREADS(n)) {                                                        \
             unsigned int bad = 0;                                                             \
-            for (u64 i = c * CHUNK; i < end; ++i) bad += finite_f32(ld_##S(x[i])) ? 0u : 1u; \
+            REDUCE_LOOP(i, k, n) bad += finite_f32(ld_##S(x[i])) ? 0u : 1u;                  \
             if (bad) atomicAdd(count, bad);                                                   \
         }                                                                                     \
     }                                                                                         \
-    /* acc += sum x (double); threads over CHUNKS(n) chunks. */                              \
+    /* acc += sum x (double); RTHREADS(n) threads. */                                         \
     extern "C" __global__ void sum_##S(const T* x, u64 n, double* acc) {                     \
-        GRID_STRIDE(c, CHUNKS(n)) {                                                          \
-            u64 end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;                            \
+        GRID_STRIDE(k, RTHREADS(n)) {                                                        \
             double s = 0.0;                                                                   \
-            for (u64 i = c * CHUNK; i < end; ++i) s += (double)ld_##S(x[i]);                 \
+            REDUCE_LOOP(i, k, n) s += (double)ld_##S(x[i]);                                   \
             atomicAdd(acc, s);                                                                \
         }                                                                                     \
     }                                                                                         \
-    /* acc += sum (x - mean)^2 (double), the second pass of mean_std. */                     \
+    /* acc += sum (x - mean)^2 (double), the second pass of mean_std; RTHREADS(n) threads. */ \
     extern "C" __global__ void sum_sq_dev_##S(const T* x, u64 n, double mean, double* acc) { \
-        GRID_STRIDE(c, CHUNKS(n)) {                                                          \
-            u64 end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;                            \
+        GRID_STRIDE(k, RTHREADS(n)) {                                                        \
             double s = 0.0;                                                                   \
-            for (u64 i = c * CHUNK; i < end; ++i) {                                          \
+            REDUCE_LOOP(i, k, n) {                                                            \
                 double d = (double)ld_##S(x[i]) - mean;                                       \
                 s += d * d;                                                                   \
             }                                                                                 \
@@ -127,18 +124,16 @@ FOR_EACH_STORAGE(POINTWISE_KERNELS)
             y[i] = t;                                                                         \
         }                                                                                     \
     }                                                                                         \
-    /* y = grad(x, g) stored, and out[ch] += the sum of the stored values over each chunk of  \
-       CHUNK points of a (batch, ch) row (channel_sum of y); threads over batch * c *        \
-       CHUNKS(p). */                                                                          \
+    /* y = grad(x, g) stored, and out[ch] += the sum of the stored values of each reduction  \
+       thread of a (batch, ch) row (channel_sum of y); batch * c * RTHREADS(p) threads. */    \
     extern "C" __global__ void pointwise_backward_channel_sum_##S(                            \
         const T* x, const T* g, T* y, float* out, u64 batch, u64 c, u64 p, int op, float a,   \
         float b) {                                                                            \
-        u64 chunks = CHUNKS(p);                                                               \
-        GRID_STRIDE(t, batch * c * chunks) {                                                  \
-            u64 row = t / chunks, q0 = (t % chunks) * CHUNK;                                  \
-            u64 q1 = q0 + CHUNK < p ? q0 + CHUNK : p;                                         \
+        u64 per_row = RTHREADS(p);                                                            \
+        GRID_STRIDE(t, batch * c * per_row) {                                                 \
+            u64 row = t / per_row;                                                            \
             float s = 0.0f;                                                                   \
-            for (u64 q = q0; q < q1; ++q) {                                                   \
+            REDUCE_LOOP(q, t % per_row, p) {                                                  \
                 u64 i = row * p + q;                                                          \
                 T v = st_##S(pointwise_grad(ld_##S(x[i]), ld_##S(g[i]), op, a, b));           \
                 y[i] = v;                                                                     \

@@ -18,3 +18,4 @@ pub mod interval;
 pub mod pde;
 pub mod plot;
 pub mod precision;
+pub mod smoke;

@@ -60,7 +60,13 @@ enum Command {
         equation: pde::datagen::DatagenCommand,
     },
     /// List the NVIDIA GPUs (name, compute capability, memory), or say why there are none.
-    Devices,
+    Devices {
+        /// Then check the CUDA backend on GPU 0 in under a minute: libraries, a kernel and a
+        /// reduction, an fp16 cuFFT transform, cuBLAS GEMMs and an fp16 training step, each
+        /// against the CPU; prints the first failure and exits 1 (no GPU is a failure too).
+        #[arg(long)]
+        smoke: bool,
+    },
     /// Train an FNO as a TOML config says (see experiments/fno_*.toml): per-epoch metrics
     /// (metrics.csv, metrics.json), checkpoints and the resolved config in train.out_dir.
     Train(TrainArgs),
@@ -451,9 +457,9 @@ fn main() -> ExitCode {
             experiments::run_named(&name, &dirs.experiments, &dirs.figures).map_err(Failure::from)
         }
         Command::Datagen { equation } => run_datagen(&equation),
-        Command::Devices => {
+        Command::Devices { smoke } => {
             print_devices();
-            Ok(())
+            if smoke { run_smoke() } else { Ok(()) }
         }
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
@@ -1285,6 +1291,76 @@ fn print_formats() {
             f.min_subnormal(),
             f.overflow()
         );
+    }
+}
+
+/// `mpno devices --smoke`: start the CUDA backend on GPU 0 and run the smoke checks
+/// (mpno::smoke), one line per check; the first failure is the verdict (exit 1).
+fn run_smoke() -> Result<(), Failure> {
+    use mpno::smoke::{Check, backend_checks, run_check};
+    let t = std::time::Instant::now();
+    let line = |i: usize, c: &Check| match &c.outcome {
+        Ok(m) => println!("smoke {i}/5 {:<14} ok ({:.2} s): {m}", c.name, c.seconds),
+        Err(e) => println!(
+            "smoke {i}/5 {:<14} FAILED ({:.2} s): {e}",
+            c.name, c.seconds
+        ),
+    };
+    #[cfg(feature = "cuda")]
+    let (start, be) = {
+        let mut be = None;
+        let c = run_check("backend start", || {
+            let b = mpno::backend::cuda::Cuda::new(0).map_err(|e| e.to_string())?;
+            let info = b.gpu().info().map_err(|e| e.to_string())?;
+            be = Some(b);
+            Ok(format!(
+                "{} (compute capability {}.{}), cuBLAS, NVRTC and cuFFT loaded",
+                info.name, info.compute_capability.0, info.compute_capability.1
+            ))
+        });
+        (c, be)
+    };
+    #[cfg(not(feature = "cuda"))]
+    let (start, be) = (
+        run_check("backend start", || {
+            Err(mpno::backend::cuda::CudaError::NotCompiled.to_string())
+        }),
+        None::<mpno::backend::cpu::Cpu<f32>>,
+    );
+    line(1, &start);
+    let mut checks = vec![start];
+    if let Some(be) = &be {
+        let mut i = 1;
+        // The device errors raised inside the checks are reported by them, not by the hook.
+        let run = || {
+            backend_checks(be, |c| {
+                i += 1;
+                line(i, c)
+            })
+        };
+        #[cfg(feature = "cuda")]
+        let ran = mpno::backend::cuda::catch(run).unwrap_or_default();
+        #[cfg(not(feature = "cuda"))]
+        let ran = run();
+        checks.extend(ran);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    match checks.iter().find(|c| c.outcome.is_err()) {
+        None if checks.len() == 5 => {
+            println!("smoke: PASS (5 checks, {secs:.1} s)");
+            Ok(())
+        }
+        None => Err(Failure::Runtime(anyhow::anyhow!(
+            "smoke: FAIL after {} of 5 checks ({secs:.1} s)",
+            checks.len()
+        ))),
+        Some(c) => {
+            let e = c.outcome.as_ref().err().cloned().unwrap_or_default();
+            Err(Failure::Runtime(anyhow::anyhow!(
+                "smoke: FAIL at {} ({secs:.1} s): {e}",
+                c.name
+            )))
+        }
     }
 }
 

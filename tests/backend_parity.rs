@@ -4,7 +4,8 @@
 //! the unit roundoff of the computing format and `terms` the length of the longest sum (or
 //! log2 of the FFT size). The CPU f32 backend runs everywhere; the CUDA backend runs where a GPU
 //! is present and otherwise each test prints why it skipped (it never fails for lack of a GPU,
-//! and never claims to have run).
+//! and never claims to have run); where a GPU is present but the backend cannot start, the CUDA
+//! tests fail.
 
 use mpno::backend::cpu::Cpu;
 use mpno::backend::{
@@ -53,16 +54,23 @@ fn check(label: &str, got: &[f32], want: &[f64], tol: f64) {
     );
 }
 
-/// The CUDA backend on GPU 0, or why it is not available (printed as the skip reason).
+/// The CUDA backend on GPU 0; `None` with the skip reason printed where this machine has no
+/// driver or no GPU. A GPU whose backend cannot start (a missing cuBLAS or NVRTC, a kernel that
+/// does not compile) fails the test: a skip must never hide a broken backend.
 fn cuda() -> Option<impl Backend<T = f32>> {
     #[cfg(feature = "cuda")]
     {
+        use mpno::backend::cuda::CudaError;
         match mpno::backend::cuda::Cuda::new(0) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("skipped on CUDA: {e}");
+            Ok(c) => {
+                eprintln!("running on CUDA device 0");
+                Some(c)
+            }
+            Err(e @ (CudaError::NoDriver | CudaError::NoDevice(..) | CudaError::NotCompiled)) => {
+                eprintln!("SKIPPED on CUDA (no GPU): {e}");
                 None
             }
+            Err(e) => panic!("a GPU is present but the CUDA backend cannot start: {e}"),
         }
     }
     #[cfg(not(feature = "cuda"))]

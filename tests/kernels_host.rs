@@ -20,6 +20,7 @@ use gxx::{have_gxx, preprocess};
 use mpno::backend::cpu::Cpu;
 use mpno::backend::cuda::{
     COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source, gauss_gemm,
+    reduce_threads,
 };
 use mpno::backend::{
     Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse,
@@ -616,7 +617,7 @@ fn fused_kernels_equal_the_kernels_they_replace() {
     let (batch, c, p) = (3usize, 5usize, 300usize);
     let n = batch * c * p;
     let (n64, c64, p64, b64) = (n as u64, c as u64, p as u64, batch as u64);
-    let threads = (batch * c * p.div_ceil(256)) as u64;
+    let threads = (batch * c * reduce_threads(p)) as u64;
     for st in St::ALL {
         let sfx = st.suffix();
         let mut r = rng(41);
@@ -776,7 +777,7 @@ fn add_count_nonfinite_and_mean_std_match_the_cpu() {
             let mut c = 0u32;
             let (vp, cp) = (buf.p(), &mut c as *mut u32);
             // SAFETY: the buffer holds n values; c is one counter.
-            h.launch(n.div_ceil(256) as u64, || unsafe {
+            h.launch(reduce_threads(n) as u64, || unsafe {
                 count(vp, n as u64, cp)
             });
             let bad = v.iter().filter(|x| !x.is_finite()).count() as u32;
@@ -802,11 +803,13 @@ fn add_count_nonfinite_and_mean_std_match_the_cpu() {
         let (mut s1, mut s2) = (0.0f64, 0.0f64);
         let (xp, s1p) = (xb.p(), &mut s1 as *mut f64);
         // SAFETY: n values, one accumulator.
-        h.launch(n.div_ceil(256) as u64, || unsafe { sum(xp, n as u64, s1p) });
+        h.launch(reduce_threads(n) as u64, || unsafe {
+            sum(xp, n as u64, s1p)
+        });
         let mean = s1 / n as f64;
         let s2p = &mut s2 as *mut f64;
         // SAFETY: n values, one accumulator.
-        h.launch(n.div_ceil(256) as u64, || unsafe {
+        h.launch(reduce_threads(n) as u64, || unsafe {
             sq(xp, n as u64, mean, s2p)
         });
         let std = (s2 / n as f64).sqrt();
@@ -849,7 +852,13 @@ fn channel_kernels_match_the_cpu() {
         // SAFETY: as above.
         let copy: unsafe extern "C" fn(P, M, u64, u64, u64, u64, u64, u64, u64) =
             unsafe { h.get(&format!("copy_channels_{sfx}")) };
-        for (batch, c, p) in [(3usize, 5usize, 300usize), (2, 4, 7), (1, 3, 513)] {
+        // 9000 points: two warp segments of 32 x 256 values, the second partial.
+        for (batch, c, p) in [
+            (3usize, 5usize, 300usize),
+            (2, 4, 7),
+            (1, 3, 513),
+            (1, 2, 9000),
+        ] {
             let n = batch * c * p;
             let shape = [batch, c, p];
             let mut r = rng(41 + p as u64);
@@ -884,7 +893,7 @@ fn channel_kernels_match_the_cpu() {
                 &f32s(&cpu.download(&cpu.scale_channels(&xs, &ws))),
             );
 
-            // Reductions in float: the CPU sums rows in order, the kernel chunks of 256 and
+            // Reductions in float: the CPU sums rows in order, the kernel per reduction thread and
             // atomics; both within (terms) * u * sum |terms| of the exact sum.
             let (x32, w32, g32) = (
                 cpu.upload(&shape, &x, Format::Fp32),
@@ -897,7 +906,7 @@ fn channel_kernels_match_the_cpu() {
             let mut d = vec![0.0f32; c];
             let mut s = vec![0.0f32; c];
             let (dp, sp) = (d.as_mut_ptr(), s.as_mut_ptr());
-            let chunks = (batch * c * p.div_ceil(256)) as u64;
+            let chunks = (batch * c * reduce_threads(p)) as u64;
             // SAFETY: g, x hold n values; d, s hold c.
             h.launch(chunks, || unsafe { dot(gp, xp, dp, batch as u64, cc, pp) });
             // SAFETY: as above.
@@ -2180,7 +2189,7 @@ fn rel_l2_sums_and_gradient_match_the_reference() {
     let (pp, yp, dp, y2p) = (pred.as_ptr(), y.as_ptr(), d2.as_mut_ptr(), y2.as_mut_ptr());
     let (bq, lq) = (batch as u64, len as u64);
     // SAFETY: pred, y hold batch * len values, d2 and y2 batch.
-    h.launch(bq * lq.div_ceil(256), || unsafe {
+    h.launch(bq * reduce_threads(len) as u64, || unsafe {
         sums(pp, yp, dp, y2p, bq, lq)
     });
     let (loss_ref, grad_ref) = rel_l2(&pred, &y, batch);
@@ -2271,8 +2280,15 @@ fn h1_sums_and_gradient_match_the_reference() {
     // SAFETY: as above.
     let grad: H1Grad = unsafe { h.get("h1_grad_f32") };
     let mut r = rng(103);
-    // 1-D to 3-D, extents 2 (zero differences), odd, and a sample longer than one CHUNK.
-    for grid in [vec![300usize], vec![12, 9], vec![7, 2, 5], vec![4, 6, 8]] {
+    // 1-D to 3-D, extents 2 (zero differences), odd, a sample longer than one CHUNK, and one
+    // (2 x 100 x 90 values) over three warp segments of 32 x 256 values.
+    for grid in [
+        vec![300usize],
+        vec![12, 9],
+        vec![7, 2, 5],
+        vec![4, 6, 8],
+        vec![100, 90],
+    ] {
         let (batch, channels) = (3usize, 2usize);
         let len = channels * grid.iter().product::<usize>();
         let y = uniform(&mut r, batch * len, -2.0, 2.0);
@@ -2289,7 +2305,7 @@ fn h1_sums_and_gradient_match_the_reference() {
         let (pp, yp, dp, y2p) = (pred.as_ptr(), y.as_ptr(), d2.as_mut_ptr(), y2.as_mut_ptr());
         let (bq, lq) = (batch as u64, len as u64);
         // SAFETY: pred, y hold batch * len values, d2 and y2 batch.
-        h.launch(bq * lq.div_ceil(256), || unsafe {
+        h.launch(bq * reduce_threads(len) as u64, || unsafe {
             sums(pp, yp, dp, y2p, bq, lq, n3[0], n3[1], n3[2])
         });
         for b in 0..batch {

@@ -36,8 +36,22 @@ use cudarc::cublas::sys as blas;
 use cudarc::driver::{DevicePtr, PushKernelArg};
 use std::sync::{Arc, Once};
 
-/// Raise a device failure as an unwinding [`CudaError`] (see the module docs).
+thread_local! {
+    /// How many [`catch`] calls are running on this thread (they report the error themselves).
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Raise a device failure as an unwinding [`CudaError`] (see the module docs). Outside
+/// [`catch`] (a test, a library caller) the panic payload prints only as `Box<dyn Any>`, so
+/// the error and the call site are printed first.
+#[track_caller]
 fn fail(e: CudaError) -> ! {
+    if CATCHING.with(|c| c.get()) == 0 {
+        eprintln!(
+            "CUDA backend error at {}: {e}",
+            std::panic::Location::caller()
+        );
+    }
     std::panic::panic_any(e)
 }
 
@@ -46,8 +60,12 @@ trait OrFail<T> {
 }
 
 impl<T> OrFail<T> for Result<T, CudaError> {
+    #[track_caller]
     fn or_fail(self) -> T {
-        self.unwrap_or_else(|e| fail(e))
+        match self {
+            Ok(v) => v,
+            Err(e) => fail(e),
+        }
     }
 }
 
@@ -63,7 +81,18 @@ pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, CudaError> {
             }
         }));
     });
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    /// Counts one running `catch` while it lives (also when `f` unwinds).
+    struct Catching;
+    impl Drop for Catching {
+        fn drop(&mut self) {
+            CATCHING.with(|c| c.set(c.get() - 1));
+        }
+    }
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let guard = Catching;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    drop(guard);
+    match caught {
         Ok(r) => Ok(r),
         Err(payload) => match payload.downcast::<CudaError>() {
             Ok(e) => Err(*e),
@@ -208,9 +237,28 @@ impl Cuda {
     /// Open GPU `ordinal` with cuBLAS (clear errors when there is no driver, device or library).
     pub fn new(ordinal: usize) -> Result<Cuda, CudaError> {
         let gpu = Gpu::new(ordinal)?;
-        // SAFETY: only tries to dlopen the library.
-        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-            return Err(CudaError::NoLibrary("cuBLAS", "libcublas not found".into()));
+        // Every library the backend loads, checked now: a missing one is a clear error at the
+        // start, not a panic inside cudarc at the first kernel, GEMM or FFT.
+        // SAFETY: each only tries to dlopen its library.
+        let libs = unsafe {
+            [
+                (
+                    "cuBLAS",
+                    "libcublas",
+                    cudarc::cublas::sys::is_culib_present(),
+                ),
+                ("NVRTC", "libnvrtc", cudarc::nvrtc::sys::is_culib_present()),
+                ("cuFFT", "libcufft", cudarc::cufft::sys::is_culib_present()),
+            ]
+        };
+        if let Some((name, so, _)) = libs.into_iter().find(|l| !l.2) {
+            return Err(CudaError::NoLibrary(
+                name,
+                format!(
+                    "{so}.so.* is not on the loader path (add the CUDA toolkit's lib64 or the \
+                     pip nvidia/*/lib folder to LD_LIBRARY_PATH)"
+                ),
+            ));
         }
         let blas = CudaBlas::new(gpu.stream().clone()).map_err(drv)?;
         Ok(Cuda {
@@ -825,7 +873,8 @@ impl Cuda {
     ) -> Result<(), CudaError> {
         for &(buf, n, dt) in bufs {
             let n64 = n as u64;
-            launch!(self.gpu, "pointwise", format!("count_nonfinite_{}", dt.suffix()), n;
+            let threads = super::kernels::reduce_threads(n);
+            launch!(self.gpu, "pointwise", format!("count_nonfinite_{}", dt.suffix()), threads;
                 &buf.slice, &n64, &mut *counter)?;
         }
         Ok(())
@@ -844,7 +893,7 @@ impl Cuda {
         let p: usize = a.shape[2..].iter().product();
         let mut out = self.channel_accumulator(c)?;
         let (b64, c64, p64) = (batch as u64, c as u64, p as u64);
-        let threads = batch * c * p.div_ceil(super::kernels::REDUCE_CHUNK);
+        let threads = batch * c * super::kernels::reduce_threads(p);
         let kname = format!("{name}_{}", a.dtype.suffix());
         match b {
             Some(b) => launch!(self.gpu, "channels", kname, threads;
@@ -1459,7 +1508,7 @@ impl Backend for Cuda {
             // Per-channel sums in f32, as channel_reduce keeps them.
             let mut out = self.channel_accumulator(c)?;
             let (b64, c64, p64) = (batch as u64, c as u64, p as u64);
-            let threads = batch * c * p.div_ceil(super::kernels::REDUCE_CHUNK);
+            let threads = batch * c * super::kernels::reduce_threads(p);
             let (code, a, b) = op_code(op);
             let kname = format!("pointwise_backward_channel_sum_{}", g.dtype.suffix());
             launch!(self.gpu, "pointwise", kname, threads;
@@ -1711,11 +1760,13 @@ impl Backend for Cuda {
             let n = x.numel();
             let n64 = n as u64;
             let sfx = x.dtype.suffix();
+            let threads = super::kernels::reduce_threads(n);
             let mut acc = self.gpu.zeros::<f64>(1)?;
-            launch!(self.gpu, "pointwise", format!("sum_{sfx}"), n; &x.buf.slice, &n64, &mut acc.slice)?;
+            launch!(self.gpu, "pointwise", format!("sum_{sfx}"), threads;
+                &x.buf.slice, &n64, &mut acc.slice)?;
             let mean = self.gpu.download(&acc)?[0] / n.max(1) as f64;
             let mut acc2 = self.gpu.zeros::<f64>(1)?;
-            launch!(self.gpu, "pointwise", format!("sum_sq_dev_{sfx}"), n;
+            launch!(self.gpu, "pointwise", format!("sum_sq_dev_{sfx}"), threads;
                 &x.buf.slice, &n64, &mean, &mut acc2.slice)?;
             let var = self.gpu.download(&acc2)?[0] / n.max(1) as f64;
             Ok((mean, var.sqrt()))
@@ -1777,7 +1828,7 @@ impl Cuda {
         let mut sums = self.gpu.zeros::<f64>(2 * batch)?;
         {
             let (mut d2, mut y2) = sums.slice.split_at_mut(batch);
-            let threads = batch * len.div_ceil(super::kernels::REDUCE_CHUNK);
+            let threads = batch * super::kernels::reduce_threads(len);
             if kind == LossKind::H1 {
                 launch!(self.gpu, "loss", "h1_sums_f32", threads;
                     &p.buf.slice, &y.buf.slice, &mut d2, &mut y2, &b64, &l64, &n0, &n1, &n2)?;

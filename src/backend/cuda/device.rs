@@ -68,8 +68,13 @@ pub(super) fn launch_cfg(total: usize) -> LaunchConfig {
 /// Make the device's default memory pool (behind stream-ordered `cuMemAllocAsync`, which cudarc
 /// uses) keep freed memory for reuse instead of returning it at every synchronisation: with this
 /// the pool is the caching allocator, and allocation in the training loop costs no driver call.
+/// A context without stream-ordered allocation (cudarc then allocates with `cuMemAlloc`) has no
+/// pool to configure: nothing to do.
 fn keep_pool_memory(ctx: &Arc<CudaContext>) -> Result<(), CudaError> {
     use cudarc::driver::sys;
+    if !ctx.has_async_alloc() {
+        return Ok(());
+    }
     ctx.bind_to_thread().map_err(drv)?;
     let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
     let mut threshold: u64 = u64::MAX;
@@ -250,10 +255,14 @@ impl Gpu {
     }
 
     /// Bytes an allocation could get now: free device memory plus what the memory pool holds
-    /// but no buffer uses (the pool keeps freed memory, which `cuMemGetInfo` counts as used).
+    /// but no buffer uses (the pool keeps freed memory, which `cuMemGetInfo` counts as used);
+    /// free memory alone where the context allocates without a pool.
     pub fn available_bytes(&self) -> Result<usize, CudaError> {
         use cudarc::driver::sys;
         let (free, _) = self.ctx.mem_get_info().map_err(drv)?;
+        if !self.ctx.has_async_alloc() {
+            return Ok(free);
+        }
         let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
         let (mut reserved, mut used) = (0u64, 0u64);
         // SAFETY: plain driver queries with out-pointers that live for the call.
@@ -280,10 +289,14 @@ impl Gpu {
     }
 
     /// Wait for queued work, then return the memory pool's unused memory to the driver (for
-    /// libraries that allocate outside the pool, such as cuFFT's work areas).
+    /// libraries that allocate outside the pool, such as cuFFT's work areas); only the wait where
+    /// the context allocates without a pool (freed memory went back to the driver already).
     pub fn trim_pool(&self) -> Result<(), CudaError> {
         use cudarc::driver::sys;
         self.synchronize()?;
+        if !self.ctx.has_async_alloc() {
+            return Ok(());
+        }
         let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
         // SAFETY: plain driver calls; after the synchronisation no freed block is in flight.
         unsafe {

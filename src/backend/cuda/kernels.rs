@@ -10,9 +10,19 @@
 /// The header every kernel file is compiled with (prepended, not included).
 pub const COMMON: &str = include_str!("../../../kernels/common.cuh");
 
-/// Values each reduction thread sums before its one atomicAdd (`CHUNK` in `kernels/common.cuh`):
-/// a reduction over `n` values per channel is launched with `ceil(n / REDUCE_CHUNK)` threads.
+/// Values each reduction thread sums before its one atomicAdd (`CHUNK` in `kernels/common.cuh`).
 pub const REDUCE_CHUNK: usize = 256;
+
+/// Threads of a warp that share one segment of a reduced row (`LANES` in `kernels/common.cuh`):
+/// lane `l` sums the values `l, l + LANES, ...` of its segment, so a warp's loads are coalesced.
+pub const REDUCE_LANES: usize = 32;
+
+/// The reduction threads of one row of `len` values (`RTHREADS` in `kernels/common.cuh`): a
+/// multiple of [`REDUCE_LANES`], one warp per segment of `REDUCE_LANES * REDUCE_CHUNK` values.
+/// A reduction kernel over `rows` such rows is launched with `rows * reduce_threads(len)` threads.
+pub fn reduce_threads(len: usize) -> usize {
+    len.div_ceil(REDUCE_LANES * REDUCE_CHUNK) * REDUCE_LANES
+}
 
 /// (name, source) of every kernel file.
 pub const KERNELS: &[(&str, &str)] = &[
@@ -164,8 +174,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reduce_chunk_matches_the_kernels() {
+    fn reduce_geometry_matches_the_kernels() {
         assert!(COMMON.contains(&format!("#define CHUNK {REDUCE_CHUNK}ull")));
+        assert!(COMMON.contains(&format!("#define LANES {REDUCE_LANES}ull")));
+        let seg = REDUCE_LANES * REDUCE_CHUNK;
+        for (len, threads) in [(0, 0), (1, 32), (seg, 32), (seg + 1, 64), (3 * seg, 96)] {
+            assert_eq!(reduce_threads(len), threads, "len {len}");
+        }
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use device::{DeviceBuf, Gpu};
 #[cfg(feature = "cuda")]
 pub use fft::{Dtype, FftKind, HalfFft, PlanKey, XtPlan};
 pub use gemm::{ContractGemms, GemmShape, gauss_gemm};
-pub use kernels::{COMMON, KERNEL_NAMES, KERNELS, full_source, kernel_source};
+pub use kernels::{COMMON, KERNEL_NAMES, KERNELS, full_source, kernel_source, reduce_threads};
 
 /// Why a GPU operation could not run.
 #[derive(Debug, thiserror::Error)]
