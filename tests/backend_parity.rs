@@ -12,6 +12,7 @@ use mpno::backend::{
     AdamScalars, Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward,
     SpectralInverse,
 };
+use mpno::bounds::{ContractionSums, contraction_precision};
 use mpno::fno::loss::LossKind;
 use mpno::fno::optim::{Adam, OptimizerKind, adam_slice};
 use mpno::fno::{
@@ -685,6 +686,132 @@ fn cpu_f32_training_step_matches_the_f64_reference() {
 fn cuda_training_step_matches_the_f64_reference() {
     if let Some(be) = cuda() {
         training_step_matches_reference(&be);
+    }
+}
+
+/// The spectral contraction and both its gradients, in both forms (standard, Gauss) and in
+/// fp32, fp16 and bf16: every output's error against the exact f64 sum of the unrounded
+/// operands lies under its proven worst-case bound (`bounds::contraction_precision`,
+/// docs/bounds.md "Spectral contraction"; operands rounded to the format, exact products, fp32
+/// sums, the result rounded to the format). On the GPU this checks cuBLAS's tensor-core
+/// accumulation against the bound's arithmetic model. Returns the largest error / bound.
+fn contraction_within_bound<B: Backend<T = f32>>(be: &B) -> f64 {
+    let (b, co, kk) = (2usize, 3usize, [4usize, 2]);
+    let k: usize = kk.iter().product();
+    let mut worst = 0.0f64;
+    for ci in [1usize, 5, 64, 257] {
+        let shape = |lead: [usize; 2]| [lead[0], lead[1], kk[0], kk[1]];
+        let x = rand_vec(60 + ci as u64, 2 * b * ci * k);
+        let w = rand_vec(61 + ci as u64, 2 * ci * co * k);
+        let g = rand_vec(62 + ci as u64, 2 * b * co * k);
+        let at = |v: &[f32], i: usize| (v[2 * i] as f64, v[2 * i + 1] as f64);
+        let conj = |(re, im): (f64, f64)| (re, -im);
+        for fmt in [Format::Fp32, Format::Fp16, Format::Bf16] {
+            for form in [ContractForm::Standard, ContractForm::Gauss] {
+                let up = |v: &[f32], s: [usize; 4]| be.upload_complex(&s, v, Format::Fp32);
+                let (xt, wt, gt) = (
+                    up(&x, shape([b, ci])),
+                    up(&w, shape([ci, co])),
+                    up(&g, shape([b, co])),
+                );
+                let y = be.download_complex(&be.contract(&xt, &wt, fmt, form));
+                let (gx, gw) = be.contract_backward(&xt, &wt, &gt, fmt, form);
+                let (gx, gw) = (be.download_complex(&gx), be.download_complex(&gw));
+                // (what, result, output count, terms of output `o` as (left, right) pairs)
+                type Terms<'a> = Box<dyn Fn(usize) -> Vec<((f64, f64), (f64, f64))> + 'a>;
+                let cases: [(&str, &[f32], usize, Terms); 3] = [
+                    // y[bb, oo, m] = sum_i x[bb, i, m] w[i, oo, m]
+                    (
+                        "y",
+                        &y,
+                        b * co * k,
+                        Box::new(|out| {
+                            let (bb, oo, m) = (out / (co * k), out / k % co, out % k);
+                            (0..ci)
+                                .map(|i| {
+                                    (at(&x, (bb * ci + i) * k + m), at(&w, (i * co + oo) * k + m))
+                                })
+                                .collect()
+                        }),
+                    ),
+                    // gx[bb, i, m] = sum_o g[bb, o, m] conj(w[i, o, m])
+                    (
+                        "gx",
+                        &gx,
+                        b * ci * k,
+                        Box::new(|out| {
+                            let (bb, i, m) = (out / (ci * k), out / k % ci, out % k);
+                            (0..co)
+                                .map(|o| {
+                                    (
+                                        at(&g, (bb * co + o) * k + m),
+                                        conj(at(&w, (i * co + o) * k + m)),
+                                    )
+                                })
+                                .collect()
+                        }),
+                    ),
+                    // gw[i, oo, m] = sum_b conj(x[b, i, m]) g[b, oo, m]
+                    (
+                        "gw",
+                        &gw,
+                        ci * co * k,
+                        Box::new(|out| {
+                            let (i, oo, m) = (out / (co * k), out / k % co, out % k);
+                            (0..b)
+                                .map(|bb| {
+                                    (
+                                        conj(at(&x, (bb * ci + i) * k + m)),
+                                        at(&g, (bb * co + oo) * k + m),
+                                    )
+                                })
+                                .collect()
+                        }),
+                    ),
+                ];
+                for (what, got, outputs, terms) in cases {
+                    assert_eq!(got.len(), 2 * outputs, "{what} length");
+                    for out in 0..outputs {
+                        let t = terms(out);
+                        let (mut re, mut im) = (0.0f64, 0.0f64);
+                        for &((a, bb), (c, d)) in &t {
+                            re += a * c - bb * d;
+                            im += a * d + bb * c;
+                        }
+                        let bound = contraction_precision(fmt, form, &ContractionSums::of(t))
+                            .unwrap_or_else(|e| panic!("{what} {fmt} {form}: {e}"));
+                        let err = (got[2 * out] as f64 - re).hypot(got[2 * out + 1] as f64 - im);
+                        assert!(
+                            err <= bound,
+                            "{} {what} {fmt} {form} n_in {ci} output {out}: error {err:e} > bound {bound:e}",
+                            be.name()
+                        );
+                        worst = worst.max(err / bound);
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{}: contraction, gradients, both forms: largest error / bound {worst:.3}",
+        be.name()
+    );
+    worst
+}
+
+#[test]
+fn cpu_contraction_lies_under_its_bound() {
+    let worst = contraction_within_bound(&Cpu::<f32>::new());
+    assert!(
+        worst > 0.0,
+        "no error at all: the formats were not in effect"
+    );
+}
+
+#[test]
+fn cuda_contraction_lies_under_its_bound() {
+    if let Some(be) = cuda() {
+        contraction_within_bound(&be);
     }
 }
 
