@@ -1,4 +1,5 @@
-// Gather / scatter steps around cuFFT for the truncated spectral transforms.
+// Gather / scatter steps around cuFFT for the truncated spectral transforms, and the rotation
+// step of their GEMM form (at the end).
 // CPU reference: Cpu::rfft_impl / Cpu::irfft_impl (Backend::rfft_modes / irfft_modes) in
 // src/backend/cpu.rs. Complex values are interleaved (re, im) pairs of storage T.
 //
@@ -95,3 +96,23 @@ DEVFN float herm_weight(u64 k, u64 nl) { return (k == 0 || 2 * k == nl) ? 1.0f :
     }
 
 FOR_EACH_STORAGE(SPECTRAL_KERNELS)
+
+// The GEMM transforms (src/backend/cuda/dft.rs; CPU reference of their arithmetic:
+// src/backend/dft_gemm.rs): a complex axis's GEMM reads each row X_j and i X_j. rotate: rows
+// of `inner` reals (inner / 2 interleaved complex values) -> (rows, 2, inner): the row, then i
+// times it ((re, im) -> (-im, re), exact in every storage type); rows * inner / 2 threads.
+#define ROTATE_KERNELS(S, T)                                                                  \
+    extern "C" __global__ void rotate_##S(const T* x, T* y, u64 rows, u64 inner) {           \
+        u64 half = inner / 2;                                                                 \
+        GRID_STRIDE(i, rows * half) {                                                         \
+            u64 r = i / half, c = i % half;                                                   \
+            T re = x[2 * i], im = x[2 * i + 1];                                               \
+            u64 o = r * 2 * inner + 2 * c;                                                    \
+            y[o] = re;                                                                        \
+            y[o + 1] = im;                                                                    \
+            y[o + inner] = st_##S(-ld_##S(im));                                               \
+            y[o + inner + 1] = re;                                                            \
+        }                                                                                     \
+    }
+
+FOR_EACH_STORAGE(ROTATE_KERNELS)

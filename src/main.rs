@@ -149,7 +149,8 @@ struct BenchFnoArgs {
     #[arg(long)]
     recompute: bool,
     /// Spectral transform of every block: fft, or gemm (the kept modes as matrix products with
-    /// a rounded cos/sin table and fp32 sums; CPU backend only for now).
+    /// a rounded cos/sin table and fp32 sums: any grid size in fp16/bf16, on the CPU emulated
+    /// exactly, on the GPU as cuBLAS GEMMs).
     #[arg(long, default_value = "fft")]
     transform: String,
     /// How the spectral contraction forms complex products: standard (four real products) or
@@ -202,24 +203,6 @@ fn cuda_formats(policies: &[mpno::fno::Policy]) -> Result<Vec<Format>, Failure> 
         out.push(p.mlp);
     }
     Ok(out)
-}
-
-/// The CUDA backend computes spectral layers with cuFFT only: a GEMM transform is a usage
-/// error (exit 2) before any GPU work.
-#[cfg(feature = "cuda")]
-fn cuda_transforms(cfg: &mpno::fno::FnoConfig) -> Result<(), Failure> {
-    if cfg
-        .spectral_transform
-        .contains(&mpno::backend::SpectralTransform::Gemm)
-    {
-        return Err(UsageError::new(
-            "spectral_transform",
-            "gemm runs on the CPU backend only for now (--device cpu); the cuda backend \
-             computes spectral layers with cuFFT (\"fft\")",
-        )
-        .into());
-    }
-    Ok(())
 }
 
 /// Open GPU 0 after checking that every format the run uses is one the GPU computes in (a usage
@@ -740,7 +723,6 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
             let policies: Vec<mpno::fno::Policy> = (0..cfg.train.epochs)
                 .map(|e| mpno::fno::train::policy_at(&cfg, e))
                 .collect();
-            cuda_transforms(&mpno::fno::train::model_config(&cfg))?;
             let be = open_cuda(&cuda_formats(&policies)?)?;
             on_cuda(|| mpno::fno::train::run(&be, &cfg, &opts).map_err(Failure::from))?
         }
@@ -904,7 +886,6 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
         }
         #[cfg(feature = "cuda")]
         Device::Cuda => {
-            cuda_transforms(&model.cfg)?;
             let be = open_cuda(&cuda_formats(&[policy])?)?;
             let name = be
                 .gpu()

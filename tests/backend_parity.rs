@@ -10,7 +10,7 @@
 use mpno::backend::cpu::Cpu;
 use mpno::backend::{
     AdamScalars, Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward,
-    SpectralInverse,
+    SpectralInverse, SpectralTransform,
 };
 use mpno::bounds::{ContractionSums, contraction_precision};
 use mpno::fno::loss::LossKind;
@@ -101,9 +101,18 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
         let npts: usize = grid.iter().product();
         let log_n = (npts as f64).log2().ceil();
         let m = Modes(modes.clone());
-        for hermitian in [false, true] {
+        // The GEMM transform sums up to 2 n_a products per axis in fp32 (model G).
+        let gemm_terms: usize = grid.iter().map(|&n| 2 * n).sum();
+        for (transform, hermitian) in [SpectralTransform::Fft, SpectralTransform::Gemm]
+            .into_iter()
+            .flat_map(|t| [(t, false), (t, true)])
+        {
+            let tol = match transform {
+                SpectralTransform::Fft => 8.0 * log_n * U32,
+                SpectralTransform::Gemm => 4.0 * gemm_terms as f64 * U32,
+            };
             let fwd = |fmt| SpectralForward {
-                transform: mpno::backend::SpectralTransform::Fft,
+                transform,
                 scale: 1.0 / npts as f64,
                 hermitian,
                 format: fmt,
@@ -116,16 +125,16 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
                 fwd(f64_),
             ));
             check(
-                &format!("{name} rfft {grid:?} herm {hermitian}"),
+                &format!("{name} rfft {transform:?} {grid:?} herm {hermitian}"),
                 &got,
                 &want,
-                8.0 * log_n * U32,
+                tol,
             );
             let mut kshape = vec![2, 3];
             kshape.extend(m.kept_shape());
             let xc = rand_vec(2, 2 * kshape.iter().product::<usize>());
             let inv = |fmt| SpectralInverse {
-                transform: mpno::backend::SpectralTransform::Fft,
+                transform,
                 scale: 0.5,
                 hermitian,
                 format: fmt,
@@ -141,10 +150,10 @@ fn ops_match_reference<B: Backend<T = f32>>(be: &B) {
                 inv(f64_),
             ));
             check(
-                &format!("{name} irfft {grid:?} herm {hermitian}"),
+                &format!("{name} irfft {transform:?} {grid:?} herm {hermitian}"),
                 &got,
                 &want,
-                8.0 * log_n * U32,
+                tol,
             );
         }
     }
@@ -812,6 +821,82 @@ fn cpu_contraction_lies_under_its_bound() {
 fn cuda_contraction_lies_under_its_bound() {
     if let Some(be) = cuda() {
         contraction_within_bound(&be);
+    }
+}
+
+/// The GEMM spectral transform in fp16 and bf16 on grids that are not powers of two (cuFFT's
+/// half precision refuses them): every kept coefficient of the forward transform within model
+/// G's proven bound (bounds::gemm_precision, docs/bounds.md) of the f64 transform of the
+/// unrounded input. On the GPU this checks cuBLAS's tensor cores against model G's arithmetic.
+/// Returns the largest error / bound.
+fn gemm_transform_within_model_g<B: Backend<T = f32>>(be: &B) -> f64 {
+    let r = Cpu::<f64>::new();
+    let mut worst = 0.0f64;
+    for (grid, modes) in [
+        (vec![100usize, 96usize], vec![16usize, 16usize]),
+        (vec![30], vec![7]),
+    ] {
+        let lines = 4usize;
+        let shape = [vec![2, lines / 2], grid.clone()].concat();
+        let pts: usize = grid.iter().product();
+        let nk: usize = Modes(modes.clone()).kept_shape().iter().product();
+        let x = rand_vec(70 + pts as u64, lines * pts);
+        let opt = |format| SpectralForward {
+            scale: 1.0 / pts as f64,
+            hermitian: false,
+            format,
+            transform: SpectralTransform::Gemm,
+        };
+        let m = Modes(modes.clone());
+        let want = r.download_complex(&r.rfft_modes(
+            &r.upload(&shape, &widen(&x), Format::Fp64),
+            &m,
+            opt(Format::Fp64),
+        ));
+        for fmt in [Format::Fp16, Format::Bf16] {
+            let got = be.download_complex(&be.rfft_modes(
+                &be.upload(&shape, &x, Format::Fp32),
+                &m,
+                opt(fmt),
+            ));
+            for l in 0..lines {
+                let v = widen(&x[l * pts..][..pts]);
+                let mean = v.iter().map(|t| t.abs()).sum::<f64>() / pts as f64;
+                let mx = v.iter().fold(0.0f64, |a, t| a.max(t.abs()));
+                let b = mpno::bounds::gemm_precision(&grid, fmt, mean, mx).bound;
+                for k in 0..nk {
+                    let i = 2 * (l * nk + k);
+                    let err = (got[i] as f64 - want[i]).hypot(got[i + 1] as f64 - want[i + 1]);
+                    assert!(
+                        err <= b,
+                        "{} gemm {grid:?} {fmt} line {l} mode {k}: {err:e} > bound {b:e}",
+                        be.name()
+                    );
+                    worst = worst.max(err / b);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{}: GEMM transform, fp16/bf16: largest error / model G bound {worst:.3}",
+        be.name()
+    );
+    worst
+}
+
+#[test]
+fn cpu_gemm_transform_lies_under_model_g() {
+    let worst = gemm_transform_within_model_g(&Cpu::<f32>::new());
+    assert!(
+        worst > 0.0,
+        "no error at all: the formats were not in effect"
+    );
+}
+
+#[test]
+fn cuda_gemm_transform_lies_under_model_g() {
+    if let Some(be) = cuda() {
+        gemm_transform_within_model_g(&be);
     }
 }
 

@@ -19,11 +19,12 @@ mod gxx;
 use gxx::{have_gxx, preprocess};
 use mpno::backend::cpu::Cpu;
 use mpno::backend::cuda::{
-    COMMON, ContractGemms, GemmShape, KERNEL_NAMES, KERNELS, full_source, gauss_gemm,
-    reduce_threads,
+    COMMON, ContractGemms, DftStep, GemmShape, KERNEL_NAMES, KERNELS, forward_steps, full_source,
+    gauss_gemm, inverse_steps, reduce_threads,
 };
 use mpno::backend::{
     Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward, SpectralInverse,
+    SpectralTransform,
 };
 use mpno::bounds::{ContractionSums, contraction_precision};
 use mpno::fno::Params;
@@ -1409,6 +1410,142 @@ fn spectral_kernels_follow_their_index_formulas_for_every_storage() {
                 }
             }
             assert_same(&format!("inv_last_{} {grid:?}", st.suffix()), &got, &want);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM spectral transforms
+
+/// The steps of a CUDA GEMM transform (`cuda::forward_steps` / `inverse_steps`) on the host,
+/// exactly as `Cuda::run_dft` runs them: the `rotate` kernel of spectral.cu where a step asks
+/// for it, each GEMM by [`gemm_host`] on the step's operands (table as A or B as the step says),
+/// times alpha, rounded once to the format (cuBLAS's fp32 sums lie within model G's bound of
+/// that). `input` holds values of `st`.
+fn run_dft_steps(h: &Host, st: St, steps: &[DftStep], input: &[f64]) -> Vec<f64> {
+    // SAFETY: (const T*, T*, u64, u64) as in spectral.cu.
+    let rotate: unsafe extern "C" fn(P, M, u64, u64) =
+        unsafe { h.get(&format!("rotate_{}", st.suffix())) };
+    let mut cur = input.to_vec();
+    for s in steps {
+        if let Some((outer, rows, inner)) = s.rotate {
+            assert_eq!(outer * rows * inner, cur.len());
+            let src = Buf::of(st, &cur.iter().map(|&v| v as f32).collect::<Vec<_>>());
+            let mut dst = Buf::garbage(st, 2 * cur.len());
+            let (sp, dp) = (src.p(), dst.m());
+            let (r64, i64_) = ((outer * rows) as u64, inner as u64);
+            // SAFETY: src holds outer * rows * inner values, dst twice that.
+            h.launch((cur.len() / 2) as u64, || unsafe {
+                rotate(sp, dp, r64, i64_)
+            });
+            cur = dst.vals();
+        }
+        let table: Vec<f64> = s.table.iter().map(|&v| v as f64).collect();
+        let (a, b) = if s.table_is_a {
+            (&table, &cur)
+        } else {
+            (&cur, &table)
+        };
+        let out = gemm_host(&s.shape, a, b);
+        assert_eq!(out.len(), s.out_len, "a step writes all of its output");
+        cur = out
+            .iter()
+            .map(|&v| round(v * s.alpha as f64, st.format()))
+            .collect();
+    }
+    cur
+}
+
+/// The CUDA backend's GEMM spectral transforms through the exact GEMM calls it makes: the
+/// forward transform's every kept coefficient within model G's bound (bounds::gemm_precision,
+/// docs/bounds.md) of the f64 transform of the unrounded input, and the inverse transform
+/// (Hermitian and adjoint weights) within a norm-wise `8 d u` of the f64 inverse; fp32, fp16
+/// and bf16, 1 to 3 axes, sizes that are not powers of two (cuFFT's half precision refuses
+/// them: this is the path that trains fp16 on 96 x 96 or 100 x 100 grids).
+#[test]
+fn gemm_transforms_through_cublas_calls_match_the_f64_transform() {
+    let Some(h) = host("spectral") else { return };
+    let cpu = Cpu::<f64>::new();
+    let mut r = rng(91);
+    for (grid, m) in [
+        (vec![12usize], vec![5usize]),
+        (vec![12, 10], vec![3, 4]),
+        (vec![6, 5, 8], vec![2, 2, 3]),
+        (vec![100, 96], vec![8, 8]),
+    ] {
+        let modes = Modes(m);
+        let (d, lines) = (grid.len(), 3usize);
+        let pts: usize = grid.iter().product();
+        let kept = modes.kept_shape();
+        let nk: usize = kept.iter().product();
+        let shape = [vec![1, lines], grid.clone()].concat();
+        let kshape = [vec![1, lines], kept.clone()].concat();
+        for st in St::ALL {
+            let fmt = st.format();
+            let what = format!("{grid:?} {fmt}");
+            // Forward: normalised coefficients (scale 1/n, no Hermitian weights), the bound's
+            // setting; the input is rounded to the format by the model (as_format on the GPU).
+            let x: Vec<f64> = (0..lines * pts)
+                .map(|_| r.random_range(-1.0..1.0))
+                .collect();
+            let xs: Vec<f64> = x.iter().map(|&v| round(v, fmt)).collect();
+            let scale = 1.0 / pts as f64;
+            let steps = forward_steps(lines, &grid, &modes, scale, false, fmt);
+            let got = run_dft_steps(h, st, &steps, &xs);
+            let want = cpu.download_complex(&cpu.rfft_modes(
+                &cpu.upload(&shape, &x, Format::Fp64),
+                &modes,
+                SpectralForward {
+                    scale,
+                    hermitian: false,
+                    format: Format::Fp64,
+                    transform: SpectralTransform::Fft,
+                },
+            ));
+            assert_eq!(got.len(), want.len(), "{what}");
+            for l in 0..lines {
+                let v = &x[l * pts..][..pts];
+                let mean = v.iter().map(|t| t.abs()).sum::<f64>() / pts as f64;
+                let mx = v.iter().fold(0.0f64, |a, t| a.max(t.abs()));
+                let b = mpno::bounds::gemm_precision(&grid, fmt, mean, mx).bound;
+                for k in 0..nk {
+                    let i = 2 * (l * nk + k);
+                    let err = (got[i] - want[i]).hypot(got[i + 1] - want[i + 1]);
+                    assert!(
+                        err <= b,
+                        "forward {what} line {l} mode {k}: {err:e} > bound {b:e}"
+                    );
+                }
+            }
+            // Inverse, both weightings: a random kept spectrum in the format.
+            let spec: Vec<f64> = (0..2 * lines * nk)
+                .map(|_| round(r.random_range(-1.0..1.0), fmt))
+                .collect();
+            for hermitian in [true, false] {
+                let steps = inverse_steps(lines, &grid, &modes, 1.0, hermitian, fmt);
+                let got = run_dft_steps(h, st, &steps, &spec);
+                let want = cpu.download(&cpu.irfft_modes(
+                    &cpu.upload_complex(&kshape, &spec, Format::Fp64),
+                    &grid,
+                    SpectralInverse {
+                        scale: 1.0,
+                        hermitian,
+                        format: Format::Fp64,
+                        transform: SpectralTransform::Fft,
+                    },
+                ));
+                let (mut d2, mut w2) = (0.0f64, 0.0f64);
+                for (g, w) in got.iter().zip(&want) {
+                    d2 += (g - w).powi(2);
+                    w2 += w * w;
+                }
+                let rel = (d2 / w2).sqrt();
+                let tol = 8.0 * d as f64 * fmt.unit_roundoff();
+                assert!(
+                    rel <= tol,
+                    "inverse {what} hermitian {hermitian}: relative error {rel:e} > {tol:e}"
+                );
+            }
         }
     }
 }

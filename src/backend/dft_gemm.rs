@@ -30,7 +30,7 @@ use crate::precision::Format;
 
 /// exp(sign 2 pi i (j k mod n) / n) in f64, the angle reduced exactly first: the table of model
 /// G (`fft::gemm`), so the error model and the backend round the same values.
-fn root(j: i64, k: i64, n: usize, sign: f64) -> (f64, f64) {
+pub(crate) fn root(j: i64, k: i64, n: usize, sign: f64) -> (f64, f64) {
     let r = (j * k).rem_euclid(n as i64) as u64;
     let dir = if sign < 0.0 {
         Direction::Forward

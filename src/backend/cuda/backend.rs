@@ -19,16 +19,15 @@
 
 use super::device::{DeviceBuf, Gpu, drv, launch_cfg};
 use super::fft::{Dtype, FftKind, PlanKey, XtPlan};
-use super::{ContractGemms, CudaError, GemmShape, PlanCache, gauss_gemm};
+use super::{
+    ContractGemms, CudaError, DftStep, GemmShape, PlanCache, check_steps, forward_steps,
+    gauss_gemm, inverse_steps,
+};
 use crate::backend::{
     AdamScalars, Backend, ContractForm, CpDims, CpFactors, MemStats, Modes, Pointwise,
     SpectralForward, SpectralInverse, SpectralTransform, contract_dims,
 };
 
-/// The CUDA backend runs spectral layers with cuFFT only: `mpno` checks configs before a run
-/// starts (`cuda_transforms` in main.rs, exit 2), so reaching this is a bug.
-const NO_GEMM: &str = "the cuda backend has no GEMM spectral transform yet (issue 24); \
-                       set model.spectral_transform = \"fft\" for --device cuda";
 use crate::fno::loss::LossKind;
 use crate::precision::Format;
 use cudarc::cublas::CudaBlas;
@@ -192,7 +191,19 @@ pub struct Cuda {
     gpu: Gpu,
     blas: CudaBlas,
     plans: PlanCache<PlanKey, XtPlan>,
+    dft_plans: PlanCache<DftKey, DftPlan>,
     ones: std::sync::Mutex<std::collections::HashMap<usize, Arc<DeviceBuf<u8>>>>,
+}
+
+/// A GEMM spectral transform (`super::dft`): (forward, lines, grid, modes, scale bits,
+/// hermitian, format).
+type DftKey = (bool, usize, Vec<usize>, Vec<usize>, u64, bool, Format);
+
+/// A GEMM spectral transform's steps with their tables on the device (cached per key: built
+/// and uploaded once, not at every call).
+struct DftPlan {
+    steps: Vec<DftStep>,
+    tables: Vec<GpuTensor>,
 }
 
 /// A complex operand of Gauss's contraction stored (na, nb, k), conjugated and/or transposed
@@ -261,10 +272,24 @@ impl Cuda {
             ));
         }
         let blas = CudaBlas::new(gpu.stream().clone()).map_err(drv)?;
+        // Sums in fp32 even where a GEMM writes fp16/bf16: by default cuBLAS may do split-K
+        // reductions in the output type, which the error models (fp32 sums, one rounding of
+        // the result) do not allow.
+        // SAFETY: a plain setter on the live handle.
+        let status = unsafe {
+            blas::cublasSetMathMode(
+                *blas.handle(),
+                blas::cublasMath_t::CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION,
+            )
+        };
+        if status != blas::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+            return Err(CudaError::Driver(format!("cublasSetMathMode: {status:?}")));
+        }
         Ok(Cuda {
             gpu,
             blas,
             plans: PlanCache::default(),
+            dft_plans: PlanCache::default(),
             ones: Default::default(),
         })
     }
@@ -461,10 +486,29 @@ impl Cuda {
         if let Err(e) = modes.check_grid(&grid) {
             panic!("rfft_modes: {e}");
         }
-        assert_eq!(opt.transform, SpectralTransform::Fft, "{NO_GEMM}");
         let bc: usize = x.shape[..split].iter().product();
-        let s = Self::spectral_dims(bc, &grid, &modes.0);
         let x = self.as_format(x, opt.format)?;
+        if opt.transform == SpectralTransform::Gemm {
+            let key = (
+                true,
+                bc,
+                grid.clone(),
+                modes.0.clone(),
+                opt.scale.to_bits(),
+                opt.hermitian,
+                opt.format,
+            );
+            let out = self.run_dft(&*self.dft_plan(key)?, &x.buf, x.dtype)?;
+            let mut shape = x.shape[..split].to_vec();
+            shape.extend(modes.kept_shape());
+            return Ok(GpuCTensor {
+                buf: out,
+                shape,
+                format: x.format,
+                dtype: x.dtype,
+            });
+        }
+        let s = Self::spectral_dims(bc, &grid, &modes.0);
         let dt = x.dtype;
         let nh = s.nl / 2 + 1;
         // 1. R2C along the last axis.
@@ -523,10 +567,29 @@ impl Cuda {
         if let Err(e) = Modes(modes.clone()).check_grid(grid) {
             panic!("irfft_modes: {e}");
         }
-        assert_eq!(opt.transform, SpectralTransform::Fft, "{NO_GEMM}");
         let bc: usize = x.shape[..split].iter().product();
-        let s = Self::spectral_dims(bc, grid, &modes);
         let x = self.as_cformat(x, opt.format)?;
+        if opt.transform == SpectralTransform::Gemm {
+            let key = (
+                false,
+                bc,
+                grid.to_vec(),
+                modes,
+                opt.scale.to_bits(),
+                opt.hermitian,
+                opt.format,
+            );
+            let out = self.run_dft(&*self.dft_plan(key)?, &x.buf, x.dtype)?;
+            let mut shape = x.shape[..split].to_vec();
+            shape.extend_from_slice(grid);
+            return Ok(GpuTensor {
+                buf: out,
+                shape,
+                format: x.format,
+                dtype: x.dtype,
+            });
+        }
+        let s = Self::spectral_dims(bc, grid, &modes);
         let dt = x.dtype;
         let nh = s.nl / 2 + 1;
         // 1. Scatter the kept modes (zeros elsewhere) with scale and 1/c_k for the adjoint.
@@ -562,7 +625,83 @@ impl Cuda {
         Ok(out)
     }
 
-    /// Batched `C_b = op(A_b) op(B_b) + beta C_b` (column-major, cuBLAS conventions) with fp32
+    /// The cached steps and device tables of a GEMM spectral transform (built on first use).
+    fn dft_plan(&self, key: DftKey) -> Result<Arc<DftPlan>, CudaError> {
+        self.dft_plans.get_or_try(&key.clone(), || {
+            let (forward, lines, grid, modes, scale, hermitian, format) = key;
+            let (modes, scale) = (Modes(modes), f64::from_bits(scale));
+            let (steps, input) = if forward {
+                let steps = forward_steps(lines, &grid, &modes, scale, hermitian, format);
+                (steps, lines * grid.iter().product::<usize>())
+            } else {
+                let steps = inverse_steps(lines, &grid, &modes, scale, hermitian, format);
+                (
+                    steps,
+                    2 * lines * modes.kept_shape().iter().product::<usize>(),
+                )
+            };
+            check_steps(&steps, input).map_err(CudaError::Driver)?;
+            let tables = steps
+                .iter()
+                .map(|s| {
+                    // The tables hold values of the format already: uploading changes nothing.
+                    let dtype = Dtype::of(stored(format))?;
+                    Ok(GpuTensor {
+                        buf: self.gpu.upload(&f32_to_storage(&s.table, dtype))?,
+                        shape: vec![s.table.len()],
+                        format: stored(format),
+                        dtype,
+                    })
+                })
+                .collect::<Result<Vec<_>, CudaError>>()?;
+            Ok(DftPlan { steps, tables })
+        })
+    }
+
+    /// A GEMM spectral transform's steps on `input` (values of type `dt`): the rotation kernel
+    /// where a step asks for it, then its GEMM (fp32 sums, alpha = the step's, the result in
+    /// `dt`); returns the last step's output.
+    fn run_dft(
+        &self,
+        plan: &DftPlan,
+        input: &DeviceBuf<u8>,
+        dt: Dtype,
+    ) -> Result<DeviceBuf<u8>, CudaError> {
+        let mut last: Option<DeviceBuf<u8>> = None;
+        for (s, table) in plan.steps.iter().zip(&plan.tables) {
+            let cur = last.as_ref().unwrap_or(input);
+            let rotated = match s.rotate {
+                Some((outer, rows, inner)) => {
+                    let mut y = self
+                        .gpu
+                        .alloc_bytes(2 * outer * rows * inner * dt.bytes())?;
+                    let (r64, i64_) = ((outer * rows) as u64, inner as u64);
+                    launch!(self.gpu, "spectral", format!("rotate_{}", dt.suffix()), outer * rows * inner / 2;
+                        &cur.slice, &mut y.slice, &r64, &i64_)?;
+                    Some(y)
+                }
+                None => None,
+            };
+            let data = rotated.as_ref().unwrap_or(cur);
+            let out = self.gpu.alloc_bytes(s.out_len * dt.bytes())?;
+            let g = &s.shape;
+            let (tab, dat) = (self.addr(&table.buf), self.addr(data));
+            let (a, b) = if s.table_is_a { (tab, dat) } else { (dat, tab) };
+            self.gemm(
+                g.trans,
+                (g.m, g.n, g.k),
+                (a, g.lda, g.sa, dt),
+                (b, g.ldb, g.sb, dt),
+                (s.alpha, 0.0),
+                (self.addr(&out), g.ldc, g.sc, dt),
+                g.batch,
+            )?;
+            last = Some(out);
+        }
+        last.ok_or_else(|| CudaError::Driver("a GEMM transform with no steps".into()))
+    }
+
+    /// Batched `C_b = alpha op(A_b) op(B_b) + beta C_b` (column-major, cuBLAS conventions) with fp32
     /// compute, on raw device pointers: each operand is (pointer, leading dimension, stride
     /// between batch entries in elements, type).
     #[allow(clippy::too_many_arguments)]
@@ -572,7 +711,7 @@ impl Cuda {
         (m, n, k): (usize, usize, usize),
         a: (u64, usize, usize, Dtype),
         b: (u64, usize, usize, Dtype),
-        beta: f32,
+        (alpha, beta): (f32, f32),
         c: (u64, usize, usize, Dtype),
         batch: usize,
     ) -> Result<(), CudaError> {
@@ -590,7 +729,7 @@ impl Cuda {
                 Dtype::Bf16 => blas::cudaDataType::CUDA_R_16BF,
             }
         };
-        let alpha = 1.0f32;
+        self.gpu.bind()?;
         let int = |v: usize, what: &str| -> Result<i32, CudaError> {
             i32::try_from(v).map_err(|_| {
                 CudaError::Unsupported(format!("GEMM {what} = {v} exceeds cuBLAS's 32-bit sizes"))
@@ -669,7 +808,7 @@ impl Cuda {
             (s.m, s.n, s.k),
             (self.addr(a.0), s.lda, s.sa, a.1),
             (self.addr(b.0), s.ldb, s.sb, b.1),
-            0.0,
+            (1.0, 0.0),
             (self.addr(c.0), s.ldc, s.sc, c.1),
             s.batch,
         )
@@ -1241,7 +1380,7 @@ impl Backend for Cuda {
                 (p, co, ci),
                 (self.addr(&xs.buf), p, ci * p, dt),
                 (self.addr(&ws.buf), ci, 0, dt),
-                0.0,
+                (1.0, 0.0),
                 (self.addr(&y.buf), p, co * p, dt),
                 b,
             )?;
@@ -1284,7 +1423,7 @@ impl Backend for Cuda {
                 (p, ci, co),
                 (self.addr(&gs.buf), p, co * p, dt),
                 (self.addr(&ws.buf), ci, 0, dt),
-                0.0,
+                (1.0, 0.0),
                 (self.addr(&gx.buf), p, ci * p, dt),
                 b,
             )?;
@@ -1297,7 +1436,7 @@ impl Backend for Cuda {
                 (ci, co, p),
                 (self.addr(&xs.buf), p, ci * p, dt),
                 (self.addr(&gs.buf), p, co * p, dt),
-                0.0,
+                (1.0, 0.0),
                 (self.addr(&part.buf), ci, ci * co, Dtype::F32),
                 b,
             )?;
@@ -1308,7 +1447,7 @@ impl Backend for Cuda {
                 (ci * co, 1, b),
                 (self.addr(&part.buf), ci * co, 0, Dtype::F32),
                 (self.addr(&ones), b, 0, Dtype::F32),
-                0.0,
+                (1.0, 0.0),
                 (self.addr(&gw32.buf), ci * co, 0, Dtype::F32),
                 1,
             )?;

@@ -166,6 +166,12 @@ impl Gpu {
     }
 
     /// The stream all work is queued on.
+    /// Make this GPU's context current on the calling thread (for raw cuBLAS / cuFFT calls;
+    /// cudarc's own allocations and launches do this themselves).
+    pub(super) fn bind(&self) -> Result<(), CudaError> {
+        self.ctx.bind_to_thread().map_err(drv)
+    }
+
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }

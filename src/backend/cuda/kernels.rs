@@ -119,6 +119,9 @@ pub const KERNEL_NAMES: &[(&str, &[&str])] = &[
             "inv_last_f32",
             "inv_last_f16",
             "inv_last_bf16",
+            "rotate_f32",
+            "rotate_f16",
+            "rotate_bf16",
         ],
     ),
     (

@@ -11,6 +11,7 @@ mod backend;
 mod cache;
 #[cfg(feature = "cuda")]
 mod device;
+mod dft;
 #[cfg(feature = "cuda")]
 mod fft;
 mod gemm;
@@ -21,6 +22,7 @@ pub use backend::{Cuda, GpuCTensor, GpuChecks, GpuTensor, catch};
 pub use cache::{MemTracker, PlanCache};
 #[cfg(feature = "cuda")]
 pub use device::{DeviceBuf, Gpu};
+pub use dft::{DftStep, check_steps, forward_steps, inverse_steps};
 #[cfg(feature = "cuda")]
 pub use fft::{Dtype, FftKind, HalfFft, PlanKey, XtPlan};
 pub use gemm::{ContractGemms, GemmShape, gauss_gemm};
