@@ -45,8 +45,8 @@ pub struct DftStep {
     /// The table (the GEMM's constant factor), row-major as the module docs state it, values
     /// already rounded to the format (exact in f32).
     pub table: Vec<f32>,
-    /// The call: A = the data (the right factor of the row-major product), B = the table...
-    /// or the reverse: see [`DftStep::table_is_a`].
+    /// The call, in cuBLAS's column-major terms (module docs); which operand is the table is
+    /// [`DftStep::table_is_a`].
     pub shape: GemmShape,
     /// Whether the table is cuBLAS's A operand (the right factor: the last-axis steps) or B
     /// (the left factor: the complex axes).
