@@ -94,6 +94,46 @@ fn keep_pool_memory(ctx: &Arc<CudaContext>) -> Result<(), CudaError> {
     Ok(())
 }
 
+/// `src` compiled by NVRTC to machine code for compute capability `major.minor` (a CUBIN,
+/// `--gpu-architecture=sm_XY`), with or without fused multiply-adds; the error carries NVRTC's
+/// log. The fallback of [`Gpu::function`] where the driver refuses NVRTC's PTX version.
+fn compile_cubin(src: &str, major: i32, minor: i32, fmad: bool) -> Result<Vec<u8>, String> {
+    use cudarc::nvrtc::{result, sys};
+    let code = std::ffi::CString::new(src).map_err(|e| e.to_string())?;
+    let prog = result::create_program(&code, None).map_err(|e| format!("{e:?}"))?;
+    let options = [
+        format!("--gpu-architecture=sm_{major}{minor}"),
+        format!("--fmad={fmad}"),
+    ];
+    // SAFETY: `prog` is a live program (destroyed below, once); the out-buffers are sized by
+    // the size queries before each read.
+    unsafe {
+        let compiled = result::compile_program(prog, &options).map_err(|e| {
+            let log = result::get_program_log(prog)
+                .map(|l| {
+                    std::ffi::CStr::from_ptr(l.as_ptr())
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .unwrap_or_default();
+            format!("{e:?}: {log}")
+        });
+        let image = compiled.and_then(|()| {
+            let mut size = 0usize;
+            sys::nvrtcGetCUBINSize(prog, &mut size)
+                .result()
+                .map_err(|e| format!("{e:?}"))?;
+            let mut buf = vec![0u8; size];
+            sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr() as *mut std::ffi::c_char)
+                .result()
+                .map_err(|e| format!("{e:?}"))?;
+            Ok(buf)
+        });
+        let _ = result::destroy_program(prog);
+        image
+    }
+}
+
 /// A device buffer whose bytes count in its [`Gpu`]'s memory tracker while it lives.
 ///
 /// An empty buffer holds one element of device memory (the driver refuses allocations of zero
@@ -225,19 +265,32 @@ impl Gpu {
             };
             let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
                 .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))?;
-            self.ctx.load_module(ptx).map_err(|e| {
-                use cudarc::driver::sys::CUresult;
-                if e.0 == CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
-                    let (nvrtc, driver) = versions();
-                    CudaError::PtxVersion {
-                        file: file.into(),
-                        nvrtc,
-                        driver,
-                    }
-                } else {
-                    drv(e)
+            match self.ctx.load_module(ptx) {
+                Ok(m) => Ok(m),
+                Err(e)
+                    if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION =>
+                {
+                    // PTX from an NVRTC newer than the driver is refused; machine code for this
+                    // very GPU (a CUBIN) is not (minor-version compatibility): try that.
+                    let fmad = file != "adam";
+                    let cubin = compile_cubin(&src, major, minor, fmad);
+                    let loaded = cubin.and_then(|c| {
+                        self.ctx
+                            .load_module(cudarc::nvrtc::Ptx::from_binary(c))
+                            .map_err(|e| format!("{e:?}"))
+                    });
+                    loaded.map_err(|why| {
+                        let (nvrtc, driver) = versions();
+                        eprintln!("kernels/{file}.cu as a CUBIN for sm_{major}{minor}: {why}");
+                        CudaError::PtxVersion {
+                            file: file.into(),
+                            nvrtc,
+                            driver,
+                        }
+                    })
                 }
-            })
+                Err(e) => Err(drv(e)),
+            }
         })?;
         module.load_function(name).map_err(drv)
     }
