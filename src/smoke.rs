@@ -85,17 +85,11 @@ pub fn backend_checks<B: Backend<T = f32>>(be: &B, mut report: impl FnMut(&Check
     done
 }
 
-/// Seeded values in [-1, 1) (xorshift64*; the check needs no statistical quality).
+/// `n` seeded values uniform in [-1, 1) (`experiments::noise`), as f32.
 fn values(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s >> 12;
-            s ^= s << 25;
-            s ^= s >> 27;
-            let u = (s.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
-            (2.0 * u - 1.0) as f32
-        })
+    crate::experiments::noise(n, seed, 0)
+        .iter()
+        .map(|&v| v as f32)
         .collect()
 }
 

@@ -326,6 +326,24 @@ impl Cuda {
         })
     }
 
+    /// Host values rounded to `format`'s storage type on the device (the fallible body of
+    /// [`Backend::upload`]).
+    fn upload_real(
+        &self,
+        shape: &[usize],
+        data: &[f32],
+        format: Format,
+    ) -> Result<GpuTensor, CudaError> {
+        let format = stored(format);
+        let dtype = Dtype::of(format)?;
+        Ok(GpuTensor {
+            buf: self.gpu.upload(&f32_to_storage(data, dtype))?,
+            shape: shape.to_vec(),
+            format,
+            dtype,
+        })
+    }
+
     fn complex(&self, shape: Vec<usize>, format: Format) -> Result<GpuCTensor, CudaError> {
         let format = stored(format);
         let dtype = Dtype::of(format)?;
@@ -641,18 +659,10 @@ impl Cuda {
                 )
             };
             check_steps(&steps, input).map_err(CudaError::Driver)?;
+            // The tables hold values of the format already: uploading changes nothing.
             let tables = steps
                 .iter()
-                .map(|s| {
-                    // The tables hold values of the format already: uploading changes nothing.
-                    let dtype = Dtype::of(stored(format))?;
-                    Ok(GpuTensor {
-                        buf: self.gpu.upload(&f32_to_storage(&s.table, dtype))?,
-                        shape: vec![s.table.len()],
-                        format: stored(format),
-                        dtype,
-                    })
-                })
+                .map(|s| self.upload_real(&[s.table.len()], &s.table, format))
                 .collect::<Result<Vec<_>, CudaError>>()?;
             Ok(DftPlan { steps, tables })
         })
@@ -1196,15 +1206,7 @@ impl Backend for Cuda {
             "upload: shape {shape:?} does not match {} values",
             data.len()
         );
-        let format = stored(format);
-        let dtype = Self::dtype(format);
-        let buf = self.gpu.upload(&f32_to_storage(data, dtype)).or_fail();
-        GpuTensor {
-            shape: shape.to_vec(),
-            format,
-            dtype,
-            buf,
-        }
+        self.upload_real(shape, data, format).or_fail()
     }
 
     fn upload_complex(&self, shape: &[usize], data: &[f32], format: Format) -> GpuCTensor {

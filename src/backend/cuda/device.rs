@@ -256,11 +256,12 @@ impl Gpu {
             let src = full_source(file)
                 .ok_or_else(|| CudaError::Compile(file.into(), "no such kernel file".into()))?;
             let (major, minor) = self.ctx.compute_capability().map_err(drv)?;
+            // Adam without fused multiply-adds does the CPU reference's operations one
+            // rounding at a time, so the GPU optimizer step is bit-identical to it.
+            let fmad = file != "adam";
             let opts = cudarc::nvrtc::CompileOptions {
                 options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
-                // Adam without fused multiply-adds does the CPU reference's operations one
-                // rounding at a time, so the GPU optimizer step is bit-identical to it.
-                fmad: (file == "adam").then_some(false),
+                fmad: (!fmad).then_some(false),
                 ..Default::default()
             };
             let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
@@ -272,7 +273,6 @@ impl Gpu {
                 {
                     // PTX from an NVRTC newer than the driver is refused; machine code for this
                     // very GPU (a CUBIN) is not (minor-version compatibility): try that.
-                    let fmad = file != "adam";
                     let cubin = compile_cubin(&src, major, minor, fmad);
                     let loaded = cubin.and_then(|c| {
                         self.ctx

@@ -36,6 +36,8 @@
 //! is written (A = the right factor, B = the left one).
 
 use super::GemmShape;
+// `root`: exp(sign 2 pi i (j k mod n) / n), the same f64 table entries the CPU's emulation rounds.
+use crate::backend::dft_gemm::root;
 use crate::backend::{Modes, herm_weight};
 use crate::precision::{Format, round};
 
@@ -58,12 +60,6 @@ pub struct DftStep {
     pub out_len: usize,
     /// cuBLAS's alpha: `scale` on the last step, 1 elsewhere.
     pub alpha: f32,
-}
-
-/// exp(sign 2 pi i (j k mod n) / n): the backend's table entry (`dft_gemm::root`), the same
-/// f64 values the CPU's emulation rounds.
-fn root(j: i64, k: i64, n: usize, sign: f64) -> (f64, f64) {
-    crate::backend::dft_gemm::root(j, k, n, sign)
 }
 
 /// `v` rounded to `fmt` once, as f32 (exact: every GPU format's values are f32 values).
