@@ -6,10 +6,20 @@ use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, LaunchConfig,
     PushKernelArg, ValidAsZeroBits,
 };
-use std::sync::{Arc, Mutex};
+use cudarc::nvrtc::Ptx;
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub(super) fn drv(e: impl std::fmt::Debug) -> CudaError {
     CudaError::Driver(format!("{e:?}"))
+}
+
+/// Kernel images that loaded (PTX, or a CUBIN where the driver refused the PTX), by kernel
+/// file and compute capability: NVRTC compiles each file once per process, and every further
+/// context (each test builds its own backend, on parallel threads) only loads the image. The
+/// cache's lock is held while a file compiles, so a file is never compiled twice.
+fn images() -> &'static PlanCache<(String, i32, i32), Ptx> {
+    static IMAGES: OnceLock<PlanCache<(String, i32, i32), Ptx>> = OnceLock::new();
+    IMAGES.get_or_init(PlanCache::default)
 }
 
 pub(super) fn devices() -> Result<Vec<DeviceInfo>, CudaError> {
@@ -253,46 +263,69 @@ impl Gpu {
 
     fn load_function(&self, file: &str, name: &str) -> Result<CudaFunction, CudaError> {
         let module = self.modules.get_or_try(&file.to_string(), || {
-            let src = full_source(file)
-                .ok_or_else(|| CudaError::Compile(file.into(), "no such kernel file".into()))?;
             let (major, minor) = self.ctx.compute_capability().map_err(drv)?;
-            // Adam without fused multiply-adds does the CPU reference's operations one
-            // rounding at a time, so the GPU optimizer step is bit-identical to it.
-            let fmad = file != "adam";
-            let opts = cudarc::nvrtc::CompileOptions {
-                options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
-                fmad: (!fmad).then_some(false),
-                ..Default::default()
-            };
-            let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
-                .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))?;
-            match self.ctx.load_module(ptx) {
-                Ok(m) => Ok(m),
-                Err(e)
-                    if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION =>
-                {
-                    // PTX from an NVRTC newer than the driver is refused; machine code for this
-                    // very GPU (a CUBIN) is not (minor-version compatibility): try that.
-                    let cubin = compile_cubin(&src, major, minor, fmad);
-                    let loaded = cubin.and_then(|c| {
-                        self.ctx
-                            .load_module(cudarc::nvrtc::Ptx::from_binary(c))
-                            .map_err(|e| format!("{e:?}"))
-                    });
-                    loaded.map_err(|why| {
-                        let (nvrtc, driver) = versions();
-                        eprintln!("kernels/{file}.cu as a CUBIN for sm_{major}{minor}: {why}");
-                        CudaError::PtxVersion {
-                            file: file.into(),
-                            nvrtc,
-                            driver,
-                        }
-                    })
-                }
-                Err(e) => Err(drv(e)),
+            // The image another context of this process loaded, or a new one: this context's
+            // module comes from the compile that made it.
+            let mut fresh = None;
+            let image = images().get_or_try(&(file.to_string(), major, minor), || {
+                let (image, module) = self.compile_and_load(file, major, minor)?;
+                fresh = Some(module);
+                Ok::<_, CudaError>(image)
+            })?;
+            match fresh {
+                Some(module) => Ok(module),
+                None => self.ctx.load_module((*image).clone()).map_err(drv),
             }
         })?;
         module.load_function(name).map_err(drv)
+    }
+
+    /// `kernels/FILE.cu` compiled by NVRTC for compute capability `major.minor` and loaded into
+    /// this context: PTX, or a CUBIN where the driver refuses the PTX's version. Returns the
+    /// image that loaded with its module.
+    fn compile_and_load(
+        &self,
+        file: &str,
+        major: i32,
+        minor: i32,
+    ) -> Result<(Ptx, Arc<CudaModule>), CudaError> {
+        let src = full_source(file)
+            .ok_or_else(|| CudaError::Compile(file.into(), "no such kernel file".into()))?;
+        // Adam without fused multiply-adds does the CPU reference's operations one
+        // rounding at a time, so the GPU optimizer step is bit-identical to it.
+        let fmad = file != "adam";
+        let opts = cudarc::nvrtc::CompileOptions {
+            options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+            fmad: (!fmad).then_some(false),
+            ..Default::default()
+        };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
+            .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))?;
+        match self.ctx.load_module(ptx.clone()) {
+            Ok(m) => Ok((ptx, m)),
+            Err(e) if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION => {
+                // PTX from an NVRTC newer than the driver is refused; machine code for this
+                // very GPU (a CUBIN) is not (minor-version compatibility): try that.
+                let loaded = compile_cubin(&src, major, minor, fmad).and_then(|c| {
+                    let cubin = Ptx::from_binary(c);
+                    let m = self
+                        .ctx
+                        .load_module(cubin.clone())
+                        .map_err(|e| format!("{e:?}"))?;
+                    Ok((cubin, m))
+                });
+                loaded.map_err(|why| {
+                    let (nvrtc, driver) = versions();
+                    eprintln!("kernels/{file}.cu as a CUBIN for sm_{major}{minor}: {why}");
+                    CudaError::PtxVersion {
+                        file: file.into(),
+                        nvrtc,
+                        driver,
+                    }
+                })
+            }
+            Err(e) => Err(drv(e)),
+        }
     }
 
     /// Number of kernel files compiled so far.
