@@ -25,6 +25,22 @@ fn plan_cache_builds_each_key_once_and_does_not_cache_failures() {
     assert_eq!(cache.len(), 1, "a failed build must not be cached");
 }
 
+/// A build that panics (a failing test) leaves the cache usable: the kernel images are cached
+/// per process, and one failure must not fail every later test with a poisoned lock.
+#[test]
+fn plan_cache_survives_a_build_that_panicked() {
+    let cache: PlanCache<usize, String> = PlanCache::default();
+    cache.get_or_try::<()>(&1, || Ok("one".into())).unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = cache.get_or_try::<()>(&2, || panic!("build failed"));
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(cache.len(), 1, "the panicked build must not be cached");
+    let v = cache.get_or_try::<()>(&2, || Ok("two".into())).unwrap();
+    assert_eq!((*v).as_str(), "two");
+    assert_eq!(*cache.get_or_try::<()>(&1, || Err(())).unwrap(), "one");
+}
+
 #[test]
 fn memory_tracker_counts_live_and_peak_bytes() {
     let mut m = MemTracker::default();

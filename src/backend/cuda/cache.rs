@@ -22,7 +22,7 @@ impl<K: Eq + Hash + Clone, V> Default for PlanCache<K, V> {
 impl<K: Eq + Hash + Clone, V> PlanCache<K, V> {
     /// The plan for `key`, built by `make` on first use. A failed build is not cached.
     pub fn get_or_try<E>(&self, key: &K, make: impl FnOnce() -> Result<V, E>) -> Result<Arc<V>, E> {
-        let mut map = self.map.lock().expect("plan cache poisoned");
+        let mut map = self.lock();
         if let Some(v) = map.get(key) {
             return Ok(v.clone());
         }
@@ -30,9 +30,17 @@ impl<K: Eq + Hash + Clone, V> PlanCache<K, V> {
         map.insert(key.clone(), v.clone());
         Ok(v)
     }
+    /// The map, also after a panic elsewhere while it was locked (a test that failed while
+    /// building a plan): an entry is inserted only once built, so the map is never half-written,
+    /// and one failed test must not fail every later user of a process-wide cache.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<V>>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
     /// Number of cached plans.
     pub fn len(&self) -> usize {
-        self.map.lock().expect("plan cache poisoned").len()
+        self.lock().len()
     }
     /// Whether no plan is cached.
     pub fn is_empty(&self) -> bool {
