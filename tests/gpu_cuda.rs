@@ -157,6 +157,51 @@ fn gpu() -> Option<cuda::Gpu> {
     }
 }
 
+/// Every kernel file compiles with the real NVRTC (it needs no GPU: libnvrtc on the loader path,
+/// e.g. the pip `nvidia/cu13/lib` folder) exactly as `Gpu::function` compiles it, as PTX for
+/// the A100 and H100/H200 (compute 8.0, 9.0) and as the CUBIN fallback for sm_90, and the PTX
+/// defines every kernel the backend launches under its unmangled name. Skips where NVRTC cannot
+/// be loaded, but fails where a driver is present and NVRTC is not (the backend could not run).
+#[test]
+fn every_kernel_file_compiles_with_nvrtc() {
+    // SAFETY: only tries to dlopen the library.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        assert!(
+            !cuda::driver_present(),
+            "a CUDA driver is present but libnvrtc cannot be loaded (LD_LIBRARY_PATH)"
+        );
+        eprintln!("SKIPPED (NVRTC not on the loader path): kernels not compiled");
+        return;
+    }
+    for (file, names) in cuda::KERNEL_NAMES {
+        for (major, minor) in [(8, 0), (9, 0)] {
+            let ptx = cuda::compile_ptx(file, major, minor)
+                .unwrap_or_else(|e| panic!("compute_{major}{minor}: {e}"))
+                .to_src();
+            assert!(
+                ptx.contains(&format!(".target sm_{major}{minor}")),
+                "{file}.cu: PTX not for compute_{major}{minor}"
+            );
+            for name in *names {
+                assert!(
+                    ptx.contains(&format!(".entry {name}(")),
+                    "{file}.cu: kernel {name} missing from the PTX for compute_{major}{minor}"
+                );
+            }
+        }
+        let cubin = cuda::compile_cubin(file, 9, 0).unwrap_or_else(|e| panic!("{file}.cu: {e}"));
+        assert_eq!(
+            &cubin[..4],
+            b"\x7fELF",
+            "{file}.cu: the CUBIN is not an ELF image"
+        );
+    }
+    eprintln!(
+        "NVRTC compiled {} kernel files (compute_80, compute_90, sm_90)",
+        cuda::KERNEL_NAMES.len()
+    );
+}
+
 /// Empty buffers: the driver refuses zero-byte allocations, so `Gpu` hands out a one-element
 /// allocation of length 0 that counts 0 bytes; uploads, copies, conversions and downloads of
 /// it work and return nothing.

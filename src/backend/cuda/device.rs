@@ -104,12 +104,37 @@ fn keep_pool_memory(ctx: &Arc<CudaContext>) -> Result<(), CudaError> {
     Ok(())
 }
 
-/// `src` compiled by NVRTC to machine code for compute capability `major.minor` (a CUBIN,
-/// `--gpu-architecture=sm_XY`), with or without fused multiply-adds; the error carries NVRTC's
-/// log. The fallback of [`Gpu::function`] where the driver refuses NVRTC's PTX version.
-fn compile_cubin(src: &str, major: i32, minor: i32, fmad: bool) -> Result<Vec<u8>, String> {
+/// Whether `kernels/FILE.cu` is compiled with fused multiply-adds: all but Adam, which does
+/// the CPU reference's operations one rounding at a time, so the GPU optimizer step is
+/// bit-identical to it.
+fn fmad(file: &str) -> bool {
+    file != "adam"
+}
+
+/// `kernels/FILE.cu` (with the common header) as NVRTC compiles it for [`Gpu::function`]: PTX
+/// for virtual architecture `compute_XY` of compute capability `major.minor`. Needs only
+/// libnvrtc (no driver, no GPU), so the kernels can be compiled where there is no GPU.
+pub fn compile_ptx(file: &str, major: i32, minor: i32) -> Result<Ptx, CudaError> {
+    let src = full_source(file)
+        .ok_or_else(|| CudaError::Compile(file.into(), "no such kernel file".into()))?;
+    let opts = cudarc::nvrtc::CompileOptions {
+        options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+        fmad: (!fmad(file)).then_some(false),
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
+        .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))
+}
+
+/// `kernels/FILE.cu` compiled by NVRTC to machine code for compute capability `major.minor` (a
+/// CUBIN, `--gpu-architecture=sm_XY`), fused multiply-adds as in [`compile_ptx`]; the error
+/// carries NVRTC's log. The fallback of [`Gpu::function`] where the driver refuses NVRTC's PTX
+/// version. Needs only libnvrtc.
+pub fn compile_cubin(file: &str, major: i32, minor: i32) -> Result<Vec<u8>, String> {
+    let src = full_source(file).ok_or_else(|| format!("no kernel file {file}"))?;
+    let fmad = fmad(file);
     use cudarc::nvrtc::{result, sys};
-    let code = std::ffi::CString::new(src).map_err(|e| e.to_string())?;
+    let code = std::ffi::CString::new(src.as_str()).map_err(|e| e.to_string())?;
     let prog = result::create_program(&code, None).map_err(|e| format!("{e:?}"))?;
     let options = [
         format!("--gpu-architecture=sm_{major}{minor}"),
@@ -289,24 +314,13 @@ impl Gpu {
         major: i32,
         minor: i32,
     ) -> Result<(Ptx, Arc<CudaModule>), CudaError> {
-        let src = full_source(file)
-            .ok_or_else(|| CudaError::Compile(file.into(), "no such kernel file".into()))?;
-        // Adam without fused multiply-adds does the CPU reference's operations one
-        // rounding at a time, so the GPU optimizer step is bit-identical to it.
-        let fmad = file != "adam";
-        let opts = cudarc::nvrtc::CompileOptions {
-            options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
-            fmad: (!fmad).then_some(false),
-            ..Default::default()
-        };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
-            .map_err(|e| CudaError::Compile(file.into(), format!("{e:?}")))?;
+        let ptx = compile_ptx(file, major, minor)?;
         match self.ctx.load_module(ptx.clone()) {
             Ok(m) => Ok((ptx, m)),
             Err(e) if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_UNSUPPORTED_PTX_VERSION => {
                 // PTX from an NVRTC newer than the driver is refused; machine code for this
                 // very GPU (a CUBIN) is not (minor-version compatibility): try that.
-                let loaded = compile_cubin(&src, major, minor, fmad).and_then(|c| {
+                let loaded = compile_cubin(file, major, minor).and_then(|c| {
                     let cubin = Ptx::from_binary(c);
                     let m = self
                         .ctx

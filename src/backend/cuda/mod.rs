@@ -21,7 +21,7 @@ mod kernels;
 pub use backend::{Cuda, GpuCTensor, GpuChecks, GpuTensor, catch};
 pub use cache::{MemTracker, PlanCache};
 #[cfg(feature = "cuda")]
-pub use device::{DeviceBuf, Gpu};
+pub use device::{DeviceBuf, Gpu, compile_cubin, compile_ptx};
 pub use dft::{DftStep, check_steps, forward_steps, inverse_steps};
 #[cfg(feature = "cuda")]
 pub use fft::{Dtype, FftKind, HalfFft, PlanKey, XtPlan};
