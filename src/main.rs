@@ -1326,6 +1326,10 @@ fn run_smoke() -> Result<(), Failure> {
         checks.extend(ran);
     }
     let secs = t.elapsed().as_secs_f64();
+    // What the loader picked (a toolkit of another CUDA version can shadow the intended one).
+    for lib in mpno::backend::cuda::loaded_libraries() {
+        println!("smoke: loaded {lib}");
+    }
     match checks.iter().find(|c| c.outcome.is_err()) {
         None if checks.len() == 5 => {
             println!("smoke: PASS (5 checks, {secs:.1} s)");

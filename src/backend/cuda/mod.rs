@@ -94,6 +94,35 @@ pub fn devices() -> Result<Vec<DeviceInfo>, CudaError> {
     }
 }
 
+/// The CUDA libraries this process has loaded (libcuda, libnvrtc, libcublas(Lt), libcufft), as
+/// full paths from `/proc/self/maps`: what the loader really picked. cudarc tries the
+/// unversioned name (`libnvrtc.so`) before the versioned ones, so a toolkit of another CUDA
+/// version earlier on the loader path can win over the libraries the run meant; this says which.
+/// Empty where `/proc` is not readable.
+pub fn loaded_libraries() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|maps| cuda_libraries_in(&maps))
+        .unwrap_or_default()
+}
+
+/// The CUDA library paths named in a `/proc/PID/maps` text, sorted, each once.
+pub fn cuda_libraries_in(maps: &str) -> Vec<String> {
+    let mut libs: Vec<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|path| {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            ["libcuda.so", "libnvrtc", "libcublas", "libcufft"]
+                .iter()
+                .any(|lib| file.starts_with(lib))
+        })
+        .map(str::to_string)
+        .collect();
+    libs.sort_unstable();
+    libs.dedup();
+    libs
+}
+
 /// Whether a CUDA driver is present (libcuda loads).
 pub fn driver_present() -> bool {
     #[cfg(feature = "cuda")]
@@ -104,5 +133,31 @@ pub fn driver_present() -> bool {
     #[cfg(not(feature = "cuda"))]
     {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cuda_libraries_are_read_from_the_maps_text() {
+        let maps = "\
+7f00-7f10 r--p 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06
+7f10-7f20 r-xp 00010000 08:01 1 /usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06
+7f20-7f30 r--p 00000000 08:01 2 /usr/local/cuda/lib64/libnvrtc.so.12.8.93
+7f30-7f40 r--p 00000000 08:01 3 /x/nvidia/cu13/lib/libcublasLt.so.13
+7f40-7f50 r--p 00000000 08:01 4 /usr/lib/libcudart_fake.so
+7f50-7f60 rw-p 00000000 00:00 0
+7f60-7f70 r--p 00000000 08:01 5 /usr/lib/x86_64-linux-gnu/libm.so.6
+7f70-7f80 r--p 00000000 08:01 6 /x/nvidia/cu13/lib/libcufft.so.12
+";
+        assert_eq!(
+            super::cuda_libraries_in(maps),
+            [
+                "/usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06",
+                "/usr/local/cuda/lib64/libnvrtc.so.12.8.93",
+                "/x/nvidia/cu13/lib/libcublasLt.so.13",
+                "/x/nvidia/cu13/lib/libcufft.so.12",
+            ]
+        );
     }
 }
