@@ -142,6 +142,32 @@ impl Fixtures {
              formats = \"fp16,e4m3@tensor\"\nmodels = \"arithmetic\"\n",
         )
         .unwrap();
+        // Contraction experiments: a channel count of 0, fp64 operands, an unknown form, and
+        // more work than the limit.
+        for (name, fields) in [
+            (
+                "contraction_zero",
+                "formats = \"fp16\"\nchannels = [4, 0]\n",
+            ),
+            (
+                "contraction_fp64",
+                "formats = \"fp32,fp64\"\nchannels = [4]\n",
+            ),
+            (
+                "contraction_form",
+                "formats = \"fp16\"\nchannels = [4]\nforms = \"karatsuba\"\n",
+            ),
+            (
+                "contraction_huge",
+                "formats = \"fp16\"\nchannels = [65536, 65536]\ntrials = 100\n",
+            ),
+        ] {
+            std::fs::write(
+                p(&format!("experiments_bad/{name}.toml")),
+                format!("kind = \"contraction\"\ndescription = \"x\"\n{fields}"),
+            )
+            .unwrap();
+        }
         std::fs::create_dir(p("experiments")).unwrap();
         std::fs::write(
             p("experiments/good.toml"),
@@ -538,6 +564,30 @@ const CASES: &[Case] = &[
             "models",
             "models input, storage and gemm",
         ],
+        setup: none,
+    },
+    Case {
+        args: "figure contraction_zero --experiments {F}/experiments_bad --figures figs",
+        expect: &[
+            "contraction_zero.toml",
+            "channels",
+            "0: each channel count must be in 1..=65536",
+        ],
+        setup: none,
+    },
+    Case {
+        args: "figure contraction_fp64 --experiments {F}/experiments_bad --figures figs",
+        expect: &["formats", "fp64", "fp32 or narrower"],
+        setup: none,
+    },
+    Case {
+        args: "figure contraction_form --experiments {F}/experiments_bad --figures figs",
+        expect: &["forms", "karatsuba", "allowed: standard, gauss"],
+        setup: none,
+    },
+    Case {
+        args: "figure contraction_huge --experiments {F}/experiments_bad --figures figs",
+        expect: &["channels", "above the limit"],
         setup: none,
     },
     Case {

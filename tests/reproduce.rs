@@ -16,6 +16,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CONTRACT: &str = "basis,function,dim,s,mode,kind,format,model,measured,bound,lower_bound,ratio,prob_bound,constants,note";
 const STATS: &str =
     "input,dim,n,statistic,format,model,trials,measured,bound,ratio,prob_bound,note";
+/// The `contraction` experiments (docs/results-files.md, "Spectral contraction").
+const CONTRACTION: &str = "format,form,channels,outputs,rel_error_max,rel_error_rms,rel_bound_max,error_over_bound_max,above_bound,no_bound,note";
 const CROSSOVER: &str = "function,mode,format,model,s_star_bounds,bounds_how,level_bounds,s_star_measured,measured_how,level_measured";
 
 fn check_measurements(name: &str, path: &Path) -> (usize, usize) {
@@ -78,6 +80,31 @@ fn check_measurements(name: &str, path: &Path) -> (usize, usize) {
         rows += 1;
     }
     (rows, infinite)
+}
+
+/// Every output of every row under its own bound (the row's largest error / bound at most 1,
+/// none above), the bound defined for every output or the reason given; returns the rows.
+fn check_contraction(name: &str, path: &Path) -> usize {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let mut rows = 0;
+    for rec in rdr.records() {
+        let r = rec.unwrap();
+        let num = |i: usize| -> f64 { r[i].parse().unwrap() };
+        let (outputs, above, no_bound) = (num(3), num(8), num(9));
+        assert!(outputs >= 1.0, "{name}: no outputs in {r:?}");
+        assert_eq!(above, 0.0, "{name}: outputs above their bound: {r:?}");
+        assert!(num(7) <= 1.0, "{name}: error above bound: {r:?}");
+        assert!(
+            num(4) >= num(5) && num(5) >= 0.0 && num(6) > 0.0,
+            "{name}: inconsistent row {r:?}"
+        );
+        assert!(
+            no_bound == 0.0 || r[10].starts_with("no bound: "),
+            "{name}: outputs without a bound and no reason: {r:?}"
+        );
+        rows += 1;
+    }
+    rows
 }
 
 fn check_crossover(name: &str, path: &Path) -> usize {
@@ -177,6 +204,7 @@ fn reproduce_writes_figures_and_csvs_whose_rows_respect_their_bounds() {
     }
 
     let (mut measurement_files, mut rows, mut infinite, mut crossover_rows) = (0, 0, 0, 0);
+    let mut contraction_rows = 0;
     let mut written = BTreeSet::new();
     for entry in std::fs::read_dir(out.path()).unwrap() {
         let path = entry.unwrap().path();
@@ -200,14 +228,19 @@ fn reproduce_writes_figures_and_csvs_whose_rows_respect_their_bounds() {
             }
             // Derived values (where two curves meet), not measurements: no bound to respect.
             CROSSOVER => crossover_rows += check_crossover(&name, &path),
+            CONTRACTION => contraction_rows += check_contraction(&name, &path),
             other => panic!("{name}: unknown CSV header '{other}': add it to this test"),
         }
     }
     println!(
         "{measurement_files} measurement files, {rows} rows, {infinite} with an infinite \
-         (explained) bound; {crossover_rows} crossover rows"
+         (explained) bound; {crossover_rows} crossover rows; {contraction_rows} contraction rows"
     );
     assert!(measurement_files >= 12 && rows > 5000 && crossover_rows > 300);
+    assert!(
+        contraction_rows >= 50,
+        "experiments/contraction.toml: {contraction_rows} rows"
+    );
 
     // The committed results are what the code writes (the figures themselves are binary
     // renderings of these files; their presence is checked).

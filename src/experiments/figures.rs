@@ -10,7 +10,7 @@ use crate::precision::{Format, Model, ScaledFormat, Scaling};
 use plotters::style::RGBColor;
 
 const BLACK: RGBColor = RGBColor(0, 0, 0);
-const GREY: RGBColor = RGBColor(110, 110, 110);
+pub(super) const GREY: RGBColor = RGBColor(110, 110, 110);
 
 /// A mode as written in titles: "3" in 1-D, "(3, 3)" in 2-D.
 fn mode_string(w: &[i64]) -> String {

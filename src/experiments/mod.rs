@@ -15,6 +15,7 @@
 
 mod audit_study;
 mod bases;
+mod contraction_study;
 mod figures;
 pub mod gpu_report;
 pub mod training;
@@ -168,7 +169,7 @@ fn default_algorithm() -> String {
 }
 
 /// The kinds an experiment file may name.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "sweep",
     "crossover",
     "stats",
@@ -176,6 +177,7 @@ pub const KINDS: [&str; 7] = [
     "bases",
     "training",
     "audit",
+    "contraction",
 ];
 
 /// Bad experiment file or name (exit 2), or a failure while running (exit 1).
@@ -260,6 +262,8 @@ pub enum Plan {
     Training(training::TrainingPlan),
     /// The `audit` kind (trained FNOs' spectral layers audited).
     Audit(audit_study::AuditPlan),
+    /// The `contraction` kind (the spectral contraction's error against its bound).
+    Contraction(contraction_study::ContractionPlan),
 }
 
 /// A validated, runnable experiment.
@@ -461,6 +465,7 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
         "bases" => bases::load_bases(&c)?,
         "training" => training::load_training(&c, path.parent().unwrap_or(Path::new(".")))?,
         "audit" => audit_study::load_audit(&c, path.parent().unwrap_or(Path::new(".")))?,
+        "contraction" => contraction_study::load_contraction(&c)?,
         "crossover" => {
             let study: CrossoverStudy = c.parse()?;
             c.kind(&Some(study.kind.clone()), "crossover")?;
@@ -866,6 +871,9 @@ pub fn run(
         }
         Plan::Bases(plan) => written.extend(bases::run_bases(plan, out_dir, name)?),
         Plan::Audit(plan) => written.extend(audit_study::run_audit(plan, out_dir, name, session)?),
+        Plan::Contraction(plan) => {
+            written.extend(contraction_study::run_contraction(plan, out_dir, name)?)
+        }
         Plan::Training(plan) => {
             written.extend(training::run_training(plan, out_dir, name, session)?)
         }
