@@ -182,6 +182,16 @@ fn every_kernel_file_compiles_with_nvrtc() {
                 ptx.contains(&format!(".target sm_{major}{minor}")),
                 "{file}.cu: PTX not for compute_{major}{minor}"
             );
+            // Adam's step is bit-identical to the CPU's only without fused multiply-adds (one
+            // rounding per operation: fmul_rn & co. in the source, --fmad=false in the
+            // options): no fma may appear in its PTX. (Measured: plain `a + b * c` in adam.cu
+            // with --fmad=true gives 3.)
+            if *file == "adam" {
+                assert!(
+                    !ptx.contains("fma."),
+                    "adam.cu: PTX has a fused multiply-add"
+                );
+            }
             for name in *names {
                 assert!(
                     ptx.contains(&format!(".entry {name}(")),
