@@ -266,14 +266,13 @@ pub(super) fn run_bases(
         cfg0.formats[0],
         &cfg0.models,
     );
-    let mut written = vec![csv_path];
-    written.extend(crate::plot::save(
+    Ok(super::figure_and_config(
+        out_dir,
+        name,
+        vec![csv_path],
         &fig,
-        &out_dir.join(name),
-        crate::plot::SIZE,
-    )?);
-    written.push(super::write_resolved(out_dir, name, study)?);
-    Ok(written)
+        study,
+    )?)
 }
 
 /// One panel per model; per basis (one colour each) the measured precision error (markers) and

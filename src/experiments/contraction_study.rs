@@ -385,14 +385,13 @@ pub(super) fn run_contraction(
         &rows,
         plan,
     );
-    let mut written = vec![csv_path];
-    written.extend(crate::plot::save(
+    Ok(super::figure_and_config(
+        out_dir,
+        name,
+        vec![csv_path],
         &fig,
-        &out_dir.join(name),
-        crate::plot::SIZE,
-    )?);
-    written.push(super::write_resolved(out_dir, name, study)?);
-    Ok(written)
+        study,
+    )?)
 }
 
 #[cfg(test)]

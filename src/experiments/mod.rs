@@ -683,6 +683,25 @@ fn write_resolved<T: Serialize>(out_dir: &Path, name: &str, study: &T) -> anyhow
     Ok(path)
 }
 
+/// After the data files `data` (already written): the figure drawn from them (`NAME.svg`,
+/// `NAME.png`) and the resolved config (`NAME.toml`). Returns every path, in that order.
+fn figure_and_config<T: Serialize>(
+    out_dir: &Path,
+    name: &str,
+    data: Vec<PathBuf>,
+    fig: &impl crate::plot::Draw,
+    study: &T,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = data;
+    written.extend(crate::plot::save(
+        fig,
+        &out_dir.join(name),
+        crate::plot::SIZE,
+    )?);
+    written.push(write_resolved(out_dir, name, study)?);
+    Ok(written)
+}
+
 /// CSV of the crossovers of a set of rows (per function): the bound and measured s*, how each
 /// was obtained, and the error level where the curves meet.
 fn write_crossover_csv(
@@ -745,7 +764,6 @@ pub fn run(
 ) -> Result<Vec<PathBuf>, ExperimentError> {
     std::fs::create_dir_all(out_dir).map_err(runtime)?;
     let name = &p.name;
-    let stem = out_dir.join(name);
     let mut written = Vec::new();
     match &p.plan {
         Plan::Sweep {
@@ -772,10 +790,13 @@ pub fn run(
                 plot_formats,
                 &config.scaled,
             );
-            written.push(csv_path);
-            written.push(cross_path);
-            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
-            written.push(write_resolved(out_dir, name, study)?);
+            written.extend(figure_and_config(
+                out_dir,
+                name,
+                vec![csv_path, cross_path],
+                &fig,
+                study,
+            )?);
         }
         Plan::Crossover {
             study,
@@ -806,10 +827,13 @@ pub fn run(
                 &config.formats,
                 &config.models,
             );
-            written.push(csv_path);
-            written.push(md_path);
-            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
-            written.push(write_resolved(out_dir, name, study)?);
+            written.extend(figure_and_config(
+                out_dir,
+                name,
+                vec![csv_path, md_path],
+                &fig,
+                study,
+            )?);
         }
         Plan::Models {
             study,
@@ -832,9 +856,13 @@ pub fn run(
                 &config.models,
                 config.dim,
             );
-            written.push(csv_path);
-            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
-            written.push(write_resolved(out_dir, name, study)?);
+            written.extend(figure_and_config(
+                out_dir,
+                name,
+                vec![csv_path],
+                &fig,
+                study,
+            )?);
         }
         Plan::BasisSweep {
             study,
@@ -864,10 +892,13 @@ pub fn run(
                 plot_formats,
                 &[],
             );
-            written.push(csv_path);
-            written.push(cross_path);
-            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
-            written.push(write_resolved(out_dir, name, study)?);
+            written.extend(figure_and_config(
+                out_dir,
+                name,
+                vec![csv_path, cross_path],
+                &fig,
+                study,
+            )?);
         }
         Plan::Bases(plan) => written.extend(bases::run_bases(plan, out_dir, name)?),
         Plan::Audit(plan) => written.extend(audit_study::run_audit(plan, out_dir, name, session)?),
@@ -922,9 +953,13 @@ pub fn run(
                 &config.formats,
                 &config.models,
             );
-            written.push(csv_path);
-            written.extend(crate::plot::save(&fig, &stem, crate::plot::SIZE)?);
-            written.push(write_resolved(out_dir, name, study)?);
+            written.extend(figure_and_config(
+                out_dir,
+                name,
+                vec![csv_path],
+                &fig,
+                study,
+            )?);
         }
     }
     Ok(written)
