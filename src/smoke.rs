@@ -224,14 +224,7 @@ fn gemm<B: Backend<T = f32>>(be: &B) -> Result<String, String> {
 }
 
 fn training_step<B: Backend<T = f32>>(be: &B) -> Result<String, String> {
-    let model = Fno::new(FnoConfig {
-        width: 8,
-        modes: vec![4, 4],
-        n_layers: 2,
-        lifting_channels: 8,
-        projection_channels: 8,
-        ..FnoConfig::darcy_small()
-    })?;
+    let model = Fno::new(FnoConfig::tiny())?;
     let (batch, n) = (4usize, 32usize);
     let shape = [batch, model.cfg.in_channels, n, n];
     let x = values(8, batch * model.cfg.in_channels * n * n);

@@ -566,13 +566,8 @@ fn storage_rounds_like_reference<B: Backend<T = f32>>(be: &B) {
 
 fn small_model(factorization: Factorization) -> Fno {
     Fno::new(FnoConfig {
-        width: 8,
-        modes: vec![4, 4],
-        n_layers: 2,
-        lifting_channels: 8,
-        projection_channels: 8,
         factorization,
-        ..FnoConfig::darcy_small()
+        ..FnoConfig::tiny()
     })
     .unwrap()
 }

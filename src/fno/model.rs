@@ -106,6 +106,20 @@ impl FnoConfig {
         }
     }
 
+    /// The smallest useful 2-D model (`darcy_small` with width 8, 4 x 4 modes, 2 layers, 8
+    /// lifting and projection channels): for checks that run whole steps in little time (the
+    /// backend smoke check, parity and gradient tests).
+    pub fn tiny() -> Self {
+        FnoConfig {
+            width: 8,
+            modes: vec![4, 4],
+            n_layers: 2,
+            lifting_channels: 8,
+            projection_channels: 8,
+            ..FnoConfig::darcy_small()
+        }
+    }
+
     /// Check the hyper-parameters; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=3).contains(&self.dim) {
