@@ -436,7 +436,7 @@ fn bench_report_writes_table_and_figure_and_rejects_bad_files() {
         "{md}"
     );
     assert!(
-        md.contains("| dense full: neuraloperator full ms / mpno full ms | 3.00 | >= 1.5 | met |"),
+        md.contains("| dense full: neuraloperator full ms / mpno full ms | 3.000 | >= 1.5 | met |"),
         "{md}"
     );
     assert!(md.contains("not measured"), "{md}");

@@ -32,7 +32,7 @@ fn plan_cache_survives_a_build_that_panicked() {
     let cache: PlanCache<usize, String> = PlanCache::default();
     cache.get_or_try::<()>(&1, || Ok("one".into())).unwrap();
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = cache.get_or_try::<()>(&2, || panic!("build failed"));
+        let _ = cache.get_or_try::<()>(&2, || panic!("deliberate: the cache must survive it"));
     }));
     assert!(panicked.is_err());
     assert_eq!(cache.len(), 1, "the panicked build must not be cached");

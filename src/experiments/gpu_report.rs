@@ -6,7 +6,11 @@
 //! pairs them case by case, compares medians of step times (the anchor script reports the
 //! median, `mpno bench fno` both the minimum and the median), and checks the targets of
 //! issue 8: full throughput >= 1.5x neuraloperator's full, half >= 2x neuraloperator's AMP + half,
-//! half peak memory <= 0.6x mpno's full. Nothing here is measured: it reads what the runs wrote.
+//! half peak memory <= 0.6x mpno's full; and those of issue 24 (the GEMM spectral transform):
+//! full >= 2x and half >= 3x neuraloperator's, half peak <= 0.5x neuraloperator's full, the
+//! half step within 2x of its roofline limit (`roofline_ratio` of `mpno bench fno`), and fp16
+//! steps on grids that are not powers of two. Nothing here is measured: it reads what the runs
+//! wrote.
 
 use crate::cli::UsageError;
 use crate::plot::{BarsFigure, BarsPanel, LegendEntry, Marker, palette};
@@ -25,6 +29,9 @@ pub struct Case {
     pub neuralop_key: &'static str,
     /// Median ms per training step.
     pub mpno_ms: Option<f64>,
+    /// mpno's fastest step over its roofline limit (bytes moved / measured copy bandwidth, or
+    /// FLOPs / measured GEMM rate, whichever is larger): `roofline_ratio` of `mpno bench fno`.
+    pub mpno_roofline: Option<f64>,
     pub neuralop_ms: Option<f64>,
     /// Peak device memory, MiB (mpno: bytes its allocator held at peak; neuraloperator: torch's
     /// max_memory_allocated).
@@ -36,6 +43,11 @@ pub struct Case {
 }
 
 impl Case {
+    /// Whether neuraloperator has a counterpart (not for grids its fp16 cuFFT refuses).
+    pub fn has_counterpart(&self) -> bool {
+        !self.neuralop_key.is_empty()
+    }
+
     /// neuraloperator's step time over mpno's (> 1: mpno is faster).
     pub fn speedup(&self) -> Option<f64> {
         Some(self.neuralop_ms? / self.mpno_ms?)
@@ -46,8 +58,6 @@ impl Case {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
     pub name: String,
-    /// The same in the figure's case codes (e.g. "DF: nl ms / mp ms").
-    pub short: String,
     pub value: Option<f64>,
     pub bound: f64,
     pub at_least: bool,
@@ -102,6 +112,9 @@ impl DarcyParity {
 pub struct GpuReport {
     pub gpu: String,
     pub batch: Option<u64>,
+    /// The benchmark's model and grid as mpno's runs recorded them ("128 x 128, width 64, 4
+    /// layers, modes 32"), or "?" parts where no run says.
+    pub config: String,
     pub cases: Vec<Case>,
     pub darcy: Vec<DarcyParity>,
     pub targets: Vec<Target>,
@@ -128,8 +141,10 @@ fn last_test_l2(v: Option<&Value>) -> Vec<(usize, f64)> {
 
 /// (label, mpno key, mpno policy, neuraloperator key): scripts/gpu-run's runs and their
 /// counterparts in neuralop_anchor.py ("recompute": `mpno bench fno --recompute`, GELU outputs
-/// recomputed in the backward pass instead of kept).
-const CASES: [(&str, &str, &str, &str); 8] = [
+/// recomputed in the backward pass instead of kept; "gemm": `--transform gemm`, the spectral
+/// transform as GEMMs with rounded cos/sin tables). An empty key: no counterpart (grids that
+/// are not powers of two, which torch's fp16 cuFFT refuses).
+const CASES: [(&str, &str, &str, &str); 12] = [
     ("dense full", "dense_full", "fp32", "dense/full"),
     (
         "dense mixed",
@@ -167,6 +182,30 @@ const CASES: [(&str, &str, &str, &str); 8] = [
         "dense_half_gauss",
         "fp16 all, tanh, Gauss's 3-product contraction",
         "dense/amp+half",
+    ),
+    (
+        "dense full DFT-GEMM",
+        "dense_full_gemm",
+        "fp32, spectral transform as GEMM",
+        "dense/full",
+    ),
+    (
+        "dense half DFT-GEMM",
+        "dense_half_gemm",
+        "fp16 all, tanh, spectral transform as GEMM",
+        "dense/amp+half",
+    ),
+    (
+        "grid 100 half DFT-GEMM",
+        "res100_half_gemm",
+        "fp16 all, tanh, GEMM transform, 100 x 100 grid",
+        "",
+    ),
+    (
+        "grid 96 half DFT-GEMM",
+        "res96_half_gemm",
+        "fp16 all, tanh, GEMM transform, 96 x 96 grid",
+        "",
     ),
 ];
 
@@ -207,7 +246,12 @@ fn check_measurements(obj: &serde_json::Map<String, Value>) -> Result<(), UsageE
         check(
             k,
             v,
-            &["ms_per_step", "ms_median_step", "peak_memory_bytes"],
+            &[
+                "ms_per_step",
+                "ms_median_step",
+                "peak_memory_bytes",
+                "roofline_ratio",
+            ],
         )?;
     }
     if let Some(nl) = obj.get("neuralop").and_then(Value::as_object) {
@@ -232,6 +276,68 @@ fn error_text(v: Option<&Value>) -> Option<String> {
             other => other.to_string(),
         }),
     }
+}
+
+/// Issue 24's targets from the cases (`get` finds a case by its mpno key): mpno's faster
+/// transform (cuFFT or GEMM) per precision against neuraloperator, the half run's peak against
+/// neuraloperator's full one, the faster half run's distance to its roofline limit, and how many
+/// of the two non-power-of-two grids ran in fp16.
+fn issue24_targets<'a>(get: &impl Fn(&str) -> &'a Case) -> Vec<Target> {
+    // The faster of two runs of one precision (each needs its time).
+    let faster = |a: &str, b: &str| -> Option<&'a Case> {
+        [get(a), get(b)]
+            .into_iter()
+            .filter(|c| c.mpno_ms.is_some())
+            .min_by(|x, y| x.mpno_ms.partial_cmp(&y.mpno_ms).expect("finite"))
+    };
+    let (full, half) = (
+        faster("dense_full", "dense_full_gemm"),
+        faster("dense_half", "dense_half_gemm"),
+    );
+    let nl_full = get("dense_full");
+    let grids = ["res100_half_gemm", "res96_half_gemm"];
+    let ran = grids.iter().filter(|k| get(k).mpno_ms.is_some()).count();
+    let measured = grids
+        .iter()
+        .any(|k| get(k).mpno_ms.is_some() || get(k).mpno_error.as_deref() != Some("not run"));
+    let target = |name: &str, value, bound, at_least| Target {
+        name: format!("issue 24, {name}"),
+        value,
+        bound,
+        at_least,
+    };
+    vec![
+        target(
+            "dense full: neuraloperator full ms / mpno's faster full ms (cuFFT or GEMM)",
+            full.and_then(|c| Some(nl_full.neuralop_ms? / c.mpno_ms?)),
+            2.0,
+            true,
+        ),
+        target(
+            "dense half: neuraloperator AMP+half ms / mpno's faster half ms (cuFFT or GEMM)",
+            half.and_then(|c| Some(get("dense_half").neuralop_ms? / c.mpno_ms?)),
+            3.0,
+            true,
+        ),
+        target(
+            "dense half: mpno's faster half run's peak / neuraloperator full peak",
+            half.and_then(|c| Some(c.mpno_peak_mib? / nl_full.neuralop_peak_mib?)),
+            0.5,
+            false,
+        ),
+        target(
+            "dense half: mpno's faster half step / its roofline limit",
+            half.and_then(|c| c.mpno_roofline),
+            2.0,
+            false,
+        ),
+        target(
+            "fp16 steps (GEMM transform) that ran on the 100 x 100 and 96 x 96 grids",
+            measured.then_some(ran as f64),
+            2.0,
+            true,
+        ),
+    ]
 }
 
 impl GpuReport {
@@ -267,6 +373,8 @@ impl GpuReport {
             .and_then(|n| n.get("gpu"))
             .and_then(Value::as_str)
             .map(str::to_string);
+        // The anchor script's own error (it could not start: torch missing or without a GPU).
+        let nl_failed = error_text(nl).filter(|_| nl.is_some());
         let cases: Vec<Case> = CASES
             .iter()
             .map(|&(label, key, policy, nl_key)| {
@@ -277,7 +385,9 @@ impl GpuReport {
                         .and_then(Value::as_str)
                         .map(str::to_string);
                 }
-                let n = nl_map.and_then(|n| n.get(nl_key));
+                let n = nl_map
+                    .filter(|_| !nl_key.is_empty())
+                    .and_then(|n| n.get(nl_key));
                 // Older mpno JSON has only the minimum ("ms_per_step").
                 let mpno_ms = m
                     .and_then(|m| number(m, "ms_median_step").or_else(|| number(m, "ms_per_step")));
@@ -287,6 +397,7 @@ impl GpuReport {
                     mpno_policy: policy,
                     neuralop_key: nl_key,
                     mpno_ms,
+                    mpno_roofline: m.and_then(|m| number(m, "roofline_ratio")),
                     neuralop_ms: n.and_then(|n| number(n, "ms_per_iter")),
                     mpno_peak_mib: m
                         .and_then(|m| number(m, "peak_memory_bytes"))
@@ -297,8 +408,13 @@ impl GpuReport {
                     } else {
                         error_text(m)
                     },
-                    neuralop_error: if n.and_then(|n| number(n, "ms_per_iter")).is_some() {
+                    neuralop_error: if nl_key.is_empty()
+                        || n.and_then(|n| number(n, "ms_per_iter")).is_some()
+                    {
                         None
+                    } else if n.is_none() && nl_failed.is_some() {
+                        // The anchor script stopped before any FNO (no torch, no GPU).
+                        nl_failed.clone()
                     } else {
                         error_text(n)
                     },
@@ -309,7 +425,6 @@ impl GpuReport {
         let mut targets = Vec::new();
         let peak_ratio = |what: &str, h: &Case, f: &Case| Target {
             name: format!("{what}: mpno half peak / mpno full peak"),
-            short: format!("{} / {}: mp peak", code(h.label), code(f.label)),
             value: h.mpno_peak_mib.zip(f.mpno_peak_mib).map(|(h, f)| h / f),
             bound: 0.6,
             at_least: false,
@@ -321,14 +436,12 @@ impl GpuReport {
             let (f, h) = (get(full), get(half));
             targets.push(Target {
                 name: format!("{what} full: neuraloperator full ms / mpno full ms"),
-                short: format!("{}: nl ms / mp ms", code(f.label)),
                 value: f.speedup(),
                 bound: 1.5,
                 at_least: true,
             });
             targets.push(Target {
                 name: format!("{what} half: neuraloperator AMP+half ms / mpno half ms"),
-                short: format!("{}: nl ms / mp ms", code(h.label)),
                 value: h.speedup(),
                 bound: 2.0,
                 at_least: true,
@@ -350,12 +463,12 @@ impl GpuReport {
                     "{}: mpno peak / neuraloperator {} peak",
                     c.label, c.neuralop_key
                 ),
-                short: format!("{}: mp peak / nl peak", code(c.label)),
                 value: c.mpno_peak_mib.zip(c.neuralop_peak_mib).map(|(m, n)| m / n),
                 bound: 1.0,
                 at_least: false,
             });
         }
+        targets.extend(issue24_targets(&get));
         let darcy: Vec<DarcyParity> = ["full", "fp16_tanh"]
             .iter()
             .map(|cfg| DarcyParity {
@@ -372,15 +485,32 @@ impl GpuReport {
                     "Darcy {}: |GPU - CPU| test L2 / |CPU seed 1 - CPU seed 0|",
                     d.config
                 ),
-                short: format!("Darcy {}: |GPU - CPU| / seed spread", d.config),
                 value: d.gap_over_noise(),
                 bound: 2.0,
                 at_least: false,
             });
         }
+        // The model and grid of the 128 x 128 runs as they recorded them (dense full first).
+        let recorded = |key: &str| {
+            CASES
+                .iter()
+                .filter(|c| !c.1.starts_with("res"))
+                .find_map(|c| obj.get(&format!("mpno_{}", c.1))?.get(key)?.as_u64())
+        };
+        let q = |key: &str| recorded(key).map_or("?".into(), |v| v.to_string());
+        let config = format!(
+            "{res} x {res}, width {}, {} layers, modes {} (n_modes {})",
+            q("width"),
+            q("layers"),
+            q("modes"),
+            recorded("modes").map_or("?".into(), |m| format!("({0}, {0})", 2 * m)),
+            res = q("res"),
+        );
+        let batch = batch.or_else(|| recorded("batch"));
         Ok(GpuReport {
             gpu: gpu.unwrap_or_else(|| "unknown GPU".into()),
             batch,
+            config,
             cases,
             darcy,
             targets,
@@ -393,22 +523,24 @@ impl GpuReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "# mpno vs neuraloperator 2.0.0 on {} (Navier-Stokes 128 x 128, batch {}, width 64, \
-             4 layers, 64 x 64 modes)\n",
+            "# mpno vs neuraloperator 2.0.0 on {} (Navier-Stokes {}, batch {})\n",
             self.gpu,
+            self.config,
             self.batch.map_or("?".into(), |b| b.to_string())
         );
         let _ = writeln!(
             s,
             "Median ms per training step (forward, loss, backward, Adam); peak device memory in \
-             MiB. Written by `mpno bench report` from one scripts/gpu-run file.\n"
+             MiB; roofline: mpno's fastest step over its limit (bytes moved / measured copy \
+             bandwidth or FLOPs / measured GEMM rate). Written by `mpno bench report` from one \
+             scripts/gpu-run file.\n"
         );
         let _ = writeln!(
             s,
-            "| case | mpno policy | mpno ms | neuraloperator mode | neuraloperator ms | speedup | \
-             mpno peak MiB | neuraloperator peak MiB |"
+            "| case | mpno policy | mpno ms | mpno / roofline | neuraloperator mode | \
+             neuraloperator ms | speedup | mpno peak MiB | neuraloperator peak MiB |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
         for c in &self.cases {
             let side = |v: Option<f64>, e: &Option<String>, d| match (v, e) {
                 (Some(v), _) => format!("{v:.d$}"),
@@ -417,11 +549,16 @@ impl GpuReport {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.label,
                 c.mpno_policy,
                 side(c.mpno_ms, &c.mpno_error, 2),
-                c.neuralop_key,
+                f(c.mpno_roofline, 1) + if c.mpno_roofline.is_some() { "x" } else { "" },
+                if c.has_counterpart() {
+                    c.neuralop_key
+                } else {
+                    "none (fp16 cuFFT refuses the grid)"
+                },
                 side(c.neuralop_ms, &c.neuralop_error, 2),
                 f(c.speedup(), 2) + if c.speedup().is_some() { "x" } else { "" },
                 f(c.mpno_peak_mib, 0),
@@ -470,7 +607,7 @@ impl GpuReport {
                 s,
                 "| {} | {} | {} {} | {} |",
                 t.name,
-                f(t.value, 2),
+                f(t.value, 3),
                 if t.at_least { ">=" } else { "<=" },
                 t.bound,
                 match t.met() {
@@ -489,8 +626,11 @@ impl GpuReport {
         let mut categories = Vec::new();
         let mut colors = Vec::new();
         let (mut ms, mut tput, mut peak, mut missing) = (vec![], vec![], vec![], vec![]);
+        // mpno's step over its roofline limit; neuraloperator's bars have none ("n/a").
+        let (mut roof, mut roof_missing) = (vec![], vec![]);
         let batch = self.batch.unwrap_or(64) as f64;
         for c in &self.cases {
+            let sides = if c.has_counterpart() { 2 } else { 1 };
             for (who, v, p, e, color) in [
                 ("mp", c.mpno_ms, c.mpno_peak_mib, &c.mpno_error, palette(0)),
                 (
@@ -500,19 +640,33 @@ impl GpuReport {
                     &c.neuralop_error,
                     palette(1),
                 ),
-            ] {
-                categories.push(format!("{who} {}", code(c.label)));
+            ]
+            .into_iter()
+            .take(sides)
+            {
+                // The case's code under mpno's bar only: 22 bars leave no room for two labels
+                // a pair; the colour says whose bar it is.
+                categories.push(if who == "mp" {
+                    code(c.label)
+                } else {
+                    String::new()
+                });
                 colors.push(color);
                 ms.push(v);
                 tput.push(v.map(|v| batch / (v / 1e3)));
                 peak.push(p.map(|p| p / 1024.0));
-                missing.push(
-                    match e.as_deref() {
-                        Some("not run") | None => "not run",
-                        Some(_) => "failed",
-                    }
-                    .to_string(),
-                );
+                let why = match e.as_deref() {
+                    Some("not run") | None => "not run",
+                    Some(_) => "failed",
+                };
+                missing.push(why.to_string());
+                if who == "mp" {
+                    roof.push(c.mpno_roofline);
+                    roof_missing.push(why.to_string());
+                } else {
+                    roof.push(None);
+                    roof_missing.push("n/a".to_string());
+                }
             }
         }
         let panel = |title: &str, y: &str, values: Vec<Option<f64>>, decimals| {
@@ -527,35 +681,36 @@ impl GpuReport {
                 None,
             ),
         ];
-        // Notes wrap (legend rows do not): the case codes, then the targets.
-        let cases = self.cases.iter().map(|c| {
-            format!(
-                "{}: {}; mpno {}; nl {}.",
-                code(c.label),
-                c.label,
-                c.mpno_policy,
-                c.neuralop_key
-            )
-        });
-        let targets = self.targets.iter().map(|t| {
-            format!(
-                "{} = {} ({} {}: {})",
-                t.short,
-                t.value.map_or("-".into(), |v| format!("{v:.2}")),
-                if t.at_least { ">=" } else { "<=" },
-                t.bound,
-                match t.met() {
-                    Some(true) => "met",
-                    Some(false) => "missed",
-                    None => "not measured",
-                }
-            )
-        });
-        let notes = cases.chain(targets).collect();
+        // Notes wrap (legend rows do not): the case codes, then how the targets fared (the
+        // targets themselves, 21 of them, are the table of gpu_bench.md: here they would not fit).
+        let mut notes: Vec<String> = self
+            .cases
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {}; mpno {}; {}.",
+                    code(c.label),
+                    c.label,
+                    c.mpno_policy,
+                    if c.has_counterpart() {
+                        format!("nl {}", c.neuralop_key)
+                    } else {
+                        "no nl counterpart".into()
+                    }
+                )
+            })
+            .collect();
+        let count = |m: Option<bool>| self.targets.iter().filter(|t| t.met() == m).count();
+        notes.push(format!(
+            "Targets (gpu_bench.md): {} met, {} missed, {} not measured.",
+            count(Some(true)),
+            count(Some(false)),
+            count(None)
+        ));
         BarsFigure {
             title: format!(
-                "mpno vs neuraloperator 2.0.0, Navier-Stokes 128 x 128, batch {batch}, on {}",
-                self.gpu
+                "mpno vs neuraloperator 2.0.0, Navier-Stokes {}, batch {batch}, on {}",
+                self.config, self.gpu
             ),
             categories,
             colors,
@@ -563,6 +718,13 @@ impl GpuReport {
                 panel("median time per training step", "ms", ms, 1),
                 panel("throughput", "samples/s", tput, 0),
                 panel("peak device memory", "GiB", peak, 2),
+                BarsPanel::new(
+                    "mpno step / roofline limit (bytes or FLOPs at measured rates)",
+                    "x",
+                    roof,
+                    &roof_missing,
+                    1,
+                ),
             ],
             legend,
             notes,
@@ -578,7 +740,14 @@ mod tests {
     fn sample() -> String {
         serde_json::json!({
             "mpno_dense_full": {"device": "GPU X", "ms_per_step": 19.0, "ms_median_step": 20.0,
-                                "peak_memory_bytes": 4.0 * 1048576.0 * 1024.0},
+                                "peak_memory_bytes": 4.0 * 1048576.0 * 1024.0,
+                                "res": 128, "width": 64, "layers": 4, "modes": 32,
+                                "batch": 64, "roofline_ratio": 3.5},
+            "mpno_dense_half_gemm": {"ms_per_step": 9.0, "ms_median_step": 10.0,
+                                     "peak_memory_bytes": 1.5 * 1048576.0 * 1024.0,
+                                     "roofline_ratio": 1.75},
+            "mpno_res100_half_gemm": {"ms_per_step": 6.0, "ms_median_step": 6.5},
+            "mpno_res96_half_gemm": {"error": "out of GPU memory"},
             "mpno_dense_half": {"ms_per_step": 12.0, "ms_median_step": 12.5,
                                 "peak_memory_bytes": 2.0 * 1048576.0 * 1024.0},
             "mpno_cp_full": {"ms_per_step": 70.0},
@@ -623,22 +792,70 @@ mod tests {
         );
         let md = r.markdown();
         assert!(
-            md.contains("| dense full | fp32 | 20.00 | dense/full | 54.00 | 2.70x | 4096 | 8500 |"),
+            md.contains(
+                "| dense full | fp32 | 20.00 | 3.5x | dense/full | 54.00 | 2.70x | 4096 | 8500 |"
+            ),
             "{md}"
         );
         assert!(
+            md.starts_with(
+                "# mpno vs neuraloperator 2.0.0 on NVIDIA H200 (Navier-Stokes 128 x 128, width \
+                 64, 4 layers, modes 32 (n_modes (64, 64)), batch 64)"
+            ),
+            "{md}"
+        );
+        // No neuraloperator counterpart on a grid its fp16 cuFFT refuses.
+        assert!(
+            md.contains("| grid 100 half DFT-GEMM | fp16 all, tanh, GEMM transform, 100 x 100 grid | 6.50 | - | none (fp16 cuFFT refuses the grid) | - | - | - | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("96 x 96 grid | (out of GPU memory) | - |"),
+            "{md}"
+        );
+        // Issue 24: the faster half run is the GEMM one (10 ms against 12.5 ms).
+        assert_eq!(t("issue 24, dense half: neuraloperator").value, Some(5.0));
+        assert_eq!(t("issue 24, dense half: neuraloperator").met(), Some(true));
+        assert_eq!(t("issue 24, dense full").value, Some(54.0 / 20.0));
+        assert_eq!(
+            t("issue 24, dense half: mpno's faster half run's peak").value,
+            Some(1536.0 / 8500.0)
+        );
+        assert_eq!(
+            t("issue 24, dense half: mpno's faster half step / its roofline").value,
+            Some(1.75)
+        );
+        // One of the two grids ran (96 x 96 failed).
+        assert_eq!(t("issue 24, fp16 steps").value, Some(1.0));
+        assert_eq!(t("issue 24, fp16 steps").met(), Some(false));
+        assert!(
             md.contains(
-                "| CP full: neuraloperator full ms / mpno full ms | 1.20 | >= 1.5 | MISSED |"
+                "| CP full: neuraloperator full ms / mpno full ms | 1.200 | >= 1.5 | MISSED |"
             ),
             "{md}"
         );
         assert!(md.contains("(RuntimeError('boom'))"), "{md}");
         let fig = r.figure();
-        assert_eq!(fig.categories.len(), 16);
-        assert_eq!(fig.categories[14], "mp DHG");
-        assert_eq!(fig.categories[10], "mp DFR");
-        assert_eq!(fig.categories[..2], ["mp DF", "nl DF"]);
-        assert_eq!(fig.categories[8], "mp CH");
+        // 10 cases with both sides, 2 (the other grids) with mpno's only.
+        assert_eq!(fig.categories.len(), 22);
+        assert_eq!(fig.categories[18..], ["DHD", "", "G1HD", "G9HD"]);
+        assert_eq!(fig.categories[14], "DHG");
+        assert_eq!(fig.categories[10], "DFR");
+        assert_eq!(fig.categories[..2], ["DF", ""]);
+        assert_eq!(fig.categories[8], "CH");
+        assert!(
+            fig.notes
+                .iter()
+                .any(|n| n.starts_with("G1HD: ") && n.ends_with("no nl counterpart."))
+        );
+        assert!(
+            fig.notes
+                .last()
+                .unwrap()
+                .starts_with("Targets (gpu_bench.md): ")
+        );
+        // The roofline panel: mpno's ratio, none for neuraloperator.
+        assert_eq!(fig.panels[3].values[..2], [Some(3.5), None]);
         assert_eq!(fig.panels[1].values[0], Some(64.0 / 0.020));
     }
 
@@ -671,6 +888,25 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| fp16_tanh | 32 | 0.05000 | - | - |"), "{md}");
+    }
+
+    /// The anchor script could not start (no torch): every neuraloperator side says why.
+    #[test]
+    fn an_anchor_that_could_not_start_is_reported_as_such() {
+        let text = serde_json::json!({
+            "mpno_dense_full": {"ms_per_step": 19.0, "ms_median_step": 20.0},
+            "neuralop": {"error": "torch: ModuleNotFoundError: No module named 'torch'"}
+        })
+        .to_string();
+        let r = GpuReport::from_json(&text).unwrap();
+        assert_eq!(
+            r.cases[0].neuralop_error.as_deref(),
+            Some("torch: ModuleNotFoundError: No module named 'torch'")
+        );
+        assert!(
+            r.markdown()
+                .contains("| dense/full | (torch: ModuleNotFoundError")
+        );
     }
 
     #[test]
