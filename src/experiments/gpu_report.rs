@@ -77,8 +77,8 @@ impl Target {
 }
 
 /// One Darcy parity config (`scripts/gpu-run darcy`): the last epoch's test relative L2 per
-/// resolution, trained on the GPU and on the CPU with the same seed, and on the CPU with
-/// another seed (the seed-to-seed spread that "within noise" is measured against).
+/// resolution, trained on the GPU and on the CPU with the same seed, and on the CPU with other
+/// seeds (the seed-to-seed spread that "within noise" is measured against).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DarcyParity {
     /// "full", "fp16_tanh".
@@ -86,7 +86,11 @@ pub struct DarcyParity {
     /// (resolution, test L2) of each run; empty when the run is absent.
     pub cuda: Vec<(usize, f64)>,
     pub cpu: Vec<(usize, f64)>,
-    pub cpu_seed1: Vec<(usize, f64)>,
+    /// The CPU runs with seeds 1, 2, ... (`darcy_<config>_cpu_seed<k>`), those present.
+    pub cpu_seeds: Vec<Vec<(usize, f64)>>,
+    /// Median seconds per epoch (training and test) of the GPU run and of CPU seed 0.
+    pub cuda_epoch_s: Option<f64>,
+    pub cpu_epoch_s: Option<f64>,
 }
 
 impl DarcyParity {
@@ -95,15 +99,27 @@ impl DarcyParity {
         run.iter().min_by_key(|(r, _)| *r).map(|(_, l)| *l)
     }
 
-    /// |GPU - CPU| over the seed-to-seed spread |CPU seed 1 - CPU seed 0|, at the training
-    /// resolution (<= 2: the GPU run is within the noise).
+    /// |GPU - CPU seed 0| over the seed-to-seed spread (the range, max - min, of the CPU runs'
+    /// test errors over all seeds), at the training resolution (<= 2: the GPU run is within
+    /// the noise). Needs the GPU run, CPU seed 0 and at least one other seed.
     pub fn gap_over_noise(&self) -> Option<f64> {
-        let (g, c, c1) = (
+        let (g, c) = (
             Self::at_train_res(&self.cuda)?,
             Self::at_train_res(&self.cpu)?,
-            Self::at_train_res(&self.cpu_seed1)?,
         );
-        Some((g - c).abs() / (c1 - c).abs().max(f64::MIN_POSITIVE))
+        let others: Vec<f64> = self
+            .cpu_seeds
+            .iter()
+            .filter_map(|r| Self::at_train_res(r))
+            .collect();
+        if others.is_empty() {
+            return None;
+        }
+        let all = others.iter().copied().chain([c]);
+        let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        Some((g - c).abs() / (hi - lo).max(f64::MIN_POSITIVE))
     }
 }
 
@@ -118,6 +134,17 @@ pub struct GpuReport {
     pub cases: Vec<Case>,
     pub darcy: Vec<DarcyParity>,
     pub targets: Vec<Target>,
+}
+
+/// The median of a metrics.json's per-epoch `seconds`.
+fn median_epoch_seconds(v: Option<&Value>) -> Option<f64> {
+    let mut s: Vec<f64> = v?
+        .as_array()?
+        .iter()
+        .filter_map(|e| number(e, "seconds"))
+        .collect();
+    s.sort_by(f64::total_cmp);
+    (!s.is_empty()).then(|| s[s.len() / 2])
 }
 
 /// The last record's (resolution, test L2) of a metrics.json (an array of epoch records).
@@ -475,15 +502,21 @@ impl GpuReport {
                 config: cfg.to_string(),
                 cuda: last_test_l2(obj.get(&format!("darcy_{cfg}_cuda"))),
                 cpu: last_test_l2(obj.get(&format!("darcy_{cfg}_cpu"))),
-                cpu_seed1: last_test_l2(obj.get(&format!("darcy_{cfg}_cpu_seed1"))),
+                cpu_seeds: (1..=9)
+                    .map(|k| last_test_l2(obj.get(&format!("darcy_{cfg}_cpu_seed{k}"))))
+                    .filter(|r| !r.is_empty())
+                    .collect(),
+                cuda_epoch_s: median_epoch_seconds(obj.get(&format!("darcy_{cfg}_cuda"))),
+                cpu_epoch_s: median_epoch_seconds(obj.get(&format!("darcy_{cfg}_cpu"))),
             })
-            .filter(|d| !(d.cuda.is_empty() && d.cpu.is_empty() && d.cpu_seed1.is_empty()))
+            .filter(|d| !(d.cuda.is_empty() && d.cpu.is_empty() && d.cpu_seeds.is_empty()))
             .collect();
         for d in &darcy {
             targets.push(Target {
                 name: format!(
-                    "Darcy {}: |GPU - CPU| test L2 / |CPU seed 1 - CPU seed 0|",
-                    d.config
+                    "Darcy {}: abs(GPU - CPU seed 0) test L2 / CPU seed-to-seed range ({} seeds)",
+                    d.config,
+                    1 + d.cpu_seeds.len()
                 ),
                 value: d.gap_over_noise(),
                 bound: 2.0,
@@ -573,12 +606,13 @@ impl GpuReport {
             );
             let _ = writeln!(
                 s,
-                "| config | resolution | GPU seed 0 | CPU seed 0 | CPU seed 1 |"
+                "| config | resolution | GPU seed 0 | CPU seed 0 | CPU seeds 1, 2, ... |"
             );
             let _ = writeln!(s, "|---|---|---|---|---|");
             for d in &self.darcy {
-                let mut res: Vec<usize> = [&d.cuda, &d.cpu, &d.cpu_seed1]
-                    .iter()
+                let mut res: Vec<usize> = [&d.cuda, &d.cpu]
+                    .into_iter()
+                    .chain(&d.cpu_seeds)
                     .flat_map(|r| r.iter().map(|(r, _)| *r))
                     .collect();
                 res.sort_unstable();
@@ -589,15 +623,36 @@ impl GpuReport {
                             .find(|(q, _)| *q == r)
                             .map_or("-".into(), |(_, l)| format!("{l:.5}"))
                     };
+                    let seeds: Vec<String> = d.cpu_seeds.iter().map(|run| at(run)).collect();
                     let _ = writeln!(
                         s,
                         "| {} | {r} | {} | {} | {} |",
                         d.config,
                         at(&d.cuda),
                         at(&d.cpu),
-                        at(&d.cpu_seed1)
+                        if seeds.is_empty() {
+                            "-".to_string()
+                        } else {
+                            seeds.join(", ")
+                        }
                     );
                 }
+            }
+        }
+        if self.darcy.iter().any(|d| d.cuda_epoch_s.is_some()) {
+            let _ = writeln!(
+                s,
+                "\n| config | GPU s/epoch (median) | CPU seed 0 s/epoch (median, its machine) |"
+            );
+            let _ = writeln!(s, "|---|---|---|");
+            for d in &self.darcy {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} |",
+                    d.config,
+                    f(d.cuda_epoch_s, 2),
+                    f(d.cpu_epoch_s, 2)
+                );
             }
         }
         let _ = writeln!(s, "\n| target | measured | required | result |");
@@ -862,7 +917,7 @@ mod tests {
     #[test]
     fn darcy_parity_is_measured_against_the_seed_spread() {
         let rec = |l2: [f64; 2]| {
-            serde_json::json!([{"epoch": 0, "test": []}, {"epoch": 1, "test": [
+            serde_json::json!([{"epoch": 0, "seconds": 3.0, "test": []}, {"epoch": 1, "seconds": 2.0, "test": [
                 {"resolution": 32, "l2": l2[0], "h1": 0.1},
                 {"resolution": 64, "l2": l2[1], "h1": 0.1}]}])
         };
@@ -870,6 +925,7 @@ mod tests {
             "darcy_full_cuda": rec([0.0205, 0.03]),
             "darcy_full_cpu": rec([0.0200, 0.031]),
             "darcy_full_cpu_seed1": rec([0.0220, 0.032]),
+            "darcy_full_cpu_seed2": rec([0.0190, 0.033]),
             "darcy_fp16_tanh_cuda": rec([0.05, 0.06]),
         })
         .to_string();
@@ -878,16 +934,21 @@ mod tests {
         let full = &r.darcy[0];
         assert_eq!(full.cpu, vec![(32, 0.0200), (64, 0.031)]);
         let g = full.gap_over_noise().unwrap();
-        assert!((g - 0.25).abs() < 1e-9, "{g}"); // 0.0005 / 0.002
+        // 0.0005 over the range of 0.0200, 0.0220, 0.0190.
+        assert!((g - 0.0005 / 0.003).abs() < 1e-9, "{g}");
         let t = |name: &str| r.targets.iter().find(|t| t.name.starts_with(name)).unwrap();
         assert_eq!(t("Darcy full").met(), Some(true));
         assert_eq!(t("Darcy fp16_tanh").met(), None);
         let md = r.markdown();
         assert!(
-            md.contains("| full | 64 | 0.03000 | 0.03100 | 0.03200 |"),
+            md.contains("| full | 64 | 0.03000 | 0.03100 | 0.03200, 0.03300 |"),
             "{md}"
         );
         assert!(md.contains("| fp16_tanh | 32 | 0.05000 | - | - |"), "{md}");
+        // Per-epoch time: the median of 3 s and 2 s (the upper one of two).
+        assert_eq!(full.cuda_epoch_s, Some(3.0));
+        assert!(md.contains("| full | 3.00 | 3.00 |"), "{md}");
+        assert!(!md.contains("|GPU"), "a | inside a table cell: {md}");
     }
 
     /// The anchor script could not start (no torch): every neuraloperator side says why.
