@@ -187,85 +187,122 @@ pub struct ContractionRow {
     pub note: String,
 }
 
-/// Measure every (format, form, channel count) of `plan`.
+/// One draw of the operands of a contraction over `n` channels, with every output's exact value
+/// (the f64 sum of the unrounded operands) and the sums its bound needs: the same for every
+/// format and form, so computed once.
+struct Draw {
+    n: usize,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    /// Per output (b, o, k row-major): (exact re, exact im) and the bound's sums.
+    exact: Vec<((f64, f64), ContractionSums)>,
+}
+
+/// Draw `trial` of the operands over `n` channels (seeded per (n, trial)).
+fn draw(s: &ContractionStudy, n: usize, trial: usize) -> Draw {
+    let (b, co, k) = (s.batch, s.out_channels, s.modes);
+    let values = |which: u64, len: usize| -> Vec<f32> {
+        super::noise(2 * len, s.seed ^ (which << 40), trial)
+            .iter()
+            .map(|&v| v as f32)
+            .collect()
+    };
+    let x = values(1, b * n * k);
+    let w = values(2, n * co * k);
+    let at = |v: &[f32], i: usize| (v[2 * i] as f64, v[2 * i + 1] as f64);
+    let exact = (0..b * co * k)
+        .map(|out| {
+            let (bb, o, m) = (out / (co * k), out / k % co, out % k);
+            let terms: Vec<_> = (0..n)
+                .map(|i| (at(&x, (bb * n + i) * k + m), at(&w, (i * co + o) * k + m)))
+                .collect();
+            let (mut re, mut im) = (0.0f64, 0.0f64);
+            for &((a, bi), (c, d)) in &terms {
+                re += a * c - bi * d;
+                im += a * d + bi * c;
+            }
+            ((re, im), ContractionSums::of(terms))
+        })
+        .collect();
+    Draw { n, x, w, exact }
+}
+
+/// The row of one (format, form) over the draws of one channel count: the CPU backend's
+/// contraction of each draw against its exact outputs and their bounds.
+fn measure_row(
+    cpu: &Cpu<f32>,
+    s: &ContractionStudy,
+    format: Format,
+    form: ContractForm,
+    draws: &[Draw],
+) -> ContractionRow {
+    let (b, co, k) = (s.batch, s.out_channels, s.modes);
+    let n = draws[0].n;
+    let mut row = ContractionRow {
+        format,
+        form,
+        channels: n,
+        outputs: 0,
+        rel_error_max: 0.0,
+        rel_error_rms: 0.0,
+        rel_bound_max: 0.0,
+        error_over_bound_max: 0.0,
+        above_bound: 0,
+        no_bound: 0,
+        note: String::new(),
+    };
+    let mut sq = 0.0f64;
+    for d in draws {
+        let y = cpu.download_complex(&cpu.contract(
+            &cpu.upload_complex(&[b, n, k], &d.x, Format::Fp32),
+            &cpu.upload_complex(&[n, co, k], &d.w, Format::Fp32),
+            format,
+            form,
+        ));
+        for (out, ((re, im), sums)) in d.exact.iter().enumerate() {
+            let err = (y[2 * out] as f64 - re).hypot(y[2 * out + 1] as f64 - im);
+            let rel = err / sums.s;
+            row.outputs += 1;
+            row.rel_error_max = row.rel_error_max.max(rel);
+            sq += rel * rel;
+            match contraction_precision(format, form, sums) {
+                Ok(bound) => {
+                    row.rel_bound_max = row.rel_bound_max.max(bound / sums.s);
+                    row.error_over_bound_max = row.error_over_bound_max.max(err / bound);
+                    if err > bound {
+                        row.above_bound += 1;
+                    }
+                }
+                Err(why) => {
+                    row.no_bound += 1;
+                    if row.note.is_empty() {
+                        row.note = format!("no bound: {why}");
+                    }
+                }
+            }
+        }
+    }
+    row.rel_error_rms = (sq / row.outputs as f64).sqrt();
+    if row.above_bound > 0 {
+        row.note = format!("{} outputs above their bound: a bug", row.above_bound);
+    }
+    row
+}
+
+/// Measure every (format, form, channel count) of `plan`, rows in that order.
 pub fn measure(plan: &ContractionPlan) -> Vec<ContractionRow> {
     let s = &plan.study;
     let cpu = Cpu::<f32>::new();
-    let (b, co, k) = (s.batch, s.out_channels, s.modes);
+    let draws: Vec<Vec<Draw>> = s
+        .channels
+        .iter()
+        .map(|&n| (0..s.trials).map(|t| draw(s, n, t)).collect())
+        .collect();
     let mut rows = Vec::new();
     for &format in &plan.formats {
         for &form in &plan.forms {
-            for &n in &s.channels {
-                let mut row = ContractionRow {
-                    format,
-                    form,
-                    channels: n,
-                    outputs: 0,
-                    rel_error_max: 0.0,
-                    rel_error_rms: 0.0,
-                    rel_bound_max: 0.0,
-                    error_over_bound_max: 0.0,
-                    above_bound: 0,
-                    no_bound: 0,
-                    note: String::new(),
-                };
-                let mut sq = 0.0f64;
-                for trial in 0..s.trials {
-                    // Operands drawn per (n, trial), the same for every format and form.
-                    let draw = |which: u64, len: usize| -> Vec<f32> {
-                        super::noise(2 * len, s.seed ^ (which << 40), trial)
-                            .iter()
-                            .map(|&v| v as f32)
-                            .collect()
-                    };
-                    let x = draw(1, b * n * k);
-                    let w = draw(2, n * co * k);
-                    let y = cpu.download_complex(&cpu.contract(
-                        &cpu.upload_complex(&[b, n, k], &x, Format::Fp32),
-                        &cpu.upload_complex(&[n, co, k], &w, Format::Fp32),
-                        format,
-                        form,
-                    ));
-                    let at = |v: &[f32], i: usize| (v[2 * i] as f64, v[2 * i + 1] as f64);
-                    for out in 0..b * co * k {
-                        let (bb, o, m) = (out / (co * k), out / k % co, out % k);
-                        let terms: Vec<_> = (0..n)
-                            .map(|i| (at(&x, (bb * n + i) * k + m), at(&w, (i * co + o) * k + m)))
-                            .collect();
-                        let (mut re, mut im) = (0.0f64, 0.0f64);
-                        for &((a, bi), (c, d)) in &terms {
-                            re += a * c - bi * d;
-                            im += a * d + bi * c;
-                        }
-                        let sums = ContractionSums::of(terms);
-                        let err = (y[2 * out] as f64 - re).hypot(y[2 * out + 1] as f64 - im);
-                        let rel = err / sums.s;
-                        row.outputs += 1;
-                        row.rel_error_max = row.rel_error_max.max(rel);
-                        sq += rel * rel;
-                        match contraction_precision(format, form, &sums) {
-                            Ok(bound) => {
-                                row.rel_bound_max = row.rel_bound_max.max(bound / sums.s);
-                                row.error_over_bound_max =
-                                    row.error_over_bound_max.max(err / bound);
-                                if err > bound {
-                                    row.above_bound += 1;
-                                }
-                            }
-                            Err(why) => {
-                                row.no_bound += 1;
-                                if row.note.is_empty() {
-                                    row.note = format!("no bound: {why}");
-                                }
-                            }
-                        }
-                    }
-                }
-                row.rel_error_rms = (sq / row.outputs as f64).sqrt();
-                if row.above_bound > 0 {
-                    row.note = format!("{} outputs above their bound: a bug", row.above_bound);
-                }
-                rows.push(row);
+            for d in &draws {
+                rows.push(measure_row(&cpu, s, format, form, d));
             }
         }
     }

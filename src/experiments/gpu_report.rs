@@ -324,9 +324,10 @@ fn issue24_targets<'a>(get: &impl Fn(&str) -> &'a Case) -> Vec<Target> {
     let nl_full = get("dense_full");
     let grids = ["res100_half_gemm", "res96_half_gemm"];
     let ran = grids.iter().filter(|k| get(k).mpno_ms.is_some()).count();
+    // Measured once either grid ran or failed (a run with a time has no error).
     let measured = grids
         .iter()
-        .any(|k| get(k).mpno_ms.is_some() || get(k).mpno_error.as_deref() != Some("not run"));
+        .any(|k| get(k).mpno_error.as_deref() != Some("not run"));
     let target = |name: &str, value, bound, at_least| Target {
         name: format!("issue 24, {name}"),
         value,
