@@ -8,8 +8,11 @@ mod contraction;
 mod gemm;
 mod scaled;
 
-pub use contraction::{ContractionSums, contraction_precision};
-pub use gemm::{GemmConstants, TABLE_F64_ERROR, gemm_precision, gemm_scaled_precision};
+pub use contraction::{ContractionSums, contraction_precision, contraction_precision_on};
+pub use gemm::{
+    Accumulation, GemmConstants, TABLE_F64_ERROR, gemm_precision, gemm_precision_on,
+    gemm_scaled_precision,
+};
 pub use scaled::{
     element_bound, scale_ceiling, scaled_input_rounding, scaled_input_rounding_amax,
     scaled_storage, storage_constants,
@@ -118,9 +121,14 @@ pub fn higham_fft(u: f64, mu: f64, n: usize) -> f64 {
 }
 
 /// The f64 reference's own error per normalised coefficient: Higham's bound with u = 2^-53
-/// applied to ||v||_2 / sqrt(n) <= M, counted twice (the reference and the compared transform).
+/// applied to ||v||_2 / sqrt(n) <= M, counted twice (the reference and the compared transform),
+/// plus their gradual underflow, 3 sigma_64 per level of log2 n levels each (the allowance
+/// `fft::underflow_error` makes for a rounded radix-2 level; sigma_64 = 2^-1074): only values
+/// near 2^-1022 feel it.
 pub fn f64_reference_error(m: f64, n: usize) -> f64 {
+    let levels = (n.max(2) as f64).log2().ceil();
     2.0 * higham_fft(2f64.powi(-53), 2f64.powi(-53), n.max(2)) * m
+        + 2.0 * 3.0 * levels * Format::Fp64.min_subnormal()
 }
 
 /// Whether a transform of values bounded by `m` stays within `fmt`'s range: its intermediate
@@ -274,6 +282,51 @@ pub fn crossover(l: f64, m: f64, w: &[i64], precision_bound: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaled_transforms_keep_room_for_the_sum_before_halving() {
+        // A scaled level forms a + w b (up to 2 M) before it halves: fp16 with M = 33000 (> max/2)
+        // overflows there, so no finite bound (it used to print one, then measure inf).
+        for alg in [Algorithm::Radix2, Algorithm::Radix4, Algorithm::Auto] {
+            let b = precision(
+                &[16],
+                alg,
+                Format::Fp16,
+                Model::ArithmeticScaled,
+                1.0,
+                33000.0,
+            );
+            assert!(
+                b.bound.is_infinite() && b.note.contains("range"),
+                "{alg}: {b:?}"
+            );
+        }
+        let b = precision(
+            &[16],
+            Algorithm::Auto,
+            Format::Fp16,
+            Model::ArithmeticScaled,
+            1.0,
+            30000.0,
+        );
+        assert!(b.bound.is_finite(), "{b:?}");
+        let f = fft::growth(&[16, 16], Algorithm::Auto, Model::ArithmeticScaled);
+        assert_eq!(f, 2.0, "once for the whole transform, not per axis");
+    }
+
+    #[test]
+    fn fp64_bounds_count_underflow() {
+        // Samples near 2^-1030: an f64 transform rounds to subnormals, so the bound is not 0
+        // (measured: one subnormal, 4.9e-324, at s = 64).
+        for model in [Model::Storage, Model::Arithmetic] {
+            let b = precision(&[64], Algorithm::Auto, Format::Fp64, model, 6e-311, 1e-310);
+            assert!(
+                b.bound >= 10.0 * Format::Fp64.min_subnormal(),
+                "{model}: {b:?}"
+            );
+        }
+        assert!(f64_reference_error(0.0, 64) > 0.0);
+    }
 
     #[test]
     fn discretization_ratios_of_the_extremal_functions() {
