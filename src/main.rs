@@ -337,7 +337,7 @@ struct ErrorsArgs {
     /// product with fp32 accumulation; any size, O(s^2) per line; fourier and chebyshev only).
     #[arg(long, default_value = "input,storage,arithmetic")]
     models: String,
-    /// FFT algorithm for models II and III (gemm has its own): auto (radix4 for powers of two, else bluestein),
+    /// FFT algorithm of --basis fourier for models II and III (gemm has its own; other bases: auto): auto (radix4 for powers of two, else bluestein),
     /// radix2, radix4, bluestein, naive.
     #[arg(long, default_value = "auto")]
     algorithm: String,
@@ -614,6 +614,31 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
     }
     // Sizes and modes are checked before any work (the SHT plan is costly).
     sweep::validate(&kind, &sizes, &modes, 1024).map_err(basis_usage)?;
+    if a.algorithm != "auto" {
+        return Err(UsageError::new(
+            "--algorithm",
+            format!(
+                "'{}' applies to --basis fourier only; {} has its own transform (allowed here: auto)",
+                a.algorithm,
+                kind.name()
+            ),
+        )
+        .into());
+    }
+    if kind == basis::BasisKind::Chebyshev {
+        // DCT-I of N + 1 points as a real FFT of 2N: the Fourier sweep's cost model, so model G
+        // (O(N^2)) is refused where it would run for hours.
+        let ext: Vec<usize> = sizes.iter().map(|&n| 2 * n).collect();
+        cli::check_sweep_work(
+            "--sizes",
+            &ext,
+            1,
+            Algorithm::Auto,
+            formats.len(),
+            &models,
+            1,
+        )?;
+    }
     check_out(a.out.as_deref())?;
     let target = if kind == basis::BasisKind::Spherical {
         Target::Sphere(

@@ -101,6 +101,13 @@ impl Fixtures {
             );
             std::fs::write(p(name), text).unwrap();
         }
+        // 9 modes fit the last axis of 16 points (<= 9) but not the first (2m <= 16); 4 modes
+        // do not fit a 4-point test grid.
+        let text = config(&p("data.safetensors"), "run", 8).replace("modes = [4]", "modes = [9]");
+        std::fs::write(p("cfg_modes_axis.toml"), text).unwrap();
+        let text = config(&p("data.safetensors"), "run", 8)
+            .replace("n_test = 4\n", "n_test = 4\ntest_resolutions = [4]\n");
+        std::fs::write(p("cfg_modes_test.toml"), text).unwrap();
         let text = config(&p("data.safetensors"), "run", 8) + "cp_order = \"greedy\"\n";
         std::fs::write(p("cfg_cp_order.toml"), text).unwrap();
         let text = config(&p("data.safetensors"), "run", 8).replace(
@@ -429,6 +436,16 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "errors --basis chebyshev --function x --sizes 16 --algorithm radix2",
+        expect: &["--algorithm", "fourier only"],
+        setup: none,
+    },
+    Case {
+        args: "errors --basis chebyshev --function x --sizes 2^18 --models gemm",
+        expect: &["--sizes", "dense product"],
+        setup: none,
+    },
+    Case {
         args: "bounds --lipschitz 1 --sup 1 --s 16 --algorithm fast",
         expect: &["--algorithm"],
         setup: none,
@@ -482,6 +499,11 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "datagen navier-stokes --n 1 --res 16 --t-final 1 --snapshots 1000000000 --out n.safetensors",
+        expect: &["--snapshots", "GiB"],
+        setup: none,
+    },
+    Case {
         args: "datagen navier-stokes --n 1 --res 16 --t-final 1e9 --snapshots 1 --out n.safetensors",
         expect: &["--t-final", "1e8"],
         setup: none,
@@ -532,6 +554,16 @@ const CASES: &[Case] = &[
         setup: fifo_png,
     },
     // train, eval
+    Case {
+        args: "train --config {F}/cfg_modes_axis.toml --out-dir run",
+        expect: &["model.modes[0]", "resolution/2 (2m frequencies"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_modes_test.toml --out-dir run",
+        expect: &["data.test_resolutions[0]", "model.modes[0]"],
+        setup: none,
+    },
     Case {
         args: "train --config {F}/cfg_audit_samples.toml --out-dir run",
         expect: &["audit.samples", "1..=4"],

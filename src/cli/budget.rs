@@ -212,8 +212,16 @@ pub fn check_sweep_work(
         .max_by(|a, b| per_size(*a).total_cmp(&per_size(*b)))
         .unwrap_or(0);
     let how = match alg.resolve(worst) {
+        _ if models.contains(&Model::Gemm) => {
+            "model gemm is a dense product, s^2 per line, and a fast transform s log s"
+        }
         Algorithm::Naive => "the naive DFT costs s^2 per axis",
         _ => "a fast transform costs s log s per axis",
+    };
+    let hint = if alg == Algorithm::Auto {
+        "use smaller sizes, or fewer formats or models"
+    } else {
+        "use smaller sizes, --algorithm auto, or fewer formats or models"
     };
     check_work(
         field,
@@ -228,7 +236,7 @@ pub fn check_sweep_work(
             models.len(),
             total * 1e-9
         ),
-        "use smaller sizes, --algorithm auto, or fewer formats or models",
+        hint,
     )
 }
 

@@ -996,17 +996,36 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The kept modes must fit a grid of `resolution` points per axis ([`crate::backend::Modes::check_grid`]):
+    /// every axis but the last keeps 2m frequencies (m <= resolution/2), the last, the real
+    /// FFT's half, m <= resolution/2 + 1.
     fn check_modes(&self, resolution: usize) -> Result<(), UsageError> {
-        let limit = resolution / 2 + 1;
+        match self.modes_misfit(resolution) {
+            Some((i, why)) => Err(err(format!("model.modes[{i}]"), why)),
+            None => Ok(()),
+        }
+    }
+
+    /// The first axis whose mode count does not fit `resolution` points, and why.
+    fn modes_misfit(&self, resolution: usize) -> Option<(usize, String)> {
+        let d = self.model.modes.len();
         for (i, &k) in self.model.modes.iter().enumerate() {
+            let (limit, rule) = if i + 1 < d {
+                (
+                    resolution / 2,
+                    "resolution/2 (2m frequencies kept on all axes but the last)",
+                )
+            } else {
+                (resolution / 2 + 1, "resolution/2 + 1")
+            };
             if k > limit {
-                return Err(err(
-                    format!("model.modes[{i}]"),
-                    format!("{k} exceeds resolution/2 + 1 = {limit} for a {resolution}-point grid"),
+                return Some((
+                    i,
+                    format!("{k} exceeds {rule} = {limit} for a {resolution}-point grid"),
                 ));
             }
         }
-        Ok(())
+        None
     }
 
     /// Check the data files against the config (files exist, tensors exist with the right
@@ -1203,6 +1222,14 @@ impl TrainConfig {
             }
         }
         self.check_modes(res)?;
+        for (i, &tr) in d.test_resolutions.iter().enumerate() {
+            if let Some((axis, why)) = self.modes_misfit(tr) {
+                return Err(err(
+                    format!("data.test_resolutions[{i}]"),
+                    format!("model.modes[{axis}] does not fit: {why}"),
+                ));
+            }
+        }
         self.data.resolution = Some(res);
         self.data.subsample = None;
         Ok(DataInfo {

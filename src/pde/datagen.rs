@@ -488,6 +488,13 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
                         return Err(UsageError::new("--snapshots", "must be >= 1"));
                     }
                     let k = a.snapshots;
+                    // Before the times are listed: one sample's snapshots (f64 plus the
+                    // stored tensor, as memory_needed counts them) must fit.
+                    crate::cli::check_memory(
+                        "--snapshots",
+                        (1.0 + k as f64) * (r * r) as f64 * 16.0,
+                        &format!("{k} snapshots at --res {r}"),
+                    )?;
                     (1..=k).map(|i| t_final * i as f64 / k as f64).collect()
                 }
             };
