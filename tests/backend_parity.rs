@@ -12,7 +12,7 @@ use mpno::backend::{
     AdamScalars, Backend, ContractForm, CpFactors, Modes, Pointwise, SpectralForward,
     SpectralInverse, SpectralTransform,
 };
-use mpno::bounds::{ContractionSums, contraction_precision};
+use mpno::bounds::{Accumulation, ContractionSums, contraction_precision_on, gemm_precision_on};
 use mpno::fno::loss::LossKind;
 use mpno::fno::optim::{Adam, OptimizerKind, adam_slice};
 use mpno::fno::{
@@ -693,12 +693,23 @@ fn cuda_training_step_matches_the_f64_reference() {
     }
 }
 
+/// How `be`'s GEMMs in `fmt` accumulate: the CPU rounds every fp32 addition to nearest; cuBLAS
+/// runs fp16/bf16 GEMMs on tensor cores, whose truncating block FMAs have their own bound
+/// (docs/bounds.md, "Tensor-core accumulation").
+fn accumulation<B: Backend>(be: &B, fmt: Format) -> Accumulation {
+    if be.name() == "cuda" {
+        Accumulation::on_gpu(fmt)
+    } else {
+        Accumulation::Nearest
+    }
+}
+
 /// The spectral contraction and both its gradients, in both forms (standard, Gauss) and in
 /// fp32, fp16 and bf16: every output's error against the exact f64 sum of the unrounded
 /// operands lies under its proven worst-case bound (`bounds::contraction_precision`,
 /// docs/bounds.md "Spectral contraction"; operands rounded to the format, exact products, fp32
-/// sums, the result rounded to the format). On the GPU this checks cuBLAS's tensor-core
-/// accumulation against the bound's arithmetic model. Returns the largest error / bound.
+/// sums, the result rounded to the format). On the GPU this checks cuBLAS's tensor cores
+/// against the tensor-core accumulation model of the bound. Returns the largest error / bound.
 fn contraction_within_bound<B: Backend<T = f32>>(be: &B) -> f64 {
     let (b, co, kk) = (2usize, 3usize, [4usize, 2]);
     let k: usize = kk.iter().product();
@@ -782,8 +793,13 @@ fn contraction_within_bound<B: Backend<T = f32>>(be: &B) -> f64 {
                             re += a * c - bb * d;
                             im += a * d + bb * c;
                         }
-                        let bound = contraction_precision(fmt, form, &ContractionSums::of(t))
-                            .unwrap_or_else(|e| panic!("{what} {fmt} {form}: {e}"));
+                        let bound = contraction_precision_on(
+                            fmt,
+                            form,
+                            accumulation(be, fmt),
+                            &ContractionSums::of(t),
+                        )
+                        .unwrap_or_else(|e| panic!("{what} {fmt} {form}: {e}"));
                         let err = (got[2 * out] as f64 - re).hypot(got[2 * out + 1] as f64 - im);
                         assert!(
                             err <= bound,
@@ -822,7 +838,8 @@ fn cuda_contraction_lies_under_its_bound() {
 /// The GEMM spectral transform in fp16 and bf16 on grids that are not powers of two (cuFFT's
 /// half precision refuses them): every kept coefficient of the forward transform within model
 /// G's proven bound (bounds::gemm_precision, docs/bounds.md) of the f64 transform of the
-/// unrounded input. On the GPU this checks cuBLAS's tensor cores against model G's arithmetic.
+/// unrounded input. On the GPU this checks cuBLAS's tensor cores against model G with
+/// tensor-core accumulation.
 /// Returns the largest error / bound.
 fn gemm_transform_within_model_g<B: Backend<T = f32>>(be: &B) -> f64 {
     let r = Cpu::<f64>::new();
@@ -858,7 +875,7 @@ fn gemm_transform_within_model_g<B: Backend<T = f32>>(be: &B) -> f64 {
                 let v = widen(&x[l * pts..][..pts]);
                 let mean = v.iter().map(|t| t.abs()).sum::<f64>() / pts as f64;
                 let mx = v.iter().fold(0.0f64, |a, t| a.max(t.abs()));
-                let b = mpno::bounds::gemm_precision(&grid, fmt, mean, mx).bound;
+                let b = gemm_precision_on(&grid, fmt, accumulation(be, fmt), mean, mx).bound;
                 for k in 0..nk {
                     let i = 2 * (l * nk + k);
                     let err = (got[i] as f64 - want[i]).hypot(got[i + 1] as f64 - want[i + 1]);

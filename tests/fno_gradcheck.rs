@@ -552,12 +552,10 @@ fn model_gradients() {
 
 #[test]
 fn model_is_resolution_independent_and_layout_checked() {
+    // tiny() with darcy_small's depth.
     let cfg = FnoConfig {
-        width: 8,
-        modes: vec![4, 4],
-        lifting_channels: 8,
-        projection_channels: 8,
-        ..FnoConfig::darcy_small()
+        n_layers: FnoConfig::darcy_small().n_layers,
+        ..FnoConfig::tiny()
     };
     let model = Fno::new(cfg.clone()).unwrap();
     let params: Params<f32> = model.init(0);

@@ -4,7 +4,9 @@
 //! in either [`ContractForm`]. With S = sum |l_j||r_j|, X = sum |l_j|, W = sum |r_j| of the
 //! unrounded operands, u and sigma the format's unit roundoff and smallest subnormal
 //! (|fl(z) - z| <= u |z| + sigma/sqrt2 for a complex z), and the fp32 constants of
-//! [`GemmConstants`] (u_acc, products within u_p |xy| + eta_p):
+//! [`GemmConstants`] (u_acc, products within u_p |xy| + eta_p; on tensor cores
+//! [`Accumulation::TensorCore`] replaces each gamma_{K-1}(u_acc) of a K-product sum by
+//! gamma_K(2^-22), with u_acc = 2^-23 and eta_p = 2^-125):
 //!
 //! ```text
 //! E_in   = u (2 + u) S + (1 + u)(sigma/sqrt2)(X + W) + n sigma^2 / 2     operand rounding
@@ -26,7 +28,7 @@
 //!
 //! [`Backend::contract`]: crate::backend::Backend::contract
 
-use super::gemm::{GemmConstants, gamma};
+use super::gemm::{Accumulation, GemmConstants, gamma};
 use crate::backend::ContractForm;
 use crate::interval::point;
 use crate::precision::{Format, pow2};
@@ -77,10 +79,22 @@ pub fn contraction_precision(
     form: ContractForm,
     t: &ContractionSums,
 ) -> Result<f64, String> {
+    contraction_precision_on(fmt, form, Accumulation::Nearest, t)
+}
+
+/// [`contraction_precision`] with the fp32 sums accumulated as `acc` says: `TensorCore` bounds
+/// what cuBLAS's tensor cores compute for fp16, bf16 and tf32 operands (docs/bounds.md,
+/// "Tensor-core accumulation"); `Err` for a format that model does not cover.
+pub fn contraction_precision_on(
+    fmt: Format,
+    form: ContractForm,
+    acc: Accumulation,
+    t: &ContractionSums,
+) -> Result<f64, String> {
     if t.n == 0 {
         return Ok(0.0);
     }
-    let k = GemmConstants::of(fmt);
+    let k = GemmConstants::on(fmt, acc)?;
     let one = point(1.0);
     let sqrt2 = point(2.0).sqrt();
     let (u, u_acc, u_p, eta_p) = (
@@ -104,12 +118,12 @@ pub fn contraction_precision(
     let too_many = || format!("{} terms: gamma_n(u_acc) >= 1", t.n);
     let e_ar = match form {
         ContractForm::Standard => {
-            let g = gamma(2.0 * t.n as f64 - 1.0, u_acc).ok_or_else(too_many)?;
+            let g = k.sum_gamma(2 * t.n).ok_or_else(too_many)?;
             let c4 = g * (one + u_p) + u_p;
             sqrt2 * c4 * s_hat + point(2.0) * sqrt2 * n * (one + g) * eta_p
         }
         ContractForm::Gauss => {
-            let g = gamma(t.n as f64 - 1.0, u_acc).ok_or_else(too_many)?;
+            let g = k.sum_gamma(t.n).ok_or_else(too_many)?;
             let c1 = g * (one + u_p) + u_p;
             let u_s = (one + u) * (one + u_acc) - one;
             let c3 = c1 * (one + u_s) + u_s;

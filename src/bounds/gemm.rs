@@ -3,8 +3,9 @@
 //!
 //! Per axis of length s (K = s products per real sum on the first, real, axis; K = 2s on the
 //! later, complex, ones), with u the format's unit roundoff, sigma its smallest subnormal,
-//! gamma = gamma_{K-1}(u_acc) (fp32: u_acc = 2^-24), products exact or within
-//! u_p |xy| + eta_p, table entries within u |t| + rho:
+//! gamma = gamma_{K-1}(u_acc) (fp32: u_acc = 2^-24; on tensor cores gamma_K(2^-22),
+//! [`Accumulation::TensorCore`]), products exact or within u_p |xy| + eta_p, table entries
+//! within u |t| + rho:
 //!
 //! ```text
 //! c = gamma (1 + u_p) + u_p,  alpha = c (1 + u) + u,  beta = (1 + c) rho,
@@ -44,6 +45,41 @@ use crate::precision::{Format, ScaledFormat, Scaling, pow2};
 /// the libm's documented accuracy, not proven here.
 pub const TABLE_F64_ERROR: f64 = 3.552713678800501e-15;
 
+/// How the fp32 accumulator of a GEMM adds (docs/bounds.md, "Tensor-core accumulation").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Accumulation {
+    /// IEEE fp32: every addition (or FMA) rounded to nearest: the CPU backend, the error core's
+    /// model G, CUDA-core GEMMs. A sum of K products: gamma_{K-1}(2^-24) (Higham, eq. 4.4).
+    #[default]
+    Nearest,
+    /// A tensor core's block FMA with fp16, bf16 or tf32 operands and an fp32 result
+    /// (`precision::tensor_core`): exact products, terms aligned to the largest with >= 24 bits
+    /// kept and truncated, the block's sum truncated to fp32, blocks of any size in any
+    /// order or tree. A sum of K products: gamma_K(2^-22), single fp32 operations 2^-23, and
+    /// underflow up to 2^-126 per product and per block (flush to zero allowed).
+    TensorCore,
+}
+
+impl Accumulation {
+    /// How a CUDA GEMM in `fmt` accumulates: tensor cores for fp16, bf16 and tf32 operands,
+    /// IEEE fp32 (CUDA cores, round to nearest) otherwise.
+    pub fn on_gpu(fmt: Format) -> Self {
+        match fmt {
+            Format::Fp16 | Format::Bf16 | Format::Tf32 => Accumulation::TensorCore,
+            _ => Accumulation::Nearest,
+        }
+    }
+}
+
+impl std::fmt::Display for Accumulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Accumulation::Nearest => "round-to-nearest fp32",
+            Accumulation::TensorCore => "tensor-core fp32",
+        })
+    }
+}
+
 /// The rounding constants of model G in one format.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GemmConstants {
@@ -53,9 +89,14 @@ pub struct GemmConstants {
     /// Absolute part of the table error, |t^ - t| <= u |t| + rho: sigma / 2 (subnormal table
     /// entries: fp8's small cos and sin) plus (1 + u) TABLE_F64_ERROR, rounded up.
     pub rho: f64,
-    /// Unit roundoff of the accumulation: fp32, or fp64 when the format is fp64.
+    /// How sums of products are accumulated ([`GemmConstants::sum_gamma`]).
+    pub acc: Accumulation,
+    /// Unit roundoff of one operation of the accumulation format (the output scaling, a
+    /// combination of sums): fp32's 2^-24, fp64's 2^-53 when the format is fp64; 2^-23 (round
+    /// toward zero allowed) on tensor cores.
     pub u_acc: f64,
-    /// Products in the accumulation format: |fl(xy) - xy| <= u_prod |xy| + eta_prod.
+    /// Products in the accumulation format: |fl(xy) - xy| <= u_prod |xy| + eta_prod. On tensor
+    /// cores eta_prod also carries each block's underflow (2 x 2^-126 per product).
     pub u_prod: f64,
     pub eta_prod: f64,
     /// Largest finite value of the accumulation format.
@@ -76,6 +117,7 @@ impl GemmConstants {
                 u: 0.0,
                 sigma: 0.0,
                 rho: TABLE_F64_ERROR,
+                acc: Accumulation::Nearest,
                 u_acc: pow2(-53),
                 u_prod: pow2(-53),
                 eta_prod: pow2(-1074),
@@ -97,11 +139,49 @@ impl GemmConstants {
             u,
             sigma,
             rho,
+            acc: Accumulation::Nearest,
             u_acc: pow2(-24),
             u_prod,
             eta_prod,
             acc_max: f32::MAX as f64,
             eta_acc: pow2(-150),
+        }
+    }
+
+    /// The constants of `fmt` accumulated as `acc` says. Tensor cores: fp16, bf16 and tf32
+    /// operands only (products exact; fp8 tensor cores keep fewer accumulator bits, fp32 GEMMs
+    /// run on CUDA cores); single fp32 operations within 2^-23 (round toward zero allowed), a
+    /// flushed or truncated underflow within 2^-126: eta_acc = 2^-126, and eta_prod = 2^-125
+    /// for each product's share of the blocks' underflow (docs/bounds.md, "Tensor-core
+    /// accumulation").
+    pub fn on(fmt: Format, acc: Accumulation) -> Result<Self, String> {
+        let c = Self::of(fmt);
+        match acc {
+            Accumulation::Nearest => Ok(c),
+            Accumulation::TensorCore => match fmt {
+                Format::Fp16 | Format::Bf16 | Format::Tf32 => Ok(GemmConstants {
+                    acc,
+                    u_acc: pow2(-23),
+                    u_prod: 0.0,
+                    eta_prod: pow2(-125),
+                    eta_acc: pow2(-126),
+                    ..c
+                }),
+                _ => Err(format!(
+                    "no tensor-core accumulation model for {fmt} operands (fp16, bf16 and tf32 only)"
+                )),
+            },
+        }
+    }
+
+    /// gamma such that a sum of `k` products p_i, accumulated as `self.acc` says in any order,
+    /// is within gamma sum |p_i| (plus k eta_prod (1 + gamma) of underflow) of the exact sum:
+    /// gamma_{k-1}(u_acc) rounding to nearest, gamma_k(2^-22) on tensor cores. None when the
+    /// gamma's k u reaches 1.
+    pub fn sum_gamma(&self, k: usize) -> Option<Interval> {
+        match self.acc {
+            Accumulation::Nearest => gamma(k.saturating_sub(1) as f64, point(self.u_acc)),
+            Accumulation::TensorCore => gamma(k as f64, point(pow2(-22))),
         }
     }
 }
@@ -199,9 +279,26 @@ impl Rounding {
 /// m_1 = (u M + sigma/2) / n in 1-D); table, accumulation, underflow and reference terms stay at
 /// their worst case. delta = 1e-3, union bound over the d axes.
 pub fn gemm_precision(shape: &[usize], fmt: Format, mean_abs: f64, m: f64) -> PrecisionBound {
-    let c = GemmConstants::of(fmt);
-    let rounding = Rounding::plain(fmt, &c);
-    bound(shape, fmt, &c, &rounding, mean_abs, m)
+    gemm_precision_on(shape, fmt, Accumulation::Nearest, mean_abs, m)
+}
+
+/// [`gemm_precision`] with the sums accumulated as `acc` says: `TensorCore` bounds what a GPU's
+/// tensor cores compute (docs/bounds.md, "Tensor-core accumulation"); infinite, with the reason,
+/// for a format that model does not cover.
+pub fn gemm_precision_on(
+    shape: &[usize],
+    fmt: Format,
+    acc: Accumulation,
+    mean_abs: f64,
+    m: f64,
+) -> PrecisionBound {
+    match GemmConstants::on(fmt, acc) {
+        Ok(c) => bound(shape, fmt, &c, &Rounding::plain(fmt, &c), mean_abs, m),
+        Err(why) => infinite(
+            input_rounding_probabilistic(fmt, m, shape.iter().product(), 1e-3),
+            why,
+        ),
+    }
 }
 
 /// Model G in the scaled format `sf` (`fft::transform_scaled` under model gemm: fp8 codes times
@@ -262,10 +359,10 @@ fn bound(
         let s = shape[axis];
         let real = q == 0;
         let k = if real { s } else { 2 * s };
-        let Some(gam) = gamma((k - 1) as f64, u_acc) else {
+        let Some(gam) = c.sum_gamma(k) else {
             return infinite(
                 model_i_prob,
-                format!("no finite bound: (K - 1) u_acc >= 1 at K = {k}"),
+                format!("no finite bound: K u_acc >= 1 at K = {k} ({})", c.acc),
             );
         };
         let cc = gam * (one + u_p) + u_p;

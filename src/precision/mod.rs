@@ -4,6 +4,7 @@
 //! - [`round`]: exact round-to-nearest-even from f64 (the reference), [`round_stochastic`].
 //! - [`Real`]: the scalar trait numerical kernels are generic over; [`Emu`] emulates a format.
 //! - [`ScaledFormat`]: fp8 values times a per-tensor, per-channel or MX-block power-of-two scale.
+//! - [`tensor_core`]: a tensor core's block FMA (truncating alignment and rounding), emulated.
 //! - [`Model`]: the precision-error models of docs/bounds.md (I-III for the FFT, G for the
 //!   dense transform as a matrix product with fp32 accumulation).
 
@@ -12,6 +13,7 @@ pub(crate) mod lanes;
 mod round;
 mod scalar;
 mod scaled;
+pub mod tensor_core;
 
 pub use format::{Format, Overflow, UnknownFormat, pow2};
 pub use lanes::{Arr8, EmuLanes, LANES, Lanes};
@@ -41,7 +43,8 @@ pub enum Model {
     /// Model III: every arithmetic operation rounded to the format, twiddles rounded too.
     Arithmetic,
     /// Model III with a factor 1/2 after every radix-2 stage (1/n overall), the standard remedy
-    /// for overflow: intermediate values stay within max|v|.
+    /// for overflow: stored values stay within max|v| (a level's sums reach 2 max|v| before
+    /// it halves).
     ArithmeticScaled,
     /// Model G: the dense DFT as a matrix product (tensor-core GEMM): operands and the cos/sin
     /// table rounded to the format, products exact, sums accumulated in fp32; between the axes
