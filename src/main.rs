@@ -1105,8 +1105,21 @@ fn run_eval(a: EvalArgs) -> Result<(), Failure> {
     let res = mpno::fno::train::eval_checkpoint(&be, &a.checkpoint, cfg.as_ref())
         .map_err(Failure::from)?;
     println!("resolution,l2,h1");
-    for t in res {
+    for t in &res {
         println!("{},{},{}", t.resolution, t.l2, t.h1);
+    }
+    // A NaN metric is a result nobody should take for a number: the rows are printed, the
+    // exit status says it failed.
+    let failed: Vec<String> = res
+        .iter()
+        .filter(|t| !(t.l2.is_finite() && t.h1.is_finite()))
+        .map(|t| t.resolution.to_string())
+        .collect();
+    if !failed.is_empty() {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "the test error is not finite at {} points per axis (see the warning above)",
+            failed.join(", ")
+        )));
     }
     Ok(())
 }

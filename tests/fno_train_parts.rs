@@ -887,7 +887,13 @@ fn each_bad_config_names_its_field() {
         (
             "[data]\nfile = \"d\"\nresolution = 64\n[model]\nmodes = [40, 12]\n".into(),
             "model.modes[0]",
-            "40 exceeds resolution/2 + 1 = 33 for a 64-point grid",
+            "40 exceeds resolution/2 (2m frequencies kept on all axes but the last) = 32 for a \
+             64-point grid",
+        ),
+        (
+            "[data]\nfile = \"d\"\nresolution = 64\n[model]\nmodes = [12, 34]\n".into(),
+            "model.modes[1]",
+            "34 exceeds resolution/2 + 1 = 33 for a 64-point grid",
         ),
         (
             with("[model]\nfactorization = \"cp\"\nrank = 0\n"),
@@ -1072,14 +1078,14 @@ fn config_checks_against_the_data_file() {
     write_darcy(&f, 10, 33);
     let file = f.display().to_string();
     let good = format!(
-        "[data]\nfile = \"{file}\"\nn_train = 6\nn_test = 4\nsubsample = 2\ntest_resolutions = [33]\n[model]\nmodes = [9]\n"
+        "[data]\nfile = \"{file}\"\nn_train = 6\nn_test = 4\nsubsample = 2\ntest_resolutions = [33]\n[model]\nmodes = [8]\n"
     );
     let cfg_path = dir.path().join("run.toml");
     std::fs::write(&cfg_path, &good).unwrap();
     let c = TrainConfig::load(&cfg_path).unwrap();
     assert_eq!(c.data.resolution, Some(17));
     assert_eq!(c.data.subsample, None);
-    assert_eq!(c.model.modes, vec![9, 9]);
+    assert_eq!(c.model.modes, vec![8, 8]);
     // The resolved config loads the data.
     let tt = data::load::<f32>(&c.data_spec()).unwrap();
     assert_eq!(tt.train.x.grid, vec![17, 17]);
@@ -1111,15 +1117,17 @@ fn config_checks_against_the_data_file() {
             "no such file",
         ),
         (
-            good.replace("modes = [9]", "modes = [10]"),
+            good.replace("modes = [8]", "modes = [9]"),
             "model.modes[0]",
-            "10 exceeds resolution/2 + 1 = 9 for a 17-point grid",
+            "9 exceeds resolution/2 (2m frequencies kept on all axes but the last) = 8 for a \
+             17-point grid",
         ),
         (
             good.replace("subsample = 2\n", "")
-                .replace("modes = [9]", "modes = [20]"),
+                .replace("modes = [8]", "modes = [17]"),
             "model.modes[0]",
-            "20 exceeds resolution/2 + 1 = 17 for a 33-point grid",
+            "17 exceeds resolution/2 (2m frequencies kept on all axes but the last) = 16 for a \
+             33-point grid",
         ),
         (
             good.replace("n_train = 6", "n_train = 7"),
@@ -1152,7 +1160,7 @@ fn config_checks_against_the_data_file() {
             "is 2 but data.input 'a' has 1 channel(s)",
         ),
         (
-            good.replace("[model]\nmodes = [9]", "[model]\ndim = 3\nmodes = [4]"),
+            good.replace("[model]\nmodes = [8]", "[model]\ndim = 3\nmodes = [4]"),
             "data.input",
             "model.dim = 3",
         ),

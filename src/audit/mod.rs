@@ -289,9 +289,27 @@ pub fn prepare(req: &AuditRequest) -> Result<Plan, UsageError> {
     let fits = |r: usize| modes.check_grid(&vec![r; mc.dim]);
     let mut resolutions = match &req.resolutions {
         Some(r) => r.clone(),
-        None if train_res < native => vec![train_res],
+        None if train_res < native && native % train_res == 0 => vec![train_res],
+        // Training took every k-th point of a grid with its end point (33 -> 17): not a
+        // uniform periodic subgrid, so the largest proper divisor that holds the modes.
+        None if train_res < native => (2..native)
+            .filter(|k| native % k == 0 && fits(native / k).is_ok())
+            .map(|k| native / k)
+            .take(1)
+            .collect(),
         None if native % 2 == 0 && fits(native / 2).is_ok() => vec![native / 2],
         None => vec![],
+    };
+    let divisors_holding_modes = || {
+        let d: Vec<String> = (2..native)
+            .filter(|k| native % k == 0 && fits(native / k).is_ok())
+            .map(|k| (native / k).to_string())
+            .collect();
+        if d.is_empty() {
+            format!("no coarser grid of {native} points holds the model's kept modes")
+        } else {
+            d.join(", ")
+        }
     };
     for &r in &resolutions {
         let field = "--resolutions";
@@ -308,7 +326,9 @@ pub fn prepare(req: &AuditRequest) -> Result<Plan, UsageError> {
                 field,
                 format!(
                     "{r} does not divide the native {native} points per axis: the coarse grid's \
-                     points j/{r} must be points of the fine grid (every k-th, k = {native}/{r})"
+                     points j/{r} must be points of the fine grid (every k-th, k = {native}/{r}); \
+                     grids that work here: {}",
+                    divisors_holding_modes()
                 ),
             ));
         }

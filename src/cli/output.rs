@@ -38,6 +38,8 @@ fn kind_of(t: &std::fs::FileType) -> &'static str {
     }
     if t.is_dir() {
         "folder"
+    } else if t.is_file() {
+        "regular file"
     } else if t.is_symlink() {
         "symbolic link"
     } else {

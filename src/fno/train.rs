@@ -167,16 +167,24 @@ pub fn evaluate_all<B: Backend<T = f32>>(
         .iter()
         .map(|split| {
             let grid = split.x.grid.clone();
+            let mut warned = false;
             metrics::evaluate(
                 split,
                 batch_size,
                 norms.0.as_ref(),
                 norms.1.as_ref(),
                 |x, b| {
-                    // An overflow in evaluation (a run that skips overflowing steps) is a NaN
-                    // error, reported as such, not a failure of the run.
+                    // An overflow in evaluation (a run that skips overflowing steps, a grid
+                    // whose transform overflows in the policy's format) is a NaN error,
+                    // reported as such and said on stderr, not a failure of the run.
                     Ok(
-                        predict(be, model, params, x, b, &grid, policy).unwrap_or_else(|_| {
+                        predict(be, model, params, x, b, &grid, policy).unwrap_or_else(|o| {
+                            if !std::mem::replace(&mut warned, true) {
+                                eprintln!(
+                                    "warning: evaluating at {} points per axis overflowed ({o});                                      its test error is NaN (spectral blocks in fp32, a stabilizer                                      or scaled formats avoid it)",
+                                    grid[0]
+                                );
+                            }
                             vec![
                                 f32::NAN;
                                 b * model.cfg.out_channels * grid.iter().product::<usize>()

@@ -729,6 +729,25 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
                         ),
                     ));
                 }
+                if sol.residual > p.tol && sol.iterations < p.max_iter {
+                    // The recurrence met --tol but the recomputed residual did not, through
+                    // every restart: f64's attainable accuracy for this system, not a budget.
+                    return Err(UsageError::new(
+                        "--tol",
+                        format!(
+                            "sample {i}: PCG stagnated at relative residual {:.3e} after {} of \
+                             --max-iter {} iterations, above --tol {:e}: that is about the \
+                             accuracy f64 attains at --res {} with this contrast; set --tol to \
+                             {:.0e} or more",
+                            sol.residual,
+                            sol.iterations,
+                            p.max_iter,
+                            p.tol,
+                            p.r,
+                            (sol.residual * 2.0).max(p.tol)
+                        ),
+                    ));
+                }
                 if sol.residual.is_nan() || sol.residual > p.tol {
                     return Err(UsageError::new(
                         "--max-iter",
