@@ -374,6 +374,25 @@ pub fn run<B: Backend<T = f32>>(
                 .map_err(|e| UsageError::new("--resume", e))?;
         }
         start = ck.epoch;
+        if start > cfg.train.epochs {
+            // Resuming cannot untrain: say so instead of exiting 0 having done nothing.
+            return Err(UsageError::new(
+                "--epochs",
+                format!(
+                    "the run in {} has already trained {start} epochs and train.epochs is {}; \
+                     give --epochs above {start} to continue it",
+                    out_dir.display(),
+                    cfg.train.epochs
+                ),
+            )
+            .into());
+        }
+        if start == cfg.train.epochs {
+            eprintln!(
+                "the run in {} has already trained its {start} epochs: nothing to do (give --epochs above {start} to continue it)",
+                out_dir.display()
+            );
+        }
         step = ck.step;
         log.records = MetricsLog::records_from_json(&ck.metrics)?;
         log.truncate(start)?;
