@@ -287,28 +287,29 @@ pub fn prepare(req: &AuditRequest) -> Result<Plan, UsageError> {
         .or(cfg.data.subsample.map(|k| native.div_ceil(k)))
         .unwrap_or(native);
     let fits = |r: usize| modes.check_grid(&vec![r; mc.dim]);
+    // The coarser grids that can be audited, finest first: native / k for every divisor k.
+    let coarser: Vec<usize> = (2..native)
+        .filter(|k| native % k == 0 && fits(native / k).is_ok())
+        .map(|k| native / k)
+        .collect();
     let mut resolutions = match &req.resolutions {
         Some(r) => r.clone(),
         None if train_res < native && native % train_res == 0 => vec![train_res],
         // Training took every k-th point of a grid with its end point (33 -> 17): not a
-        // uniform periodic subgrid, so the largest proper divisor that holds the modes.
-        None if train_res < native => (2..native)
-            .filter(|k| native % k == 0 && fits(native / k).is_ok())
-            .map(|k| native / k)
-            .take(1)
-            .collect(),
+        // uniform periodic subgrid, so the finest coarser grid that holds the modes.
+        None if train_res < native => coarser.iter().copied().take(1).collect(),
         None if native % 2 == 0 && fits(native / 2).is_ok() => vec![native / 2],
         None => vec![],
     };
-    let divisors_holding_modes = || {
-        let d: Vec<String> = (2..native)
-            .filter(|k| native % k == 0 && fits(native / k).is_ok())
-            .map(|k| (native / k).to_string())
-            .collect();
-        if d.is_empty() {
+    let grids_that_work = || {
+        if coarser.is_empty() {
             format!("no coarser grid of {native} points holds the model's kept modes")
         } else {
-            d.join(", ")
+            coarser
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     for &r in &resolutions {
@@ -328,7 +329,7 @@ pub fn prepare(req: &AuditRequest) -> Result<Plan, UsageError> {
                     "{r} does not divide the native {native} points per axis: the coarse grid's \
                      points j/{r} must be points of the fine grid (every k-th, k = {native}/{r}); \
                      grids that work here: {}",
-                    divisors_holding_modes()
+                    grids_that_work()
                 ),
             ));
         }

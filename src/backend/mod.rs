@@ -43,6 +43,12 @@ impl Modes {
             .collect()
     }
 
+    /// The most modes axis `axis` of `dims` can keep on `n` points: n/2 on every axis but the
+    /// last (2m frequencies kept, 2m <= n), n/2 + 1 on the last (the real FFT's half).
+    pub fn axis_limit(axis: usize, dims: usize, n: usize) -> usize {
+        if axis + 1 < dims { n / 2 } else { n / 2 + 1 }
+    }
+
     /// Check the modes fit a grid; the error names the axis and the limit.
     pub fn check_grid(&self, grid: &[usize]) -> Result<(), String> {
         if grid.len() != self.0.len() {
@@ -54,7 +60,7 @@ impl Modes {
         }
         let d = grid.len();
         for (i, (&m, &n)) in self.0.iter().zip(grid).enumerate() {
-            let limit = if i + 1 < d { n / 2 } else { n / 2 + 1 };
+            let limit = Self::axis_limit(i, d, n);
             if m == 0 || m > limit {
                 return Err(format!(
                     "modes[{i}] = {m} must be in 1..={limit} for a grid of {n} points on that axis"

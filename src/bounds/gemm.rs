@@ -61,12 +61,20 @@ pub enum Accumulation {
 }
 
 impl Accumulation {
-    /// How a CUDA GEMM in `fmt` accumulates: tensor cores for fp16, bf16 and tf32 operands,
-    /// IEEE fp32 (CUDA cores, round to nearest) otherwise.
+    /// Whether the tensor-core model covers `fmt` operands: fp16, bf16 and tf32 (products
+    /// exact; fp8 tensor cores keep fewer accumulator bits, fp32 GEMMs run on CUDA cores).
+    pub fn tensor_core_covers(fmt: Format) -> bool {
+        matches!(fmt, Format::Fp16 | Format::Bf16 | Format::Tf32)
+    }
+
+    /// How a CUDA GEMM in `fmt` accumulates: tensor cores for the formats they take
+    /// ([`Accumulation::tensor_core_covers`]), IEEE fp32 (CUDA cores, round to nearest)
+    /// otherwise.
     pub fn on_gpu(fmt: Format) -> Self {
-        match fmt {
-            Format::Fp16 | Format::Bf16 | Format::Tf32 => Accumulation::TensorCore,
-            _ => Accumulation::Nearest,
+        if Self::tensor_core_covers(fmt) {
+            Accumulation::TensorCore
+        } else {
+            Accumulation::Nearest
         }
     }
 }
@@ -158,19 +166,19 @@ impl GemmConstants {
         let c = Self::of(fmt);
         match acc {
             Accumulation::Nearest => Ok(c),
-            Accumulation::TensorCore => match fmt {
-                Format::Fp16 | Format::Bf16 | Format::Tf32 => Ok(GemmConstants {
+            Accumulation::TensorCore if Accumulation::tensor_core_covers(fmt) => {
+                Ok(GemmConstants {
                     acc,
                     u_acc: pow2(-23),
                     u_prod: 0.0,
                     eta_prod: pow2(-125),
                     eta_acc: pow2(-126),
                     ..c
-                }),
-                _ => Err(format!(
-                    "no tensor-core accumulation model for {fmt} operands (fp16, bf16 and tf32 only)"
-                )),
-            },
+                })
+            }
+            Accumulation::TensorCore => Err(format!(
+                "no tensor-core accumulation model for {fmt} operands (fp16, bf16 and tf32 only)"
+            )),
         }
     }
 

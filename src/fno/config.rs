@@ -996,9 +996,9 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The kept modes must fit a grid of `resolution` points per axis ([`crate::backend::Modes::check_grid`]):
-    /// every axis but the last keeps 2m frequencies (m <= resolution/2), the last, the real
-    /// FFT's half, m <= resolution/2 + 1.
+    /// The kept modes must fit a grid of `resolution` points per axis
+    /// ([`crate::backend::Modes::axis_limit`]): every axis but the last keeps 2m frequencies
+    /// (m <= resolution/2), the last, the real FFT's half, m <= resolution/2 + 1.
     fn check_modes(&self, resolution: usize) -> Result<(), UsageError> {
         match self.modes_misfit(resolution) {
             Some((i, why)) => Err(err(format!("model.modes[{i}]"), why)),
@@ -1010,13 +1010,11 @@ impl TrainConfig {
     fn modes_misfit(&self, resolution: usize) -> Option<(usize, String)> {
         let d = self.model.modes.len();
         for (i, &k) in self.model.modes.iter().enumerate() {
-            let (limit, rule) = if i + 1 < d {
-                (
-                    resolution / 2,
-                    "resolution/2 (2m frequencies kept on all axes but the last)",
-                )
+            let limit = crate::backend::Modes::axis_limit(i, d, resolution);
+            let rule = if i + 1 < d {
+                "resolution/2 (2m frequencies kept on all axes but the last)"
             } else {
-                (resolution / 2 + 1, "resolution/2 + 1")
+                "resolution/2 + 1"
             };
             if k > limit {
                 return Some((

@@ -181,7 +181,9 @@ pub fn evaluate_all<B: Backend<T = f32>>(
                         predict(be, model, params, x, b, &grid, policy).unwrap_or_else(|o| {
                             if !std::mem::replace(&mut warned, true) {
                                 eprintln!(
-                                    "warning: evaluating at {} points per axis overflowed ({o});                                      its test error is NaN (spectral blocks in fp32, a stabilizer                                      or scaled formats avoid it)",
+                                    "warning: evaluating at {} points per axis overflowed ({o}); its test \
+                                     error is NaN (spectral blocks in fp32, a stabilizer or \
+                                     scaled formats avoid it)",
                                     grid[0]
                                 );
                             }

@@ -318,16 +318,25 @@ fn with_resolution(out: &Path, r: usize) -> PathBuf {
     out.with_file_name(name)
 }
 
-/// Bytes the generated arrays take in memory (f64 while generating).
+/// Bytes a generated value takes while generating: the f64 sample plus the stored tensor (at
+/// most f64) at the same time.
+const BYTES_PER_VALUE: f64 = 16.0;
+
+/// Values of one Navier-Stokes sample on an r x r grid: its initial vorticity and `snapshots`
+/// snapshots.
+fn ns_sample_values(r: usize, snapshots: usize) -> f64 {
+    (1 + snapshots) as f64 * (r * r) as f64
+}
+
+/// Bytes the generated arrays take in memory.
 fn memory_needed(eq: &Equation, n: usize) -> f64 {
     let r = eq.resolution() as f64;
     let per_sample = match eq {
         Equation::Darcy(_) => 2.0 * r * r,
-        Equation::NavierStokes(p) => (1 + p.stepping.times.len()) as f64 * r * r,
+        Equation::NavierStokes(p) => ns_sample_values(eq.resolution(), p.stepping.times.len()),
         Equation::Burgers(_) => 2.0 * r,
     };
-    // f64 samples plus the stored tensor (at most f64) at the same time
-    n as f64 * per_sample * 16.0
+    n as f64 * per_sample * BYTES_PER_VALUE
 }
 
 /// Time steps one sample may take: beyond, a run is refused (before any work when the count
@@ -488,11 +497,10 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
                         return Err(UsageError::new("--snapshots", "must be >= 1"));
                     }
                     let k = a.snapshots;
-                    // Before the times are listed: one sample's snapshots (f64 plus the
-                    // stored tensor, as memory_needed counts them) must fit.
+                    // Before the times are listed: one sample's snapshots must fit.
                     crate::cli::check_memory(
                         "--snapshots",
-                        (1.0 + k as f64) * (r * r) as f64 * 16.0,
+                        ns_sample_values(r, k) * BYTES_PER_VALUE,
                         &format!("{k} snapshots at --res {r}"),
                     )?;
                     (1..=k).map(|i| t_final * i as f64 / k as f64).collect()
