@@ -97,9 +97,10 @@ fn truncation_breaks_the_round_to_nearest_bound_but_not_the_tensor_core_one() {
     for k in BLOCKS {
         let err = (tc_dot(&p, k, 24) as f64 - exact).abs();
         let (b_rn, b_tc) = (sum_bound(&rn, &p), sum_bound(&tc, &p));
+        // Twice the round-to-nearest bound (README and docs/bounds.md say so).
         assert!(
-            err > b_rn,
-            "k {k}: {err:e} <= the round-to-nearest bound {b_rn:e}"
+            err > 1.9 * b_rn,
+            "k {k}: {err:e} <= 1.9 x the round-to-nearest bound {b_rn:e}"
         );
         assert!(err <= b_tc, "k {k}: {err:e} > {b_tc:e}");
         // And the tensor-core bound is within 3x of it here: not slack by orders.
