@@ -6,7 +6,7 @@ mod output;
 
 pub use budget::{
     EMULATED, SWEEP_WORK_LIMIT, available_memory, check_memory, check_memory_with,
-    check_sweep_work, check_work, culprit, format_bytes, transform_work,
+    check_sweep_work, check_work, culprit, format_bytes, format_limit, transform_work,
 };
 pub use output::{
     check_output_dir, check_output_file, check_output_files, folder_of, partial_file, persist,
@@ -33,8 +33,25 @@ impl UsageError {
     }
 }
 
-fn split(list: &str) -> impl Iterator<Item = &str> {
-    list.split(',').map(str::trim).filter(|t| !t.is_empty())
+/// The items of a comma-separated list given as `field`, trimmed. An empty item (two commas in
+/// a row, or one at an end) is refused: it is more likely a value typed wrong than meant. A
+/// list that is blank as a whole gives no items (each caller says what it needs).
+pub fn split_list<'a>(field: &str, list: &'a str) -> Result<Vec<&'a str>, UsageError> {
+    if list.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<&str> = list.split(',').map(str::trim).collect();
+    match items.iter().position(|t| t.is_empty()) {
+        Some(i) => Err(UsageError::new(
+            field,
+            format!(
+                "'{list}': item {} of {} is empty (two commas in a row, or one at an end)",
+                i + 1,
+                items.len()
+            ),
+        )),
+        None => Ok(items),
+    }
 }
 
 fn parse_size(t: &str) -> Result<usize, String> {
@@ -59,12 +76,43 @@ fn parse_size(t: &str) -> Result<usize, String> {
     usize::try_from(v).map_err(|_| format!("'{t}' is too large"))
 }
 
+/// Dotted name of the field at byte `pos` of a TOML text: the key on that line inside the last
+/// `[section]` / `[[section]]` header above it.
+pub fn toml_field_at(text: &str, pos: usize) -> (usize, String) {
+    let pos = pos.min(text.len());
+    let line_no = text[..pos].matches('\n').count() + 1;
+    let mut section = String::new();
+    let mut key = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if i + 1 > line_no {
+            break;
+        }
+        if t.starts_with('[') {
+            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            key.clear();
+        }
+        if i + 1 == line_no
+            && let Some((k, _)) = t.split_once('=')
+        {
+            key = k.trim().trim_matches('"').to_string();
+        }
+    }
+    let name = match (section.is_empty(), key.is_empty()) {
+        (true, true) => "config".to_string(),
+        (true, false) => key,
+        (false, true) => section,
+        (false, false) => format!("{section}.{key}"),
+    };
+    (line_no, name)
+}
+
 /// Grid sizes: a comma-separated list of positive integers (`16,32,100`, `2^10`), where an item
 /// `a..b` means every power of two from a to b (`2^4..2^12`, `16..4096`).
 pub fn parse_sizes(list: &str) -> Result<Vec<usize>, UsageError> {
     let field = "--sizes";
     let mut out = Vec::new();
-    for item in split(list) {
+    for item in split_list(field, list)? {
         if let Some((a, b)) = item.split_once("..") {
             let a = parse_size(a.trim()).map_err(|m| UsageError::new(field, m))?;
             let b = parse_size(b.trim()).map_err(|m| UsageError::new(field, m))?;
@@ -107,7 +155,7 @@ pub fn parse_modes(list: &str, dim: usize) -> Result<Vec<Vec<i64>>, UsageError> 
 /// [`parse_modes`] for a field with another name (`--mode` of `mpno bounds`).
 pub fn parse_modes_of(field: &str, list: &str, dim: usize) -> Result<Vec<Vec<i64>>, UsageError> {
     let mut out = Vec::new();
-    for item in split(list) {
+    for item in split_list(field, list)? {
         let parts: Vec<i64> = item
             .split(':')
             .map(|p| p.trim().parse::<i64>())
@@ -142,7 +190,8 @@ pub fn parse_modes_of(field: &str, list: &str, dim: usize) -> Result<Vec<Vec<i64
 
 /// Formats by name (see [`Format::allowed_names`]).
 pub fn parse_formats(list: &str) -> Result<Vec<Format>, UsageError> {
-    if let Some(t) = split(list).find(|t| t.contains('@')) {
+    let items = split_list("--formats", list)?;
+    if let Some(t) = items.iter().find(|t| t.contains('@')) {
         return Err(UsageError::new(
             "--formats",
             format!(
@@ -151,7 +200,8 @@ pub fn parse_formats(list: &str) -> Result<Vec<Format>, UsageError> {
             ),
         ));
     }
-    let mut out: Vec<Format> = split(list)
+    let mut out: Vec<Format> = items
+        .iter()
         .map(|t| t.parse::<Format>())
         .collect::<Result<_, _>>()
         .map_err(|e| UsageError::new("--formats", e.to_string()))?;
@@ -191,7 +241,7 @@ pub fn parse_format_list(
 ) -> Result<(Vec<Format>, Vec<ScaledFormat>), UsageError> {
     let mut plain = Vec::new();
     let mut scaled = Vec::new();
-    for t in split(list) {
+    for t in split_list("--formats", list)? {
         if t.contains('@') {
             let sf: ScaledFormat = t.parse().map_err(|e: crate::precision::ScaledError| {
                 UsageError::new("--formats", format!("{e} (in '{t}')"))
@@ -201,7 +251,13 @@ pub fn parse_format_list(
             {
                 return Err(UsageError::new(
                     "--formats",
-                    format!("'{t}': channel axis {axis} of a {dim}-D grid; allowed axes 0..{dim}"),
+                    format!(
+                        "'{t}': channel axis {axis} of a {dim}-D grid; allowed axes: {}",
+                        (0..dim)
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
             if !scaled.contains(&sf) {
@@ -230,7 +286,8 @@ pub fn parse_format_list(
 
 /// Precision models by name (see [`Model::allowed_names`]).
 pub fn parse_models(list: &str) -> Result<Vec<Model>, UsageError> {
-    let mut out: Vec<Model> = split(list)
+    let mut out: Vec<Model> = split_list("--models", list)?
+        .into_iter()
         .map(|t| t.parse::<Model>())
         .collect::<Result<_, _>>()
         .map_err(|e| UsageError::new("--models", e))?;

@@ -559,6 +559,7 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
     };
     let f = functions::parse(&a.function, dim, &opts)
         .map_err(|e| UsageError::new("--function", e.to_string()))?;
+    check_constants_taken(a.lipschitz, a.sup, &*f)?;
     eprintln!(
         "{}: L = {:e}, M = {:e}, {}",
         f.name(),
@@ -641,6 +642,14 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
     }
     check_out(a.out.as_deref())?;
     let target = if kind == basis::BasisKind::Spherical {
+        if let Some(field) = given_constant(a.lipschitz, a.sup) {
+            return Err(UsageError::new(
+                field,
+                "applies to expressions on an interval; the sphere's functions are built-ins \
+                 with their own constants",
+            )
+            .into());
+        }
         Target::Sphere(
             basis::spherical::SphereFunction::parse(&a.function)
                 .map_err(|e| UsageError::new("--function", e))?,
@@ -651,10 +660,10 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
             sup: a.sup,
             seed: a.seed,
         };
-        Target::Interval(std::sync::Arc::from(
-            functions::parse(&a.function, 1, &opts)
-                .map_err(|e| UsageError::new("--function", e.to_string()))?,
-        ))
+        let f = functions::parse(&a.function, 1, &opts)
+            .map_err(|e| UsageError::new("--function", e.to_string()))?;
+        check_constants_taken(a.lipschitz, a.sup, &*f)?;
+        Target::Interval(std::sync::Arc::from(f))
     };
     let cfg = sweep::BasisSweepConfig {
         kind,
@@ -670,6 +679,38 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
 
 /// `--out`, when given, must be writable and not a device, FIFO, folder or link (checked before
 /// any work).
+/// The first of --lipschitz / --sup that was given, if any.
+fn given_constant(lipschitz: Option<f64>, sup: Option<f64>) -> Option<&'static str> {
+    match (lipschitz, sup) {
+        (Some(_), _) => Some("--lipschitz"),
+        (None, Some(_)) => Some("--sup"),
+        (None, None) => None,
+    }
+}
+
+/// --lipschitz and --sup replace the certified constants of an expression; a built-in keeps its
+/// own (exact or proven), so a value given for one would be silently ignored: refused instead.
+fn check_constants_taken(
+    lipschitz: Option<f64>,
+    sup: Option<f64>,
+    f: &dyn functions::Function,
+) -> Result<(), UsageError> {
+    match given_constant(lipschitz, sup) {
+        Some(field) if f.constants_source().certified() => Err(UsageError::new(
+            field,
+            format!(
+                "'{}' is a built-in with its own constants (L = {:e}, M = {:e}, {}); --lipschitz \
+                 and --sup apply to expressions only (see `mpno functions`)",
+                f.name(),
+                f.lipschitz(),
+                f.sup(),
+                f.constants_source().tag()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_out(out: Option<&std::path::Path>) -> Result<(), UsageError> {
     out.map_or(Ok(()), |p| cli::check_output_file("--out", p))
 }
@@ -1126,10 +1167,8 @@ fn run_eval(a: EvalArgs) -> Result<(), Failure> {
 
 /// A comma-separated list of non-negative integers given as `field`.
 fn parse_indices(field: &str, list: &str) -> Result<Vec<usize>, UsageError> {
-    let out: Vec<usize> = list
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let out: Vec<usize> = cli::split_list(field, list)?
+        .into_iter()
         .map(|t| {
             t.parse::<usize>()
                 .map_err(|_| UsageError::new(field, format!("'{t}' is not a non-negative integer")))
@@ -1144,9 +1183,8 @@ fn parse_indices(field: &str, list: &str) -> Result<Vec<usize>, UsageError> {
 fn run_audit(a: AuditArgs) -> Result<(), Failure> {
     let resolutions = match &a.resolutions {
         Some(r) => Some(
-            r.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
+            cli::split_list("--resolutions", r)?
+                .into_iter()
                 .map(|t| cli::parse_positive("--resolutions", t))
                 .collect::<Result<Vec<_>, _>>()?,
         ),

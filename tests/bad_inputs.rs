@@ -108,6 +108,10 @@ impl Fixtures {
         let text = config(&p("data.safetensors"), "run", 8)
             .replace("n_test = 4\n", "n_test = 4\ntest_resolutions = [4]\n");
         std::fs::write(p("cfg_modes_test.toml"), text).unwrap();
+        // A CP rank for a dense model (the default factorization) would be ignored.
+        let text = config(&p("data.safetensors"), "run", 8)
+            .replace("n_layers = 1\n", "n_layers = 1\nrank = 8\n");
+        std::fs::write(p("cfg_rank_dense.toml"), text).unwrap();
         let text = config(&p("data.safetensors"), "run", 8) + "cp_order = \"greedy\"\n";
         std::fs::write(p("cfg_cp_order.toml"), text).unwrap();
         let text = config(&p("data.safetensors"), "run", 8).replace(
@@ -147,6 +151,12 @@ impl Fixtures {
             p("experiments_bad/scaled_no_input.toml"),
             "description = \"x\"\nfunction = \"x\"\nsizes = \"8,16\"\nmodes = \"0\"\n\
              formats = \"fp16,e4m3@tensor\"\nmodels = \"arithmetic\"\n",
+        )
+        .unwrap();
+        // A value of the wrong type: the message names the line and the field.
+        std::fs::write(
+            p("experiments_bad/sizes_type.toml"),
+            "description = \"x\"\nfunction = \"x\"\nsizes = 16\nmodes = \"0\"\n",
         )
         .unwrap();
         // Contraction experiments: a channel count of 0, fp64 operands, an unknown form, and
@@ -391,6 +401,39 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "errors --function x --dim 2 --sizes 16 --formats e5m2@channel:2",
+        expect: &[
+            "--formats",
+            "channel axis 2 of a 2-D grid; allowed axes: 0, 1",
+        ],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16,,32",
+        expect: &["--sizes", "item 2 of 3 is empty"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --formats fp16, --models input",
+        expect: &["--formats", "item 2 of 2 is empty"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function expsin --sizes 16 --lipschitz 0",
+        expect: &["--lipschitz", "'expsin' is a built-in", "expressions only"],
+        setup: none,
+    },
+    Case {
+        args: "errors --basis haar --function x --sizes 16 --sup 3",
+        expect: &["--sup", "'x' is a built-in"],
+        setup: none,
+    },
+    Case {
+        args: "errors --function x --sizes 16 --out /proc/mpno.csv",
+        expect: &["--out", "/proc", "takes no new files"],
+        setup: none,
+    },
+    Case {
         args: "errors --function x --sizes 16 --formats e4m3@tensor --models arithmetic",
         expect: &[
             "--models",
@@ -488,6 +531,11 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "figure sizes_type --experiments {F}/experiments_bad",
+        expect: &["sizes_type.toml:3 field 'sizes'", "invalid type"],
+        setup: none,
+    },
+    Case {
         args: "figure good --experiments missingdir",
         expect: &["--experiments", "missingdir"],
         setup: none,
@@ -534,8 +582,18 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
-        args: "datagen darcy --n 1 --res 16 --max-iter 100000000000 --out d.safetensors",
-        expect: &["--max-iter"],
+        args: "datagen darcy --n 1 --res 9500 --out d.safetensors",
+        expect: &["--res", "iterations per sample", "an hour of one core"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 1024 --snapshots 1 --out n.safetensors",
+        expect: &["--t-final", "1024 x 1024", "an hour of one core"],
+        setup: none,
+    },
+    Case {
+        args: "datagen burgers --n 1 --res 100000000 --out b.safetensors",
+        expect: &["--t-final", "an hour of one core"],
         setup: none,
     },
     Case {
@@ -557,6 +615,11 @@ const CASES: &[Case] = &[
     Case {
         args: "train --config {F}/cfg_modes_axis.toml --out-dir run",
         expect: &["model.modes[0]", "resolution/2 (2m frequencies"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_rank_dense.toml --out-dir run",
+        expect: &["model.rank", "factorization = \"cp\" only"],
         setup: none,
     },
     Case {

@@ -179,7 +179,7 @@ fn figure_unknown_name_and_broken_experiment() {
     let (code, _o, err) = mpno(&["reproduce"], dir.path());
     assert_eq!(code, 2);
     assert!(
-        err.contains("bad.toml") && err.contains("line 3") && err.contains("sizez"),
+        err.contains("bad.toml:3 field 'sizez'") && err.contains("unknown field"),
         "{err}"
     );
     assert!(
@@ -223,7 +223,7 @@ fn experiment_kinds_validate_and_run() {
         ),
         (
             "kind = \"models\"\ndescription = \"d\"\nfunctions = [\"x\"]\nsizes = \"8\"\nmode = \"3\"\nformat = \"fp16\"\nmodels = \"input\"\nplot_mode = \"3\"\n",
-            "line 8: unknown field `plot_mode`",
+            ":8 field 'plot_mode': unknown field `plot_mode`",
         ),
     ];
     for (text, expect) in bad {

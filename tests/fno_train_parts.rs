@@ -1352,3 +1352,22 @@ fn loss_scaler_follows_grad_scaler() {
         LossScaler::fixed(1.0)
     );
 }
+
+/// `model.rank` is a CP setting: a user's config that sets it for a dense model is refused
+/// (the model would train dense), while a checkpoint's resolved config from before that rule
+/// (dense weights beside `rank = 16`) still loads; CP without a rank gets the default.
+#[test]
+fn cp_rank_is_refused_for_dense_models_and_defaulted_for_cp() {
+    let base = "[data]\nfile = \"d.safetensors\"\n[model]\n";
+    let e = TrainConfig::from_user_toml(&format!("{base}rank = 8\n")).unwrap_err();
+    assert_eq!(e.field, "model.rank");
+    assert!(e.message.contains("factorization = \"cp\" only"), "{e}");
+    let old = TrainConfig::from_toml(&format!("{base}rank = 16\n")).unwrap();
+    assert_eq!(old.model.rank, Some(16));
+    let dense = TrainConfig::from_user_toml(base).unwrap();
+    assert_eq!(dense.model.rank, None);
+    assert!(!dense.to_toml().contains("rank"), "{}", dense.to_toml());
+    let cp = TrainConfig::from_user_toml(&format!("{base}factorization = \"cp\"\n")).unwrap();
+    assert_eq!(cp.model.rank, Some(mpno::fno::config::DEFAULT_CP_RANK));
+    assert_eq!(TrainConfig::from_user_toml(&cp.to_toml()).unwrap(), cp);
+}

@@ -213,7 +213,9 @@ pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisErr
 /// `-1:0`); Fourier in d > 1 uses [`crate::cli::parse_modes`] instead.
 pub fn parse_modes(list: &str) -> Result<Vec<Vec<i64>>, BasisError> {
     let mut out = Vec::new();
-    for item in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+    let items = crate::cli::split_list("--modes", list)
+        .map_err(|e| BasisError::usage("--modes", e.message))?;
+    for item in items {
         let parts: Result<Vec<i64>, _> = item.split(':').map(|p| p.trim().parse::<i64>()).collect();
         match parts {
             Ok(p) if !p.is_empty() && p.len() <= 3 => out.push(p),

@@ -125,10 +125,22 @@ pub fn check_work(
     } else {
         format!("; {hint}")
     };
+    let limit = format_limit(limit);
     Err(UsageError::new(
         field,
-        format!("{what}: about {need:.2e} {unit}, more than the limit of {limit:.0e} {unit}{hint}"),
+        format!("{what}: about {need:.2e} {unit}, more than the limit of {limit} {unit}{hint}"),
     ))
+}
+
+/// A limit for messages: a round one as given (1e8), a computed one with three digits
+/// (1.56e3).
+pub fn format_limit(limit: f64) -> String {
+    let short = format!("{limit:.0e}");
+    if short.parse::<f64>() == Ok(limit) {
+        short
+    } else {
+        format!("{limit:.2e}")
+    }
 }
 
 /// The field to blame for an estimate that is too large: of `fields` (name, value, smallest

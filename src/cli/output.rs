@@ -134,10 +134,18 @@ fn check_writable_folder(field: &str, dir: &Path) -> Result<(), UsageError> {
         .tempfile_in(&at)
         .map(drop)
         .map_err(|e| {
+            // The folder exists (checked above), so "not found" here means its file system
+            // takes no new files: a virtual one such as /proc or /sys.
+            let why = if e.kind() == ErrorKind::NotFound {
+                " (the folder exists but its file system takes no new files, as /proc and /sys \
+                 do not)"
+            } else {
+                ""
+            };
             UsageError::new(
                 field,
                 format!(
-                    "cannot write in the folder {}: {}",
+                    "cannot write in the folder {}: {}{why}",
                     at.display(),
                     plain_io(&e)
                 ),

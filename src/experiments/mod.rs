@@ -286,15 +286,16 @@ impl Checker<'_> {
         )
     }
     fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, UsageError> {
-        toml::from_str(self.text).map_err(|e| {
-            let line = e.span().map(|sp| {
-                self.text[..sp.start.min(self.text.len())]
-                    .matches('\n')
-                    .count()
-                    + 1
-            });
-            let at = line.map_or(String::new(), |l| format!("line {l}: "));
-            UsageError::new(&self.file, format!("{at}{}", e.message()))
+        toml::from_str(self.text).map_err(|e| match e.span() {
+            // Name the field as the checks do: FILE:LINE field 'KEY'.
+            Some(sp) => {
+                let (line, key) = cli::toml_field_at(self.text, sp.start);
+                UsageError::new(
+                    &format!("{}:{line} field '{key}'", self.file),
+                    e.message().trim(),
+                )
+            }
+            None => UsageError::new(&self.file, e.message().trim()),
         })
     }
     fn dim(&self, d: usize) -> Result<usize, UsageError> {

@@ -254,7 +254,7 @@ pub(super) fn resolve_runs(
             d.insert("file".into(), toml::Value::String(GENERATED.into()));
         }
         let text = toml::to_string(&t).expect("a TOML table serialises");
-        let config = TrainConfig::from_toml(&text)
+        let config = TrainConfig::from_user_toml(&text)
             .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
         runs.push(RunPlan { label, config });
     }

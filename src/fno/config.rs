@@ -177,6 +177,9 @@ pub enum SkipKind {
     Linear,
 }
 
+/// The CP rank of `factorization = "cp"` when `model.rank` is not given.
+pub const DEFAULT_CP_RANK: usize = 16;
+
 /// `[model]`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -196,8 +199,10 @@ pub struct ModelConfig {
     /// Hidden channels of the projection MLP (0: one linear layer).
     pub projection_channels: usize,
     pub factorization: Factorization,
-    /// CP rank (factorization = "cp").
-    pub rank: usize,
+    /// CP rank (factorization = "cp"; default [`DEFAULT_CP_RANK`], filled in by the checks).
+    /// A user's config that sets it for a dense model is refused ([`TrainConfig::load`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank: Option<usize>,
     /// Channel MLP in each block.
     pub use_mlp: bool,
     /// Hidden channels of the channel MLP = round(width * mlp_expansion).
@@ -257,7 +262,7 @@ impl Default for ModelConfig {
             lifting_channels: 64,
             projection_channels: 128,
             factorization: Factorization::Dense,
-            rank: 16,
+            rank: None,
             use_mlp: true,
             mlp_expansion: 0.5,
             skip: SkipKind::Linear,
@@ -651,37 +656,6 @@ fn err(field: impl AsRef<str>, message: impl Into<String>) -> UsageError {
     UsageError::new(field.as_ref(), message)
 }
 
-/// Dotted name of the field at byte `pos` of a TOML text: the key on that line inside the last
-/// `[section]` / `[[section]]` header above it.
-fn field_at(text: &str, pos: usize) -> (usize, String) {
-    let pos = pos.min(text.len());
-    let line_no = text[..pos].matches('\n').count() + 1;
-    let mut section = String::new();
-    let mut key = String::new();
-    for (i, l) in text.lines().enumerate() {
-        let t = l.trim();
-        if i + 1 > line_no {
-            break;
-        }
-        if t.starts_with('[') {
-            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-            key.clear();
-        }
-        if i + 1 == line_no
-            && let Some((k, _)) = t.split_once('=')
-        {
-            key = k.trim().trim_matches('"').to_string();
-        }
-    }
-    let name = match (section.is_empty(), key.is_empty()) {
-        (true, true) => "config".to_string(),
-        (true, false) => key,
-        (false, true) => section,
-        (false, false) => format!("{section}.{key}"),
-    };
-    (line_no, name)
-}
-
 /// Shapes of the tensors in a safetensors file, read from its header alone.
 fn header_shapes(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {
     let mut f = std::fs::File::open(path)?;
@@ -720,9 +694,9 @@ impl TrainConfig {
     /// Parse TOML and check every field that does not need the data file.
     pub fn from_toml(text: &str) -> Result<Self, UsageError> {
         let mut c: TrainConfig = toml::from_str(text).map_err(|e| {
-            let (line, field) = e
-                .span()
-                .map_or((0, "config".to_string()), |s| field_at(text, s.start));
+            let (line, field) = e.span().map_or((0, "config".to_string()), |s| {
+                crate::cli::toml_field_at(text, s.start)
+            });
             let at = if line > 0 {
                 format!("line {line}: ")
             } else {
@@ -739,11 +713,31 @@ impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self, UsageError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| err("config", format!("cannot read {}: {e}", path.display())))?;
-        let mut c = Self::from_toml(&text).map_err(|e| UsageError {
+        let mut c = Self::from_user_toml(&text).map_err(|e| UsageError {
             field: e.field,
             message: format!("{} ({})", e.message, path.display()),
         })?;
         c.check_data()?;
+        Ok(c)
+    }
+
+    /// [`Self::from_toml`] for a config a user wrote, which also refuses fields the model would
+    /// ignore: `model.rank` without `factorization = "cp"` (the model would train dense, not at
+    /// the rank asked for). Checkpoints keep loading through `from_toml`: their resolved configs
+    /// from before this rule carry `rank = 16` beside dense weights.
+    pub fn from_user_toml(text: &str) -> Result<Self, UsageError> {
+        let c = Self::from_toml(text)?;
+        if c.model.factorization == Factorization::Dense
+            && let Some(r) = c.model.rank
+        {
+            return Err(err(
+                "model.rank",
+                format!(
+                    "rank = {r} applies to factorization = \"cp\" only, and this model is dense \
+                     (the default); set model.factorization = \"cp\" or remove model.rank"
+                ),
+            ));
+        }
         Ok(c)
     }
 
@@ -835,7 +829,10 @@ impl TrainConfig {
                 ),
             ));
         }
-        if m.factorization == Factorization::Cp && m.rank == 0 {
+        if m.factorization == Factorization::Cp && m.rank.is_none() {
+            m.rank = Some(DEFAULT_CP_RANK);
+        }
+        if m.factorization == Factorization::Cp && m.rank == Some(0) {
             return Err(err(
                 "model.rank",
                 "must be >= 1 for factorization = \"cp\", got 0",
@@ -1275,8 +1272,11 @@ mod tests {
     fn field_at_names_section_and_key() {
         let text = "[data]\nfile = \"x\"\n\n[model]\nwidht = 3\n";
         let pos = text.find("widht").unwrap();
-        assert_eq!(field_at(text, pos), (5, "model.widht".to_string()));
-        assert_eq!(field_at(text, 0), (1, "data".to_string()));
+        assert_eq!(
+            crate::cli::toml_field_at(text, pos),
+            (5, "model.widht".to_string())
+        );
+        assert_eq!(crate::cli::toml_field_at(text, 0), (1, "data".to_string()));
     }
 
     #[test]

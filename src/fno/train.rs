@@ -73,7 +73,7 @@ pub fn model_config(cfg: &TrainConfig) -> FnoConfig {
         factorization: match m.factorization {
             FactorizationName::Dense => Factorization::Dense,
             FactorizationName::Cp => Factorization::Cp {
-                rank: m.rank as f64,
+                rank: m.rank.unwrap_or(super::config::DEFAULT_CP_RANK) as f64,
             },
         },
         positional_embedding: m.positional_embedding,

@@ -76,7 +76,8 @@ pub struct DarcyArgs {
     /// Relative residual ||f - A u|| / ||f|| at which PCG stops.
     #[arg(long, default_value_t = 1e-10, allow_hyphen_values = true)]
     pub tol: f64,
-    /// PCG iteration limit.
+    /// PCG iteration limit (the solve also stops where a sample would pass about an hour of one
+    /// core).
     #[arg(long, default_value_t = 100_000)]
     pub max_iter: usize,
 }
@@ -249,7 +250,7 @@ pub fn parse_save_res(
         return Ok(vec![r]);
     };
     let mut out = Vec::new();
-    for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+    for t in crate::cli::split_list(field, list)? {
         let s: usize = t
             .parse()
             .map_err(|_| UsageError::new(field, format!("'{t}' is not a positive integer")))?;
@@ -285,7 +286,7 @@ pub fn parse_save_res(
 fn parse_times(list: &str) -> Result<Vec<f64>, UsageError> {
     let field = "--times";
     let mut out: Vec<f64> = Vec::new();
-    for t in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+    for t in crate::cli::split_list(field, list)? {
         let v: f64 = t
             .parse()
             .map_err(|_| UsageError::new(field, format!("'{t}' is not a number")))?;
@@ -343,24 +344,73 @@ fn memory_needed(eq: &Equation, n: usize) -> f64 {
 /// is known from the arguments, else as soon as the sample's step size shows it).
 pub const MAX_STEPS: f64 = 1e8;
 
-/// Grid points times time steps (or solver iterations) one sample may take: 1e12 is about an
-/// hour of one core for the pseudo-spectral steps.
-pub const MAX_POINT_STEPS: f64 = 1e12;
+/// Seconds of one core one sample may take, as estimated by [`seconds_per_point_step`]: about
+/// an hour. Beyond, a run is refused (before any work where the arguments show it, else as soon
+/// as the sample's step size or iteration count does).
+pub const MAX_SAMPLE_SECONDS: f64 = 3600.0;
 
-/// The step limit of one sample on `points` grid points.
-fn step_limit(points: f64) -> f64 {
-    MAX_STEPS.min(MAX_POINT_STEPS / points)
+/// Seconds of one core per grid point and time step (Darcy: per unknown and PCG iteration),
+/// measured with release builds on the development machine (2 cores, 2026-12-06): Burgers'
+/// ETDRK4 step 8.0e-8 (2^18 points, 1000 steps: 21 s), Navier-Stokes' pseudo-spectral step
+/// 1.7e-8 (128 x 128, 5e5 steps: 140 s), Darcy's PCG iteration 1.6e-8 (1024 x 1024, 387
+/// iterations: 6.5 s). Another machine may be a few times faster or slower.
+pub fn seconds_per_point_step(eq: &Equation) -> f64 {
+    match eq {
+        Equation::Darcy(_) => 1.6e-8,
+        Equation::NavierStokes(_) => 1.7e-8,
+        Equation::Burgers(_) => 8.0e-8,
+    }
 }
 
+/// Grid points (or unknowns) of one sample of `eq`.
+fn sample_points(eq: &Equation) -> f64 {
+    match eq {
+        Equation::Darcy(p) => (p.r * p.r) as f64,
+        Equation::NavierStokes(p) => (p.r * p.r) as f64,
+        Equation::Burgers(p) => p.r as f64,
+    }
+}
+
+/// The steps (Darcy: PCG iterations) one sample of `eq` may take: [`MAX_STEPS`], and about
+/// [`MAX_SAMPLE_SECONDS`] of one core.
+pub fn step_limit(eq: &Equation) -> f64 {
+    let per_step = seconds_per_point_step(eq) * sample_points(eq);
+    MAX_STEPS.min((MAX_SAMPLE_SECONDS / per_step).floor())
+}
+
+/// The limits in words, for messages: "at most 1e8 steps, and about an hour of one core per
+/// sample at about 1.8e-2 s a step".
+fn limits_text(eq: &Equation, unit: &str) -> String {
+    let per_step = seconds_per_point_step(eq) * sample_points(eq);
+    format!(
+        "at most {MAX_STEPS:.0e} {unit}, and about an hour of one core per sample at about \
+         {per_step:.1e} s each"
+    )
+}
+
+/// PCG iterations a Darcy solve on an r x r grid takes at least, for the estimate before any
+/// work: about 0.3 r (measured with the default coefficients: 60 at r = 128, 102 at 256, 192 at
+/// 512, 387 at 1024; a larger contrast --a-pos/--a-neg takes more).
+fn darcy_iterations_estimate(r: usize) -> f64 {
+    0.3 * r as f64
+}
+
+/// The CFL number C at which the explicit Navier-Stokes step's largest advective eigenvalue
+/// theta = (2 pi / 3) C reaches 1 (see [`crate::pde::navier_stokes`]): above it each step
+/// amplifies the top modes by sqrt(2) or more, held only by the viscous damping, so messages
+/// advise a larger --cfl only below it (advice, not a check: runs that blow up are caught).
+const NS_STABLE_CFL: f64 = 3.0 / (2.0 * std::f64::consts::PI);
+
 /// Refuse, before any work, a job whose every sample needs more steps than [`step_limit`]:
-/// the steps at the largest step size (T / dt_max), or Darcy's iteration limit.
+/// the steps at the largest step size (T / dt_max), or Darcy's expected iteration count (the
+/// solve itself stops at the limit; see [`generate`]).
 /// `time_field`: the option that set the final time (--t-final, or --times).
 fn check_work(eq: &Equation, time_field: &str) -> Result<(), UsageError> {
-    let refuse = |field: &str, steps: f64, points: f64, what: String, hint: &str| {
+    let refuse = |field: &str, steps: f64, what: String, hint: &str| {
         crate::cli::check_work(
             field,
             steps,
-            step_limit(points),
+            step_limit(eq),
             "steps per sample",
             &what,
             hint,
@@ -368,19 +418,20 @@ fn check_work(eq: &Equation, time_field: &str) -> Result<(), UsageError> {
     };
     match eq {
         Equation::Darcy(p) => {
-            let points = (p.r * p.r) as f64;
+            let its = darcy_iterations_estimate(p.r).min(p.max_iter as f64);
             crate::cli::check_work(
-                "--max-iter",
-                p.max_iter as f64,
-                step_limit(points),
+                "--res",
+                its,
+                step_limit(eq),
                 "iterations per sample",
                 &format!(
-                    "PCG on {points:.0} unknowns may take up to --max-iter = {} iterations \
-                     (limits: {MAX_STEPS:.0e} iterations, {MAX_POINT_STEPS:.0e} unknowns x \
-                     iterations)",
-                    p.max_iter
+                    "PCG on {} x {} unknowns takes about 0.3 x --res = {its:.0} iterations or \
+                     more ({})",
+                    p.r,
+                    p.r,
+                    limits_text(eq, "iterations")
                 ),
-                "lower --max-iter",
+                "lower --res",
             )
         }
         Equation::NavierStokes(p) => {
@@ -394,30 +445,28 @@ fn check_work(eq: &Equation, time_field: &str) -> Result<(), UsageError> {
             refuse(
                 time_field,
                 steps,
-                (p.r * p.r) as f64,
                 format!(
-                    "T = {} with steps of at most --dt-max {} on {} x {} points (limits: \
-                     {MAX_STEPS:.0e} steps, {MAX_POINT_STEPS:.0e} grid points x steps)",
+                    "T = {} with steps of at most --dt-max {} on {} x {} points ({})",
                     short(t),
                     short(st.dt_max),
                     p.r,
-                    p.r
+                    p.r,
+                    limits_text(eq, "steps")
                 ),
-                &format!("lower {time_field} or raise --dt-max"),
+                &format!("lower {time_field} or --res, or raise --dt-max"),
             )
         }
         Equation::Burgers(p) => refuse(
             "--t-final",
             (p.t_final / p.dt_max).ceil(),
-            p.r as f64,
             format!(
-                "T = {} with ETDRK4 steps of at most --dt-max {} on {} points (limits: \
-                 {MAX_STEPS:.0e} steps, {MAX_POINT_STEPS:.0e} grid points x steps)",
+                "T = {} with ETDRK4 steps of at most --dt-max {} on {} points ({})",
                 short(p.t_final),
                 short(p.dt_max),
-                p.r
+                p.r,
+                limits_text(eq, "steps")
             ),
-            "lower --t-final or raise --dt-max",
+            "lower --t-final or --res, or raise --dt-max",
         ),
     }
 }
@@ -704,7 +753,12 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
     match &job.equation {
         Equation::Darcy(p) => {
             let r = p.r;
-            let g = DarcyGenerator::new(p.clone());
+            // PCG stops at the time limit of a sample if that comes before --max-iter.
+            let cap = p.max_iter.min(step_limit(&job.equation) as usize).max(1);
+            let g = DarcyGenerator::new(DarcyParams {
+                max_iter: cap,
+                ..p.clone()
+            });
             let s = par_samples(&g, n, job.seed, &pb, |g, rng, i| {
                 let s = g.sample(rng);
                 let sol = &s.solution;
@@ -737,7 +791,7 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
                         ),
                     ));
                 }
-                if sol.residual > p.tol && sol.iterations < p.max_iter {
+                if sol.residual > p.tol && sol.iterations < cap {
                     // The recurrence met --tol but the recomputed residual did not, through
                     // every restart: f64's attainable accuracy for this system, not a budget.
                     return Err(UsageError::new(
@@ -753,6 +807,19 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
                             p.tol,
                             p.r,
                             (sol.residual * 2.0).max(p.tol)
+                        ),
+                    ));
+                }
+                if cap < p.max_iter && (sol.residual.is_nan() || sol.residual > p.tol) {
+                    return Err(UsageError::new(
+                        "--res",
+                        format!(
+                            "sample {i}: PCG did not converge: relative residual {:.3e} after \
+                             {cap} iterations, above --tol {:e}; more iterations on {r} x {r} \
+                             unknowns would pass the time limit of a sample (about an hour of \
+                             one core); lower --res or the coefficient contrast \
+                             --a-pos/--a-neg, or raise --tol",
+                            sol.residual, p.tol
                         ),
                     ));
                 }
@@ -822,20 +889,38 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
             let st = &p.stepping;
             let k = st.times.len();
             let g = NsGenerator::new(p.clone());
-            let limit = step_limit((r * r) as f64);
+            let limit = step_limit(&job.equation);
             let s = par_samples(&g, n, job.seed, &pb, |g, rng, i| {
                 g.sample_guarded(rng, Some(limit))
                     .map_err(|stop| match stop {
                         NsStop::TooManySteps { projected, t, dt } => UsageError::new(
-                            "--sigma/--cfl",
+                            if st.cfl < NS_STABLE_CFL {
+                                "--sigma/--cfl"
+                            } else {
+                                "--sigma"
+                            },
                             format!(
                                 "sample {i}: at t = {t:.3e} the CFL condition (--cfl {}) cuts the \
                              step to {dt:.3e}, which would take about {projected:.2e} steps to \
-                             T = {}, more than the limit of {limit:.0e} per sample; lower the \
-                             initial amplitude --sigma ({}) or raise --cfl",
+                             T = {}, more than the limit of {} per sample (about an \
+                             hour of one core); lower the initial amplitude --sigma ({}){}",
                                 short(st.cfl),
                                 short(st.times[k - 1]),
-                                short(p.grf.sigma)
+                                crate::cli::format_limit(limit),
+                                short(p.grf.sigma),
+                                if st.cfl < NS_STABLE_CFL {
+                                    format!(
+                                        " or raise --cfl, up to about {NS_STABLE_CFL:.2} \
+                                         (beyond, the explicit step amplifies the top modes \
+                                         by more than sqrt(2) per step)"
+                                    )
+                                } else {
+                                    format!(
+                                        " (a larger --cfl would not help: above about \
+                                         {NS_STABLE_CFL:.2} the explicit step amplifies the \
+                                         top modes by more than sqrt(2) per step)"
+                                    )
+                                }
                             ),
                         ),
                         NsStop::NonFinite { t, steps } => UsageError::new(
@@ -895,7 +980,7 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
         Equation::Burgers(p) => {
             let r = p.r;
             let g = BurgersGenerator::new(p.clone());
-            let limit = step_limit(r as f64);
+            let limit = step_limit(&job.equation);
             let s = par_samples(&g, n, job.seed, &pb, |g, rng, i| {
                 let s = g.sample_guarded(rng, limit).map_err(|steps| {
                     UsageError::new(
@@ -903,13 +988,14 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
                         format!(
                             "sample {i}: the step min(--dt-max, --cfl x --viscosity / \
                              max|u0|^2) = min({}, {} x {:e} / max|u0|^2) makes {steps:.2e} \
-                             ETDRK4 steps to T = {}, more than the limit of {limit:.0e} per \
-                             sample; raise --viscosity or --cfl, or lower --sigma ({}) or \
+                             ETDRK4 steps to T = {}, more than the limit of {} per \
+                             sample (about an hour of one core); raise --viscosity or --cfl, or lower --sigma ({}) or \
                              --t-final",
                             short(p.dt_max),
                             short(p.cfl),
                             p.viscosity,
                             short(p.t_final),
+                            crate::cli::format_limit(limit),
                             short(p.grf.sigma)
                         ),
                     )
