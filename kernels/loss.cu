@@ -39,8 +39,9 @@ extern "C" __global__ void rel_l2_grad_f32(const float* pred, const float* y, fl
 // d = p - y in double, the periodic central difference along axis a is
 // D_a v[i] = (v[i + s_a] - v[i - s_a]) * n_a / 2 (s_a the axis stride, indices wrapping within the
 // axis), ||v||_H1^2 = ||v||^2 + sum_a ||D_a v||^2, and the gradient direction is
-// d - sum_a D_a D_a d, evaluated in the reference's order of operations (bit for bit the same
-// direction). The caller turns the sums into coef[b] (fno::loss::rel_l2_coefficients: the same
+// d - sum_a D_a D_a d, evaluated in the reference's order of operations. Not bit for bit: this
+// file is compiled with fused multiply-adds (device.rs, fmad), which round a product and a sum
+// once; the tests compare with a relative tolerance. The caller turns the sums into coef[b] (fno::loss::rel_l2_coefficients: the same
 // formula as for L2) on the host (Cuda::h1_loss).
 
 // v at the point `steps` positions from q along an axis (stride s, extent n, coordinate c of q),
