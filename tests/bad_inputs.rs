@@ -156,7 +156,7 @@ impl Fixtures {
         // A value of the wrong type: the message names the line and the field.
         std::fs::write(
             p("experiments_bad/sizes_type.toml"),
-            "description = \"x\"\nfunction = \"x\"\nsizes = 16\nmodes = \"0\"\n",
+            "description = \"x\"\nfunction = \"x\"\nsizes = 1.5\nmodes = \"0\"\n",
         )
         .unwrap();
         // Contraction experiments: a channel count of 0, fp64 operands, an unknown form, and
@@ -532,7 +532,7 @@ const CASES: &[Case] = &[
     },
     Case {
         args: "figure sizes_type --experiments {F}/experiments_bad",
-        expect: &["sizes_type.toml:3 field 'sizes'", "invalid type"],
+        expect: &["sizes_type.toml:3 field 'sizes'", "expected a string"],
         setup: none,
     },
     Case {

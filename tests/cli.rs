@@ -246,9 +246,10 @@ fn experiment_kinds_validate_and_run() {
             "cross",
             "kind = \"crossover\"\ndescription = \"d\"\nfunctions = [\"x\", \"one\"]\nsizes = \"8,16,32\"\nmode = \"3\"\nformats = \"fp16\"\nmodels = \"input\"\n",
         ),
+        // List fields may be TOML integers and arrays.
         (
             "models",
-            "kind = \"models\"\ndescription = \"d\"\nfunctions = [\"x\", \"x2\"]\nlabels = [\"a\", \"b\"]\nsizes = \"8,16\"\nmode = \"3\"\nformat = \"bf16\"\nmodels = \"input,storage\"\n",
+            "kind = \"models\"\ndescription = \"d\"\nfunctions = [\"x\", \"x2\"]\nlabels = [\"a\", \"b\"]\nsizes = [8, 16]\nmode = 3\nformat = \"bf16\"\nmodels = [\"input\", \"storage\"]\n",
         ),
     ];
     for (name, text) in good {

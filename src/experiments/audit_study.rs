@@ -10,6 +10,7 @@
 //! (errors vs resolution), NAME_ratio.svg (precision / discretization), NAME_training.csv (the
 //! runs' audit logs, with a `run` column) and NAME_training.svg (over training).
 
+use super::toml_list;
 use super::training::{RunPlan, Session, data_file, parse_datagen, resolve_runs, train_runs};
 use super::{Checker, ExperimentError, runtime};
 use crate::audit::{self, AuditRequest, report};
@@ -43,8 +44,10 @@ pub struct AuditStudy {
     /// The last `samples` samples of the audit data.
     pub samples: usize,
     /// Comma-separated formats (e.g. "fp32,bf16,fp16,e5m2,e4m3").
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub formats: String,
     /// Comma-separated precision models (e.g. "input,arithmetic").
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub models: String,
     /// Each: `label` and the config fields it changes; the first run's model is audited.
     pub runs: Vec<toml::Table>,

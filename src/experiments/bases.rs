@@ -1,6 +1,7 @@
 //! Experiments in the bases of src/basis: a `sweep` with `basis` other than fourier, and the
 //! `bases` kind (the precision floor of one format across bases, side by side).
 
+use super::toml_list;
 use super::{Checker, ErrorStudy, ExperimentError, Plan, plot_choice, runtime};
 use crate::basis::spherical::SphereFunction;
 use crate::basis::sweep::{self, BasisSweepConfig, Target};
@@ -39,6 +40,7 @@ pub struct BasesStudy {
     /// One format.
     pub format: String,
     /// Models: one panel each.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub models: String,
     #[serde(default)]
     pub seed: u64,

@@ -11,6 +11,7 @@
 //! bound) and with its bound; both are reported relative to `S = sum_i |x_i| |w_i|`, the scale
 //! the bound grows with.
 
+use super::toml_list;
 use super::{Checker, ExperimentError, Plan, runtime};
 use crate::backend::cpu::Cpu;
 use crate::backend::{Backend, ContractForm};
@@ -52,9 +53,10 @@ pub struct ContractionStudy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Storage formats of the operands and the result (one panel each), e.g. "fp32,bf16,fp16".
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub formats: String,
     /// Complex-product forms: "standard", "gauss" or both (comma-separated).
-    #[serde(default = "both_forms")]
+    #[serde(deserialize_with = "toml_list::list_text", default = "both_forms")]
     pub forms: String,
     /// Input channel counts n (the length of every sum).
     pub channels: Vec<usize>,

@@ -18,6 +18,7 @@ mod bases;
 mod contraction_study;
 mod figures;
 pub mod gpu_report;
+mod toml_list;
 pub mod training;
 
 pub use training::Session;
@@ -54,12 +55,16 @@ pub struct ErrorStudy {
     #[serde(default = "default_dim")]
     pub dim: usize,
     /// Grid sizes, as on the command line ("2^3..2^16").
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub sizes: String,
     /// Modes, as on the command line ("0,3").
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub modes: String,
     /// Formats, as on the command line.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub formats: String,
     /// Models, as on the command line.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub models: String,
     /// FFT algorithm.
     #[serde(default = "default_algorithm")]
@@ -68,13 +73,25 @@ pub struct ErrorStudy {
     #[serde(default)]
     pub seed: u64,
     /// The mode drawn in the figure (one of `modes`; default: the last).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "toml_list::opt_list_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub plot_mode: Option<String>,
     /// Models drawn, one panel each (default: input and arithmetic, those of `models`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "toml_list::opt_list_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub plot_models: Option<String>,
     /// Formats drawn (default: all of `formats`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "toml_list::opt_list_text",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub plot_formats: Option<String>,
 }
 
@@ -94,11 +111,15 @@ pub struct CrossoverStudy {
     pub labels: Vec<String>,
     #[serde(default = "default_dim")]
     pub dim: usize,
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub sizes: String,
     /// One mode.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub mode: String,
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub formats: String,
     /// Models: one bar-chart panel each.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub models: String,
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
@@ -120,12 +141,15 @@ pub struct ModelsStudy {
     pub labels: Vec<String>,
     #[serde(default = "default_dim")]
     pub dim: usize,
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub sizes: String,
     /// One mode.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub mode: String,
     /// One format.
     pub format: String,
     /// Models: one panel each.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub models: String,
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
@@ -146,9 +170,12 @@ pub struct StatsStudy {
     /// (randsines) get seed + trial in trial number `trial`.
     pub input: String,
     /// Transform sizes n.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub sizes: String,
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub formats: String,
     /// Models: one panel each.
+    #[serde(deserialize_with = "toml_list::list_text")]
     pub models: String,
     #[serde(default = "default_algorithm")]
     pub algorithm: String,
