@@ -769,6 +769,12 @@ impl Basis for WaveletBasis {
             Err(_) => return f64::NAN,
         };
         let m = f.sup();
+        // The f64 transform overflows past f64's maximum (see precision_bound): no bound.
+        let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        if max_abs * self.wavelet.h1().powf((self.n as f64).log2().ceil()) * (1.0 + 1e-6) > f64::MAX
+        {
+            return f64::INFINITY;
+        }
         let rms = (samples.iter().map(|v| v * v).sum::<f64>() / self.n as f64).sqrt();
         projection_bound(self.wavelet, f, self.plan.levels, &self.gamma(idx), false)
             + 2.0 * self.f64_rel() * rms.max(m)
@@ -799,7 +805,30 @@ impl Basis for WaveletBasis {
             (fmt.unit_roundoff(), fmt.min_subnormal())
         };
         let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        let norm2 = samples.iter().map(|v| v * v).sum::<f64>().sqrt();
+        // Scaled by max |v|: the plain sum of squares overflows above ~1e154 (and underflows
+        // below ~1e-154), where the bound would become inf (or 0) for no reason.
+        let norm2 = if max_abs > 0.0 && max_abs.is_finite() {
+            max_abs
+                * samples
+                    .iter()
+                    .map(|v| (v / max_abs).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+        } else {
+            max_abs
+        };
+        // Each level's filter sums reach at most sum |h_k| = h1 times the previous level's
+        // largest value: past f64's maximum the transforms (and the reference) overflow.
+        let reach = max_abs * self.wavelet.h1().powf(n.log2().ceil()) * (1.0 + 1e-6);
+        if reach > f64::MAX {
+            return infinite(format!(
+                "range: the f64 filter sums may reach M h1^levels (M = {max_abs:e}, h1 = {:.4}, \
+                 {} levels), beyond f64 max {:e}",
+                self.wavelet.h1(),
+                n.log2().ceil(),
+                f64::MAX
+            ));
+        }
         let f64_ref = self.f64_rel() * norm2 / sq;
         let probabilistic = crate::bounds::input_rounding_probabilistic(fmt, max_abs, self.n, 1e-3);
         if max_abs > fmt.max_finite() {

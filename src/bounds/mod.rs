@@ -134,6 +134,36 @@ pub fn f64_reference_error(m: f64, n: usize) -> f64 {
         + 2.0 * 3.0 * levels * Format::Fp64.min_subnormal()
 }
 
+/// Why the f64 reference cannot be trusted for samples bounded by `m` on `n` points, if it
+/// cannot: rustfft's unnormalised sums (partial DFTs, up to n M; Bluestein's chirp convolution
+/// of length < 4 n, up to 4 n M) may pass f64's maximum, and the measured coefficient is then
+/// inf or NaN. Every bound that compares with the reference is infinite then.
+pub fn f64_reference_range(m: f64, n: usize) -> Option<String> {
+    let reach = 4.0 * n as f64 * m * (1.0 + 1e-6);
+    (reach > f64::MAX).then(|| {
+        format!(
+            "range: the f64 reference's unnormalised sums may reach 4 n M (n = {n}, M = {m:e}), \
+             beyond f64 max {:e}",
+            f64::MAX
+        )
+    })
+}
+
+/// The compared transform's own f64 arithmetic error per normalised coefficient, for samples
+/// bounded by `m`: a transform that computes in f64 (the storage and scaled models, and fp64
+/// under every model but input) errs by the algorithm's normwise bound with u = 2^-53
+/// ([`fft::relative_error_bound_u`]: Higham for radix 2 and 4, the Bluestein and naive bounds
+/// otherwise) times M (1 + 2^-53). Model I transforms with the reference itself: 0. The
+/// Higham term of [`f64_reference_error`] covers only radix-2-like algorithms; the naive sum of
+/// n terms errs like n u, so fp64 rows of `--algorithm naive` measured up to 4.6x it.
+pub fn f64_compared_error(shape: &[usize], alg: Algorithm, model: Model, m: f64) -> f64 {
+    if model == Model::Input || m == 0.0 {
+        return 0.0;
+    }
+    let u = 2f64.powi(-53);
+    fft::relative_error_bound_u(shape, alg, u, Model::Arithmetic) * m * (1.0 + u)
+}
+
 /// Whether a transform of values bounded by `m` stays within `fmt`'s range: its intermediate
 /// values are bounded by growth * M (fft::growth: n for an unnormalised power-of-two transform,
 /// 1 when scaled), so the precision bounds of models II and III assume
@@ -171,10 +201,17 @@ pub fn precision(
     mean_abs: f64,
     m: f64,
 ) -> PrecisionBound {
+    let n: usize = shape.iter().product();
+    if let Some(note) = f64_reference_range(m, n) {
+        return PrecisionBound {
+            bound: f64::INFINITY,
+            probabilistic: f64::INFINITY,
+            note,
+        };
+    }
     if model == Model::Gemm {
         return gemm_precision(shape, fmt, mean_abs, m);
     }
-    let n: usize = shape.iter().product();
     let probabilistic = input_rounding_probabilistic(fmt, m, n, 1e-3);
     if m > fmt.max_finite() {
         return PrecisionBound {
@@ -209,7 +246,8 @@ pub fn precision(
         bound: input
             + eps * m_rounded
             + fft::underflow_error(shape, alg, fmt, model)
-            + f64_reference_error(m, n),
+            + f64_reference_error(m, n)
+            + f64_compared_error(shape, alg, model, m),
         probabilistic,
         note: String::new(),
     }
@@ -269,7 +307,8 @@ pub fn precision_rms(
     PrecisionBound {
         bound: core / (n as f64).sqrt()
             + fft::underflow_error(shape, alg, fmt, model)
-            + f64_reference_error(m, n),
+            + f64_reference_error(m, n)
+            + f64_compared_error(shape, alg, model, m),
         probabilistic: f64::NAN,
         note: String::new(),
     }
@@ -285,6 +324,48 @@ pub fn crossover(l: f64, m: f64, w: &[i64], precision_bound: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fp64_rows_count_the_compared_algorithms_own_f64_arithmetic() {
+        // The naive DFT in f64 sums n terms (error ~ n u): fp64 rows of --algorithm naive used
+        // to be bounded by Higham's log2(n) form alone and measured 4.6x above it at n = 4095.
+        for (n, alg) in [
+            (4095, Algorithm::Naive),
+            (2047, Algorithm::Naive),
+            (1000, Algorithm::Bluestein),
+            (4096, Algorithm::Radix2),
+        ] {
+            let v = vec![1.99; n];
+            let reference = fft::reference_f64(&v, &[n]);
+            for model in [Model::Arithmetic, Model::Storage, Model::ArithmeticScaled] {
+                let out = fft::transform_under_model(&v, &[n], Format::Fp64, model, alg).unwrap();
+                let worst = out
+                    .coeffs
+                    .iter()
+                    .zip(&reference)
+                    .map(|(a, b)| (a - b).norm())
+                    .fold(0.0, f64::max);
+                let b = precision(&[n], alg, Format::Fp64, model, 1.99, 1.99).bound;
+                assert!(worst <= b, "{n} {alg:?} {model:?}: {worst:e} > {b:e}");
+            }
+        }
+        // Model I transforms with the reference itself: nothing added.
+        assert_eq!(
+            f64_compared_error(&[4095], Algorithm::Naive, Model::Input, 1.0),
+            0.0
+        );
+    }
+
+    #[test]
+    fn no_finite_bound_where_the_f64_reference_overflows() {
+        // n M past f64's maximum: rustfft's sums overflow, the measured value is inf or NaN.
+        for model in [Model::Input, Model::Arithmetic, Model::Gemm] {
+            let b = precision(&[2], Algorithm::Auto, Format::Fp64, model, 1e308, 1e308);
+            assert!(b.bound.is_infinite(), "{model:?}: {b:?}");
+            assert!(b.note.contains("f64 reference"), "{}", b.note);
+        }
+        assert!(f64_reference_range(1e300, 1 << 20).is_none());
+    }
 
     #[test]
     fn scaled_transforms_keep_room_for_the_sum_before_halving() {

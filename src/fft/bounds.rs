@@ -116,11 +116,20 @@ pub fn relative_error_bound(shape: &[usize], alg: Algorithm, fmt: Format, model:
     if model == Model::Gemm {
         return f64::INFINITY;
     }
+    // fp64's own arithmetic is counted by bounds::f64_compared_error, for every format.
     let u = if fmt == Format::Fp64 {
         0.0
     } else {
         fmt.unit_roundoff()
     };
+    relative_error_bound_u(shape, alg, u, model)
+}
+
+/// [`relative_error_bound`] for unit roundoff `u` (models II and III; 0 for model I and G).
+pub fn relative_error_bound_u(shape: &[usize], alg: Algorithm, u: f64, model: Model) -> f64 {
+    if model == Model::Gemm {
+        return f64::INFINITY;
+    }
     shape
         .iter()
         .map(|&s| axis_bound(s, alg, u, model))

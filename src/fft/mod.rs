@@ -18,7 +18,8 @@ mod pow2;
 mod real;
 
 pub use bounds::{
-    growth, relative_error_bound, storage_passes, storage_relative_error_bound, underflow_error,
+    growth, relative_error_bound, relative_error_bound_u, storage_passes,
+    storage_relative_error_bound, underflow_error,
 };
 pub use model::{
     ModelOutput, SCALED_MODELS, reference_f64, takes_scaled, transform_scaled,
