@@ -1256,6 +1256,57 @@ impl TrainConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a training config serialises to TOML")
     }
+
+    /// The settings in which this config differs from `stored` (a run's resolved config, as
+    /// its checkpoint keeps it), as `key: was A, now B`, for an exact resume: everything but
+    /// `train.epochs` (a resume may train longer) and `train.out_dir` (the run may have moved)
+    /// must match. `model.rank` of a dense model is not a setting (configs before 2026-12-06
+    /// wrote `rank = 16` for every model).
+    pub fn resume_differences(&self, stored: &str) -> Vec<String> {
+        let Ok(stored) = stored.parse::<toml::Table>() else {
+            return vec!["the stored config is not valid TOML".into()];
+        };
+        let now: toml::Table = self.to_toml().parse().expect("a config's TOML parses");
+        let mut flat_was = BTreeMap::new();
+        let mut flat_now = BTreeMap::new();
+        flatten("", &toml::Value::Table(stored), &mut flat_was);
+        flatten("", &toml::Value::Table(now), &mut flat_now);
+        let dense = self.model.factorization == Factorization::Dense;
+        let skip =
+            |k: &str| k == "train.epochs" || k == "train.out_dir" || (dense && k == "model.rank");
+        let keys: std::collections::BTreeSet<&String> =
+            flat_was.keys().chain(flat_now.keys()).collect();
+        keys.into_iter()
+            .filter(|k| !skip(k) && flat_was.get(*k) != flat_now.get(*k))
+            .map(|k| {
+                let show = |v: Option<&String>| v.map_or("absent".to_string(), |v| v.clone());
+                format!(
+                    "{k}: was {}, now {}",
+                    show(flat_was.get(k)),
+                    show(flat_now.get(k))
+                )
+            })
+            .collect()
+    }
+}
+
+/// `value`'s leaves under dotted keys (`train.lr` -> `0.001`; arrays as one TOML value).
+fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        v => {
+            out.insert(prefix.to_string(), v.to_string());
+        }
+    }
 }
 
 impl std::fmt::Display for TrainConfig {

@@ -562,6 +562,10 @@ impl UnitGaussianNormalizer {
                 bail!("tensor '{prefix}.{k}' holds {x} at index {j}; it must be finite");
             }
         }
+        // A standard deviation is >= 0 (0 where a field is constant, e.g. Darcy's boundary).
+        if let Some((j, x)) = std.iter().enumerate().find(|(_, x)| **x < 0.0) {
+            bail!("tensor '{prefix}.std' holds {x} at index {j}; a standard deviation is >= 0");
+        }
         Ok(UnitGaussianNormalizer {
             mean,
             std,

@@ -365,6 +365,20 @@ pub fn run<B: Backend<T = f32>>(
     if opts.resume && ckpt_path.exists() {
         let ck = Checkpoint::restore(&ckpt_path, &mut host)
             .map_err(|e| UsageError::new("--resume", format!("{e:#}")))?;
+        let changed = cfg.resume_differences(&ck.config);
+        if !changed.is_empty() {
+            return Err(UsageError::new(
+                "--resume",
+                format!(
+                    "the config differs from the run's in {} ({}); an exact resume needs the \
+                     same settings except train.epochs: restore them, or start a new run \
+                     (another --out-dir, or --force)",
+                    out_dir.display(),
+                    changed.join("; ")
+                ),
+            )
+            .into());
+        }
         adam = ck
             .optimizer
             .clone()
@@ -680,6 +694,67 @@ pub fn eval_checkpoint<B: Backend<T = f32>>(
     );
     if data.tests.is_empty() {
         bail!("data.n_test: no test samples to evaluate");
+    }
+    // The statistics the trained config asks for must be there, of its kind: a checkpoint
+    // without them would run unnormalised, silently.
+    if let Ok(trained) = TrainConfig::from_toml(&ck.config) {
+        let kind = trained.data.normalizer;
+        for (which, norm) in [("norm_x", &norms.0), ("norm_y", &norms.1)] {
+            let found = match norm {
+                None => NormalizerKind::None,
+                Some(n) if n.is_global() => NormalizerKind::Global,
+                Some(_) => NormalizerKind::Pointwise,
+            };
+            if found != kind {
+                let name = |k: NormalizerKind| match k {
+                    NormalizerKind::None => "none",
+                    NormalizerKind::Global => "global",
+                    NormalizerKind::Pointwise => "pointwise",
+                };
+                return Err(bad(format!(
+                    "{}: its config says data.normalizer = \"{}\" but its '{which}' statistics \
+                     are {}; the checkpoint is damaged",
+                    checkpoint.display(),
+                    name(kind),
+                    match found {
+                        NormalizerKind::None => "missing",
+                        k => name(k),
+                    }
+                ))
+                .into());
+            }
+        }
+    }
+    // Point-wise statistics hold one value per point of the grid they were fitted on: a test
+    // set on another grid (or a corrupted checkpoint) cannot be encoded with them.
+    for (which, norm) in [("norm_x", &norms.0), ("norm_y", &norms.1)] {
+        let Some(norm) = norm.as_ref().filter(|n| !n.is_global()) else {
+            continue;
+        };
+        for t in &data.tests {
+            let set = if which == "norm_x" { &t.x } else { &t.y };
+            if set.sample_len() != norm.mean.len() {
+                let field = if cfg_override.is_some() {
+                    "--config"
+                } else {
+                    "--checkpoint"
+                };
+                return Err(UsageError::new(
+                    field,
+                    format!(
+                        "the checkpoint's '{which}' normaliser is point-wise with {} values per \
+                         sample, but the test data on the {:?} grid has {} (channels x points): \
+                         point-wise statistics apply only on the grid they were fitted on; \
+                         evaluate on the training grid, or train with data.normalizer = \
+                         \"global\"",
+                        norm.mean.len(),
+                        set.grid,
+                        set.sample_len()
+                    ),
+                )
+                .into());
+            }
+        }
     }
     let policy = policy_at(&cfg, cfg.train.epochs.saturating_sub(1)).nearest();
     evaluate_all(
