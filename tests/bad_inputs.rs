@@ -185,6 +185,13 @@ impl Fixtures {
             )
             .unwrap();
         }
+        // More trials than memory holds (every input is kept), under the work limit.
+        std::fs::write(
+            p("experiments_bad/stats_trials.toml"),
+            "kind = \"stats\"\ndescription = \"x\"\ninput = \"noise\"\nsizes = \"2^3..2^4\"\n\
+             formats = \"fp16\"\nmodels = \"input\"\ntrials = 100000000\n",
+        )
+        .unwrap();
         std::fs::create_dir(p("experiments")).unwrap();
         std::fs::write(
             p("experiments/good.toml"),
@@ -683,6 +690,11 @@ const CASES: &[Case] = &[
     Case {
         args: "figure contraction_huge --experiments {F}/experiments_bad --figures figs",
         expect: &["channels", "above the limit"],
+        setup: none,
+    },
+    Case {
+        args: "figure stats_trials --experiments {F}/experiments_bad --figures figs",
+        expect: &["stats_trials.toml", "field 'trials'", "memory"],
         setup: none,
     },
     Case {
