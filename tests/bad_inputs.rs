@@ -185,6 +185,21 @@ impl Fixtures {
             )
             .unwrap();
         }
+        // More trials than memory holds (every input is kept), under the work limit.
+        std::fs::write(
+            p("experiments_bad/stats_trials.toml"),
+            "kind = \"stats\"\ndescription = \"x\"\ninput = \"noise\"\nsizes = \"2^3..2^4\"\n\
+             formats = \"fp16\"\nmodels = \"input\"\ntrials = 100000000\n",
+        )
+        .unwrap();
+        // A training run whose model (width 1e5: ~2.5 TB) cannot fit, refused at load.
+        std::fs::write(
+            p("experiments_bad/training_width.toml"),
+            "kind = \"training\"\ndescription = \"x\"\nfigure = \"bars\"\n\
+             datagen = \"darcy --n 12 --res 16 --seed 0\"\nbase = \"../cfg.toml\"\n\n\
+             [[runs]]\nlabel = \"small\"\n\n[[runs]]\nlabel = \"A\"\nmodel = { width = 100000 }\n",
+        )
+        .unwrap();
         std::fs::create_dir(p("experiments")).unwrap();
         std::fs::write(
             p("experiments/good.toml"),
@@ -683,6 +698,16 @@ const CASES: &[Case] = &[
     Case {
         args: "figure contraction_huge --experiments {F}/experiments_bad --figures figs",
         expect: &["channels", "above the limit"],
+        setup: none,
+    },
+    Case {
+        args: "figure stats_trials --experiments {F}/experiments_bad --figures figs",
+        expect: &["stats_trials.toml", "field 'trials'", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "figure training_width --experiments {F}/experiments_bad --figures figs",
+        expect: &["field 'runs'", "run 'A'", "model.width", "memory"],
         setup: none,
     },
     Case {

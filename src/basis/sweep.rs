@@ -251,6 +251,72 @@ pub fn default_sizes(kind: &BasisKind) -> &'static str {
     }
 }
 
+/// Bytes the sweep's largest plan needs at grid size `s`, with `jobs` (format, model)
+/// transforms at once, for the bases whose plan or reference grows past the samples:
+/// - spherical (nlat = s, lmax = s - 1, nh = ceil(s/2)): the f64 Legendre table, (lmax + 1)
+///   (lmax + 2) / 2 nh values of 8 bytes (2.0 GiB at nlat = 1024; measured peak 2.3 GB), its
+///   per-order diagonal (8 (lmax + 1) nh), the samples and reference (8 and 16 bytes per
+///   point), and per job the output and ring buffers (16 bytes per point each) and, under the
+///   models that compute in the format (not input or storage), a copy of the table in it
+///   (counted at 8 bytes a value);
+/// - wavelets other than Haar: the continuous coefficients come from a projection at level
+///   r = max(log2 s + 4, 20), four vectors of 2^r f64 (samples, DWT scratch, the error bound's
+///   unit response and its scratch: 2 GiB at s = 2^22; measured peak 1.9 GB), plus the sweep's
+///   samples, reference and per job input copy, scratch and output (8 + 16 + 32 s bytes).
+///
+/// Other bases: 0 (their arrays are a few vectors of s points, within `check_sizes`' limits).
+pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) -> f64 {
+    let sf = s as f64;
+    let jobs = jobs as f64;
+    match kind {
+        BasisKind::Spherical => {
+            let l1 = sf; // lmax + 1
+            let nh = s.div_ceil(2) as f64;
+            let table = 8.0 * l1 * (l1 + 1.0) / 2.0 * nh;
+            let points = sf * 2.0 * sf;
+            let in_format = models
+                .iter()
+                .any(|m| !matches!(m, Model::Input | Model::Storage));
+            let per_job = 32.0 * points + if in_format { table } else { 0.0 };
+            table + 8.0 * l1 * nh + 24.0 * points + jobs * per_job
+        }
+        BasisKind::Wavelet(w) if *w != super::wavelet::Wavelet::HAAR => {
+            let r = (s.trailing_zeros() + 4).max(20);
+            32.0 * 2f64.powi(r as i32) + 24.0 * sf + jobs * 32.0 * sf
+        }
+        _ => 0.0,
+    }
+}
+
+/// Refuse (field `--sizes`) a sweep whose [`memory_needed`] at some size is more than
+/// `available` (None: unknown; see [`crate::cli::check_memory_with`]): the SHT plan and the
+/// wavelet projection are allocated whole, so an allocation failure would abort.
+pub fn check_memory(
+    kind: &BasisKind,
+    sizes: &[usize],
+    models: &[Model],
+    jobs: usize,
+    available: Option<u64>,
+) -> Result<(), BasisError> {
+    for &s in sizes {
+        let what = match kind {
+            BasisKind::Spherical => format!("the spherical plan at nlat = {s} (Legendre table)"),
+            _ => format!(
+                "{} at s = {s} (the projection at a 16x finer level for the reference)",
+                kind.name()
+            ),
+        };
+        crate::cli::check_memory_with(
+            "--sizes",
+            memory_needed(kind, s, models, jobs),
+            &what,
+            available,
+        )
+        .map_err(|e| BasisError::usage(&e.field, e.message))?;
+    }
+    Ok(())
+}
+
 /// Check sizes and modes for a basis without planning it (cheap; the SHT plan is not): wavelet
 /// lengths are powers of two >= 2 and modes j:k exist at every size, Chebyshev N >= 1 and k < N,
 /// spherical 2 <= nlat <= `max_nlat` and l <= nlat - 1, |m| <= l, Fourier one integer per mode.
@@ -325,4 +391,43 @@ pub fn validate(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn spherical_1024_and_db10_2_22_need_about_2_gib() {
+        let sph = memory_needed(&BasisKind::Spherical, 1024, &[Model::Input], 1);
+        assert!((2.1e9..2.6e9).contains(&sph), "{sph:e}");
+        let db10 = BasisKind::parse("db10").unwrap();
+        let w = memory_needed(&db10, 1 << 22, &[Model::Input], 1);
+        assert!((1.9e9..2.6e9).contains(&w), "{w:e}");
+        let e = check_memory(&db10, &[1 << 22], &[Model::Input], 1, Some(1 << 30)).unwrap_err();
+        assert!(
+            matches!(&e, BasisError::Usage { field, message } if field == "--sizes" && message.contains("memory")),
+            "{e}"
+        );
+        let e = check_memory(
+            &BasisKind::Spherical,
+            &[8, 1024],
+            &[Model::Input],
+            1,
+            Some(1 << 30),
+        );
+        assert!(e.is_err());
+        assert!(
+            check_memory(
+                &BasisKind::Spherical,
+                &[256],
+                &[Model::Input],
+                4,
+                Some(1 << 30)
+            )
+            .is_ok()
+        );
+        let haar = BasisKind::parse("haar").unwrap();
+        assert_eq!(memory_needed(&haar, 1 << 22, &[Model::Input], 1), 0.0);
+    }
 }

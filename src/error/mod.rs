@@ -16,5 +16,5 @@ mod sweep;
 
 pub use crossover::{Crossover, Estimate, How, crossing, crossovers};
 pub use csv_out::{CSV_HEADER, record, write_csv, write_table};
-pub use stats::{StatRow, Statistic, StatsConfig, precision_stats, write_stats_csv};
+pub use stats::{StatRow, Statistic, StatsConfig, precision_stats, stats_memory, write_stats_csv};
 pub use sweep::{Kind, Row, SweepConfig, SweepError, run_sweep};

@@ -117,6 +117,30 @@ fn one_trial(
     })
 }
 
+/// Heap bytes of a trial's note beyond its `String` (a short sentence, or empty): an allowance.
+const NOTE_BYTES: f64 = 128.0;
+
+/// Bytes per trial of the input family's instance (`figure` builds one per trial for a function
+/// input: a box and a few parameters): an allowance, also counted for noise.
+const FUNCTION_BYTES: f64 = 256.0;
+
+/// Bytes [`precision_stats`] holds at its peak, for `threads` jobs at once: every input of every
+/// size and trial is kept until all jobs are done, 8 n bytes each plus its entry (the (n, t) key
+/// and the `Vec`, 40 bytes), the list of keys it is built from (16 bytes) and the function
+/// instance ([`FUNCTION_BYTES`]); each running job holds one result per trial (`TrialResult`
+/// and its note, [`NOTE_BYTES`]) and one transform's buffers at the largest n (the f64
+/// reference, the output and the transform's copies: 4 complex vectors, 64 n bytes).
+pub fn stats_memory(sizes: &[usize], trials: usize, threads: usize) -> f64 {
+    let trials = trials as f64;
+    let inputs: f64 = sizes
+        .iter()
+        .map(|&n| trials * (8.0 * n as f64 + 40.0 + 16.0 + FUNCTION_BYTES))
+        .sum();
+    let largest = sizes.iter().copied().max().unwrap_or(0) as f64;
+    let result = std::mem::size_of::<TrialResult>() as f64 + NOTE_BYTES;
+    inputs + threads as f64 * (trials * result + 64.0 * largest)
+}
+
 /// Run the statistics: `sample(n, trial)` gives the input of size n for a trial. Rows are sorted
 /// by (n, statistic, format, model).
 pub fn precision_stats(

@@ -545,6 +545,30 @@ pub fn load(path: &Path) -> Result<Prepared, UsageError> {
                 return Err(c.field("trials", UsageError::new("trials", "must be >= 1")));
             }
             c.work(&sizes, 1, algorithm, &formats, &models, study.trials)?;
+            // Every trial's input is kept for all formats and models: the work limit allows
+            // ~1e9 trials of tiny sizes, far more than fits. Blame `sizes` only when a single
+            // trial would not fit either.
+            let threads = rayon::current_num_threads();
+            let need = error::stats_memory(&sizes, study.trials, threads);
+            let one = error::stats_memory(&sizes, 1, threads);
+            let field = if cli::check_memory("sizes", one, "one trial").is_err() {
+                "sizes"
+            } else {
+                "trials"
+            };
+            cli::check_memory(
+                field,
+                need,
+                &format!(
+                    "{} trials of sizes up to {} (every input kept until all {} formats x {} \
+                     models are done)",
+                    study.trials,
+                    sizes.iter().max().unwrap_or(&0),
+                    formats.len(),
+                    models.len()
+                ),
+            )
+            .map_err(|e| c.field(field, e))?;
             let function = if study.input == "noise" {
                 None
             } else {

@@ -256,6 +256,12 @@ pub(super) fn resolve_runs(
         let text = toml::to_string(&t).expect("a TOML table serialises");
         let config = TrainConfig::from_user_toml(&text)
             .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
+        // The memory check of `mpno train` (a step at the largest resolution), now, before any
+        // data is generated or run trained: a [[runs]] entry may set any model or batch size.
+        // The data file does not exist yet, so it counts the model and batch only; `train_run`
+        // checks again with the data.
+        train::check_memory(&config)
+            .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
         runs.push(RunPlan { label, config });
     }
     Ok(runs)
@@ -289,6 +295,8 @@ pub(super) fn train_run(
         .join(format!("run{}", session.trained));
     cfg.check_data()
         .map_err(|e| runtime(anyhow::anyhow!("run '{}': {e}", run.label)))?;
+    // As at load (`resolve_runs`), now with the generated data counted.
+    train::check_memory(&cfg).map_err(|e| runtime(anyhow::anyhow!("run '{}': {e}", run.label)))?;
     session.say(format!("{what}: training {}", run.label));
     let be = Cpu::<f32>::new();
     let report = train::run(&be, &cfg, &RunOptions::default()).map_err(runtime)?;
