@@ -10,7 +10,7 @@ pub use budget::{
 };
 pub use output::{
     check_output_dir, check_output_file, check_output_files, folder_of, partial_file, persist,
-    plain_io, remove_stale, write_atomically,
+    plain_io, remove_stale, same_file, write_atomically,
 };
 
 use crate::fft::Algorithm;

@@ -551,6 +551,36 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "figure good --experiments {F}/experiments --figures {F}/experiments",
+        expect: &["--figures", "also the experiments folder"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 16 --t-final 0.01 --snapshots 1 --figure same.png --out same.png",
+        expect: &["--figure", "also a data file of --out"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 1 --res 16 --a-pos 1e39 --a-neg 1e39 --out d.safetensors",
+        expect: &["--dtype", "tensor 'a' of sample 0", "f32 stores as inf"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 1 --res 16 --f 1e150 --out d.safetensors",
+        expect: &["--dtype", "tensor 'u'", "--f"],
+        setup: none,
+    },
+    Case {
+        args: "datagen darcy --n 1 --res 16 --f 1e200 --out d.safetensors",
+        expect: &["--f", "1e200", "overflow"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 16 --t-final 0.0101 --snapshots 1 --viscosity 1e6 --out n.safetensors",
+        expect: &["--viscosity", "Crank-Nicolson flips the sign"],
+        setup: none,
+    },
+    Case {
         args: "figure good --experiments missingdir",
         expect: &["--experiments", "missingdir"],
         setup: none,

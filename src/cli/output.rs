@@ -12,6 +12,21 @@ use super::UsageError;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+/// Whether paths `a` and `b` name the same file (existing or not): their folders resolved
+/// (symbolic links followed, `.` and `..` removed) and their file names equal. Two outputs of
+/// one command, or an output and an input, must not be the same file: the later write would
+/// replace the earlier one.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| {
+        let folder = std::fs::canonicalize(folder_of(p)).ok()?;
+        Some(folder.join(p.file_name()?))
+    };
+    match (resolve(a), resolve(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// The folder a file is written in ("." for a bare file name).
 pub fn folder_of(path: &Path) -> &Path {
     path.parent()

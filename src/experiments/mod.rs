@@ -1062,24 +1062,42 @@ fn check_outputs<'a>(
     cli::check_output_files("--figures", out_dir, files.iter().map(PathBuf::as_path))
 }
 
-/// The experiment folder must exist: say so rather than list no experiments.
-fn check_experiments_dir(exp_dir: &Path) -> Result<(), UsageError> {
-    if exp_dir.is_dir() {
-        Ok(())
-    } else {
-        Err(UsageError::new(
+/// The experiment folder must exist (say so rather than list no experiments), and must not be
+/// the results folder: each experiment's resolved copy NAME.toml would replace its source.
+fn check_experiments_dir(exp_dir: &Path, out_dir: &Path) -> Result<(), UsageError> {
+    if !exp_dir.is_dir() {
+        return Err(UsageError::new(
             "--experiments",
             format!(
                 "{} is not a folder (the experiment files, default: experiments)",
                 exp_dir.display()
             ),
-        ))
+        ));
     }
+    let same = match (
+        std::fs::canonicalize(exp_dir),
+        std::fs::canonicalize(out_dir),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(UsageError::new(
+            "--figures",
+            format!(
+                "{} is also the experiments folder: the resolved configs (NAME.toml) written \
+                 there would replace the experiment files; give another folder (default: \
+                 figures)",
+                out_dir.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `mpno figure NAME`: run one experiment; an unknown name lists the known ones.
 pub fn run_named(name: &str, exp_dir: &Path, out_dir: &Path) -> Result<(), ExperimentError> {
-    check_experiments_dir(exp_dir)?;
+    check_experiments_dir(exp_dir, out_dir)?;
     let path = exp_dir.join(format!("{name}.toml"));
     if !path.is_file() {
         let known = list(exp_dir);
@@ -1122,7 +1140,7 @@ pub fn reproduce(
     out_dir: &Path,
     skip_training: bool,
 ) -> Result<(), ExperimentError> {
-    check_experiments_dir(exp_dir)?;
+    check_experiments_dir(exp_dir, out_dir)?;
     let names = list(exp_dir);
     if names.is_empty() {
         return Err(UsageError::new(

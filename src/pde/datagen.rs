@@ -522,6 +522,19 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
                     ),
                 ));
             }
+            let f = finite("--f", a.f)?;
+            // PCG's residual norms square the right-hand side h^2 f over r^2 unknowns: past
+            // 1e150 they overflow (the solve then reports NaN after 0 iterations).
+            if f.abs() > 1e150 {
+                return Err(UsageError::new(
+                    "--f",
+                    format!(
+                        "{f:e} is too large for the solve (its residual norms would overflow \
+                         f64); the solution is linear in f: solve with --f 1 and scale, or give \
+                         |--f| <= 1e150"
+                    ),
+                ));
+            }
             Equation::Darcy(DarcyParams {
                 r,
                 grf: GrfParams {
@@ -530,7 +543,7 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
                 },
                 a_pos,
                 a_neg,
-                f: finite("--f", a.f)?,
+                f,
                 averaging,
                 tol,
                 max_iter: a.max_iter,
@@ -569,12 +582,34 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
                 }
                 figure = Some(f.clone());
             }
+            let dt_max = positive("--dt-max", a.dt_max)?;
+            // Crank-Nicolson multiplies mode k by (1 - z/2) / (1 + z/2), z = dt nu 4 pi^2 |k|^2:
+            // past z = 2 it flips the mode's sign every step instead of damping it. When even the
+            // slowest mode (|k| = 1) flips at the largest step, the output is no solution.
+            let gaps = times.iter().scan(0.0, |t, &x| {
+                let gap = x - *t;
+                *t = x;
+                Some(gap)
+            });
+            let dt_top = gaps.fold(dt_max, f64::min);
+            let z = dt_top * viscosity * 4.0 * std::f64::consts::PI.powi(2);
+            if z > 2.0 {
+                return Err(UsageError::new(
+                    "--viscosity",
+                    format!(
+                        "{viscosity:e} with steps up to {dt_top:e} gives dt nu 4 pi^2 = {z:.3e} > \
+                         2, where Crank-Nicolson flips the sign of every Fourier mode each step \
+                         instead of damping it; lower --viscosity or --dt-max (below {:.3e})",
+                        2.0 / (viscosity * 4.0 * std::f64::consts::PI.powi(2))
+                    ),
+                ));
+            }
             Equation::NavierStokes(NsParams {
                 r,
                 stepping: Stepping {
                     viscosity,
                     times,
-                    dt_max: positive("--dt-max", a.dt_max)?,
+                    dt_max,
                     cfl: positive("--cfl", a.cfl)?,
                     scheme,
                 },
@@ -622,6 +657,19 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
     if let Some(f) = &figure {
         crate::cli::check_output_file("--figure", f)?;
         crate::cli::check_output_file("--figure", &f.with_extension("csv"))?;
+        // The figure and its CSV are written after the data: they would replace it.
+        for g in [f.clone(), f.with_extension("csv")] {
+            if let Some((path, _)) = outputs.iter().find(|(p, _)| crate::cli::same_file(p, &g)) {
+                return Err(UsageError::new(
+                    "--figure",
+                    format!(
+                        "{} is also a data file of --out ({}); give the figure another name",
+                        g.display(),
+                        path.display()
+                    ),
+                ));
+            }
+        }
     }
     Ok(Job {
         equation,
@@ -722,6 +770,38 @@ fn grf_meta(m: &mut BTreeMap<String, String>, prefix: &str, g: &GrfParams, bound
     m.insert(format!("{prefix}_alpha"), fmt(g.alpha));
     m.insert(format!("{prefix}_tau"), fmt(g.tau));
     m.insert(format!("{prefix}_sigma"), fmt(g.sigma));
+}
+
+/// Refuse a field that `--dtype f32` cannot hold: a value beyond f32's largest (it would be
+/// stored as inf) or a nonzero one below half its smallest subnormal (stored as 0). `per`: the
+/// values of one sample; `cause`: the options that set the field's scale.
+fn fits_dtype(
+    name: &str,
+    values: &[f64],
+    per: usize,
+    dt: DType,
+    cause: &str,
+) -> Result<(), UsageError> {
+    if dt != DType::F32 {
+        return Ok(());
+    }
+    let tiny = 0.5 * f64::from(f32::from_bits(1));
+    let bad = values
+        .iter()
+        .position(|v| v.abs() > f64::from(f32::MAX) || (*v != 0.0 && v.abs() < tiny));
+    match bad {
+        None => Ok(()),
+        Some(j) => Err(UsageError::new(
+            "--dtype",
+            format!(
+                "tensor '{name}' of sample {} holds {:e}, which f32 stores as {}; use --dtype \
+                 f64, or change {cause}",
+                j / per.max(1),
+                values[j],
+                if values[j].abs() > 1.0 { "inf" } else { "0" }
+            ),
+        )),
+    }
 }
 
 /// A summary line per data set, for the terminal.
@@ -841,8 +921,11 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
             let worst = res.iter().fold(0.0f64, |a, &b| a.max(b));
             let (a, u): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
                 s.into_iter().map(|s| (s.a, s.solution.u)).unzip();
-            t.insert("a".into(), Tensor::from_f64(vec![n, r, r], a.concat(), dt));
-            t.insert("u".into(), Tensor::from_f64(vec![n, r, r], u.concat(), dt));
+            let (a, u) = (a.concat(), u.concat());
+            fits_dtype("a", &a, r * r, dt, "--a-pos/--a-neg")?;
+            fits_dtype("u", &u, r * r, dt, "--f or --a-pos/--a-neg")?;
+            t.insert("a".into(), Tensor::from_f64(vec![n, r, r], a, dt));
+            t.insert("u".into(), Tensor::from_f64(vec![n, r, r], u, dt));
             summary = Summary(format!(
                 "darcy: {n} samples at {r} x {r}; PCG iterations mean {:.1}, max {}; max relative residual {worst:.3e} (tol {:e})",
                 its.iter().sum::<i64>() as f64 / n as f64,
@@ -946,6 +1029,8 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
                     w.extend_from_slice(&snap);
                 }
             }
+            fits_dtype("w0", &w0, r * r, dt, "--sigma")?;
+            fits_dtype("w", &w, k * r * r, dt, "--sigma or --forcing")?;
             t.insert("w0".into(), Tensor::from_f64(vec![n, r, r], w0, dt));
             t.insert("w".into(), Tensor::from_f64(vec![n, k, r, r], w, dt));
             t.insert(
@@ -1019,8 +1104,11 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
             let steps: Vec<i64> = s.iter().map(|s| s.steps as i64).collect();
             let (u0, u): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
                 s.into_iter().map(|s| (s.u0, s.u)).unzip();
-            t.insert("u0".into(), Tensor::from_f64(vec![n, r], u0.concat(), dt));
-            t.insert("u".into(), Tensor::from_f64(vec![n, r], u.concat(), dt));
+            let (u0, u) = (u0.concat(), u.concat());
+            fits_dtype("u0", &u0, r, dt, "--sigma")?;
+            fits_dtype("u", &u, r, dt, "--sigma")?;
+            t.insert("u0".into(), Tensor::from_f64(vec![n, r], u0, dt));
+            t.insert("u".into(), Tensor::from_f64(vec![n, r], u, dt));
             summary = Summary(format!(
                 "burgers: {n} samples at {r}, T = {}; ETDRK4 steps max {}",
                 p.t_final,
