@@ -697,8 +697,14 @@ pub fn eval_checkpoint<B: Backend<T = f32>>(
     }
     // The statistics the trained config asks for must be there, of its kind: a checkpoint
     // without them would run unnormalised, silently.
-    if let Ok(trained) = TrainConfig::from_toml(&ck.config) {
-        let kind = trained.data.normalizer;
+    // Without --config, `cfg` is the stored config already: parse it once.
+    let trained = match cfg_override {
+        None => Some(cfg.data.normalizer),
+        Some(_) => TrainConfig::from_toml(&ck.config)
+            .ok()
+            .map(|c| c.data.normalizer),
+    };
+    if let Some(kind) = trained {
         for (which, norm) in [("norm_x", &norms.0), ("norm_y", &norms.1)] {
             let found = match norm {
                 None => NormalizerKind::None,

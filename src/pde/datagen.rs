@@ -592,7 +592,8 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
                 Some(gap)
             });
             let dt_top = gaps.fold(dt_max, f64::min);
-            let z = dt_top * viscosity * 4.0 * std::f64::consts::PI.powi(2);
+            let lambda1 = 4.0 * std::f64::consts::PI.powi(2);
+            let z = dt_top * viscosity * lambda1;
             if z > 2.0 {
                 return Err(UsageError::new(
                     "--viscosity",
@@ -600,7 +601,7 @@ pub fn prepare(cmd: &DatagenCommand) -> Result<Job, UsageError> {
                         "{viscosity:e} with steps up to {dt_top:e} gives dt nu 4 pi^2 = {z:.3e} > \
                          2, where Crank-Nicolson flips the sign of every Fourier mode each step \
                          instead of damping it; lower --viscosity or --dt-max (below {:.3e})",
-                        2.0 / (viscosity * 4.0 * std::f64::consts::PI.powi(2))
+                        2.0 / (viscosity * lambda1)
                     ),
                 ));
             }
