@@ -138,3 +138,21 @@ fn generated_samples_are_converged_in_time() {
         assert!(s.u.iter().all(|x| x.is_finite()));
     }
 }
+
+/// A viscosity so large that h L overflows the contour formulas (1e300) damps every mode but
+/// the mean within the first step: the solution is the initial mean, finite everywhere.
+#[test]
+fn huge_viscosity_leaves_the_mean() {
+    let r = 256;
+    let u0: Vec<f64> = (0..r)
+        .map(|j| 0.3 + (2.0 * std::f64::consts::PI * j as f64 / r as f64).sin())
+        .collect();
+    let mut s = BurgersSolver::new(r);
+    for nu in [1e60, 1e300] {
+        let u = s.solve(&u0, nu, 1.0, 10);
+        assert!(
+            u.iter().all(|v| (v - 0.3).abs() < 1e-12),
+            "nu = {nu}: {u:?}"
+        );
+    }
+}

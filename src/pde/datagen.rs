@@ -96,8 +96,9 @@ pub struct NsArgs {
     /// Number of snapshots, at t = i T / K, i = 1..K.
     #[arg(long, default_value_t = 50)]
     pub snapshots: usize,
-    /// Snapshot times instead (comma-separated, increasing, > 0; the last one ends the run).
-    #[arg(long)]
+    /// Snapshot times instead (comma-separated, increasing, > 0; the last one ends the run);
+    /// not with --t-final or --snapshots.
+    #[arg(long, conflicts_with_all = ["t_final", "snapshots"])]
     pub times: Option<String>,
     /// Largest time step (ns_2d.py: 1e-4).
     #[arg(long, default_value_t = 1e-4, allow_hyphen_values = true)]
@@ -350,15 +351,16 @@ pub const MAX_STEPS: f64 = 1e8;
 pub const MAX_SAMPLE_SECONDS: f64 = 3600.0;
 
 /// Seconds of one core per grid point and time step (Darcy: per unknown and PCG iteration),
-/// measured with release builds on the development machine (2 cores, 2026-12-06): Burgers'
-/// ETDRK4 step 8.0e-8 (2^18 points, 1000 steps: 21 s), Navier-Stokes' pseudo-spectral step
-/// 1.7e-8 (128 x 128, 5e5 steps: 140 s), Darcy's PCG iteration 1.6e-8 (1024 x 1024, 387
-/// iterations: 6.5 s). Another machine may be a few times faster or slower.
+/// measured by `scripts/datagen_cost.sh` on the development machine (2 cores, one thread;
+/// bench/results/datagen_cost_cpu_2026-12-06.md): Burgers' ETDRK4 step 9.6e-8 (2^18 points,
+/// 1000 steps: 25 s), Navier-Stokes' pseudo-spectral step 1.7e-8 (128 x 128, 5e4 steps: 14 s),
+/// Darcy's PCG iteration 1.7e-8 (1024 x 1024, 387 iterations: 7 s). Another machine may be a
+/// few times faster or slower.
 pub fn seconds_per_point_step(eq: &Equation) -> f64 {
     match eq {
-        Equation::Darcy(_) => 1.6e-8,
+        Equation::Darcy(_) => 1.7e-8,
         Equation::NavierStokes(_) => 1.7e-8,
-        Equation::Burgers(_) => 8.0e-8,
+        Equation::Burgers(_) => 9.6e-8,
     }
 }
 
@@ -371,17 +373,21 @@ fn sample_points(eq: &Equation) -> f64 {
     }
 }
 
+/// Seconds of one core one step (Darcy: one PCG iteration) of one sample of `eq` takes.
+fn seconds_per_step(eq: &Equation) -> f64 {
+    seconds_per_point_step(eq) * sample_points(eq)
+}
+
 /// The steps (Darcy: PCG iterations) one sample of `eq` may take: [`MAX_STEPS`], and about
 /// [`MAX_SAMPLE_SECONDS`] of one core.
 pub fn step_limit(eq: &Equation) -> f64 {
-    let per_step = seconds_per_point_step(eq) * sample_points(eq);
-    MAX_STEPS.min((MAX_SAMPLE_SECONDS / per_step).floor())
+    MAX_STEPS.min((MAX_SAMPLE_SECONDS / seconds_per_step(eq)).floor())
 }
 
 /// The limits in words, for messages: "at most 1e8 steps, and about an hour of one core per
 /// sample at about 1.8e-2 s a step".
 fn limits_text(eq: &Equation, unit: &str) -> String {
-    let per_step = seconds_per_point_step(eq) * sample_points(eq);
+    let per_step = seconds_per_step(eq);
     format!(
         "at most {MAX_STEPS:.0e} {unit}, and about an hour of one core per sample at about \
          {per_step:.1e} s each"
@@ -400,6 +406,13 @@ fn darcy_iterations_estimate(r: usize) -> f64 {
 /// amplifies the top modes by sqrt(2) or more, held only by the viscous damping, so messages
 /// advise a larger --cfl only below it (advice, not a check: runs that blow up are caught).
 const NS_STABLE_CFL: f64 = 3.0 / (2.0 * std::f64::consts::PI);
+
+/// Whether by time `t` the forcing F (sin + cos, so up to 2 |F| pointwise) can have added more
+/// vorticity than the initial field's scale --sigma: then it, not the initial field, is what a
+/// message about a fast or blown-up flow should name.
+fn forcing_dominates(p: &super::navier_stokes::NsParams, t: f64) -> bool {
+    2.0 * p.forcing.abs() * t > p.grf.sigma
+}
 
 /// Refuse, before any work, a job whose every sample needs more steps than [`step_limit`]:
 /// the steps at the largest step size (T / dt_max), or Darcy's expected iteration count (the
@@ -978,20 +991,37 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
                 g.sample_guarded(rng, Some(limit))
                     .map_err(|stop| match stop {
                         NsStop::TooManySteps { projected, t, dt } => UsageError::new(
-                            if st.cfl < NS_STABLE_CFL {
-                                "--sigma/--cfl"
-                            } else {
-                                "--sigma"
+                            // The forcing adds up to |F| t to the vorticity by time t: when
+                            // that passes the initial field's scale, it made the flow fast.
+                            match (forcing_dominates(p, t), st.cfl < NS_STABLE_CFL) {
+                                (true, true) => "--forcing/--cfl",
+                                (true, false) => "--forcing",
+                                (false, true) => "--sigma/--cfl",
+                                (false, false) => "--sigma",
                             },
                             format!(
                                 "sample {i}: at t = {t:.3e} the CFL condition (--cfl {}) cuts the \
                              step to {dt:.3e}, which would take about {projected:.2e} steps to \
                              T = {}, more than the limit of {} per sample (about an \
-                             hour of one core); lower the initial amplitude --sigma ({}){}",
+                             hour of one core); {}{}",
                                 short(st.cfl),
                                 short(st.times[k - 1]),
                                 crate::cli::format_limit(limit),
-                                short(p.grf.sigma),
+                                if forcing_dominates(p, t) {
+                                    format!(
+                                        "lower the forcing amplitude --forcing ({}), which adds \
+                                         up to {:.3e} to the vorticity by then, more than the \
+                                         initial amplitude --sigma ({})",
+                                        short(p.forcing),
+                                        2.0 * p.forcing.abs() * t,
+                                        short(p.grf.sigma)
+                                    )
+                                } else {
+                                    format!(
+                                        "lower the initial amplitude --sigma ({})",
+                                        short(p.grf.sigma)
+                                    )
+                                },
                                 if st.cfl < NS_STABLE_CFL {
                                     format!(
                                         " or raise --cfl, up to about {NS_STABLE_CFL:.2} \
@@ -1008,14 +1038,22 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
                             ),
                         ),
                         NsStop::NonFinite { t, steps } => UsageError::new(
-                            "--cfl/--dt-max/--sigma",
+                            if forcing_dominates(p, t) {
+                                "--cfl/--dt-max/--forcing"
+                            } else {
+                                "--cfl/--dt-max/--sigma"
+                            },
                             format!(
                                 "sample {i}: the vorticity became inf/NaN by t = {t:.3e} (step \
                              {steps}): the explicit step is unstable for --cfl {}, --dt-max {} \
-                             and --sigma {}; lower them",
+                             and {}; lower them",
                                 short(st.cfl),
                                 short(st.dt_max),
-                                short(p.grf.sigma)
+                                if forcing_dominates(p, t) {
+                                    format!("--forcing {}", short(p.forcing))
+                                } else {
+                                    format!("--sigma {}", short(p.grf.sigma))
+                                }
                             ),
                         ),
                     })
