@@ -159,9 +159,9 @@ struct BenchFnoArgs {
     contraction: String,
     /// How CP weights (--rank > 0) meet the spectrum: auto (the order with fewer operations
     /// for this batch), memory (the smaller largest intermediate), expand (the dense weight)
-    /// or factorized (factor by factor; CPU backend, fp32 contraction)
-    #[arg(long, default_value = "auto")]
-    cp_order: String,
+    /// or factorized (factor by factor; CPU backend, fp32 contraction) [default: auto]
+    #[arg(long)]
+    cp_order: Option<String>,
 }
 
 /// Which backend a command runs on.
@@ -778,7 +778,7 @@ fn run_train(a: TrainArgs) -> Result<(), Failure> {
     }
     let device = parse_device(&a.device)?;
     mpno::fno::train::check_memory(&cfg)?;
-    mpno::fno::train::prepare_out_dir(&cfg.train.out_dir, a.resume, a.force)?;
+    mpno::fno::train::prepare_out_dir(&cfg, a.resume, a.force)?;
     let opts = mpno::fno::train::RunOptions {
         resume: a.resume,
         stop_after: None,
@@ -910,13 +910,31 @@ fn run_bench_fno(a: BenchFnoArgs) -> Result<(), Failure> {
             .map_err(|e: String| UsageError::new("--contraction", e))?,
         ..FnoConfig::darcy_small()
     };
-    check_bench_memory(&cfg, a.batch, a.res)?;
+    // The CPU roofline copies between two host buffers and multiplies one GEMM per thread
+    // after the timed steps, while the model is still held.
+    let roofline_bytes = match device {
+        Device::Cpu => {
+            let n = roofline::CPU_GEMM_N as f64;
+            2.0 * roofline::HOST_COPY_BYTES as f64
+                + 3.0 * n * n * 4.0 * rayon::current_num_threads() as f64
+        }
+        Device::Cuda => 0.0,
+    };
+    check_bench_memory(&cfg, a.batch, a.res, roofline_bytes)?;
     let mut model = Fno::new(cfg).map_err(|e| UsageError::new("model", e))?;
     model.recompute = a.recompute;
-    model.cp_order = a
-        .cp_order
-        .parse()
-        .map_err(|e: String| UsageError::new("--cp-order", e))?;
+    if let Some(order) = &a.cp_order {
+        if a.rank == 0.0 {
+            return Err(UsageError::new(
+                "--cp-order",
+                "applies to CP weights only (--rank > 0); this model is dense (--rank 0)",
+            )
+            .into());
+        }
+        model.cp_order = order
+            .parse()
+            .map_err(|e: String| UsageError::new("--cp-order", e))?;
+    }
     let policy = Policy {
         fwd_fft: formats.fwd_fft,
         contraction: formats.contraction,
@@ -1072,10 +1090,13 @@ const MAX_BENCH_STEPS: usize = 1000;
 
 /// Refuse a bench model whose training step cannot fit in memory (estimated from the sizes
 /// before anything is allocated), naming the option whose reduction helps most.
+/// Refuse a benchmark whose training step, plus `extra` bytes held beside it (the roofline's
+/// buffers), does not fit in memory, naming the option whose reduction helps most.
 fn check_bench_memory(
     cfg: &mpno::fno::FnoConfig,
     batch: usize,
     res: usize,
+    extra: f64,
 ) -> Result<(), UsageError> {
     use mpno::fno::{Factorization, budget};
     let rank = match cfg.factorization {
@@ -1100,20 +1121,22 @@ fn check_bench_memory(
         if v[5] > 0.0 {
             c.factorization = Factorization::Cp { rank: v[5] };
         }
-        budget::step_bytes(&c, v[1], v[0])
+        budget::step_bytes(&c, v[1], v[0]) + extra
     };
     cli::check_memory(
         cli::culprit(&fields, estimate),
-        budget::step_bytes(cfg, batch as f64, res as f64),
+        budget::step_bytes(cfg, batch as f64, res as f64) + extra,
         &format!(
-            "a training step of this model ({:.3e} parameters) on a batch of {batch} at {res} x {res}",
-            budget::param_count(cfg)
+            "a training step of this model ({:.3e} parameters) on a batch of {batch} at {res} x {res}, \
+             and the roofline's buffers ({})",
+            budget::param_count(cfg),
+            cli::format_bytes(extra)
         ),
     )
 }
 
 fn run_bench_report(a: BenchReportArgs) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(&a.file)
+    let text = cli::read_input_to_string(&a.file)
         .map_err(|e| UsageError::new("FILE", format!("cannot read {}: {e}", a.file.display())))?;
     let report = experiments::gpu_report::GpuReport::from_json(&text)?;
     let md = a.out.join("gpu_bench.md");
@@ -1199,18 +1222,32 @@ fn run_audit(a: AuditArgs) -> Result<(), Failure> {
         Some(l) => Some(parse_indices("--layers", l)?),
         None => None,
     };
+    let formats = cli::parse_formats(&a.formats)?;
+    if formats.contains(&Format::Fp64) {
+        return Err(UsageError::new(
+            "--formats",
+            "fp64 is the reference the audit measures against (its rows would all be 0); \
+             allowed: fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat",
+        )
+        .into());
+    }
     let req = mpno::audit::AuditRequest {
         checkpoint: a.checkpoint,
         data: a.data,
         resolutions,
         layers,
         samples: a.samples,
-        formats: cli::parse_formats(&a.formats)?,
+        formats,
         models: cli::parse_models(&a.models)?,
         out: a.out.clone(),
     };
     let files = mpno::audit::output_files(&a.out, a.save_activation);
     cli::check_output_files("--out", &a.out, files.iter().map(PathBuf::as_path))?;
+    cli::check_not_inputs(
+        "--out",
+        files.iter().map(PathBuf::as_path),
+        &[("--data", &req.data), ("--checkpoint", &req.checkpoint)],
+    )?;
     let plan = mpno::audit::prepare(&req)?;
     if a.save_activation && plan.resolutions.len() < 2 {
         return Err(UsageError::new(

@@ -60,6 +60,13 @@ impl Fixtures {
         write_data(&p("data.safetensors"), 12, 16, None);
         write_data(&p("nan.safetensors"), 12, 16, Some(3));
         write_data(&p("gone.safetensors"), 12, 16, None);
+        // Sample 2's target is zero everywhere (its relative error is 0/0).
+        let mut z = Dataset::load(&p("data.safetensors")).unwrap();
+        let u = z.tensors.get_mut("u").unwrap();
+        let mut v = u.to_f64();
+        v[2 * 256..3 * 256].fill(0.0);
+        *u = Tensor::from_f64(vec![12, 16, 16], v, DType::F32);
+        z.save(&p("zero.safetensors")).unwrap();
         // Two input channels where the trained model takes one (for `audit`).
         let mut two = Dataset::default();
         let v: Vec<f64> = (0..12 * 2 * 16 * 16).map(|i| (i % 7) as f64).collect();
@@ -76,6 +83,7 @@ impl Fixtures {
             ("cfg_trunc.toml", "trunc.safetensors", 8),
             ("cfg_huge.toml", "data.safetensors", 1_000_000),
             ("cfg_gone.toml", "gone.safetensors", 8),
+            ("cfg_zero.toml", "zero.safetensors", 8),
         ] {
             std::fs::write(p(name), config(&p(data), "run", width)).unwrap();
         }
@@ -87,6 +95,7 @@ impl Fixtures {
             ),
             ("cfg_audit_fp12.toml", "every = 2\nformats = [\"fp12\"]\n"),
             ("cfg_audit_typo.toml", "evrey = 2\n"),
+            ("cfg_audit_noevery.toml", "samples = 2\n"),
         ] {
             let text = config(&p("data.safetensors"), "run", 8) + "\n[audit]\n" + audit;
             std::fs::write(p(name), text).unwrap();
@@ -112,6 +121,9 @@ impl Fixtures {
         let text = config(&p("data.safetensors"), "run", 8)
             .replace("n_layers = 1\n", "n_layers = 1\nrank = 8\n");
         std::fs::write(p("cfg_rank_dense.toml"), text).unwrap();
+        // A learning rate that is inf in f32.
+        let text = config(&p("data.safetensors"), "run", 8) + "lr = 1e300\n";
+        std::fs::write(p("cfg_lr_huge.toml"), text).unwrap();
         let text = config(&p("data.safetensors"), "run", 8) + "cp_order = \"greedy\"\n";
         std::fs::write(p("cfg_cp_order.toml"), text).unwrap();
         let text = config(&p("data.safetensors"), "run", 8).replace(
@@ -335,6 +347,27 @@ fn truncated_checkpoint_run(dir: &Path, f: &Fixtures) {
         dir.join("run/checkpoint.safetensors"),
     )
     .unwrap();
+}
+
+/// The data set lies where the command would write one of its outputs.
+fn data_as_activation(dir: &Path, f: &Fixtures) {
+    std::fs::create_dir(dir.join("au")).unwrap();
+    std::fs::copy(
+        f.root.join("data.safetensors"),
+        dir.join("au/activation.safetensors"),
+    )
+    .unwrap();
+}
+
+fn data_in_run_folder(dir: &Path, f: &Fixtures) {
+    std::fs::create_dir(dir.join("run")).unwrap();
+    std::fs::copy(
+        f.root.join("data.safetensors"),
+        dir.join("run/metrics.json"),
+    )
+    .unwrap();
+    let text = config(Path::new("run/metrics.json"), "run", 8);
+    std::fs::write(dir.join("c.toml"), text).unwrap();
 }
 
 const CASES: &[Case] = &[
@@ -693,6 +726,58 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data au/activation.safetensors \
+               --out au --resolutions 8 --save-activation",
+        expect: &["--out", "--data", "activation.safetensors"],
+        setup: data_as_activation,
+    },
+    Case {
+        args: "train --config c.toml --force",
+        expect: &["train.out_dir", "data.file", "metrics.json"],
+        setup: data_in_run_folder,
+    },
+    // Inputs that are FIFOs: opening one for reading waits for a writer forever.
+    Case {
+        args: "train --config fifo",
+        expect: &["config", "FIFO"],
+        setup: fifo,
+    },
+    Case {
+        args: "eval --checkpoint fifo",
+        expect: &["--checkpoint", "FIFO"],
+        setup: fifo,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data fifo --out au",
+        expect: &["--data", "FIFO"],
+        setup: fifo,
+    },
+    Case {
+        args: "train --config {F}/cfg_zero.toml --out-dir run",
+        expect: &["data.output", "zero everywhere", "sample 2"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_lr_huge.toml --out-dir run",
+        expect: &["train.lr", "f32"],
+        setup: none,
+    },
+    Case {
+        args: "train --config {F}/cfg_audit_noevery.toml --out-dir run",
+        expect: &["audit.every", "required"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 16 --t-final 0.01 --forcing 1e300 --out d",
+        expect: &["--forcing", "1e300"],
+        setup: none,
+    },
+    Case {
+        args: "datagen navier-stokes --n 1 --res 8 --times 1,2 --t-final 3 --out d",
+        expect: &["--times", "--t-final"],
+        setup: none,
+    },
+    Case {
         args: "figure audit_noevery --experiments {F}/experiments_bad --figures figs",
         expect: &["runs", "audit.every"],
         setup: none,
@@ -839,6 +924,16 @@ const CASES: &[Case] = &[
     Case {
         args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/data.safetensors --samples 13 --out au",
         expect: &["--samples"],
+        setup: none,
+    },
+    Case {
+        args: "audit --checkpoint {F}/trained/checkpoint.safetensors --data {F}/data.safetensors --formats fp16,fp64 --out au",
+        expect: &["--formats", "fp64", "reference"],
+        setup: none,
+    },
+    Case {
+        args: "bench fno --steps 1 --res 8 --width 4 --modes 2 --rank 0 --cp-order memory",
+        expect: &["--cp-order", "--rank"],
         setup: none,
     },
     Case {

@@ -27,6 +27,51 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Refuses an output that is one of the command's input files: the output is written after the
+/// inputs are read, so it would replace them (an audit's `--out` folder holding its `--data`).
+/// Inputs are resolved in full (a symbolic link to an output counts) and, on Unix, compared by
+/// device and inode too (a hard link counts).
+pub fn check_not_inputs<'a>(
+    field: &str,
+    outputs: impl IntoIterator<Item = &'a Path>,
+    inputs: &[(&str, &Path)],
+) -> Result<(), UsageError> {
+    let identity = |p: &Path| -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(p).ok()?;
+            Some((m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = p;
+            None
+        }
+    };
+    for out in outputs {
+        let out_id = identity(out);
+        for (in_field, input) in inputs {
+            let resolved = std::fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf());
+            let same = same_file(out, input)
+                || same_file(out, &resolved)
+                || (out_id.is_some() && out_id == identity(input));
+            if same {
+                return Err(UsageError::new(
+                    field,
+                    format!(
+                        "it would write {}, which is the {in_field} input {}; choose another \
+                         output",
+                        out.display(),
+                        input.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The folder a file is written in ("." for a bare file name).
 pub fn folder_of(path: &Path) -> &Path {
     path.parent()
@@ -34,7 +79,7 @@ pub fn folder_of(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-fn kind_of(t: &std::fs::FileType) -> &'static str {
+pub(super) fn kind_of(t: &std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;

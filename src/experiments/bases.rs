@@ -60,6 +60,20 @@ fn basis_field(c: &Checker, key: &str, e: BasisError) -> UsageError {
     }
 }
 
+/// Refuse, at load, sizes whose SHT plan or wavelet projection does not fit in memory (as
+/// `mpno errors` does; jobs run one per thread).
+fn check_memory(
+    c: &Checker,
+    kind: &BasisKind,
+    sizes: &[usize],
+    models: &[Model],
+    formats: usize,
+) -> Result<(), UsageError> {
+    let jobs = (formats * models.len()).min(rayon::current_num_threads());
+    sweep::check_memory(kind, sizes, models, jobs, cli::available_memory())
+        .map_err(|e| basis_field(c, "sizes", e))
+}
+
 /// The function of a basis: on the sphere for spherical, on [0,1] otherwise.
 fn target(
     c: &Checker,
@@ -132,6 +146,7 @@ pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Pla
     let formats = c.formats("formats", &study.formats)?;
     let models = c.models("models", &study.models)?;
     check_models(c, &kind, &models)?;
+    check_memory(c, &kind, &sizes, &models, formats.len())?;
     let target = target(c, "function", &kind, &study.function, study.seed)?;
     let plot_mode = match &study.plot_mode {
         Some(m) => {
@@ -220,6 +235,7 @@ pub(super) fn load_bases(c: &Checker) -> Result<Plan, UsageError> {
             BasisError::Usage { field, .. } if field == "--modes" => basis_field(c, "modes", e),
             _ => basis_field(c, "sizes", e),
         })?;
+        check_memory(c, &kind, &sizes, &models, formats.len())?;
         let t = target(c, "functions", &kind, &study.functions[i], study.seed)?;
         let label = study.labels.get(i).cloned().unwrap_or_else(|| {
             format!(

@@ -462,7 +462,7 @@ fn sweep_config(
 /// Read and validate `path`; errors name the file, the line and the field.
 pub fn load(path: &Path) -> Result<Prepared, UsageError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
+    let text = crate::cli::read_input_to_string(path)
         .map_err(|e| UsageError::new(&file, format!("cannot read: {e}")))?;
     let c = Checker {
         file: file.clone(),

@@ -202,7 +202,7 @@ pub(super) fn resolve_runs(
     study_runs: &[toml::Table],
 ) -> Result<Vec<RunPlan>, UsageError> {
     let base_path = exp_dir.join(base);
-    let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
+    let base_text = crate::cli::read_input_to_string(&base_path).map_err(|e| {
         c.field(
             "base",
             UsageError::new("base", format!("cannot read {}: {e}", base_path.display())),

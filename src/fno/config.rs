@@ -658,7 +658,7 @@ fn err(field: impl AsRef<str>, message: impl Into<String>) -> UsageError {
 
 /// Shapes of the tensors in a safetensors file, read from its header alone.
 fn header_shapes(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<usize>>> {
-    let mut f = std::fs::File::open(path)?;
+    let mut f = crate::cli::open_input(path)?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len)?;
     let n = u64::from_le_bytes(len);
@@ -711,7 +711,7 @@ impl TrainConfig {
     /// Read, parse and fully check `path` (including the data file); the result is resolved
     /// (resolution and modes filled in).
     pub fn load(path: &Path) -> Result<Self, UsageError> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::cli::read_input_to_string(path)
             .map_err(|e| err("config", format!("cannot read {}: {e}", path.display())))?;
         let mut c = Self::from_user_toml(&text).map_err(|e| UsageError {
             field: e.field,
@@ -736,6 +736,19 @@ impl TrainConfig {
                     "rank = {r} applies to factorization = \"cp\" only, and this model is dense \
                      (the default); set model.factorization = \"cp\" or remove model.rank"
                 ),
+            ));
+        }
+        // An [audit] section without `every` would be off (every = 0) without a word.
+        let audit_without_every = text.parse::<toml::Table>().ok().is_some_and(|t| {
+            t.get("audit")
+                .and_then(toml::Value::as_table)
+                .is_some_and(|a| !a.contains_key("every"))
+        });
+        if audit_without_every {
+            return Err(err(
+                "audit.every",
+                "required in an [audit] section: the steps between audits (e.g. every = 100); \
+                 without it no audit runs. Set it, or remove [audit]",
             ));
         }
         Ok(c)
@@ -867,11 +880,15 @@ impl TrainConfig {
         if !(t.lr.is_finite() && t.lr > 0.0) {
             return Err(err("train.lr", format!("must be > 0, got {}", t.lr)));
         }
+        in_f32_range("train.lr", t.lr)?;
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
             return Err(err(
                 "train.weight_decay",
                 format!("must be >= 0, got {}", t.weight_decay),
             ));
+        }
+        if t.weight_decay > 0.0 {
+            in_f32_range("train.weight_decay", t.weight_decay)?;
         }
         if t.step_size == 0 {
             return Err(err("train.step_size", "must be >= 1, got 0"));
@@ -879,6 +896,7 @@ impl TrainConfig {
         if !(t.gamma.is_finite() && t.gamma > 0.0) {
             return Err(err("train.gamma", format!("must be > 0, got {}", t.gamma)));
         }
+        in_f32_range("train.gamma", t.gamma)?;
         if t.out_dir.as_os_str().is_empty() {
             return Err(err("train.out_dir", "must not be empty"));
         }
@@ -916,6 +934,7 @@ impl TrainConfig {
                     format!("must be > 0, got {v}"),
                 ));
             }
+            (_, Some(v)) => in_f32_range("precision.stabilizer_value", v)?,
             _ => {}
         }
         match (p.loss_scale, p.loss_scale_value) {
@@ -937,6 +956,7 @@ impl TrainConfig {
                     format!("must be > 0, got {v}"),
                 ));
             }
+            (_, Some(v)) => in_f32_range("precision.loss_scale_value", v)?,
             _ => {}
         }
         if p.loss_scale_growth_interval == 0 {
@@ -1287,6 +1307,24 @@ impl TrainConfig {
                 )
             })
             .collect()
+    }
+}
+
+/// A positive constant the f32 trainer multiplies by must be a normal f32: above f32::MAX it
+/// becomes inf (every parameter NaN after one step), below f32::MIN_POSITIVE it is flushed or
+/// loses bits, so the run would not be the one the config describes.
+fn in_f32_range(field: &str, v: f64) -> Result<(), UsageError> {
+    let (lo, hi) = (f32::MIN_POSITIVE as f64, f32::MAX as f64);
+    if (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(err(
+            field,
+            format!(
+                "{v:e} is outside the range of f32, which the trainer computes in \
+                 ({lo:e} to {hi:e})"
+            ),
+        ))
     }
 }
 

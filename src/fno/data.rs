@@ -300,8 +300,8 @@ pub fn load<T: Scalar>(spec: &DataSpec) -> anyhow::Result<TrainTest<T>> {
     })
 }
 
-/// The first non-finite value of samples `samples` of `s`, as an error naming the field, the
-/// tensor, the file and the sample.
+/// The first non-finite value of samples `samples` of `s`, or the first target that is zero
+/// everywhere, as an error naming the field, the tensor, the file and the sample.
 fn check_finite<T: Scalar>(
     spec: &DataSpec,
     s: &Split<T>,
@@ -325,6 +325,18 @@ fn check_finite<T: Scalar>(
                     T::FORMAT
                 );
             }
+        }
+    }
+    // The losses and test errors are relative, ||pred - y|| / ||y||: a target that is zero
+    // everywhere makes them inf or NaN whatever the model does.
+    for i in samples {
+        if s.y.sample(i).iter().all(|v| *v == T::zero()) {
+            bail!(
+                "data.output: tensor '{}' in {} is zero everywhere in sample {i} (after conversion to {}); the relative L2/H1 errors divide by the target's norm: regenerate the file or leave that sample out",
+                spec.output,
+                path.display(),
+                T::FORMAT
+            );
         }
     }
     Ok(())

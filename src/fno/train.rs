@@ -218,10 +218,17 @@ pub const RUN_FILES: [&str; 7] = [
 /// regular files; `resume` needs the checkpoint there; without `resume`, an earlier run's files
 /// are only replaced with `force` (which removes them now, so no stale checkpoint outlives the
 /// new run's first epochs).
-pub fn prepare_out_dir(dir: &Path, resume: bool, force: bool) -> Result<(), UsageError> {
+pub fn prepare_out_dir(cfg: &TrainConfig, resume: bool, force: bool) -> Result<(), UsageError> {
     let field = "train.out_dir";
+    let dir = cfg.train.out_dir.as_path();
     let files: Vec<PathBuf> = RUN_FILES.iter().map(|f| dir.join(f)).collect();
     crate::cli::check_output_files(field, dir, files.iter().map(PathBuf::as_path))?;
+    // --force removes the run files and training rewrites them: neither may be the data.
+    let mut inputs = vec![("data.file", cfg.data.file.as_path())];
+    if let Some(t) = &cfg.data.test_file {
+        inputs.push(("data.test_file", t.as_path()));
+    }
+    crate::cli::check_not_inputs(field, files.iter().map(PathBuf::as_path), &inputs)?;
     let ck = dir.join(CHECKPOINT);
     if resume {
         if !ck.is_file() {

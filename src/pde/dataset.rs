@@ -294,8 +294,8 @@ impl Dataset {
 
     /// Read a file written by `mpno datagen` (or any safetensors file of F32/F64/I64 tensors).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = crate::cli::read_input(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         Self::from_bytes(&bytes).with_context(|| path.display().to_string())
     }
 }

@@ -197,6 +197,7 @@ pub fn save<F: Draw>(fig: &F, stem: &Path, size: (u32, u32)) -> anyhow::Result<V
         fig.draw(&root).map_err(draw_err)?;
         root.present().map_err(draw_err)?;
     }
+    let svg = xml_safe(svg);
     let tmp = crate::cli::partial_file(&svg_path, ".svg")?;
     std::fs::write(tmp.path(), svg.as_bytes())?;
     crate::cli::persist(tmp, &svg_path)?;
@@ -210,6 +211,23 @@ pub fn save<F: Draw>(fig: &F, stem: &Path, size: (u32, u32)) -> anyhow::Result<V
     }
     crate::cli::persist(tmp, &png_path)?;
     Ok(vec![svg_path, png_path])
+}
+
+/// `svg` with the control characters XML 1.0 forbids (U+0000..U+001F but tab, newline and
+/// carriage return; escaped or not) replaced by U+FFFD: a title or label taken from user text
+/// (an expression, an experiment's description) may hold them, and plotters copies text as is,
+/// so the file would not parse as SVG.
+fn xml_safe(svg: String) -> String {
+    if !svg.chars().any(forbidden_in_xml) {
+        return svg;
+    }
+    svg.chars()
+        .map(|c| if forbidden_in_xml(c) { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+fn forbidden_in_xml(c: char) -> bool {
+    c < ' ' && !matches!(c, '\t' | '\n' | '\r')
 }
 
 /// Render `fig` into an RGB buffer (row-major, 3 bytes a pixel): for tests that look at pixels.
@@ -227,6 +245,13 @@ pub fn render_rgb<F: Draw>(fig: &F, size: (u32, u32)) -> anyhow::Result<Vec<u8>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_leave_the_svg() {
+        let s = xml_safe("<text>a\u{1}b\tc\u{1b}[0m\n</text>".to_string());
+        assert_eq!(s, "<text>a\u{FFFD}b\tc\u{FFFD}[0m\n</text>");
+        assert!(!s.chars().any(forbidden_in_xml));
+    }
 
     #[test]
     fn superscript_powers() {
