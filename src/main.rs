@@ -1088,10 +1088,9 @@ fn roofline_fields(
 /// The most timed steps `bench fno` takes.
 const MAX_BENCH_STEPS: usize = 1000;
 
-/// Refuse a bench model whose training step cannot fit in memory (estimated from the sizes
-/// before anything is allocated), naming the option whose reduction helps most.
 /// Refuse a benchmark whose training step, plus `extra` bytes held beside it (the roofline's
-/// buffers), does not fit in memory, naming the option whose reduction helps most.
+/// buffers), cannot fit in memory (estimated from the sizes before anything is allocated),
+/// naming the option whose reduction helps most.
 fn check_bench_memory(
     cfg: &mpno::fno::FnoConfig,
     batch: usize,

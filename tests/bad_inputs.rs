@@ -212,6 +212,15 @@ impl Fixtures {
              [[runs]]\nlabel = \"small\"\n\n[[runs]]\nlabel = \"A\"\nmodel = { width = 100000 }\n",
         )
         .unwrap();
+        // A modest model on a huge grid (the data's, 8192 x 8192): the load-time check sees
+        // the grid from the datagen arguments (it used to assume one point).
+        std::fs::write(
+            p("experiments_bad/training_grid.toml"),
+            "kind = \"training\"\ndescription = \"x\"\nfigure = \"bars\"\n\
+             datagen = \"darcy --n 1 --res 8192 --seed 0\"\nbase = \"../cfg.toml\"\n\n\
+             [[runs]]\nlabel = \"A\"\nmodel = { width = 64 }\n",
+        )
+        .unwrap();
         std::fs::create_dir(p("experiments")).unwrap();
         std::fs::write(
             p("experiments/good.toml"),
@@ -818,6 +827,11 @@ const CASES: &[Case] = &[
     Case {
         args: "figure stats_trials --experiments {F}/experiments_bad --figures figs",
         expect: &["stats_trials.toml", "field 'trials'", "memory"],
+        setup: none,
+    },
+    Case {
+        args: "figure training_grid --experiments {F}/experiments_bad --figures figs",
+        expect: &["field 'runs'", "run 'A'", "data.resolution", "memory"],
         setup: none,
     },
     Case {

@@ -11,7 +11,9 @@
 //! runs' audit logs, with a `run` column) and NAME_training.svg (over training).
 
 use super::toml_list;
-use super::training::{RunPlan, Session, data_file, parse_datagen, resolve_runs, train_runs};
+use super::training::{
+    RunPlan, Session, data_file, generated_resolution, parse_datagen, resolve_runs, train_runs,
+};
 use super::{Checker, ExperimentError, runtime};
 use crate::audit::{self, AuditRequest, report};
 use crate::cli::UsageError;
@@ -82,7 +84,13 @@ pub(super) fn load_audit(c: &Checker, exp_dir: &Path) -> Result<super::Plan, Usa
             ),
         ));
     }
-    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs)?;
+    let runs = resolve_runs(
+        c,
+        exp_dir,
+        &study.base,
+        &study.runs,
+        generated_resolution(&datagen),
+    )?;
     if let Some(r) = runs.iter().find(|r| r.config.audit.every == 0) {
         return Err(c.field(
             "runs",

@@ -162,7 +162,13 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
         }
     };
     let datagen = parse_datagen(c, "datagen", &study.datagen)?;
-    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs)?;
+    let runs = resolve_runs(
+        c,
+        exp_dir,
+        &study.base,
+        &study.runs,
+        generated_resolution(&datagen),
+    )?;
     Ok(super::Plan::Training(TrainingPlan {
         study,
         figure,
@@ -193,13 +199,25 @@ pub(super) fn parse_datagen(
     Ok(datagen)
 }
 
+/// Grid points per axis of the data set `mpno datagen ARGS` writes (arguments checked by
+/// [`parse_datagen`]).
+pub(super) fn generated_resolution(args: &[String]) -> usize {
+    datagen_command(args, Path::new("unused.safetensors"))
+        .ok()
+        .and_then(|cmd| datagen::prepare(&cmd).ok())
+        .and_then(|job| job.outputs.first().map(|o| o.1))
+        .unwrap_or(1)
+}
+
 /// The `[[runs]]` of an experiment: each a `label` and the fields it changes in the training
-/// config `base` (relative to `exp_dir`), resolved and validated.
+/// config `base` (relative to `exp_dir`), resolved and validated; `file_resolution`: the grid
+/// of the data set they will train on.
 pub(super) fn resolve_runs(
     c: &Checker,
     exp_dir: &Path,
     base: &str,
     study_runs: &[toml::Table],
+    file_resolution: usize,
 ) -> Result<Vec<RunPlan>, UsageError> {
     let base_path = exp_dir.join(base);
     let base_text = crate::cli::read_input_to_string(&base_path).map_err(|e| {
@@ -258,9 +276,14 @@ pub(super) fn resolve_runs(
             .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
         // The memory check of `mpno train` (a step at the largest resolution), now, before any
         // data is generated or run trained: a [[runs]] entry may set any model or batch size.
-        // The data file does not exist yet, so it counts the model and batch only; `train_run`
-        // checks again with the data.
-        train::check_memory(&config)
+        // The data file does not exist yet: its grid comes from the datagen arguments, and
+        // `train_run` checks again with the file counted.
+        let mut sized = config.clone();
+        if sized.data.resolution.is_none() {
+            sized.data.resolution =
+                Some(file_resolution / sized.data.subsample.unwrap_or(1).max(1));
+        }
+        train::check_memory(&sized)
             .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
         runs.push(RunPlan { label, config });
     }
