@@ -171,22 +171,37 @@ pub const SWEEP_WORK_LIMIT: f64 = 1e11;
 /// f64 one: measured 16 ns vs 1 ns per complex multiply-add (naive fp16 DFT of 4096 points).
 pub const EMULATED: f64 = 16.0;
 
+/// Nanoseconds of one complex multiply-add of the naive DFT in f64 (model II), relative to the
+/// 1 ns unit of [`transform_work`]: its twiddle table (16 s bytes, read at j k mod s) leaves the
+/// caches as s grows. Measured by `scripts/sweep_cost.sh` (bench/results/sweep_cost_cpu_2026-12-06.md):
+/// 1.8 ns at s = 2^12 and 2^14, 2.0 at 2^16, 2.7 at 2^17; charged 2 up to 2^16, then 1.4x per
+/// doubling. (The emulated model III costs [`EMULATED`] per operation: 13-14 ns measured.)
+fn naive_f64_cost(s: f64) -> f64 {
+    2.0 * 1.4f64.powf((s.log2() - 16.0).max(0.0))
+}
+
 /// Work of one transform of `[s; dim]` under `model` with `alg`: complex multiply-adds per axis
 /// (naive s^2, radix-2/4 s log2 s, Bluestein 2 m log2 m + 3 m with m the padded power of two),
-/// times [`EMULATED`] for models III.
+/// times [`EMULATED`] for models III and [`naive_f64_cost`] for the naive DFT in f64. Model I
+/// rounds the input and runs the f64 FFT whatever the algorithm: s log2 s.
 pub fn transform_work(s: usize, dim: usize, alg: Algorithm, model: Model) -> f64 {
     let sf = s as f64;
     let lines = sf.powi(dim as i32 - 1);
+    let fast = || match alg.resolve(s) {
+        Algorithm::Bluestein => {
+            let m = (2.0 * sf - 1.0).log2().ceil().exp2();
+            2.0 * m * m.log2() + 3.0 * m
+        }
+        _ => sf * sf.log2(),
+    };
     let per_line = match alg.resolve(s) {
         _ if s <= 1 => 1.0,
         // Model G is a dense product whatever the algorithm: s^2 per line, native f32.
         _ if model == Model::Gemm => sf * sf,
+        _ if model == Model::Input => sf * sf.log2().max(1.0),
+        Algorithm::Naive if model == Model::Storage => sf * sf * naive_f64_cost(sf),
         Algorithm::Naive => sf * sf,
-        Algorithm::Radix2 | Algorithm::Radix4 => sf * sf.log2(),
-        _ => {
-            let m = (2.0 * sf - 1.0).log2().ceil().exp2();
-            2.0 * m * m.log2() + 3.0 * m
-        }
+        _ => fast(),
     };
     let factor = match model {
         Model::Arithmetic | Model::ArithmeticScaled => EMULATED,
@@ -288,6 +303,26 @@ mod tests {
             ("--rank", 1e12, 0.0),
         ];
         assert_eq!(culprit(&f, est), "--rank");
+    }
+
+    #[test]
+    fn naive_storage_estimate_covers_the_measured_times() {
+        // bench/results/sweep_cost_cpu_2026-12-06.md: user seconds of one fp16 run.
+        for (s, seconds) in [
+            (4096usize, 0.03),
+            (16384, 0.46),
+            (65536, 8.78),
+            (131072, 46.87),
+        ] {
+            let est = transform_work(s, 1, Algorithm::Naive, Model::Storage) * 1e-9;
+            assert!(
+                est >= 0.95 * seconds && est <= 3.0 * seconds.max(0.1),
+                "s = {s}: {est} s vs {seconds}"
+            );
+        }
+        // Model I runs the f64 FFT whatever the algorithm: a naive sweep of it is cheap.
+        let input = transform_work(1 << 19, 1, Algorithm::Naive, Model::Input);
+        assert!(input < 1e8, "{input}");
     }
 
     #[test]
