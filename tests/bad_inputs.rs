@@ -777,6 +777,11 @@ const CASES: &[Case] = &[
         setup: none,
     },
     Case {
+        args: "datagen burgers --n 1 --res 4096 --alpha 1e-300 --out d",
+        expect: &["--alpha", "1e-300", "rough"],
+        setup: none,
+    },
+    Case {
         args: "datagen navier-stokes --n 1 --res 16 --t-final 0.01 --forcing 1e300 --out d",
         expect: &["--forcing", "1e300"],
         setup: none,

@@ -1108,19 +1108,26 @@ pub fn generate(job: &Job) -> Result<(Dataset, Summary), UsageError> {
             let s = par_samples(&g, n, job.seed, &pb, |g, rng, i| {
                 let s = g.sample_guarded(rng, limit).map_err(|steps| {
                     UsageError::new(
-                        "--viscosity",
+                        // Below alpha = 1 a 1-D field is rough and max|u0| grows with the grid.
+                        if p.grf.alpha < 1.0 {
+                            "--alpha/--viscosity"
+                        } else {
+                            "--viscosity"
+                        },
                         format!(
                             "sample {i}: the step min(--dt-max, --cfl x --viscosity / \
                              max|u0|^2) = min({}, {} x {:e} / max|u0|^2) makes {steps:.2e} \
                              ETDRK4 steps to T = {}, more than the limit of {} per \
-                             sample (about an hour of one core); raise --viscosity or --cfl, or lower --sigma ({}) or \
-                             --t-final",
+                             sample (about an hour of one core); raise --viscosity or --cfl, \
+                             lower --t-final, or make max|u0| smaller: lower --sigma ({}) or \
+                             raise --alpha ({}; a small alpha makes a rough, large field)",
                             short(p.dt_max),
                             short(p.cfl),
                             p.viscosity,
                             short(p.t_final),
                             crate::cli::format_limit(limit),
-                            short(p.grf.sigma)
+                            short(p.grf.sigma),
+                            short(p.grf.alpha)
                         ),
                     )
                 })?;
