@@ -9,7 +9,7 @@ pub use budget::{
     EMULATED, SWEEP_WORK_LIMIT, available_memory, check_memory, check_memory_with,
     check_sweep_work, check_work, culprit, format_bytes, format_limit, transform_work,
 };
-pub use input::{check_regular, open_input, read_input, read_input_to_string};
+pub use input::{check_input, check_regular, open_input, read_input, read_input_to_string};
 pub use output::{
     check_not_inputs, check_output_dir, check_output_file, check_output_files, folder_of,
     partial_file, persist, plain_io, remove_stale, same_file, write_atomically,

@@ -616,10 +616,15 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
     // Sizes and modes are checked before any work (the SHT plan is costly).
     sweep::validate(&kind, &sizes, &modes, 1024).map_err(basis_usage)?;
     // The SHT's Legendre table (2 GiB at nlat = 1024) and the wavelets' fine projection are
-    // allocated whole: refuse what does not fit rather than abort. Jobs run one per thread.
-    let jobs = (formats.len() * models.len()).min(rayon::current_num_threads());
-    sweep::check_memory(&kind, &sizes, &models, jobs, cli::available_memory())
-        .map_err(basis_usage)?;
+    // allocated whole: refuse what does not fit rather than abort.
+    sweep::check_memory(
+        &kind,
+        &sizes,
+        &models,
+        formats.len(),
+        cli::available_memory(),
+    )
+    .map_err(basis_usage)?;
     if a.algorithm != "auto" {
         return Err(UsageError::new(
             "--algorithm",
@@ -1158,13 +1163,7 @@ fn run_bench_report(a: BenchReportArgs) -> Result<(), Failure> {
 }
 
 fn run_eval(a: EvalArgs) -> Result<(), Failure> {
-    if !a.checkpoint.exists() {
-        return Err(UsageError::new(
-            "--checkpoint",
-            format!("no such file {}", a.checkpoint.display()),
-        )
-        .into());
-    }
+    cli::check_input("--checkpoint", &a.checkpoint)?;
     let cfg = match &a.config {
         Some(p) => Some(mpno::fno::config::TrainConfig::load(p)?),
         None => None,

@@ -150,23 +150,11 @@ pub fn work(
     total * samples as f64
 }
 
-/// An input that exists and is a regular file (a FIFO would block the read forever).
-fn input_file(field: &str, path: &Path) -> Result<(), UsageError> {
-    cli::check_regular(path).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            "no such file".to_string()
-        } else {
-            e.to_string()
-        };
-        bad(field, format!("{}: {why}", path.display()))
-    })
-}
-
 /// Check the request against the files and load what the audit needs; every failure is a
 /// [`UsageError`] naming the option. Nothing is written.
 pub fn prepare(req: &AuditRequest) -> Result<Plan, UsageError> {
     // The checkpoint and the model it describes.
-    input_file("--checkpoint", &req.checkpoint)?;
+    cli::check_input("--checkpoint", &req.checkpoint)?;
     let ckf = |e: String| bad("--checkpoint", format!("{}: {e}", req.checkpoint.display()));
     let ck = Checkpoint::<f32>::load(&req.checkpoint).map_err(|e| ckf(format!("{e:#}")))?;
     let cfg = TrainConfig::from_toml(&ck.config)
@@ -210,7 +198,7 @@ pub fn prepare(req: &AuditRequest) -> Result<Plan, UsageError> {
     };
 
     // The data: the checkpoint's input tensor, the model's channels, a square grid.
-    input_file("--data", &req.data)?;
+    cli::check_input("--data", &req.data)?;
     let size = std::fs::metadata(&req.data).map_or(0, |m| m.len()) as f64;
     cli::check_memory("--data", 3.0 * size, "reading the data file")?;
     let dataf = |e: String| bad("--data", format!("{}: {e}", req.data.display()));

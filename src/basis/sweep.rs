@@ -288,16 +288,18 @@ pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) 
     }
 }
 
-/// Refuse (field `--sizes`) a sweep whose [`memory_needed`] at some size is more than
-/// `available` (None: unknown; see [`crate::cli::check_memory_with`]): the SHT plan and the
-/// wavelet projection are allocated whole, so an allocation failure would abort.
+/// Refuse (field `--sizes`) a sweep of `formats` formats whose [`memory_needed`] at some size
+/// is more than `available` (None: unknown; see [`crate::cli::check_memory_with`]): the SHT
+/// plan and the wavelet projection are allocated whole, so an allocation failure would abort.
+/// Its (format, model) jobs run one per thread.
 pub fn check_memory(
     kind: &BasisKind,
     sizes: &[usize],
     models: &[Model],
-    jobs: usize,
+    formats: usize,
     available: Option<u64>,
 ) -> Result<(), BasisError> {
+    let jobs = (formats * models.len()).min(rayon::current_num_threads());
     for &s in sizes {
         let what = match kind {
             BasisKind::Spherical => format!("the spherical plan at nlat = {s} (Legendre table)"),

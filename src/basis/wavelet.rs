@@ -619,6 +619,12 @@ impl WaveletBasis {
             * self.wavelet.h1();
         (1.0 + eta).powi(self.plan.levels as i32) - 1.0
     }
+    /// How large the f64 filter sums of samples bounded by `max_abs` may grow: each level's
+    /// reach at most sum |h_k| = h1 times the previous level's largest value, over
+    /// ceil(log2 n) levels (with a 1e-6 margin for the powers' rounding).
+    fn filter_reach(&self, max_abs: f64) -> f64 {
+        max_abs * self.wavelet.h1().powf((self.n as f64).log2().ceil()) * (1.0 + 1e-6)
+    }
 }
 
 fn unit_inverse(plan: &Dwt<f64>, index: usize) -> Vec<f64> {
@@ -771,8 +777,7 @@ impl Basis for WaveletBasis {
         let m = f.sup();
         // The f64 transform overflows past f64's maximum (see precision_bound): no bound.
         let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        if max_abs * self.wavelet.h1().powf((self.n as f64).log2().ceil()) * (1.0 + 1e-6) > f64::MAX
-        {
+        if self.filter_reach(max_abs) > f64::MAX {
             return f64::INFINITY;
         }
         let rms = (samples.iter().map(|v| v * v).sum::<f64>() / self.n as f64).sqrt();
@@ -817,10 +822,8 @@ impl Basis for WaveletBasis {
         } else {
             max_abs
         };
-        // Each level's filter sums reach at most sum |h_k| = h1 times the previous level's
-        // largest value: past f64's maximum the transforms (and the reference) overflow.
-        let reach = max_abs * self.wavelet.h1().powf(n.log2().ceil()) * (1.0 + 1e-6);
-        if reach > f64::MAX {
+        // Past f64's maximum the transforms (and the reference) overflow.
+        if self.filter_reach(max_abs) > f64::MAX {
             return infinite(format!(
                 "range: the f64 filter sums may reach M h1^levels (M = {max_abs:e}, h1 = {:.4}, \
                  {} levels), beyond f64 max {:e}",

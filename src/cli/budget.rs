@@ -187,13 +187,6 @@ fn naive_f64_cost(s: f64) -> f64 {
 pub fn transform_work(s: usize, dim: usize, alg: Algorithm, model: Model) -> f64 {
     let sf = s as f64;
     let lines = sf.powi(dim as i32 - 1);
-    let fast = || match alg.resolve(s) {
-        Algorithm::Bluestein => {
-            let m = (2.0 * sf - 1.0).log2().ceil().exp2();
-            2.0 * m * m.log2() + 3.0 * m
-        }
-        _ => sf * sf.log2(),
-    };
     let per_line = match alg.resolve(s) {
         _ if s <= 1 => 1.0,
         // Model G is a dense product whatever the algorithm: s^2 per line, native f32.
@@ -201,7 +194,11 @@ pub fn transform_work(s: usize, dim: usize, alg: Algorithm, model: Model) -> f64
         _ if model == Model::Input => sf * sf.log2().max(1.0),
         Algorithm::Naive if model == Model::Storage => sf * sf * naive_f64_cost(sf),
         Algorithm::Naive => sf * sf,
-        _ => fast(),
+        Algorithm::Radix2 | Algorithm::Radix4 => sf * sf.log2(),
+        _ => {
+            let m = (2.0 * sf - 1.0).log2().ceil().exp2();
+            2.0 * m * m.log2() + 3.0 * m
+        }
     };
     let factor = match model {
         Model::Arithmetic | Model::ArithmeticScaled => EMULATED,

@@ -22,6 +22,19 @@ pub fn check_regular(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// [`check_regular`] as a [`super::UsageError`] naming `field`: "no such file PATH", or PATH
+/// and what it is instead of a regular file.
+pub fn check_input(field: &str, path: &Path) -> Result<(), super::UsageError> {
+    check_regular(path).map_err(|e| {
+        let message = if e.kind() == ErrorKind::NotFound {
+            format!("no such file {}", path.display())
+        } else {
+            format!("{}: {e}", path.display())
+        };
+        super::UsageError::new(field, message)
+    })
+}
+
 /// [`std::fs::read`] of a regular file only (see [`check_regular`]).
 pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
     check_regular(path)?;

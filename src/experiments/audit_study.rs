@@ -11,9 +11,7 @@
 //! runs' audit logs, with a `run` column) and NAME_training.svg (over training).
 
 use super::toml_list;
-use super::training::{
-    RunPlan, Session, data_file, generated_resolution, parse_datagen, resolve_runs, train_runs,
-};
+use super::training::{RunPlan, Session, data_file, parse_datagen, resolve_runs, train_runs};
 use super::{Checker, ExperimentError, runtime};
 use crate::audit::{self, AuditRequest, report};
 use crate::cli::UsageError;
@@ -68,8 +66,8 @@ pub struct AuditPlan {
 pub(super) fn load_audit(c: &Checker, exp_dir: &Path) -> Result<super::Plan, UsageError> {
     let study: AuditStudy = c.parse()?;
     c.kind(&Some(study.kind.clone()), "audit")?;
-    let datagen = parse_datagen(c, "datagen", &study.datagen)?;
-    let audit_datagen = parse_datagen(c, "audit_datagen", &study.audit_datagen)?;
+    let (datagen, resolution) = parse_datagen(c, "datagen", &study.datagen)?;
+    let (audit_datagen, _) = parse_datagen(c, "audit_datagen", &study.audit_datagen)?;
     let formats = c.formats("formats", &study.formats)?;
     let models = c.models("models", &study.models)?;
     if study.samples == 0 {
@@ -84,13 +82,7 @@ pub(super) fn load_audit(c: &Checker, exp_dir: &Path) -> Result<super::Plan, Usa
             ),
         ));
     }
-    let runs = resolve_runs(
-        c,
-        exp_dir,
-        &study.base,
-        &study.runs,
-        generated_resolution(&datagen),
-    )?;
+    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs, resolution)?;
     if let Some(r) = runs.iter().find(|r| r.config.audit.every == 0) {
         return Err(c.field(
             "runs",

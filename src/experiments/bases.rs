@@ -61,7 +61,7 @@ fn basis_field(c: &Checker, key: &str, e: BasisError) -> UsageError {
 }
 
 /// Refuse, at load, sizes whose SHT plan or wavelet projection does not fit in memory (as
-/// `mpno errors` does; jobs run one per thread).
+/// `mpno errors` does).
 fn check_memory(
     c: &Checker,
     kind: &BasisKind,
@@ -69,8 +69,7 @@ fn check_memory(
     models: &[Model],
     formats: usize,
 ) -> Result<(), UsageError> {
-    let jobs = (formats * models.len()).min(rayon::current_num_threads());
-    sweep::check_memory(kind, sizes, models, jobs, cli::available_memory())
+    sweep::check_memory(kind, sizes, models, formats, cli::available_memory())
         .map_err(|e| basis_field(c, "sizes", e))
 }
 

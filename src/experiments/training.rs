@@ -161,14 +161,8 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
             ));
         }
     };
-    let datagen = parse_datagen(c, "datagen", &study.datagen)?;
-    let runs = resolve_runs(
-        c,
-        exp_dir,
-        &study.base,
-        &study.runs,
-        generated_resolution(&datagen),
-    )?;
+    let (datagen, resolution) = parse_datagen(c, "datagen", &study.datagen)?;
+    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs, resolution)?;
     Ok(super::Plan::Training(TrainingPlan {
         study,
         figure,
@@ -177,12 +171,13 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
     }))
 }
 
-/// The `mpno datagen` arguments of field `field`, checked as `mpno datagen` would.
+/// The `mpno datagen` arguments of field `field`, checked as `mpno datagen` would, and the
+/// grid points per axis of the data set they make.
 pub(super) fn parse_datagen(
     c: &Checker,
     field: &str,
     text: &str,
-) -> Result<Vec<String>, UsageError> {
+) -> Result<(Vec<String>, usize), UsageError> {
     let datagen: Vec<String> = text.split_whitespace().map(String::from).collect();
     if datagen
         .iter()
@@ -195,18 +190,8 @@ pub(super) fn parse_datagen(
     }
     let cmd = datagen_command(&datagen, Path::new("unused.safetensors"))
         .map_err(|e| c.field(field, UsageError::new(field, e)))?;
-    datagen::prepare(&cmd).map_err(|e| c.field(field, e))?;
-    Ok(datagen)
-}
-
-/// Grid points per axis of the data set `mpno datagen ARGS` writes (arguments checked by
-/// [`parse_datagen`]).
-pub(super) fn generated_resolution(args: &[String]) -> usize {
-    datagen_command(args, Path::new("unused.safetensors"))
-        .ok()
-        .and_then(|cmd| datagen::prepare(&cmd).ok())
-        .and_then(|job| job.outputs.first().map(|o| o.1))
-        .unwrap_or(1)
+    let job = datagen::prepare(&cmd).map_err(|e| c.field(field, e))?;
+    Ok((datagen, job.equation.resolution()))
 }
 
 /// The `[[runs]]` of an experiment: each a `label` and the fields it changes in the training

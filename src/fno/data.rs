@@ -219,9 +219,7 @@ pub struct TrainTest<T> {
 }
 
 fn open(path: &Path, field: &str) -> anyhow::Result<Dataset> {
-    if !path.exists() {
-        bail!("{field}: no such file {}", path.display());
-    }
+    crate::cli::check_input(field, path)?;
     Dataset::load(path).with_context(|| format!("{field}: cannot load {}", path.display()))
 }
 
