@@ -269,3 +269,22 @@ fn measured_errors_stay_below_their_bounds() {
         }
     }
 }
+
+#[test]
+fn huge_functions_keep_a_finite_discretization_bound() {
+    // 1e200 x: its sum of squares overflows f64, but the transforms and the bound do not (the
+    // rms is taken scaled by max|v|; it was a plain sum of squares, so the bound was inf).
+    let opts = FunctionOptions::default();
+    let f = OnInterval::unit(Arc::from(functions::parse("1e200*x", 1, &opts).unwrap()));
+    for w in [Wavelet::HAAR, Wavelet::daubechies(4).unwrap()] {
+        let b = WaveletBasis::new(w, 256).unwrap();
+        let samples = b.sample(&f);
+        for i in [0usize, 3, 100] {
+            let mode = index_mode(i);
+            let d = b.discretization_bound(&f, &samples, &mode);
+            let p = b.precision_bound(&samples, Format::Fp64, Model::Arithmetic, &mode);
+            assert!(d.is_finite() && d > 0.0, "{} {mode:?}: {d:e}", w.name());
+            assert!(p.bound.is_finite(), "{} {mode:?}: {:e}", w.name(), p.bound);
+        }
+    }
+}

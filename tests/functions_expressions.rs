@@ -195,3 +195,15 @@ fn errors_name_the_problem() {
     let (_, m) = err("1/(z - 1)", 3);
     assert!(m.contains("(x, y, z) = (0, 0, 1)"), "{m}");
 }
+
+#[test]
+fn huge_expressions_get_finite_certified_constants() {
+    // The Lipschitz norm squared the slopes: past ~1e154 it overflowed, and 1e200 x (2-D:
+    // 1e200 (x + y)) was reported as not Lipschitz (L = inf), so it had no discretization bound.
+    let f = parse("1e200*x", 1, &o()).unwrap();
+    assert!(f.lipschitz() >= 1e200 && f.lipschitz() <= 1e200 * 1.04);
+    assert!(f.sup() >= 1e200 && f.sup() <= 1e200 * 1.04);
+    let g = parse("1e200*(x+y)", 2, &o()).unwrap();
+    let want = 2f64.sqrt() * 1e200;
+    assert!(g.lipschitz() >= want && g.lipschitz() <= want * 1.04);
+}

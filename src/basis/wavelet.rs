@@ -776,11 +776,11 @@ impl Basis for WaveletBasis {
         };
         let m = f.sup();
         // The f64 transform overflows past f64's maximum (see precision_bound): no bound.
-        let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let (max_abs, norm2) = max_and_norm(samples);
         if self.filter_reach(max_abs) > f64::MAX {
             return f64::INFINITY;
         }
-        let rms = (samples.iter().map(|v| v * v).sum::<f64>() / self.n as f64).sqrt();
+        let rms = norm2 / (self.n as f64).sqrt();
         projection_bound(self.wavelet, f, self.plan.levels, &self.gamma(idx), false)
             + 2.0 * self.f64_rel() * rms.max(m)
     }
@@ -809,19 +809,7 @@ impl Basis for WaveletBasis {
         } else {
             (fmt.unit_roundoff(), fmt.min_subnormal())
         };
-        let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        // Scaled by max |v|: the plain sum of squares overflows above ~1e154 (and underflows
-        // below ~1e-154), where the bound would become inf (or 0) for no reason.
-        let norm2 = if max_abs > 0.0 && max_abs.is_finite() {
-            max_abs
-                * samples
-                    .iter()
-                    .map(|v| (v / max_abs).powi(2))
-                    .sum::<f64>()
-                    .sqrt()
-        } else {
-            max_abs
-        };
+        let (max_abs, norm2) = max_and_norm(samples);
         // Past f64's maximum the transforms (and the reference) overflow.
         if self.filter_reach(max_abs) > f64::MAX {
             return infinite(format!(
@@ -993,4 +981,22 @@ fn projection_bound(
         total += gi.abs() * e;
     }
     total * scale
+}
+
+/// (max |v_j|, ||v||_2) of the samples, the norm scaled by max |v|: the plain sum of squares
+/// overflows above ~1e154 (and underflows below ~1e-154), where a bound using it would become
+/// inf (or 0) for no reason.
+fn max_and_norm(samples: &[f64]) -> (f64, f64) {
+    let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let norm2 = if max_abs > 0.0 && max_abs.is_finite() {
+        max_abs
+            * samples
+                .iter()
+                .map(|v| (v / max_abs).powi(2))
+                .sum::<f64>()
+                .sqrt()
+    } else {
+        max_abs
+    };
+    (max_abs, norm2)
 }

@@ -49,20 +49,26 @@ impl<const N: usize> Slope<N> {
     }
 
     /// sqrt(sum_i mag(S_i)^2), rounded up: the Lipschitz bound on the box (infinite when a
-    /// slope is unbounded, NaN when the value is empty).
+    /// slope is unbounded, NaN when the value is empty). Computed as s sqrt(sum (mag_i / s)^2)
+    /// with s = max mag_i, so slopes above ~1e154 do not overflow the squares to inf (1e200 x
+    /// had L = inf).
     pub fn slope_norm(&self) -> f64 {
         if self.v.is_empty() || self.s.iter().any(|s| s.is_empty()) {
             return f64::NAN;
         }
-        let mut sq = point(0.0);
-        for s in &self.s {
-            let m = s.mag();
-            if m.is_infinite() {
-                return f64::INFINITY;
-            }
-            sq += point(m).sqr();
+        let mags: Vec<f64> = self.s.iter().map(|s| s.mag()).collect();
+        let scale = mags.iter().fold(0.0f64, |a, &m| a.max(m));
+        if scale.is_infinite() {
+            return f64::INFINITY;
         }
-        sq.sqrt().sup()
+        if scale == 0.0 {
+            return 0.0;
+        }
+        let mut sq = point(0.0);
+        for &m in &mags {
+            sq += (point(m) / point(scale)).sqr();
+        }
+        (sq.sqrt() * point(scale)).sup()
     }
 
     pub fn apply<D: Directed>(self, f: Func) -> Self {
@@ -230,5 +236,21 @@ mod tests {
         // max(x, 0.5) on [-1, 1]: slopes between 0 and 1.
         let m = x.max(Slope::constant(point(0.5)));
         assert_eq!((m.s[0].inf(), m.s[0].sup()), (0.0, 1.0));
+    }
+
+    #[test]
+    fn huge_slopes_have_a_finite_norm() {
+        // 1e200 (x + y): the squares overflow f64, the norm sqrt(2) 1e200 does not.
+        let x = Slope::<2>::variable(iv(0.0, 1.0), Some(0));
+        let y = Slope::<2>::variable(iv(0.0, 1.0), Some(1));
+        let v = Slope::constant(point(1e200)) * (x + y);
+        let l = v.slope_norm();
+        assert!(
+            l >= 2f64.sqrt() * 1e200 && l <= 2f64.sqrt() * 1e200 * (1.0 + 1e-14),
+            "{l:e}"
+        );
+        // Small ones keep their digits: 3-4-5.
+        let w = Slope::constant(point(3.0)) * x + Slope::constant(point(4.0)) * y;
+        assert!(w.slope_norm() >= 5.0 && w.slope_norm() <= 5.0 * (1.0 + 1e-15));
     }
 }

@@ -110,8 +110,9 @@ fn slope_over<D: Directed, const N: usize>(p: &Program, c: &Cell) -> f64 {
 fn slope_at<const N: usize>(p: &Program, x: &[f64; 3]) -> f64 {
     let vars: [Slope<N>; N] = std::array::from_fn(|k| Slope::variable(point(x[k]), Some(k)));
     let s = p.eval::<Slope<N>, Guard>(&vars);
-    let sq: f64 = s.s.iter().map(|v| mig(*v).powi(2)).sum();
-    if sq.is_nan() { 0.0 } else { sq.sqrt() }
+    // A plain hypot chain: no overflow of the squares for slopes above ~1e154.
+    let norm = s.s.iter().fold(0.0f64, |a, v| a.hypot(mig(*v)));
+    if norm.is_nan() { 0.0 } else { norm }
 }
 
 struct Sup<'a>(&'a Program, usize);
