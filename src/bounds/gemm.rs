@@ -39,11 +39,11 @@ use crate::interval::{Interval, point};
 use crate::precision::{Format, ScaledFormat, Scaling, pow2};
 
 /// Bound on the error of a table entry computed in f64, |fl64(cos theta) - cos(2 pi r / s)|
-/// (and the same for sin): 2^-48 ~ 3.6e-15. The angle theta = ((2 pi)_64 r) / s is within
-/// gamma_3(2^-53) 2 pi < 2.1e-15 of 2 pi r / s, cos and sin are 1-Lipschitz, and the platform's
-/// sin/cos are within 1 ulp (<= 2^-52 for values in [-1, 1]): 2.4e-15 in all. The last step is
-/// the libm's documented accuracy, not proven here.
-pub const TABLE_F64_ERROR: f64 = 3.552713678800501e-15;
+/// (and the same for sin): 2^-48 ~ 3.6e-15, the twiddle bound `fft::TWIDDLE_F64_ERROR` (which
+/// bounds the complex modulus, so each component): the angle is within gamma_3(2^-53) 2 pi of
+/// 2 pi r / s and the platform's sin/cos are within 1 ulp, the libm's documented accuracy, not
+/// proven here.
+pub const TABLE_F64_ERROR: f64 = crate::fft::TWIDDLE_F64_ERROR;
 
 /// How the fp32 accumulator of a GEMM adds (docs/bounds.md, "Tensor-core accumulation").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -107,8 +107,9 @@ pub fn input_rounding_probabilistic(fmt: Format, m: f64, n: usize, delta: f64) -
 
 /// Higham's bound for radix-2 Cooley-Tukey in floating point (Accuracy and Stability of Numerical
 /// Algorithms, 2nd ed., Thm 24.2): ||y^ - y||_2 / ||y||_2 <= L eta / (1 - L eta), L = log2 n,
-/// eta = mu + gamma_4 (sqrt 2 + mu), gamma_k = k u / (1 - k u), mu = twiddle error (u when the
-/// twiddles are rounded to the format). Infinite when L eta >= 1.
+/// eta = mu + gamma_4 (sqrt 2 + mu), gamma_k = k u / (1 - k u), mu = the twiddles' error
+/// (`fft::twiddle_error`: u + (1 + u) 2^-48 for f64 twiddles rounded to the format).
+/// Infinite when L eta >= 1.
 pub fn higham_fft(u: f64, mu: f64, n: usize) -> f64 {
     let l = (n as f64).log2();
     let g4 = 4.0 * u / (1.0 - 4.0 * u);
@@ -120,8 +121,8 @@ pub fn higham_fft(u: f64, mu: f64, n: usize) -> f64 {
     }
 }
 
-/// The f64 reference's own error per normalised coefficient: Higham's bound with u = 2^-53
-/// applied to ||v||_2 / sqrt(n) <= M, counted twice (the reference and the compared transform),
+/// The f64 reference's own error per normalised coefficient: Higham's bound with u = 2^-53 and
+/// twiddle error mu = 2^-48 (`fft::TWIDDLE_F64_ERROR`, which covers rustfft's twiddles) applied to ||v||_2 / sqrt(n) <= M, counted twice (the reference and the compared transform),
 /// plus their gradual underflow, 3 sigma_64 per level of log2 n levels each (the allowance
 /// `fft::underflow_error` makes for a rounded radix-2 level; sigma_64 = 2^-1074): only values
 /// near 2^-1022 feel it. Zero samples (m = 0) transform exactly: 0.
@@ -130,7 +131,7 @@ pub fn f64_reference_error(m: f64, n: usize) -> f64 {
         return 0.0;
     }
     let levels = (n.max(2) as f64).log2().ceil();
-    2.0 * higham_fft(2f64.powi(-53), 2f64.powi(-53), n.max(2)) * m
+    2.0 * higham_fft(2f64.powi(-53), fft::TWIDDLE_F64_ERROR, n.max(2)) * m
         + 2.0 * 3.0 * levels * Format::Fp64.min_subnormal()
 }
 

@@ -8,6 +8,26 @@
 use super::{Algorithm, Direction};
 use crate::precision::{Format, Model};
 
+/// Bound on the error of a twiddle computed in f64, |w^ - w| <= 2^-48 ~ 3.6e-15 in modulus (so in
+/// each component), for `naive::root(k, n)` with k < n, the form every twiddle, chirp and table of
+/// ours has, and for rustfft's `compute_twiddle` (angle ((-2 pi)_64 / n) k, k < n, the same
+/// three roundings): the computed angle is within gamma_3(2^-53) 2 pi < 2.1e-15 of 2 pi k / n
+/// (fl(pi) within 2^-53 pi, then a product and a quotient), exp(i theta) is 1-Lipschitz in
+/// theta, and sin and cos are each within 1 ulp (<= 2^-52 on [-1, 1], so sqrt 2 2^-52 < 3.2e-16
+/// in modulus): 2.5e-15 in all, rounded up to 2^-48. The last step is the libm's documented
+/// accuracy (glibc and musl: sin and cos within 1 ulp), not proven here; a unit test
+/// (`fft::naive`) checks every twiddle of ours and of rustfft's form for the lengths up to 64,
+/// the powers of two up to 2^12 and four chirp lengths against certified enclosures (worst
+/// 13.6 x 2^-53 = 1.5e-15 on this machine's glibc).
+pub const TWIDDLE_F64_ERROR: f64 = 3.552713678800501e-15;
+
+/// The twiddle error mu of a transform whose twiddles are the f64 ones rounded to a format with
+/// unit roundoff `u`: |fl(w^) - w| <= u |w^| + |w^ - w| <= u + (1 + u) 2^-48
+/// ([`TWIDDLE_F64_ERROR`]). For f64 (no second rounding) u + ... is an over-estimate by u.
+pub fn twiddle_error(u: f64) -> f64 {
+    u + (1.0 + u) * TWIDDLE_F64_ERROR
+}
+
 fn gamma(k: f64, u: f64) -> f64 {
     k * u / (1.0 - k * u)
 }
@@ -27,12 +47,33 @@ fn higham(levels: f64, eta: f64) -> f64 {
     }
 }
 
-/// kappa = max_k |B_k| / sqrt(n): the gain of Bluestein's pointwise product relative to ||y||.
+/// Bluestein's spectrum B = FFT_m(b) as computed in f64 (`bluestein::spectrum_f64`, our radix 4)
+/// differs from the exact one in any entry by at most delta = rho sqrt(2n - 1), where
+/// rho = sqrt(m) (tau + eps_m (1 + tau)), tau = 2^-48 the chirp's error ([`TWIDDLE_F64_ERROR`]),
+/// eps_m the radix-4 bound of length m in f64: ||b^ - b||_2 <= tau sqrt(2n - 1) (2n - 1 entries of
+/// modulus 1), the transform multiplies 2-norms by sqrt(m), and its own error is within
+/// eps_m sqrt(m) ||b^||_2; an entry is at most the 2-norm. Since ||B||_2^2 = m (2n - 1),
+/// ||B||_inf >= sqrt(2n - 1), so delta <= rho ||B||_inf: rho is B's error relative to its
+/// largest entry.
+fn bluestein_spectrum_error(m: usize) -> f64 {
+    let u64 = 2f64.powi(-53);
+    let eps_m = axis_bound(m, Algorithm::Radix4, u64, Model::Arithmetic);
+    // (1 + 1e-15) covers the rounding of this f64 expression.
+    (m as f64).sqrt() * (TWIDDLE_F64_ERROR + eps_m * (1.0 + TWIDDLE_F64_ERROR)) * (1.0 + 1e-15)
+}
+
+/// (m, kappa) with kappa = ||B||_inf / sqrt(n), the gain of Bluestein's pointwise product
+/// relative to ||y||, an upper bound: the computed spectrum's largest entry plus its error
+/// ([`bluestein_spectrum_error`]).
 fn bluestein_kappa(n: usize) -> (usize, f64) {
     let (m, b) = super::bluestein::spectrum_f64(n, Direction::Forward);
     let bmax = b.iter().map(|z| z.norm()).fold(0.0, f64::max);
-    // B is computed in f64 with relative error ~ log2(m) 2^-53; inflate by 1e-12 to cover it.
-    (m, bmax * (1.0 + 1e-12) / (n as f64).sqrt())
+    let delta = bluestein_spectrum_error(m) * ((2 * n - 1) as f64).sqrt();
+    // norm() is within 2 u of the modulus: (1 + 4 u) covers it.
+    (
+        m,
+        (bmax * (1.0 + 4.0 * 2f64.powi(-53)) + delta) / (n as f64).sqrt(),
+    )
 }
 
 /// Normwise relative error bound of one axis of length n, each rounding (model III: of an
@@ -44,8 +85,8 @@ fn axis_bound(n: usize, alg: Algorithm, u: f64, model: Model) -> f64 {
     let alg = alg.resolve(n);
     let arithmetic = matches!(model, Model::Arithmetic | Model::ArithmeticScaled);
     match alg {
-        // Radix 2: Higham's Theorem 24.2 with L = log2 n and mu = u (twiddles rounded to the
-        // format: each component within u relative, so |w^ - w| <= u |w|).
+        // Radix 2: Higham's Theorem 24.2 with L = log2 n and mu = twiddle_error(u) (the f64
+        // twiddles rounded to the format).
         // Radix 4: each pass is two radix-2 levels with the same rounded operations, except that
         // the upper half's second twiddle is (-i) w applied exactly after the rounded product,
         // whose error is that of a product with twiddle error mu: the per-level bound eta holds,
@@ -55,7 +96,7 @@ fn axis_bound(n: usize, alg: Algorithm, u: f64, model: Model) -> f64 {
         Algorithm::Radix2 | Algorithm::Radix4 => {
             let levels = n.trailing_zeros() as f64;
             if arithmetic {
-                higham(levels, eta(u, u))
+                higham(levels, eta(u, twiddle_error(u)))
             } else {
                 let passes = if alg == Algorithm::Radix4 {
                     levels / 2.0
@@ -72,23 +113,31 @@ fn axis_bound(n: usize, alg: Algorithm, u: f64, model: Model) -> f64 {
         // own output bound (complex products: eta = mu + gamma_4 (sqrt2 + mu); the transforms:
         // Higham for m), so the computed y differs from y by at most
         // [prod (1 + e_i) - 1] ||B||_inf ||x||, and ||y|| = sqrt(n) ||x||:
-        // eps = kappa [(1 + eta)^3 (1 + eps_m)^2 - 1], kappa = ||B||_inf / sqrt(n).
-        // Storage: eta -> u (the rounding of each step's output), eps_m -> (1 + u)^P - 1.
+        // eps = kappa [(1 + eta)^2 (1 + eta_B) (1 + eps_m)^2 - 1], kappa = ||B||_inf / sqrt(n).
+        // The two chirp products have mu = twiddle_error(u); the product with B, whose entries
+        // are the f64 spectrum (within rho ||B||_inf, bluestein_spectrum_error) rounded to the
+        // format, has mu_B = u + (1 + u) rho relative to ||B||_inf.
+        // Storage: eta -> u (the rounding of each step's output; B stays in f64, whose error
+        // the f64 arithmetic bound counts), eps_m -> (1 + u)^P - 1.
         Algorithm::Bluestein => {
             let (m, kappa) = bluestein_kappa(n);
-            let (e, em) = if arithmetic {
-                (eta(u, u), axis_bound(m, Algorithm::Radix4, u, model))
+            let em = axis_bound(m, Algorithm::Radix4, u, model);
+            let (e, eb) = if arithmetic {
+                let mu_b = u + (1.0 + u) * bluestein_spectrum_error(m);
+                (eta(u, twiddle_error(u)), eta(u, mu_b))
             } else {
-                (u, axis_bound(m, Algorithm::Radix4, u, model))
+                (u, u)
             };
-            kappa * ((1.0 + e).powi(3) * (1.0 + em).powi(2) - 1.0)
+            kappa * ((1.0 + e).powi(2) * (1.0 + eb) * (1.0 + em).powi(2) - 1.0)
         }
-        // Naive: each X_k is a recursive sum of n products with rounded twiddles:
-        // |dX_k| <= (mu + sqrt2 gamma_2 + gamma_{n+1}(1 + mu + sqrt2 gamma_2)) sum_j |x_j|
-        // <= e sqrt(n) ||x||_2, so ||dX|| <= e n ||x|| = e sqrt(n) ||X||; storage rounds once: u.
+        // Naive: each X_k is a recursive sum of n products with rounded twiddles (error mu):
+        // a product errs by at most p = mu + sqrt2 gamma_2 (1 + mu) times |x_j|, so
+        // |dX_k| <= (p + gamma_{n+1} (1 + p)) sum_j |x_j| <= e sqrt(n) ||x||_2 and
+        // ||dX|| <= e n ||x|| = e sqrt(n) ||X||; storage rounds once: u.
         Algorithm::Naive => {
             if arithmetic {
-                let p = u + 2f64.sqrt() * gamma(2.0, u);
+                let mu = twiddle_error(u);
+                let p = mu + 2f64.sqrt() * gamma(2.0, u) * (1.0 + mu);
                 let e = p + gamma(n as f64 + 1.0, u) * (1.0 + p);
                 if gamma(n as f64 + 1.0, u) < 0.0 || (n as f64 + 1.0) * u >= 1.0 {
                     f64::INFINITY

@@ -18,8 +18,8 @@ mod pow2;
 mod real;
 
 pub use bounds::{
-    growth, relative_error_bound, relative_error_bound_u, storage_passes,
-    storage_relative_error_bound, underflow_error,
+    TWIDDLE_F64_ERROR, growth, relative_error_bound, relative_error_bound_u, storage_passes,
+    storage_relative_error_bound, twiddle_error, underflow_error,
 };
 pub use model::{
     ModelOutput, SCALED_MODELS, reference_f64, takes_scaled, transform_scaled,

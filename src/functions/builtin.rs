@@ -95,9 +95,9 @@ impl Function for Poly {
 /// (|a_k| + |b_k|) summed over the bins (each bin sums at most K + 1 exact halves; the
 /// derivative's 2 pi w adds three roundings), which bounds the effect on any value; the
 /// transform errs in any one value by at most its normwise error eps sqrt(N) ||X||_2 (Higham's
-/// radix-2 bound, which holds for radix 4, with mu and u both 8 u_64 to cover the f64
-/// twiddles' sin/cos and the rounding of 2 pi). Both are doubled for the error of the
-/// computed norms and sums.
+/// radix-2 bound, which holds for radix 4, with u = 2^-53 and the f64 twiddles' error
+/// u + (1 + u) 2^-48, `fft::twiddle_error`). Both are doubled for the error of the computed
+/// norms and sums.
 #[derive(Clone, Debug)]
 pub struct TrigPoly {
     c: f64,
@@ -196,7 +196,7 @@ impl TrigPoly {
                 z * Complex::new(0.0, TAU * w)
             })
             .collect();
-        let u = 8.0 * f64::EPSILON / 2.0;
+        let u = f64::EPSILON / 2.0;
         let eps = crate::fft::relative_error_bound_u(
             &[n],
             Algorithm::Radix4,
