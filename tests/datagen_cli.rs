@@ -279,3 +279,36 @@ fn partial_files_of_killed_writers_are_removed_by_the_next_run() {
     want.sort();
     assert_eq!(names, want);
 }
+
+#[derive(clap::Parser)]
+#[command(name = "datagen", no_binary_name = true)]
+struct Line {
+    #[command(subcommand)]
+    equation: mpno::pde::datagen::DatagenCommand,
+}
+
+#[test]
+fn file_size_estimate_matches_the_files_written() {
+    // An experiment checks a run's memory before its data exist, from datagen::file_bytes:
+    // within the small header and coordinates of the real file, never above it.
+    use clap::Parser;
+    let dir = tempfile::tempdir().unwrap();
+    for job in small_jobs() {
+        for dtype in ["f32", "f64"] {
+            let out = dir.path().join(format!("{}_{dtype}.safetensors", job[0]));
+            let mut args: Vec<String> = job.iter().map(|s| s.to_string()).collect();
+            args.extend(["--dtype".into(), dtype.into(), "--out".into()]);
+            args.push(out.display().to_string());
+            let cmd = Line::try_parse_from(&args).unwrap().equation;
+            let j = mpno::pde::datagen::prepare(&cmd).unwrap();
+            mpno::pde::datagen::run(&j).unwrap();
+            let est = mpno::pde::datagen::file_bytes(&j);
+            let real = std::fs::metadata(&out).unwrap().len() as f64;
+            assert!(
+                est <= real && real <= est * 1.05 + 4096.0,
+                "{} {dtype}: estimate {est}, file {real}",
+                job[0]
+            );
+        }
+    }
+}

@@ -1371,3 +1371,15 @@ fn cp_rank_is_refused_for_dense_models_and_defaulted_for_cp() {
     assert_eq!(cp.model.rank, Some(mpno::fno::config::DEFAULT_CP_RANK));
     assert_eq!(TrainConfig::from_user_toml(&cp.to_toml()).unwrap(), cp);
 }
+
+#[test]
+fn memory_check_counts_data_that_does_not_exist_yet() {
+    // An experiment checks its runs before datagen writes the file: the size it will have is
+    // counted (three copies while loading), and a data set too large is what gets named.
+    let mut c = TrainConfig::from_toml("[data]\nfile = \"not_yet.safetensors\"\n").unwrap();
+    c.data.resolution = Some(16);
+    assert!(mpno::fno::train::check_memory_with_data(&c, 1e6).is_ok());
+    let e = mpno::fno::train::check_memory_with_data(&c, 1e30).unwrap_err();
+    assert_eq!(e.field, "data.file");
+    assert!(e.message.contains("memory"), "{}", e.message);
+}

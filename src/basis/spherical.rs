@@ -505,7 +505,7 @@ impl SphericalBasis {
             .collect();
         let ring_l2: Vec<f64> = samples
             .chunks(nlon)
-            .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+            .map(|r| crate::bounds::max_and_norm(r).1)
             .collect();
         let input_part = if model == Model::Input && fmt == Format::Fp64 {
             0.0

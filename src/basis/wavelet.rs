@@ -776,7 +776,7 @@ impl Basis for WaveletBasis {
         };
         let m = f.sup();
         // The f64 transform overflows past f64's maximum (see precision_bound): no bound.
-        let (max_abs, norm2) = max_and_norm(samples);
+        let (max_abs, norm2) = crate::bounds::max_and_norm(samples);
         if self.filter_reach(max_abs) > f64::MAX {
             return f64::INFINITY;
         }
@@ -809,7 +809,7 @@ impl Basis for WaveletBasis {
         } else {
             (fmt.unit_roundoff(), fmt.min_subnormal())
         };
-        let (max_abs, norm2) = max_and_norm(samples);
+        let (max_abs, norm2) = crate::bounds::max_and_norm(samples);
         // Past f64's maximum the transforms (and the reference) overflow.
         if self.filter_reach(max_abs) > f64::MAX {
             return infinite(format!(
@@ -981,22 +981,4 @@ fn projection_bound(
         total += gi.abs() * e;
     }
     total * scale
-}
-
-/// (max |v_j|, ||v||_2) of the samples, the norm scaled by max |v|: the plain sum of squares
-/// overflows above ~1e154 (and underflows below ~1e-154), where a bound using it would become
-/// inf (or 0) for no reason.
-fn max_and_norm(samples: &[f64]) -> (f64, f64) {
-    let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let norm2 = if max_abs > 0.0 && max_abs.is_finite() {
-        max_abs
-            * samples
-                .iter()
-                .map(|v| (v / max_abs).powi(2))
-                .sum::<f64>()
-                .sqrt()
-    } else {
-        max_abs
-    };
-    (max_abs, norm2)
 }

@@ -105,6 +105,24 @@ pub fn input_rounding_probabilistic(fmt: Format, m: f64, n: usize, delta: f64) -
     hoeffding.min(input_rounding(fmt, m))
 }
 
+/// (max |v_j|, ||v||_2) of the samples, the norm scaled by max |v|: the plain sum of squares
+/// overflows above ~1e154 (and underflows below ~1e-154), where a bound using it would become
+/// inf (or 0) for no reason.
+pub fn max_and_norm(samples: &[f64]) -> (f64, f64) {
+    let max_abs = samples.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let norm2 = if max_abs > 0.0 && max_abs.is_finite() {
+        max_abs
+            * samples
+                .iter()
+                .map(|v| (v / max_abs).powi(2))
+                .sum::<f64>()
+                .sqrt()
+    } else {
+        max_abs
+    };
+    (max_abs, norm2)
+}
+
 /// Higham's bound for radix-2 Cooley-Tukey in floating point (Accuracy and Stability of Numerical
 /// Algorithms, 2nd ed., Thm 24.2): ||y^ - y||_2 / ||y||_2 <= L eta / (1 - L eta), L = log2 n,
 /// eta = mu + gamma_4 (sqrt 2 + mu), gamma_k = k u / (1 - k u), mu = the twiddles' error

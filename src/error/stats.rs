@@ -102,8 +102,8 @@ fn one_trial(
         sum_sq += e * e;
     }
     let mean_abs = samples.iter().map(|v| v.abs()).sum::<f64>() / n as f64;
-    let max_abs = samples.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let rms = (samples.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
+    let (max_abs, norm2) = bounds::max_and_norm(samples);
+    let rms = norm2 / (n as f64).sqrt();
     let worst = bounds::precision(&shape, alg, fmt, model, mean_abs, max_abs);
     let rms_bound = bounds::precision_rms(&shape, alg, fmt, model, rms, max_abs);
     Ok(TrialResult {

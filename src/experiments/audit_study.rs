@@ -66,8 +66,8 @@ pub struct AuditPlan {
 pub(super) fn load_audit(c: &Checker, exp_dir: &Path) -> Result<super::Plan, UsageError> {
     let study: AuditStudy = c.parse()?;
     c.kind(&Some(study.kind.clone()), "audit")?;
-    let (datagen, resolution) = parse_datagen(c, "datagen", &study.datagen)?;
-    let (audit_datagen, _) = parse_datagen(c, "audit_datagen", &study.audit_datagen)?;
+    let (datagen, resolution, bytes) = parse_datagen(c, "datagen", &study.datagen)?;
+    let (audit_datagen, _, _) = parse_datagen(c, "audit_datagen", &study.audit_datagen)?;
     let formats = c.formats("formats", &study.formats)?;
     let models = c.models("models", &study.models)?;
     if study.samples == 0 {
@@ -82,7 +82,7 @@ pub(super) fn load_audit(c: &Checker, exp_dir: &Path) -> Result<super::Plan, Usa
             ),
         ));
     }
-    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs, resolution)?;
+    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs, (resolution, bytes))?;
     if let Some(r) = runs.iter().find(|r| r.config.audit.every == 0) {
         return Err(c.field(
             "runs",

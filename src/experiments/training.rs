@@ -161,8 +161,8 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
             ));
         }
     };
-    let (datagen, resolution) = parse_datagen(c, "datagen", &study.datagen)?;
-    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs, resolution)?;
+    let (datagen, resolution, bytes) = parse_datagen(c, "datagen", &study.datagen)?;
+    let runs = resolve_runs(c, exp_dir, &study.base, &study.runs, (resolution, bytes))?;
     Ok(super::Plan::Training(TrainingPlan {
         study,
         figure,
@@ -171,13 +171,13 @@ pub(super) fn load_training(c: &Checker, exp_dir: &Path) -> Result<super::Plan, 
     }))
 }
 
-/// The `mpno datagen` arguments of field `field`, checked as `mpno datagen` would, and the
-/// grid points per axis of the data set they make.
+/// The `mpno datagen` arguments of field `field`, checked as `mpno datagen` would, the grid
+/// points per axis of the data set they make and the bytes of its file.
 pub(super) fn parse_datagen(
     c: &Checker,
     field: &str,
     text: &str,
-) -> Result<(Vec<String>, usize), UsageError> {
+) -> Result<(Vec<String>, usize, f64), UsageError> {
     let datagen: Vec<String> = text.split_whitespace().map(String::from).collect();
     if datagen
         .iter()
@@ -191,19 +191,24 @@ pub(super) fn parse_datagen(
     let cmd = datagen_command(&datagen, Path::new("unused.safetensors"))
         .map_err(|e| c.field(field, UsageError::new(field, e)))?;
     let job = datagen::prepare(&cmd).map_err(|e| c.field(field, e))?;
-    Ok((datagen, job.equation.resolution()))
+    Ok((
+        datagen,
+        job.equation.resolution(),
+        datagen::file_bytes(&job),
+    ))
 }
 
 /// The `[[runs]]` of an experiment: each a `label` and the fields it changes in the training
-/// config `base` (relative to `exp_dir`), resolved and validated; `file_resolution`: the grid
-/// of the data set they will train on.
+/// config `base` (relative to `exp_dir`), resolved and validated; `file`: the grid (points per
+/// axis) and the bytes of the data set they will train on.
 pub(super) fn resolve_runs(
     c: &Checker,
     exp_dir: &Path,
     base: &str,
     study_runs: &[toml::Table],
-    file_resolution: usize,
+    file: (usize, f64),
 ) -> Result<Vec<RunPlan>, UsageError> {
+    let (file_resolution, file_bytes) = file;
     let base_path = exp_dir.join(base);
     let base_text = crate::cli::read_input_to_string(&base_path).map_err(|e| {
         c.field(
@@ -261,15 +266,22 @@ pub(super) fn resolve_runs(
             .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
         // The memory check of `mpno train` (a step at the largest resolution), now, before any
         // data is generated or run trained: a [[runs]] entry may set any model or batch size.
-        // The data file does not exist yet: its grid comes from the datagen arguments, and
-        // `train_run` checks again with the file counted.
+        // The data file does not exist yet: its grid and size come from the datagen
+        // arguments, and `train_run` checks again with the file itself.
         let mut sized = config.clone();
         if sized.data.resolution.is_none() {
             sized.data.resolution =
                 Some(file_resolution / sized.data.subsample.unwrap_or(1).max(1));
         }
-        train::check_memory(&sized)
-            .map_err(|e| at(format!("run '{label}': {}: {}", e.field, e.message)))?;
+        train::check_memory_with_data(&sized, file_bytes).map_err(|e| {
+            // The data set is the datagen arguments' (data.file is the experiment's own).
+            let field = if e.field == "data.file" {
+                "the data set of `datagen` (lower its --n or --res)"
+            } else {
+                e.field.as_str()
+            };
+            at(format!("run '{label}': {field}: {}", e.message))
+        })?;
         runs.push(RunPlan { label, config });
     }
     Ok(runs)

@@ -276,6 +276,16 @@ pub fn prepare_out_dir(cfg: &TrainConfig, resume: bool, force: bool) -> Result<(
 /// step at the largest resolution it runs at, plus the data) does not fit, naming the config
 /// field whose reduction helps most (see [`super::budget`]).
 pub fn check_memory(cfg: &TrainConfig) -> Result<(), UsageError> {
+    let file_bytes = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64);
+    check_memory_with_data(
+        cfg,
+        file_bytes(&cfg.data.file) + cfg.data.test_file.as_deref().map_or(0.0, file_bytes),
+    )
+}
+
+/// [`check_memory`] with the data files' size given (`file_bytes`, before they exist: an
+/// experiment's generated data).
+pub fn check_memory_with_data(cfg: &TrainConfig, file_bytes: f64) -> Result<(), UsageError> {
     let mc = model_config(cfg);
     let res = cfg
         .data
@@ -286,10 +296,8 @@ pub fn check_memory(cfg: &TrainConfig) -> Result<(), UsageError> {
         .max()
         .unwrap_or(1) as f64;
     let batch = cfg.train.batch_size as f64;
-    let file_bytes = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64);
     // The file is read whole, converted and split: about three copies at once.
-    let data =
-        3.0 * (file_bytes(&cfg.data.file) + cfg.data.test_file.as_deref().map_or(0.0, file_bytes));
+    let data = 3.0 * file_bytes;
     let step = super::budget::step_bytes(&mc, batch, res);
     let mut fields = vec![
         ("model.width", mc.width as f64, 1.0),

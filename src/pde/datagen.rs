@@ -341,6 +341,17 @@ fn memory_needed(eq: &Equation, n: usize) -> f64 {
     n as f64 * per_sample * BYTES_PER_VALUE
 }
 
+/// Bytes of the tensors of the data file `job` writes (values at 4 bytes, 8 with --dtype f64;
+/// the header and coordinates are small): what `mpno train` will read whole, for the memory
+/// check of an experiment before its data exist.
+pub fn file_bytes(job: &Job) -> f64 {
+    let width = match job.dtype {
+        DType::F64 | DType::I64 => 8.0,
+        DType::F32 => 4.0,
+    };
+    memory_needed(&job.equation, job.n) / BYTES_PER_VALUE * width
+}
+
 /// Time steps one sample may take: beyond, a run is refused (before any work when the count
 /// is known from the arguments, else as soon as the sample's step size shows it).
 pub const MAX_STEPS: f64 = 1e8;
