@@ -460,6 +460,9 @@ pub fn run<B: Backend<T = f32>>(
     };
     let mut xb = Vec::new();
     let mut yb = Vec::new();
+    // Seconds of the epochs run so far in this process, for the progress bar's estimate of
+    // the time left in all (a huge train.epochs shows as days or years at the first epoch).
+    let mut elapsed = (0.0f64, 0usize);
     'epochs: for epoch in start..epochs_end {
         let t0 = Instant::now();
         // Time spent auditing is not training time (samples/s, seconds per epoch).
@@ -554,8 +557,17 @@ pub fn run<B: Backend<T = f32>>(
             }
             if let Some(bar) = &bar {
                 let secs = t0.elapsed().as_secs_f64() - audit_secs;
+                let left = if elapsed.1 > 0 {
+                    let per_epoch = elapsed.0 / elapsed.1 as f64;
+                    format!(
+                        "  ~{} left in all",
+                        human_seconds(per_epoch * (epochs_end - epoch) as f64)
+                    )
+                } else {
+                    String::new()
+                };
                 bar.set_message(format!(
-                    "loss {:.4}  {:.1} samples/s",
+                    "loss {:.4}  {:.1} samples/s{left}",
                     loss_sum / loss_n.max(1) as f64,
                     loss_n as f64 / secs.max(1e-9)
                 ));
@@ -570,6 +582,7 @@ pub fn run<B: Backend<T = f32>>(
         }
         be.synchronize();
         let train_secs = t0.elapsed().as_secs_f64() - audit_secs;
+        elapsed = (elapsed.0 + t0.elapsed().as_secs_f64(), elapsed.1 + 1);
         // Everything the step holds (weights, gradients, Adam's moments, activations) lives
         // on the backend, at its storage width.
         let train_peak = (be.mem().peak_bytes as u64).max(peak_outside_audits);
@@ -647,6 +660,24 @@ pub fn run<B: Backend<T = f32>>(
         stopped,
         out_dir,
     })
+}
+
+/// A duration for the progress bar: "45 s", "12 min", "3.2 h", "4.5 days", "2.1e3 years".
+fn human_seconds(s: f64) -> String {
+    const DAY: f64 = 86400.0;
+    if !s.is_finite() {
+        "?".into()
+    } else if s < 90.0 {
+        format!("{s:.0} s")
+    } else if s < 5400.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 2.0 * DAY {
+        format!("{:.1} h", s / 3600.0)
+    } else if s < 730.0 * DAY {
+        format!("{:.1} days", s / DAY)
+    } else {
+        format!("{:.1e} years", s / (365.25 * DAY))
+    }
 }
 
 fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> Option<ProgressBar> {
@@ -932,4 +963,18 @@ pub fn count_step<B: Backend<T = f32>>(
         ops: counting.take(),
         allocated_bytes: be.mem().allocated_bytes - before,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_in_their_unit() {
+        use super::human_seconds as h;
+        assert_eq!(h(42.0), "42 s");
+        assert_eq!(h(720.0), "12 min");
+        assert_eq!(h(3.2 * 3600.0), "3.2 h");
+        assert_eq!(h(4.5 * 86400.0), "4.5 days");
+        assert_eq!(h(2100.0 * 365.25 * 86400.0), "2.1e3 years");
+        assert_eq!(h(f64::INFINITY), "?");
+    }
 }
