@@ -35,15 +35,9 @@
 //! arithmetic (inari, outward rounding) and the upper end reported.
 
 use super::{PrecisionBound, f64_reference_error, input_rounding_probabilistic};
+use crate::fft::TWIDDLE_F64_ERROR;
 use crate::interval::{Interval, point};
 use crate::precision::{Format, ScaledFormat, Scaling, pow2};
-
-/// Bound on the error of a table entry computed in f64, |fl64(cos theta) - cos(2 pi r / s)|
-/// (and the same for sin): 2^-48 ~ 3.6e-15, the twiddle bound `fft::TWIDDLE_F64_ERROR` (which
-/// bounds the complex modulus, so each component): the angle is within gamma_3(2^-53) 2 pi of
-/// 2 pi r / s and the platform's sin/cos are within 1 ulp, the libm's documented accuracy, not
-/// proven here.
-pub const TABLE_F64_ERROR: f64 = crate::fft::TWIDDLE_F64_ERROR;
 
 /// How the fp32 accumulator of a GEMM adds (docs/bounds.md, "Tensor-core accumulation").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -95,7 +89,8 @@ pub struct GemmConstants {
     pub u: f64,
     pub sigma: f64,
     /// Absolute part of the table error, |t^ - t| <= u |t| + rho: sigma / 2 (subnormal table
-    /// entries: fp8's small cos and sin) plus (1 + u) TABLE_F64_ERROR, rounded up.
+    /// entries: fp8's small cos and sin) plus (1 + u) TWIDDLE_F64_ERROR (a table entry is a
+    /// twiddle's component), rounded up.
     pub rho: f64,
     /// How sums of products are accumulated ([`GemmConstants::sum_gamma`]).
     pub acc: Accumulation,
@@ -124,7 +119,7 @@ impl GemmConstants {
             return GemmConstants {
                 u: 0.0,
                 sigma: 0.0,
-                rho: TABLE_F64_ERROR,
+                rho: TWIDDLE_F64_ERROR,
                 acc: Accumulation::Nearest,
                 u_acc: pow2(-53),
                 u_prod: pow2(-53),
@@ -142,7 +137,7 @@ impl GemmConstants {
             pow2(-150)
         };
         let rho =
-            (point(sigma) / point(2.0) + (point(1.0) + point(u)) * point(TABLE_F64_ERROR)).sup();
+            (point(sigma) / point(2.0) + (point(1.0) + point(u)) * point(TWIDDLE_F64_ERROR)).sup();
         GemmConstants {
             u,
             sigma,
@@ -253,7 +248,7 @@ impl Rounding {
             _ => (r, pow2(sf.scale_exponent(1.0)), None),
         };
         let rho_t = (point(sigma) / point(2.0) * point(s_t)
-            + (point(1.0) + point(u_t)) * point(TABLE_F64_ERROR))
+            + (point(1.0) + point(u_t)) * point(TWIDDLE_F64_ERROR))
         .sup();
         Rounding {
             r,

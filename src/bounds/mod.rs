@@ -10,8 +10,7 @@ mod scaled;
 
 pub use contraction::{ContractionSums, contraction_precision, contraction_precision_on};
 pub use gemm::{
-    Accumulation, GemmConstants, TABLE_F64_ERROR, gemm_precision, gemm_precision_on,
-    gemm_scaled_precision,
+    Accumulation, GemmConstants, gemm_precision, gemm_precision_on, gemm_scaled_precision,
 };
 pub use scaled::{
     element_bound, scale_ceiling, scaled_input_rounding, scaled_input_rounding_amax,
@@ -140,7 +139,8 @@ pub fn higham_fft(u: f64, mu: f64, n: usize) -> f64 {
 }
 
 /// The f64 reference's own error per normalised coefficient: Higham's bound with u = 2^-53 and
-/// twiddle error mu = 2^-48 (`fft::TWIDDLE_F64_ERROR`, which covers rustfft's twiddles) applied to ||v||_2 / sqrt(n) <= M, counted twice (the reference and the compared transform),
+/// twiddle error mu = 2^-48 (`fft::TWIDDLE_F64_ERROR`, which covers rustfft's twiddles) applied
+/// to ||v||_2 / sqrt(n) <= M, counted twice (the reference and the compared transform),
 /// plus their gradual underflow, 3 sigma_64 per level of log2 n levels each (the allowance
 /// `fft::underflow_error` makes for a rounded radix-2 level; sigma_64 = 2^-1074): only values
 /// near 2^-1022 feel it. Zero samples (m = 0) transform exactly: 0.
