@@ -327,10 +327,6 @@ pub fn check_dim(dim: usize) -> Result<usize, UsageError> {
     }
 }
 
-/// Bytes the error sweep holds per grid point: samples (8), the f64 reference (16), and per
-/// concurrent transform its data, scratch and output (3 x 16).
-pub const SWEEP_BYTES_PER_POINT: u64 = 8 + 16 + 3 * 16;
-
 /// Check that every grid s^d fits: the point count must not overflow and the sweep's arrays
 /// (`threads` transforms at once) must fit in the available memory; radix-2/4 need powers of two.
 pub fn check_sizes(
@@ -347,8 +343,14 @@ pub fn check_sizes(
                 format!("{s} is not a power of two, which --algorithm {alg} requires"),
             ));
         }
+        // The samples (8 bytes a point) and the f64 reference's output (16) for the whole
+        // sweep; then `threads` transforms at once, each its data, scratch and output (3 x 16),
+        // or, under model I, the reference transform of the rounded samples
+        // (fft::reference_bytes: double words, Bluestein's padded lines and tables).
         let pts = (s as f64).powi(dim as i32);
-        let need = pts * (8 + 16 + 3 * 16 * threads) as f64;
+        let shape = vec![s; dim];
+        let need = pts * 24.0
+            + (pts * (3 * 16 * threads) as f64).max(crate::fft::reference_bytes(&shape, threads));
         check_memory_with(
             "--sizes",
             need,

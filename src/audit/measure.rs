@@ -168,12 +168,26 @@ fn above_note(above: Option<(usize, f64, f64)>) -> String {
     })
 }
 
+/// Per channel of an activation, its f64 reference coefficients (row-major, normalised).
+pub type References = Vec<Vec<Complex<f64>>>;
+
+/// The f64 reference coefficients of every channel of an activation (`fft::reference_f64`, in
+/// parallel): computed once per activation and shared by its precision rows and, for the
+/// native grid, by the discretization rows of every coarser one.
+pub fn references(act: &Activation) -> References {
+    (0..act.channels)
+        .into_par_iter()
+        .map(|c| fft::reference_f64(act.channel(c), &act.grid))
+        .collect()
+}
+
 /// Precision rows of one activation: for every format and model and every kept mode, the error
 /// of the transform of each channel's samples under the model (src/fft emulation) against the
 /// f64 transform of the same samples, beside the bound of docs/bounds.md with M = max |v| and
 /// mean |v| of the channel's samples (a proven bound: it needs nothing but the samples).
 pub fn precision_rows(
     act: &Activation,
+    refs: &[Vec<Complex<f64>>],
     sample: usize,
     modes: &[Vec<i64>],
     formats: &[Format],
@@ -190,7 +204,7 @@ pub fn precision_rows(
         .into_par_iter()
         .map(|c| {
             let v = act.channel(c);
-            let reference = fft::reference_f64(v, shape);
+            let reference = &refs[c];
             let k = grid_constants(v, shape);
             jobs.iter()
                 .map(|&(fmt, model)| {
@@ -287,8 +301,8 @@ fn estimated(coarse: &GridConstants, fine: &GridConstants) -> (f64, f64) {
 /// block 0 the coarse activation is not the fine one subsampled (the earlier blocks' spectral
 /// convolutions saw different grids), which the estimate includes and D does not.
 pub fn discretization_rows(
-    coarse: &Activation,
-    fine: &Activation,
+    (coarse, coarse_refs): (&Activation, &[Vec<Complex<f64>>]),
+    (fine, fine_refs): (&Activation, &[Vec<Complex<f64>>]),
     sample: usize,
     modes: &[Vec<i64>],
 ) -> Vec<AuditRow> {
@@ -302,8 +316,7 @@ pub fn discretization_rows(
         .into_par_iter()
         .map(|c| {
             let (vc, vf) = (coarse.channel(c), fine.channel(c));
-            let rc: Vec<Complex<f64>> = fft::reference_f64(vc, &coarse.grid);
-            let rf: Vec<Complex<f64>> = fft::reference_f64(vf, &fine.grid);
+            let (rc, rf) = (&coarse_refs[c], &fine_refs[c]);
             let (l, m) = estimated(
                 &grid_constants(vc, &coarse.grid),
                 &grid_constants(vf, &fine.grid),
@@ -404,14 +417,18 @@ mod tests {
                 .collect(),
         };
         let modes = kept_modes(&Modes(vec![3, 3]));
-        let rows = discretization_rows(&act(8), &act(32), 7, &modes);
+        let (coarse, fine) = (act(8), act(32));
+        let (rc, rf) = (references(&coarse), references(&fine));
+        let rows = discretization_rows((&coarse, &rc), (&fine, &rf), 7, &modes);
         assert_eq!(rows.len(), modes.len());
         for r in &rows {
             assert!(r.row.measured < 1e-15, "{r:?}");
             assert_eq!(r.row.function, "fno:block1");
             assert_eq!(r.sample, 7);
         }
-        let rows = precision_rows(&act(16), 0, &modes, &[Format::Fp16], &[Model::Input]).unwrap();
+        let a = act(16);
+        let r = references(&a);
+        let rows = precision_rows(&a, &r, 0, &modes, &[Format::Fp16], &[Model::Input]).unwrap();
         // The coefficient at (1, 2) is 1/2 (first channel): its rounding error is far below 1/2.
         let at = rows.iter().find(|r| r.row.mode == vec![1, 2]).unwrap();
         assert!(

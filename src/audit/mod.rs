@@ -99,12 +99,15 @@ fn bad(field: &str, msg: impl Into<String>) -> UsageError {
     UsageError::new(field, msg)
 }
 
-/// Work above which an audit is refused (about one f64 operation, in nanoseconds on one core).
-pub const WORK_LIMIT: f64 = cli::SWEEP_WORK_LIMIT;
+/// Work above which an audit is refused (about one f64 operation, in nanoseconds on one core):
+/// twice a sweep's, about 3 minutes of one core. An audit is one analysis of a trained model,
+/// whose every channel takes an f64 reference in double words ([`cli::transform_work`] of
+/// model I) and one per format under model I; the reproduce config's estimate is about 1e11.
+pub const WORK_LIMIT: f64 = 2.0 * cli::SWEEP_WORK_LIMIT;
 
 /// Estimated work of an audit (f64-operation units, see [`cli::transform_work`]): per sample,
-/// resolution, layer and channel a reference transform and one per format and model, twice more
-/// for the discretization references; per sample and resolution one forward pass in fp32 and
+/// resolution, layer and channel a reference transform (computed once, shared by the precision
+/// and discretization rows) and one per format and model; per sample and resolution one forward pass in fp32 and
 /// one per format. A forward pass costs its dense maps (points x channel products, fp32 in every
 /// run: only the spectral blocks take the format) plus per layer and channel a forward and an
 /// inverse transform and the contraction over the kept modes, emulated in the formats' runs.
@@ -136,15 +139,17 @@ pub fn work(
                 .iter()
                 .map(|&m| cli::transform_work(s, d, measure::ALGORITHM, m))
                 .sum::<f64>()
-            + 3.0 * cli::transform_work(s, d, measure::ALGORITHM, Model::Input);
+            + cli::transform_work(s, d, measure::ALGORITHM, Model::Input);
         total += layers as f64 * w * transforms;
         let spectral = |m: Model, factor: f64| {
             cfg.n_layers as f64
                 * w
                 * (2.0 * cli::transform_work(s, d, measure::ALGORITHM, m) + factor * kept * w)
         };
+        // The fp32 forward pass's transforms are fast FFTs: charged like model II's f64 FFT
+        // (model I's cost is the double-word reference's).
         total += (1.0 + formats.len() as f64) * points * dense
-            + spectral(Model::Input, 1.0)
+            + spectral(Model::Storage, 1.0)
             + formats.len() as f64 * spectral(Model::Arithmetic, cli::EMULATED);
     }
     total * samples as f64
@@ -334,12 +339,13 @@ pub fn prepare(req: &AuditRequest) -> Result<Plan, UsageError> {
     resolutions.sort_unstable();
     resolutions.dedup();
 
-    // Memory: the model at the native grid, the captured activations of two grids, the
-    // transforms' buffers per thread; work: see [`work`].
+    // Memory: the model at the native grid, the captured activations of two grids (8 bytes a
+    // value) with their f64 reference coefficients (16), the transforms' buffers per thread;
+    // work: see [`work`].
     let points = (native as f64).powi(mc.dim as i32);
     let threads = rayon::current_num_threads() as f64;
     let need = crate::fno::budget::step_bytes(mc, 1.0, native as f64)
-        + 2.0 * layers.len() as f64 * mc.width as f64 * points * 8.0
+        + 2.0 * layers.len() as f64 * mc.width as f64 * points * (8.0 + 16.0)
         + threads * points * 16.0 * 6.0
         + 3.0 * size;
     cli::check_memory(
@@ -448,7 +454,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Audit> {
     };
     for (i, &id) in plan.sample_ids.iter().enumerate() {
         // The native grid first: its activations and output are the fine reference.
-        let mut fine: Option<(Vec<f32>, Vec<Activation>)> = None;
+        let mut fine: Option<(Vec<f32>, Vec<Activation>, Vec<measure::References>)> = None;
         for &s in plan.resolutions.iter().rev() {
             let step = plan.native / s;
             let grid = vec![s; d];
@@ -459,9 +465,13 @@ pub fn run(plan: &Plan) -> anyhow::Result<Audit> {
             let (y, acts) = forward_capture(&be, model, &params, &x, &grid, &fp32, &plan.layers)
                 .map_err(|o| overflow(o, s, id))?;
             let y = decode(y);
-            for a in &acts {
+            // Each activation's references once: its precision rows, and (native grid) the
+            // discretization rows of every coarser grid.
+            let refs: Vec<measure::References> = acts.iter().map(measure::references).collect();
+            for (a, r) in acts.iter().zip(&refs) {
                 rows.extend(measure::precision_rows(
                     a,
+                    r,
                     id,
                     &modes,
                     &plan.formats,
@@ -470,9 +480,9 @@ pub fn run(plan: &Plan) -> anyhow::Result<Audit> {
             }
             let disc_out = match &fine {
                 None => None,
-                Some((yf, af)) => {
-                    for (a, f) in acts.iter().zip(af) {
-                        rows.extend(measure::discretization_rows(a, f, id, &modes));
+                Some((yf, af, rf)) => {
+                    for ((a, r), (f, fr)) in acts.iter().zip(&refs).zip(af.iter().zip(rf)) {
+                        rows.extend(measure::discretization_rows((a, r), (f, fr), id, &modes));
                     }
                     // Overwritten down to the coarsest grid (the last one run).
                     if i == 0 {
@@ -499,7 +509,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<Audit> {
                 });
             }
             if fine.is_none() {
-                fine = Some((y, acts));
+                fine = Some((y, acts, refs));
             }
         }
     }

@@ -264,6 +264,10 @@ pub fn default_sizes(kind: &BasisKind) -> &'static str {
 ///   unit response and its scratch: 2 GiB at s = 2^22; measured peak 1.9 GB), plus the sweep's
 ///   samples, reference and per job input copy, scratch and output (8 + 16 + 32 s bytes).
 ///
+/// - Chebyshev: its transforms run on the even extension, 2s points: the samples and reference
+///   (8 + 16 bytes per point) and per job the larger of an emulated transform's arrays (3 x 16)
+///   and the f64 reference's (`fft::reference_bytes`).
+///
 /// Other bases: 0 (their arrays are a few vectors of s points, within `check_sizes`' limits).
 pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) -> f64 {
     let sf = s as f64;
@@ -284,6 +288,11 @@ pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) 
             let r = (s.trailing_zeros() + 4).max(20);
             32.0 * 2f64.powi(r as i32) + 24.0 * sf + jobs * 32.0 * sf
         }
+        BasisKind::Chebyshev => {
+            let pts = 2.0 * sf;
+            24.0 * pts
+                + (jobs * 48.0 * pts).max(crate::fft::reference_bytes(&[2 * s], jobs as usize))
+        }
         _ => 0.0,
     }
 }
@@ -303,6 +312,9 @@ pub fn check_memory(
     for &s in sizes {
         let what = match kind {
             BasisKind::Spherical => format!("the spherical plan at nlat = {s} (Legendre table)"),
+            BasisKind::Chebyshev => {
+                format!("chebyshev at s = {s} (transforms of the 2s-point even extension)")
+            }
             _ => format!(
                 "{} at s = {s} (the projection at a 16x finer level for the reference)",
                 kind.name()

@@ -617,7 +617,7 @@ impl WaveletBasis {
         let u = Format::Fp64.unit_roundoff();
         let eta = (u + gamma(2.0 * self.wavelet.lowpass().len() as f64, u) * (1.0 + u))
             * self.wavelet.h1();
-        (1.0 + eta).powi(self.plan.levels as i32) - 1.0
+        crate::precision::compound(&[(eta, self.plan.levels as f64)])
     }
     /// How large the f64 filter sums of samples bounded by `max_abs` may grow: each level's
     /// reach at most sum |h_k| = h1 times the previous level's largest value, over
@@ -953,7 +953,8 @@ fn projection_error(w: Wavelet, f: &dyn DomainFunction, r: u32, idx: usize, cent
     let g = unit_inverse(&plan, idx);
     let u = Format::Fp64.unit_roundoff();
     let eta = (u + gamma(2.0 * w.lowpass().len() as f64, u) * (1.0 + u)) * w.h1();
-    projection_bound(w, f, r, &g, centred) + ((1.0 + eta).powi(r as i32) - 1.0) * f.sup() * 1.01
+    projection_bound(w, f, r, &g, centred)
+        + crate::precision::compound(&[(eta, r as f64)]) * f.sup() * 1.01
 }
 
 /// sum_i |gamma_i| |e_i| with |e_i| <= 2^{-J/2} (L C / n + wrap_i J_v A) (module docs).

@@ -260,10 +260,6 @@ fn discretization_rows(f: &dyn Function, g: &Grid, cfg: &SweepConfig) -> Vec<Row
             }
             let n = g.samples.len();
             bound += bounds::f64_reference_error(m, n);
-            if let Some(range) = bounds::f64_reference_range(m, n) {
-                bound = f64::INFINITY;
-                note = join_notes(&note, &range);
-            }
             let lower = l
                 .is_finite()
                 .then(|| bounds::discretization_lower(l, m, w, g.s));

@@ -34,12 +34,12 @@ fn gamma(k: f64, u: f64) -> f64 {
 
 /// Per-level error of a radix-2 butterfly level with twiddle error mu (Higham Thm 24.2):
 /// eta = mu + gamma_4 (sqrt 2 + mu).
-fn eta(u: f64, mu: f64) -> f64 {
+pub(super) fn eta(u: f64, mu: f64) -> f64 {
     mu + gamma(4.0, u) * (2f64.sqrt() + mu)
 }
 
 /// Higham: L levels, eps = L eta / (1 - L eta), infinite when L eta >= 1.
-fn higham(levels: f64, eta: f64) -> f64 {
+pub(super) fn higham(levels: f64, eta: f64) -> f64 {
     if levels * eta >= 1.0 {
         f64::INFINITY
     } else {
@@ -104,7 +104,7 @@ fn axis_bound(n: usize, alg: Algorithm, u: f64, model: Model) -> f64 {
                     levels
                 }
                 .ceil();
-                (1.0 + u).powf(passes) - 1.0
+                crate::precision::compound(&[(u, passes)])
             }
         }
         // Bluestein: y = C P F^-1 (B o F(C x)) / m with chirp C (|c| = 1), two power-of-two
@@ -128,7 +128,7 @@ fn axis_bound(n: usize, alg: Algorithm, u: f64, model: Model) -> f64 {
             } else {
                 (u, u)
             };
-            kappa * ((1.0 + e).powi(2) * (1.0 + eb) * (1.0 + em).powi(2) - 1.0)
+            kappa * crate::precision::compound(&[(e, 2.0), (eb, 1.0), (em, 2.0)])
         }
         // Naive: each X_k is a recursive sum of n products with rounded twiddles (error mu):
         // a product errs by at most p = mu + sqrt2 gamma_2 (1 + mu) times |x_j|, so
@@ -179,11 +179,11 @@ pub fn relative_error_bound_u(shape: &[usize], alg: Algorithm, u: f64, model: Mo
     if model == Model::Gemm {
         return f64::INFINITY;
     }
-    shape
+    let axes: Vec<(f64, f64)> = shape
         .iter()
-        .map(|&s| axis_bound(s, alg, u, model))
-        .fold(1.0, |acc, e| acc * (1.0 + e))
-        - 1.0
+        .map(|&s| (axis_bound(s, alg, u, model), 1.0))
+        .collect();
+    crate::precision::compound(&axes)
 }
 
 /// The stores of model II on one axis of length s: (how many arrays a line stores, the length
@@ -215,11 +215,14 @@ pub fn storage_relative_error_bound(
     alg: Algorithm,
     rho: impl Fn(usize) -> f64,
 ) -> f64 {
-    shape
+    let axes: Vec<(f64, f64)> = shape
         .iter()
-        .map(|&s| axis_bound(s, alg, rho(storage_passes(s, alg).1), Model::Storage))
-        .fold(1.0, |acc, e| acc * (1.0 + e))
-        - 1.0
+        .map(|&s| {
+            let rho = rho(storage_passes(s, alg).1);
+            (axis_bound(s, alg, rho, Model::Storage), 1.0)
+        })
+        .collect();
+    crate::precision::compound(&axes)
 }
 
 /// Absolute error per normalised coefficient caused by underflow (gradual underflow turns each

@@ -1,5 +1,6 @@
 //! The precision models as transforms of real samples, for the error measurements.
 
+use super::reference::reference_f64;
 use super::{Algorithm, Complex, Direction, FftError, FftNd, StageOptions};
 use crate::precision::{Format, Model, Real, ScaledFormat, Scaling, quantize, round};
 
@@ -28,42 +29,6 @@ fn check_shape(len: usize, shape: &[usize]) -> Result<(), FftError> {
         });
     }
     Ok(())
-}
-
-/// f64 normalised coefficients of real samples (row-major, `shape` the grid), with rustfft.
-pub fn reference_f64(samples: &[f64], shape: &[usize]) -> Vec<Complex<f64>> {
-    check_shape(samples.len(), shape).expect("reference_f64: bad shape");
-    let n = samples.len();
-    let mut data: Vec<Complex<f64>> = samples.iter().map(|&x| Complex::new(x, 0.0)).collect();
-    let mut planner = rustfft::FftPlanner::<f64>::new();
-    let mut scratch = Vec::new();
-    let mut line = Vec::new();
-    for axis in (0..shape.len()).rev() {
-        let len = shape[axis];
-        let plan = planner.plan_fft_forward(len);
-        scratch.resize(plan.get_inplace_scratch_len(), Complex::new(0.0, 0.0));
-        let (starts, stride) = super::nd::lines(shape, axis);
-        if stride == 1 {
-            // Contiguous lines: one batched call.
-            plan.process_with_scratch(&mut data, &mut scratch);
-            continue;
-        }
-        line.resize(len, Complex::new(0.0, 0.0));
-        for start in starts {
-            for (i, v) in line.iter_mut().enumerate() {
-                *v = data[start + i * stride];
-            }
-            plan.process_with_scratch(&mut line, &mut scratch);
-            for (i, v) in line.iter().enumerate() {
-                data[start + i * stride] = *v;
-            }
-        }
-    }
-    let inv_n = 1.0 / n as f64;
-    for z in &mut data {
-        *z *= inv_n;
-    }
-    data
 }
 
 fn run_in<T: Real>(
@@ -97,7 +62,8 @@ fn run_in<T: Real>(
 
 /// The same discrete transform of the same real samples under precision model `model` in `fmt`,
 /// normalised (X / n, the division done in f64):
-/// - Input (I): samples rounded to `fmt`, then the f64 transform (rustfft);
+/// - Input (I): samples rounded to `fmt`, then the f64 reference transform (double words,
+///   rounded once: `fft::reference_f64`);
 /// - Storage (II): samples rounded, f64 arithmetic with exact twiddles, every stage's output
 ///   array rounded to `fmt`;
 /// - Arithmetic (III): samples and twiddles rounded, every operation in `fmt` (emulated);

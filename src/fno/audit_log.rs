@@ -197,7 +197,8 @@ impl AuditLog {
                     break;
                 }
             };
-            for (k, a) in acts.iter().enumerate() {
+            let refs: Vec<_> = acts.iter().map(measure::references).collect();
+            for (k, (a, r)) in acts.iter().zip(&refs).enumerate() {
                 for c in 0..a.channels {
                     let g = grid_constants(a.channel(c), &a.grid);
                     constants[k].0 = constants[k].0.max(g.max_abs);
@@ -205,6 +206,7 @@ impl AuditLog {
                 }
                 rows.extend(measure::precision_rows(
                     a,
+                    r,
                     i,
                     &self.modes,
                     &self.formats,
@@ -215,8 +217,14 @@ impl AuditLog {
                 let xf = fine.select(i..i + 1).data;
                 match forward_capture(be, model, params, &xf, &fine.grid, &policy, &self.layers) {
                     Ok((_, af)) => {
-                        for (a, f) in acts.iter().zip(&af) {
-                            rows.extend(measure::discretization_rows(a, f, i, &self.modes));
+                        for ((a, r), f) in acts.iter().zip(&refs).zip(&af) {
+                            let rf = measure::references(f);
+                            rows.extend(measure::discretization_rows(
+                                (a, r),
+                                (f, &rf),
+                                i,
+                                &self.modes,
+                            ));
                         }
                     }
                     Err(o) => {

@@ -1,0 +1,511 @@
+//! The f64 reference: the DFT computed in double-word arithmetic (twofloat, about 106-bit
+//! significands) with correctly rounded twiddles, normalised, then rounded to f64 once. Its error
+//! is proven ([`reference_error_bound`], `bounds::f64_reference_error`): about one f64 rounding
+//! of the coefficient, for every length (rustfft's algorithms for lengths that are not powers of
+//! two, mixed radix, Rader and Bluestein, have no proof here).
+//!
+//! Algorithms: radix-2 Cooley-Tukey (decimation in time, Higham's form) for powers of two,
+//! Bluestein's chirp-z through radix-2 transforms of length m = 2^ceil(log2(2n - 1)) otherwise;
+//! d-D grids axis by axis. The samples are first scaled by a power of two so that
+//! max|x| lies in [2^500, 2^501): nothing overflows (sums stay below 4 n 2^501) and no value that
+//! matters comes near f64's subnormals.
+
+use super::{Complex, nd};
+use dashu_float::round::mode::HalfEven;
+use dashu_float::{ConstCache, Context, FBig};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use twofloat::TwoFloat;
+
+/// Standard-model unit roundoff of twofloat's operations: fl(a op b) = (a op b)(1 + d) with
+/// |d| <= 2^-100 for the two operations the transform uses, on double words with u = 2^-53
+/// (Joldes, Muller, Popescu, ACM TOMS 44(2), 2017): the sum of two double words (their
+/// Algorithm 6) within 3u^2 / (1 - 4u), the product (Algorithm 12) within 5u^2 (proofs of the
+/// products corrected and formally checked by Muller and Rideau, ACM TOMS 48(1), 2022), and the
+/// division by an f64 (Algorithm 15) within 3u^2; 2^-100 = 64 u^2 covers them all.
+pub const DW_UNIT_ROUNDOFF: f64 = 7.888609052210118e-31;
+
+/// Bound on the error of a double-word twiddle, |w^ - w| <= 2^-98 in modulus. A table of N roots
+/// of unity takes O(sqrt N) correctly rounded ones (dashu) and forms the rest as products
+/// w_(aB + b) = W_a w_b: each factor's components are cos or sin correctly rounded to 110 bits
+/// (within 2^-110 relative), then split into hi = RN_53(v) and lo = RN_53(v - hi) (v - hi is
+/// exact and |v - hi| <= 2^-53 |v|, so lo errs by at most 2^-106 |v|): within
+/// t0 = 2^-105 in modulus. The double-word complex product adds at most
+/// sqrt2 gamma_2(u_w) (1 + t0)^2 (Higham's Lemma 3.5 with u = [`DW_UNIT_ROUNDOFF`]), so
+/// |w^ - w| <= 2 t0 (1 + t0) + sqrt2 gamma_2(2^-100) (1 + t0)^2 < 2^-104 + 2^-98.4 < 2^-98.
+pub const DW_TWIDDLE_ERROR: f64 = 3.1554436208840472e-30;
+
+/// Bits of the correctly rounded cos and sin behind a double-word twiddle.
+const TWIDDLE_BITS: usize = 110;
+
+/// The exponent the largest sample is scaled to: max|x| 2^s in [2^SCALE_EXP, 2^(SCALE_EXP+1)).
+const SCALE_EXP: i32 = 500;
+
+/// Allowance per normalised coefficient, relative to M = max|x|, for gradual underflow inside
+/// the double-word transform, which the double-word bounds above exclude (their proofs assume an
+/// unbounded exponent). After scaling only a value below 2^-969 (double words below it lose
+/// bits of their low word) can feel it, that is below 2^-1469 M, and each operation's error there
+/// is absolute and below 2^-1074 in the scaled units: 2^-1000 M is far above what n log n such
+/// errors, propagated with the transform's gain, can reach for any n up to 2^64. An allowance,
+/// not a theorem.
+pub const DW_UNDERFLOW_ALLOWANCE: f64 = 9.332636185032189e-302;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Cw {
+    re: TwoFloat,
+    im: TwoFloat,
+}
+
+impl Cw {
+    fn real(x: f64) -> Self {
+        Cw {
+            re: TwoFloat::from_f64(x),
+            im: TwoFloat::from_f64(0.0),
+        }
+    }
+    fn add(self, o: Cw) -> Cw {
+        Cw {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
+    }
+    fn sub(self, o: Cw) -> Cw {
+        Cw {
+            re: self.re - o.re,
+            im: self.im - o.im,
+        }
+    }
+    /// (ac - bd) + i(ad + bc): four products and two sums, each within DW_UNIT_ROUNDOFF.
+    fn mul(self, o: Cw) -> Cw {
+        Cw {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
+    }
+    fn conj(self) -> Cw {
+        Cw {
+            re: self.re,
+            im: -self.im,
+        }
+    }
+}
+
+thread_local! {
+    /// dashu's cache of pi: without it every twiddle recomputes it.
+    static CONSTS: RefCell<ConstCache> = const { RefCell::new(ConstCache::new()) };
+}
+
+/// A double word within 2^-105 |v| of the 110-bit value v (see [`DW_TWIDDLE_ERROR`]).
+fn split(v: &FBig<HalfEven>) -> TwoFloat {
+    let hi = v.to_f64().value();
+    let rest = v - FBig::<HalfEven>::try_from(hi).expect("finite f64 converts exactly");
+    let lo = rest.to_f64().value();
+    TwoFloat::try_from((hi, lo)).expect("hi = RN(v), lo = RN(v - hi) do not overlap")
+}
+
+/// exp(-2 pi i k / n) in double words, k < n.
+fn root(k: u64, n: u64) -> Cw {
+    let ctx = Context::<HalfEven>::new(TWIDDLE_BITS);
+    let x = FBig::<HalfEven>::from(k);
+    CONSTS.with(|c| {
+        let mut cache = c.borrow_mut();
+        let (s, c) = ctx.sin_cos_unit(x.repr(), n as usize, Some(&mut *cache));
+        let (s, c) = (
+            s.expect("sin of a finite angle").value(),
+            c.expect("cos of a finite angle").value(),
+        );
+        Cw {
+            re: split(&c),
+            im: -split(&s),
+        }
+    })
+}
+
+/// exp(-2 pi i r / n) for every r of `indices` (each < n), in double words within
+/// [`DW_TWIDDLE_ERROR`]: r = a B + b with B = ceil(sqrt n), the product of the correctly rounded
+/// roots W_a = root(a B, n) and w_b = root(b, n), 2 sqrt(n) calls to dashu in all.
+fn roots(n: u64, indices: &[u64]) -> Vec<Cw> {
+    use rayon::prelude::*;
+    let b = (n as f64).sqrt().ceil() as u64;
+    let small: Vec<Cw> = (0..b).into_par_iter().map(|r| root(r, n)).collect();
+    let big: Vec<Cw> = (0..n.div_ceil(b))
+        .into_par_iter()
+        .map(|a| root(a * b, n))
+        .collect();
+    indices
+        .iter()
+        .map(|&r| big[(r / b) as usize].mul(small[(r % b) as usize]))
+        .collect()
+}
+
+/// What a cached table holds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Table {
+    /// Radix 2 of length m: exp(-2 pi i k / m), k < m / 2.
+    Twiddles(usize),
+    /// Bluestein of length n: the chirp exp(-pi i j^2 / n) = exp(-2 pi i (j^2 mod 2n) / 2n),
+    /// j < n.
+    Chirp(usize),
+    /// Bluestein of length n: B = FFT_m(b), b the conjugate chirp wrapped to length m.
+    Spectrum(usize),
+}
+
+/// Entries of the tables kept between calls, all lengths together (32 bytes each: 1 GiB at
+/// most); past it the cache is emptied before the next table goes in.
+const CACHE_ENTRIES: usize = 1 << 25;
+
+/// The table, computed once and kept while the cache has room (the same values for every
+/// caller and thread, so results do not depend on what was cached).
+fn table(which: Table) -> Arc<Vec<Cw>> {
+    type Cache = Mutex<(HashMap<Table, Arc<Vec<Cw>>>, usize)>;
+    static TABLES: OnceLock<Cache> = OnceLock::new();
+    let tables = TABLES.get_or_init(Default::default);
+    if let Some(t) = tables.lock().expect("table lock").0.get(&which) {
+        return t.clone();
+    }
+    let values: Vec<Cw> = match which {
+        Table::Twiddles(m) => {
+            let k: Vec<u64> = (0..m as u64 / 2).collect();
+            roots(m as u64, &k)
+        }
+        Table::Chirp(n) => {
+            let two_n = 2 * n as u128;
+            let r: Vec<u64> = (0..n as u128).map(|j| ((j * j) % two_n) as u64).collect();
+            roots(two_n as u64, &r)
+        }
+        Table::Spectrum(n) => {
+            let m = (2 * n - 1).next_power_of_two();
+            let chirp = table(Table::Chirp(n));
+            let mut b = vec![Cw::default(); m];
+            b[0] = chirp[0].conj();
+            for j in 1..n {
+                b[j] = chirp[j].conj();
+                b[m - j] = chirp[j].conj();
+            }
+            radix2(&mut b, false);
+            b
+        }
+    };
+    let t = Arc::new(values);
+    let mut guard = tables.lock().expect("table lock");
+    let (map, entries) = &mut *guard;
+    if *entries + t.len() > CACHE_ENTRIES {
+        map.clear();
+        *entries = 0;
+    }
+    if t.len() <= CACHE_ENTRIES && map.insert(which, t.clone()).is_none() {
+        *entries += t.len();
+    }
+    t
+}
+
+/// Peak bytes of `calls` reference transforms of `shape` running at once: per call the
+/// double-word grid (32 bytes a point) and the output (16), and per thread a line buffer and,
+/// for a length that is not a power of two, Bluestein's padded line of m < 4 s entries (32 bytes
+/// each); shared by all calls, each length's tables (the radix-2 twiddles of m, m / 2 entries;
+/// Bluestein's chirp, s, and spectrum, m). A caller budgets this beside its own arrays.
+pub fn reference_bytes(shape: &[usize], calls: usize) -> f64 {
+    let n: f64 = shape.iter().map(|&s| s as f64).product();
+    let threads = rayon::current_num_threads().min(calls.max(1)) as f64;
+    let (mut line, mut tables) = (0.0f64, 0.0);
+    let mut seen: Vec<usize> = Vec::new();
+    for &s in shape.iter().filter(|&&s| s > 1) {
+        let pow2 = s.is_power_of_two();
+        let m = if pow2 {
+            s
+        } else {
+            (2 * s - 1).next_power_of_two()
+        } as f64;
+        line = line.max(32.0 * (s as f64 + if pow2 { 0.0 } else { m }));
+        if !seen.contains(&s) {
+            seen.push(s);
+            tables += 32.0 * (m / 2.0 + if pow2 { 0.0 } else { s as f64 + m });
+        }
+    }
+    calls as f64 * 48.0 * n + threads.max(calls as f64) * line + tables
+}
+
+/// In-place radix-2 decimation-in-time FFT of a power-of-two length (bit reversal, then
+/// log2 m levels of butterflies a +- w b), forward or (with conjugate twiddles) inverse,
+/// unnormalised: the algorithm of Higham's Theorem 24.2.
+fn radix2(data: &mut [Cw], inverse: bool) {
+    let m = data.len();
+    if m < 2 {
+        return;
+    }
+    let bits = m.trailing_zeros();
+    for i in 0..m {
+        let j = i.reverse_bits() >> (usize::BITS - bits);
+        if i < j {
+            data.swap(i, j);
+        }
+    }
+    let tw = table(Table::Twiddles(m));
+    let mut len = 2;
+    while len <= m {
+        let half = len / 2;
+        let step = m / len;
+        for block in data.chunks_exact_mut(len) {
+            let (lo, hi) = block.split_at_mut(half);
+            for (j, (a, b)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
+                let w = if inverse {
+                    tw[j * step].conj()
+                } else {
+                    tw[j * step]
+                };
+                let t = w.mul(*b);
+                let x = *a;
+                *a = x.add(t);
+                *b = x.sub(t);
+            }
+        }
+        len *= 2;
+    }
+}
+
+/// Forward DFT of one line of any length, unnormalised: radix 2 for powers of two, Bluestein
+/// otherwise (X_k = c_k sum_j (x_j c_j) conj(c_{k-j}), c_j = exp(-pi i j^2 / n), the
+/// convolution through radix-2 transforms of length m >= 2n - 1, the 1/m exact).
+fn line_forward(x: &mut [Cw]) {
+    let n = x.len();
+    if n.is_power_of_two() {
+        radix2(x, false);
+        return;
+    }
+    let m = (2 * n - 1).next_power_of_two();
+    let chirp = table(Table::Chirp(n));
+    let spectrum = table(Table::Spectrum(n));
+    let mut a = vec![Cw::default(); m];
+    for (j, v) in x.iter().enumerate() {
+        a[j] = v.mul(chirp[j]);
+    }
+    radix2(&mut a, false);
+    for (p, q) in a.iter_mut().zip(spectrum.iter()) {
+        *p = p.mul(*q);
+    }
+    radix2(&mut a, true);
+    let inv_m = 1.0 / m as f64; // a power of two: exact
+    for (k, v) in x.iter_mut().enumerate() {
+        let c = Cw {
+            re: a[k].re * inv_m,
+            im: a[k].im * inv_m,
+        };
+        *v = chirp[k].mul(c);
+    }
+}
+
+/// f64 normalised coefficients X_k / n of real samples (row-major, `shape` the grid): the
+/// double-word DFT of the samples scaled by 2^s (max|x| 2^s in [2^500, 2^501), an exact scaling
+/// unless a sample falls below 2^-1022 2^s), the division by n in double words, then rounded to
+/// f64 and scaled back by 2^-s (one rounding, `libm::scalbn`). Its error is bounded by
+/// `bounds::f64_reference_error`. A non-finite sample gives NaN coefficients; zero samples give
+/// zeros.
+pub fn reference_f64(samples: &[f64], shape: &[usize]) -> Vec<Complex<f64>> {
+    let n = samples.len();
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        n,
+        "reference_f64: shape {shape:?} does not hold {n} samples"
+    );
+    let m = samples.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    if !m.is_finite() || samples.iter().any(|x| x.is_nan()) {
+        return vec![Complex::new(f64::NAN, f64::NAN); n];
+    }
+    if m == 0.0 {
+        return vec![Complex::new(0.0, 0.0); n];
+    }
+    // m = f 2^e with f in [1, 2): scale by 2^(SCALE_EXP - e).
+    let e = libm::ilogb(m);
+    let s = SCALE_EXP - e;
+    let mut data: Vec<Cw> = samples
+        .iter()
+        .map(|&x| Cw::real(libm::scalbn(x, s)))
+        .collect();
+    for axis in (0..shape.len()).rev() {
+        let len = shape[axis];
+        if len == 1 {
+            continue;
+        }
+        let (starts, stride) = nd::lines(shape, axis);
+        if stride == 1 {
+            use rayon::prelude::*;
+            data.par_chunks_mut(len).for_each(line_forward);
+            continue;
+        }
+        let mut line = vec![Cw::default(); len];
+        for start in starts {
+            for (i, v) in line.iter_mut().enumerate() {
+                *v = data[start + i * stride];
+            }
+            line_forward(&mut line);
+            for (i, v) in line.iter().enumerate() {
+                data[start + i * stride] = *v;
+            }
+        }
+    }
+    let nf = n as f64;
+    data.iter()
+        .map(|z| {
+            let (re, im) = (z.re / nf, z.im / nf);
+            Complex::new(libm::scalbn(re.hi(), -s), libm::scalbn(im.hi(), -s))
+        })
+        .collect()
+}
+
+/// Normwise relative bound eps of the double-word transform of any grid of `n` points in all:
+/// ||Y^ - Y||_2 <= eps ||Y||_2 for the unnormalised coefficients, before the division by n and
+/// the rounding to f64. Per axis of length s the bound is Higham's for radix 2 (L = log2 s,
+/// eta = tau + gamma_4 (sqrt2 + tau), u = [`DW_UNIT_ROUNDOFF`], tau = [`DW_TWIDDLE_ERROR`]) or
+/// Bluestein's (the form of `fft::bounds`, with kappa = ||B||_inf / sqrt s <= (2s - 1) / sqrt s,
+/// since B sums 2s - 1 unit chirp entries, and B's own error rho = sqrt(m)(tau + eps_m (1 + tau))
+/// relative to ||B||_inf as its twiddle error, B kept in double words). Bluestein's bound grows
+/// with s and exceeds radix 2's at every s, so E(n), the Bluestein bound at n, bounds every axis
+/// of every grid of n points, and a grid has at most log2 n axes longer than 1:
+/// eps = (1 + E(n))^ceil(log2 n) - 1: 2.6e-24 at n = 1024, 1.0e-18 at 2^26.
+pub fn reference_error_bound(n: usize) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let e = bluestein_bound(n);
+    let axes = (n as f64).log2().ceil();
+    // (1 + e)^axes - 1 with e ~ 1e-25, where 1 + e rounds to 1: through log1p and expm1.
+    crate::precision::compound(&[(e, axes)])
+}
+
+fn bluestein_bound(s: usize) -> f64 {
+    use super::bounds::{eta, higham};
+    let (u, tau) = (DW_UNIT_ROUNDOFF, DW_TWIDDLE_ERROR);
+    let m = (2 * s - 1).next_power_of_two();
+    let em = higham(m.trailing_zeros() as f64, eta(u, tau));
+    let rho = (m as f64).sqrt() * (tau + em * (1.0 + tau));
+    let kappa = (2 * s - 1) as f64 / (s as f64).sqrt();
+    let (e, eb) = (eta(u, tau), eta(u, rho));
+    // kappa [(1 + e)^2 (1 + eb) (1 + em)^2 - 1]; every term is far below 2^-53.
+    kappa * crate::precision::compound(&[(e, 2.0), (eb, 1.0), (em, 2.0)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::precision::Format;
+
+    #[test]
+    fn the_double_word_bound_is_positive_and_grows_with_n() {
+        // (1 + e) - 1 with e ~ 1e-26 is 0 in f64: the bound must not vanish that way.
+        let mut last = 0.0;
+        for n in [2usize, 3, 64, 1000, 1024, 1 << 16, 1 << 20, 1 << 26] {
+            let b = reference_error_bound(n);
+            assert!(b > last, "{n}: {b:e} after {last:e}");
+            last = b;
+        }
+        let b = reference_error_bound(1024);
+        assert!(b > 1e-24 && b < 1e-23, "{b:e}");
+        // Still far below the final rounding at 2^26 points.
+        assert!(reference_error_bound(1 << 26) < 1e-17);
+    }
+
+    #[test]
+    fn constants_are_the_stated_powers_of_two() {
+        assert_eq!(DW_UNIT_ROUNDOFF, 2f64.powi(-100));
+        assert_eq!(DW_TWIDDLE_ERROR, 2f64.powi(-98));
+        // 2 t0 (1 + t0) + sqrt2 gamma_2(u_w) (1 + t0)^2 with t0 = 2^-105, rounded up.
+        let (t0, u) = (2f64.powi(-105), DW_UNIT_ROUNDOFF);
+        let g2 = 2.0 * u / (1.0 - 2.0 * u);
+        let bound = 2.0 * t0 * (1.0 + t0) + 2f64.sqrt() * g2 * (1.0 + t0).powi(2);
+        assert!(bound * (1.0 + 1e-15) < DW_TWIDDLE_ERROR, "{bound:e}");
+        assert_eq!(DW_UNDERFLOW_ALLOWANCE, 2f64.powi(-1000));
+    }
+
+    /// The naive DFT in double words (twiddles root(jk mod n, n)), axis by axis: an independent
+    /// oracle whose own error is about n 2^-100, far below the reference's one f64 rounding.
+    fn naive_dw(x: &[f64], shape: &[usize]) -> Vec<Cw> {
+        let mut data: Vec<Cw> = x.iter().map(|&v| Cw::real(v)).collect();
+        nd::for_each_line(&mut data, shape, |line| {
+            let n = line.len() as u64;
+            let w: Vec<Cw> = (0..n).map(|k| root(k, n)).collect();
+            let out: Vec<Cw> = (0..n)
+                .map(|k| {
+                    line.iter().enumerate().fold(Cw::default(), |acc, (j, v)| {
+                        acc.add(v.mul(w[((j as u64 * k) % n) as usize]))
+                    })
+                })
+                .collect();
+            line.copy_from_slice(&out);
+        });
+        data
+    }
+
+    #[test]
+    fn reference_is_one_rounding_from_the_double_word_naive_dft() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        for shape in [
+            vec![1],
+            vec![2],
+            vec![7],
+            vec![64],
+            vec![100],
+            vec![127],
+            vec![12, 10],
+            vec![3, 5, 4],
+        ] {
+            let n: usize = shape.iter().product();
+            for scale in [1.0, 1e-310, 1e300] {
+                let x: Vec<f64> = (0..n)
+                    .map(|_| scale * rng.random_range(-1.0..1.0))
+                    .collect();
+                let m = x.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                let got = reference_f64(&x, &shape);
+                // The oracle in units of 2^-s (exact) so that nothing underflows or overflows.
+                let s = SCALE_EXP - libm::ilogb(m);
+                let scaled: Vec<f64> = x.iter().map(|&v| libm::scalbn(v, s)).collect();
+                let want = naive_dw(&scaled, &shape);
+                for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                    for (gc, wc) in [(g.re, w.re), (g.im, w.im)] {
+                        let wc = wc / n as f64;
+                        let ulp_err = (libm::scalbn(gc, s) - wc).hi().abs();
+                        let allowed = 2f64.powi(-53) * (1.0 + 1e-12) * wc.hi().abs()
+                            + 1e-26 * libm::scalbn(m, s)
+                            + libm::scalbn(Format::Fp64.min_subnormal(), s);
+                        assert!(
+                            ulp_err <= allowed,
+                            "{shape:?} scale {scale:e} coefficient {k}: {ulp_err:e} > {allowed:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn twiddles_are_within_their_bound_of_certified_enclosures() {
+        // The f64 part of each double-word twiddle is cos/sin correctly rounded (hi = RN(v) of
+        // a 110-bit v), so it equals the correctly rounded f64 of the exact value unless v sits
+        // within 2^-110 of a rounding boundary; and |w| = 1 to about 2^-104.
+        for n in [3u64, 5, 6, 7, 12, 100, 1000, 1024] {
+            for k in 0..n {
+                let w = root(k, n);
+                let theta = 2.0 * std::f64::consts::PI * k as f64 / n as f64;
+                assert!((w.re.hi() - theta.cos()).abs() <= 4e-15, "{k}/{n}");
+                assert!((w.im.hi() + theta.sin()).abs() <= 4e-15, "{k}/{n}");
+                let norm = w.re * w.re + w.im * w.im - 1.0;
+                assert!(norm.hi().abs() < 1e-31, "{k}/{n}: |w|^2 - 1 = {norm:?}");
+            }
+            // The table's products: within 2^-98 of the correctly rounded roots, so
+            // ||w|^2 - 1| <= 2 2^-98 + ... and within 2^-98 + 2^-105 of each direct one.
+            let all: Vec<u64> = (0..n).collect();
+            for (k, w) in roots(n, &all).into_iter().enumerate() {
+                let d = root(k as u64, n);
+                let (dr, di) = (w.re - d.re, w.im - d.im);
+                let dist = (dr.hi() * dr.hi() + di.hi() * di.hi()).sqrt();
+                assert!(dist <= DW_TWIDDLE_ERROR, "{k}/{n}: {dist:e}");
+                let norm = w.re * w.re + w.im * w.im - 1.0;
+                assert!(
+                    norm.hi().abs() < 2.1 * DW_TWIDDLE_ERROR,
+                    "{k}/{n}: {norm:?}"
+                );
+            }
+        }
+    }
+}
