@@ -333,8 +333,9 @@ mod tests {
             );
         }
         // Model I runs the f64 reference whatever the algorithm: a naive sweep of it is cheap.
+        // (2^19 log2 2^19 double-word operations at reference_cost: about 0.22 s.)
         let input = transform_work(1 << 19, 1, Algorithm::Naive, Model::Input);
-        assert!(input < 2e8, "{input}");
+        assert!(input < 3e8, "{input}");
     }
 
     #[test]

@@ -212,15 +212,17 @@ pub fn reference_bytes(shape: &[usize], calls: usize) -> f64 {
     let mut seen: Vec<usize> = Vec::new();
     for &s in shape.iter().filter(|&&s| s > 1) {
         let pow2 = s.is_power_of_two();
+        // In f64: callers check sizes before any array exists, and 2s may not fit a usize.
+        let sf = s as f64;
         let m = if pow2 {
-            s
+            sf
         } else {
-            (2 * s - 1).next_power_of_two()
-        } as f64;
-        line = line.max(32.0 * (s as f64 + if pow2 { 0.0 } else { m }));
+            (2.0 * sf - 1.0).log2().ceil().exp2()
+        };
+        line = line.max(32.0 * (sf + if pow2 { 0.0 } else { m }));
         if !seen.contains(&s) {
             seen.push(s);
-            tables += 32.0 * (m / 2.0 + if pow2 { 0.0 } else { s as f64 + m });
+            tables += 32.0 * (m / 2.0 + if pow2 { 0.0 } else { sf + m });
         }
     }
     calls as f64 * 48.0 * n + threads.max(calls as f64) * line + tables
