@@ -201,7 +201,7 @@ impl Fixtures {
         std::fs::write(
             p("experiments_bad/stats_trials.toml"),
             "kind = \"stats\"\ndescription = \"x\"\ninput = \"noise\"\nsizes = \"2^3..2^4\"\n\
-             formats = \"fp16\"\nmodels = \"input\"\ntrials = 100000000\n",
+             formats = \"fp16\"\nmodels = \"input\"\ntrials = 30000000\n",
         )
         .unwrap();
         // A training run whose model (width 1e5: ~2.5 TB) cannot fit, refused at load.
