@@ -1,8 +1,9 @@
 //! The f64 reference: the DFT computed in double-word arithmetic (twofloat, about 106-bit
-//! significands) with correctly rounded twiddles, normalised, then rounded to f64 once. Its error
-//! is proven ([`reference_error_bound`], `bounds::f64_reference_error`): about one f64 rounding
-//! of the coefficient, for every length (rustfft's algorithms for lengths that are not powers of
-//! two, mixed radix, Rader and Bluestein, have no proof here).
+//! significands) with twiddles within 2^-98 (products of correctly rounded roots), normalised,
+//! then rounded to f64 once. Its error is proven ([`reference_error_bound`],
+//! `bounds::f64_reference_error`): about one f64 rounding of the coefficient, for every length
+//! (rustfft's algorithms for lengths that are not powers of two, mixed radix, Rader and
+//! Bluestein, have no proof here).
 //!
 //! Algorithms: radix-2 Cooley-Tukey (decimation in time, Higham's form) for powers of two,
 //! Bluestein's chirp-z through radix-2 transforms of length m = 2^ceil(log2(2n - 1)) otherwise;
