@@ -338,6 +338,15 @@ pub fn crossover(l: f64, m: f64, w: &[i64], precision_bound: f64) -> f64 {
 mod tests {
     use super::*;
 
+    /// The largest distance between a transform's coefficients and the reference's.
+    fn worst_error(coeffs: &[fft::Complex<f64>], reference: &[fft::Complex<f64>]) -> f64 {
+        coeffs
+            .iter()
+            .zip(reference)
+            .map(|(a, b)| (a - b).norm())
+            .fold(0.0, f64::max)
+    }
+
     #[test]
     fn fp64_rows_count_the_compared_algorithms_own_f64_arithmetic() {
         // The naive DFT in f64 sums n terms (error ~ n u): fp64 rows of --algorithm naive used
@@ -352,12 +361,7 @@ mod tests {
             let reference = fft::reference_f64(&v, &[n]);
             for model in [Model::Arithmetic, Model::Storage, Model::ArithmeticScaled] {
                 let out = fft::transform_under_model(&v, &[n], Format::Fp64, model, alg).unwrap();
-                let worst = out
-                    .coeffs
-                    .iter()
-                    .zip(&reference)
-                    .map(|(a, b)| (a - b).norm())
-                    .fold(0.0, f64::max);
+                let worst = worst_error(&out.coeffs, &reference);
                 let b = precision(&[n], alg, Format::Fp64, model, 1.99, 1.99).bound;
                 assert!(worst <= b, "{n} {alg:?} {model:?}: {worst:e} > {b:e}");
             }
@@ -453,12 +457,7 @@ mod tests {
                     assert!(b.bound >= 10.0 * sigma, "{model}: {b:?}");
                     let out =
                         fft::transform_under_model(&v, &[n], Format::Fp64, model, alg).unwrap();
-                    let worst = out
-                        .coeffs
-                        .iter()
-                        .zip(&reference)
-                        .map(|(a, b)| (a - b).norm())
-                        .fold(0.0, f64::max);
+                    let worst = worst_error(&out.coeffs, &reference);
                     assert!(worst <= b.bound, "{n} {alg:?} {model}: {worst:e} > {b:?}");
                 }
             }
