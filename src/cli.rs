@@ -346,11 +346,15 @@ pub fn check_sizes(
         // The samples (8 bytes a point) and the f64 reference's output (16) for the whole
         // sweep; then `threads` transforms at once, each its data, scratch and output (3 x 16),
         // or, under model I, the reference transform of the rounded samples
-        // (fft::reference_bytes: double words, Bluestein's padded lines and tables).
+        // (fft::reference_bytes: double words, Bluestein's padded lines and tables); and the
+        // plans of each compared transform (fft::plan_bytes: twiddles, chirps, root tables) and
+        // the shared root cache.
         let pts = (s as f64).powi(dim as i32);
         let shape = vec![s; dim];
         let need = pts * 24.0
-            + (pts * (3 * 16 * threads) as f64).max(crate::fft::reference_bytes(&shape, threads));
+            + (pts * (3 * 16 * threads) as f64).max(crate::fft::reference_bytes(&shape, threads))
+            + threads as f64 * crate::fft::plan_bytes(&shape, alg)
+            + crate::fft::ROOT_CACHE_BYTES;
         check_memory_with(
             "--sizes",
             need,
@@ -422,5 +426,12 @@ mod tests {
         );
         assert!(check_sizes(&[1 << 10], 1, Algorithm::Auto, 2, Some(1 << 34)).is_ok());
         assert!(check_sizes(&[12], 1, Algorithm::Radix2, 2, None).is_err());
+        // A 1-D Bluestein length: arrays and reference about 26 GB; the compared transforms'
+        // plans (chirp, spectrum, two radix-4 plans of m = 2^27, their root tables: 17 GB each,
+        // two at once) 34 GB more.
+        let s = 3 * (1 << 24) + 1;
+        let e = check_sizes(&[s], 1, Algorithm::Auto, 2, Some(32 << 30)).unwrap_err();
+        assert_eq!(e.field, "--sizes");
+        assert!(check_sizes(&[s], 1, Algorithm::Auto, 2, Some(64 << 30)).is_ok());
     }
 }

@@ -6,10 +6,10 @@
 
 use mpno::backend::cpu::Cpu;
 use mpno::backend::{Backend, Modes, SpectralForward, SpectralInverse, SpectralTransform};
+use mpno::fft::f64_roots;
 use mpno::precision::{Format, round};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::f64::consts::PI;
 
 /// fp32 down to E4M3 (`Format::ALL` without fp64 and the saturating E4M3).
 const FORMATS: &[Format] = Format::ALL.split_at(7).0.split_at(1).1;
@@ -18,12 +18,13 @@ fn r32(x: f32, f: Format) -> f32 {
     round(x as f64, f) as f32
 }
 
-/// Table entry w exp(sign 2 pi i (a b mod n) / n), both parts rounded to `f`.
+/// Table entry w exp(sign 2 pi i (a b mod n) / n), both parts of mpno's f64 root (within 2^-53
+/// of the exact one, `fft::f64_roots`) rounded to `f`.
 fn tab(a: i64, b: i64, n: usize, sign: f64, w: f64, f: Format) -> (f32, f32) {
-    let t = 2.0 * PI * (a * b).rem_euclid(n as i64) as f64 / n as f64;
+    let root = f64_roots(n)[(a * b).rem_euclid(n as i64) as usize];
     (
-        round(w * t.cos(), f) as f32,
-        round(w * sign * t.sin(), f) as f32,
+        round(w * root.re, f) as f32,
+        round(w * -sign * root.im, f) as f32,
     )
 }
 

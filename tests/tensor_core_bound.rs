@@ -131,11 +131,12 @@ fn gemm_transform_on_an_emulated_tensor_core_lies_under_its_bound() {
                 let b = gemm_precision_on(&[s], fmt, Accumulation::TensorCore, mean, m);
                 assert!(b.bound.is_finite(), "{b:?}");
                 let inv_n = (1.0 / s as f64) as f32 as f64;
+                // mpno's f64 table (within 2^-53 of the exact roots), rounded to the format.
+                let roots = mpno::fft::f64_roots(s);
                 for k in 0..s.min(12) {
-                    let angle =
-                        |j: usize| 2.0 * std::f64::consts::PI * ((j * k) % s) as f64 / s as f64;
-                    let re: Vec<f64> = (0..s).map(|j| a[j] * round(angle(j).cos(), fmt)).collect();
-                    let im: Vec<f64> = (0..s).map(|j| a[j] * round(-angle(j).sin(), fmt)).collect();
+                    let root = |j: usize| roots[(j * k) % s];
+                    let re: Vec<f64> = (0..s).map(|j| a[j] * round(root(j).re, fmt)).collect();
+                    let im: Vec<f64> = (0..s).map(|j| a[j] * round(root(j).im, fmt)).collect();
                     let (wr, wi) = (
                         exact_dft(&v, k, s, f64::cos),
                         exact_dft(&v, k, s, |t| -t.sin()),

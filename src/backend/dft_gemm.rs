@@ -28,16 +28,17 @@ use crate::fft::{self, Complex, Direction};
 use crate::fno::Scalar;
 use crate::precision::Format;
 
-/// exp(sign 2 pi i (j k mod n) / n) in f64, the angle reduced exactly first: the table of model
-/// G (`fft::gemm`), so the error model and the backend round the same values.
-pub(crate) fn root(j: i64, k: i64, n: usize, sign: f64) -> (f64, f64) {
-    let r = (j * k).rem_euclid(n as i64) as u64;
+/// exp(sign 2 pi i (j k mod n) / n) in f64 from `roots = fft::f64_roots(n)` (within 2^-53 of the
+/// exact root): the table of model G (`fft::gemm`), so the error model and the backend round
+/// the same values.
+pub(crate) fn root(roots: &[Complex<f64>], j: i64, k: i64, sign: f64) -> (f64, f64) {
+    let r = (j * k).rem_euclid(roots.len() as i64) as u64;
     let dir = if sign < 0.0 {
         Direction::Forward
     } else {
         Direction::Inverse
     };
-    let w = fft::root(r, n as u64, dir);
+    let w = fft::f64_root(roots, r, dir);
     (w.re, w.im)
 }
 
@@ -63,10 +64,11 @@ impl<A: Scalar> Table<A> {
             Vec::with_capacity(rows * cols),
             Vec::with_capacity(rows * cols),
         );
+        let roots = fft::f64_roots(n);
         for r in 0..rows {
             for c in 0..cols {
                 let (j, k, w) = at(r, c);
-                let (cr, ci) = root(j, k, n, sign);
+                let (cr, ci) = root(&roots, j, k, sign);
                 re.push(A::from_f64(w * cr));
                 im.push(A::from_f64(w * ci));
             }

@@ -266,7 +266,8 @@ pub fn default_sizes(kind: &BasisKind) -> &'static str {
 ///
 /// - Chebyshev: its transforms run on the even extension, 2s points: the samples and reference
 ///   (8 + 16 bytes per point) and per job the larger of an emulated transform's arrays (3 x 16)
-///   and the f64 reference's (`fft::reference_bytes`).
+///   and the f64 reference's (`fft::reference_bytes`), plus each job's FFT plans
+///   (`fft::plan_bytes`) and the shared root cache (64 MiB).
 ///
 /// Other bases: 0 (their arrays are a few vectors of s points, within `check_sizes`' limits).
 pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) -> f64 {
@@ -290,8 +291,11 @@ pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) 
         }
         BasisKind::Chebyshev => {
             let pts = 2.0 * sf;
+            let plans = jobs * crate::fft::plan_bytes(&[2 * s], crate::fft::Algorithm::Auto)
+                + crate::fft::ROOT_CACHE_BYTES;
             24.0 * pts
                 + (jobs * 48.0 * pts).max(crate::fft::reference_bytes(&[2 * s], jobs as usize))
+                + plans
         }
         _ => 0.0,
     }

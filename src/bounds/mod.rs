@@ -125,7 +125,7 @@ pub fn max_and_norm(samples: &[f64]) -> (f64, f64) {
 /// Higham's bound for radix-2 Cooley-Tukey in floating point (Accuracy and Stability of Numerical
 /// Algorithms, 2nd ed., Thm 24.2): ||y^ - y||_2 / ||y||_2 <= L eta / (1 - L eta), L = log2 n,
 /// eta = mu + gamma_4 (sqrt 2 + mu), gamma_k = k u / (1 - k u), mu = the twiddles' error
-/// (`fft::twiddle_error`: u + (1 + u) 2^-48 for f64 twiddles rounded to the format).
+/// (`fft::twiddle_error`: u + (1 + u) 2^-53 for f64 twiddles rounded to the format).
 /// Infinite when L eta >= 1.
 pub fn higham_fft(u: f64, mu: f64, n: usize) -> f64 {
     let l = (n as f64).log2();

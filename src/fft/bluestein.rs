@@ -19,8 +19,9 @@ pub(crate) struct Bluestein<T: Real> {
 
 /// The chirp exp(-+ i pi k^2 / n) in f64, with k^2 reduced mod 2n for an accurate angle.
 pub(crate) fn chirp_f64(n: usize, dir: Direction) -> Vec<Complex<f64>> {
+    let roots = super::f64_roots(2 * n);
     (0..n as u64)
-        .map(|k| super::naive::root((k * k) % (2 * n as u64), 2 * n as u64, dir))
+        .map(|k| super::f64_root(&roots, (k * k) % (2 * n as u64), dir))
         .collect()
 }
 

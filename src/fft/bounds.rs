@@ -5,24 +5,12 @@
 //! product of per-axis transforms, each sqrt(s_a) times a unitary map, so relative errors compose:
 //! 1 + eps = prod_a (1 + eps_a).
 
+use super::roots::TWIDDLE_F64_ERROR;
 use super::{Algorithm, Direction};
 use crate::precision::{Format, Model};
 
-/// Bound on the error of a twiddle computed in f64, |w^ - w| <= 2^-48 ~ 3.6e-15 in modulus (so in
-/// each component), for `naive::root(k, n)` with k < n, the form every twiddle, chirp and table of
-/// ours has, and for rustfft's `compute_twiddle` (angle ((-2 pi)_64 / n) k, k < n, the same
-/// three roundings): the computed angle is within gamma_3(2^-53) 2 pi < 2.1e-15 of 2 pi k / n
-/// (fl(pi) within 2^-53 pi, then a product and a quotient), exp(i theta) is 1-Lipschitz in
-/// theta, and sin and cos are each within 1 ulp (<= 2^-52 on [-1, 1], so sqrt 2 2^-52 < 3.2e-16
-/// in modulus): 2.5e-15 in all, rounded up to 2^-48. The last step is the libm's documented
-/// accuracy (glibc and musl: sin and cos within 1 ulp), not proven here; a unit test
-/// (`fft::naive`) checks every twiddle of ours and of rustfft's form for the lengths up to 64,
-/// the powers of two up to 2^12 and four chirp lengths against certified enclosures (worst
-/// 13.6 x 2^-53 = 1.5e-15 on this machine's glibc).
-pub const TWIDDLE_F64_ERROR: f64 = 3.552713678800501e-15;
-
 /// The twiddle error mu of a transform whose twiddles are the f64 ones rounded to a format with
-/// unit roundoff `u`: |fl(w^) - w| <= u |w^| + |w^ - w| <= u + (1 + u) 2^-48
+/// unit roundoff `u`: |fl(w^) - w| <= u |w^| + |w^ - w| <= u + (1 + u) 2^-53
 /// ([`TWIDDLE_F64_ERROR`]). For f64 (no second rounding) u + ... is an over-estimate by u.
 pub fn twiddle_error(u: f64) -> f64 {
     u + (1.0 + u) * TWIDDLE_F64_ERROR
@@ -49,7 +37,7 @@ pub(super) fn higham(levels: f64, eta: f64) -> f64 {
 
 /// Bluestein's spectrum B = FFT_m(b) as computed in f64 (`bluestein::spectrum_f64`, our radix 4)
 /// differs from the exact one in any entry by at most delta = rho sqrt(2n - 1), where
-/// rho = sqrt(m) (tau + eps_m (1 + tau)), tau = 2^-48 the chirp's error ([`TWIDDLE_F64_ERROR`]),
+/// rho = sqrt(m) (tau + eps_m (1 + tau)), tau = 2^-53 the chirp's error ([`TWIDDLE_F64_ERROR`]),
 /// eps_m the radix-4 bound of length m in f64: ||b^ - b||_2 <= tau sqrt(2n - 1) (2n - 1 entries of
 /// modulus 1), the transform multiplies 2-norms by sqrt(m), and its own error is within
 /// eps_m sqrt(m) ||b^||_2; an entry is at most the 2-norm. Since ||B||_2^2 = m (2n - 1),
@@ -58,8 +46,22 @@ pub(super) fn higham(levels: f64, eta: f64) -> f64 {
 fn bluestein_spectrum_error(m: usize) -> f64 {
     let u64 = 2f64.powi(-53);
     let eps_m = axis_bound(m, Algorithm::Radix4, u64, Model::Arithmetic);
-    // (1 + 1e-15) covers the rounding of this f64 expression.
-    (m as f64).sqrt() * (TWIDDLE_F64_ERROR + eps_m * (1.0 + TWIDDLE_F64_ERROR)) * (1.0 + 1e-15)
+    spectrum_error(m, TWIDDLE_F64_ERROR, eps_m)
+}
+
+/// rho = sqrt(m) (tau + eps_m (1 + tau)): the error of Bluestein's spectrum B = FFT_m(b)
+/// relative to ||B||_inf, for chirp entries within tau and a transform of length m within eps_m
+/// ([`bluestein_spectrum_error`]; the f64 reference uses it in double words). The factor
+/// (1 + 1e-15) covers the rounding of this f64 expression.
+pub(super) fn spectrum_error(m: usize, tau: f64, eps_m: f64) -> f64 {
+    (m as f64).sqrt() * (tau + eps_m * (1.0 + tau)) * (1.0 + 1e-15)
+}
+
+/// Bluestein's bound from its parts, eps = kappa [(1 + eta)^2 (1 + eta_B) (1 + eps_m)^2 - 1]
+/// (the derivation is at [`axis_bound`]): kappa = ||B||_inf / sqrt(n), eta the chirp products'
+/// per-product error, eta_B the product with B's, eps_m the length-m transforms'.
+pub(super) fn bluestein(kappa: f64, eta: f64, eta_b: f64, eps_m: f64) -> f64 {
+    kappa * crate::precision::compound(&[(eta, 2.0), (eta_b, 1.0), (eps_m, 2.0)])
 }
 
 /// (m, kappa) with kappa = ||B||_inf / sqrt(n), the gain of Bluestein's pointwise product
@@ -128,7 +130,7 @@ fn axis_bound(n: usize, alg: Algorithm, u: f64, model: Model) -> f64 {
             } else {
                 (u, u)
             };
-            kappa * crate::precision::compound(&[(e, 2.0), (eb, 1.0), (em, 2.0)])
+            bluestein(kappa, e, eb, em)
         }
         // Naive: each X_k is a recursive sum of n products with rounded twiddles (error mu):
         // a product errs by at most p = mu + sqrt2 gamma_2 (1 + mu) times |x_j|, so

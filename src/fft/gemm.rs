@@ -46,9 +46,10 @@ struct Table<A> {
 
 impl<A: Real> Table<A> {
     fn new(s: usize, fmt: Format) -> Self {
+        let roots = super::f64_roots(s);
         let (cos, msin) = (0..s as u64)
             .map(|r| {
-                let w = super::naive::root(r, s as u64, Direction::Forward);
+                let w = super::f64_root(&roots, r, Direction::Forward);
                 (A::from_f64(round(w.re, fmt)), A::from_f64(round(w.im, fmt)))
             })
             .unzip();
@@ -262,9 +263,7 @@ pub(crate) fn transform_scaled(samples: &[f64], shape: &[usize], sf: &ScaledForm
                 encode(&kvec, block, fixed, sf, &mut saturated)
             })
             .collect();
-        let roots: Vec<Complex<f64>> = (0..s as u64)
-            .map(|r| super::naive::root(r, s as u64, Direction::Forward))
-            .collect();
+        let roots = super::f64_roots(s);
         // Per-tensor table scale: from the table's amax (cos 0 = 1).
         let table_fixed = fixed.map(|_| {
             let amax = roots

@@ -1,7 +1,8 @@
 //! FFT generic over the emulated scalar: any length, 1-D to 3-D, real and complex, under the three
 //! precision models of docs/bounds.md; an O(n^2) f64 DFT as the oracle; the f64 reference
 //! (`reference.rs`: the DFT in double words, rounded to f64 once, with a proven error) that every
-//! measured error is a distance to, and that model I transforms with.
+//! measured error is a distance to, and that model I transforms with; roots of unity with proven
+//! errors (`roots.rs`: no libm sin or cos) for every twiddle, chirp and table.
 //!
 //! Convention: X_k = sum_j x_j exp(-2 pi i j k / n) (forward), exp(+...) (inverse), both
 //! unnormalised. Algorithms: radix-2 and radix-4 Cooley-Tukey for powers of two, Bluestein's
@@ -18,23 +19,25 @@ mod nd;
 mod pow2;
 mod real;
 mod reference;
+mod roots;
 
 pub use bounds::{
-    TWIDDLE_F64_ERROR, growth, relative_error_bound, relative_error_bound_u, storage_passes,
+    growth, relative_error_bound, relative_error_bound_u, storage_passes,
     storage_relative_error_bound, twiddle_error, underflow_error,
 };
 pub use model::{
     ModelOutput, SCALED_MODELS, takes_scaled, transform_scaled, transform_scaled_input,
     transform_under_model,
 };
-pub(crate) use naive::root;
 pub use naive::{naive_dft, naive_dft_nd};
 pub use nd::FftNd;
 pub use num_complex::Complex;
 pub use real::RealFft;
 pub use reference::{
-    DW_TWIDDLE_ERROR, DW_UNDERFLOW_ALLOWANCE, DW_UNIT_ROUNDOFF, reference_bytes,
-    reference_error_bound, reference_f64,
+    DW_UNDERFLOW_ALLOWANCE, reference_bytes, reference_error_bound, reference_f64,
+};
+pub use roots::{
+    DW_TWIDDLE_ERROR, DW_UNIT_ROUNDOFF, ROOT_CACHE_BYTES, TWIDDLE_F64_ERROR, f64_root, f64_roots,
 };
 
 use crate::precision::{Format, LANES, Lanes, Real, ScaledFormat};
@@ -174,14 +177,15 @@ impl<T: Real> Fft<T> {
             Algorithm::Radix2 => Kind::Pow2(pow2::Pow2::new(n, dir, false)),
             Algorithm::Radix4 => Kind::Pow2(pow2::Pow2::new(n, dir, true)),
             Algorithm::Bluestein => Kind::Bluestein(Box::new(bluestein::Bluestein::new(n, dir))),
-            Algorithm::Naive => Kind::Naive(
+            Algorithm::Naive => Kind::Naive({
+                let roots = f64_roots(n);
                 (0..n as u64)
                     .map(|k| {
-                        let w = naive::root(k, n as u64, dir);
+                        let w = f64_root(&roots, k, dir);
                         Complex::new(T::from_f64(w.re), T::from_f64(w.im))
                     })
-                    .collect(),
-            ),
+                    .collect()
+            }),
             Algorithm::Auto => unreachable!("resolved above"),
         };
         Ok(Fft { n, alg, kind })
@@ -342,6 +346,37 @@ impl<T: Real> Fft<T> {
             }
         }
     }
+}
+
+/// Peak bytes of the plans of one transform of `shape` in f64 (the widest scalar), while they are
+/// built: per distinct axis length s > 1, radix 2/4 keep their twiddle levels (s entries of 16
+/// bytes) and bit reversal (4 s), and read the f64 roots of s (16 s) while planning; Bluestein
+/// keeps its chirp (s) and spectrum (m = 2^ceil(log2(2s - 1))) and two radix-4 plans of m
+/// (2 x 20 m), and reads the roots of 2s and m, the f64 chirp and spectrum while planning
+/// (32 s + 48 m); the naive DFT keeps s entries and reads s roots. A caller budgets this per
+/// transform running at once beside its arrays, and the shared root cache
+/// ([`ROOT_CACHE_BYTES`]) once.
+pub fn plan_bytes(shape: &[usize], alg: Algorithm) -> f64 {
+    let mut seen: Vec<usize> = Vec::new();
+    let mut bytes = 0.0;
+    for &s in shape.iter().filter(|&&s| s > 1) {
+        if seen.contains(&s) {
+            continue;
+        }
+        seen.push(s);
+        // In f64: callers check sizes before any array exists, and 2s may not fit a usize.
+        let sf = s as f64;
+        bytes += match alg.resolve(s) {
+            Algorithm::Radix2 | Algorithm::Radix4 => 36.0 * sf,
+            Algorithm::Bluestein => {
+                let m = (2.0 * sf - 1.0).log2().ceil().exp2();
+                16.0 * sf + 16.0 * m + 40.0 * m + 32.0 * sf + 48.0 * m
+            }
+            Algorithm::Naive => 32.0 * sf,
+            Algorithm::Auto => unreachable!("resolved"),
+        };
+    }
+    bytes
 }
 
 /// View 2n complex scratch values as two real arrays of length n each.

@@ -36,12 +36,14 @@ impl<T: Real> Pow2<T> {
                 }
             })
             .collect();
+        // Level h takes exp(-+2 pi i j / 2h) = root j n / 2h of the table of n.
+        let roots = super::f64_roots(n);
         let mut levels = Vec::new();
         let mut h = 1;
         while h < n {
             let (re, im) = (0..h)
                 .map(|j| {
-                    let w = super::naive::root(j as u64, 2 * h as u64, dir);
+                    let w = super::f64_root(&roots, (j * (n / (2 * h))) as u64, dir);
                     (T::from_f64(w.re), T::from_f64(w.im))
                 })
                 .unzip();

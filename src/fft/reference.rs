@@ -11,34 +11,10 @@
 //! max|x| lies in [2^500, 2^501): nothing overflows (sums stay below 4 n 2^501) and no value that
 //! matters comes near f64's subnormals.
 
+use super::roots::{Cw, DW_TWIDDLE_ERROR, DW_UNIT_ROUNDOFF, roots};
 use super::{Complex, nd};
-use dashu_float::round::mode::HalfEven;
-use dashu_float::{ConstCache, Context, FBig};
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use twofloat::TwoFloat;
-
-/// Standard-model unit roundoff of twofloat's operations: fl(a op b) = (a op b)(1 + d) with
-/// |d| <= 2^-100 for the two operations the transform uses, on double words with u = 2^-53
-/// (Joldes, Muller, Popescu, ACM TOMS 44(2), 2017): the sum of two double words (their
-/// Algorithm 6) within 3u^2 / (1 - 4u), the product (Algorithm 12) within 5u^2 (proofs of the
-/// products corrected and formally checked by Muller and Rideau, ACM TOMS 48(1), 2022), and the
-/// division by an f64 (Algorithm 15) within 3u^2; 2^-100 = 64 u^2 covers them all.
-pub const DW_UNIT_ROUNDOFF: f64 = 7.888609052210118e-31;
-
-/// Bound on the error of a double-word twiddle, |w^ - w| <= 2^-98 in modulus. A table of N roots
-/// of unity takes O(sqrt N) correctly rounded ones (dashu) and forms the rest as products
-/// w_(aB + b) = W_a w_b: each factor's components are cos or sin correctly rounded to 110 bits
-/// (within 2^-110 relative), then split into hi = RN_53(v) and lo = RN_53(v - hi) (v - hi is
-/// exact and |v - hi| <= 2^-53 |v|, so lo errs by at most 2^-106 |v|): within
-/// t0 = 2^-105 in modulus. The double-word complex product adds at most
-/// sqrt2 gamma_2(u_w) (1 + t0)^2 (Higham's Lemma 3.5 with u = [`DW_UNIT_ROUNDOFF`]), so
-/// |w^ - w| <= 2 t0 (1 + t0) + sqrt2 gamma_2(2^-100) (1 + t0)^2 < 2^-104 + 2^-98.4 < 2^-98.
-pub const DW_TWIDDLE_ERROR: f64 = 3.1554436208840472e-30;
-
-/// Bits of the correctly rounded cos and sin behind a double-word twiddle.
-const TWIDDLE_BITS: usize = 110;
 
 /// The exponent the largest sample is scaled to: max|x| 2^s in [2^SCALE_EXP, 2^(SCALE_EXP+1)).
 const SCALE_EXP: i32 = 500;
@@ -51,94 +27,6 @@ const SCALE_EXP: i32 = 500;
 /// errors, propagated with the transform's gain, can reach for any n up to 2^64. An allowance,
 /// not a theorem.
 pub const DW_UNDERFLOW_ALLOWANCE: f64 = 9.332636185032189e-302;
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Cw {
-    re: TwoFloat,
-    im: TwoFloat,
-}
-
-impl Cw {
-    fn real(x: f64) -> Self {
-        Cw {
-            re: TwoFloat::from_f64(x),
-            im: TwoFloat::from_f64(0.0),
-        }
-    }
-    fn add(self, o: Cw) -> Cw {
-        Cw {
-            re: self.re + o.re,
-            im: self.im + o.im,
-        }
-    }
-    fn sub(self, o: Cw) -> Cw {
-        Cw {
-            re: self.re - o.re,
-            im: self.im - o.im,
-        }
-    }
-    /// (ac - bd) + i(ad + bc): four products and two sums, each within DW_UNIT_ROUNDOFF.
-    fn mul(self, o: Cw) -> Cw {
-        Cw {
-            re: self.re * o.re - self.im * o.im,
-            im: self.re * o.im + self.im * o.re,
-        }
-    }
-    fn conj(self) -> Cw {
-        Cw {
-            re: self.re,
-            im: -self.im,
-        }
-    }
-}
-
-thread_local! {
-    /// dashu's cache of pi: without it every twiddle recomputes it.
-    static CONSTS: RefCell<ConstCache> = const { RefCell::new(ConstCache::new()) };
-}
-
-/// A double word within 2^-105 |v| of the 110-bit value v (see [`DW_TWIDDLE_ERROR`]).
-fn split(v: &FBig<HalfEven>) -> TwoFloat {
-    let hi = v.to_f64().value();
-    let rest = v - FBig::<HalfEven>::try_from(hi).expect("finite f64 converts exactly");
-    let lo = rest.to_f64().value();
-    TwoFloat::try_from((hi, lo)).expect("hi = RN(v), lo = RN(v - hi) do not overlap")
-}
-
-/// exp(-2 pi i k / n) in double words, k < n.
-fn root(k: u64, n: u64) -> Cw {
-    let ctx = Context::<HalfEven>::new(TWIDDLE_BITS);
-    let x = FBig::<HalfEven>::from(k);
-    CONSTS.with(|c| {
-        let mut cache = c.borrow_mut();
-        let (s, c) = ctx.sin_cos_unit(x.repr(), n as usize, Some(&mut *cache));
-        let (s, c) = (
-            s.expect("sin of a finite angle").value(),
-            c.expect("cos of a finite angle").value(),
-        );
-        Cw {
-            re: split(&c),
-            im: -split(&s),
-        }
-    })
-}
-
-/// exp(-2 pi i r / n) for every r of `indices` (each < n), in double words within
-/// [`DW_TWIDDLE_ERROR`]: r = a B + b with B = ceil(sqrt n), the product of the correctly rounded
-/// roots W_a = root(a B, n) and w_b = root(b, n), 2 sqrt(n) calls to dashu in all.
-fn roots(n: u64, indices: &[u64]) -> Vec<Cw> {
-    use rayon::prelude::*;
-    let b = (n as f64).sqrt().ceil() as u64;
-    let small: Vec<Cw> = (0..b).into_par_iter().map(|r| root(r, n)).collect();
-    let big: Vec<Cw> = (0..n.div_ceil(b))
-        .into_par_iter()
-        .map(|a| root(a * b, n))
-        .collect();
-    indices
-        .iter()
-        .map(|&r| big[(r / b) as usize].mul(small[(r % b) as usize]))
-        .collect()
-}
 
 /// What a cached table holds.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -376,22 +264,27 @@ pub fn reference_error_bound(n: usize) -> f64 {
     crate::precision::compound(&[(e, axes)])
 }
 
+/// Bluestein's bound of `fft::bounds` in double words: u_w, tau_w, B kept in double words.
 fn bluestein_bound(s: usize) -> f64 {
-    use super::bounds::{eta, higham};
+    use super::bounds::{bluestein, eta, higham, spectrum_error};
     let (u, tau) = (DW_UNIT_ROUNDOFF, DW_TWIDDLE_ERROR);
     let m = (2 * s - 1).next_power_of_two();
     let em = higham(m.trailing_zeros() as f64, eta(u, tau));
-    let rho = (m as f64).sqrt() * (tau + em * (1.0 + tau));
+    let rho = spectrum_error(m, tau, em);
     let kappa = (2 * s - 1) as f64 / (s as f64).sqrt();
-    let (e, eb) = (eta(u, tau), eta(u, rho));
-    // kappa [(1 + e)^2 (1 + eb) (1 + em)^2 - 1]; every term is far below 2^-53.
-    kappa * crate::precision::compound(&[(e, 2.0), (eb, 1.0), (em, 2.0)])
+    bluestein(kappa, eta(u, tau), eta(u, rho), em)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::roots::root;
     use super::*;
     use crate::precision::Format;
+
+    #[test]
+    fn the_underflow_allowance_is_two_to_the_minus_1000() {
+        assert_eq!(DW_UNDERFLOW_ALLOWANCE, 2f64.powi(-1000));
+    }
 
     #[test]
     fn the_double_word_bound_is_positive_and_grows_with_n() {
@@ -406,18 +299,6 @@ mod tests {
         assert!(b > 1e-24 && b < 1e-23, "{b:e}");
         // Still far below the final rounding at 2^26 points.
         assert!(reference_error_bound(1 << 26) < 1e-17);
-    }
-
-    #[test]
-    fn constants_are_the_stated_powers_of_two() {
-        assert_eq!(DW_UNIT_ROUNDOFF, 2f64.powi(-100));
-        assert_eq!(DW_TWIDDLE_ERROR, 2f64.powi(-98));
-        // 2 t0 (1 + t0) + sqrt2 gamma_2(u_w) (1 + t0)^2 with t0 = 2^-105, rounded up.
-        let (t0, u) = (2f64.powi(-105), DW_UNIT_ROUNDOFF);
-        let g2 = 2.0 * u / (1.0 - 2.0 * u);
-        let bound = 2.0 * t0 * (1.0 + t0) + 2f64.sqrt() * g2 * (1.0 + t0).powi(2);
-        assert!(bound * (1.0 + 1e-15) < DW_TWIDDLE_ERROR, "{bound:e}");
-        assert_eq!(DW_UNDERFLOW_ALLOWANCE, 2f64.powi(-1000));
     }
 
     /// The naive DFT in double words (twiddles root(jk mod n, n)), axis by axis: an independent
@@ -477,37 +358,6 @@ mod tests {
                         );
                     }
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn twiddles_are_within_their_bound_of_certified_enclosures() {
-        // The f64 part of each double-word twiddle is cos/sin correctly rounded (hi = RN(v) of
-        // a 110-bit v), so it equals the correctly rounded f64 of the exact value unless v sits
-        // within 2^-110 of a rounding boundary; and |w| = 1 to about 2^-104.
-        for n in [3u64, 5, 6, 7, 12, 100, 1000, 1024] {
-            for k in 0..n {
-                let w = root(k, n);
-                let theta = 2.0 * std::f64::consts::PI * k as f64 / n as f64;
-                assert!((w.re.hi() - theta.cos()).abs() <= 4e-15, "{k}/{n}");
-                assert!((w.im.hi() + theta.sin()).abs() <= 4e-15, "{k}/{n}");
-                let norm = w.re * w.re + w.im * w.im - 1.0;
-                assert!(norm.hi().abs() < 1e-31, "{k}/{n}: |w|^2 - 1 = {norm:?}");
-            }
-            // The table's products: within 2^-98 of the correctly rounded roots, so
-            // ||w|^2 - 1| <= 2 2^-98 + ... and within 2^-98 + 2^-105 of each direct one.
-            let all: Vec<u64> = (0..n).collect();
-            for (k, w) in roots(n, &all).into_iter().enumerate() {
-                let d = root(k as u64, n);
-                let (dr, di) = (w.re - d.re, w.im - d.im);
-                let dist = (dr.hi() * dr.hi() + di.hi() * di.hi()).sqrt();
-                assert!(dist <= DW_TWIDDLE_ERROR, "{k}/{n}: {dist:e}");
-                let norm = w.re * w.re + w.im * w.im - 1.0;
-                assert!(
-                    norm.hi().abs() < 2.1 * DW_TWIDDLE_ERROR,
-                    "{k}/{n}: {norm:?}"
-                );
             }
         }
     }

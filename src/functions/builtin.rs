@@ -96,7 +96,7 @@ impl Function for Poly {
 /// derivative's 2 pi w adds three roundings), which bounds the effect on any value; the
 /// transform errs in any one value by at most its normwise error eps sqrt(N) ||X||_2 (Higham's
 /// radix-2 bound, which holds for radix 4, with u = 2^-53 and the f64 twiddles' error
-/// u + (1 + u) 2^-48, `fft::twiddle_error`). Both are doubled for the error of the computed
+/// u + (1 + u) 2^-53, `fft::twiddle_error`). Both are doubled for the error of the computed
 /// norms and sums.
 #[derive(Clone, Debug)]
 pub struct TrigPoly {

@@ -85,10 +85,11 @@ pub fn forward_steps(
     let planes = if d == 1 { 1 } else { 2 };
     let width = planes * 2 * ml;
     let mut table = vec![0.0f32; nl * width];
+    let roots = crate::fft::f64_roots(nl);
     for j in 0..nl {
         for k in 0..ml {
             let w = if hermitian { herm_weight(k, nl) } else { 1.0 };
-            let (re, im) = root(j as i64, k as i64, nl, -1.0);
+            let (re, im) = root(&roots, j as i64, k as i64, -1.0);
             let (re, im) = (r(w * re, fmt), r(w * im, fmt));
             table[j * width + 2 * k] = re;
             table[j * width + 2 * k + 1] = im;
@@ -126,9 +127,10 @@ pub fn forward_steps(
         let q_rows = if a == 0 { 1 } else { 2 };
         let cols = 2 * n;
         let mut table = vec![0.0f32; q_rows * k * cols];
+        let roots = crate::fft::f64_roots(n);
         for j in 0..k {
             for g in 0..n {
-                let (re, im) = root(g as i64, modes.frequency(a, j), n, -1.0);
+                let (re, im) = root(&roots, g as i64, modes.frequency(a, j), -1.0);
                 let (re, im) = (r(re, fmt), r(im, fmt));
                 // q = 0: Y_j = sum_g Re t X_g + Im t (i X_g).
                 table[j * cols + 2 * g] = re;
@@ -189,9 +191,10 @@ pub fn inverse_steps(
         let inner = 2 * kept[a + 1..].iter().product::<usize>();
         let cols = 2 * k;
         let mut table = vec![0.0f32; n * cols];
+        let roots = crate::fft::f64_roots(n);
         for g in 0..n {
             for j in 0..k {
-                let (re, im) = root(modes.frequency(a, j), g as i64, n, 1.0);
+                let (re, im) = root(&roots, modes.frequency(a, j), g as i64, 1.0);
                 table[g * cols + 2 * j] = r(re, fmt);
                 table[g * cols + 2 * j + 1] = r(im, fmt);
             }
@@ -219,10 +222,11 @@ pub fn inverse_steps(
     }
     let rows = lines * grid[..d - 1].iter().product::<usize>();
     let mut table = vec![0.0f32; 2 * ml * nl];
+    let roots = crate::fft::f64_roots(nl);
     for k in 0..ml {
         let c = if hermitian { herm_weight(k, nl) } else { 1.0 };
         for g in 0..nl {
-            let (re, im) = root(k as i64, g as i64, nl, 1.0);
+            let (re, im) = root(&roots, k as i64, g as i64, 1.0);
             table[2 * k * nl + g] = r(c * re, fmt);
             table[(2 * k + 1) * nl + g] = r(-c * im, fmt);
         }

@@ -1,0 +1,347 @@
+//! Roots of unity exp(-2 pi i k / n) with proven errors: in double words (cos and sin correctly
+//! rounded to 110 bits by dashu-float for O(sqrt n) of them, the rest as double-word products,
+//! within 2^-98: the f64 reference's twiddles) and in f64 (those double words rounded once,
+//! within 2^-53: every twiddle, chirp and table of the compared transforms and of the backend's
+//! DFT tables). No libm sin or cos is involved, so no bound rests on a platform's accuracy claim.
+
+use super::{Complex, Direction};
+use dashu_float::round::mode::HalfEven;
+use dashu_float::{ConstCache, Context, FBig};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use twofloat::TwoFloat;
+
+/// Standard-model unit roundoff of twofloat's operations: fl(a op b) = (a op b)(1 + d) with
+/// |d| <= 2^-100 for the two operations the transform uses, on double words with u = 2^-53
+/// (Joldes, Muller, Popescu, ACM TOMS 44(2), 2017): the sum of two double words (their
+/// Algorithm 6) within 3u^2 / (1 - 4u), the product (Algorithm 12) within 5u^2 (proofs of the
+/// products corrected and formally checked by Muller and Rideau, ACM TOMS 48(1), 2022), and the
+/// division by an f64 (Algorithm 15) within 3u^2; 2^-100 = 64 u^2 covers them all.
+pub const DW_UNIT_ROUNDOFF: f64 = 7.888609052210118e-31;
+
+/// Bound on the error of a double-word twiddle, |w^ - w| <= 2^-98 in modulus. A table of N roots
+/// of unity takes O(sqrt N) correctly rounded ones (dashu) and forms the rest as products
+/// w_(aB + b) = W_a w_b: each factor's components are cos or sin correctly rounded to 110 bits
+/// (within 2^-110 relative), then split into hi = RN_53(v) and lo = RN_53(v - hi) (v - hi is
+/// exact and |v - hi| <= 2^-53 |v|, so lo errs by at most 2^-106 |v|): within
+/// t0 = 2^-105 in modulus. The double-word complex product adds at most
+/// sqrt2 gamma_2(u_w) (1 + t0)^2 (Higham's Lemma 3.5 with u = [`DW_UNIT_ROUNDOFF`]), so
+/// |w^ - w| <= 2 t0 (1 + t0) + sqrt2 gamma_2(2^-100) (1 + t0)^2 < 2^-104 + 2^-98.4 < 2^-98.
+pub const DW_TWIDDLE_ERROR: f64 = 3.1554436208840472e-30;
+
+/// Bits of the correctly rounded cos and sin behind a double-word twiddle.
+const TWIDDLE_BITS: usize = 110;
+
+/// A complex number in double words.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Cw {
+    pub(super) re: TwoFloat,
+    pub(super) im: TwoFloat,
+}
+
+impl Cw {
+    pub(super) fn real(x: f64) -> Self {
+        Cw {
+            re: TwoFloat::from_f64(x),
+            im: TwoFloat::from_f64(0.0),
+        }
+    }
+    pub(super) fn add(self, o: Cw) -> Cw {
+        Cw {
+            re: self.re + o.re,
+            im: self.im + o.im,
+        }
+    }
+    pub(super) fn sub(self, o: Cw) -> Cw {
+        Cw {
+            re: self.re - o.re,
+            im: self.im - o.im,
+        }
+    }
+    /// (ac - bd) + i(ad + bc): four products and two sums, each within DW_UNIT_ROUNDOFF.
+    pub(super) fn mul(self, o: Cw) -> Cw {
+        Cw {
+            re: self.re * o.re - self.im * o.im,
+            im: self.re * o.im + self.im * o.re,
+        }
+    }
+    pub(super) fn conj(self) -> Cw {
+        Cw {
+            re: self.re,
+            im: -self.im,
+        }
+    }
+}
+
+thread_local! {
+    /// dashu's cache of pi: without it every twiddle recomputes it.
+    static CONSTS: RefCell<ConstCache> = const { RefCell::new(ConstCache::new()) };
+}
+
+/// A double word within 2^-105 |v| of the 110-bit value v (see [`DW_TWIDDLE_ERROR`]).
+fn split(v: &FBig<HalfEven>) -> TwoFloat {
+    let hi = v.to_f64().value();
+    let rest = v - FBig::<HalfEven>::try_from(hi).expect("finite f64 converts exactly");
+    let lo = rest.to_f64().value();
+    TwoFloat::try_from((hi, lo)).expect("hi = RN(v), lo = RN(v - hi) do not overlap")
+}
+
+/// exp(-2 pi i k / n) in double words, k < n.
+pub(super) fn root(k: u64, n: u64) -> Cw {
+    let ctx = Context::<HalfEven>::new(TWIDDLE_BITS);
+    let x = FBig::<HalfEven>::from(k);
+    CONSTS.with(|c| {
+        let mut cache = c.borrow_mut();
+        let (s, c) = ctx.sin_cos_unit(x.repr(), n as usize, Some(&mut *cache));
+        let (s, c) = (
+            s.expect("sin of a finite angle").value(),
+            c.expect("cos of a finite angle").value(),
+        );
+        Cw {
+            re: split(&c),
+            im: -split(&s),
+        }
+    })
+}
+
+/// exp(-2 pi i r / n) for every r of `indices` (each < n), in double words within
+/// [`DW_TWIDDLE_ERROR`]: r = a B + b with B = ceil(sqrt n), the product of the correctly rounded
+/// roots W_a = root(a B, n) and w_b = root(b, n), 2 sqrt(n) calls to dashu in all.
+pub(super) fn roots(n: u64, indices: &[u64]) -> Vec<Cw> {
+    use rayon::prelude::*;
+    let b = (n as f64).sqrt().ceil() as u64;
+    let small: Vec<Cw> = (0..b).into_par_iter().map(|r| root(r, n)).collect();
+    let big: Vec<Cw> = (0..n.div_ceil(b))
+        .into_par_iter()
+        .map(|a| root(a * b, n))
+        .collect();
+    indices
+        .iter()
+        .map(|&r| big[(r / b) as usize].mul(small[(r % b) as usize]))
+        .collect()
+}
+
+/// Bound on the error of an f64 root of unity from [`f64_roots`], |w^ - w| <= 2^-53 in modulus.
+/// Each component is RN(v), v = hi + lo the double word of [`roots`], within e_c of the exact
+/// component c (|c| <= 1, sqrt(e_re^2 + e_im^2) <= [`DW_TWIDDLE_ERROR`] = 2^-98). For |v| < 1,
+/// |RN(v) - v| <= 2^-54 (half an ulp below 1); for 1 <= |v| <= 1 + 2^-98, RN(v) = +-1 and
+/// |RN(v) - v| <= 2^-98. So each component errs by at most 2^-54 + e_c and the modulus by at most
+/// sqrt2 2^-54 + 2^-98 < 2^-53 (Minkowski). The same bound holds for the inverse direction (the
+/// conjugate, exact).
+pub const TWIDDLE_F64_ERROR: f64 = 1.1102230246251565e-16;
+
+/// Largest table kept in the f64 cache, and the entries kept in all (16 bytes each: 64 MiB at
+/// most); a larger table is computed for each caller, and past the total the cache is emptied
+/// before the next table goes in.
+const F64_CACHED_LEN: usize = 1 << 20;
+const F64_CACHE_ENTRIES: usize = 1 << 22;
+
+/// The f64 root cache's largest size in bytes (shared by every plan), for memory budgets.
+pub const ROOT_CACHE_BYTES: f64 = (F64_CACHE_ENTRIES * 16) as f64;
+
+/// The f64 roots exp(-2 pi i k / n), k < n, each component the double word of [`roots`] rounded
+/// once to f64: within [`TWIDDLE_F64_ERROR`] = 2^-53 of the exact root. For the inverse
+/// direction take the conjugate ([`f64_root`]). Computed once per n while the cache has room
+/// (2 sqrt(n) dashu evaluations and n double-word products; the values do not depend on what
+/// was cached).
+pub fn f64_roots(n: usize) -> Arc<Vec<Complex<f64>>> {
+    type Cache = Mutex<(HashMap<usize, Arc<Vec<Complex<f64>>>>, usize)>;
+    static TABLES: OnceLock<Cache> = OnceLock::new();
+    let tables = TABLES.get_or_init(Default::default);
+    if let Some(t) = tables.lock().expect("root table lock").0.get(&n) {
+        return t.clone();
+    }
+    let k: Vec<u64> = (0..n as u64).collect();
+    let round = |v: TwoFloat| v.hi() + v.lo();
+    let t = Arc::new(
+        roots(n.max(1) as u64, &k)
+            .into_iter()
+            .map(|w| Complex::new(round(w.re), round(w.im)))
+            .collect::<Vec<_>>(),
+    );
+    if n <= F64_CACHED_LEN {
+        let mut guard = tables.lock().expect("root table lock");
+        let (map, entries) = &mut *guard;
+        if *entries + n > F64_CACHE_ENTRIES {
+            map.clear();
+            *entries = 0;
+        }
+        if map.insert(n, t.clone()).is_none() {
+            *entries += n;
+        }
+    }
+    t
+}
+
+/// Entry k mod n of a table of [`f64_roots`] of length n: exp(-+2 pi i k / n) for `dir`.
+pub fn f64_root(table: &[Complex<f64>], k: u64, dir: Direction) -> Complex<f64> {
+    let w = table[(k % table.len() as u64) as usize];
+    match dir {
+        Direction::Forward => w,
+        Direction::Inverse => w.conj(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interval::{Certified, Interval, elementary, point};
+
+    #[test]
+    fn constants_are_the_stated_powers_of_two() {
+        assert_eq!(DW_UNIT_ROUNDOFF, 2f64.powi(-100));
+        assert_eq!(DW_TWIDDLE_ERROR, 2f64.powi(-98));
+        // 2 t0 (1 + t0) + sqrt2 gamma_2(u_w) (1 + t0)^2 with t0 = 2^-105, rounded up.
+        let (t0, u) = (2f64.powi(-105), DW_UNIT_ROUNDOFF);
+        let g2 = 2.0 * u / (1.0 - 2.0 * u);
+        let bound = 2.0 * t0 * (1.0 + t0) + 2f64.sqrt() * g2 * (1.0 + t0).powi(2);
+        assert!(bound * (1.0 + 1e-15) < DW_TWIDDLE_ERROR, "{bound:e}");
+        assert_eq!(TWIDDLE_F64_ERROR, 2f64.powi(-53));
+        assert!(2f64.sqrt() * 2f64.powi(-54) + DW_TWIDDLE_ERROR < TWIDDLE_F64_ERROR);
+    }
+
+    /// |w - exp(-2 pi i k / n)| of a double-word root against the 300-bit oracle (the
+    /// differences exact in FBig, then rounded to f64).
+    fn dw_error(w: Cw, k: u64, n: u64) -> f64 {
+        let (c, s) = oracle(k, n);
+        // hi + lo at 300 bits: a sum of two 53-bit FBigs would round to 53 bits.
+        let f = |x: TwoFloat| {
+            FBig::<HalfEven>::try_from(x.hi())
+                .unwrap()
+                .with_precision(300)
+                .value()
+                + FBig::<HalfEven>::try_from(x.lo()).unwrap()
+        };
+        let dr = (f(w.re) - c).to_f64().value();
+        let di = (f(w.im) + s).to_f64().value();
+        dr.hypot(di)
+    }
+
+    /// The double-word roots: the directly computed ones within t0 = 2^-105 of the exact
+    /// value, the table's products within [`DW_TWIDDLE_ERROR`] = 2^-98 (the bound the f64
+    /// reference's proof takes), against the 300-bit oracle.
+    #[test]
+    fn double_word_roots_within_their_proven_error() {
+        let mut worst = (0.0f64, 0.0f64);
+        for n in [3u64, 5, 6, 7, 12, 100, 1000, 1024] {
+            let all: Vec<u64> = (0..n).collect();
+            for (k, w) in roots(n, &all).into_iter().enumerate() {
+                let k = k as u64;
+                let direct = dw_error(root(k, n), k, n);
+                assert!(direct <= 2f64.powi(-105), "{k}/{n}: {direct:e}");
+                let product = dw_error(w, k, n);
+                assert!(product <= DW_TWIDDLE_ERROR, "{k}/{n}: {product:e}");
+                worst = (worst.0.max(direct), worst.1.max(product));
+            }
+        }
+        // The check can fail: a root whose low word is dropped is caught.
+        let w = root(3, 40);
+        let cut = Cw {
+            re: TwoFloat::from_f64(w.re.hi()),
+            im: w.im,
+        };
+        assert!(dw_error(cut, 3, 40) > DW_TWIDDLE_ERROR);
+        eprintln!(
+            "double-word roots: worst direct {:.3e} (2^{:.1}), product {:.3e} (2^{:.1})",
+            worst.0,
+            worst.0.log2(),
+            worst.1,
+            worst.1.log2()
+        );
+    }
+
+    /// Certified enclosures of (cos, sin) of 2 pi p / q, the angle first reduced exactly to
+    /// [0, pi/4] by the symmetries of the circle (rational arithmetic on p / q), so the
+    /// enclosures are a few ulps wide: inari's pi, then cos and sin with correctly rounded
+    /// endpoints.
+    fn exact_root(mut p: u128, mut q: u128) -> (Interval, Interval) {
+        let (mut cs, mut ss, mut swap) = (1.0, 1.0, false);
+        if 2 * p > q {
+            // 2 pi - x: cos x, -sin x
+            p = q - p;
+            ss = -ss;
+        }
+        if 4 * p > q {
+            // pi - x: -cos x, sin x
+            (p, q) = (q - 2 * p, 2 * q);
+            cs = -cs;
+        }
+        if 8 * p > q {
+            // pi/2 - x: (sin x, cos x)
+            (p, q) = (q - 4 * p, 4 * q);
+            swap = true;
+        }
+        let theta = Interval::PI * point(2.0) * point(p as f64) / point(q as f64);
+        let (c, s) = (
+            elementary::cos::<Certified>(theta),
+            elementary::sin::<Certified>(theta),
+        );
+        let (c, s) = if swap { (s, c) } else { (c, s) };
+        (c * point(cs), s * point(ss))
+    }
+
+    /// (cos, sin) of 2 pi k / n to 300 bits (dashu), checked to lie in the certified
+    /// enclosures of [`exact_root`] (inari, independent of dashu): an oracle within 2^-299 of
+    /// the exact values, tight enough to measure errors of 2^-53 that the enclosures (a few
+    /// ulps wide) cannot resolve.
+    fn oracle(k: u64, n: u64) -> (FBig<HalfEven>, FBig<HalfEven>) {
+        let ctx = Context::<HalfEven>::new(300);
+        let (s, c) = ctx.sin_cos_unit(FBig::<HalfEven>::from(k).repr(), n as usize, None);
+        let (s, c) = (s.unwrap().value(), c.unwrap().value());
+        let (ci, si) = exact_root(k as u128, n as u128);
+        let f = |x: f64| FBig::<HalfEven>::try_from(x).unwrap();
+        for (v, e) in [(&c, ci), (&s, si)] {
+            assert!(
+                *v >= f(e.inf()) && *v <= f(e.sup()),
+                "{k}/{n}: dashu outside the enclosure"
+            );
+        }
+        (c, s)
+    }
+
+    /// |w - exp(-2 pi i k / n)| against the 300-bit oracle: the differences are exact in
+    /// FBig, then rounded to f64 (relative error 2^-53 in the error itself, far inside the
+    /// margin of the bound checked).
+    fn root_error(w: Complex<f64>, k: u64, n: u64) -> f64 {
+        let (c, s) = oracle(k, n);
+        let f = |x: f64| FBig::<HalfEven>::try_from(x).unwrap();
+        let dr = (f(w.re) - c).to_f64().value();
+        let di = (f(w.im) + s).to_f64().value();
+        dr.hypot(di)
+    }
+
+    /// Every f64 root of ours (the power-of-two levels, the naive and GEMM tables, Bluestein's
+    /// chirps at 2n), for all n up to 64, the powers of two up to 2^12 and a few chirp lengths,
+    /// is within TWIDDLE_F64_ERROR = 2^-53 of the exact value; the inverse direction is the
+    /// conjugate.
+    #[test]
+    fn f64_roots_within_their_proven_error() {
+        let mut sizes: Vec<usize> = (1..=64).collect();
+        sizes.extend((7..=12).map(|b| 1usize << b));
+        // Bluestein's chirp angles pi k^2 / n = 2 pi (k^2 mod 2n) / 2n.
+        sizes.extend([2 * 100, 2 * 127, 2 * 1000, 2 * 1023]);
+        let (mut worst, mut count) = (0.0f64, 0usize);
+        for &n in &sizes {
+            let table = f64_roots(n);
+            assert_eq!(table.len(), n);
+            for k in 0..n as u64 {
+                let w = f64_root(&table, k, Direction::Forward);
+                let e = root_error(w, k, n as u64);
+                assert!(e <= TWIDDLE_F64_ERROR, "n = {n}, k = {k}: {e:e}");
+                let v = f64_root(&table, k + n as u64, Direction::Inverse);
+                assert_eq!((v.re, v.im), (w.re, -w.im));
+                worst = worst.max(e);
+                count += 1;
+            }
+        }
+        // The check can fail: a root off by one ulp in one component is caught.
+        let w = f64_roots(40)[3];
+        let off = Complex::new(w.re + 2f64.powi(-53), w.im);
+        assert!(root_error(off, 3, 40) > TWIDDLE_F64_ERROR);
+        eprintln!(
+            "{count} roots: worst error {worst:.3e} = {:.3} x 2^-53 (bound 2^-53)",
+            worst / 2f64.powi(-53)
+        );
+    }
+}
