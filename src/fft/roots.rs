@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use twofloat::TwoFloat;
 
 /// Standard-model unit roundoff of twofloat's operations: fl(a op b) = (a op b)(1 + d) with
-/// |d| <= 2^-100 for the two operations the transform uses, on double words with u = 2^-53
+/// |d| <= 2^-100 for each operation the transform uses, on double words with u = 2^-53
 /// (Joldes, Muller, Popescu, ACM TOMS 44(2), 2017): the sum of two double words (their
 /// Algorithm 6) within 3u^2 / (1 - 4u), the product (Algorithm 12) within 5u^2 (proofs of the
 /// products corrected and formally checked by Muller and Rideau, ACM TOMS 48(1), 2022), and the
