@@ -311,18 +311,11 @@ mod tests {
         dr.hypot(di)
     }
 
-    /// Every f64 root of ours (the power-of-two levels, the naive and GEMM tables, Bluestein's
-    /// chirps at 2n), for all n up to 64, the powers of two up to 2^12 and a few chirp lengths,
-    /// is within TWIDDLE_F64_ERROR = 2^-53 of the exact value; the inverse direction is the
-    /// conjugate.
-    #[test]
-    fn f64_roots_within_their_proven_error() {
-        let mut sizes: Vec<usize> = (1..=64).collect();
-        sizes.extend((7..=12).map(|b| 1usize << b));
-        // Bluestein's chirp angles pi k^2 / n = 2 pi (k^2 mod 2n) / 2n.
-        sizes.extend([2 * 100, 2 * 127, 2 * 1000, 2 * 1023]);
+    /// Every root of the f64 tables of `sizes` within TWIDDLE_F64_ERROR = 2^-53 of the exact
+    /// value, the inverse direction the conjugate; returns (roots checked, worst error).
+    fn check_f64_roots(sizes: &[usize]) -> (usize, f64) {
         let (mut worst, mut count) = (0.0f64, 0usize);
-        for &n in &sizes {
+        for &n in sizes {
             let table = f64_roots(n);
             assert_eq!(table.len(), n);
             for k in 0..n as u64 {
@@ -335,10 +328,34 @@ mod tests {
                 count += 1;
             }
         }
+        (count, worst)
+    }
+
+    /// Every f64 root of ours (the power-of-two levels, the naive and GEMM tables, Bluestein's
+    /// chirps at 2n), for all n up to 64, the powers of two up to 2^12 and a few chirp lengths.
+    #[test]
+    fn f64_roots_within_their_proven_error() {
+        let mut sizes: Vec<usize> = (1..=64).collect();
+        sizes.extend((7..=12).map(|b| 1usize << b));
+        // Bluestein's chirp angles pi k^2 / n = 2 pi (k^2 mod 2n) / 2n.
+        sizes.extend([2 * 100, 2 * 127, 2 * 1000, 2 * 1023]);
+        let (count, worst) = check_f64_roots(&sizes);
         // The check can fail: a root off by one ulp in one component is caught.
         let w = f64_roots(40)[3];
         let off = Complex::new(w.re + 2f64.powi(-53), w.im);
         assert!(root_error(off, 3, 40) > TWIDDLE_F64_ERROR);
+        eprintln!(
+            "{count} roots: worst error {worst:.3e} = {:.3} x 2^-53 (bound 2^-53)",
+            worst / 2f64.powi(-53)
+        );
+    }
+
+    /// The same for every length up to 1024 (524800 roots; heavy: run with --ignored).
+    #[test]
+    #[ignore]
+    fn f64_roots_within_their_proven_error_every_length_to_1024() {
+        let sizes: Vec<usize> = (1..=1024).collect();
+        let (count, worst) = check_f64_roots(&sizes);
         eprintln!(
             "{count} roots: worst error {worst:.3e} = {:.3} x 2^-53 (bound 2^-53)",
             worst / 2f64.powi(-53)
