@@ -1312,7 +1312,7 @@ fn run_bounds(a: BoundsArgs) -> Result<(), Failure> {
     if algorithm.resolve(s) == Algorithm::Bluestein {
         // Bluestein's bound needs the chirp's spectrum: a transform of m >= 2s - 1 points,
         // computed for each format and model.
-        let m = (2.0 * s as f64 - 1.0).log2().ceil().exp2();
+        let m = mpno::fft::bluestein_len(s as f64);
         cli::check_memory(
             "--s",
             48.0 * m,

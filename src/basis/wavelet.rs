@@ -614,10 +614,7 @@ impl WaveletBasis {
     }
     /// f64 rounding error of one unnormalised DWT per normalised coefficient, relative to rms(v).
     fn f64_rel(&self) -> f64 {
-        let u = Format::Fp64.unit_roundoff();
-        let eta = (u + gamma(2.0 * self.wavelet.lowpass().len() as f64, u) * (1.0 + u))
-            * self.wavelet.h1();
-        crate::precision::compound(&[(eta, self.plan.levels as f64)])
+        f64_levels_error(self.wavelet, self.plan.levels as f64)
     }
     /// How large the f64 filter sums of samples bounded by `max_abs` may grow: each level's
     /// reach at most sum |h_k| = h1 times the previous level's largest value, over
@@ -951,10 +948,15 @@ fn fine_projection(w: Wavelet, f: &dyn DomainFunction, r: u32) -> Vec<f64> {
 fn projection_error(w: Wavelet, f: &dyn DomainFunction, r: u32, idx: usize, centred: bool) -> f64 {
     let plan = Dwt::<f64>::new(w, 1usize << r).expect("power of two");
     let g = unit_inverse(&plan, idx);
+    projection_bound(w, f, r, &g, centred) + f64_levels_error(w, r as f64) * f.sup() * 1.01
+}
+
+/// Relative f64 rounding error of `levels` DWT levels of `w`: (1 + eta)^levels - 1 with
+/// eta = (u + gamma_{2L}(u)(1 + u)) h1 per level (L filter taps, u = 2^-53).
+fn f64_levels_error(w: Wavelet, levels: f64) -> f64 {
     let u = Format::Fp64.unit_roundoff();
     let eta = (u + gamma(2.0 * w.lowpass().len() as f64, u) * (1.0 + u)) * w.h1();
-    projection_bound(w, f, r, &g, centred)
-        + crate::precision::compound(&[(eta, r as f64)]) * f.sup() * 1.01
+    crate::precision::compound(&[(eta, levels)])
 }
 
 /// sum_i |gamma_i| |e_i| with |e_i| <= 2^{-J/2} (L C / n + wrap_i J_v A) (module docs).

@@ -188,6 +188,13 @@ pub fn reference_cost(s: f64) -> f64 {
     13.0 * 1.2f64.powf((s.log2() - 16.0).max(0.0))
 }
 
+/// Bluestein's operations on a line of `s` points: two transforms of m = 2^ceil(log2(2s - 1))
+/// points and 3 m products.
+fn bluestein_ops(s: f64) -> f64 {
+    let m = crate::fft::bluestein_len(s);
+    2.0 * m * m.log2() + 3.0 * m
+}
+
 /// Work of one transform of `[s; dim]` under `model` with `alg`: complex multiply-adds per axis
 /// (naive s^2, radix-2/4 s log2 s, Bluestein 2 m log2 m + 3 m with m the padded power of two),
 /// times [`EMULATED`] for models III and [`naive_f64_cost`] for the naive DFT in f64. Model I
@@ -201,17 +208,11 @@ pub fn transform_work(s: usize, dim: usize, alg: Algorithm, model: Model) -> f64
         // Model G is a dense product whatever the algorithm: s^2 per line, native f32.
         _ if model == Model::Gemm => sf * sf,
         _ if model == Model::Input && s.is_power_of_two() => sf * sf.log2() * reference_cost(sf),
-        _ if model == Model::Input => {
-            let m = (2.0 * sf - 1.0).log2().ceil().exp2();
-            (2.0 * m * m.log2() + 3.0 * m) * reference_cost(sf)
-        }
+        _ if model == Model::Input => bluestein_ops(sf) * reference_cost(sf),
         Algorithm::Naive if model == Model::Storage => sf * sf * naive_f64_cost(sf),
         Algorithm::Naive => sf * sf,
         Algorithm::Radix2 | Algorithm::Radix4 => sf * sf.log2(),
-        _ => {
-            let m = (2.0 * sf - 1.0).log2().ceil().exp2();
-            2.0 * m * m.log2() + 3.0 * m
-        }
+        _ => bluestein_ops(sf),
     };
     let factor = match model {
         Model::Arithmetic | Model::ArithmeticScaled => EMULATED,

@@ -348,6 +348,12 @@ impl<T: Real> Fft<T> {
     }
 }
 
+/// Bluestein's padded length m = 2^ceil(log2(2s - 1)) for lines of `s` points, in f64: budgets
+/// check sizes before any array exists, and 2s may not fit a usize.
+pub fn bluestein_len(s: f64) -> f64 {
+    (2.0 * s - 1.0).log2().ceil().exp2()
+}
+
 /// Peak bytes of the plans of one transform of `shape` in f64 (the widest scalar), while they are
 /// built: per distinct axis length s > 1, radix 2/4 keep their twiddle levels (s entries of 16
 /// bytes) and bit reversal (4 s), and read the f64 roots of s (16 s) while planning; Bluestein
@@ -364,12 +370,11 @@ pub fn plan_bytes(shape: &[usize], alg: Algorithm) -> f64 {
             continue;
         }
         seen.push(s);
-        // In f64: callers check sizes before any array exists, and 2s may not fit a usize.
         let sf = s as f64;
         bytes += match alg.resolve(s) {
             Algorithm::Radix2 | Algorithm::Radix4 => 36.0 * sf,
             Algorithm::Bluestein => {
-                let m = (2.0 * sf - 1.0).log2().ceil().exp2();
+                let m = bluestein_len(sf);
                 16.0 * sf + 16.0 * m + 40.0 * m + 32.0 * sf + 48.0 * m
             }
             Algorithm::Naive => 32.0 * sf,

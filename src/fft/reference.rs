@@ -11,10 +11,9 @@
 //! max|x| lies in [2^500, 2^501): nothing overflows (sums stay below 4 n 2^501) and no value that
 //! matters comes near f64's subnormals.
 
-use super::roots::{Cw, DW_TWIDDLE_ERROR, DW_UNIT_ROUNDOFF, roots};
+use super::roots::{Cw, DW_TWIDDLE_ERROR, DW_UNIT_ROUNDOFF, TableCache, roots};
 use super::{Complex, nd};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 /// The exponent the largest sample is scaled to: max|x| 2^s in [2^SCALE_EXP, 2^(SCALE_EXP+1)).
 const SCALE_EXP: i32 = 500;
@@ -47,13 +46,8 @@ const CACHE_ENTRIES: usize = 1 << 25;
 /// The table, computed once and kept while the cache has room (the same values for every
 /// caller and thread, so results do not depend on what was cached).
 fn table(which: Table) -> Arc<Vec<Cw>> {
-    type Cache = Mutex<(HashMap<Table, Arc<Vec<Cw>>>, usize)>;
-    static TABLES: OnceLock<Cache> = OnceLock::new();
-    let tables = TABLES.get_or_init(Default::default);
-    if let Some(t) = tables.lock().expect("table lock").0.get(&which) {
-        return t.clone();
-    }
-    let values: Vec<Cw> = match which {
+    static TABLES: TableCache<Table, Cw> = TableCache::new(CACHE_ENTRIES, CACHE_ENTRIES);
+    TABLES.get(which, || match which {
         Table::Twiddles(m) => {
             let k: Vec<u64> = (0..m as u64 / 2).collect();
             roots(m as u64, &k)
@@ -75,18 +69,7 @@ fn table(which: Table) -> Arc<Vec<Cw>> {
             radix2(&mut b, false);
             b
         }
-    };
-    let t = Arc::new(values);
-    let mut guard = tables.lock().expect("table lock");
-    let (map, entries) = &mut *guard;
-    if *entries + t.len() > CACHE_ENTRIES {
-        map.clear();
-        *entries = 0;
-    }
-    if t.len() <= CACHE_ENTRIES && map.insert(which, t.clone()).is_none() {
-        *entries += t.len();
-    }
-    t
+    })
 }
 
 /// Peak bytes of `calls` reference transforms of `shape` running at once: per call the
@@ -101,13 +84,8 @@ pub fn reference_bytes(shape: &[usize], calls: usize) -> f64 {
     let mut seen: Vec<usize> = Vec::new();
     for &s in shape.iter().filter(|&&s| s > 1) {
         let pow2 = s.is_power_of_two();
-        // In f64: callers check sizes before any array exists, and 2s may not fit a usize.
         let sf = s as f64;
-        let m = if pow2 {
-            sf
-        } else {
-            (2.0 * sf - 1.0).log2().ceil().exp2()
-        };
+        let m = if pow2 { sf } else { super::bluestein_len(sf) };
         line = line.max(32.0 * (sf + if pow2 { 0.0 } else { m }));
         if !seen.contains(&s) {
             seen.push(s);

@@ -131,10 +131,52 @@ pub(super) fn roots(n: u64, indices: &[u64]) -> Vec<Cw> {
 /// conjugate, exact).
 pub const TWIDDLE_F64_ERROR: f64 = 1.1102230246251565e-16;
 
-/// Largest table kept in the f64 cache, and the entries kept in all (16 bytes each: 64 MiB at
-/// most); a larger table is computed for each caller, and past the total the cache is emptied
-/// before the next table goes in.
-const F64_CACHED_LEN: usize = 1 << 20;
+type Tables<K, T> = (HashMap<K, Arc<Vec<T>>>, usize);
+
+/// Tables computed once and kept while a budget of entries lasts: past it the cache is emptied
+/// before the next table goes in, and a table longer than `max_len` is computed for each caller.
+/// A table's values do not depend on whether it was cached, so neither do results.
+pub(super) struct TableCache<K, T> {
+    /// The tables and their entries in all.
+    tables: OnceLock<Mutex<Tables<K, T>>>,
+    entries: usize,
+    max_len: usize,
+}
+
+impl<K: Copy + Eq + std::hash::Hash, T> TableCache<K, T> {
+    pub(super) const fn new(entries: usize, max_len: usize) -> Self {
+        TableCache {
+            tables: OnceLock::new(),
+            entries,
+            max_len,
+        }
+    }
+
+    /// The table of `key`, from the cache or from `compute` (run without the lock held, so it
+    /// may use the cache itself).
+    pub(super) fn get(&self, key: K, compute: impl FnOnce() -> Vec<T>) -> Arc<Vec<T>> {
+        let tables = self.tables.get_or_init(Default::default);
+        if let Some(t) = tables.lock().expect("table cache lock").0.get(&key) {
+            return t.clone();
+        }
+        let t = Arc::new(compute());
+        if t.len() <= self.max_len {
+            let mut guard = tables.lock().expect("table cache lock");
+            let (map, entries) = &mut *guard;
+            if *entries + t.len() > self.entries {
+                map.clear();
+                *entries = 0;
+            }
+            if map.insert(key, t.clone()).is_none() {
+                *entries += t.len();
+            }
+        }
+        t
+    }
+}
+
+/// The entries kept in the f64 root cache in all (16 bytes each: 64 MiB at most); tables
+/// longer than 2^20 are not kept.
 const F64_CACHE_ENTRIES: usize = 1 << 22;
 
 /// The f64 root cache's largest size in bytes (shared by every plan), for memory budgets.
@@ -146,32 +188,15 @@ pub const ROOT_CACHE_BYTES: f64 = (F64_CACHE_ENTRIES * 16) as f64;
 /// (2 sqrt(n) dashu evaluations and n double-word products; the values do not depend on what
 /// was cached).
 pub fn f64_roots(n: usize) -> Arc<Vec<Complex<f64>>> {
-    type Cache = Mutex<(HashMap<usize, Arc<Vec<Complex<f64>>>>, usize)>;
-    static TABLES: OnceLock<Cache> = OnceLock::new();
-    let tables = TABLES.get_or_init(Default::default);
-    if let Some(t) = tables.lock().expect("root table lock").0.get(&n) {
-        return t.clone();
-    }
-    let k: Vec<u64> = (0..n as u64).collect();
-    let round = |v: TwoFloat| v.hi() + v.lo();
-    let t = Arc::new(
+    static TABLES: TableCache<usize, Complex<f64>> = TableCache::new(F64_CACHE_ENTRIES, 1 << 20);
+    TABLES.get(n, || {
+        let k: Vec<u64> = (0..n as u64).collect();
+        let round = |v: TwoFloat| v.hi() + v.lo();
         roots(n.max(1) as u64, &k)
             .into_iter()
             .map(|w| Complex::new(round(w.re), round(w.im)))
-            .collect::<Vec<_>>(),
-    );
-    if n <= F64_CACHED_LEN {
-        let mut guard = tables.lock().expect("root table lock");
-        let (map, entries) = &mut *guard;
-        if *entries + n > F64_CACHE_ENTRIES {
-            map.clear();
-            *entries = 0;
-        }
-        if map.insert(n, t.clone()).is_none() {
-            *entries += n;
-        }
-    }
-    t
+            .collect()
+    })
 }
 
 /// Entry k mod n of a table of [`f64_roots`] of length n: exp(-+2 pi i k / n) for `dir`.
