@@ -144,8 +144,9 @@ pub fn higham_fft(u: f64, mu: f64, n: usize) -> f64 {
 /// sqrt2 2^-1075, with eps = `fft::reference_error_bound(n)` the double-word transform's
 /// normwise bound (|dY_k| <= ||dY||_2 <= eps ||Y||_2 <= eps n M, divided by n), u_w =
 /// `fft::DW_UNIT_ROUNDOFF` the division by n, u = 2^-53 the rounding of each component to f64
-/// (|lo| <= u |hi| <= u (1 + 2u) |hi + lo|), 2^-1000 M the allowance for underflow inside the
-/// double words and for the scaling of samples below 2^-1022 2^s (`fft::DW_UNDERFLOW_ALLOWANCE`),
+/// (|lo| <= u |hi| <= u (1 + 2u) |hi + lo|), 2^-1000 M the proven bound on what underflow adds
+/// (the flushes that keep every double-word operation clear of it, and the scaling of samples
+/// below 2^-1022 2^s: `fft::DW_UNDERFLOW_BOUND`),
 /// and 2^-1075 per component where the result, scaled back, is subnormal. Counted twice: model I
 /// compares the reference of the rounded samples with the reference. Zero samples (m = 0)
 /// transform exactly: 0.
@@ -158,7 +159,7 @@ pub fn f64_reference_error(m: f64, n: usize) -> f64 {
     let relative = eps
         + uw * (1.0 + eps)
         + u * (1.0 + 2.0 * u) * (1.0 + eps) * (1.0 + uw)
-        + fft::DW_UNDERFLOW_ALLOWANCE;
+        + fft::DW_UNDERFLOW_BOUND;
     // sqrt2 2^-1075 < 2^-1074, which (unlike the product) is representable.
     let subnormal = Format::Fp64.min_subnormal();
     // (1 + 1e-15) covers this expression's own f64 rounding.

@@ -33,9 +33,7 @@ pub use naive::{naive_dft, naive_dft_nd};
 pub use nd::FftNd;
 pub use num_complex::Complex;
 pub use real::RealFft;
-pub use reference::{
-    DW_UNDERFLOW_ALLOWANCE, reference_bytes, reference_error_bound, reference_f64,
-};
+pub use reference::{DW_UNDERFLOW_BOUND, reference_bytes, reference_error_bound, reference_f64};
 pub use roots::{
     DW_TWIDDLE_ERROR, DW_UNIT_ROUNDOFF, ROOT_CACHE_BYTES, TWIDDLE_F64_ERROR, f64_root, f64_roots,
 };

@@ -8,8 +8,9 @@
 //! Algorithms: radix-2 Cooley-Tukey (decimation in time, Higham's form) for powers of two,
 //! Bluestein's chirp-z through radix-2 transforms of length m = 2^ceil(log2(2n - 1)) otherwise;
 //! d-D grids axis by axis. The samples are first scaled by a power of two so that
-//! max|x| lies in [2^500, 2^501): nothing overflows (sums stay below 4 n 2^501) and no value that
-//! matters comes near f64's subnormals.
+//! max|x| lies in [2^500, 2^501): nothing overflows (sums stay below 4 n 2^501), and data words
+//! below 2^-700 are zeroed before every product so that no operation underflows
+//! ([`DW_UNDERFLOW_BOUND`]).
 
 use super::roots::{Cw, DW_TWIDDLE_ERROR, DW_UNIT_ROUNDOFF, TableCache, roots};
 use super::{Complex, nd};
@@ -18,14 +19,29 @@ use std::sync::Arc;
 /// The exponent the largest sample is scaled to: max|x| 2^s in [2^SCALE_EXP, 2^(SCALE_EXP+1)).
 const SCALE_EXP: i32 = 500;
 
-/// Allowance per normalised coefficient, relative to M = max|x|, for gradual underflow inside
-/// the double-word transform, which the double-word bounds above exclude (their proofs assume an
-/// unbounded exponent). After scaling only a value below 2^-969 (double words below it lose
-/// bits of their low word) can feel it, that is below 2^-1469 M, and each operation's error there
-/// is absolute and below 2^-1074 in the scaled units: 2^-1000 M is far above what n log n such
-/// errors, propagated with the transform's gain, can reach for any n up to 2^64. An allowance,
-/// not a theorem.
-pub const DW_UNDERFLOW_ALLOWANCE: f64 = 9.332636185032189e-302;
+/// Bound per normalised coefficient, relative to M = max|x|, on what gradual underflow can add
+/// to the double-word transform, whose double-word error bounds assume an unbounded exponent:
+/// 2^-1000 M, proven (docs/bounds.md, "The f64 reference"). No operation underflows: every
+/// data value is flushed (words below phi = 2^-700 in the scaled units zeroed, `roots::FLUSH`)
+/// before each product and the division by n, and table words are 0 or at least 2^-250, so
+/// every product's quanta reach 2^-1074 and every operation returns what it would with an
+/// unbounded exponent. The flushes' cost: writing stage i as y_i = T_i (y_(i-1) + f_i), T_i the
+/// computed stage (S_i + D_i, what the double-word bound covers) and f_i the flush (at most
+/// 1.5 phi an entry, 3 phi sqrt(N) in 2-norm over at most 4 N padded entries), the error adds
+/// sum_i ||T_K ... T_i f_i||. From any stage, the rest of a line's transform has norm below
+/// 2 s (radix-2 levels sqrt2 each, chirps 1, B at most 2s - 1, 1/m), each later axis's below
+/// 2 s_b, the division 1/N, so the tail is below 1.01 2^d <= 1.01 N (d axes); with at most
+/// 10 log2 N + 1 stages, N <= 2^64: (10 log2 N + 1) 1.01 N 3 phi sqrt(N) < 2^107 phi =
+/// 2^-593, that is below 2^-1093 M since M is at least 2^500 in these units. Samples that the
+/// scaling sends below 2^-1022 (only when it scales down) move by 2^-1075 each: below
+/// 1.01 N 2^-1075 sqrt(N) < 2^-978, or 2^-1478 M.
+pub const DW_UNDERFLOW_BOUND: f64 = 9.332636185032189e-302;
+
+/// Bound on what storing Bluestein's spectrum B adds to its error, relative to ||B||_inf:
+/// words below 2^-250 zeroed (below sqrt2 2^-250 (1 + 2^-53) an entry) and the flushes of its
+/// radix-2 transform (below log2 m 1.01 sqrt(m) 1.5 2^-700 sqrt(m) < 2^-626 an entry), with
+/// ||B||_inf >= ||B||_2 / sqrt(m) = sqrt(2s - 1) >= 1 (Parseval): below 2^-249.
+const SPECTRUM_STORE_ERROR: f64 = 1.105429575052089e-75;
 
 /// What a cached table holds.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,7 +83,7 @@ fn table(which: Table) -> Arc<Vec<Cw>> {
                 b[m - j] = chirp[j].conj();
             }
             radix2(&mut b, false);
-            b
+            b.into_iter().map(Cw::cleaned).collect()
         }
     })
 }
@@ -123,7 +139,7 @@ fn radix2(data: &mut [Cw], inverse: bool) {
                 } else {
                     tw[j * step]
                 };
-                let t = w.mul(*b);
+                let t = w.mul(b.flushed());
                 let x = *a;
                 *a = x.add(t);
                 *b = x.sub(t);
@@ -147,20 +163,22 @@ fn line_forward(x: &mut [Cw]) {
     let spectrum = table(Table::Spectrum(n));
     let mut a = vec![Cw::default(); m];
     for (j, v) in x.iter().enumerate() {
-        a[j] = v.mul(chirp[j]);
+        a[j] = v.flushed().mul(chirp[j]);
     }
     radix2(&mut a, false);
     for (p, q) in a.iter_mut().zip(spectrum.iter()) {
-        *p = p.mul(*q);
+        *p = p.flushed().mul(*q);
     }
     radix2(&mut a, true);
     let inv_m = 1.0 / m as f64; // a power of two: exact
     for (k, v) in x.iter_mut().enumerate() {
+        // Flushed before the scaling and again after it (see roots::FLUSH).
+        let a = a[k].flushed();
         let c = Cw {
-            re: a[k].re * inv_m,
-            im: a[k].im * inv_m,
+            re: a.re * inv_m,
+            im: a.im * inv_m,
         };
-        *v = chirp[k].mul(c);
+        *v = chirp[k].mul(c.flushed());
     }
 }
 
@@ -216,6 +234,7 @@ pub fn reference_f64(samples: &[f64], shape: &[usize]) -> Vec<Complex<f64>> {
     let nf = n as f64;
     data.iter()
         .map(|z| {
+            let z = z.flushed();
             let (re, im) = (z.re / nf, z.im / nf);
             Complex::new(libm::scalbn(re.hi(), -s), libm::scalbn(im.hi(), -s))
         })
@@ -228,7 +247,8 @@ pub fn reference_f64(samples: &[f64], shape: &[usize]) -> Vec<Complex<f64>> {
 /// eta = tau + gamma_4 (sqrt2 + tau), u = [`DW_UNIT_ROUNDOFF`], tau = [`DW_TWIDDLE_ERROR`]) or
 /// Bluestein's (the form of `fft::bounds`, with kappa = ||B||_inf / sqrt s <= (2s - 1) / sqrt s,
 /// since B sums 2s - 1 unit chirp entries, and B's own error rho = sqrt(m)(tau + eps_m (1 + tau))
-/// relative to ||B||_inf as its twiddle error, B kept in double words). Bluestein's bound grows
+/// relative to ||B||_inf, plus [`SPECTRUM_STORE_ERROR`], as its twiddle error, B kept in double
+/// words). Bluestein's bound grows
 /// with s and exceeds radix 2's at every s, so E(n), the Bluestein bound at n, bounds every axis
 /// of every grid of n points, and a grid has at most log2 n axes longer than 1:
 /// eps = (1 + E(n))^ceil(log2 n) - 1: 2.6e-24 at n = 1024, 1.0e-18 at 2^26.
@@ -248,7 +268,7 @@ fn bluestein_bound(s: usize) -> f64 {
     let (u, tau) = (DW_UNIT_ROUNDOFF, DW_TWIDDLE_ERROR);
     let m = (2 * s - 1).next_power_of_two();
     let em = higham(m.trailing_zeros() as f64, eta(u, tau));
-    let rho = spectrum_error(m, tau, em);
+    let rho = spectrum_error(m, tau, em) + SPECTRUM_STORE_ERROR;
     let kappa = (2 * s - 1) as f64 / (s as f64).sqrt();
     bluestein(kappa, eta(u, tau), eta(u, rho), em)
 }
@@ -260,8 +280,15 @@ mod tests {
     use crate::precision::Format;
 
     #[test]
-    fn the_underflow_allowance_is_two_to_the_minus_1000() {
-        assert_eq!(DW_UNDERFLOW_ALLOWANCE, 2f64.powi(-1000));
+    fn the_underflow_bound_is_two_to_the_minus_1000() {
+        assert_eq!(DW_UNDERFLOW_BOUND, 2f64.powi(-1000));
+        assert_eq!(SPECTRUM_STORE_ERROR, 2f64.powi(-249));
+        // The proof's arithmetic, N = 2^64: (10 log2 N + 1) 1.01 N 3 phi sqrt(N) < 2^107 phi,
+        // and 2^107 phi / 2^500 (M's least value in the scaled units) <= 2^-1093.
+        let n = 2f64.powi(64);
+        let flushes = (10.0 * 64.0 + 1.0) * 1.01 * n * 3.0 * n.sqrt();
+        assert!(flushes < 2f64.powi(107));
+        assert!(2f64.powi(107) * super::super::roots::FLUSH / 2f64.powi(500) <= 2f64.powi(-1093));
     }
 
     #[test]
@@ -289,13 +316,61 @@ mod tests {
             let out: Vec<Cw> = (0..n)
                 .map(|k| {
                     line.iter().enumerate().fold(Cw::default(), |acc, (j, v)| {
-                        acc.add(v.mul(w[((j as u64 * k) % n) as usize]))
+                        acc.add(v.flushed().mul(w[((j as u64 * k) % n) as usize]))
                     })
                 })
                 .collect();
             line.copy_from_slice(&out);
         });
         data
+    }
+
+    /// Samples spanning 2^1500 (the largest 2^1000, others near 2^-200, 2^-500, 2^-520 and
+    /// subnormal): unflushed, the products of the small ones (2^-1000 in the scaled units) with
+    /// the twiddles would underflow. Every product passes `Cw::mul`'s test-build check of the
+    /// no-underflow lemma, and the result stays within one rounding of the naive oracle.
+    #[test]
+    fn reference_never_underflows_on_samples_spanning_the_exponent_range() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(11);
+        let scales = [
+            2f64.powi(1000),
+            2f64.powi(-200),
+            2f64.powi(-500),
+            2f64.powi(-520),
+            0.0,
+        ];
+        for shape in [vec![64], vec![100], vec![12, 10], vec![3, 5, 4]] {
+            let n: usize = shape.iter().product();
+            let mut x: Vec<f64> = (0..n)
+                .map(|j| {
+                    let sign = if rng.random_range(0..2) == 0 {
+                        -1.0
+                    } else {
+                        1.0
+                    };
+                    let v = scales[j % scales.len()] * rng.random_range(0.5..1.0);
+                    if v == 0.0 { 5e-324 * sign } else { v * sign }
+                })
+                .collect();
+            x[0] = 2f64.powi(1000);
+            let got = reference_f64(&x, &shape);
+            let s = SCALE_EXP - 1000;
+            let scaled: Vec<f64> = x.iter().map(|&v| libm::scalbn(v, s)).collect();
+            let want = naive_dw(&scaled, &shape);
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                for (gc, wc) in [(g.re, w.re), (g.im, w.im)] {
+                    let wc = wc / n as f64;
+                    let err = (libm::scalbn(gc, s) - wc).hi().abs();
+                    let allowed = 2f64.powi(-53) * (1.0 + 1e-12) * wc.hi().abs()
+                        + 1e-26 * 2f64.powi(SCALE_EXP);
+                    assert!(
+                        err <= allowed,
+                        "{shape:?} coefficient {k}: {err:e} > {allowed:e}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

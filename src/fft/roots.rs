@@ -24,11 +24,52 @@ pub const DW_UNIT_ROUNDOFF: f64 = 7.888609052210118e-31;
 /// of unity takes O(sqrt N) correctly rounded ones (dashu) and forms the rest as products
 /// w_(aB + b) = W_a w_b: each factor's components are cos or sin correctly rounded to 110 bits
 /// (within 2^-110 relative), then split into hi = RN_53(v) and lo = RN_53(v - hi) (v - hi is
-/// exact and |v - hi| <= 2^-53 |v|, so lo errs by at most 2^-106 |v|): within
-/// t0 = 2^-105 in modulus. The double-word complex product adds at most
-/// sqrt2 gamma_2(u_w) (1 + t0)^2 (Higham's Lemma 3.5 with u = [`DW_UNIT_ROUNDOFF`]), so
-/// |w^ - w| <= 2 t0 (1 + t0) + sqrt2 gamma_2(2^-100) (1 + t0)^2 < 2^-104 + 2^-98.4 < 2^-98.
+/// exact and |v - hi| <= 2^-53 |v|, so lo errs by at most 2^-106 |v|), then stored
+/// ([`Cw::snapped`]: an exact zero made exact, which only lowers the error, and low words below
+/// [`TABLE_FLOOR`] zeroed, c = sqrt2 2^-250 (1 + 2^-53) at most in modulus): within
+/// t0 = 2^-105 + c. The double-word complex product adds at most sqrt2 gamma_2(u_w) (1 + t0)^2
+/// (Higham's Lemma 3.5 with u = [`DW_UNIT_ROUNDOFF`]) and its storing c again, so
+/// |w^ - w| <= 2 t0 (1 + t0) + sqrt2 gamma_2(2^-100) (1 + t0)^2 + c < 2^-104 + 2^-98.4 < 2^-98.
 pub const DW_TWIDDLE_ERROR: f64 = 3.1554436208840472e-30;
+
+/// Data words (in the f64 reference's scaled units, where max|x| is in [2^500, 2^501)) below
+/// phi = 2^-700 are zeroed before every double-word product and division ([`Cw::flushed`]), so
+/// that no operation of the reference underflows: with table words 0 or at least
+/// [`TABLE_FLOOR`], every product a b it forms has quanta q(a) q(b) >= 2^-753 2^-303 =
+/// 2^-1056 >= 2^-1074 (q(v) = 2^(ilogb v - 52)), and then every operation returns what it would
+/// with an unbounded exponent, the setting of the double-word proofs. A flush moves a component
+/// by less than phi (1 + 2^-53); what the flushes cost in all is `DW_UNDERFLOW_BOUND`'s proof.
+pub(super) const FLUSH: f64 = 1.90109156629516e-211;
+
+/// Table words (twiddles, chirps, Bluestein's spectrum) below 2^-250 are zeroed when a table is
+/// built ([`Cw::cleaned`]): a component moves by less than 2^-250 (1 + 2^-53).
+pub(super) const TABLE_FLOOR: f64 = 5.527147875260445e-76;
+
+/// A root's component whose high word is below 2^-97 is exactly zero: the exact component is 0
+/// or at least 1/n >= 2^-64 in magnitude (|sin(2 pi j / n)| >= 4/n for n >= 4, cos likewise
+/// >= sin(pi / 2n) >= 1/n), and the computed one is within 2^-98 of it.
+const ZERO_SNAP: f64 = 6.310887241768095e-30;
+
+/// `v` with a high word below `floor` made 0 (both words), else with a low word below `floor`
+/// made 0.
+fn flush_word(v: TwoFloat, floor: f64) -> TwoFloat {
+    if v.hi().abs() < floor {
+        TwoFloat::from_f64(0.0)
+    } else if v.lo().abs() < floor {
+        TwoFloat::from_f64(v.hi())
+    } else {
+        v
+    }
+}
+
+/// Whether the product a b of two f64 words is a multiple of 2^-1074 (a or b zero, or
+/// ilogb a + ilogb b - 104 >= -1074), so that its rounding cannot underflow: what
+/// [`FLUSH`] and [`TABLE_FLOOR`] guarantee for every product of the reference (checked on every
+/// product in test builds).
+#[cfg(test)]
+pub(super) fn product_in_range(a: f64, b: f64) -> bool {
+    a == 0.0 || b == 0.0 || libm::ilogb(a) + libm::ilogb(b) >= -970
+}
 
 /// Bits of the correctly rounded cos and sin behind a double-word twiddle.
 const TWIDDLE_BITS: usize = 110;
@@ -59,12 +100,60 @@ impl Cw {
             im: self.im - o.im,
         }
     }
-    /// (ac - bd) + i(ad + bc): four products and two sums, each within DW_UNIT_ROUNDOFF.
+    /// (ac - bd) + i(ad + bc): four products and two sums, each within DW_UNIT_ROUNDOFF. The
+    /// reference multiplies a [`Cw::flushed`] value by a table entry only, so that no product
+    /// underflows (checked in test builds).
     pub(super) fn mul(self, o: Cw) -> Cw {
+        #[cfg(test)]
+        for (a, b) in [
+            (self.re, o.re),
+            (self.im, o.im),
+            (self.re, o.im),
+            (self.im, o.re),
+        ] {
+            for (x, y) in [
+                (a.hi(), b.hi()),
+                (a.lo(), b.lo()),
+                (a.hi(), b.lo()),
+                (a.lo(), b.hi()),
+            ] {
+                assert!(product_in_range(x, y), "{x:e} * {y:e} may underflow");
+            }
+        }
         Cw {
             re: self.re * o.re - self.im * o.im,
             im: self.re * o.im + self.im * o.re,
         }
+    }
+    /// Each component's words below [`FLUSH`] zeroed (see there): a data value before a product.
+    pub(super) fn flushed(self) -> Cw {
+        Cw {
+            re: flush_word(self.re, FLUSH),
+            im: flush_word(self.im, FLUSH),
+        }
+    }
+    /// Each component's words below [`TABLE_FLOOR`] zeroed: a table entry as it is stored.
+    pub(super) fn cleaned(self) -> Cw {
+        Cw {
+            re: flush_word(self.re, TABLE_FLOOR),
+            im: flush_word(self.im, TABLE_FLOOR),
+        }
+    }
+    /// A root of unity as it is stored: a component with a high word below [`ZERO_SNAP`] made
+    /// exactly 0 (its exact value), the other words [`Cw::cleaned`].
+    fn snapped(self) -> Cw {
+        let snap = |v: TwoFloat| {
+            if v.hi().abs() < ZERO_SNAP {
+                TwoFloat::from_f64(0.0)
+            } else {
+                v
+            }
+        };
+        Cw {
+            re: snap(self.re),
+            im: snap(self.im),
+        }
+        .cleaned()
     }
     pub(super) fn conj(self) -> Cw {
         Cw {
@@ -102,6 +191,7 @@ pub(super) fn root(k: u64, n: u64) -> Cw {
             re: split(&c),
             im: -split(&s),
         }
+        .snapped()
     })
 }
 
@@ -118,7 +208,7 @@ pub(super) fn roots(n: u64, indices: &[u64]) -> Vec<Cw> {
         .collect();
     indices
         .iter()
-        .map(|&r| big[(r / b) as usize].mul(small[(r % b) as usize]))
+        .map(|&r| big[(r / b) as usize].mul(small[(r % b) as usize]).snapped())
         .collect()
 }
 
@@ -217,13 +307,77 @@ mod tests {
     fn constants_are_the_stated_powers_of_two() {
         assert_eq!(DW_UNIT_ROUNDOFF, 2f64.powi(-100));
         assert_eq!(DW_TWIDDLE_ERROR, 2f64.powi(-98));
-        // 2 t0 (1 + t0) + sqrt2 gamma_2(u_w) (1 + t0)^2 with t0 = 2^-105, rounded up.
-        let (t0, u) = (2f64.powi(-105), DW_UNIT_ROUNDOFF);
+        assert_eq!(FLUSH, 2f64.powi(-700));
+        assert_eq!(TABLE_FLOOR, 2f64.powi(-250));
+        assert_eq!(ZERO_SNAP, 2f64.powi(-97));
+        // 2 t0 (1 + t0) + sqrt2 gamma_2(u_w) (1 + t0)^2 + c with t0 = 2^-105 + c and
+        // c = sqrt2 2^-250 (1 + 2^-53) (a table's low words below 2^-250 zeroed), rounded up.
+        let c = 2f64.sqrt() * TABLE_FLOOR * (1.0 + 2f64.powi(-53));
+        let (t0, u) = (2f64.powi(-105) + c, DW_UNIT_ROUNDOFF);
         let g2 = 2.0 * u / (1.0 - 2.0 * u);
-        let bound = 2.0 * t0 * (1.0 + t0) + 2f64.sqrt() * g2 * (1.0 + t0).powi(2);
+        let bound = 2.0 * t0 * (1.0 + t0) + 2f64.sqrt() * g2 * (1.0 + t0).powi(2) + c;
         assert!(bound * (1.0 + 1e-15) < DW_TWIDDLE_ERROR, "{bound:e}");
         assert_eq!(TWIDDLE_F64_ERROR, 2f64.powi(-53));
         assert!(2f64.sqrt() * 2f64.powi(-54) + DW_TWIDDLE_ERROR < TWIDDLE_F64_ERROR);
+    }
+
+    /// Stored roots: exact zeros exactly 0 (the 2^-98 error of a product would otherwise leave
+    /// values like 1e-33, as n = 2048, k = 1536 did), every other high word at least 2^-97 and
+    /// every low word 0 or at least 2^-250, in the double words and the f64 tables.
+    #[test]
+    fn stored_roots_have_exact_zeros_and_no_tiny_words() {
+        let mut sizes: Vec<u64> = (1..=256).collect();
+        sizes.extend([1000, 1024, 2048, 4096, 3 * 1024, 2 * 1023]);
+        for n in sizes {
+            let all: Vec<u64> = (0..n).collect();
+            let f = f64_roots(n as usize);
+            for (k, w) in roots(n, &all).into_iter().enumerate() {
+                let k = k as u64;
+                // cos(2 pi k / n) = 0 iff 4k / n is an odd integer; sin = 0 iff 2k / n is one.
+                let cos_zero = (4 * k).is_multiple_of(n) && ((4 * k) / n) % 2 == 1;
+                let sin_zero = (2 * k).is_multiple_of(n);
+                for (v, zero, fv) in [
+                    (w.re, cos_zero, f[k as usize].re),
+                    (w.im, sin_zero, f[k as usize].im),
+                ] {
+                    if zero {
+                        assert_eq!((v.hi(), v.lo(), fv), (0.0, 0.0, 0.0), "{k}/{n}");
+                    } else {
+                        assert!(v.hi().abs() >= ZERO_SNAP, "{k}/{n}: {:e}", v.hi());
+                        assert!(v.lo() == 0.0 || v.lo().abs() >= TABLE_FLOOR, "{k}/{n}");
+                    }
+                }
+            }
+        }
+        // The check can fail: an unsnapped product leaves a tiny component at 1536 / 2048.
+        let b = (2048f64).sqrt().ceil() as u64;
+        let raw = root(1536 / b * b, 2048).mul(root(1536 % b, 2048));
+        assert!(
+            raw.re.hi() != 0.0 && raw.re.hi().abs() < ZERO_SNAP,
+            "{:e}",
+            raw.re.hi()
+        );
+    }
+
+    /// Flushing zeroes exactly the words below the floor.
+    #[test]
+    fn flushing_zeroes_the_words_below_the_floor() {
+        let w = |hi: f64, lo: f64| TwoFloat::try_from((hi, lo)).unwrap();
+        let c = |re: TwoFloat| Cw {
+            re,
+            im: w(-3.0 * FLUSH, 0.0),
+        };
+        let tiny_hi = c(w(0.75 * FLUSH, 0.0)).flushed();
+        assert_eq!((tiny_hi.re.hi(), tiny_hi.im.hi()), (0.0, -3.0 * FLUSH));
+        let tiny_lo = c(w(1.0, 0.5 * FLUSH)).flushed();
+        assert_eq!((tiny_lo.re.hi(), tiny_lo.re.lo()), (1.0, 0.0));
+        let kept = c(w(1.0, 2.0 * FLUSH)).flushed();
+        assert_eq!(kept.re.lo(), 2.0 * FLUSH);
+        let table = c(w(1.0, 0.5 * TABLE_FLOOR)).cleaned();
+        assert_eq!((table.re.lo(), table.im.hi()), (0.0, 0.0));
+        // The smallest words the flushes leave multiply without underflow; smaller ones may not.
+        assert!(product_in_range(FLUSH, TABLE_FLOOR));
+        assert!(!product_in_range(FLUSH * 2f64.powi(-30), TABLE_FLOOR));
     }
 
     /// |w - exp(-2 pi i k / n)| of a double-word root against the 300-bit oracle (the
