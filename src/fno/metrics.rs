@@ -1,5 +1,9 @@
 //! Per-epoch training metrics, written as CSV and JSON after every epoch (each file rewritten
-//! through a temporary file and renamed, so a reader never sees a partial file).
+//! through a temporary file and renamed, so a reader never sees a partial file). Rewriting the
+//! whole history each epoch costs O(E^2) over E epochs, so a rewrite waits until
+//! [`WRITE_SHARE`]^-1 times its last cost has passed (writing then takes at most about 2% of a
+//! run: every epoch unless epochs are tiny and the history long), and always happens at
+//! checkpoints and at the end ([`MetricsLog::flush`]).
 //!
 //! CSV columns, in order: epoch, train_loss, lr, seconds, samples_per_s, peak_memory_bytes,
 //! skipped_steps, overflow_events, saturated_values, loss_scale, policy, then `test_l2_rR` and `test_h1_rR` for each
@@ -14,6 +18,11 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Share of a run's time the metrics rewrites may take: a rewrite waits until its last cost
+/// divided by this has passed since that rewrite.
+pub const WRITE_SHARE: f64 = 0.02;
 
 mod nan_null {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -89,6 +98,8 @@ pub struct MetricsLog {
     pub records: Vec<EpochRecord>,
     pub csv_path: PathBuf,
     pub json_path: PathBuf,
+    /// Records in the files, when the last rewrite ended and what it cost.
+    written: Option<(usize, Instant, Duration)>,
 }
 
 impl MetricsLog {
@@ -98,6 +109,7 @@ impl MetricsLog {
             records: Vec::new(),
             csv_path: dir.join("metrics.csv"),
             json_path: dir.join("metrics.json"),
+            written: None,
         }
     }
 
@@ -163,10 +175,23 @@ impl MetricsLog {
         serde_json::from_str(text).context("metrics history is not valid JSON records")
     }
 
-    /// Add a record and rewrite both files.
+    /// Add a record and rewrite both files unless the last rewrite was too recent for its cost
+    /// (see [`WRITE_SHARE`]; [`flush`](Self::flush) writes what is pending).
     pub fn push(&mut self, record: EpochRecord) -> anyhow::Result<()> {
         self.records.push(record);
-        self.write()
+        let due = match self.written {
+            None => true,
+            Some((_, end, cost)) => end.elapsed().as_secs_f64() * WRITE_SHARE >= cost.as_secs_f64(),
+        };
+        if due { self.write() } else { Ok(()) }
+    }
+
+    /// Rewrite both files if records were added since the last rewrite.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        match self.written {
+            Some((n, _, _)) if n == self.records.len() => Ok(()),
+            _ => self.write(),
+        }
     }
 
     /// Keep the records of epochs before `epoch` (resuming from a checkpoint after `epoch`
@@ -177,7 +202,8 @@ impl MetricsLog {
     }
 
     /// Rewrite both files.
-    pub fn write(&self) -> anyhow::Result<()> {
+    pub fn write(&mut self) -> anyhow::Result<()> {
+        let start = Instant::now();
         for (path, text) in [
             (&self.csv_path, self.to_csv()),
             (&self.json_path, self.to_json()),
@@ -188,6 +214,7 @@ impl MetricsLog {
             })
             .with_context(|| format!("cannot write {}", path.display()))?;
         }
+        self.written = Some((self.records.len(), Instant::now(), start.elapsed()));
         Ok(())
     }
 }
@@ -235,4 +262,62 @@ pub fn evaluate<T: Scalar>(
         l2: l2 / n,
         h1: h1 / n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            train_loss: 0.5 / (epoch + 1) as f64,
+            test: vec![TestMetrics {
+                resolution: 16,
+                l2: 0.1,
+                h1: 0.2,
+            }],
+            lr: 1e-3,
+            seconds: 1.0,
+            samples_per_s: 10.0,
+            peak_memory_bytes: 1,
+            skipped_steps: 0,
+            overflow_events: 0,
+            saturated_values: 0,
+            loss_scale: 1.0,
+            policy: "fp32".into(),
+        }
+    }
+
+    /// A rewrite waits while the last one's cost is more than WRITE_SHARE of the time since;
+    /// flush writes what is pending, and the files then hold every record.
+    #[test]
+    fn rewrites_are_throttled_by_their_cost_and_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = MetricsLog::new(dir.path());
+        let rows = |log: &MetricsLog| {
+            let csv = std::fs::read_to_string(&log.csv_path).unwrap();
+            let json = std::fs::read_to_string(&log.json_path).unwrap();
+            let n = MetricsLog::records_from_json(&json).unwrap().len();
+            assert_eq!(csv.lines().count() - 1, n, "the CSV and the JSON disagree");
+            n
+        };
+        log.push(record(0)).unwrap();
+        assert_eq!(rows(&log), 1, "the first record is written at once");
+        // As if the last rewrite had just taken an hour: the next ones wait.
+        log.written = Some((1, Instant::now(), Duration::from_secs(3600)));
+        log.push(record(1)).unwrap();
+        log.push(record(2)).unwrap();
+        assert_eq!(rows(&log), 1);
+        log.flush().unwrap();
+        assert_eq!(rows(&log), 3);
+        assert_eq!(
+            std::fs::read_to_string(&log.csv_path).unwrap(),
+            log.to_csv()
+        );
+        // A cheap rewrite long enough ago: every push writes.
+        log.written = Some((3, Instant::now() - Duration::from_secs(1), Duration::ZERO));
+        log.push(record(3)).unwrap();
+        assert_eq!(rows(&log), 4);
+    }
 }

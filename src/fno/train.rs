@@ -632,6 +632,7 @@ pub fn run<B: Backend<T = f32>>(
             ck.step = step;
             ck.seed = seed;
             ck.config = cfg.to_toml();
+            log.flush()?;
             ck.metrics = log.to_json();
             scaler.save_state(&mut ck.extra);
             if let Some(h) = model.quant_histories() {
@@ -647,6 +648,7 @@ pub fn run<B: Backend<T = f32>>(
             ck.save(&ckpt_path)?;
         }
     }
+    log.flush()?;
     if let Some(a) = &audit {
         a.write_figure(&format!(
             "Spectral layers over training ({}): errors, M and L of the forward-transform inputs",
