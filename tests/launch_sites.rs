@@ -1,4 +1,4 @@
-//! Every kernel launch of `src/backend/cuda/*.rs` against the C parameter list of the kernels it
+//! Every kernel launch of `src/backend/cuda/**/*.rs` against the C parameter list of the kernels it
 //! can launch, checked without a GPU. cudarc pushes each argument's bytes as they are, so a
 //! launch whose arguments do not match the kernel's parameters would only show on a GPU, as
 //! wrong numbers or a fault.
@@ -1308,18 +1308,24 @@ fn site(
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-/// `src/backend/cuda/*.rs`: (file name, text), sorted.
+/// `src/backend/cuda/**/*.rs`: (path below that folder, text), sorted.
 fn cuda_sources() -> Vec<(String, String)> {
     let dir = root().join("src/backend/cuda");
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut folders = vec![dir.clone()];
+    while let Some(folder) = folders.pop() {
+        for p in std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+        {
+            if p.is_dir() {
+                folders.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let name = p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+                out.push((name, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
     out.sort();
     out
 }
@@ -1413,7 +1419,7 @@ fn launch_sites_match_the_kernels() {
         .collect();
     assert!(
         never.is_empty(),
-        "kernels no site in src/backend/cuda/*.rs launches:\n{}",
+        "kernels no site in src/backend/cuda/**/*.rs launches:\n{}",
         never.join("\n")
     );
 }
