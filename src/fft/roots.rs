@@ -50,12 +50,12 @@ pub(super) const TABLE_FLOOR: f64 = 5.527147875260445e-76;
 /// >= sin(pi / 2n) >= 1/n), and the computed one is within 2^-98 of it.
 const ZERO_SNAP: f64 = 6.310887241768095e-30;
 
-/// `v` with a high word below `floor` made 0 (both words), else with a low word below `floor`
-/// made 0.
-fn flush_word(v: TwoFloat, floor: f64) -> TwoFloat {
-    if v.hi().abs() < floor {
+/// `v` with a high word below `hi_floor` made 0 (both words), else with a low word below
+/// `lo_floor` made 0.
+fn flush_word(v: TwoFloat, hi_floor: f64, lo_floor: f64) -> TwoFloat {
+    if v.hi().abs() < hi_floor {
         TwoFloat::from_f64(0.0)
-    } else if v.lo().abs() < floor {
+    } else if v.lo().abs() < lo_floor {
         TwoFloat::from_f64(v.hi())
     } else {
         v
@@ -125,35 +125,26 @@ impl Cw {
             im: self.re * o.im + self.im * o.re,
         }
     }
+    /// Both components through [`flush_word`] with these floors.
+    fn flush_words(self, hi_floor: f64, lo_floor: f64) -> Cw {
+        Cw {
+            re: flush_word(self.re, hi_floor, lo_floor),
+            im: flush_word(self.im, hi_floor, lo_floor),
+        }
+    }
     /// Each component's words below [`FLUSH`] zeroed (see there): a data value before a product.
     pub(super) fn flushed(self) -> Cw {
-        Cw {
-            re: flush_word(self.re, FLUSH),
-            im: flush_word(self.im, FLUSH),
-        }
+        self.flush_words(FLUSH, FLUSH)
     }
     /// Each component's words below [`TABLE_FLOOR`] zeroed: a table entry as it is stored.
     pub(super) fn cleaned(self) -> Cw {
-        Cw {
-            re: flush_word(self.re, TABLE_FLOOR),
-            im: flush_word(self.im, TABLE_FLOOR),
-        }
+        self.flush_words(TABLE_FLOOR, TABLE_FLOOR)
     }
     /// A root of unity as it is stored: a component with a high word below [`ZERO_SNAP`] made
-    /// exactly 0 (its exact value), the other words [`Cw::cleaned`].
+    /// exactly 0 (its exact value), low words below [`TABLE_FLOOR`] zeroed (as
+    /// [`Cw::cleaned`]; a high word at least 2^-97 is above that floor).
     fn snapped(self) -> Cw {
-        let snap = |v: TwoFloat| {
-            if v.hi().abs() < ZERO_SNAP {
-                TwoFloat::from_f64(0.0)
-            } else {
-                v
-            }
-        };
-        Cw {
-            re: snap(self.re),
-            im: snap(self.im),
-        }
-        .cleaned()
+        self.flush_words(ZERO_SNAP, TABLE_FLOOR)
     }
     pub(super) fn conj(self) -> Cw {
         Cw {
