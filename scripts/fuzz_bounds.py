@@ -4,12 +4,14 @@ bound (or a NaN in either) is a bug, and so is an exit code other than 0 (done) 
 
 Draws functions (built-ins and expressions, amplitudes from 1e-320 to 1e300 and fp16's 65504),
 dimensions 1-3, grid sizes (powers of two or not, 1 to 300), modes, formats (scaled fp8
-included), models and FFT algorithms for --basis fourier, and 1-D runs of the other bases
-(haar, db2, db4, chebyshev, spherical). Combinations the CLI refuses are redrawn where the rule
+included), models and FFT algorithms for --basis fourier, 1-3-D runs of chebyshev and 1-D runs
+of the other bases (haar, db2, db4, spherical). Combinations the CLI refuses are redrawn where the rule
 is simple (radix-2/4 sizes, scaled formats under models arithmetic*) and otherwise counted as
 usage errors. Standard library only.
 
-Usage: scripts/fuzz_bounds.py [--runs N] [--seed S] [--bin PATH]
+Usage: scripts/fuzz_bounds.py [--runs N] [--seed S] [--bin PATH] [--other F] [--bases LIST]
+(--other: the share of runs in the other bases, default 0.25; --bases: which of them, default
+haar,db2,db4,chebyshev,spherical).
 Prints one line per run and a summary; exits 1 if any run broke a bound or crashed.
 """
 import argparse
@@ -62,17 +64,30 @@ def fourier_args(rng):
             "--algorithm", algorithm, "--seed", str(rng.randint(0, 99))]
 
 
-def other_basis_args(rng):
-    basis = rng.choice(["haar", "db2", "db4", "chebyshev", "spherical"])
+def other_basis_args(rng, bases):
+    basis = rng.choice(bases)
     models = ["input", "storage", "arithmetic"] + (["gemm"] if basis == "chebyshev" else [])
     if basis == "spherical":
         function = rng.choice(SPHERICAL)
         sizes = {rng.choice([4, 6, 8, 12, 16, 24, 32]) for _ in range(2)}
         modes = "0:0,2:0,3:2"
     elif basis == "chebyshev":
-        function = rng.choice(OTHER_1D)
-        sizes = {rng.randint(1, 200) for _ in range(2)}
-        modes = ",".join(map(str, sorted({rng.randint(0, 8) for _ in range(2)})))
+        dim = rng.choice([1, 1, 2, 3])
+        if dim == 1:
+            function = rng.choice(OTHER_1D)
+            sizes = {rng.randint(1, 200) for _ in range(2)}
+            modes = ",".join(map(str, sorted({rng.randint(0, 8) for _ in range(2)})))
+        else:
+            function = rng.choice(FOURIER[dim])
+            picks = [[rng.randint(0, 4) for _ in range(dim)] for _ in range(2)]
+            low = max(max(p) for p in picks) + 1
+            sizes = {rng.randint(low, {2: 40, 3: 10}[dim] + low) for _ in range(2)}
+            modes = ",".join(":".join(map(str, p)) for p in picks)
+        return ["--basis", basis, "--dim", str(dim), "--function", function,
+                "--sizes", ",".join(map(str, sorted(sizes))), "--modes", modes,
+                "--formats", ",".join(rng.sample(FORMATS, rng.randint(1, 3))),
+                "--models", ",".join(rng.sample(models, rng.randint(1, 2))),
+                "--seed", str(rng.randint(0, 99))]
     else:
         function = rng.choice(OTHER_1D)
         sizes = {2 ** rng.randint(3, 9) for _ in range(2)}
@@ -86,6 +101,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--other", type=float, default=0.25)
+    ap.add_argument("--bases", default="haar,db2,db4,chebyshev,spherical")
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "target",
                                                   "release", "mpno"))
     a = ap.parse_args()
@@ -94,7 +111,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rows.csv")
         for run in range(a.runs):
-            args = fourier_args(rng) if rng.random() < 0.75 else other_basis_args(rng)
+            if rng.random() < 1.0 - a.other:
+                args = fourier_args(rng)
+            else:
+                args = other_basis_args(rng, a.bases.split(","))
             if os.path.exists(out):
                 os.remove(out)
             p = subprocess.run([a.bin, "errors", *args, "--out", out], capture_output=True,

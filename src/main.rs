@@ -302,7 +302,7 @@ struct AuditArgs {
 #[derive(clap::Args)]
 struct ErrorsArgs {
     /// Basis: fourier, haar, db1..db10 (periodic Daubechies wavelets), chebyshev (DCT-I on
-    /// [-1,1], functions on [0,1] mapped by x = (t+1)/2), spherical (real SHT on nlat x 2 nlat;
+    /// [-1,1]^d, tensor products of T_k; functions on [0,1]^d mapped by x = (t+1)/2), spherical (real SHT on nlat x 2 nlat;
     /// --function ylm:l=L,m=M, cap[:kappa=K] or abscos). Sizes are points (fourier, wavelets:
     /// powers of two), N of N+1 Chebyshev points, or nlat.
     #[arg(long, default_value = "fourier")]
@@ -310,11 +310,11 @@ struct ErrorsArgs {
     /// Built-in name (see `mpno functions`) or an expression in x, y, z such as "exp(sin(2*pi*x))*y".
     #[arg(long)]
     function: String,
-    /// Dimension d of the domain [0,1)^d (1, 2 or 3).
+    /// Dimension d of the domain [0,1)^d (1, 2 or 3; fourier and chebyshev, the other bases 1).
     #[arg(long, default_value_t = 1)]
     dim: usize,
     /// Grid sizes s per axis: a list (16,32,100) and/or power-of-two ranges (2^4..2^12)
-    /// [default: 2^4..2^12; spherical 2^3..2^7].
+    /// [default: 2^4..2^12; spherical 2^3..2^7; chebyshev in 2-D 2^4..2^10, 3-D 2^3..2^6].
     #[arg(long)]
     sizes: Option<String>,
     /// Modes w: integers (k means (k,...,k) in d dimensions) or per-axis a:b[:c]; wavelets j:k
@@ -590,19 +590,29 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
 /// `mpno errors` for the bases other than Fourier (src/basis).
 fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure> {
     use basis::sweep::{self, Target};
-    if a.dim != 1 {
+    let dim = cli::check_dim(a.dim)?;
+    if dim != 1 && kind != basis::BasisKind::Chebyshev {
         return Err(UsageError::new(
             "--dim",
             format!(
-                "only --basis fourier takes d > 1; {} is 1-D (spherical: the sphere)",
+                "only --basis fourier and chebyshev take d > 1; {} is 1-D (spherical: the sphere)",
                 kind.name()
             ),
         )
         .into());
     }
-    let sizes = cli::parse_sizes(a.sizes.as_deref().unwrap_or(sweep::default_sizes(&kind)))?;
-    let modes = sweep::parse_modes(a.modes.as_deref().unwrap_or(sweep::default_modes(&kind)))
-        .map_err(basis_usage)?;
+    let sizes = cli::parse_sizes(
+        a.sizes
+            .as_deref()
+            .unwrap_or(sweep::default_sizes(&kind, dim)),
+    )?;
+    let mode_list = a.modes.as_deref().unwrap_or(sweep::default_modes(&kind));
+    let modes = if dim > 1 {
+        // k means (k, ..., k), as for Fourier.
+        cli::parse_modes(mode_list, dim)?
+    } else {
+        sweep::parse_modes(mode_list).map_err(basis_usage)?
+    };
     let formats = cli::parse_formats(&a.formats)?;
     let models = cli::parse_models(&a.models)?;
     for (field, v) in [("--lipschitz", a.lipschitz), ("--sup", a.sup)] {
@@ -620,6 +630,7 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
     sweep::check_memory(
         &kind,
         &sizes,
+        dim,
         &models,
         formats.len(),
         cli::available_memory(),
@@ -637,13 +648,13 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
         .into());
     }
     if kind == basis::BasisKind::Chebyshev {
-        // DCT-I of N + 1 points as a real FFT of 2N: the Fourier sweep's cost model, so model G
-        // (O(N^2)) is refused where it would run for hours.
+        // DCT-I of N + 1 points per axis as an FFT of 2N per axis: the Fourier sweep's cost
+        // model, so model G (O(N^2) per line) is refused where it would run for hours.
         let ext: Vec<usize> = sizes.iter().map(|&n| 2 * n).collect();
         cli::check_sweep_work(
             "--sizes",
             &ext,
-            1,
+            dim,
             Algorithm::Auto,
             formats.len(),
             &models,
@@ -670,9 +681,16 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
             sup: a.sup,
             seed: a.seed,
         };
-        let f = functions::parse(&a.function, 1, &opts)
+        let f = functions::parse(&a.function, dim, &opts)
             .map_err(|e| UsageError::new("--function", e.to_string()))?;
         check_constants_taken(a.lipschitz, a.sup, &*f)?;
+        eprintln!(
+            "{}: L = {:e}, M = {:e}, {}",
+            f.name(),
+            f.lipschitz(),
+            f.sup(),
+            f.constants_source()
+        );
         Target::Interval(std::sync::Arc::from(f))
     };
     let cfg = sweep::BasisSweepConfig {

@@ -49,6 +49,24 @@ pub trait DomainFunction: Send + Sync {
     fn panel_bounds(&self, _a: f64, _b: f64) -> Option<crate::functions::quad::PanelBounds> {
         None
     }
+    /// Interval bounds on v over a box of a d-D domain, for the resolution check of nested
+    /// coefficient quadratures: coordinates before `axis` fixed at `prefix`, `axis` over
+    /// \[a, b\], the later ones over their whole range; the slope is along `axis`. None without
+    /// enclosures.
+    fn slab_bounds(
+        &self,
+        _prefix: &[f64],
+        _axis: usize,
+        _a: f64,
+        _b: f64,
+    ) -> Option<crate::functions::quad::PanelBounds> {
+        None
+    }
+    /// For separable products v(x) = v_1(x_1) ... v_d(x_d) (d > 1): the 1-D factors, seen the
+    /// same way, in coordinate order; None otherwise.
+    fn factors(&self) -> Option<Vec<Box<dyn DomainFunction>>> {
+        None
+    }
     /// How L and M were obtained, as in the results files' `constants` column
     /// ([`crate::functions::ConstantsSource::tag`]); the sphere's functions have analytic bounds.
     fn constants(&self) -> &'static str {
@@ -223,10 +241,27 @@ impl BasisKind {
             BasisKind::Spherical => Box::new(spherical::SphericalBasis::new(s)?),
         })
     }
+    /// Plan the basis for grid size `s` on each of `dim` axes: Fourier and Chebyshev take 1 to
+    /// 3; the wavelets are 1-D and the sphere is planned by nlat alone (`dim` 1).
+    pub fn plan_nd(&self, s: usize, dim: usize) -> Result<Box<dyn Basis>, BasisError> {
+        match self {
+            BasisKind::Fourier => Ok(Box::new(fourier::FourierBasis::new(&vec![s; dim])?)),
+            BasisKind::Chebyshev => Ok(Box::new(chebyshev::ChebyshevBasis::new_nd(&vec![s; dim])?)),
+            _ if dim == 1 => self.plan(s),
+            _ => Err(BasisError::usage(
+                "--dim",
+                format!(
+                    "only --basis fourier and chebyshev take d > 1; {} is 1-D (spherical: the \
+                     sphere)",
+                    self.name()
+                ),
+            )),
+        }
+    }
 }
 
 /// A [`Function`] on \[0,1\]^d seen by a basis: Fourier and wavelets use it as is; Chebyshev maps
-/// t in \[-1,1\] to x = (t + 1) / 2 (so L_t = L_x / 2).
+/// every coordinate t in \[-1,1\] to x = (t + 1) / 2 (so L_t = L_x / 2, Euclidean).
 #[derive(Clone)]
 pub struct OnInterval {
     pub f: Arc<dyn Function>,
@@ -252,7 +287,16 @@ impl DomainFunction for OnInterval {
     }
     fn eval(&self, x: &[f64]) -> f64 {
         if self.chebyshev {
-            self.f.eval(&[(x[0] + 1.0) * 0.5])
+            match *x {
+                [t] => self.f.eval(&[(t + 1.0) * 0.5]),
+                _ => {
+                    let mut u = [0.0; 3];
+                    for (u, t) in u.iter_mut().zip(x) {
+                        *u = (t + 1.0) * 0.5;
+                    }
+                    self.f.eval(&u[..x.len()])
+                }
+            }
         } else {
             self.f.eval(x)
         }
@@ -281,6 +325,40 @@ impl DomainFunction for OnInterval {
         } else {
             self.f.panel_bounds(&[], 0, a, b)
         }
+    }
+    fn slab_bounds(
+        &self,
+        prefix: &[f64],
+        axis: usize,
+        a: f64,
+        b: f64,
+    ) -> Option<crate::functions::quad::PanelBounds> {
+        if self.chebyshev {
+            let mut p = [0.0; 3];
+            for (u, t) in p.iter_mut().zip(prefix) {
+                *u = (t + 1.0) * 0.5;
+            }
+            let mut pb =
+                self.f
+                    .panel_bounds(&p[..prefix.len()], axis, (a + 1.0) * 0.5, (b + 1.0) * 0.5)?;
+            pb.slope *= 0.5;
+            Some(pb)
+        } else {
+            self.f.panel_bounds(prefix, axis, a, b)
+        }
+    }
+    fn factors(&self) -> Option<Vec<Box<dyn DomainFunction>>> {
+        let fs = self.f.factors()?;
+        Some(
+            fs.iter()
+                .map(|g| {
+                    Box::new(OnInterval {
+                        f: g.clone(),
+                        chebyshev: self.chebyshev,
+                    }) as Box<dyn DomainFunction>
+                })
+                .collect(),
+        )
     }
     fn exact_coefficient(&self, basis: &str, mode: &[i64]) -> Option<Continuous> {
         let with = |c: crate::functions::Checked| Continuous {

@@ -29,6 +29,14 @@ impl Target {
             Target::Sphere(f) => f.name(),
         }
     }
+    /// The dimension of the transform: the function's (the sphere's basis is planned by nlat
+    /// alone: 1).
+    fn dim(&self) -> usize {
+        match self {
+            Target::Interval(f) => f.dim(),
+            Target::Sphere(_) => 1,
+        }
+    }
     /// The function seen by `kind` at grid size s (grid-dependent families resolved).
     fn at(&self, kind: &BasisKind, s: usize) -> Result<Box<dyn DomainFunction>, BasisError> {
         match (self, kind) {
@@ -83,8 +91,9 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-/// Run the sweep. Fails (a usage error) before measuring when a mode does not exist at some size,
-/// a size is invalid for the basis, or a sample is not finite.
+/// Run the sweep, in the dimension of the target function (Fourier and Chebyshev: 1 to 3; the
+/// other bases 1). Fails (a usage error) before measuring when a mode does not exist at some
+/// size, a size is invalid for the basis, or a sample is not finite.
 pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisError> {
     if cfg.kind != BasisKind::Fourier && cfg.kind != BasisKind::Chebyshev {
         for &m in &cfg.models {
@@ -108,7 +117,7 @@ pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisErr
     let name = target.name();
     let mut rows = Vec::new();
     for &s in &cfg.sizes {
-        let basis = cfg.kind.plan(s)?;
+        let basis = cfg.kind.plan_nd(s, target.dim())?;
         let idx: Vec<usize> = cfg
             .modes
             .iter()
@@ -243,10 +252,13 @@ pub fn default_modes(kind: &BasisKind) -> &'static str {
     }
 }
 
-/// Default sizes per basis (the SHT's table grows like nlat^3).
-pub fn default_sizes(kind: &BasisKind) -> &'static str {
-    match kind {
-        BasisKind::Spherical => "2^3..2^7",
+/// Default sizes per basis and dimension (the SHT's table grows like nlat^3; Chebyshev in d > 1
+/// transforms (2N)^d points: 2^22 at most by default, as in 1-D).
+pub fn default_sizes(kind: &BasisKind, dim: usize) -> &'static str {
+    match (kind, dim) {
+        (BasisKind::Spherical, _) => "2^3..2^7",
+        (BasisKind::Chebyshev, 2) => "2^4..2^10",
+        (BasisKind::Chebyshev, 3) => "2^3..2^6",
         _ => "2^4..2^12",
     }
 }
@@ -264,13 +276,13 @@ pub fn default_sizes(kind: &BasisKind) -> &'static str {
 ///   unit response and its scratch: 2 GiB at s = 2^22; measured peak 1.9 GB), plus the sweep's
 ///   samples, reference and per job input copy, scratch and output (8 + 16 + 32 s bytes).
 ///
-/// - Chebyshev: its transforms run on the even extension, 2s points: the samples and reference
-///   (8 + 16 bytes per point) and per job the larger of an emulated transform's arrays (3 x 16)
-///   and the f64 reference's (`fft::reference_bytes`), plus each job's FFT plans
-///   (`fft::plan_bytes`) and the shared root cache (64 MiB).
+/// - Chebyshev in dimension `dim`: its transforms run on the even extension, (2s)^dim points:
+///   the samples and reference (8 + 16 bytes per point) and per job the larger of an emulated
+///   transform's arrays (3 x 16) and the f64 reference's (`fft::reference_bytes`), plus each
+///   job's FFT plans (`fft::plan_bytes`) and the shared root cache (64 MiB).
 ///
 /// Other bases: 0 (their arrays are a few vectors of s points, within `check_sizes`' limits).
-pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) -> f64 {
+pub fn memory_needed(kind: &BasisKind, s: usize, dim: usize, models: &[Model], jobs: usize) -> f64 {
     let sf = s as f64;
     let jobs = jobs as f64;
     match kind {
@@ -290,11 +302,12 @@ pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) 
             32.0 * 2f64.powi(r as i32) + 24.0 * sf + jobs * 32.0 * sf
         }
         BasisKind::Chebyshev => {
-            let pts = 2.0 * sf;
-            let plans = jobs * crate::fft::plan_bytes(&[2 * s], crate::fft::Algorithm::Auto)
+            let pts = (2.0 * sf).powi(dim as i32);
+            let ext = vec![2 * s; dim];
+            let plans = jobs * crate::fft::plan_bytes(&ext, crate::fft::Algorithm::Auto)
                 + crate::fft::ROOT_CACHE_BYTES;
             24.0 * pts
-                + (jobs * 48.0 * pts).max(crate::fft::reference_bytes(&[2 * s], jobs as usize))
+                + (jobs * 48.0 * pts).max(crate::fft::reference_bytes(&ext, jobs as usize))
                 + plans
         }
         _ => 0.0,
@@ -308,6 +321,7 @@ pub fn memory_needed(kind: &BasisKind, s: usize, models: &[Model], jobs: usize) 
 pub fn check_memory(
     kind: &BasisKind,
     sizes: &[usize],
+    dim: usize,
     models: &[Model],
     formats: usize,
     available: Option<u64>,
@@ -316,9 +330,10 @@ pub fn check_memory(
     for &s in sizes {
         let what = match kind {
             BasisKind::Spherical => format!("the spherical plan at nlat = {s} (Legendre table)"),
-            BasisKind::Chebyshev => {
-                format!("chebyshev at s = {s} (transforms of the 2s-point even extension)")
-            }
+            BasisKind::Chebyshev => format!(
+                "chebyshev at s = {s} in dimension {dim} (transforms of the even extension, \
+                 2s points per axis)"
+            ),
             _ => format!(
                 "{} at s = {s} (the projection at a 16x finer level for the reference)",
                 kind.name()
@@ -326,7 +341,7 @@ pub fn check_memory(
         };
         crate::cli::check_memory_with(
             "--sizes",
-            memory_needed(kind, s, models, jobs),
+            memory_needed(kind, s, dim, models, jobs),
             &what,
             available,
         )
@@ -389,11 +404,18 @@ pub fn validate(
                 }
             }
             BasisKind::Chebyshev => {
+                let d = modes.first().map_or(1, |m| m.len());
                 for m in modes {
-                    if !(m.len() == 1 && m[0] >= 0 && (m[0] as usize) < s) {
+                    let ok = m.len() == d && m.iter().all(|&k| k >= 0 && (k as usize) < s);
+                    if !ok {
+                        let what = if d == 1 {
+                            "one degree 0 <= k".to_string()
+                        } else {
+                            format!("{d} degrees 0 <= k_i")
+                        };
                         return Err(BasisError::usage(
                             "--modes",
-                            format!("a Chebyshev mode is one degree 0 <= k < N = {s}, got {m:?}"),
+                            format!("a Chebyshev mode is {what} < N = {s}, got {m:?}"),
                         ));
                     }
                 }
@@ -417,12 +439,12 @@ mod memory_tests {
 
     #[test]
     fn spherical_1024_and_db10_2_22_need_about_2_gib() {
-        let sph = memory_needed(&BasisKind::Spherical, 1024, &[Model::Input], 1);
+        let sph = memory_needed(&BasisKind::Spherical, 1024, 1, &[Model::Input], 1);
         assert!((2.1e9..2.6e9).contains(&sph), "{sph:e}");
         let db10 = BasisKind::parse("db10").unwrap();
-        let w = memory_needed(&db10, 1 << 22, &[Model::Input], 1);
+        let w = memory_needed(&db10, 1 << 22, 1, &[Model::Input], 1);
         assert!((1.9e9..2.6e9).contains(&w), "{w:e}");
-        let e = check_memory(&db10, &[1 << 22], &[Model::Input], 1, Some(1 << 30)).unwrap_err();
+        let e = check_memory(&db10, &[1 << 22], 1, &[Model::Input], 1, Some(1 << 30)).unwrap_err();
         assert!(
             matches!(&e, BasisError::Usage { field, message } if field == "--sizes" && message.contains("memory")),
             "{e}"
@@ -430,6 +452,7 @@ mod memory_tests {
         let e = check_memory(
             &BasisKind::Spherical,
             &[8, 1024],
+            1,
             &[Model::Input],
             1,
             Some(1 << 30),
@@ -439,6 +462,7 @@ mod memory_tests {
             check_memory(
                 &BasisKind::Spherical,
                 &[256],
+                1,
                 &[Model::Input],
                 4,
                 Some(1 << 30)
@@ -446,6 +470,22 @@ mod memory_tests {
             .is_ok()
         );
         let haar = BasisKind::parse("haar").unwrap();
-        assert_eq!(memory_needed(&haar, 1 << 22, &[Model::Input], 1), 0.0);
+        assert_eq!(memory_needed(&haar, 1 << 22, 1, &[Model::Input], 1), 0.0);
+    }
+
+    #[test]
+    fn chebyshev_memory_grows_with_the_extension_in_every_axis() {
+        let m = [Model::Input];
+        let one = memory_needed(&BasisKind::Chebyshev, 4096, 1, &m, 1);
+        let two = memory_needed(&BasisKind::Chebyshev, 4096, 2, &m, 1);
+        // 2-D: (2 s)^2 = 2^26 points, at least 24 + 48 bytes each.
+        assert!(two >= 72.0 * 2f64.powi(26), "{two:e}");
+        assert!(two > 40.0 * one, "{one:e} {two:e}");
+        let e = check_memory(&BasisKind::Chebyshev, &[16, 4096], 3, &m, 1, Some(1 << 34));
+        assert!(
+            matches!(&e, Err(BasisError::Usage { field, message }) if field == "--sizes" && message.contains("dimension 3")),
+            "{e:?}"
+        );
+        assert!(check_memory(&BasisKind::Chebyshev, &[64], 3, &m, 1, Some(1 << 34)).is_ok());
     }
 }

@@ -66,19 +66,21 @@ fn check_memory(
     c: &Checker,
     kind: &BasisKind,
     sizes: &[usize],
+    dim: usize,
     models: &[Model],
     formats: usize,
 ) -> Result<(), UsageError> {
-    sweep::check_memory(kind, sizes, models, formats, cli::available_memory())
+    sweep::check_memory(kind, sizes, dim, models, formats, cli::available_memory())
         .map_err(|e| basis_field(c, "sizes", e))
 }
 
-/// The function of a basis: on the sphere for spherical, on [0,1] otherwise.
+/// The function of a basis: on the sphere for spherical, on [0,1]^dim otherwise.
 fn target(
     c: &Checker,
     key: &str,
     kind: &BasisKind,
     spec: &str,
+    dim: usize,
     seed: u64,
 ) -> Result<Target, UsageError> {
     if *kind == BasisKind::Spherical {
@@ -86,7 +88,9 @@ fn target(
             .map(Target::Sphere)
             .map_err(|e| c.field(key, UsageError::new(key, e)))
     } else {
-        Ok(Target::Interval(Arc::from(c.function(key, spec, 1, seed)?)))
+        Ok(Target::Interval(Arc::from(
+            c.function(key, spec, dim, seed)?,
+        )))
     }
 }
 
@@ -100,10 +104,14 @@ fn check_models(c: &Checker, kind: &BasisKind, models: &[Model]) -> Result<(), U
 }
 
 /// x-axis label of a basis' grid size.
-pub fn x_axis(kind: &BasisKind) -> String {
+pub fn x_axis(kind: &BasisKind, dim: usize) -> String {
     match kind {
         BasisKind::Fourier => "grid size s".into(),
         BasisKind::Wavelet(_) => "grid size s = 2^J (samples)".into(),
+        BasisKind::Chebyshev if dim > 1 => format!(
+            "N per axis ((N + 1){} Chebyshev-Lobatto points)",
+            if dim == 2 { "²" } else { "³" }
+        ),
         BasisKind::Chebyshev => "N (N + 1 Chebyshev-Lobatto points)".into(),
         BasisKind::Spherical => "nlat (nlat × 2 nlat Gauss-Legendre grid)".into(),
     }
@@ -127,17 +135,34 @@ pub fn mode_label(kind: &BasisKind, mode: &[i64]) -> String {
 /// A `sweep` file whose basis is not fourier.
 pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Plan, UsageError> {
     let kind = BasisKind::parse(&study.basis).map_err(|e| basis_field(c, "basis", e))?;
-    if study.dim != 1 {
+    let dim = study.dim;
+    if dim != 1 && !(kind == BasisKind::Chebyshev && (2..=3).contains(&dim)) {
         return Err(c.field(
             "dim",
             UsageError::new(
                 "dim",
-                format!("{} is not a d-dimensional basis; use dim = 1", kind.name()),
+                format!(
+                    "{} takes dim = 1{}",
+                    kind.name(),
+                    if kind == BasisKind::Chebyshev {
+                        ", 2 or 3"
+                    } else {
+                        " (fourier and chebyshev take 2 and 3)"
+                    }
+                ),
             ),
         ));
     }
     let sizes = cli::parse_sizes(&study.sizes).map_err(|e| c.field("sizes", e))?;
-    let modes = sweep::parse_modes(&study.modes).map_err(|e| basis_field(c, "modes", e))?;
+    // In d > 1, k means (k, ..., k), as for Fourier.
+    let parse_modes = |key: &str, list: &str| {
+        if dim > 1 {
+            cli::parse_modes_of(key, list, dim).map_err(|e| c.field(key, e))
+        } else {
+            sweep::parse_modes(list).map_err(|e| basis_field(c, key, e))
+        }
+    };
+    let modes = parse_modes("modes", &study.modes)?;
     sweep::validate(&kind, &sizes, &modes, MAX_NLAT).map_err(|e| match &e {
         BasisError::Usage { field, .. } if field == "--modes" => basis_field(c, "modes", e),
         _ => basis_field(c, "sizes", e),
@@ -145,11 +170,25 @@ pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Pla
     let formats = c.formats("formats", &study.formats)?;
     let models = c.models("models", &study.models)?;
     check_models(c, &kind, &models)?;
-    check_memory(c, &kind, &sizes, &models, formats.len())?;
-    let target = target(c, "function", &kind, &study.function, study.seed)?;
+    check_memory(c, &kind, &sizes, dim, &models, formats.len())?;
+    if dim > 1 {
+        // The transforms run on the (2N)^d extension: the Fourier sweep's cost model.
+        let ext: Vec<usize> = sizes.iter().map(|&n| 2 * n).collect();
+        cli::check_sweep_work(
+            "sizes",
+            &ext,
+            dim,
+            crate::fft::Algorithm::Auto,
+            formats.len(),
+            &models,
+            1,
+        )
+        .map_err(|e| c.field("sizes", e))?;
+    }
+    let target = target(c, "function", &kind, &study.function, dim, study.seed)?;
     let plot_mode = match &study.plot_mode {
         Some(m) => {
-            let m = sweep::parse_modes(m).map_err(|e| basis_field(c, "plot_mode", e))?;
+            let m = parse_modes("plot_mode", m)?;
             if m.len() != 1 || !modes.contains(&m[0]) {
                 return Err(c.field(
                     "plot_mode",
@@ -234,8 +273,8 @@ pub(super) fn load_bases(c: &Checker) -> Result<Plan, UsageError> {
             BasisError::Usage { field, .. } if field == "--modes" => basis_field(c, "modes", e),
             _ => basis_field(c, "sizes", e),
         })?;
-        check_memory(c, &kind, &sizes, &models, formats.len())?;
-        let t = target(c, "functions", &kind, &study.functions[i], study.seed)?;
+        check_memory(c, &kind, &sizes, 1, &models, formats.len())?;
+        let t = target(c, "functions", &kind, &study.functions[i], 1, study.seed)?;
         let label = study.labels.get(i).cloned().unwrap_or_else(|| {
             format!(
                 "{}: {}, w = {}",

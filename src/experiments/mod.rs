@@ -935,7 +935,7 @@ pub fn run(
             write_crossover_csv(&cross_path, &[(fname, cross.clone())])?;
             let fig = figures::sweep_figure_axis(
                 study.title.as_deref().unwrap_or(&study.description),
-                &bases::x_axis(&config.kind),
+                &bases::x_axis(&config.kind, study.dim),
                 &bases::mode_label(&config.kind, plot_mode),
                 &rows,
                 &cross,

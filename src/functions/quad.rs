@@ -485,7 +485,7 @@ where
         v_lo: f64::NAN,
         v_hi: f64::NAN,
     };
-    integrate(sample, breaks, opts, None)
+    integrate(sample, breaks, opts, None, None)
 }
 
 /// [`gauss_kronrod`] for g = v exp(-2 pi i w t) with a resolution check ([`check_resolution`]):
@@ -502,10 +502,16 @@ pub fn gauss_kronrod_guarded<F>(
 where
     F: Fn(f64) -> Sample + Sync,
 {
-    integrate(f, breaks, opts, Some(check))
+    integrate(f, breaks, opts, Some(check), check.budget)
 }
 
-fn integrate<F>(f: F, breaks: &[f64], opts: &QuadOptions, check: Option<&Resolution>) -> QuadResult
+fn integrate<F>(
+    f: F,
+    breaks: &[f64],
+    opts: &QuadOptions,
+    check: Option<&Resolution>,
+    budget: Option<&EvalBudget>,
+) -> QuadResult
 where
     F: Fn(f64) -> Sample + Sync,
 {
@@ -524,7 +530,6 @@ where
             init.push((lo, hi));
         }
     }
-    let budget = check.and_then(|c| c.budget);
     let mut evals = NPTS * init.len();
     if let Some(b) = budget {
         b.spend(NPTS * init.len());
@@ -630,12 +635,13 @@ where
     }
 }
 
-/// Integrate `f` over the unit cube \[0,1\]^dim (dim 1..=3) by nested adaptive Gauss-Kronrod:
-/// the outermost integral over x_0 of the integral over x_1 of ... Each level keeps half of the
-/// tolerance it is given and passes the other half to the level inside, and the reported error is
-/// the level's own estimate plus the largest inner estimate (the domain has length 1, so inner
-/// errors add at most their maximum). `breaks[i]` are the breakpoints of axis i (including 0
-/// and 1) and `initial_panels[i]` its starting panels per breakpoint interval. The outermost level
+/// Integrate `f` over the unit cube \[0,1\]^dim (dim 1..=3), or any box, by nested adaptive
+/// Gauss-Kronrod: the outermost integral over x_0 of the integral over x_1 of ... Each level keeps
+/// half of the tolerance it is given and passes the other half, divided by its interval's length
+/// l, to the level inside, and the reported error is the level's own estimate plus l times the
+/// largest inner estimate (inner errors integrate over the interval). `breaks[i]` are the
+/// breakpoints of axis i (the box's ends included: 0 and 1 for the unit cube) and
+/// `initial_panels[i]` its starting panels per breakpoint interval. The outermost level
 /// evaluates its nodes in parallel.
 pub fn integrate_cube<F>(
     f: &F,
@@ -659,6 +665,39 @@ where
         initial_panels,
         max_panels,
         guard: None,
+        budget: None,
+    };
+    cube.nested(&sample, 0, [0.0; 3], abs_tol)
+}
+
+/// [`integrate_cube`] over the box spanned by `breaks` with a cap on innermost evaluations
+/// shared by every level: once `budget` is spent no panel is refined further and the result is
+/// not converged. For integrands without enclosures whose cost must stay bounded whatever they
+/// are (a built-in function that oscillates fast in 3-D).
+pub fn integrate_cube_budgeted<F>(
+    f: &F,
+    dim: usize,
+    breaks: &[Vec<f64>],
+    initial_panels: &[usize],
+    abs_tol: f64,
+    max_panels: usize,
+    budget: &EvalBudget,
+) -> QuadResult
+where
+    F: Fn(&[f64]) -> Complex<f64> + Sync,
+{
+    let sample = |x: &[f64]| Sample {
+        g: f(x),
+        v_lo: f64::NAN,
+        v_hi: f64::NAN,
+    };
+    let cube = Cube {
+        dim,
+        breaks,
+        initial_panels,
+        max_panels,
+        guard: None,
+        budget: Some(budget),
     };
     cube.nested(&sample, 0, [0.0; 3], abs_tol)
 }
@@ -700,6 +739,7 @@ where
         initial_panels,
         max_panels,
         guard: Some(guard),
+        budget: guard.budget,
     };
     cube.nested(f, 0, [0.0; 3], abs_tol)
 }
@@ -710,6 +750,8 @@ struct Cube<'a> {
     initial_panels: &'a [usize],
     max_panels: usize,
     guard: Option<&'a CubeGuard<'a>>,
+    /// Cap on innermost evaluations (the guard's, when guarded).
+    budget: Option<&'a EvalBudget>,
 }
 
 impl Cube<'_> {
@@ -734,8 +776,6 @@ impl Cube<'_> {
         let check = self.guard.map(|g| Resolution {
             bounds: &bounds,
             freq: g.freqs[level],
-            // Only the innermost level counts point evaluations; outer levels stop refining
-            // through the same budget.
             budget: g.budget,
         });
         if last {
@@ -748,8 +788,11 @@ impl Cube<'_> {
                 &self.breaks[level],
                 &opts,
                 check.as_ref(),
+                self.budget,
             );
         }
+        let br = &self.breaks[level];
+        let length = br[br.len() - 1] - br[0];
         let inner_err = AtomicU64::new(0f64.to_bits());
         let inner_evals = AtomicUsize::new(0);
         let inner_ok = AtomicBool::new(true);
@@ -757,7 +800,7 @@ impl Cube<'_> {
             |t| {
                 let mut p = prefix;
                 p[level] = t;
-                let r = self.nested(f, level + 1, p, abs_tol / 2.0);
+                let r = self.nested(f, level + 1, p, abs_tol / 2.0 / length);
                 inner_err.fetch_max(r.abs_err.to_bits(), AtOrd::Relaxed); // positive f64: bit order = value order
                 inner_evals.fetch_add(r.evals, AtOrd::Relaxed);
                 if !r.converged {
@@ -772,10 +815,11 @@ impl Cube<'_> {
             &self.breaks[level],
             &opts,
             check.as_ref(),
+            self.budget,
         );
         QuadResult {
             value: outer.value,
-            abs_err: outer.abs_err + f64::from_bits(inner_err.load(AtOrd::Relaxed)),
+            abs_err: outer.abs_err + length * f64::from_bits(inner_err.load(AtOrd::Relaxed)),
             evals: inner_evals.load(AtOrd::Relaxed),
             converged: outer.converged && inner_ok.load(AtOrd::Relaxed),
             v_seen: outer.v_seen,
