@@ -29,6 +29,14 @@ impl Target {
             Target::Sphere(f) => f.name(),
         }
     }
+    /// Whether the function is the same at every grid size (not a family defined per s, such as
+    /// the aliased sine).
+    fn size_free(&self, s: usize) -> bool {
+        match self {
+            Target::Interval(f) => f.at_resolution(s).is_none(),
+            Target::Sphere(_) => true,
+        }
+    }
     /// The dimension of the transform: the function's (the sphere's basis is planned by nlat
     /// alone: 1).
     fn dim(&self) -> usize {
@@ -116,6 +124,7 @@ pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisErr
     };
     let name = target.name();
     let mut rows = Vec::new();
+    let mut kept: Option<Arc<Vec<super::Continuous>>> = None;
     for &s in &cfg.sizes {
         let basis = cfg.kind.plan_nd(s, target.dim())?;
         let idx: Vec<usize> = cfg
@@ -136,9 +145,18 @@ pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisErr
             ));
         }
         let reference = basis.forward(&samples);
-        let continuous = basis.continuous(f.as_ref(), &cfg.modes);
+        // Chebyshev's continuous coefficients do not depend on N: computed once (a nested
+        // quadrature in 3-D takes seconds), unless the function itself depends on s.
+        let reuse = cfg.kind == BasisKind::Chebyshev && target.size_free(s);
+        let continuous = match &kept {
+            Some(c) if reuse => Arc::clone(c),
+            _ => Arc::new(basis.continuous(f.as_ref(), &cfg.modes)),
+        };
+        if reuse {
+            kept = Some(Arc::clone(&continuous));
+        }
         let not_lipschitz = !f.lipschitz().is_finite();
-        for ((mode, &i), c) in cfg.modes.iter().zip(&idx).zip(&continuous) {
+        for ((mode, &i), c) in cfg.modes.iter().zip(&idx).zip(continuous.iter()) {
             let mut note = c.how.clone();
             if not_lipschitz {
                 note = join(&note, "not Lipschitz (L = inf): no discretization bound");
