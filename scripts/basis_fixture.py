@@ -7,6 +7,11 @@
   with Y_lm built from scipy.special.lpmv and factorial normalisation (Condon-Shortley phase
   removed) on numpy's Gauss-Legendre nodes; nlat = 12, nlon = 24, l <= 11.
 - Chebyshev: numpy.polynomial.chebyshev.chebfit of degree N through the N + 1 Lobatto points.
+- Chebyshev in 2-D: a random polynomial (degree < N per axis) evaluated by
+  numpy.polynomial.chebyshev.chebgrid2d on the 6 x 8 Lobatto grid (N = 5, 7): the transform must
+  give back its coefficients. In 3-D: scipy.fft.dctn(type=1) of random samples on the 4 x 5 x 6
+  grid (N = 3, 4, 5), scaled to the interpolant's coefficients prod_a f(k_a) / (2 N_a)
+  (f = 1 at 0 and N, else 2).
 
 Run: python3 -m venv /tmp/bvenv && /tmp/bvenv/bin/pip install pywavelets numpy scipy  (versions used: see "versions")
      /tmp/bvenv/bin/python scripts/basis_fixture.py > tests/fixtures/basis_crosscheck.json
@@ -19,7 +24,9 @@ import warnings
 
 import numpy as np
 import pywt
+import scipy
 from numpy.polynomial import chebyshev as C
+from scipy.fft import dctn
 from scipy.special import lpmv
 
 warnings.simplefilter("ignore")  # pywt warns when level exceeds dwt_max_level
@@ -92,13 +99,43 @@ def chebyshev_case():
     return {"n": n, "samples": v.tolist(), "coefficients": a.tolist()}
 
 
+def lobatto(n):
+    return np.sin(np.pi * (n - 2.0 * np.arange(n + 1)) / (2.0 * n))
+
+
+def chebyshev_2d_case():
+    rng = np.random.RandomState(20261207)
+    n = (5, 7)
+    c = np.zeros((n[0] + 1, n[1] + 1))
+    c[: n[0], : n[1]] = rng.uniform(-1.0, 1.0, (n[0], n[1]))
+    v = C.chebgrid2d(lobatto(n[0]), lobatto(n[1]), c)
+    return {"n": list(n), "samples": v.ravel().tolist(), "coefficients": c.ravel().tolist()}
+
+
+def chebyshev_3d_case():
+    rng = np.random.RandomState(20261208)
+    n = (3, 4, 5)
+    v = rng.uniform(-1.0, 1.0, tuple(k + 1 for k in n))
+    a = dctn(v, type=1)
+    for axis, nk in enumerate(n):
+        f = np.full(nk + 1, 2.0)
+        f[0] = f[nk] = 1.0
+        shape = [1, 1, 1]
+        shape[axis] = nk + 1
+        a = a * (f / (2.0 * nk)).reshape(shape)
+    return {"n": list(n), "samples": v.ravel().tolist(), "coefficients": a.ravel().tolist()}
+
+
 def main():
     doc = {
         "generator": "scripts/basis_fixture.py",
-        "versions": {"pywt": pywt.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
+        "versions": {"pywt": pywt.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+                     "python": sys.version.split()[0]},
         "dwt": dwt_cases(),
         "sht": sht_case(),
         "chebyshev": chebyshev_case(),
+        "chebyshev_2d": chebyshev_2d_case(),
+        "chebyshev_3d": chebyshev_3d_case(),
     }
     json.dump(doc, sys.stdout, indent=1)
     sys.stdout.write("\n")
