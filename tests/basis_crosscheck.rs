@@ -1,7 +1,8 @@
 //! Cross-check against independent implementations (tests/fixtures/basis_crosscheck.json, made by
 //! scripts/basis_fixture.py): PyWavelets' periodized DWT (which is mpno's with the input index
-//! shifted by 1 - N), a direct NumPy/SciPy quadrature for the SHT, NumPy's Chebyshev fit.
-//! Agreement to 1e-10 is required; the observed differences are ~1e-15.
+//! shifted by 1 - N), a direct NumPy/SciPy quadrature for the SHT, NumPy's Chebyshev fit (1-D)
+//! and chebgrid2d (2-D), SciPy's dctn (3-D). Agreement to 1e-10 is required (1e-13 in 2-D and
+//! 3-D); the observed differences are ~1e-15.
 
 use mpno::basis::Basis;
 use mpno::basis::chebyshev::ChebyshevBasis;
