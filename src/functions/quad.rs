@@ -744,6 +744,7 @@ where
     cube.nested(f, 0, [0.0; 3], abs_tol)
 }
 
+#[derive(Clone, Copy)]
 struct Cube<'a> {
     dim: usize,
     breaks: &'a [Vec<f64>],
@@ -793,6 +794,19 @@ impl Cube<'_> {
         }
         let br = &self.breaks[level];
         let length = br[br.len() - 1] - br[0];
+        // A budget shared by inner integrals that run in parallel would stop each of them
+        // wherever the others happened to have got to: not reproducible. So when this level
+        // evaluates its nodes in parallel, each inner integral gets its own cap, half the limit
+        // over this level's initial nodes, and adds what it used to the shared budget when done;
+        // this level checks the shared budget between its batches, after every node of a batch
+        // has finished, so the result is the same on every run. The initial batch spends at most
+        // half the limit and a refinement batch (2 panels) at most the limit over the initial
+        // panels, so the total stays below twice the limit (plus each inner integral's last
+        // step past its cap).
+        let local_cap = self.budget.filter(|_| opts.parallel).map(|b| {
+            let nodes = NPTS * self.initial_panels[level].max(1) * (br.len() - 1);
+            (b.limit / (2 * nodes)).max(1)
+        });
         let inner_err = AtomicU64::new(0f64.to_bits());
         let inner_evals = AtomicUsize::new(0);
         let inner_ok = AtomicBool::new(true);
@@ -800,7 +814,20 @@ impl Cube<'_> {
             |t| {
                 let mut p = prefix;
                 p[level] = t;
-                let r = self.nested(f, level + 1, p, abs_tol / 2.0 / length);
+                let tol = abs_tol / 2.0 / length;
+                let r = match (local_cap, self.budget) {
+                    (Some(cap), Some(shared)) => {
+                        let local = EvalBudget::new(cap);
+                        let child = Cube {
+                            budget: Some(&local),
+                            ..*self
+                        };
+                        let r = child.nested(f, level + 1, p, tol);
+                        shared.spend(local.used());
+                        r
+                    }
+                    _ => self.nested(f, level + 1, p, tol),
+                };
                 inner_err.fetch_max(r.abs_err.to_bits(), AtOrd::Relaxed); // positive f64: bit order = value order
                 inner_evals.fetch_add(r.evals, AtOrd::Relaxed);
                 if !r.converged {
@@ -939,25 +966,42 @@ mod tests {
             width: 0.0,
             sup: 1.0,
         };
-        let budget = EvalBudget::new(200_000);
-        let b = vec![vec![0.0, 1.0]; 3];
-        let r = integrate_cube_guarded(
-            &g,
-            3,
-            &b,
-            &[1, 1, 1],
-            1e-13,
-            5000,
-            &CubeGuard {
-                bounds: &bounds,
-                freqs: [0.0; 3],
-                budget: Some(&budget),
-            },
-        );
+        let run = || {
+            let budget = EvalBudget::new(200_000);
+            let b = vec![vec![0.0, 1.0]; 3];
+            let r = integrate_cube_guarded(
+                &g,
+                3,
+                &b,
+                &[1, 1, 1],
+                1e-13,
+                5000,
+                &CubeGuard {
+                    bounds: &bounds,
+                    freqs: [0.0; 3],
+                    budget: Some(&budget),
+                },
+            );
+            (r, budget.used())
+        };
+        let (r, used) = run();
         assert!(!r.converged && r.abs_err > 1e-13, "{r:?}");
-        // Refinement stops once spent; the overshoot is at most one round of outer nodes'
-        // initial inner panels.
-        assert!(budget.used() < 400_000, "{}", budget.used());
+        // Refinement stops once spent; the overshoot is at most one refinement batch of the
+        // outer level, whose inner integrals each have their own cap.
+        assert!(used < 400_000, "{used}");
+        // The outer nodes run in parallel, yet a spent budget stops the integral at the same
+        // place every time: the same bits.
+        for _ in 0..4 {
+            let (again, used_again) = run();
+            assert_eq!(
+                (
+                    again.value.re.to_bits(),
+                    again.abs_err.to_bits(),
+                    used_again
+                ),
+                (r.value.re.to_bits(), r.abs_err.to_bits(), used)
+            );
+        }
     }
 
     #[test]
