@@ -552,21 +552,7 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         1,
     )?;
     check_out(a.out.as_deref())?;
-    let opts = FunctionOptions {
-        lipschitz: a.lipschitz,
-        sup: a.sup,
-        seed: a.seed,
-    };
-    let f = functions::parse(&a.function, dim, &opts)
-        .map_err(|e| UsageError::new("--function", e.to_string()))?;
-    check_constants_taken(a.lipschitz, a.sup, &*f)?;
-    eprintln!(
-        "{}: L = {:e}, M = {:e}, {}",
-        f.name(),
-        f.lipschitz(),
-        f.sup(),
-        f.constants_source()
-    );
+    let f = interval_function(&a, dim)?;
     let cfg = SweepConfig {
         dim,
         sizes,
@@ -585,6 +571,27 @@ fn run_errors(a: ErrorsArgs) -> Result<(), Failure> {
         other => Failure::Runtime(other.into()),
     })?;
     write_rows(&rows, a.out)
+}
+
+/// The `--function` of `mpno errors` on \[0,1\]^dim, with the user's constants checked, and its
+/// L and M (and how they were obtained) said on stderr.
+fn interval_function(a: &ErrorsArgs, dim: usize) -> Result<Box<dyn functions::Function>, Failure> {
+    let opts = FunctionOptions {
+        lipschitz: a.lipschitz,
+        sup: a.sup,
+        seed: a.seed,
+    };
+    let f = functions::parse(&a.function, dim, &opts)
+        .map_err(|e| UsageError::new("--function", e.to_string()))?;
+    check_constants_taken(a.lipschitz, a.sup, &*f)?;
+    eprintln!(
+        "{}: L = {:e}, M = {:e}, {}",
+        f.name(),
+        f.lipschitz(),
+        f.sup(),
+        f.constants_source()
+    );
+    Ok(f)
 }
 
 /// `mpno errors` for the bases other than Fourier (src/basis).
@@ -676,22 +683,7 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
                 .map_err(|e| UsageError::new("--function", e))?,
         )
     } else {
-        let opts = FunctionOptions {
-            lipschitz: a.lipschitz,
-            sup: a.sup,
-            seed: a.seed,
-        };
-        let f = functions::parse(&a.function, dim, &opts)
-            .map_err(|e| UsageError::new("--function", e.to_string()))?;
-        check_constants_taken(a.lipschitz, a.sup, &*f)?;
-        eprintln!(
-            "{}: L = {:e}, M = {:e}, {}",
-            f.name(),
-            f.lipschitz(),
-            f.sup(),
-            f.constants_source()
-        );
-        Target::Interval(std::sync::Arc::from(f))
+        Target::Interval(std::sync::Arc::from(interval_function(&a, dim)?))
     };
     let cfg = sweep::BasisSweepConfig {
         kind,

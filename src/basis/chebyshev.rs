@@ -141,6 +141,10 @@ impl ChebyshevBasis {
     }
     /// The 1-D coefficient of `f` at degree k: adaptive Gauss-Kronrod in theta.
     fn continuous_1d(f: &dyn DomainFunction, k: i64) -> Continuous {
+        Self::continuous_1d_checked(f, k).0
+    }
+    /// [`Self::continuous_1d`] and whether its quadrature met its target.
+    fn continuous_1d_checked(f: &dyn DomainFunction, k: i64) -> (Continuous, bool) {
         let opts = QuadOptions {
             initial_panels: 8,
             ..QuadOptions::default()
@@ -160,26 +164,27 @@ impl ChebyshevBasis {
         );
         let c = Self::weight(k);
         let err = c * res.abs_err.max(opts.abs_tol);
-        Continuous {
+        let coefficient = Continuous {
             value: Complex::new(c * res.value.re, 0.0),
             abs_err: err,
             how: quadrature_note("adaptive Gauss-Kronrod in theta", err, res.converged),
-        }
+        };
+        (coefficient, res.converged)
     }
     /// A separable v = v_1(t_1) ... v_d(t_d): a_k = prod_a a_{k_a}(v_a). With every factor
     /// known to within e_a, |prod a - prod a~| <= prod (|a~_a| + e_a) - prod |a~_a|; 8 u of the
     /// larger product covers the rounding of both products and their difference.
     fn continuous_product(factors: &[Box<dyn DomainFunction>], mode: &[i64]) -> Continuous {
-        let parts: Vec<Continuous> = factors
+        let (parts, converged): (Vec<Continuous>, Vec<bool>) = factors
             .iter()
             .zip(mode)
-            .map(|(g, &k)| Self::continuous_1d(g.as_ref(), k))
-            .collect();
+            .map(|(g, &k)| Self::continuous_1d_checked(g.as_ref(), k))
+            .unzip();
         let value: f64 = parts.iter().map(|c| c.value.re).product();
         let hi: f64 = parts.iter().map(|c| c.value.re.abs() + c.abs_err).product();
         let lo: f64 = parts.iter().map(|c| c.value.re.abs()).product();
         let err = (hi - lo) + 4.0 * f64::EPSILON * hi;
-        let converged = parts.iter().all(|c| !c.how.contains("NOT"));
+        let converged = converged.into_iter().all(|c| c);
         Continuous {
             value: Complex::new(value, 0.0),
             abs_err: err,

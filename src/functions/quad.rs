@@ -654,11 +654,6 @@ pub fn integrate_cube<F>(
 where
     F: Fn(&[f64]) -> Complex<f64> + Sync,
 {
-    let sample = |x: &[f64]| Sample {
-        g: f(x),
-        v_lo: f64::NAN,
-        v_hi: f64::NAN,
-    };
     let cube = Cube {
         dim,
         breaks,
@@ -667,7 +662,7 @@ where
         guard: None,
         budget: None,
     };
-    cube.nested(&sample, 0, [0.0; 3], abs_tol)
+    cube.unguarded(f, abs_tol)
 }
 
 /// [`integrate_cube`] over the box spanned by `breaks` with a cap on innermost evaluations
@@ -686,11 +681,6 @@ pub fn integrate_cube_budgeted<F>(
 where
     F: Fn(&[f64]) -> Complex<f64> + Sync,
 {
-    let sample = |x: &[f64]| Sample {
-        g: f(x),
-        v_lo: f64::NAN,
-        v_hi: f64::NAN,
-    };
     let cube = Cube {
         dim,
         breaks,
@@ -699,7 +689,7 @@ where
         guard: None,
         budget: Some(budget),
     };
-    cube.nested(&sample, 0, [0.0; 3], abs_tol)
+    cube.unguarded(f, abs_tol)
 }
 
 /// `bounds(prefix, axis, a, b)` of [`CubeGuard`].
@@ -756,6 +746,18 @@ struct Cube<'a> {
 }
 
 impl Cube<'_> {
+    /// The whole integral of a plain integrand (no enclosures, so no v values to track).
+    fn unguarded<F>(&self, f: &F, abs_tol: f64) -> QuadResult
+    where
+        F: Fn(&[f64]) -> Complex<f64> + Sync,
+    {
+        let sample = |x: &[f64]| Sample {
+            g: f(x),
+            v_lo: f64::NAN,
+            v_hi: f64::NAN,
+        };
+        self.nested(&sample, 0, [0.0; 3], abs_tol)
+    }
     fn nested<F>(&self, f: &F, level: usize, prefix: [f64; 3], abs_tol: f64) -> QuadResult
     where
         F: Fn(&[f64]) -> Sample + Sync,
