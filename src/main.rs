@@ -42,6 +42,10 @@ enum Command {
     Formats,
     /// List the built-in test functions (any other --function is parsed as an expression).
     Functions,
+    /// List the wavelets (haar, db2..db10) with the constants their bounds take: filter gain
+    /// sum|h| and the certified upper bounds on int|phi|, C0 = int|t||phi|, C1 = int|t-mu_1||phi|
+    /// and ||psi||_inf (docs/bounds.md, "Daubechies wavelets"; about 4 s for all of them).
+    Wavelets,
     /// Regenerate every result of experiments/*.toml into figures/ (small scale on a CPU).
     Reproduce(ReproduceArgs),
     /// Run one experiment of experiments/NAME.toml.
@@ -432,6 +436,7 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
+        Command::Wavelets => print_wavelets().map_err(Failure::from),
         Command::Reproduce(a) => {
             experiments::reproduce(&a.dirs.experiments, &a.dirs.figures, a.skip_training)
                 .map_err(Failure::from)
@@ -1399,6 +1404,52 @@ fn print_formats() {
             f.overflow()
         );
     }
+}
+
+/// `mpno wavelets`: one line per wavelet; Haar's constants are exact, db2..db10's certified
+/// (basis::wavelet_constants), printed in full (the shortest decimal that reads back as the same
+/// f64, so no digit is rounded below the bound).
+fn print_wavelets() -> anyhow::Result<()> {
+    use basis::wavelet::Wavelet;
+    use rayon::prelude::*;
+    println!(
+        "{:<6} {:>4} {:>19} {:>8} {:>10} {:>19} {:>19} {:>19} {:>19} {:>19}",
+        "name", "taps", "sum|h|", "proof r", "osc", "int|phi|", "C0", "C1", "||psi||_inf", "mu_1"
+    );
+    let rows: Vec<String> = Wavelet::all()
+        .par_iter()
+        .map(|w| {
+            let s = w.shape();
+            let (radius, osc) = if w.order() == 1 {
+                ("exact".to_string(), "exact".to_string())
+            } else if s.osc.is_finite() {
+                (format!("{:.0e}", s.filter_radius), format!("{:.3e}", s.osc))
+            } else {
+                anyhow::bail!("{}: its constants could not be certified", w.name())
+            };
+            Ok(format!(
+                "{:<6} {:>4} {:>19} {:>8} {:>10} {:>19} {:>19} {:>19} {:>19} {:>19}",
+                w.name(),
+                w.lowpass().len(),
+                w.h1(),
+                radius,
+                osc,
+                s.abs_integral,
+                s.c0,
+                s.c1,
+                s.psi_sup,
+                s.mu1
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for r in rows {
+        println!("{r}");
+    }
+    println!(
+        "\nUpper bounds proven in interval arithmetic for the exact dbN filter (enclosed by Krawczyk's \
+         test within 'proof r' of the table); osc: how far phi may move within a 2^-16 cell."
+    );
+    Ok(())
 }
 
 /// `mpno devices --smoke`: start the CUDA backend on GPU 0 and run the smoke checks

@@ -364,3 +364,47 @@ fn bounds_prints_the_bound_errors_writes() {
         assert_eq!(seen, 8, "{out}");
     }
 }
+
+#[test]
+fn wavelets_lists_the_certified_constants_in_full() {
+    use mpno::basis::wavelet::Wavelet;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = mpno(&["wavelets"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .take(10)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for (w, row) in Wavelet::all().iter().zip(&rows) {
+        let s = w.shape();
+        assert_eq!(row[0], w.name());
+        // Printed as the shortest decimal of the f64: reads back to the same bits.
+        for (col, want) in [(5, s.abs_integral), (6, s.c0), (7, s.c1), (8, s.psi_sup)] {
+            assert_eq!(
+                row[col].parse::<f64>().unwrap(),
+                want,
+                "{} column {col}",
+                row[0]
+            );
+        }
+        assert!(want_finite(s), "{}", row[0]);
+    }
+    assert!(out.contains("Krawczyk"), "{out}");
+    // docs/bounds.md cites this file: it must be what the binary prints now.
+    let committed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/wavelet_constants.txt"),
+    )
+    .unwrap();
+    assert_eq!(
+        committed, out,
+        "docs/wavelet_constants.txt is stale: mpno wavelets > docs/wavelet_constants.txt"
+    );
+}
+
+fn want_finite(s: &mpno::basis::wavelet::ShapeConstants) -> bool {
+    [s.abs_integral, s.c0, s.c1, s.psi_sup, s.osc]
+        .iter()
+        .all(|v| v.is_finite())
+}

@@ -24,6 +24,7 @@ pub mod fourier;
 pub mod spherical;
 pub mod sweep;
 pub mod wavelet;
+pub mod wavelet_constants;
 
 use crate::bounds::PrecisionBound;
 use crate::fft::{Complex, FftError, ModelOutput};
@@ -114,7 +115,8 @@ pub struct Quadrature {
 pub struct ModeConstants {
     /// ||phi_k||_inf.
     pub sup_norm: f64,
-    /// Lipschitz constant of phi_k (f64::INFINITY when discontinuous: see `breaks`).
+    /// Lipschitz constant of phi_k (f64::INFINITY when discontinuous, see `breaks`, or not
+    /// certified).
     pub lipschitz: f64,
     /// Points where phi_k jumps (Haar), in the domain's coordinate; empty when continuous.
     pub breaks: Vec<f64>,

@@ -31,8 +31,8 @@
 //! wraps past 1 pick it up: |v(y - 1) - v(x_i)| <= L |y - x_i| + J_v). Hence
 //! |c - c^s| <= sum_i |gamma_i| |e_i|. For Haar (phi = 1 on \[0,1)) this is 2^{-j/2} L / (2 n): the
 //! spec's (L ||psi||_inf) r_s on cells that respect psi's discontinuities (r_s = 1/(2n), over the
-//! support of measure 2^{-j}). C0, C1, A and ||psi||_inf come from the cascade algorithm on a
-//! 2^-14 grid and are inflated by 5% to cover its quadrature error.
+//! support of measure 2^{-j}). C0, C1, A and ||psi||_inf are certified upper bounds, proven in
+//! interval arithmetic for the exact dbN filter (`super::wavelet_constants`).
 //!
 //! ## Continuous coefficients
 //! Haar: adaptive Gauss-Kronrod on \[a, mid\] and \[mid, b\] (1e-13). Daubechies: the same
@@ -269,105 +269,37 @@ impl Wavelet {
     pub fn h1(&self) -> f64 {
         self.lowpass().iter().map(|x| x.abs()).sum()
     }
-    /// Constants of phi and psi from the cascade algorithm (computed once per wavelet).
-    pub fn cascade(&self) -> &'static CascadeConstants {
-        static CACHE: [OnceLock<CascadeConstants>; 10] = [const { OnceLock::new() }; 10];
-        CACHE[self.order - 1].get_or_init(|| cascade_constants(*self))
+    /// Certified constants of phi and psi (computed once per wavelet and process: about 1 s for
+    /// db10).
+    pub fn shape(&self) -> &'static ShapeConstants {
+        static CACHE: [OnceLock<ShapeConstants>; 10] = [const { OnceLock::new() }; 10];
+        CACHE[self.order - 1].get_or_init(|| shape_constants(*self))
     }
 }
 
-/// Integrals of the scaling function and sup of the wavelet (inflated by 5%, see module docs).
+/// Integrals of the scaling function and sup of the wavelet: certified upper bounds for db2..db10
+/// (`super::wavelet_constants::certify`), exact for Haar.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CascadeConstants {
-    /// mu_1 = int t phi(t) dt = sum m h_m / sqrt 2 (exact from the filter).
+pub struct ShapeConstants {
+    /// mu_1 = sum m h_m / sqrt 2 in f64 (= int t phi(t) dt up to rounding): the centre of the
+    /// projection's samples.
     pub mu1: f64,
-    /// int |phi|.
+    /// >= int |phi|.
     pub abs_integral: f64,
-    /// C0 = int |t| |phi(t)| dt.
+    /// C0 >= int |t| |phi(t)| dt.
     pub c0: f64,
-    /// C1 = int |t - mu_1| |phi(t)| dt.
+    /// C1 >= int |t - mu_1| |phi(t)| dt (mu_1 the f64 value above).
     pub c1: f64,
-    /// ||psi||_inf.
+    /// >= ||psi||_inf.
     pub psi_sup: f64,
-    /// max |psi(x) - psi(y)| / |x - y| over neighbouring grid points (an estimate; infinite for
-    /// Haar).
-    pub psi_lipschitz: f64,
+    /// Radius of the box around the f64 table in which the exact filter was proven (0 for Haar,
+    /// whose constants are exact; infinite when the proof failed).
+    pub filter_radius: f64,
+    /// How far phi may move within a 2^-16 cell (0 for Haar; infinite when the proof failed).
+    pub osc: f64,
 }
 
-/// phi at t = k / 2^levels, k = 0..(2N-1) 2^levels, by the cascade algorithm (exact at dyadic
-/// points up to rounding): phi at the integers is the eigenvector of (sqrt2 h_{2i-j}) for the
-/// eigenvalue 1 normalised to sum 1, then phi(x) = sqrt2 sum h_m phi(2x - m) level by level.
-pub fn scaling_function(w: Wavelet, levels: u32) -> Vec<f64> {
-    let h = w.lowpass();
-    let len = h.len();
-    let support = len - 1;
-    let s2 = std::f64::consts::SQRT_2;
-    // Values at 0..=support.
-    let mut v = vec![0.0; support + 1];
-    if w.order == 1 {
-        v[0] = 1.0;
-    } else {
-        let inner = support - 1; // phi(1..support-1); phi(0) = phi(support) = 0
-        let mut x = vec![1.0 / inner as f64; inner];
-        for _ in 0..200 {
-            let mut y = vec![0.0; inner];
-            for (i, yi) in y.iter_mut().enumerate() {
-                for (jj, xv) in x.iter().enumerate() {
-                    let idx = 2 * (i + 1) as isize - (jj + 1) as isize;
-                    if idx >= 0 && (idx as usize) < len {
-                        *yi += s2 * h[idx as usize] * xv;
-                    }
-                }
-            }
-            let s: f64 = y.iter().sum();
-            x = y.iter().map(|t| t / s).collect();
-        }
-        v[1..support].copy_from_slice(&x);
-    }
-    for r in 1..=levels {
-        let prev = v;
-        let size = support * (1usize << r) + 1;
-        let half = 1usize << (r - 1);
-        v = vec![0.0; size];
-        for (k, out) in v.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for (m, hm) in h.iter().enumerate() {
-                let idx = k as isize - (m * half) as isize;
-                if idx >= 0 && (idx as usize) < prev.len() {
-                    acc += hm * prev[idx as usize];
-                }
-            }
-            *out = s2 * acc;
-        }
-    }
-    if w.order == 1 {
-        // phi = 1 on [0,1): the refinement gives 1 on [0,1) and the right end point 0 already.
-    }
-    v
-}
-
-/// psi at t = k / 2^levels from phi at levels - 1.
-pub fn wavelet_function(w: Wavelet, levels: u32) -> Vec<f64> {
-    let phi = scaling_function(w, levels - 1);
-    let g = w.highpass();
-    let support = w.lowpass().len() - 1;
-    let size = support * (1usize << levels) + 1;
-    let half = 1usize << (levels - 1);
-    (0..size)
-        .map(|k| {
-            let mut acc = 0.0;
-            for (m, gm) in g.iter().enumerate() {
-                let idx = k as isize - (m * half) as isize;
-                if idx >= 0 && (idx as usize) < phi.len() {
-                    acc += gm * phi[idx as usize];
-                }
-            }
-            std::f64::consts::SQRT_2 * acc
-        })
-        .collect()
-}
-
-fn cascade_constants(w: Wavelet) -> CascadeConstants {
+fn shape_constants(w: Wavelet) -> ShapeConstants {
     let h = w.lowpass();
     let mu1 = h
         .iter()
@@ -376,41 +308,37 @@ fn cascade_constants(w: Wavelet) -> CascadeConstants {
         .sum::<f64>()
         / std::f64::consts::SQRT_2;
     if w.order == 1 {
-        return CascadeConstants {
+        // phi = 1 on [0, 1), psi = +-1: exact.
+        return ShapeConstants {
             mu1,
             abs_integral: 1.0,
             c0: 0.5,
             c1: 0.25,
             psi_sup: 1.0,
-            psi_lipschitz: f64::INFINITY,
+            filter_radius: 0.0,
+            osc: 0.0,
         };
     }
-    const K: u32 = 14;
-    let step = 1.0 / (1u64 << K) as f64;
-    let phi = scaling_function(w, K);
-    let (mut a, mut c0, mut c1) = (0.0, 0.0, 0.0);
-    for (k, p) in phi.iter().enumerate() {
-        let t = k as f64 * step;
-        a += p.abs();
-        c0 += t * p.abs();
-        c1 += (t - mu1).abs() * p.abs();
-    }
-    let psi = wavelet_function(w, K);
-    let psi_sup = psi.iter().fold(0.0f64, |m, p| m.max(p.abs()));
-    let psi_lipschitz = psi
-        .windows(2)
-        .fold(0.0f64, |m, p| m.max((p[1] - p[0]).abs() / step));
-    let inflate = 1.05;
-    CascadeConstants {
-        mu1,
-        abs_integral: a * step * inflate,
-        c0: c0 * step * inflate,
-        c1: c1 * step * inflate,
-        psi_sup: psi_sup * inflate,
-        psi_lipschitz: if w.order == 2 {
-            f64::INFINITY // db2 is only Hoelder-0.55
-        } else {
-            psi_lipschitz * inflate
+    match super::wavelet_constants::certify(h, mu1) {
+        Ok(c) => ShapeConstants {
+            mu1,
+            abs_integral: c.abs_integral,
+            c0: c.c0,
+            c1: c.c1,
+            psi_sup: c.psi_sup,
+            filter_radius: c.filter_radius,
+            osc: c.osc,
+        },
+        // Never a guess: without a proof every bound that takes these constants is infinite
+        // (tests/basis_wavelet.rs checks that db2..db10 are all certified).
+        Err(_) => ShapeConstants {
+            mu1,
+            abs_integral: f64::INFINITY,
+            c0: f64::INFINITY,
+            c1: f64::INFINITY,
+            psi_sup: f64::INFINITY,
+            filter_radius: f64::INFINITY,
+            osc: f64::INFINITY,
         },
     }
 }
@@ -743,7 +671,7 @@ impl Basis for WaveletBasis {
             .collect()
     }
     fn constants(&self, mode: &[i64]) -> ModeConstants {
-        let c = self.wavelet.cascade();
+        let c = self.wavelet.shape();
         let j = mode[0];
         if j < 0 {
             // Periodised phi_{0,0} = 1.
@@ -762,7 +690,9 @@ impl Basis for WaveletBasis {
         };
         ModeConstants {
             sup_norm: scale.sqrt() * c.psi_sup,
-            lipschitz: scale.sqrt() * scale * c.psi_lipschitz,
+            // Not certified (no wavelet bound takes it): Haar jumps, db2 is only Hoelder-0.55,
+            // and a proven Lipschitz constant of the smoother ones needs phi' enclosed as well.
+            lipschitz: f64::INFINITY,
             breaks,
         }
     }
@@ -929,7 +859,7 @@ fn haar_coefficient(f: &dyn DomainFunction, j: i64, k: i64) -> Continuous {
 fn fine_projection(w: Wavelet, f: &dyn DomainFunction, r: u32) -> Vec<f64> {
     use rayon::prelude::*;
     let n = 1usize << r;
-    let mu1 = w.cascade().mu1;
+    let mu1 = w.shape().mu1;
     let scale = 1.0 / (n as f64).sqrt();
     let mut a: Vec<f64> = (0..n)
         .into_par_iter()
@@ -967,7 +897,7 @@ fn projection_bound(
     g: &[f64],
     centred: bool,
 ) -> f64 {
-    let c = w.cascade();
+    let c = w.shape();
     let l = f.lipschitz();
     let n = g.len();
     let jump = (f.eval(&[1.0]) - f.eval(&[0.0])).abs();

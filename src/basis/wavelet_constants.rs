@@ -1,0 +1,583 @@
+//! Certified constants of the Daubechies scaling function phi and wavelet psi (db2..db10): upper
+//! bounds, proven in interval arithmetic, on A = int |phi|, C_c = int |t - c| |phi(t)| dt and
+//! ||psi||_inf, which the wavelet discretization bounds and the projection error take
+//! (`super::wavelet`, module docs). Haar's are exact and written out there.
+//!
+//! ## Method (proof)
+//! 1. **The exact filter.** The published table is within rounding of dbN, but the sum rules the
+//!    argument needs (sum h_{2m} = sum h_{2m+1} = 1/sqrt 2) hold only for the exact filter. The
+//!    exact filter solves F(h) = 0: sum_m h_m h_{m+2k} = delta_{k0} (k = 0..N-1, orthonormality)
+//!    and sum_m (-1)^m m^p h_m = 0 (p = 0..N-1, N vanishing moments): 2N equations in 2N unknowns
+//!    whose solutions are isolated (the finitely many spectral factorisations). Krawczyk's test
+//!    x - R F(x) + (I - R J(X))(X - x) in the interior of X = x + [-r, r] (x the table, R an
+//!    approximate inverse of the Jacobian J(x), J(X) its interval enclosure) proves that X holds
+//!    exactly one solution, which is dbN (the other solutions are O(1) away). Everything below is
+//!    computed in interval arithmetic with h in that enclosure.
+//! 2. **phi at the integers.** Phi(x) = (phi(x), phi(x+1), ..., phi(x+L-1)), L = 2N-1, x in
+//!    \[0,1\], satisfies Phi(x/2) = T_0 Phi(x) and Phi((x+1)/2) = T_1 Phi(x) with
+//!    T_d\[k\]\[j\] = sqrt2 h_{2k+d-j} (the refinement equation phi(y) = sqrt2 sum h_m phi(2y - m)).
+//!    Phi(0) is T_0's eigenvector for the eigenvalue 1 with sum 1 (partition of unity): the
+//!    linear system (T_0 - I) v = 0 with its last row replaced by sum v = 1, solved with a
+//!    certified residual bound (||I - R A|| <= beta < 1 gives |v - v~| <= ||R (b - A v~)|| /
+//!    (1 - beta)).
+//! 3. **phi at the dyadic points** k / 2^K (K = [`LEVELS`]): phi(y) = sqrt2 sum_m h_m phi(2y - m)
+//!    level by level (the cascade algorithm), odd points only (the even ones are the previous
+//!    level's).
+//! 4. **Between the points.** Column sums of T_d are sqrt2 sum_m h_{2m+d'} = 1, so T_d maps
+//!    E = {w : sum w = 0} into itself, and Phi(x) - Phi(y) is in E (partition of unity). Linear
+//!    reproduction (N >= 2 vanishing moments): sum_k k phi(t + k) = mu_1 - t, so the line
+//!    l = (0, 1, ..., L-1) gives l . (Phi(x) - Phi(y)) = y - x exactly. If x lies in the level-K
+//!    interval with left end p and its first a binary digits are d_1..d_a, then
+//!    Phi(x) - Phi(p) = P (Phi(x') - Phi(p')), P = T_{d_1}...T_{d_a}, x' = 2^a x - (d_1..d_a)_2
+//!    in a level-(K-a) interval with left end p'. For w in E and any vectors c, d,
+//!    P w = (P - c 1^T - d l^T) w + d (l . w), so with nu_a = max over the 2^a products of
+//!    max_k sum_j |P_kj - c_k - d_k j| and delta_a = max |d_k| (c, d the rows' least-squares
+//!    lines), ||Phi(x) - Phi(p)||_inf <= nu_a osc_{K-a} + delta_a 2^(a-K), where osc_m is the
+//!    largest ||Phi(x) - Phi(left end)||_inf on a level-m interval. Splitting that interval at the
+//!    level-K points, osc_{K-a} <= G_a + osc_K, G_a the largest ||Phi(q) - Phi(p')||_inf over the
+//!    grid points q of the interval. Hence (phi is continuous for N >= 2, so osc_K is finite)
+//!    osc_K <= (nu_a G_a + delta_a 2^(a-K)) / (1 - nu_a) whenever nu_a < 1; the smallest over
+//!    a = 1..8 is used. (Without the line, nu_a alone decays like 2^-a only after a large
+//!    constant, ~ L^2/4 sup|phi'|, and osc was 100x larger.)
+//! 5. **Constants.** A <= sum_cells 2^-K (|phi(p)| + osc); C_c <= sum_cells 2^-K
+//!    max_{t in cell} |t - c| (|phi(p)| + osc); psi(x) = sqrt2 sum_m g_m phi(2x - m) on the level
+//!    K + 1 points, each within sqrt2 sum|h| osc of its cell, so
+//!    ||psi||_inf <= max |psi(p)| + sqrt2 sum|h| osc. All sums in interval arithmetic, so the
+//!    results are upper bounds of the exact constants of dbN.
+
+use crate::interval::{Interval, mag, point};
+use rayon::prelude::*;
+
+const ZERO: Interval = inari::const_interval!(0.0, 0.0);
+const ONE: Interval = inari::const_interval!(1.0, 1.0);
+
+/// Dyadic level of the grid on which phi is enclosed (2^-16 spacing).
+pub const LEVELS: u32 = 16;
+/// Longest product T_{d_1}...T_{d_a} whose norm on E is computed (a = 1..=8; module docs step 4).
+const PRODUCT_LEVELS: u32 = 8;
+
+/// Certified upper bounds for one Daubechies wavelet (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CertifiedConstants {
+    /// Radius r of the box around the f64 table in which Krawczyk's test proved the exact filter.
+    pub filter_radius: f64,
+    /// Largest width of the enclosure of the exact filter's taps.
+    pub filter_width: f64,
+    /// nu_a of the level a that gave the smallest osc (module docs step 4).
+    pub nu: f64,
+    /// osc_K: how far Phi may move (inf-norm) within one level-K interval.
+    pub osc: f64,
+    /// A >= int |phi|.
+    pub abs_integral: f64,
+    /// >= int |t| |phi(t)| dt.
+    pub c0: f64,
+    /// >= int |t - centre| |phi(t)| dt, for the `centre` passed in.
+    pub c1: f64,
+    /// >= ||psi||_inf.
+    pub psi_sup: f64,
+}
+
+/// Certified constants of the Daubechies wavelet with lowpass table `h64` (length 2N, N >= 2);
+/// `centre` is the point C_c is taken about. Errors name what could not be proven.
+pub fn certify(h64: &[f64], centre: f64) -> Result<CertifiedConstants, String> {
+    if h64.len() < 4 || !h64.len().is_multiple_of(2) {
+        return Err(format!(
+            "certify: a Daubechies filter of length 2N >= 4 is needed, got {}",
+            h64.len()
+        ));
+    }
+    let (h, filter_radius) = exact_filter(h64)?;
+    let filter_width = h.iter().map(|x| x.wid()).fold(0.0, f64::max);
+    let l = h.len() - 1;
+    let s2 = Interval::SQRT_2;
+    let t: [Vec<Vec<Interval>>; 2] = [0, 1].map(|d| {
+        (0..l)
+            .map(|k| {
+                (0..l)
+                    .map(|j| {
+                        let m = 2 * k as isize + d - j as isize;
+                        if (0..h.len() as isize).contains(&m) {
+                            s2 * h[m as usize]
+                        } else {
+                            ZERO
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    let ints = integer_values(&t[0])?;
+    let phi = cascade(&h, &ints, LEVELS);
+    // osc_K <= (nu_a G_a + delta_a 2^(a-K)) / (1 - nu_a) for every a (module docs step 4).
+    let norms = product_norms(&t, PRODUCT_LEVELS);
+    let cells = 1usize << LEVELS;
+    let best = norms
+        .par_iter()
+        .enumerate()
+        .filter(|(_, (nu, _))| *nu < 1.0)
+        .map(|(a, &(nu, delta))| {
+            let a = a + 1;
+            let g = grid_variation(&phi, l, cells, 1usize << a);
+            let reach = point(((1u64 << a) as f64) / cells as f64); // 2^(a-K), exact
+            let osc = ((point(nu) * point(g) + point(delta) * reach) / (ONE - point(nu))).sup();
+            (osc, nu)
+        })
+        .min_by(|x, y| x.0.total_cmp(&y.0));
+    let Some((osc, nu)) = best else {
+        return Err(format!(
+            "certify: no product of up to {PRODUCT_LEVELS} refinement matrices contracts on \
+             sum-zero vectors (norms {norms:?})"
+        ));
+    };
+    let osc_iv = point(osc);
+    let step = point(1.0 / cells as f64); // exact: a power of two
+    let (mut a, mut c0, mut c1) = (ZERO, ZERO, ZERO);
+    let c = point(centre);
+    for (j, p) in phi[..l * cells].iter().enumerate() {
+        let bound = point(mag(*p)) + osc_iv;
+        let cell = crate::interval::iv(j as f64, (j + 1) as f64) * step;
+        a += bound * step;
+        c0 += point(mag(cell)) * bound * step;
+        c1 += point(mag(cell - c)) * bound * step;
+    }
+    let h1 = h.iter().fold(ZERO, |s, x| s + point(mag(*x)));
+    let psi_sup = (point(psi_max(&h, &phi)) + s2 * h1 * osc_iv).sup();
+    Ok(CertifiedConstants {
+        filter_radius,
+        filter_width,
+        nu,
+        osc,
+        abs_integral: a.sup(),
+        c0: c0.sup(),
+        c1: c1.sup(),
+        psi_sup,
+    })
+}
+
+/// Enclosure of the exact Daubechies filter near the table `h64` (Krawczyk, module docs step 1),
+/// with the radius of the box in which it was proven.
+pub fn exact_filter(h64: &[f64]) -> Result<(Vec<Interval>, f64), String> {
+    let n = h64.len();
+    let x: Vec<Interval> = h64.iter().map(|v| point(*v)).collect();
+    let r = invert(&mid_matrix(&jacobian(&x)))
+        .ok_or_else(|| "certify: the filter equations' Jacobian is singular".to_string())?;
+    let fx = equations(&x);
+    let rfx = mat_vec(&point_matrix(&r), &fx);
+    for radius in [1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10] {
+        let xx: Vec<Interval> = h64
+            .iter()
+            .map(|v| point(*v) + crate::interval::iv(-radius, radius))
+            .collect();
+        let jx = jacobian(&xx);
+        let rj = mat_mul(&point_matrix(&r), &jx);
+        let k: Vec<Interval> = (0..n)
+            .map(|i| {
+                let mut s = x[i] - rfx[i];
+                for j in 0..n {
+                    let e = if i == j { ONE } else { ZERO } - rj[i][j];
+                    s += e * (xx[j] - x[j]);
+                }
+                s
+            })
+            .collect();
+        if k.iter().zip(&xx).all(|(a, b)| a.interior(*b)) {
+            return Ok((k, radius));
+        }
+    }
+    Err(
+        "certify: Krawczyk's test failed for every radius up to 1e-10 around the filter table"
+            .into(),
+    )
+}
+
+/// F(h): N orthonormality and N vanishing-moment equations (module docs step 1).
+fn equations(h: &[Interval]) -> Vec<Interval> {
+    let len = h.len();
+    let n = len / 2;
+    let mut f = Vec::with_capacity(len);
+    for k in 0..n {
+        let mut s = if k == 0 { -ONE } else { ZERO };
+        for m in 0..len - 2 * k {
+            s += h[m] * h[m + 2 * k];
+        }
+        f.push(s);
+    }
+    for p in 0..n {
+        let mut s = ZERO;
+        for (m, hm) in h.iter().enumerate() {
+            s += point(moment_weight(m, p)) * *hm;
+        }
+        f.push(s);
+    }
+    f
+}
+
+/// (-1)^m m^p, exact in f64 for m <= 19, p <= 9 (19^9 < 2^53); 0^0 = 1.
+fn moment_weight(m: usize, p: usize) -> f64 {
+    let v = (m as i64).pow(p as u32) as f64;
+    if m % 2 == 1 { -v } else { v }
+}
+
+/// Jacobian of [`equations`]: d/dh_q sum_m h_m h_{m+2k} = h_{q+2k} + h_{q-2k}.
+fn jacobian(h: &[Interval]) -> Vec<Vec<Interval>> {
+    let len = h.len();
+    let n = len / 2;
+    let mut j = vec![vec![ZERO; len]; len];
+    for k in 0..n {
+        for q in 0..len {
+            let mut s = ZERO;
+            if q + 2 * k < len {
+                s += h[q + 2 * k];
+            }
+            if q >= 2 * k {
+                s += h[q - 2 * k];
+            }
+            j[k][q] = s;
+        }
+    }
+    for (p, row) in j[n..].iter_mut().enumerate() {
+        for (q, v) in row.iter_mut().enumerate() {
+            *v = point(moment_weight(q, p));
+        }
+    }
+    j
+}
+
+/// phi(0), ..., phi(L-1) (module docs step 2).
+fn integer_values(t0: &[Vec<Interval>]) -> Result<Vec<Interval>, String> {
+    let l = t0.len();
+    let mut a: Vec<Vec<Interval>> = t0
+        .iter()
+        .enumerate()
+        .map(|(k, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(j, v)| if j == k { *v - ONE } else { *v })
+                .collect()
+        })
+        .collect();
+    a[l - 1] = vec![ONE; l];
+    let mut b = vec![ZERO; l];
+    b[l - 1] = ONE;
+    let r = invert(&mid_matrix(&a))
+        .ok_or_else(|| "certify: phi's integer values: singular system".to_string())?;
+    let rp = point_matrix(&r);
+    let v0: Vec<f64> = mat_vec(&rp, &b).iter().map(|v| v.mid()).collect();
+    let v0i: Vec<Interval> = v0.iter().map(|v| point(*v)).collect();
+    let av = mat_vec(&a, &v0i);
+    let resid: Vec<Interval> = b.iter().zip(&av).map(|(x, y)| *x - *y).collect();
+    let corr = mat_vec(&rp, &resid);
+    let ra = mat_mul(&rp, &a);
+    let mut beta = 0.0f64;
+    for (i, row) in ra.iter().enumerate() {
+        let s = row.iter().enumerate().fold(ZERO, |s, (j, v)| {
+            let e = if i == j { ONE } else { ZERO } - *v;
+            s + point(mag(e))
+        });
+        beta = beta.max(s.sup());
+    }
+    if beta.is_nan() || beta >= 1.0 {
+        return Err(format!(
+            "certify: phi's integer values: ||I - R A|| = {beta:e} is not below 1"
+        ));
+    }
+    let cn = corr.iter().fold(0.0f64, |m, v| m.max(mag(*v)));
+    let eps = (point(cn) / (ONE - point(beta))).sup();
+    Ok(v0
+        .iter()
+        .map(|v| point(*v) + crate::interval::iv(-eps, eps))
+        .collect())
+}
+
+/// phi at k / 2^levels, k = 0..=L 2^levels, from its integer values (module docs step 3).
+fn cascade(h: &[Interval], ints: &[Interval], levels: u32) -> Vec<Interval> {
+    let l = ints.len(); // L = 2N - 1; phi(L) = 0
+    let s2 = Interval::SQRT_2;
+    let taps: Vec<Interval> = h.iter().map(|x| s2 * *x).collect();
+    let mut v: Vec<Interval> = ints.to_vec();
+    v.push(ZERO);
+    for r in 1..=levels {
+        let half = 1usize << (r - 1);
+        let size = l * (1usize << r) + 1;
+        let prev = &v;
+        v = (0..size)
+            .into_par_iter()
+            .map(|k| {
+                if k % 2 == 0 {
+                    return prev[k / 2];
+                }
+                let mut acc = ZERO;
+                for (m, tm) in taps.iter().enumerate() {
+                    if let Some(idx) = k.checked_sub(m * half)
+                        && idx < prev.len()
+                    {
+                        acc += *tm * prev[idx];
+                    }
+                }
+                acc
+            })
+            .collect();
+    }
+    v
+}
+
+/// max |psi| over the level-(K+1) points, psi(x) = sqrt2 sum_m g_m phi(2x - m).
+fn psi_max(h: &[Interval], phi: &[Interval]) -> f64 {
+    let len = h.len();
+    let half = 1usize << LEVELS;
+    let s2 = Interval::SQRT_2;
+    // g_m = (-1)^m h_{2N-1-m}
+    let g: Vec<Interval> = (0..len)
+        .map(|m| {
+            let v = s2 * h[len - 1 - m];
+            if m % 2 == 0 { v } else { -v }
+        })
+        .collect();
+    // A maximum is exact, so the parallel order cannot change the result.
+    (0..2 * (len - 1) * half + 1)
+        .into_par_iter()
+        .map(|k| {
+            let mut acc = ZERO;
+            for (m, gm) in g.iter().enumerate() {
+                if let Some(idx) = k.checked_sub(m * half)
+                    && idx < phi.len()
+                {
+                    acc += *gm * phi[idx];
+                }
+            }
+            mag(acc)
+        })
+        .reduce(|| 0.0, f64::max)
+}
+
+/// (nu_a, delta_a) for a = 1..=levels: over the 2^a products P = T_{d_1}...T_{d_a}, the largest
+/// max_k sum_j |P_kj - c_k - d_k j| and max_k |d_k| (c, d the rows' least-squares lines; module
+/// docs step 4).
+fn product_norms(t: &[Vec<Vec<Interval>>; 2], levels: u32) -> Vec<(f64, f64)> {
+    let mut products = vec![t[0].clone(), t[1].clone()];
+    let mut norms = Vec::new();
+    for a in 1..=levels {
+        if a > 1 {
+            products = products
+                .iter()
+                .flat_map(|p| [mat_mul(p, &t[0]), mat_mul(p, &t[1])])
+                .collect();
+        }
+        norms.push(
+            products
+                .iter()
+                .map(|p| line_norm(p))
+                .fold((0.0f64, 0.0f64), |(n, d), (pn, pd)| (n.max(pn), d.max(pd))),
+        );
+    }
+    norms
+}
+
+/// (max_k sum_j |P_kj - c_k - d_k j|, max_k |d_k|) with (c_k, d_k) the least-squares line through
+/// row k's midpoints (any line gives a valid bound; this one is close to the best).
+fn line_norm(p: &[Vec<Interval>]) -> (f64, f64) {
+    let (mut nu, mut delta) = (0.0f64, 0.0f64);
+    for row in p {
+        let n = row.len() as f64;
+        let jbar = (n - 1.0) / 2.0;
+        let mbar = row.iter().map(|v| v.mid()).sum::<f64>() / n;
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for (j, v) in row.iter().enumerate() {
+            sxy += (j as f64 - jbar) * (v.mid() - mbar);
+            sxx += (j as f64 - jbar).powi(2);
+        }
+        let d = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        let c = mbar - d * jbar;
+        let s = row.iter().enumerate().fold(ZERO, |s, (j, v)| {
+            s + point(mag(*v - point(c) - point(d) * point(j as f64)))
+        });
+        nu = nu.max(s.sup());
+        delta = delta.max(d.abs());
+    }
+    (nu, delta)
+}
+
+/// G: max over the grid points q in [0, 1) of ||Phi(q) - Phi(q0)||_inf, q0 the left end of the
+/// block of `block` cells that holds q (phi on the level-K grid of `cells` cells per unit).
+fn grid_variation(phi: &[Interval], l: usize, cells: usize, block: usize) -> f64 {
+    let mut g = 0.0f64;
+    for i in 0..cells {
+        let base = i - i % block;
+        for k in 0..l {
+            g = g.max(mag(phi[i + k * cells] - phi[base + k * cells]));
+        }
+    }
+    g
+}
+
+fn point_matrix(m: &[Vec<f64>]) -> Vec<Vec<Interval>> {
+    m.iter()
+        .map(|r| r.iter().map(|v| point(*v)).collect())
+        .collect()
+}
+
+fn mid_matrix(m: &[Vec<Interval>]) -> Vec<Vec<f64>> {
+    m.iter()
+        .map(|r| r.iter().map(|v| v.mid()).collect())
+        .collect()
+}
+
+fn mat_mul(a: &[Vec<Interval>], b: &[Vec<Interval>]) -> Vec<Vec<Interval>> {
+    let n = b.first().map_or(0, Vec::len);
+    a.iter()
+        .map(|row| {
+            (0..n)
+                .map(|j| {
+                    row.iter()
+                        .zip(b)
+                        .fold(ZERO, |s, (x, brow)| s + *x * brow[j])
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn mat_vec(a: &[Vec<Interval>], x: &[Interval]) -> Vec<Interval> {
+    a.iter()
+        .map(|row| row.iter().zip(x).fold(ZERO, |s, (p, q)| s + *p * *q))
+        .collect()
+}
+
+/// Inverse by Gauss-Jordan elimination with partial pivoting (an approximate inverse: its
+/// rounding errors are accounted for where it is used); None when singular.
+fn invert(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    let mut m: Vec<Vec<f64>> = a
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut row = r.clone();
+            row.extend((0..n).map(|j| if i == j { 1.0 } else { 0.0 }));
+            row
+        })
+        .collect();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))?;
+        if m[piv][col] == 0.0 || !m[piv][col].is_finite() {
+            return None;
+        }
+        m.swap(col, piv);
+        let p = m[col][col];
+        for v in m[col].iter_mut() {
+            *v /= p;
+        }
+        for row in 0..n {
+            if row != col {
+                let f = m[row][col];
+                if f != 0.0 {
+                    let pivot_row = m[col].clone();
+                    for (v, pv) in m[row].iter_mut().zip(&pivot_row) {
+                        *v -= f * pv;
+                    }
+                }
+            }
+        }
+    }
+    Some(m.into_iter().map(|r| r[n..].to_vec()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::basis::wavelet::Wavelet;
+
+    #[test]
+    fn the_exact_filters_are_enclosed_near_their_tables() {
+        for order in 2..=10 {
+            let h64 = Wavelet::daubechies(order).unwrap().lowpass();
+            let (h, r) = exact_filter(h64).unwrap();
+            assert!(r <= 1e-11, "db{order}: radius {r}");
+            for (x, t) in h.iter().zip(h64) {
+                // Inside the box t +- r where the proof ran (up to the rounding of its ends).
+                assert!(x.inf() >= t - r * (1.0 + 1e-9), "db{order}: {x:?} vs {t}");
+                assert!(x.sup() <= t + r * (1.0 + 1e-9), "db{order}: {x:?} vs {t}");
+            }
+            // Sum rules of the exact filter hold inside the enclosure.
+            let even = h.iter().step_by(2).fold(ZERO, |s, x| s + *x);
+            let odd = h.iter().skip(1).step_by(2).fold(ZERO, |s, x| s + *x);
+            assert!(even.contains(std::f64::consts::FRAC_1_SQRT_2), "db{order}");
+            assert!(odd.contains(std::f64::consts::FRAC_1_SQRT_2), "db{order}");
+        }
+    }
+
+    #[test]
+    fn a_filter_that_is_not_daubechies_is_refused() {
+        let mut h = Wavelet::daubechies(4).unwrap().lowpass().to_vec();
+        h[1] += 1e-6; // orthonormality and the moments are now off by ~1e-6
+        let e = exact_filter(&h).unwrap_err();
+        assert!(e.contains("Krawczyk"), "{e}");
+        assert!(certify(&h, 0.0).is_err());
+        let e = certify(&[0.5, 0.5], 0.0).unwrap_err();
+        assert!(e.contains("length 2N >= 4"), "{e}");
+    }
+
+    #[test]
+    fn db2_integer_values_enclose_the_closed_form() {
+        // phi(1) = (1 + sqrt 3)/2, phi(2) = (1 - sqrt 3)/2, phi(0) = 0 (Daubechies 1992, 6.5).
+        let (h, _) = exact_filter(Wavelet::daubechies(2).unwrap().lowpass()).unwrap();
+        let s2 = Interval::SQRT_2;
+        let t0: Vec<Vec<Interval>> = (0..3)
+            .map(|k| {
+                (0..3)
+                    .map(|j| {
+                        let m = 2 * k as isize - j as isize;
+                        if (0..4).contains(&m) {
+                            s2 * h[m as usize]
+                        } else {
+                            ZERO
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let v = integer_values(&t0).unwrap();
+        let r3 = 3f64.sqrt();
+        for (x, want) in v.iter().zip([0.0, (1.0 + r3) / 2.0, (1.0 - r3) / 2.0]) {
+            assert!((x.mid() - want).abs() < 1e-14, "{x:?} vs {want}");
+            assert!(x.wid() < 1e-13, "{x:?}");
+            assert!(
+                x.inf() <= want + 1e-15 && want - 1e-15 <= x.sup(),
+                "{x:?} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_line_norm_bounds_every_sum_zero_vector() {
+        // ||P w||_inf <= nu ||w||_inf + delta |sum_j j w_j| for random P and sum-zero w.
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        for _ in 0..200 {
+            let p: Vec<Vec<Interval>> = (0..5)
+                .map(|_| (0..5).map(|_| point(next())).collect())
+                .collect();
+            let (nu, delta) = line_norm(&p);
+            let mut w: Vec<f64> = (0..5).map(|_| next()).collect();
+            let mean = w.iter().sum::<f64>() / 5.0;
+            w.iter_mut().for_each(|x| *x -= mean);
+            let winf = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            let l1: f64 = w.iter().enumerate().map(|(j, x)| j as f64 * x).sum();
+            let pw = p
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .zip(&w)
+                        .map(|(a, b)| a.mid() * b)
+                        .sum::<f64>()
+                        .abs()
+                })
+                .fold(0.0f64, f64::max);
+            assert!(pw <= (nu * winf + delta * l1.abs()) * (1.0 + 1e-12) + 1e-15);
+        }
+    }
+}
