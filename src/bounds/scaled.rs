@@ -59,14 +59,14 @@ fn input_terms(
 }
 
 /// Model I bound per normalised coefficient for samples (row-major, `shape`) stored in the
-/// scaled format `sf` with scales from the current amax: n^-1 sum_j b_j, inflated by 1e-12
-/// relative for the f64 evaluation of the sum, plus the f64 reference's own error
+/// scaled format `sf` with scales from the current amax: n^-1 sum_j b_j, inflated by
+/// [`f64_evaluation`] for the f64 evaluation of the sum, plus the f64 reference's own error
 /// ([`super::f64_reference_error`] with M (1 + u)). Infinite when a group holds NaN or inf.
 pub fn scaled_input_rounding(samples: &[f64], shape: &[usize], sf: &ScaledFormat) -> f64 {
     let Some((mean_b, _, _, m)) = input_terms(samples, shape, sf) else {
         return f64::INFINITY;
     };
-    mean_b * (1.0 + 1e-12)
+    mean_b * f64_evaluation(samples.len())
         + super::f64_reference_error(m * (1.0 + sf.unit_roundoff()), samples.len())
 }
 
@@ -123,7 +123,7 @@ pub fn scale_ceiling(sf: &ScaledFormat) -> f64 {
 /// clamp = P growth sigma 2^-127 sqrt2 (1 + min(eps, 1))  (P stores in all)
 /// ```
 ///
-/// inflated by 1e-12 relative for its f64 evaluation. Infinite (with the reason) when a group
+/// inflated by [`f64_evaluation`] for its f64 evaluation. Infinite (with the reason) when a group
 /// holds NaN or inf, or a stored value may pass the scale ceiling ([`scale_ceiling`]).
 pub fn scaled_storage(
     samples: &[f64],
@@ -161,8 +161,21 @@ pub fn scaled_storage(
         * 2f64.sqrt()
         * (1.0 + eps.min(1.0));
     let n = samples.len();
-    Ok((mean_b + eps * rms + clamp) * (1.0 + 1e-12)
+    Ok((mean_b + eps * rms + clamp) * f64_evaluation(n)
         + super::f64_reference_error(mq * (1.0 + eps.min(1.0)), n))
+}
+
+/// 1 + gamma_{n+8}(2^-53): covers the f64 evaluation of the bounds above, whose terms are sums
+/// of n nonnegative numbers (relative error at most gamma_{n-1}, Higham 4.3) followed by a few
+/// roundings (the division by n, a square root, the products and sums of the final formula,
+/// at most 9 more). A fixed 1e-12 (used until 2026-12-07) was too small past n ~ 9000.
+fn f64_evaluation(n: usize) -> f64 {
+    let k = (n as f64 + 8.0) * crate::precision::Format::Fp64.unit_roundoff();
+    if k >= 1.0 {
+        f64::INFINITY
+    } else {
+        1.0 + k / (1.0 - k)
+    }
 }
 
 /// The grouped, amax form of the bound (no sample values, only each group's size and amax):
