@@ -44,7 +44,7 @@ enum Command {
     Functions,
     /// List the wavelets (haar, db2..db10) with the constants their bounds take: filter gain
     /// sum|h| and the certified upper bounds on int|phi|, C0 = int|t||phi|, C1 = int|t-mu_1||phi|
-    /// and ||psi||_inf (docs/bounds.md, "Daubechies wavelets"; about 4 s for all of them).
+    /// and ||psi||_inf (docs/bounds.md, "Daubechies wavelets"; a few seconds for all of them).
     Wavelets,
     /// Regenerate every result of experiments/*.toml into figures/ (small scale on a CPU).
     Reproduce(ReproduceArgs),

@@ -429,14 +429,7 @@ pub(crate) fn quadrature_note(rule: &str, err: f64, converged: bool) -> String {
     }
 }
 
-/// gamma_k = k u / (1 - k u) (Higham), infinite when k u >= 1.
-pub(crate) fn gamma(k: f64, u: f64) -> f64 {
-    if k * u >= 1.0 {
-        f64::INFINITY
-    } else {
-        k * u / (1.0 - k * u)
-    }
-}
+pub(crate) use crate::precision::gamma;
 
 /// An infinite precision bound with the reason.
 pub(crate) fn infinite(note: String) -> PrecisionBound {

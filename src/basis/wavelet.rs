@@ -55,6 +55,7 @@
 //! sum_l sqrt(n_l) N sigma / sqrt(n) <= 3.5 N sigma. Range: every intermediate value is at most
 //! H1 (1 + eta H1)^J ||v~||_2; beyond the format's max the bound is infinite (a range failure).
 
+pub use super::wavelet_constants::ShapeConstants;
 use super::{
     Basis, BasisError, Continuous, DomainFunction, ModeConstants, Quadrature, check_model, gamma,
     infinite, model_output, round_samples,
@@ -277,28 +278,6 @@ impl Wavelet {
     }
 }
 
-/// Integrals of the scaling function and sup of the wavelet: certified upper bounds for db2..db10
-/// (`super::wavelet_constants::certify`), exact for Haar.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ShapeConstants {
-    /// mu_1 = sum m h_m / sqrt 2 in f64 (= int t phi(t) dt up to rounding): the centre of the
-    /// projection's samples.
-    pub mu1: f64,
-    /// >= int |phi|.
-    pub abs_integral: f64,
-    /// C0 >= int |t| |phi(t)| dt.
-    pub c0: f64,
-    /// C1 >= int |t - mu_1| |phi(t)| dt (mu_1 the f64 value above).
-    pub c1: f64,
-    /// >= ||psi||_inf.
-    pub psi_sup: f64,
-    /// Radius of the box around the f64 table in which the exact filter was proven (0 for Haar,
-    /// whose constants are exact; infinite when the proof failed).
-    pub filter_radius: f64,
-    /// How far phi may move within a 2^-16 cell (0 for Haar; infinite when the proof failed).
-    pub osc: f64,
-}
-
 fn shape_constants(w: Wavelet) -> ShapeConstants {
     let h = w.lowpass();
     let mu1 = h
@@ -319,28 +298,9 @@ fn shape_constants(w: Wavelet) -> ShapeConstants {
             osc: 0.0,
         };
     }
-    match super::wavelet_constants::certify(h, mu1) {
-        Ok(c) => ShapeConstants {
-            mu1,
-            abs_integral: c.abs_integral,
-            c0: c.c0,
-            c1: c.c1,
-            psi_sup: c.psi_sup,
-            filter_radius: c.filter_radius,
-            osc: c.osc,
-        },
-        // Never a guess: without a proof every bound that takes these constants is infinite
-        // (tests/basis_wavelet.rs checks that db2..db10 are all certified).
-        Err(_) => ShapeConstants {
-            mu1,
-            abs_integral: f64::INFINITY,
-            c0: f64::INFINITY,
-            c1: f64::INFINITY,
-            psi_sup: f64::INFINITY,
-            filter_radius: f64::INFINITY,
-            osc: f64::INFINITY,
-        },
-    }
+    // Never a guess: without a proof every bound that takes these constants is infinite
+    // (tests/basis_wavelet.rs checks that db2..db10 are all certified).
+    super::wavelet_constants::certify(h, mu1).unwrap_or_else(|_| ShapeConstants::unproven(mu1))
 }
 
 /// A planned periodic DWT of length n = 2^J (all J levels) in scalar type T. Filters are rounded

@@ -57,30 +57,47 @@ pub const LEVELS: u32 = 16;
 /// Longest product T_{d_1}...T_{d_a} whose norm on E is computed (a = 1..=8; module docs step 4).
 const PRODUCT_LEVELS: u32 = 8;
 
-/// Certified upper bounds for one Daubechies wavelet (see the module docs).
+/// The constants of phi and psi the wavelet bounds take: certified upper bounds for db2..db10
+/// ([`certify`]), exact for Haar (`super::wavelet`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct CertifiedConstants {
-    /// Radius r of the box around the f64 table in which Krawczyk's test proved the exact filter.
-    pub filter_radius: f64,
-    /// Largest width of the enclosure of the exact filter's taps.
-    pub filter_width: f64,
-    /// nu_a of the level a that gave the smallest osc (module docs step 4).
-    pub nu: f64,
-    /// osc_K: how far Phi may move (inf-norm) within one level-K interval.
-    pub osc: f64,
-    /// A >= int |phi|.
+pub struct ShapeConstants {
+    /// mu_1 = sum m h_m / sqrt 2 in f64 (= int t phi(t) dt up to rounding): the centre of the
+    /// projection's samples, and the point C1 is taken about.
+    pub mu1: f64,
+    /// >= int |phi|.
     pub abs_integral: f64,
-    /// >= int |t| |phi(t)| dt.
+    /// C0 >= int |t| |phi(t)| dt.
     pub c0: f64,
-    /// >= int |t - centre| |phi(t)| dt, for the `centre` passed in.
+    /// C1 >= int |t - mu_1| |phi(t)| dt (mu_1 the f64 value above).
     pub c1: f64,
     /// >= ||psi||_inf.
     pub psi_sup: f64,
+    /// Radius of the box around the f64 table in which Krawczyk's test proved the exact filter
+    /// (0 for Haar, whose constants are exact; infinite when the proof failed).
+    pub filter_radius: f64,
+    /// osc_K: how far Phi may move (inf-norm) within one level-K interval (0 for Haar; infinite
+    /// when the proof failed).
+    pub osc: f64,
+}
+
+impl ShapeConstants {
+    /// No proof: every constant infinite, so every bound that takes them is infinite too.
+    pub fn unproven(mu1: f64) -> Self {
+        ShapeConstants {
+            mu1,
+            abs_integral: f64::INFINITY,
+            c0: f64::INFINITY,
+            c1: f64::INFINITY,
+            psi_sup: f64::INFINITY,
+            filter_radius: f64::INFINITY,
+            osc: f64::INFINITY,
+        }
+    }
 }
 
 /// Certified constants of the Daubechies wavelet with lowpass table `h64` (length 2N, N >= 2);
-/// `centre` is the point C_c is taken about. Errors name what could not be proven.
-pub fn certify(h64: &[f64], centre: f64) -> Result<CertifiedConstants, String> {
+/// `mu1` is the point C1 is taken about. Errors name what could not be proven.
+pub fn certify(h64: &[f64], mu1: f64) -> Result<ShapeConstants, String> {
     if h64.len() < 4 || !h64.len().is_multiple_of(2) {
         return Err(format!(
             "certify: a Daubechies filter of length 2N >= 4 is needed, got {}",
@@ -88,25 +105,9 @@ pub fn certify(h64: &[f64], centre: f64) -> Result<CertifiedConstants, String> {
         ));
     }
     let (h, filter_radius) = exact_filter(h64)?;
-    let filter_width = h.iter().map(|x| x.wid()).fold(0.0, f64::max);
     let l = h.len() - 1;
     let s2 = Interval::SQRT_2;
-    let t: [Vec<Vec<Interval>>; 2] = [0, 1].map(|d| {
-        (0..l)
-            .map(|k| {
-                (0..l)
-                    .map(|j| {
-                        let m = 2 * k as isize + d - j as isize;
-                        if (0..h.len() as isize).contains(&m) {
-                            s2 * h[m as usize]
-                        } else {
-                            ZERO
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
-    });
+    let t = refinement_matrices(&h);
     let ints = integer_values(&t[0])?;
     let phi = cascade(&h, &ints, LEVELS);
     // osc_K <= (nu_a G_a + delta_a 2^(a-K)) / (1 - nu_a) for every a (module docs step 4).
@@ -120,11 +121,10 @@ pub fn certify(h64: &[f64], centre: f64) -> Result<CertifiedConstants, String> {
             let a = a + 1;
             let g = grid_variation(&phi, l, cells, 1usize << a);
             let reach = point(((1u64 << a) as f64) / cells as f64); // 2^(a-K), exact
-            let osc = ((point(nu) * point(g) + point(delta) * reach) / (ONE - point(nu))).sup();
-            (osc, nu)
+            ((point(nu) * point(g) + point(delta) * reach) / (ONE - point(nu))).sup()
         })
-        .min_by(|x, y| x.0.total_cmp(&y.0));
-    let Some((osc, nu)) = best else {
+        .min_by(f64::total_cmp);
+    let Some(osc) = best else {
         return Err(format!(
             "certify: no product of up to {PRODUCT_LEVELS} refinement matrices contracts on \
              sum-zero vectors (norms {norms:?})"
@@ -133,7 +133,7 @@ pub fn certify(h64: &[f64], centre: f64) -> Result<CertifiedConstants, String> {
     let osc_iv = point(osc);
     let step = point(1.0 / cells as f64); // exact: a power of two
     let (mut a, mut c0, mut c1) = (ZERO, ZERO, ZERO);
-    let c = point(centre);
+    let c = point(mu1);
     for (j, p) in phi[..l * cells].iter().enumerate() {
         let bound = point(mag(*p)) + osc_iv;
         let cell = crate::interval::iv(j as f64, (j + 1) as f64) * step;
@@ -143,15 +143,36 @@ pub fn certify(h64: &[f64], centre: f64) -> Result<CertifiedConstants, String> {
     }
     let h1 = h.iter().fold(ZERO, |s, x| s + point(mag(*x)));
     let psi_sup = (point(psi_max(&h, &phi)) + s2 * h1 * osc_iv).sup();
-    Ok(CertifiedConstants {
-        filter_radius,
-        filter_width,
-        nu,
-        osc,
+    Ok(ShapeConstants {
+        mu1,
         abs_integral: a.sup(),
         c0: c0.sup(),
         c1: c1.sup(),
         psi_sup,
+        filter_radius,
+        osc,
+    })
+}
+
+/// T_0 and T_1 of module docs step 2: T_d\[k\]\[j\] = sqrt2 h_{2k+d-j} (0 outside the filter),
+/// L x L with L = 2N - 1.
+fn refinement_matrices(h: &[Interval]) -> [Vec<Vec<Interval>>; 2] {
+    let l = h.len() - 1;
+    [0, 1].map(|d| {
+        (0..l)
+            .map(|k| {
+                (0..l)
+                    .map(|j| {
+                        let m = 2 * k as isize + d - j as isize;
+                        if (0..h.len() as isize).contains(&m) {
+                            Interval::SQRT_2 * h[m as usize]
+                        } else {
+                            ZERO
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
     })
 }
 
@@ -526,21 +547,7 @@ mod tests {
     fn db2_integer_values_enclose_the_closed_form() {
         // phi(1) = (1 + sqrt 3)/2, phi(2) = (1 - sqrt 3)/2, phi(0) = 0 (Daubechies 1992, 6.5).
         let (h, _) = exact_filter(Wavelet::daubechies(2).unwrap().lowpass()).unwrap();
-        let s2 = Interval::SQRT_2;
-        let t0: Vec<Vec<Interval>> = (0..3)
-            .map(|k| {
-                (0..3)
-                    .map(|j| {
-                        let m = 2 * k as isize - j as isize;
-                        if (0..4).contains(&m) {
-                            s2 * h[m as usize]
-                        } else {
-                            ZERO
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let [t0, _] = refinement_matrices(&h);
         let v = integer_values(&t0).unwrap();
         let r3 = 3f64.sqrt();
         for (x, want) in v.iter().zip([0.0, (1.0 + r3) / 2.0, (1.0 - r3) / 2.0]) {

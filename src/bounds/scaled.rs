@@ -170,12 +170,8 @@ pub fn scaled_storage(
 /// roundings (the division by n, a square root, the products and sums of the final formula,
 /// at most 9 more). A fixed 1e-12 (used until 2026-12-07) was too small past n ~ 9000.
 fn f64_evaluation(n: usize) -> f64 {
-    let k = (n as f64 + 8.0) * crate::precision::Format::Fp64.unit_roundoff();
-    if k >= 1.0 {
-        f64::INFINITY
-    } else {
-        1.0 + k / (1.0 - k)
-    }
+    use crate::precision::{Format, gamma};
+    1.0 + gamma(n as f64 + 8.0, Format::Fp64.unit_roundoff())
 }
 
 /// The grouped, amax form of the bound (no sample values, only each group's size and amax):

@@ -33,6 +33,15 @@ pub use scaled::{
 use std::fmt;
 use std::str::FromStr;
 
+/// gamma_k = k u / (1 - k u) (Higham), infinite when k u >= 1.
+pub fn gamma(k: f64, u: f64) -> f64 {
+    if k * u >= 1.0 {
+        f64::INFINITY
+    } else {
+        k * u / (1.0 - k * u)
+    }
+}
+
 /// prod_i (1 + x_i)^(k_i) - 1 for x_i, k_i >= 0, the compounding of relative errors, computed
 /// as expm1(sum_i k_i log1p(x_i)): the direct product loses every x_i below 2^-53 (1 + x rounds
 /// to 1) and most digits of those near it, so it could fall below the true value. The factor
