@@ -381,7 +381,16 @@ fn wavelets_lists_the_certified_constants_in_full() {
         let s = w.shape();
         assert_eq!(row[0], w.name());
         // Printed as the shortest decimal of the f64: reads back to the same bits.
-        for (col, want) in [(5, s.abs_integral), (6, s.c0), (7, s.c1), (8, s.psi_sup)] {
+        // The table's distance to dbN and its defect, rounded up to two digits.
+        for (col, at_least) in [(4, s.table_distance), (5, w.table_defect())] {
+            let printed = row[col].parse::<f64>().unwrap();
+            assert!(
+                printed >= at_least && printed <= at_least * 1.1,
+                "{} column {col}: {printed:e} for {at_least:e}",
+                row[0]
+            );
+        }
+        for (col, want) in [(7, s.abs_integral), (8, s.c0), (9, s.c1), (10, s.psi_sup)] {
             assert_eq!(
                 row[col].parse::<f64>().unwrap(),
                 want,

@@ -54,6 +54,17 @@
 //! plus underflow: at most N sigma per output per level (products; sums of subnormals are exact),
 //! sum_l sqrt(n_l) N sigma / sqrt(n) <= 3.5 N sigma. Range: every intermediate value is at most
 //! H1 (1 + eta H1)^J ||v~||_2; beyond the format's max the bound is infinite (a range failure).
+//!
+//! ## The f64 table in place of dbN
+//! Everything above runs with the f64 table h~, whose levels L~ are not exactly orthogonal and
+//! not exactly dbN's. Two certified numbers (`super::wavelet_constants`) charge for it:
+//! ||L~||_2 <= nu = sqrt(1 + D) (D the table's orthonormality defect, [`Wavelet::table_defect`])
+//! and ||L - L~||_2 <= 2N r (r the table-to-dbN distance). So: the arithmetic terms carry
+//! nu^J ([`Wavelet::table_gain`]); gamma is the table's inverse DWT computed in f64, and the
+//! sums over |gamma_i| add ||fl(gamma) - gamma||_2 ||e||_2; and the coefficient a bound is about
+//! is dbN's, which differs from the table's sum_i a_i gamma_i by at most
+//! ||W - W~||_2 ||a||_2 <= J 2N r nu^(J-1) M ([`Wavelet::table_to_exact`]; ||a||_2 <= ||v||_L2
+//! <= M by Bessel). Proofs in docs/bounds.md ("The f64 table in place of dbN").
 
 pub use super::wavelet_constants::ShapeConstants;
 use super::{
@@ -270,6 +281,29 @@ impl Wavelet {
     pub fn h1(&self) -> f64 {
         self.lowpass().iter().map(|x| x.abs()).sum()
     }
+    /// D >= ||L L^T - I||_2 for one periodic level L of the f64 table at any length, so
+    /// ||L||_2 <= sqrt(1 + D) (`super::wavelet_constants::table_defect`; proven in interval
+    /// arithmetic, a few ulps).
+    pub fn table_defect(&self) -> f64 {
+        static CACHE: [OnceLock<f64>; 10] = [const { OnceLock::new() }; 10];
+        *CACHE[self.order - 1]
+            .get_or_init(|| super::wavelet_constants::table_defect(self.lowpass()))
+    }
+    /// nu^levels >= ||W~||_2 for `levels` levels of the f64 table (nu = sqrt(1 + D) <= 1 + D/2):
+    /// the gain the proofs take where dbN's levels would give exactly 1.
+    pub fn table_gain(&self, levels: f64) -> f64 {
+        1.0 + crate::precision::compound(&[(0.5 * self.table_defect(), levels)])
+    }
+    /// Bound on ||W - W~||_2 for `levels` levels of dbN (W) and of the f64 table (W~):
+    /// levels delta nu^(levels - 1), delta = 2N r >= one level's distance (r the certified
+    /// table-to-dbN distance; telescoping over the levels, dbN's of norm 1).
+    pub fn table_to_exact(&self, levels: f64) -> f64 {
+        let delta = super::wavelet_constants::level_distance(
+            self.lowpass().len(),
+            self.shape().table_distance,
+        );
+        levels * delta * self.table_gain(levels)
+    }
     /// Certified constants of phi and psi (computed once per wavelet and process: about 1 s for
     /// db10).
     pub fn shape(&self) -> &'static ShapeConstants {
@@ -287,7 +321,8 @@ fn shape_constants(w: Wavelet) -> ShapeConstants {
         .sum::<f64>()
         / std::f64::consts::SQRT_2;
     if w.order == 1 {
-        // phi = 1 on [0, 1), psi = +-1: exact.
+        // phi = 1 on [0, 1), psi = +-1: exact. The table is 1/sqrt2 rounded to f64.
+        let exact = crate::interval::Interval::SQRT_2 / crate::interval::point(2.0);
         return ShapeConstants {
             mu1,
             abs_integral: 1.0,
@@ -296,6 +331,7 @@ fn shape_constants(w: Wavelet) -> ShapeConstants {
             psi_sup: 1.0,
             filter_radius: 0.0,
             osc: 0.0,
+            table_distance: super::wavelet_constants::distance_to_table(&[exact, exact], h),
         };
     }
     // Never a guess: without a proof every bound that takes these constants is infinite
@@ -721,7 +757,10 @@ impl Basis for WaveletBasis {
         }
         let weighted: f64 = g.iter().zip(samples).map(|(a, v)| a.abs() * v.abs()).sum();
         let g1: f64 = g.iter().map(|a| a.abs()).sum();
-        let input = (u * weighted + 0.5 * sigma * g1) / sq;
+        // g is the table's inverse DWT computed in f64, within f64_rel (relative, 2-norm) of
+        // the exact one: charge it against ||delta||_2 <= u ||v||_2 + sigma/2 sqrt(n).
+        let g_err = self.f64_rel() * (u * norm2 + 0.5 * sigma * sq);
+        let input = (u * weighted + 0.5 * sigma * g1 + g_err) / sq;
         if model == Model::Input {
             return PrecisionBound {
                 bound: input + 2.0 * f64_ref,
@@ -747,6 +786,9 @@ impl Basis for WaveletBasis {
         };
         let levels = self.plan.levels as i32;
         let growth = (1.0 + eta).powi(levels);
+        // The table's levels are not exactly orthogonal: each has norm <= nu, and
+        // (nu + eta)^J - nu^J <= nu^J ((1 + eta)^J - 1).
+        let nu_j = self.wavelet.table_gain(levels as f64);
         if !growth.is_finite() || eta.is_infinite() {
             return PrecisionBound {
                 bound: f64::INFINITY,
@@ -758,7 +800,7 @@ impl Basis for WaveletBasis {
             };
         }
         let norm_rounded = norm2 * (1.0 + u) + 0.5 * sigma * sq;
-        let peak = self.wavelet.h1() * growth * norm_rounded;
+        let peak = self.wavelet.h1() * nu_j * growth * norm_rounded;
         if peak > fmt.max_finite() {
             return PrecisionBound {
                 bound: f64::INFINITY,
@@ -780,9 +822,9 @@ impl Basis for WaveletBasis {
             level_sum += (len as f64).sqrt();
             len /= 2;
         }
-        let underflow = per_output * level_sum * growth / sq;
+        let underflow = per_output * level_sum * nu_j * growth / sq;
         PrecisionBound {
-            bound: input + (growth - 1.0) * norm_rounded / sq + underflow + f64_ref,
+            bound: input + nu_j * (growth - 1.0) * norm_rounded / sq + underflow + f64_ref,
             probabilistic,
             note: String::new(),
         }
@@ -841,15 +883,18 @@ fn projection_error(w: Wavelet, f: &dyn DomainFunction, r: u32, idx: usize, cent
     projection_bound(w, f, r, &g, centred) + f64_levels_error(w, r as f64) * f.sup() * 1.01
 }
 
-/// Relative f64 rounding error of `levels` DWT levels of `w`: (1 + eta)^levels - 1 with
-/// eta = (u + gamma_{2L}(u)(1 + u)) h1 per level (L filter taps, u = 2^-53).
+/// Relative f64 rounding error (2-norm) of `levels` DWT levels of `w`'s table, forward or
+/// inverse: nu^levels ((1 + eta)^levels - 1) with eta = (u + gamma_{2L}(u)(1 + u)) h1 per level
+/// (L filter taps, u = 2^-53) and nu >= the table level's norm ([`Wavelet::table_gain`]).
 fn f64_levels_error(w: Wavelet, levels: f64) -> f64 {
     let u = Format::Fp64.unit_roundoff();
     let eta = (u + gamma(2.0 * w.lowpass().len() as f64, u) * (1.0 + u)) * w.h1();
-    crate::precision::compound(&[(eta, levels)])
+    w.table_gain(levels) * crate::precision::compound(&[(eta, levels)])
 }
 
-/// sum_i |gamma_i| |e_i| with |e_i| <= 2^{-J/2} (L C / n + wrap_i J_v A) (module docs).
+/// sum_i |gamma_i| |e_i| with |e_i| <= 2^{-J/2} (L C / n + wrap_i J_v A) (module docs), plus
+/// what the f64 table costs: ||gamma - fl(gamma~)||_2 ||e||_2 for the computed gamma (f64
+/// rounding of the table's inverse DWT) and ||W - W~||_2 M for the table in place of dbN.
 fn projection_bound(
     w: Wavelet,
     f: &dyn DomainFunction,
@@ -864,14 +909,26 @@ fn projection_bound(
     let cc = if centred { c.c1 } else { c.c0 };
     let support = w.lowpass().len() - 1;
     let scale = 2f64.powf(-(levels as f64) / 2.0);
+    let base = l * cc / n as f64;
+    let wrapped = base + jump * c.abs_integral;
     let mut total = 0.0;
     for (i, gi) in g.iter().enumerate() {
         if *gi == 0.0 {
             continue;
         }
-        let wrap = i + support > n;
-        let e = l * cc / n as f64 + if wrap { jump * c.abs_integral } else { 0.0 };
+        let e = if i + support > n { wrapped } else { base };
         total += gi.abs() * e;
     }
-    total * scale
+    // ||e||_2 over every cell: support.min(n) of them wrap; scaled by the larger bound
+    // (wrapped >= base), so huge functions do not overflow the squares.
+    let k = support.min(n) as f64;
+    let e2 = if wrapped > 0.0 && wrapped.is_finite() {
+        wrapped * ((n as f64 - k) * (base / wrapped).powi(2) + k).sqrt()
+    } else {
+        wrapped
+    };
+    let rounding = f64_levels_error(w, levels as f64) * e2;
+    // ||a||_2 <= ||v||_{L2} <= M for a_i = <v, phi_{J,i}> (Bessel).
+    let table = w.table_to_exact(levels as f64) * f.sup();
+    (total + rounding) * scale + table
 }

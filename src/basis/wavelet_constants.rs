@@ -78,6 +78,11 @@ pub struct ShapeConstants {
     /// osc_K: how far Phi may move (inf-norm) within one level-K interval (0 for Haar; infinite
     /// when the proof failed).
     pub osc: f64,
+    /// r >= max_m |h_m - h~_m|: how far the exact dbN filter h lies from the f64 table h~ the
+    /// transforms run with (from the Krawczyk enclosure; infinite when the proof failed). One
+    /// periodic DWT level of the table is then within 2N r of dbN's in the 2-norm
+    /// ([`level_distance`]).
+    pub table_distance: f64,
 }
 
 impl ShapeConstants {
@@ -91,6 +96,7 @@ impl ShapeConstants {
             psi_sup: f64::INFINITY,
             filter_radius: f64::INFINITY,
             osc: f64::INFINITY,
+            table_distance: f64::INFINITY,
         }
     }
 }
@@ -141,6 +147,7 @@ pub fn certify(h64: &[f64], mu1: f64) -> Result<ShapeConstants, String> {
         c0 += point(mag(cell)) * bound * step;
         c1 += point(mag(cell - c)) * bound * step;
     }
+    let table_distance = distance_to_table(&h, h64);
     let h1 = h.iter().fold(ZERO, |s, x| s + point(mag(*x)));
     let psi_sup = (point(psi_max(&h, &phi)) + s2 * h1 * osc_iv).sup();
     Ok(ShapeConstants {
@@ -151,7 +158,56 @@ pub fn certify(h64: &[f64], mu1: f64) -> Result<ShapeConstants, String> {
         psi_sup,
         filter_radius,
         osc,
+        table_distance,
     })
+}
+
+/// max_m |h_m - h~_m| over an enclosure `h` of the exact filter and the f64 table `h64`, rounded
+/// up.
+pub fn distance_to_table(h: &[Interval], h64: &[f64]) -> f64 {
+    h.iter()
+        .zip(h64)
+        .map(|(x, t)| mag(*x - point(*t)))
+        .fold(0.0, f64::max)
+}
+
+/// D >= ||L L^T - I||_2 for the periodic one-level DWT matrix L of the f64 table `h64` (lowpass
+/// rows h, highpass rows g_m = (-1)^m h_{2N-1-m}) at every length 2K >= 2, so ||L||_2 <=
+/// sqrt(1 + D) <= 1 + D/2: how far the table's levels are from orthogonal.
+///
+/// *Proof.* Row k of the lowpass half holds, in column i, the sum of the h_m with
+/// m = i - 2k mod 2K, so (H H^T)_{kk'} is the sum of rho(t) = sum_m h_m h_{m+t} over the even t
+/// congruent to 2(k' - k) mod 2K; the classes are disjoint as k' runs, so each row of
+/// |H H^T - I| sums to at most sum over s in Z of |rho(2s) - delta_{s0}|. G G^T has the same
+/// entries (g's autocorrelation at even shifts is h's), and H G^T vanishes exactly for any real
+/// h: sum_m h_m g_{m+2s} changes sign under m -> 2N-1-2s-m. A symmetric matrix's 2-norm is at
+/// most its largest absolute row sum. All in interval arithmetic on the table's exact values.
+pub fn table_defect(h64: &[f64]) -> f64 {
+    let h: Vec<Interval> = h64.iter().map(|v| point(*v)).collect();
+    let n = h.len();
+    let mut d = ZERO;
+    for t in (0..n).step_by(2) {
+        let mut rho = ZERO;
+        for m in 0..n - t {
+            rho += h[m] * h[m + t];
+        }
+        d += if t == 0 {
+            point(mag(rho - ONE))
+        } else {
+            // rho(-t) = rho(t).
+            point(2.0) * point(mag(rho))
+        };
+    }
+    d.sup()
+}
+
+/// delta >= ||L - L~||_2 for one periodic DWT level of two filters of length `taps` within `r`
+/// of each other tap by tap (any length 2K >= 2): every row and every column of L - L~ holds
+/// each tap difference at most once (columns: the lowpass rows' taps of one parity, the highpass
+/// rows' of the other), so both absolute sums are at most taps r, and ||.||_2 <= sqrt(||.||_1
+/// ||.||_inf). Rounded up.
+pub fn level_distance(taps: usize, r: f64) -> f64 {
+    (point(taps as f64) * point(r)).sup()
 }
 
 /// T_0 and T_1 of module docs step 2: T_d\[k\]\[j\] = sqrt2 h_{2k+d-j} (0 outside the filter),
@@ -591,6 +647,110 @@ mod tests {
                 })
                 .fold(0.0f64, f64::max);
             assert!(pw <= (nu * winf + delta * l1.abs()) * (1.0 + 1e-12) + 1e-15);
+        }
+    }
+
+    /// One periodic DWT level of filter `h` on length `len` as a dense matrix (rows: the
+    /// lowpass half a'_k = sum_m h_m x_{(2k+m) mod len}, then the highpass half with g).
+    fn level_matrix(h: &[f64], len: usize) -> Vec<Vec<f64>> {
+        let taps = h.len();
+        let g: Vec<f64> = (0..taps)
+            .map(|m| if m % 2 == 0 { 1.0 } else { -1.0 } * h[taps - 1 - m])
+            .collect();
+        let mut l = vec![vec![0.0; len]; len];
+        for k in 0..len / 2 {
+            for m in 0..taps {
+                let i = (2 * k + m) % len;
+                l[k][i] += h[m];
+                l[len / 2 + k][i] += g[m];
+            }
+        }
+        l
+    }
+
+    /// ||A||_2 from below: sqrt of the power iteration's Rayleigh quotient of A^T A.
+    fn norm2(a: &[Vec<f64>]) -> f64 {
+        let n = a.len();
+        let mut x: Vec<f64> = (0..n).map(|i| 1.0 + (i as f64 * 0.7).sin()).collect();
+        let mut est = 0.0;
+        for _ in 0..500 {
+            let ax: Vec<f64> = a
+                .iter()
+                .map(|r| r.iter().zip(&x).map(|(p, q)| p * q).sum())
+                .collect();
+            let atax: Vec<f64> = (0..n)
+                .map(|j| (0..n).map(|i| a[i][j] * ax[i]).sum())
+                .collect();
+            let xx: f64 = x.iter().map(|v| v * v).sum();
+            est = (ax.iter().map(|v| v * v).sum::<f64>() / xx).sqrt();
+            let s = atax.iter().map(|v| v * v).sum::<f64>().sqrt();
+            x = atax.iter().map(|v| v / s).collect();
+        }
+        est
+    }
+
+    #[test]
+    fn the_table_defect_bounds_every_level_norm() {
+        // The real tables: defects of a few ulps (sixteen eps N is what the DWT test allows).
+        for w in Wavelet::all() {
+            let d = table_defect(w.lowpass());
+            assert!(
+                d > 0.0 && d < 16.0 * f64::EPSILON * w.order() as f64,
+                "{}: {d:e}",
+                w.name()
+            );
+        }
+        // A perturbed filter, so that the defect is far above f64 rounding: ||L||_2^2 - 1 <= D at
+        // every length, aliased ones (len < taps) included, and D is not loose by more than 4x.
+        let mut h = Wavelet::daubechies(4).unwrap().lowpass().to_vec();
+        h[2] += 3e-3;
+        h[5] -= 2e-3;
+        let d = table_defect(&h);
+        let mut largest: f64 = 0.0;
+        for len in [2, 4, 8, 16, 64] {
+            let excess = norm2(&level_matrix(&h, len)).powi(2) - 1.0;
+            assert!(
+                excess <= d,
+                "len {len}: ||L||^2 - 1 = {excess:e} > D = {d:e}"
+            );
+            largest = largest.max(excess);
+        }
+        assert!(
+            largest >= d / 4.0,
+            "D = {d:e} loose: largest excess {largest:e}"
+        );
+    }
+
+    #[test]
+    fn the_level_distance_bounds_two_levels_apart() {
+        let h = Wavelet::daubechies(3).unwrap().lowpass().to_vec();
+        let r = 1e-4;
+        let mut state = 11u64;
+        for trial in 0..20 {
+            let hp: Vec<f64> = h
+                .iter()
+                .map(|x| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    let sign = if (state >> 63) == 1 { 1.0 } else { -1.0 };
+                    // Trial 0: every tap moved by the full r, the worst case.
+                    let size = if trial == 0 {
+                        1.0
+                    } else {
+                        (state >> 11) as f64 / (1u64 << 53) as f64
+                    };
+                    x + sign * size * r
+                })
+                .collect();
+            for len in [2, 4, 8, 32] {
+                let (a, b) = (level_matrix(&h, len), level_matrix(&hp, len));
+                let diff: Vec<Vec<f64>> = a
+                    .iter()
+                    .zip(&b)
+                    .map(|(p, q)| p.iter().zip(q).map(|(x, y)| x - y).collect())
+                    .collect();
+                let dist = norm2(&diff);
+                assert!(dist <= level_distance(h.len(), r), "len {len}: {dist:e}");
+            }
         }
     }
 }
