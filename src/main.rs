@@ -307,8 +307,9 @@ struct AuditArgs {
 struct ErrorsArgs {
     /// Basis: fourier, haar, db1..db10 (periodic Daubechies wavelets), chebyshev (DCT-I on
     /// [-1,1]^d, tensor products of T_k; functions on [0,1]^d mapped by x = (t+1)/2), spherical (real SHT on nlat x 2 nlat;
-    /// --function ylm:l=L,m=M, cap[:kappa=K] or abscos). Sizes are points (fourier, wavelets:
-    /// powers of two), N of N+1 Chebyshev points, or nlat.
+    /// --function ylm:l=L,m=M, cap[:kappa=K], abscos or an expression in x, y, z, the point on the
+    /// sphere). Sizes are points (fourier, wavelets: powers of two), N of N+1 Chebyshev points,
+    /// or nlat.
     #[arg(long, default_value = "fourier")]
     basis: String,
     /// Built-in name (see `mpno functions`) or an expression in x, y, z such as "exp(sin(2*pi*x))*y".
@@ -675,18 +676,37 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
     }
     check_out(a.out.as_deref())?;
     let target = if kind == basis::BasisKind::Spherical {
-        if let Some(field) = given_constant(a.lipschitz, a.sup) {
-            return Err(UsageError::new(
-                field,
-                "applies to expressions on an interval; the sphere's functions are built-ins \
-                 with their own constants",
-            )
-            .into());
+        use basis::spherical::SphereFunction;
+        let opts = FunctionOptions {
+            lipschitz: a.lipschitz,
+            sup: a.sup,
+            seed: a.seed,
+        };
+        let f = SphereFunction::parse_with(&a.function, &opts)
+            .map_err(|e| UsageError::new("--function", e))?;
+        match &f {
+            SphereFunction::Expr(e) => {
+                use basis::DomainFunction;
+                eprintln!(
+                    "{}: on the sphere L = {:e} (geodesic), M = {:e}, {}",
+                    e.spec(),
+                    f.lipschitz(),
+                    f.sup(),
+                    e.constants_source()
+                );
+            }
+            _ => {
+                if let Some(field) = given_constant(a.lipschitz, a.sup) {
+                    return Err(UsageError::new(
+                        field,
+                        "applies to expressions; the sphere's built-ins (ylm, cap, abscos) have \
+                         their own constants",
+                    )
+                    .into());
+                }
+            }
         }
-        Target::Sphere(
-            basis::spherical::SphereFunction::parse(&a.function)
-                .map_err(|e| UsageError::new("--function", e))?,
-        )
+        Target::Sphere(f)
     } else {
         Target::Interval(std::sync::Arc::from(interval_function(&a, dim)?))
     };

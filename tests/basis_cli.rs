@@ -60,8 +60,40 @@ fn bad_input_exits_2_and_writes_nothing() {
             "--modes",
         ),
         (
-            &["--basis", "spherical", "--function", "x", "--sizes", "8"],
-            "--function",
+            // Expressions on the sphere must be defined on the cube [-1,1]^3 around it.
+            &[
+                "--basis",
+                "spherical",
+                "--function",
+                "sqrt(x)",
+                "--sizes",
+                "8",
+            ],
+            "[-1,1]^3",
+        ),
+        (
+            &[
+                "--basis",
+                "spherical",
+                "--function",
+                "w + 1",
+                "--sizes",
+                "8",
+            ],
+            "variables are x, y, z",
+        ),
+        (
+            &[
+                "--basis",
+                "spherical",
+                "--function",
+                "cap",
+                "--sizes",
+                "8",
+                "--lipschitz",
+                "2",
+            ],
+            "--lipschitz",
         ),
         (
             &["--basis", "haar", "--function", "cap", "--sizes", "8"],
@@ -149,6 +181,13 @@ fn every_basis_writes_the_contract() {
         ("chebyshev", "x2", "16,64", "0,3", "3"),
         ("spherical", "abscos", "8,16", "0:0,2:0", "2:0"),
         ("spherical", "ylm:l=3,m=-2", "8", "0:0,3:-2", "3:-2"),
+        (
+            "spherical",
+            "exp(x)*sin(3*y) + z^2",
+            "8,16",
+            "0:0,2:1",
+            "2:1",
+        ),
         ("fourier", "x", "16,64", "0,3", "3"),
     ];
     for (basis, function, sizes, modes, mode) in cases {

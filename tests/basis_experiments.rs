@@ -56,7 +56,8 @@ fn bad_basis_experiments_name_file_line_and_field() {
         ),
         (
             "sphere fn",
-            BASES.replace("\"cap\"", "\"x\""),
+            // Expressions on the sphere must be defined on the cube [-1,1]^3 around it.
+            BASES.replace("\"cap\"", "\"sqrt(x)\""),
             "field 'functions'",
         ),
         (

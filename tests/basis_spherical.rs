@@ -1,6 +1,8 @@
 //! Spherical harmonics: Gauss-Legendre rule, orthonormal Legendre functions to degree 1024, round
 //! trips of random band-limited coefficients to l = 256, exact coefficients of sampled harmonics,
-//! the test functions' coefficients, and measured <= bound.
+//! the test functions' coefficients, and measured <= bound; expressions in x, y, z on the sphere
+//! against closed forms (x, y, z are multiples of the degree-1 harmonics; exp(z) is zonal) and
+//! against the built-in cap written as an expression.
 
 use mpno::basis::spherical::{
     Sht, SphereFunction, SphericalBasis, gauss_legendre, legendre_column, lm_index, real_ylm,
@@ -206,4 +208,156 @@ fn measured_errors_stay_below_their_bounds() {
             assert_eq!(r.mode.len(), 2);
         }
     }
+}
+
+/// An expression in x, y, z on the sphere.
+fn sphere(spec: &str) -> SphereFunction {
+    let f = SphereFunction::parse(spec).unwrap();
+    assert!(matches!(f, SphereFunction::Expr(_)), "{spec}: {f:?}");
+    f
+}
+
+#[test]
+fn cartesian_coordinates_are_degree_one_harmonics() {
+    // Y_1^1 = sqrt(3/(4 pi)) x, Y_1^-1 = sqrt(3/(4 pi)) y, Y_1^0 = sqrt(3/(4 pi)) z (real,
+    // no Condon-Shortley phase), so each coordinate has the one coefficient sqrt(4 pi/3).
+    let c = (4.0 * PI / 3.0).sqrt();
+    let modes = [vec![0, 0], vec![1, -1], vec![1, 0], vec![1, 1], vec![2, 1]];
+    for (spec, hit) in [("x", [1, 1]), ("y", [1, -1]), ("z", [1, 0])] {
+        let f = sphere(spec);
+        // The certified constants on the cube are exact here: |v| <= 1, Lipschitz 1.
+        assert!((f.sup() - 1.0).abs() < 1e-12, "{spec}: M = {}", f.sup());
+        assert!(
+            (f.lipschitz() - 1.0).abs() < 1e-12,
+            "{spec}: L = {}",
+            f.lipschitz()
+        );
+        let b = SphericalBasis::new(8).unwrap();
+        let samples = b.sample(&f);
+        let discrete = b.forward(&samples);
+        for (mode, cont) in modes.iter().zip(b.continuous(&f, &modes)) {
+            let want = if mode[..] == hit[..] { c } else { 0.0 };
+            assert!(
+                (cont.value.re - want).abs() <= 1e-13,
+                "{spec} {mode:?}: continuous {} vs {want}",
+                cont.value.re
+            );
+            // Proven error allowances hold (and are far larger than the true error here).
+            assert!(
+                (cont.value.re - want).abs() <= cont.abs_err,
+                "{spec} {mode:?}"
+            );
+            let idx = b.index(mode).unwrap();
+            let err = (discrete[idx].re - want).abs();
+            assert!(err <= 1e-14, "{spec} {mode:?}: SHT off by {err:e}");
+            assert!(
+                err <= b.discretization_bound(&f, &samples, mode),
+                "{spec} {mode:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_zonal_expression_matches_its_closed_form() {
+    // exp(z): c_00 = int e^z Y_0^0 = 2 pi (e - 1/e) / sqrt(4 pi) = sqrt(pi) (e - 1/e).
+    let f = sphere("exp(z)");
+    let want = PI.sqrt() * (std::f64::consts::E - (-1f64).exp());
+    let b = SphericalBasis::new(16).unwrap();
+    let cont = &b.continuous(&f, &[vec![0, 0]])[0];
+    assert!(
+        (cont.value.re - want).abs() <= 1e-13,
+        "{} vs {want}",
+        cont.value.re
+    );
+    let samples = b.sample(&f);
+    let c = b.forward(&samples)[b.index(&[0, 0]).unwrap()].re;
+    assert!((c - want).abs() <= 1e-13, "{c} vs {want}");
+}
+
+#[test]
+fn the_cap_as_an_expression_agrees_with_the_builtin() {
+    let builtin = SphereFunction::parse("cap:kappa=4").unwrap();
+    let expr = sphere("exp(-4*(1 - z))");
+    let b = SphericalBasis::new(16).unwrap();
+    let (sb, se) = (b.sample(&builtin), b.sample(&expr));
+    for (x, y) in sb.iter().zip(&se) {
+        assert!((x - y).abs() <= 1e-15, "{x} vs {y}");
+    }
+    let modes: Vec<Vec<i64>> = vec![vec![0, 0], vec![2, 0], vec![5, 0], vec![3, 2]];
+    let cb = b.continuous(&builtin, &modes);
+    let ce = b.continuous(&expr, &modes);
+    for ((m, x), y) in modes.iter().zip(&cb).zip(&ce) {
+        // The builtin's value is a closed-form quadrature; the expression's comes from the
+        // 4x finer SHT, which resolves this smooth cap to rounding.
+        assert!(
+            (x.value.re - y.value.re).abs() <= 1e-13,
+            "{m:?}: {} vs {}",
+            x.value.re,
+            y.value.re
+        );
+        assert!((x.value.re - y.value.re).abs() <= y.abs_err + x.abs_err);
+    }
+    // The cube's certified constants can only be looser than the cap's analytic ones.
+    assert!(expr.lipschitz() >= builtin.lipschitz());
+    assert!(expr.sup() >= builtin.sup() * (1.0 - 1e-12));
+}
+
+#[test]
+fn expression_precision_errors_stay_below_their_bounds() {
+    let specs = [
+        "exp(x)*sin(3*y) + z^2",
+        "abs(x*y) - 0.3*z",
+        "1e4*tanh(5*x*z)",
+    ];
+    let formats = [Format::Fp16, Format::Bf16, Format::Fp32, Format::E4m3];
+    let models = [Model::Input, Model::Storage, Model::Arithmetic];
+    let modes = [vec![0, 0], vec![1, 1], vec![3, -2], vec![6, 4]];
+    let mut rows = 0;
+    for spec in specs {
+        let f = sphere(spec);
+        for nlat in [8, 24] {
+            let b = SphericalBasis::new(nlat).unwrap();
+            let samples = b.sample(&f);
+            let exact = b.forward(&samples);
+            for fmt in formats {
+                for model in models {
+                    let out = b.forward_model(&samples, fmt, model).unwrap();
+                    for mode in &modes {
+                        let idx = b.index(mode).unwrap();
+                        let err = (out.coeffs[idx] - exact[idx]).norm();
+                        let bound = b.precision_bound(&samples, fmt, model, mode).bound;
+                        rows += 1;
+                        if out.overflow {
+                            // 1e4 is beyond e4m3's range: no number, and no finite bound.
+                            assert!(bound.is_infinite(), "{spec} {fmt} {model:?}: {bound:e}");
+                            continue;
+                        }
+                        assert!(
+                            err <= bound,
+                            "{spec} nlat {nlat} {fmt} {model:?} {mode:?}: {err:e} > {bound:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(rows, 3 * 2 * 4 * 3 * 4);
+}
+
+#[test]
+fn bad_expressions_are_refused_with_the_reason() {
+    // Undefined on the cube around the sphere (x < 0 there).
+    let e = SphereFunction::parse("sqrt(x)").unwrap_err();
+    assert!(e.contains("[-1,1]^3") && e.contains("x"), "{e}");
+    // The pole at the origin is inside the cube, though not on the sphere.
+    let e = SphereFunction::parse("1/(x^2 + y^2 + z^2)").unwrap_err();
+    assert!(e.contains("[-1,1]^3"), "{e}");
+    let e = SphereFunction::parse("theta + 1").unwrap_err();
+    assert!(e.contains("variables are x, y, z"), "{e}");
+    let e = SphereFunction::parse("exp(").unwrap_err();
+    assert!(e.contains("ylm:l=L,m=M"), "{e}");
+    // Built-ins keep their errors.
+    let e = SphereFunction::parse("ylm:l=2,m=3").unwrap_err();
+    assert!(e.contains("|m| <= l"), "{e}");
 }

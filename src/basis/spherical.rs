@@ -21,6 +21,12 @@
 //! the format), then per (l, m) a sum over ring pairs of w'_i lambda_lm(x_i) (X_i(m) +- X_i'(m)),
 //! w'_i = 2 pi c_m w_i (c_0 = 1, c_m = sqrt2), and the division by nlon in f64. Mode `l:m`.
 //!
+//! Functions ([`SphereFunction`]): built-ins with closed-form coefficients, or expressions in
+//! the Cartesian coordinates x, y, z ([`SphereExpression`]), whose L and M are certified on the
+//! cube \[-1,1\]^3 (valid on the sphere: the chord is shorter than the arc) and whose continuous
+//! coefficients are the SHT on a 4x finer grid, with that grid's discretization bound and f64
+//! rounding bound as their error.
+//!
 //! ## Discretization bound (proof)
 //! The integrand g = v Y_l^m has, along meridians and (in phi) along parallels, Lipschitz
 //! constant L_g = L ||Y||_inf + M ||grad Y||_inf with ||Y_l^m||_inf <= sqrt((2l+1)/(4 pi)) and
@@ -660,7 +666,7 @@ impl Basis for SphericalBasis {
         self.plan.inverse(&c)
     }
     fn continuous(&self, f: &dyn DomainFunction, modes: &[Vec<i64>]) -> Vec<Continuous> {
-        let mut fine: Option<(SphericalBasis, Vec<Complex<f64>>)> = None;
+        let mut fine: Option<(SphericalBasis, Vec<f64>, Vec<Complex<f64>>)> = None;
         modes
             .iter()
             .map(|mode| {
@@ -668,14 +674,15 @@ impl Basis for SphericalBasis {
                     return c;
                 }
                 // High-resolution quadrature: the SHT on a 4x finer grid, with its bound.
-                let (b, c) = fine.get_or_insert_with(|| {
+                let (b, s, c) = fine.get_or_insert_with(|| {
                     let b = SphericalBasis::new(4 * self.plan.nlat).expect("nlat >= 2");
                     let s = b.sample(f);
                     let c = b.forward(&s);
-                    (b, c)
+                    (b, s, c)
                 });
                 let idx = b.index(mode).expect("mode exists on the finer grid");
-                let err = b.discretization_bound(f, &[], mode);
+                // With the fine samples, so the f64 rounding of that SHT is bounded too.
+                let err = b.discretization_bound(f, s, mode);
                 Continuous {
                     value: c[idx],
                     abs_err: err,
@@ -698,13 +705,15 @@ impl Basis for SphericalBasis {
     fn discretization_bound(&self, f: &dyn DomainFunction, samples: &[f64], mode: &[i64]) -> f64 {
         let c = self.constants(mode);
         let lg = f.lipschitz() * c.sup_norm + f.sup() * c.lipschitz;
+        // The f64 transform's rounding, bounded from the samples (without them there is no
+        // bound: it was a fixed 1e-14 (1 + M) sqrt(4 pi) once, a guess).
         let rounding = match self.lm(mode) {
             Ok((l, m)) if !samples.is_empty() => {
                 2.0 * self
                     .transform_error(samples, Format::Fp64, Model::Arithmetic, l, m)
                     .unwrap_or(f64::INFINITY)
             }
-            _ => 1e-14 * (1.0 + f.sup()) * (4.0 * PI).sqrt(),
+            _ => f64::INFINITY,
         };
         4.0 * PI * PI * lg / self.plan.nlat as f64 + rounding
     }
@@ -755,22 +764,106 @@ impl Basis for SphericalBasis {
     }
 }
 
-/// Test functions on the sphere with known coefficients: `ylm:l=L,m=M` (one harmonic), `cap` or
-/// `cap:kappa=K` (the Gaussian cap exp(-K (1 - cos theta)), K = 4 by default), `abscos`
-/// (|cos theta|, Lipschitz with a kink on the equator).
+/// Functions on the sphere: the built-ins with known coefficients, `ylm:l=L,m=M` (one
+/// harmonic), `cap` or `cap:kappa=K` (the Gaussian cap exp(-K (1 - cos theta)), K = 4 by
+/// default), `abscos` (|cos theta|, Lipschitz with a kink on the equator); and any expression in
+/// the Cartesian coordinates x = sin theta cos phi, y = sin theta sin phi, z = cos theta
+/// ([`SphereExpression`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum SphereFunction {
     Ylm { l: usize, m: i64 },
     Cap { kappa: f64 },
     AbsCos,
+    Expr(SphereExpression),
 }
 
-/// The names `--function` accepts with `--basis spherical`.
-pub const SPHERE_FUNCTIONS: &str = "ylm:l=L,m=M, cap[:kappa=K], abscos";
+/// What `--function` accepts with `--basis spherical`.
+pub const SPHERE_FUNCTIONS: &str =
+    "ylm:l=L,m=M, cap[:kappa=K], abscos, or an expression in x, y, z (the point on the sphere)";
+
+/// A user expression v(x, y, z) read on the unit sphere. Its constants are certified on the cube
+/// \[-1,1\]^3, which holds the sphere and the chords between its points: M = sup |v| there
+/// bounds sup |v| on the sphere, and the Euclidean Lipschitz constant L there bounds the
+/// geodesic one (|v(p) - v(q)| <= L |p - q| <= L d(p, q), the segment lying in the ball).
+/// Continuous coefficients come from the SHT on a 4x finer grid with its proven bound.
+#[derive(Clone)]
+pub struct SphereExpression {
+    /// t -> v(2t - 1) on \[0,1\]^3 (so its L is twice v's).
+    on_cube: Arc<crate::functions::Expression>,
+}
+
+impl SphereExpression {
+    /// Parse and certify `spec` in x, y, z over \[-1,1\]^3; a given `opts.lipschitz` /
+    /// `opts.sup` is the user's (unchecked) value on the sphere.
+    pub fn parse(spec: &str, opts: &crate::functions::FunctionOptions) -> Result<Self, String> {
+        use crate::functions::{Expression, FunctionError};
+        let e = Expression::on_box(spec, 3, opts, -1.0, 1.0).map_err(|e| match e {
+            FunctionError::Parse { message, .. } => format!(
+                "function '{}' is neither a sphere built-in nor a valid expression: {message}\n\
+                 Allowed: {SPHERE_FUNCTIONS}",
+                spec.trim()
+            ),
+            FunctionError::UnknownVariable { var, column, .. } => format!(
+                "function '{}': unknown variable '{var}' at column {column} (on the sphere the \
+                 variables are x, y, z). Allowed: {SPHERE_FUNCTIONS}",
+                spec.trim()
+            ),
+            FunctionError::Unbounded { at, .. } => format!(
+                "function '{}' is unbounded near {at} (a pole: no finite bound on |v| holds \
+                 there); its constants are certified on the cube [-1,1]^3 around the sphere, so \
+                 keep poles outside it",
+                spec.trim()
+            ),
+            other => format!(
+                "{other} (on the sphere, expressions must be defined on the cube [-1,1]^3 around \
+                 it, where their constants are certified)"
+            ),
+        })?;
+        Ok(SphereExpression {
+            on_cube: Arc::new(e),
+        })
+    }
+    /// The expression text.
+    pub fn spec(&self) -> &str {
+        self.on_cube.spec()
+    }
+    /// v at the Cartesian point (x, y, z).
+    pub fn value(&self, x: f64, y: f64, z: f64) -> f64 {
+        use crate::functions::Function;
+        // t = (p + 1)/2: exact for |p| <= 1 up to the last bit, and 2t - 1 recovers p.
+        self.on_cube
+            .eval(&[(x + 1.0) * 0.5, (y + 1.0) * 0.5, (z + 1.0) * 0.5])
+    }
+    /// How L and M were obtained (the certificates, or the user).
+    pub fn constants_source(&self) -> crate::functions::ConstantsSource {
+        use crate::functions::Function;
+        self.on_cube.constants_source()
+    }
+}
+
+impl std::fmt::Debug for SphereExpression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SphereExpression({:?})", self.spec())
+    }
+}
+
+impl PartialEq for SphereExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec() == other.spec()
+    }
+}
 
 impl SphereFunction {
-    /// Parse `ylm:l=3,m=-2`, `cap`, `cap:kappa=10`, `abscos`.
+    /// Parse `ylm:l=3,m=-2`, `cap`, `cap:kappa=10`, `abscos`, or an expression in x, y, z.
     pub fn parse(spec: &str) -> Result<Self, String> {
+        Self::parse_with(spec, &crate::functions::FunctionOptions::default())
+    }
+    /// [`SphereFunction::parse`] with user-given constants for expressions (the built-ins have
+    /// their own, and ignore them).
+    pub fn parse_with(
+        spec: &str,
+        opts: &crate::functions::FunctionOptions,
+    ) -> Result<Self, String> {
         let t = spec.trim();
         let (name, params) = t.split_once(':').unwrap_or((t, ""));
         let mut kv = std::collections::HashMap::new();
@@ -812,9 +905,10 @@ impl SphereFunction {
                 Ok(SphereFunction::Cap { kappa })
             }
             "abscos" if params.is_empty() => Ok(SphereFunction::AbsCos),
-            _ => Err(format!(
+            _ if t.contains(':') => Err(format!(
                 "unknown function on the sphere '{spec}'; allowed: {SPHERE_FUNCTIONS}"
             )),
+            _ => SphereExpression::parse(t, opts).map(SphereFunction::Expr),
         }
     }
     /// Axisymmetric coefficient 2 pi int f(x) lambda_l0(x) dx by Gauss-Legendre quadrature on
@@ -840,6 +934,7 @@ impl DomainFunction for SphereFunction {
             SphereFunction::Ylm { l, m } => format!("ylm:l={l},m={m}"),
             SphereFunction::Cap { kappa } => format!("cap:kappa={kappa}"),
             SphereFunction::AbsCos => "abscos".into(),
+            SphereFunction::Expr(e) => e.spec().to_string(),
         }
     }
     fn eval(&self, x: &[f64]) -> f64 {
@@ -848,6 +943,11 @@ impl DomainFunction for SphereFunction {
             SphereFunction::Ylm { l, m } => real_ylm(*l, *m, theta, phi),
             SphereFunction::Cap { kappa } => (-kappa * (1.0 - theta.cos())).exp(),
             SphereFunction::AbsCos => theta.cos().abs(),
+            SphereFunction::Expr(e) => {
+                let (st, ct) = theta.sin_cos();
+                let (sp, cp) = phi.sin_cos();
+                e.value(st * cp, st * sp, ct)
+            }
         }
     }
     fn lipschitz(&self) -> f64 {
@@ -860,12 +960,21 @@ impl DomainFunction for SphereFunction {
             // kappa sin(g) e^{-kappa (1 - cos g)} <= sqrt(kappa) e^{-1/2} (sin g <= sqrt(2 (1 - cos g))).
             SphereFunction::Cap { kappa } => kappa.sqrt() * (-0.5f64).exp() * up,
             SphereFunction::AbsCos => 1.0,
+            // The cube's t-coordinates are half the sphere's: halving is exact.
+            SphereFunction::Expr(e) => crate::functions::Function::lipschitz(&*e.on_cube) * 0.5,
         }
     }
     fn sup(&self) -> f64 {
         match self {
             SphereFunction::Ylm { l, .. } => ((2.0 * *l as f64 + 1.0) / (4.0 * PI)).sqrt(),
+            SphereFunction::Expr(e) => crate::functions::Function::sup(&*e.on_cube),
             _ => 1.0,
+        }
+    }
+    fn constants(&self) -> &'static str {
+        match self {
+            SphereFunction::Expr(e) => e.constants_source().tag(),
+            _ => "bound",
         }
     }
     fn exact_coefficient(&self, basis: &str, mode: &[i64]) -> Option<Continuous> {
@@ -882,6 +991,7 @@ impl DomainFunction for SphereFunction {
                     0.0
                 })
             }
+            SphereFunction::Expr(_) => return None,
             _ if m != 0 => Continuous::exact(0.0),
             SphereFunction::Cap { kappa } => {
                 let q = lu + 2 * (*kappa as usize) + 64;

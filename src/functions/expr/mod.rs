@@ -76,6 +76,10 @@ pub struct Expression {
     cache: Mutex<CoefficientCache>,
     worst_err: AtomicU64,
     all_converged: AtomicBool,
+    /// The user's variables are lo + scale t for t in \[0,1\]^d (0 and 1 unless built by
+    /// [`Expression::on_box`]): error messages name points in the user's coordinates.
+    lo: f64,
+    scale: f64,
 }
 
 /// Where an expression is evaluated for an objective: the box as intervals, seeded slopes.
@@ -186,13 +190,38 @@ impl Expression {
     /// Parse and check `spec` as an expression in dimension `dim`, and certify L, M where not
     /// given in `opts`.
     pub fn new(spec: &str, dim: usize, opts: &FunctionOptions) -> Result<Self, FunctionError> {
+        Self::on_box(spec, dim, opts, 0.0, 1.0)
+    }
+
+    /// An expression whose variables range over \[lo, hi\]^d (lo, hi and hi - lo exact in
+    /// f64), seen as a function of t in \[0,1\]^d through x = lo + (hi - lo) t: eval, L and M
+    /// are those of t -> v(lo + (hi - lo) t), so L is (hi - lo) times v's Lipschitz constant in
+    /// its own variables (a given `opts.lipschitz` is read in those and scaled the same way).
+    pub fn on_box(
+        spec: &str,
+        dim: usize,
+        opts: &FunctionOptions,
+        lo: f64,
+        hi: f64,
+    ) -> Result<Self, FunctionError> {
+        let scale = hi - lo;
+        assert!(
+            scale > 0.0 && lo + scale == hi,
+            "on_box: [{lo}, {hi}] must be a box with an exact width"
+        );
+        let mut opts = opts.clone();
+        opts.lipschitz = opts.lipschitz.map(|l| l * scale);
+        let opts = &opts;
         let spec = spec.trim();
         let parse_error = |e: &ParseError| FunctionError::Parse {
             spec: spec.to_string(),
             message: parse::render(spec, e),
             builtins: super::builtin_names(),
         };
-        let node = parse::parse(spec).map_err(|e| parse_error(&e))?;
+        let mut node = parse::parse(spec).map_err(|e| parse_error(&e))?;
+        if (lo, scale) != (0.0, 1.0) {
+            node = parse::affine_vars(node, lo, scale);
+        }
         let allowed = &VARIABLES[..dim];
         let program = Program::compile(&node, allowed).map_err(|e| match e {
             CompileError::UnknownVariable(var, column) => FunctionError::UnknownVariable {
@@ -229,6 +258,8 @@ impl Expression {
             cache: Mutex::new(HashMap::new()),
             worst_err: AtomicU64::new(0f64.to_bits()),
             all_converged: AtomicBool::new(true),
+            lo,
+            scale,
         };
         f.check_grid()?;
         let budget = certify::Budget {
@@ -268,7 +299,8 @@ impl Expression {
                 }
             }))
             .unwrap();
-        let how = format!("interval branch and bound over [0,1]^{dim} (src/functions/certify.rs)");
+        let how =
+            format!("interval branch and bound over [{lo},{hi}]^{dim} (src/functions/certify.rs)");
         let loose: Vec<String> = [("L", &l_cert), ("M", &m_cert)]
             .iter()
             .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
@@ -304,7 +336,7 @@ impl Expression {
     fn undefined(&self, near: &[f64]) -> FunctionError {
         FunctionError::Undefined {
             spec: self.spec.clone(),
-            at: at_text(near),
+            at: at_text(&self.user(near)),
         }
     }
 
@@ -315,7 +347,7 @@ impl Expression {
             Outcome::Undefined { near } => Err(self.undefined(near)),
             Outcome::Unbounded { near } => Err(FunctionError::Unbounded {
                 spec: self.spec.clone(),
-                at: at_text(near),
+                at: at_text(&self.user(near)),
             }),
             _ if !c.upper.is_finite() => Err(FunctionError::Unbounded {
                 spec: self.spec.clone(),
@@ -351,7 +383,7 @@ impl Expression {
             .map(|i| (i, self.value(&point_of(i)[..d])))
             .find_first(|(_, v)| !v.is_finite());
         if let Some((i, v)) = bad {
-            let x = point_of(i);
+            let x = self.user(&point_of(i)[..d]);
             let at = if d == 1 {
                 format!("x = {}", x[0])
             } else {
@@ -372,6 +404,11 @@ impl Expression {
             });
         }
         Ok(())
+    }
+
+    /// A point of \[0,1\]^d in the user's coordinates.
+    fn user(&self, t: &[f64]) -> Vec<f64> {
+        t.iter().map(|c| self.lo + self.scale * c).collect()
     }
 
     fn value(&self, x: &[f64]) -> f64 {

@@ -465,6 +465,35 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
 
 /// The message with the expression and a caret under the column:
 /// "message at column 5:\n  x + * 2\n      ^".
+/// The tree with every variable v replaced by `lo + scale * v` (exact literals): the same
+/// function read on the box \[lo, lo + scale\]^d through coordinates in \[0,1\]^d.
+pub fn affine_vars(node: Node, lo: f64, scale: f64) -> Node {
+    let go = |n: Box<Node>| Box::new(affine_vars(*n, lo, scale));
+    match node {
+        Node::Var(name, col) => Node::Bin(
+            BinOp::Add,
+            Box::new(Node::Num {
+                value: lo,
+                exact: true,
+            }),
+            Box::new(Node::Bin(
+                BinOp::Mul,
+                Box::new(Node::Num {
+                    value: scale,
+                    exact: true,
+                }),
+                Box::new(Node::Var(name, col)),
+            )),
+        ),
+        Node::Neg(a) => Node::Neg(go(a)),
+        Node::Bin(op, a, b) => Node::Bin(op, go(a), go(b)),
+        Node::Call(f, a) => Node::Call(f, go(a)),
+        Node::Min(a, b) => Node::Min(go(a), go(b)),
+        Node::Max(a, b) => Node::Max(go(a), go(b)),
+        leaf @ (Node::Num { .. } | Node::Const(_)) => leaf,
+    }
+}
+
 pub fn render(text: &str, e: &ParseError) -> String {
     let pad: String = " ".repeat(e.column.saturating_sub(1));
     format!("{} at column {}:\n  {text}\n  {pad}^", e.message, e.column)
