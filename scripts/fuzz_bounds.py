@@ -5,7 +5,7 @@ bound (or a NaN in either) is a bug, and so is an exit code other than 0 (done) 
 Draws functions (built-ins and expressions, amplitudes from 1e-320 to 1e300 and fp16's 65504),
 dimensions 1-3, grid sizes (powers of two or not, 1 to 300), modes, formats (scaled fp8
 included), models and FFT algorithms for --basis fourier, 1-3-D runs of chebyshev and 1-D runs
-of the other bases (haar, db2, db4, spherical). Combinations the CLI refuses are redrawn where the rule
+of the other bases (haar, db2, db4, spherical with built-ins and expressions). Combinations the CLI refuses are redrawn where the rule
 is simple (radix-2/4 sizes, scaled formats under models arithmetic*) and otherwise counted as
 usage errors. Standard library only.
 
@@ -36,7 +36,10 @@ FOURIER = {
 }
 OTHER_1D = ["x", "x2", "expsin", "abs_half", "square", "exp(-x^2)", "1e-30*sin(2*pi*x)",
             "65504*cos(2*pi*3*x)", "const:c=70000", "tanh(50*(x-0.5))", "linear:a=1e38"]
-SPHERICAL = ["ylm:l=3,m=2", "ylm:l=0,m=0", "cap", "cap:kappa=5", "abscos"]
+SPHERICAL = ["ylm:l=3,m=2", "ylm:l=0,m=0", "cap", "cap:kappa=5", "abscos",
+             # Expressions in the point's Cartesian coordinates.
+             "z", "exp(x)*sin(3*y) + z^2", "abs(x) - y", "tanh(20*z)", "1e-30*x*y",
+             "65504*z^3", "1e38*x*z", "1e-320*y", "sign(x)*y", "1e300*exp(x)"]
 FORMATS = ["fp64", "fp32", "tf32", "bf16", "fp16", "e5m2", "e4m3", "e4m3sat"]
 SCALED = ["e4m3@tensor", "e5m2@mx", "e4m3@channel", "e4m3@mx8", "e4m3@tensor~m2"]
 MODELS = ["input", "storage", "arithmetic", "arithmetic-scaled", "gemm"]
