@@ -433,7 +433,10 @@ fn main() -> ExitCode {
                  + - * / ^ (or **, right-associative; -x^2 is -(x^2)), numbers like 1e-3, constants pi e tau,\n\
                  functions exp log ln sqrt sin cos tan asin acos atan sinh cosh tanh abs sign, min(a,b) max(a,b) pow(a,b).\n\
                  Coefficients by adaptive quadrature that checks it resolved the function; L and M certified by\n\
-                 interval arithmetic (a pole or a domain error is refused) unless --lipschitz / --sup are given."
+                 interval arithmetic (a pole or a domain error is refused) unless --lipschitz / --sup are given.\n\n\
+                 With --basis spherical: ylm:l=L,m=M (one real harmonic), cap[:kappa=K] (exp(-K (1 - cos theta))),\n\
+                 abscos (|cos theta|), or an expression in x, y, z, the point on the unit sphere, e.g. \"exp(x)*sin(3*y) + z^2\"\n\
+                 (L and M certified on the cube [-1,1]^3 around it; coefficients by the SHT on a 4x finer grid with its bound)."
             );
             Ok(())
         }
