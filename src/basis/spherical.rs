@@ -830,7 +830,8 @@ impl SphereExpression {
     /// v at the Cartesian point (x, y, z).
     pub fn value(&self, x: f64, y: f64, z: f64) -> f64 {
         use crate::functions::Function;
-        // t = (p + 1)/2: exact for |p| <= 1 up to the last bit, and 2t - 1 recovers p.
+        // t = (p + 1)/2 and the expression's 2t - 1 move p by at most an ulp of 1 (for small
+        // |p|); not charged, like the rounding of every function evaluation.
         self.on_cube
             .eval(&[(x + 1.0) * 0.5, (y + 1.0) * 0.5, (z + 1.0) * 0.5])
     }

@@ -265,17 +265,7 @@ impl Wavelet {
     }
     /// Highpass filter g_m = (-1)^m h_{2N-1-m}.
     pub fn highpass(&self) -> Vec<f64> {
-        let h = self.lowpass();
-        let l = h.len();
-        (0..l)
-            .map(|m| {
-                if m.is_multiple_of(2) {
-                    h[l - 1 - m]
-                } else {
-                    -h[l - 1 - m]
-                }
-            })
-            .collect()
+        highpass_of(self.lowpass())
     }
     /// sum |h_m|: the gain of one level's |W| (see the module docs).
     pub fn h1(&self) -> f64 {
@@ -337,6 +327,21 @@ fn shape_constants(w: Wavelet) -> ShapeConstants {
     // Never a guess: without a proof every bound that takes these constants is infinite
     // (tests/basis_wavelet.rs checks that db2..db10 are all certified).
     super::wavelet_constants::certify(h, mu1).unwrap_or_else(|_| ShapeConstants::unproven(mu1))
+}
+
+/// The quadrature-mirror highpass g_m = (-1)^m h_{L-1-m} of a lowpass filter h of length L
+/// (exact: sign flips only).
+pub fn highpass_of(h: &[f64]) -> Vec<f64> {
+    let l = h.len();
+    (0..l)
+        .map(|m| {
+            if m.is_multiple_of(2) {
+                h[l - 1 - m]
+            } else {
+                -h[l - 1 - m]
+            }
+        })
+        .collect()
 }
 
 /// A planned periodic DWT of length n = 2^J (all J levels) in scalar type T. Filters are rounded
@@ -743,7 +748,8 @@ impl Basis for WaveletBasis {
                 f64::MAX
             ));
         }
-        let f64_ref = self.f64_rel() * norm2 / sq;
+        let f64_rel = self.f64_rel();
+        let f64_ref = f64_rel * norm2 / sq;
         let probabilistic = crate::bounds::input_rounding_probabilistic(fmt, max_abs, self.n, 1e-3);
         if max_abs > fmt.max_finite() {
             return PrecisionBound {
@@ -759,7 +765,7 @@ impl Basis for WaveletBasis {
         let g1: f64 = g.iter().map(|a| a.abs()).sum();
         // g is the table's inverse DWT computed in f64, within f64_rel (relative, 2-norm) of
         // the exact one: charge it against ||delta||_2 <= u ||v||_2 + sigma/2 sqrt(n).
-        let g_err = self.f64_rel() * (u * norm2 + 0.5 * sigma * sq);
+        let g_err = f64_rel * (u * norm2 + 0.5 * sigma * sq);
         let input = (u * weighted + 0.5 * sigma * g1 + g_err) / sq;
         if model == Model::Input {
             return PrecisionBound {

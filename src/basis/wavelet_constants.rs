@@ -654,9 +654,7 @@ mod tests {
     /// lowpass half a'_k = sum_m h_m x_{(2k+m) mod len}, then the highpass half with g).
     fn level_matrix(h: &[f64], len: usize) -> Vec<Vec<f64>> {
         let taps = h.len();
-        let g: Vec<f64> = (0..taps)
-            .map(|m| if m % 2 == 0 { 1.0 } else { -1.0 } * h[taps - 1 - m])
-            .collect();
+        let g = crate::basis::wavelet::highpass_of(h);
         let mut l = vec![vec![0.0; len]; len];
         for k in 0..len / 2 {
             for m in 0..taps {

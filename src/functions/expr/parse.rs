@@ -463,8 +463,6 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
     }
 }
 
-/// The message with the expression and a caret under the column:
-/// "message at column 5:\n  x + * 2\n      ^".
 /// The tree with every variable v replaced by `lo + scale * v` (exact literals): the same
 /// function read on the box \[lo, lo + scale\]^d through coordinates in \[0,1\]^d.
 pub fn affine_vars(node: Node, lo: f64, scale: f64) -> Node {
@@ -494,6 +492,8 @@ pub fn affine_vars(node: Node, lo: f64, scale: f64) -> Node {
     }
 }
 
+/// The message with the expression and a caret under the column:
+/// "message at column 5:\n  x + * 2\n      ^".
 pub fn render(text: &str, e: &ParseError) -> String {
     let pad: String = " ".repeat(e.column.saturating_sub(1));
     format!("{} at column {}:\n  {text}\n  {pad}^", e.message, e.column)
