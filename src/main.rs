@@ -690,6 +690,8 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
         match &f {
             SphereFunction::Expr(e) => {
                 use basis::DomainFunction;
+                sweep::check_sphere_expression_memory(&sizes, cli::available_memory())
+                    .map_err(basis_usage)?;
                 eprintln!(
                     "{}: on the sphere L = {:e} (geodesic), M = {:e}, {}",
                     e.spec(),

@@ -72,6 +72,19 @@ fn bad_input_exits_2_and_writes_nothing() {
             "[-1,1]^3",
         ),
         (
+            // An expression's continuous coefficients need the SHT at 4 nlat: its table
+            // (~131 GiB at nlat 4096) is refused before anything is allocated.
+            &[
+                "--basis",
+                "spherical",
+                "--function",
+                "x*y",
+                "--sizes",
+                "1024",
+            ],
+            "nlat = 4096",
+        ),
+        (
             &[
                 "--basis",
                 "spherical",

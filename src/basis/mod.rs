@@ -21,6 +21,7 @@
 
 pub mod chebyshev;
 pub mod fourier;
+pub mod legendre_cert;
 pub mod spherical;
 pub mod sweep;
 pub mod wavelet;

@@ -37,6 +37,20 @@
 //! with Lip(h o cos) <= 2 pi L_g. Total: |c - c^s| <= L_g (2 pi^2 / nlat + 4 pi^2 / nlon)
 //! = 4 pi^2 L_g / nlat. Band-limited functions are exact (the measured error is f64 rounding).
 //!
+//! ## The f64 nodes, weights and table (proof)
+//! The grid as computed is not that rule: its nodes x~_i and weights w~_i are f64, the samples
+//! are taken at theta^_i = fl(acos x~_i) and phi^_j = fl(2 pi j / nlon), and the table holds
+//! f64 values lambda~_i of lambda_lm(x~_i). With S the exact product rule and S~ the computed
+//! one in exact arithmetic (rounding is the precision bound's business), per ring
+//! T~_i = sum_j (2 pi / nlon) v(theta^_i, phi^_j) c_m lambda~_i trig(m phi_j), so
+//! |S~ - S| <= sum_i |w~_i - w_i| |T~_i| + w_i |T~_i - T_i| with |T~_i| <= 2 pi c_m
+//! |lambda~_i| A_i / nlon and |T~_i - T_i| <= 2 pi (c_m L (dtheta^_i + dphi) |lambda~_i|
+//! plus M (c_m |lambda~_i - lambda_lm(x~_i)| + B_l |acos x~_i - acos x_i|)): v moves by at
+//! most L times the geodesic distance (at most |dtheta| + |dphi|), and c_m |d lambda / d theta|
+//! is at most B_l = sqrt(l (l+1) (2l+1) / (4 pi)) (the gradient bound above). The certificates
+//! ([`super::legendre_cert`]) give |x~_i - x_i|, |w~_i - w_i|, acos x_i enclosed, and
+//! |lambda~_i - lambda_lm(x~_i)|, all proven; `SphericalBasis::placement_error` adds the sum.
+//!
 //! ## Precision bound (proof sketch)
 //! With A_i = sum_j |v_ij| (so |X_i(m)| <= A_i) and dX_i the FFT's error bound per coefficient
 //! (eps_fft sqrt(nlon) ||v_i||_2 plus its underflow term), each term
@@ -447,6 +461,49 @@ impl<T: Real> Sht<T> {
 /// The spherical-harmonic basis on an nlat x 2 nlat Gauss-Legendre grid.
 pub struct SphericalBasis {
     plan: Sht<f64>,
+    /// The certified placement of the grid (computed on first use by the discretization bound).
+    placement: std::sync::OnceLock<Result<Placement, String>>,
+}
+
+/// How far the computed grid is from the exact product rule (module docs, "The f64 nodes,
+/// weights and table"): the certified rule, and per ring the colatitude errors of the samples
+/// (fl(acos x~_i) against acos x_i) and of the table (acos x~_i against acos x_i); the largest
+/// longitude error max_j |fl(2 pi j / nlon) - 2 pi j / nlon|.
+struct Placement {
+    rule: super::legendre_cert::RuleCertificate,
+    dtheta_sample: Vec<f64>,
+    dtheta_table: Vec<f64>,
+    dphi: f64,
+}
+
+impl Placement {
+    fn new(plan: &Sht<f64>) -> Result<Self, String> {
+        use crate::interval::{Certified, elementary, mag, point};
+        let rule = super::legendre_cert::certify_rule(&plan.x, &plan.w)?;
+        let acos = |v: inari::Interval| elementary::apply::<Certified>(elementary::Func::Acos, v);
+        let mut dtheta_sample = Vec::with_capacity(plan.nlat);
+        let mut dtheta_table = Vec::with_capacity(plan.nlat);
+        for (i, &x) in plan.x.iter().enumerate() {
+            // The colatitude the samples are taken at (`Basis::quadrature`).
+            let theta_hat = x.clamp(-1.0, 1.0).acos();
+            dtheta_sample.push(mag(rule.theta[i] - point(theta_hat)));
+            dtheta_table.push(mag(rule.theta[i] - acos(point(x))));
+        }
+        let two_pi = point(2.0) * inari::Interval::PI;
+        let nlon = plan.nlon as f64;
+        let dphi = (0..plan.nlon)
+            .map(|j| {
+                let hat = 2.0 * PI * j as f64 / nlon;
+                mag(point(hat) - two_pi * point(j as f64) / point(nlon))
+            })
+            .fold(0.0, f64::max);
+        Ok(Placement {
+            rule,
+            dtheta_sample,
+            dtheta_table,
+            dphi,
+        })
+    }
 }
 
 impl SphericalBasis {
@@ -454,7 +511,65 @@ impl SphericalBasis {
     pub fn new(nlat: usize) -> Result<Self, BasisError> {
         Ok(SphericalBasis {
             plan: Sht::new(nlat)?,
+            placement: std::sync::OnceLock::new(),
         })
+    }
+
+    /// |S~ - S|: the computed rule (f64 nodes, weights, sample points and table, exact
+    /// arithmetic) against the exact Gauss-Legendre product rule S, for mode (l, m) and f's
+    /// samples (module docs, "The f64 nodes, weights and table"); infinite when the rule cannot
+    /// be certified.
+    pub fn placement_error(
+        &self,
+        f: &dyn DomainFunction,
+        samples: &[f64],
+        l: usize,
+        m: i64,
+    ) -> f64 {
+        let Ok(pl) = self
+            .placement
+            .get_or_init(|| Placement::new(&self.plan))
+            .as_ref()
+        else {
+            return f64::INFINITY;
+        };
+        let (nlat, nlon, nh) = (self.plan.nlat, self.plan.nlon, self.plan.nh);
+        if samples.len() != nlat * nlon || l > self.plan.lmax {
+            return f64::INFINITY;
+        }
+        let am = m.unsigned_abs() as usize;
+        let cm = if am == 0 {
+            1.0
+        } else {
+            std::f64::consts::SQRT_2
+        };
+        // Certified table errors at the northern rings (the south mirrors them by parity).
+        let coef = super::legendre_cert::Coefficients::new(am, l);
+        let table_err: Vec<f64> = (0..nh)
+            .into_par_iter()
+            .map(|i| {
+                let col: Vec<f64> = (am..=l).map(|k| self.plan.lambda(k, am, i)).collect();
+                super::legendre_cert::column_error_with(&coef, self.plan.x[i], &col)[l - am]
+            })
+            .collect();
+        let (lip, sup) = (f.lipschitz(), f.sup());
+        let grad = self.constants(&[l as i64, m]).lipschitz;
+        let mut total = 0.0;
+        for i in 0..nlat {
+            let lam = self.plan.lambda(l, am, i).abs();
+            let a_i: f64 = samples[i * nlon..(i + 1) * nlon]
+                .iter()
+                .map(|v| v.abs())
+                .sum();
+            let (dw, w) = (pl.rule.dw[i], self.plan.w[i] + pl.rule.dw[i]);
+            let e = table_err[if i < nh { i } else { nlat - 1 - i }];
+            total += dw * cm * lam * a_i / nlon as f64
+                + w * (cm * (lip * (pl.dtheta_sample[i] + pl.dphi) * lam + sup * e)
+                    + sup * grad * pl.dtheta_table[i]);
+        }
+        // The f64 evaluation of this sum of nlat positive terms of < 12 operations each errs
+        // by less than gamma_(nlat + 12) < 1e-10 relative for nlat <= 2^30.
+        2.0 * PI * total * (1.0 + 1e-10)
     }
     /// The f64 plan.
     pub fn plan(&self) -> &Sht<f64> {
@@ -715,7 +830,11 @@ impl Basis for SphericalBasis {
             }
             _ => f64::INFINITY,
         };
-        4.0 * PI * PI * lg / self.plan.nlat as f64 + rounding
+        let placement = match self.lm(mode) {
+            Ok((l, m)) => self.placement_error(f, samples, l, m),
+            Err(_) => f64::INFINITY,
+        };
+        4.0 * PI * PI * lg / self.plan.nlat as f64 + placement + rounding
     }
     fn precision_bound(
         &self,

@@ -368,6 +368,31 @@ pub fn check_memory(
     Ok(())
 }
 
+/// A sphere expression's continuous coefficients come from the SHT at 4 nlat
+/// (`SphericalBasis::continuous`): refuse the sizes whose finer plan would not fit in memory
+/// (its Legendre table grows like nlat^3: 17 GB for nlat = 512).
+pub fn check_sphere_expression_memory(
+    sizes: &[usize],
+    available: Option<u64>,
+) -> Result<(), BasisError> {
+    for &s in sizes {
+        let need = memory_needed(&BasisKind::Spherical, s, 2, &[], 0)
+            + memory_needed(&BasisKind::Spherical, 4 * s, 2, &[], 0);
+        crate::cli::check_memory_with(
+            "--sizes",
+            need,
+            &format!(
+                "an expression on the sphere at nlat = {s} (its continuous coefficients use the \
+                 SHT at nlat = {}, Legendre table)",
+                4 * s
+            ),
+            available,
+        )
+        .map_err(|e| BasisError::usage(&e.field, e.message))?;
+    }
+    Ok(())
+}
+
 /// Check sizes and modes for a basis without planning it (cheap; the SHT plan is not): wavelet
 /// lengths are powers of two >= 2 and modes j:k exist at every size, Chebyshev N >= 1 and k < N,
 /// spherical 2 <= nlat <= `max_nlat` and l <= nlat - 1, |m| <= l, Fourier one integer per mode.

@@ -74,6 +74,17 @@ fn check_memory(
         .map_err(|e| basis_field(c, "sizes", e))
 }
 
+/// A sphere expression's finer plan (its continuous coefficients) must fit too.
+fn check_expression_memory(c: &Checker, t: &Target, sizes: &[usize]) -> Result<(), UsageError> {
+    match t {
+        Target::Sphere(SphereFunction::Expr(_)) => {
+            sweep::check_sphere_expression_memory(sizes, cli::available_memory())
+                .map_err(|e| basis_field(c, "sizes", e))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The function of a basis: on the sphere for spherical, on [0,1]^dim otherwise.
 fn target(
     c: &Checker,
@@ -186,6 +197,7 @@ pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Pla
         .map_err(|e| c.field("sizes", e))?;
     }
     let target = target(c, "function", &kind, &study.function, dim, study.seed)?;
+    check_expression_memory(c, &target, &sizes)?;
     let plot_mode = match &study.plot_mode {
         Some(m) => {
             let m = parse_modes("plot_mode", m)?;
@@ -275,6 +287,7 @@ pub(super) fn load_bases(c: &Checker) -> Result<Plan, UsageError> {
         })?;
         check_memory(c, &kind, &sizes, 1, &models, formats.len())?;
         let t = target(c, "functions", &kind, &study.functions[i], 1, study.seed)?;
+        check_expression_memory(c, &t, &sizes)?;
         let label = study.labels.get(i).cloned().unwrap_or_else(|| {
             format!(
                 "{}: {}, w = {}",
