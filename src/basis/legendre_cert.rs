@@ -288,7 +288,7 @@ fn certify_node(coef: &Coefficients, n: usize, xt: f64) -> Result<(Interval, Int
     let norm_n = (point(2.0 * nf + 1.0) / (point(4.0) * Interval::PI)).sqrt();
     // |lambda_n0''| <= N_n n^4 on [-1, 1] (Markov twice, |P_n| <= 1).
     let curv = norm_n * point(nf.powi(4));
-    let value = point(col[n].abs() + err[n]);
+    let value = point((point(col[n].abs()) + point(err[n])).sup());
     let s = mig(slope);
     if s.is_nan() || s <= 0.0 {
         return Err(format!(
@@ -480,6 +480,20 @@ mod tests {
             "{}",
             b[50]
         );
+    }
+
+    #[test]
+    fn every_small_rule_is_certified() {
+        for n in 1..=100 {
+            let (x, w) = gauss_legendre(n);
+            let c = certify_rule(&x, &w).unwrap_or_else(|e| panic!("n {n}: {e}"));
+            // sum w_i = 2 exactly for the true weights.
+            let mut s = ZERO;
+            for (wi, dw) in w.iter().zip(&c.dw) {
+                s += point(*wi) + iv(-dw, *dw);
+            }
+            assert!(s.contains(2.0), "n {n}: sum of weights {s:?}");
+        }
     }
 
     #[test]

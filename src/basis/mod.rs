@@ -22,6 +22,7 @@
 pub mod chebyshev;
 pub mod fourier;
 pub mod legendre_cert;
+pub mod sphere_closed_forms;
 pub mod spherical;
 pub mod sweep;
 pub mod wavelet;
@@ -98,6 +99,15 @@ impl Continuous {
             value: Complex::new(value, 0.0),
             abs_err: 0.0,
             how: String::new(),
+        }
+    }
+    /// A proven enclosure: its midpoint, with the distance to its far end as the error.
+    pub fn from_enclosure(v: crate::interval::Interval, how: String) -> Self {
+        let mid = v.mid();
+        Continuous {
+            value: Complex::new(mid, 0.0),
+            abs_err: crate::interval::mag(v - crate::interval::point(mid)),
+            how,
         }
     }
 }

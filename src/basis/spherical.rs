@@ -1031,21 +1031,6 @@ impl SphereFunction {
             _ => SphereExpression::parse(t, opts).map(SphereFunction::Expr),
         }
     }
-    /// Axisymmetric coefficient 2 pi int f(x) lambda_l0(x) dx by Gauss-Legendre quadrature on
-    /// \[-1, 0\] and \[0, 1\] with q nodes each (exact for polynomial pieces of degree < 2q).
-    fn zonal(&self, l: usize, q: usize, g: impl Fn(f64) -> f64) -> f64 {
-        let (x, w) = gauss_legendre(q);
-        let mut total = 0.0;
-        for (a, b) in [(-1.0, 0.0), (0.0, 1.0)] {
-            let (c, h) = ((a + b) / 2.0, (b - a) / 2.0);
-            for (xi, wi) in x.iter().zip(&w) {
-                let t = c + h * xi;
-                let lam = legendre_column(0, l, t, ((1.0 - t) * (1.0 + t)).sqrt())[l];
-                total += h * wi * g(t) * lam;
-            }
-        }
-        2.0 * PI * total
-    }
 }
 
 impl DomainFunction for SphereFunction {
@@ -1113,29 +1098,17 @@ impl DomainFunction for SphereFunction {
             }
             SphereFunction::Expr(_) => return None,
             _ if m != 0 => Continuous::exact(0.0),
-            SphereFunction::Cap { kappa } => {
-                let q = lu + 2 * (*kappa as usize) + 64;
-                let k = *kappa;
-                Continuous {
-                    value: Complex::new(self.zonal(lu, q, |x| (-k * (1.0 - x)).exp()), 0.0),
-                    abs_err: 1e-14,
-                    how: format!(
-                        "continuous coefficient by {q}-point Gauss-Legendre quadrature (smooth integrand)"
-                    ),
-                }
-            }
-            SphereFunction::AbsCos => {
-                if l % 2 == 1 {
-                    Continuous::exact(0.0)
-                } else {
-                    let q = lu / 2 + 4;
-                    Continuous {
-                        value: Complex::new(self.zonal(lu, q, f64::abs), 0.0),
-                        abs_err: 1e-14,
-                        how: "continuous coefficient by Gauss-Legendre on each hemisphere (exact for the polynomial pieces)".into(),
-                    }
-                }
-            }
+            SphereFunction::Cap { kappa } => Continuous::from_enclosure(
+                super::sphere_closed_forms::cap(lu, *kappa),
+                "continuous coefficient from the series of e^-kappa i_l(kappa) in interval \
+                     arithmetic (proven)"
+                    .into(),
+            ),
+            SphereFunction::AbsCos => Continuous::from_enclosure(
+                super::sphere_closed_forms::abscos(lu),
+                "continuous coefficient from its closed form in interval arithmetic (proven)"
+                    .into(),
+            ),
         })
     }
 }
