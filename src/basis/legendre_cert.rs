@@ -12,12 +12,12 @@
 //!
 //! Bounding |e| by absolute values step by step grows like the golden ratio per step (the reason
 //! the interval version of the recurrence blows up). Instead the state s_l = (e_l, e_{l-1}) is
-//! tracked in coordinates z_l = F_l^-1 s_l of a moving frame F_l: the rotation taking (1, 0) to
-//! (mu~_l, mu~_{l-1}) / |.|. With M_l the step matrix, z_l = U_l z_{l-1} + F_l^-1 (r_l, 0) and
-//! U_l = F_l^-1 M_l F_{l-1}. Because mu~ nearly solves the recurrence, U_l is nearly upper
-//! triangular with diagonal close to |mu~_l, mu~_{l-1}| / |mu~_{l-1}, mu~_{l-2}| and 1 / that
-//! (det M_l = a_l / a_{l-1}): the frame follows the solution, so the bound neither wraps nor
-//! grows faster than the solution does. Componentwise, Z_l = |U_l| Z_{l-1} + |F_l^-1| (|r_l|, 0)
+//! tracked in coordinates z_l = F_l^-1 s_l of a moving frame F_l = [c1 c2]: c1 is the unit
+//! vector along (mu~_l, mu~_{l-1}), c2 the previous c2 pushed through the recurrence and
+//! normalised (a second solution), reset perpendicular to c1 where the two close up. With M_l
+//! the step matrix, z_l = U_l z_{l-1} + F_l^-1 (r_l, 0) and U_l = F_l^-1 M_l F_{l-1}: the frame
+//! follows the solutions, so U_l stays nearly diagonal and the bound neither wraps nor grows
+//! faster than the solutions do. Componentwise, Z_l = |U_l| Z_{l-1} + |F_l^-1| (|r_l|, 0)
 //! bounds |z_l| (all in intervals, upper ends), and |e_l| <= |F_l|_{row 0} Z_l. F_l is any
 //! invertible matrix: U_l and F_l^-1 are enclosed from F's f64 entries, so the frame's own
 //! rounding costs nothing. The tests check the bounds against 400-bit references; they stay
@@ -25,18 +25,19 @@
 //!
 //! ## The Gauss-Legendre rule (proof)
 //! P_n has exactly floor(n/2) roots in (0, 1), simple, and its roots are symmetric (0 is one for
-//! odd n). For each f64 node x~_i > 0 the code finds delta_i with P_n(x~_i - delta_i) and
-//! P_n(x~_i + delta_i) of certified opposite signs (the f64 value of lambda_n0 there exceeds
-//! its certified error), inside (0, 1), the intervals disjoint: then each holds exactly one root,
-//! in order, so |x~_i - x_i| <= delta_i. The weight w_i = 2 (1 - x_i^2) / (n P_{n-1}(x_i))^2
-//! is enclosed by Taylor's theorem at x~_i: lambda_{n-1,0}(x~_i) and lambda_{n-2,0}(x~_i) with
-//! their certified errors give lambda' there (P_l' = l (x P_l - P_{l-1}) / (x^2 - 1)), and the
-//! remainder is at most K delta^2 / 2 with K = (n-1)^4 sqrt((2n-1)/(4 pi)) >= |lambda''|
-//! (Markov's |p'| <= deg^2 max|p| on [-1, 1] twice, |P| <= 1).
-//! The colatitudes are enclosed by correctly rounded acos.
+//! odd n). At each f64 node x~_i > 0, Taylor's theorem gives lambda_n0(x~_i +- d) =
+//! lambda_n0(x~_i) +- d lambda_n0'(x~_i) + R, |R| <= K d^2 / 2 with K = N_n n^4 >= |lambda''|
+//! (Markov's |p'| <= deg^2 max|p| on [-1, 1] twice, |P| <= 1); lambda_n0 and lambda_n0'
+//! (P_l' = l (x P_l - P_{l-1}) / (x^2 - 1)) come from the column at x~_i with its certified
+//! errors. Once d |lambda'| beats |lambda_n0(x~_i)|, its error and K d^2 / 2, the signs at
+//! x~_i +- d are certified opposite. The enclosures lie in (0, 1) and are disjoint: then each
+//! holds exactly one root, in order, so |x~_i - x_i| <= d_i. The weight
+//! w_i = 2 (1 - x_i^2) / (n P_{n-1}(x_i))^2 is enclosed from lambda_{n-1,0}(x~_i), its certified
+//! error and d_i times N_{n-1} min((n-1)^2, (n-1) / sqrt(1 - x^2)) over the enclosure (Markov,
+//! Bernstein). The colatitudes are enclosed by correctly rounded acos.
 
 use crate::interval::elementary::{Func, apply};
-use crate::interval::{Certified, Interval, iv, mag, mig, point};
+use crate::interval::{Certified, Interval, iv, mag, mig, point, times_pow2};
 
 const ZERO: Interval = inari::const_interval!(0.0, 0.0);
 
@@ -46,16 +47,14 @@ fn a_enc(l: usize, m: usize) -> Interval {
     (point(4.0 * l * l - 1.0) / point(l * l - m * m)).sqrt()
 }
 
-/// 2^-k as an upper bound times `v >= 0`, rounded up (never 0 for v > 0).
+/// v 2^-k for v >= 0, rounded up (never 0 for v > 0).
 fn scale_down_up(v: f64, k: i32) -> f64 {
-    let mut x = point(v);
-    let mut k = k;
-    while k > 0 {
-        let s = k.min(1000);
-        x *= point(2f64.powi(-s));
-        k -= s;
-    }
-    x.sup()
+    times_pow2(point(v), -i64::from(k)).sup()
+}
+
+/// N_l = sqrt((2l + 1) / (4 pi)), lambda_l0 = N_l P_l, enclosed (l a whole number).
+fn norm_enc(l: f64) -> Interval {
+    (point(2.0 * l + 1.0) / (point(4.0) * Interval::PI)).sqrt()
 }
 
 /// lambda_mm(x) = 2^-k P: the enclosure P and the exponent k (P rescaled by 2^600 whenever its
@@ -95,8 +94,7 @@ impl Coefficients {
         for (i, (ai, a6)) in a.iter_mut().zip(a64.iter_mut()).enumerate().skip(1) {
             let l = m + i;
             *ai = a_enc(l, m);
-            let (lf, mf) = (l as f64, m as f64);
-            *a6 = ((4.0 * lf * lf - 1.0) / (lf * lf - mf * mf)).sqrt();
+            *a6 = super::spherical::recurrence_a(l, m);
         }
         let mut inv_prev = vec![ZERO; n];
         let mut ratio = vec![ZERO; n];
@@ -285,7 +283,7 @@ fn certify_node(coef: &Coefficients, n: usize, xt: f64) -> Result<(Interval, Int
     // lambda_n0' at x~ (P_l' = l (x P_l - P_{l-1}) / (x^2 - 1), lambda_l = N_l P_l).
     let ratio = (point(2.0 * nf + 1.0) / point(2.0 * nf - 1.0)).sqrt();
     let slope = point(nf) * (xi * near(n) - ratio * near(n - 1)) / (xi * xi - point(1.0));
-    let norm_n = (point(2.0 * nf + 1.0) / (point(4.0) * Interval::PI)).sqrt();
+    let norm_n = norm_enc(nf);
     // |lambda_n0''| <= N_n n^4 on [-1, 1] (Markov twice, |P_n| <= 1).
     let curv = norm_n * point(nf.powi(4));
     let value = point((point(col[n].abs()) + point(err[n])).sup());
@@ -308,7 +306,7 @@ fn certify_node(coef: &Coefficients, n: usize, xt: f64) -> Result<(Interval, Int
             // lambda_{n-1,0} at the exact root: |lambda'| <= N_{n-1} min((n-1)^2,
             // (n-1) / sqrt(1 - x^2)) on the enclosure (Markov, Bernstein).
             let l = nf - 1.0;
-            let norm_l = (point(2.0 * l + 1.0) / (point(4.0) * Interval::PI)).sqrt();
+            let norm_l = norm_enc(l);
             let root1 = (point(1.0) - xs.sqr()).sqrt().inf();
             let lip = if root1 > 0.0 {
                 (point(l) / point(root1)).sup().min(l * l)
@@ -358,7 +356,7 @@ pub fn certify_rule(x: &[f64], w: &[f64]) -> Result<RuleCertificate, String> {
         let nf = n as f64;
         let col = super::spherical::legendre_column(0, n - 1, 0.0, 1.0);
         let err = column_error_with(&coef, 0.0, &col)[n - 1];
-        let norm = (point(2.0 * nf - 1.0) / (point(4.0) * Interval::PI)).sqrt();
+        let norm = norm_enc(nf - 1.0);
         let p = (point(col[n - 1]) + iv(-err, err)) / norm;
         cells.push((ZERO, point(2.0) / (point(nf) * p).sqr()));
     }

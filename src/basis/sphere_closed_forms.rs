@@ -13,7 +13,7 @@
 //!   a_n = int_0^1 x P_2n = (-1)^{n+1} (2n-2)! / (4^n (n-1)! (n+1)!) (a_0 = 1/2), so
 //!   a_1 = 1/8 and a_{n+1} / a_n = -(2n - 1) / (2 (n + 2)); c_l = sqrt(4 pi (2l+1)) a_n.
 
-use crate::interval::{Certified, Interval, elementary, point};
+use crate::interval::{Certified, Interval, elementary, point, times_pow2};
 
 /// X 2^e kept with X's upper end in [2^-500, 2^500] (so nothing overflows or underflows).
 fn rebalance(parts: &mut [&mut Interval], e: &mut i64) {
@@ -31,14 +31,9 @@ fn rebalance(parts: &mut [&mut Interval], e: &mut i64) {
     }
 }
 
-/// x 2^e, in steps that stay representable.
-fn scale(mut x: Interval, mut e: i64) -> Interval {
-    while e != 0 {
-        let s = e.clamp(-1000, 1000);
-        x *= point(2f64.powi(s as i32));
-        e -= s;
-    }
-    x
+/// sqrt(4 pi (2l + 1)) = 4 pi N_l.
+fn four_pi_norm(l: usize) -> Interval {
+    (point(4.0) * Interval::PI * point((2 * l + 1) as f64)).sqrt()
 }
 
 /// c_l0 of exp(-kappa (1 - cos theta)), kappa > 0, enclosed.
@@ -71,8 +66,7 @@ pub fn cap(l: usize, kappa: f64) -> Interval {
         }
         kk += 1;
     }
-    let norm = (point(4.0) * Interval::PI * point(2.0 * lf + 1.0)).sqrt();
-    scale(norm * sum, e)
+    times_pow2(four_pi_norm(l) * sum, e)
 }
 
 /// c_l0 of |cos theta|, enclosed (exactly 0 for odd l).
@@ -85,7 +79,7 @@ pub fn abscos(l: usize) -> Interval {
     for i in 1..n {
         a *= -point((2 * i - 1) as f64) / point((2 * (i + 2)) as f64);
     }
-    (point(4.0) * Interval::PI * point((2 * l + 1) as f64)).sqrt() * a
+    four_pi_norm(l) * a
 }
 
 #[cfg(test)]

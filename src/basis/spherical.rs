@@ -117,6 +117,32 @@ pub fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
     (x, w)
 }
 
+/// a_lm = sqrt((4 l^2 - 1) / (l^2 - m^2)) in f64, the recurrence's coefficient (l > m): the one
+/// expression the table, [`legendre_column`] and the certificate's rescaled copy all use.
+pub fn recurrence_a(l: usize, m: usize) -> f64 {
+    let (l, m) = (l as f64, m as f64);
+    ((4.0 * l * l - 1.0) / (l * l - m * m)).sqrt()
+}
+
+/// c_m: 1 for m = 0, sqrt 2 otherwise (the real harmonics' normalisation).
+fn order_factor(am: usize) -> f64 {
+    if am == 0 {
+        1.0
+    } else {
+        std::f64::consts::SQRT_2
+    }
+}
+
+/// The colatitude the samples of ring x are taken at (`Basis::quadrature`).
+fn sample_theta(x: f64) -> f64 {
+    x.clamp(-1.0, 1.0).acos()
+}
+
+/// The longitude of sample j of nlon (`Basis::quadrature`).
+fn sample_phi(j: usize, nlon: usize) -> f64 {
+    2.0 * PI * j as f64 / nlon as f64
+}
+
 /// lambda_lm(x) for l = m..=lmax (see the module docs); `sin_theta` = sqrt(1 - x^2).
 pub fn legendre_column(m: usize, lmax: usize, x: f64, sin_theta: f64) -> Vec<f64> {
     if m > lmax {
@@ -131,10 +157,7 @@ pub fn legendre_column(m: usize, lmax: usize, x: f64, sin_theta: f64) -> Vec<f64
     if lmax > m {
         out.push((2.0 * m as f64 + 3.0).sqrt() * x * pmm);
     }
-    let a = |l: usize| {
-        let (l, m) = (l as f64, m as f64);
-        ((4.0 * l * l - 1.0) / (l * l - m * m)).sqrt()
-    };
+    let a = |l: usize| recurrence_a(l, m);
     for l in m + 2..=lmax {
         let v = a(l) * (x * out[l - m - 1] - out[l - m - 2] / a(l - 1));
         out.push(v);
@@ -231,10 +254,7 @@ impl Sht<f64> {
                     *o = c * xi * p;
                 }
             }
-            let a = |l: usize| {
-                let (l, m) = (l as f64, m as f64);
-                ((4.0 * l * l - 1.0) / (l * l - m * m)).sqrt()
-            };
+            let a = |l: usize| recurrence_a(l, m);
             for l in m + 2..=lmax {
                 let r = l - m;
                 let (al, ap) = (a(l), a(l - 1));
@@ -339,11 +359,7 @@ impl<T: Real> Sht<T> {
         let per_m: Vec<OrderBlock> = (0..=lmax)
             .into_par_iter()
             .map(|m| {
-                let cm = if m == 0 {
-                    1.0
-                } else {
-                    std::f64::consts::SQRT_2
-                };
+                let cm = order_factor(m);
                 let wt: Vec<T> = (0..nh)
                     .map(|i| T::from_f64(2.0 * PI * cm * self.w[i]))
                     .collect();
@@ -484,8 +500,7 @@ impl Placement {
         let mut dtheta_sample = Vec::with_capacity(plan.nlat);
         let mut dtheta_table = Vec::with_capacity(plan.nlat);
         for (i, &x) in plan.x.iter().enumerate() {
-            // The colatitude the samples are taken at (`Basis::quadrature`).
-            let theta_hat = x.clamp(-1.0, 1.0).acos();
+            let theta_hat = sample_theta(x);
             dtheta_sample.push(mag(rule.theta[i] - point(theta_hat)));
             dtheta_table.push(mag(rule.theta[i] - acos(point(x))));
         }
@@ -493,7 +508,7 @@ impl Placement {
         let nlon = plan.nlon as f64;
         let dphi = (0..plan.nlon)
             .map(|j| {
-                let hat = 2.0 * PI * j as f64 / nlon;
+                let hat = sample_phi(j, plan.nlon);
                 mag(point(hat) - two_pi * point(j as f64) / point(nlon))
             })
             .fold(0.0, f64::max);
@@ -538,11 +553,7 @@ impl SphericalBasis {
             return f64::INFINITY;
         }
         let am = m.unsigned_abs() as usize;
-        let cm = if am == 0 {
-            1.0
-        } else {
-            std::f64::consts::SQRT_2
-        };
+        let cm = order_factor(am);
         // Certified table errors at the northern rings (the south mirrors them by parity).
         let coef = super::legendre_cert::Coefficients::new(am, l);
         let table_err: Vec<f64> = (0..nh)
@@ -593,11 +604,7 @@ impl SphericalBasis {
     /// sum over rings of |w'_i lambda_lm(x_i)| f_i (w'_i = 2 pi c_m w_i).
     fn weighted(&self, l: usize, m: i64, f: impl Fn(usize) -> f64) -> f64 {
         let am = m.unsigned_abs() as usize;
-        let cm = if am == 0 {
-            1.0
-        } else {
-            std::f64::consts::SQRT_2
-        };
+        let cm = order_factor(am);
         (0..self.plan.nlat)
             .map(|i| 2.0 * PI * cm * self.plan.w[i] * self.plan.lambda(l, am, i).abs() * f(i))
             .sum()
@@ -673,11 +680,7 @@ impl SphericalBasis {
             // number is rounded with absolute error sigma/2, each product with sigma/2 (sums of
             // subnormals are exact); |X_i +- X_i'| <= p.
             let am = m.unsigned_abs() as usize;
-            let cm = if am == 0 {
-                1.0
-            } else {
-                std::f64::consts::SQRT_2
-            };
+            let cm = order_factor(am);
             let tiny = fmt.min_normal();
             for i in 0..nlat {
                 let lam = self.plan.lambda(l, am, i).abs();
@@ -724,9 +727,9 @@ impl Basis for SphericalBasis {
         let mut nodes = Vec::with_capacity(nlat * nlon);
         let mut weights = Vec::with_capacity(nlat * nlon);
         for i in 0..nlat {
-            let theta = self.plan.x[i].clamp(-1.0, 1.0).acos();
+            let theta = sample_theta(self.plan.x[i]);
             for j in 0..nlon {
-                nodes.push(vec![theta, 2.0 * PI * j as f64 / nlon as f64]);
+                nodes.push(vec![theta, sample_phi(j, nlon)]);
                 weights.push(self.plan.w[i] * 2.0 * PI / nlon as f64);
             }
         }

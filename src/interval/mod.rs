@@ -57,6 +57,17 @@ pub fn mig(x: Interval) -> f64 {
     if x.is_empty() { f64::NAN } else { x.mig() }
 }
 
+/// x 2^e, in steps of at most 2^1000 so every factor is representable (outward rounding, so
+/// an underflowing result keeps a nonzero upper end).
+pub fn times_pow2(mut x: Interval, mut e: i64) -> Interval {
+    while e != 0 {
+        let s = e.clamp(-1000, 1000);
+        x *= point(2f64.powi(s as i32));
+        e -= s;
+    }
+    x
+}
+
 /// Width hi - lo rounded up (infinite when unbounded, NaN when empty).
 pub fn wid(x: Interval) -> f64 {
     if x.is_empty() { f64::NAN } else { x.wid() }
