@@ -13,8 +13,15 @@
   grid (N = 3, 4, 5), scaled to the interpolant's coefficients prod_a f(k_a) / (2 N_a)
   (f = 1 at 0 and N, else 2).
 
+With --wavedecn it instead writes tests/fixtures/wavelet_nd_crosscheck.json: PyWavelets
+`wavedecn(x, name, mode='periodization', level=log2 n)` on seeded random cubes (2-D: haar n=8,
+db2 n=8, db4 n=16, db10 n=8; 3-D: haar n=4, db2 n=8, db3 n=4), flattened in C order through
+`coeffs_to_array` (the Mallat layout of mpno's DwtNd; the script asserts that layout against
+its own per-axis pywt.dwt recursion and against explicit placement of the wavedecn dicts).
+
 Run: python3 -m venv /tmp/bvenv && /tmp/bvenv/bin/pip install pywavelets numpy scipy  (versions used: see "versions")
      /tmp/bvenv/bin/python scripts/basis_fixture.py > tests/fixtures/basis_crosscheck.json
+     /tmp/bvenv/bin/python scripts/basis_fixture.py --wavedecn > tests/fixtures/wavelet_nd_crosscheck.json
 """
 
 import json
@@ -126,11 +133,82 @@ def chebyshev_3d_case():
     return {"n": list(n), "samples": v.ravel().tolist(), "coefficients": a.ravel().tolist()}
 
 
+def mallat_by_axes(x, name):
+    """The Mallat layout built directly: per level, one single-level pywt.dwt along axis 0, 1, ...
+    of the approximation corner [0, len)^d, lowpass to [0, len/2), highpass to [len/2, len)."""
+    c = np.array(x, dtype=float)
+    d = c.ndim
+    length = c.shape[0]
+    while length >= 2:
+        corner = (slice(0, length),) * d
+        sub = c[corner].copy()
+        for axis in range(d):
+            ca, cd = pywt.dwt(sub, name, mode="periodization", axis=axis)
+            sub = np.concatenate([ca, cd], axis=axis)
+        c[corner] = sub
+        length //= 2
+    return c
+
+
+def mallat_from_dicts(coeffs, n, d):
+    """The Mallat layout placed by hand from wavedecn's output: coeffs[0] (1^d) at the origin;
+    the level-j dict (j = 0 coarsest) puts key character 'd' on axis a at [2^j, 2^(j+1)) and 'a'
+    at [0, 2^j)."""
+    out = np.full((n,) * d, np.nan)
+    out[(slice(0, 1),) * d] = coeffs[0]
+    for j, det in enumerate(coeffs[1:]):
+        h = 2 ** j
+        assert len(det) == 2 ** d - 1
+        for key, block in det.items():
+            assert block.shape == (h,) * d
+            sl = tuple(slice(h, 2 * h) if ch == "d" else slice(0, h) for ch in key)
+            out[sl] = block
+    assert not np.isnan(out).any()
+    return out
+
+
+def wavedecn_cases():
+    rng = np.random.RandomState(20261209)
+    out = []
+    for name, dim, n in [("haar", 2, 8), ("db2", 2, 8), ("db4", 2, 16), ("db10", 2, 8),
+                         ("haar", 3, 4), ("db2", 3, 8), ("db3", 3, 4)]:
+        levels = n.bit_length() - 1
+        x = rng.uniform(-1.0, 1.0, (n,) * dim)
+        coeffs = pywt.wavedecn(x, name, mode="periodization", level=levels)
+        arr, _ = pywt.coeffs_to_array(coeffs)
+        assert arr.shape == (n,) * dim
+        # the layout claim, two independent ways (pywt's per-axis dwt is a separate code path)
+        assert np.array_equal(arr, mallat_from_dicts(coeffs, n, dim)), name
+        assert np.max(np.abs(arr - mallat_by_axes(x, name))) <= 1e-13, name
+        rec = pywt.waverecn(coeffs, name, mode="periodization")
+        assert np.max(np.abs(rec - x)) <= 1e-12, name
+        out.append({
+            "wavelet": name,
+            "dim": dim,
+            "n": n,
+            "input": x.ravel().tolist(),
+            "coeffs": arr.ravel().tolist(),
+        })
+    return out
+
+
+def versions():
+    return {"pywt": pywt.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+            "python": sys.version.split()[0]}
+
+
 def main():
+    if sys.argv[1:] == ["--wavedecn"]:
+        doc = {"generator": "scripts/basis_fixture.py --wavedecn", "versions": versions(),
+               "wavedecn": wavedecn_cases()}
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return
+    if sys.argv[1:]:
+        sys.exit("usage: basis_fixture.py [--wavedecn]")
     doc = {
         "generator": "scripts/basis_fixture.py",
-        "versions": {"pywt": pywt.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-                     "python": sys.version.split()[0]},
+        "versions": versions(),
         "dwt": dwt_cases(),
         "sht": sht_case(),
         "chebyshev": chebyshev_case(),

@@ -4,8 +4,9 @@ bound (or a NaN in either) is a bug, and so is an exit code other than 0 (done) 
 
 Draws functions (built-ins and expressions, amplitudes from 1e-320 to 1e300 and fp16's 65504),
 dimensions 1-3, grid sizes (powers of two or not, 1 to 300), modes, formats (scaled fp8
-included), models and FFT algorithms for --basis fourier, 1-3-D runs of chebyshev and 1-D runs
-of the other bases (haar, db2, db4, spherical with built-ins and expressions). Combinations the CLI refuses are redrawn where the rule
+included), models and FFT algorithms for --basis fourier, 1-3-D runs of chebyshev and of the
+wavelets (haar, db2, db4, ...; modes j:t:k_1:..:k_d in d-D), and spherical runs with built-ins and
+expressions. Combinations the CLI refuses are redrawn where the rule
 is simple (radix-2/4 sizes, scaled formats under models arithmetic*) and otherwise counted as
 usage errors. Standard library only.
 
@@ -36,6 +37,14 @@ FOURIER = {
 }
 OTHER_1D = ["x", "x2", "expsin", "abs_half", "square", "exp(-x^2)", "1e-30*sin(2*pi*x)",
             "65504*cos(2*pi*3*x)", "const:c=70000", "tanh(50*(x-0.5))", "linear:a=1e38"]
+# Beyond FOURIER's, for the d-D wavelets: not periodic (every face jump charged), kinks, tiny
+# and huge amplitudes.
+WAVELET_ND = {
+    2: ["abs(x-0.3)*exp(y)", "abs(sin(pi*(x-0.3)))*exp(sin(2*pi*y))", "1e-300*x*y",
+        "tanh(30*(x-y))", "prod(abs_half,x2)", "1e30*(x+y)"],
+    3: ["x + y*z", "abs_half", "prod(x,expsin,abs_half)", "1e-30*exp(x*y*z)",
+        "abs(x-0.5)*sin(2*pi*(y+z))"],
+}
 SPHERICAL = ["ylm:l=3,m=2", "ylm:l=0,m=0", "cap", "cap:kappa=5", "abscos",
              # Expressions in the point's Cartesian coordinates.
              "z", "exp(x)*sin(3*y) + z^2", "abs(x) - y", "tanh(20*z)", "1e-30*x*y",
@@ -92,6 +101,22 @@ def other_basis_args(rng, bases):
                 "--models", ",".join(rng.sample(models, rng.randint(1, 2))),
                 "--seed", str(rng.randint(0, 99))]
     else:
+        dim = rng.choice([1, 1, 2, 3])
+        if dim > 1:
+            # Wavelets in 2-D / 3-D: modes j:t:k_1:..:k_d that exist at the smallest size.
+            function = rng.choice(FOURIER[dim] + WAVELET_ND[dim])
+            sizes = {2 ** rng.randint(1, {2: 7, 3: 4}[dim]) for _ in range(2)}
+            levels = min(sizes).bit_length() - 1
+            picks = ["-1:0" + ":0" * dim]
+            for _ in range(2):
+                j = rng.randint(0, levels - 1)
+                t = rng.randint(1, 2 ** dim - 1)
+                ks = [rng.randint(0, 2 ** j - 1) for _ in range(dim)]
+                picks.append(":".join(map(str, [j, t] + ks)))
+            return ["--basis", basis, "--dim", str(dim), "--function", function,
+                    "--sizes", ",".join(map(str, sorted(sizes))), "--modes", ",".join(picks),
+                    "--formats", ",".join(rng.sample(FORMATS, rng.randint(1, 3))),
+                    "--models", ",".join(rng.sample(models, rng.randint(1, 2)))]
         function = rng.choice(OTHER_1D)
         sizes = {2 ** rng.randint(3, 9) for _ in range(2)}
         modes = "-1:0,0:0,2:1"

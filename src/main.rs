@@ -315,16 +315,19 @@ struct ErrorsArgs {
     /// Built-in name (see `mpno functions`) or an expression in x, y, z such as "exp(sin(2*pi*x))*y".
     #[arg(long)]
     function: String,
-    /// Dimension d of the domain [0,1)^d (1, 2 or 3; fourier and chebyshev, the other bases 1).
+    /// Dimension d of the domain [0,1)^d (1, 2 or 3; every basis but spherical).
     #[arg(long, default_value_t = 1)]
     dim: usize,
     /// Grid sizes s per axis: a list (16,32,100) and/or power-of-two ranges (2^4..2^12)
-    /// [default: 2^4..2^12; spherical 2^3..2^7; chebyshev in 2-D 2^4..2^10, 3-D 2^3..2^6].
+    /// [default: 2^4..2^12; spherical 2^3..2^7; chebyshev in 2-D 2^4..2^10, 3-D 2^3..2^6;
+    /// wavelets in 2-D 2^3..2^9, 3-D 2^3..2^6].
     #[arg(long)]
     sizes: Option<String>,
     /// Modes w: integers (k means (k,...,k) in d dimensions) or per-axis a:b[:c]; wavelets j:k
-    /// (level, shift; -1:0 the scaling coefficient), spherical l:m
-    /// [default: 0,3; wavelets -1:0,0:0,2:1; spherical 0:0,2:0,3:2].
+    /// (level, shift; -1:0 the scaling coefficient), in d-D j:t:k1:..:kd (detail type t, bit
+    /// a-1 set for the wavelet along axis a; -1:0:0:..:0 the scaling coefficient); spherical l:m
+    /// [default: 0,3; wavelets -1:0,0:0,2:1 (2-D -1:0:0:0,0:3:0:0,2:1:1:2; 3-D
+    /// -1:0:0:0:0,0:7:0:0:0,2:5:1:2:3); spherical 0:0,2:0,3:2].
     #[arg(long, allow_hyphen_values = true)]
     modes: Option<String>,
     /// Formats: fp64, fp32, tf32, bf16, fp16, e5m2, e4m3, e4m3sat; and (fourier, models input,
@@ -607,13 +610,11 @@ fn interval_function(a: &ErrorsArgs, dim: usize) -> Result<Box<dyn functions::Fu
 fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure> {
     use basis::sweep::{self, Target};
     let dim = cli::check_dim(a.dim)?;
-    if dim != 1 && kind != basis::BasisKind::Chebyshev {
+    if dim != 1 && kind == basis::BasisKind::Spherical {
         return Err(UsageError::new(
             "--dim",
-            format!(
-                "only --basis fourier and chebyshev take d > 1; {} is 1-D (spherical: the sphere)",
-                kind.name()
-            ),
+            "--basis spherical is on the sphere (planned by nlat alone): leave --dim at 1; \
+             fourier, chebyshev and the wavelets take --dim 2 or 3",
         )
         .into());
     }
@@ -622,8 +623,11 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
             .as_deref()
             .unwrap_or(sweep::default_sizes(&kind, dim)),
     )?;
-    let mode_list = a.modes.as_deref().unwrap_or(sweep::default_modes(&kind));
-    let modes = if dim > 1 {
+    let mode_list = a
+        .modes
+        .as_deref()
+        .unwrap_or(sweep::default_modes(&kind, dim));
+    let modes = if dim > 1 && kind == basis::BasisKind::Chebyshev {
         // k means (k, ..., k), as for Fourier.
         cli::parse_modes(mode_list, dim)?
     } else {
@@ -640,7 +644,7 @@ fn run_basis_errors(kind: basis::BasisKind, a: ErrorsArgs) -> Result<(), Failure
         return Err(UsageError::new("--sizes", "sizes above 2^22 are not supported").into());
     }
     // Sizes and modes are checked before any work (the SHT plan is costly).
-    sweep::validate(&kind, &sizes, &modes, 1024).map_err(basis_usage)?;
+    sweep::validate(&kind, &sizes, &modes, dim, 1024).map_err(basis_usage)?;
     // The SHT's Legendre table (2 GiB at nlat = 1024) and the wavelets' fine projection are
     // allocated whole: refuse what does not fit rather than abort.
     sweep::check_memory(

@@ -126,8 +126,53 @@ fn bad_input_exits_2_and_writes_nothing() {
             "--modes",
         ),
         (
-            &["--basis", "haar", "--function", "x", "--dim", "2"],
+            &["--basis", "spherical", "--function", "abscos", "--dim", "2"],
             "--dim",
+        ),
+        (
+            &["--basis", "haar", "--function", "x", "--dim", "4"],
+            "--dim",
+        ),
+        // A 2-D wavelet mode is j:t:k_1:k_2.
+        (
+            &[
+                "--basis",
+                "db2",
+                "--function",
+                "x",
+                "--dim",
+                "2",
+                "--modes",
+                "2:1",
+            ],
+            "--modes",
+        ),
+        (
+            &[
+                "--basis",
+                "db2",
+                "--function",
+                "x",
+                "--dim",
+                "2",
+                "--modes",
+                "1:0:0:0",
+            ],
+            "--modes",
+        ),
+        // 2^13 points per axis in 2-D is 2^26 points (at most 2^24).
+        (
+            &[
+                "--basis",
+                "haar",
+                "--function",
+                "x",
+                "--dim",
+                "2",
+                "--sizes",
+                "8192",
+            ],
+            "--sizes",
         ),
         (
             &[

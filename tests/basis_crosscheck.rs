@@ -1,11 +1,14 @@
 //! Cross-check against independent implementations (tests/fixtures/basis_crosscheck.json, made by
 //! scripts/basis_fixture.py): PyWavelets' periodized DWT (which is mpno's with the input index
 //! shifted by 1 - N), a direct NumPy/SciPy quadrature for the SHT, NumPy's Chebyshev fit (1-D)
-//! and chebgrid2d (2-D), SciPy's dctn (3-D). Agreement to 1e-10 is required (1e-13 in 2-D and
-//! 3-D); the observed differences are ~1e-15.
+//! and chebgrid2d (2-D), SciPy's dctn (3-D); and PyWavelets' `wavedecn` in 2-D and 3-D
+//! (tests/fixtures/wavelet_nd_crosscheck.json, `scripts/basis_fixture.py --wavedecn`). Agreement
+//! to 1e-10 is required (1e-13 in 2-D and 3-D, 1e-12 for wavedecn); the observed differences are
+//! ~1e-15.
 
 use mpno::basis::Basis;
 use mpno::basis::chebyshev::ChebyshevBasis;
+use mpno::basis::dwt_nd::DwtNd;
 use mpno::basis::spherical::{Sht, SphericalBasis};
 use mpno::basis::wavelet::{Dwt, Wavelet};
 use serde_json::Value;
@@ -137,5 +140,36 @@ fn chebyshev_2d_and_3d_agree_with_numpy_and_scipy() {
         // Both sides are a few roundings of sums of at most 8 x 8 terms of size <= 1.
         let d = max_diff(&got, &want);
         assert!(d <= 1e-13, "{key}: Chebyshev vs numpy/SciPy: {d:e}");
+    }
+}
+
+/// The d-D periodic DWT against PyWavelets `wavedecn(x, name, mode='periodization', level=log2 n)`
+/// flattened by `coeffs_to_array` (tests/fixtures/wavelet_nd_crosscheck.json, made by
+/// `scripts/basis_fixture.py --wavedecn`), which is DwtNd's Mallat layout with the 1-D offset 1 - N.
+#[test]
+fn wavedecn_agrees_with_pywavelets_in_2d_and_3d() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/wavelet_nd_crosscheck.json"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = doc["wavedecn"].as_array().unwrap();
+    assert_eq!(cases.len(), 7);
+    for case in cases {
+        let name = case["wavelet"].as_str().unwrap();
+        let d = case["dim"].as_u64().unwrap() as usize;
+        let n = case["n"].as_u64().unwrap() as usize;
+        let w = Wavelet::parse(name).unwrap();
+        let plan = DwtNd::<f64>::with_offset(w, n, d, 1 - w.order() as isize).unwrap();
+        let mut c = floats(&case["input"]);
+        assert_eq!(c.len(), n.pow(d as u32), "{name} d={d} n={n}");
+        plan.forward(&mut c, None);
+        let want = floats(&case["coeffs"]);
+        let scale = want.iter().fold(0.0, |m: f64, v| m.max(v.abs()));
+        let diff = max_diff(&c, &want);
+        assert!(
+            diff <= 1e-12 * (1.0 + scale),
+            "{name} d={d} n={n}: DwtNd vs pywt.wavedecn: {diff:e}"
+        );
     }
 }

@@ -38,7 +38,13 @@ fn bad_basis_experiments_name_file_line_and_field() {
             SWEEP.replace("input,arithmetic", "arithmetic-scaled"),
             "bad.toml:7 field 'models'",
         ),
-        ("dim", format!("{SWEEP}dim = 2\n"), "field 'dim'"),
+        ("dim", format!("{SWEEP}dim = 4\n"), "field 'dim'"),
+        // In 2-D a wavelet mode is j:t:k_1:k_2: the 1-D modes of the file are refused.
+        (
+            "modes",
+            format!("{SWEEP}dim = 2\n"),
+            "bad.toml:5 field 'modes'",
+        ),
         (
             "function",
             SWEEP.replace("\"x\"", "\"cap\""),

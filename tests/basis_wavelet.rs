@@ -3,7 +3,8 @@
 //! the Daubechies projection coefficients against a finer projection, and measured <= bound.
 
 use mpno::basis::sweep::{self, BasisSweepConfig, Target};
-use mpno::basis::wavelet::{Dwt, Wavelet, WaveletBasis, index_mode, mode_index};
+use mpno::basis::wavelet::{Dwt, Wavelet, index_mode, mode_index};
+use mpno::basis::wavelet_basis::WaveletBasis;
 use mpno::basis::{Basis, BasisKind, OnInterval};
 use mpno::error::Kind;
 use mpno::fft::Complex;

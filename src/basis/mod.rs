@@ -20,12 +20,14 @@
 //! contract of [`crate::error::Row`].
 
 pub mod chebyshev;
+pub mod dwt_nd;
 pub mod fourier;
 pub mod legendre_cert;
 pub mod sphere_closed_forms;
 pub mod spherical;
 pub mod sweep;
 pub mod wavelet;
+pub mod wavelet_basis;
 pub mod wavelet_constants;
 
 use crate::bounds::PrecisionBound;
@@ -74,6 +76,12 @@ pub trait DomainFunction: Send + Sync {
     /// ([`crate::functions::ConstantsSource::tag`]); the sphere's functions have analytic bounds.
     fn constants(&self) -> &'static str {
         "bound"
+    }
+    /// A proven upper bound on sup |v(x with x_axis = 1) - v(x with x_axis = 0)| over the
+    /// domain \[0,1\]^d (the jump of the periodised function across that axis' faces), when the
+    /// function has one ([`crate::functions::Function::face_jump`]).
+    fn face_jump(&self, _axis: usize) -> Option<f64> {
+        None
     }
     /// The continuous coefficient in closed form (or computed to f64 accuracy), when known:
     /// `basis` is [`Basis::family`], `mode` the coefficient's label.
@@ -159,7 +167,7 @@ pub trait Basis: Send + Sync {
     /// The grid size s written to result files (Fourier/wavelets: points; Chebyshev: N of the
     /// N + 1 Chebyshev-Lobatto points; spherical: nlat).
     fn size(&self) -> usize;
-    /// Dimension written to result files (1, or 2 for the sphere).
+    /// Dimension written to result files (the grid's: 1 to 3; 2 for the sphere).
     fn dim(&self) -> usize;
     /// Number of samples the transform takes.
     fn num_samples(&self) -> usize;
@@ -249,24 +257,23 @@ impl BasisKind {
     pub fn plan(&self, s: usize) -> Result<Box<dyn Basis>, BasisError> {
         Ok(match self {
             BasisKind::Fourier => Box::new(fourier::FourierBasis::new(&[s])?),
-            BasisKind::Wavelet(w) => Box::new(wavelet::WaveletBasis::new(*w, s)?),
+            BasisKind::Wavelet(w) => Box::new(wavelet_basis::WaveletBasis::new(*w, s)?),
             BasisKind::Chebyshev => Box::new(chebyshev::ChebyshevBasis::new(s)?),
             BasisKind::Spherical => Box::new(spherical::SphericalBasis::new(s)?),
         })
     }
-    /// Plan the basis for grid size `s` on each of `dim` axes: Fourier and Chebyshev take 1 to
-    /// 3; the wavelets are 1-D and the sphere is planned by nlat alone (`dim` 1).
+    /// Plan the basis for grid size `s` on each of `dim` axes: Fourier, Chebyshev and the
+    /// wavelets take 1 to 3; the sphere is planned by nlat alone (`dim` 1).
     pub fn plan_nd(&self, s: usize, dim: usize) -> Result<Box<dyn Basis>, BasisError> {
         match self {
             BasisKind::Fourier => Ok(Box::new(fourier::FourierBasis::new(&vec![s; dim])?)),
             BasisKind::Chebyshev => Ok(Box::new(chebyshev::ChebyshevBasis::new_nd(&vec![s; dim])?)),
+            BasisKind::Wavelet(w) => Ok(Box::new(wavelet_basis::WaveletBasis::new_nd(*w, s, dim)?)),
             _ if dim == 1 => self.plan(s),
             _ => Err(BasisError::usage(
                 "--dim",
                 format!(
-                    "only --basis fourier and chebyshev take d > 1; {} is 1-D (spherical: the \
-                     sphere)",
-                    self.name()
+                    "the spherical basis is planned by nlat alone (the sphere), not --dim {dim}"
                 ),
             )),
         }
@@ -373,17 +380,28 @@ impl DomainFunction for OnInterval {
                 .collect(),
         )
     }
+    fn face_jump(&self, axis: usize) -> Option<f64> {
+        if self.chebyshev {
+            None
+        } else {
+            self.f.face_jump(axis)
+        }
+    }
     fn exact_coefficient(&self, basis: &str, mode: &[i64]) -> Option<Continuous> {
         let with = |c: crate::functions::Checked| Continuous {
             value: c.value,
             abs_err: c.abs_err,
             how: c.note(),
         };
+        // Wavelet scaling coefficient: `-1:0` in 1-D, `-1:0:0..:0` in d-D.
+        let scaling = mode.len() >= 2 && mode[0] == -1 && mode[1..].iter().all(|&k| k == 0);
         match basis {
             "fourier" => Some(with(self.f.coefficient_checked(mode))),
             // Every periodised scaling function at level 0 is 1: the scaling coefficient is the
             // mean, the Fourier coefficient at 0.
-            _ if !self.chebyshev && mode == [-1, 0] => Some(with(self.f.coefficient_checked(&[0]))),
+            _ if !self.chebyshev && scaling => {
+                Some(with(self.f.coefficient_checked(&vec![0; self.f.dim()])))
+            }
             _ => None,
         }
     }

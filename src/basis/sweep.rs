@@ -99,8 +99,8 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-/// Run the sweep, in the dimension of the target function (Fourier and Chebyshev: 1 to 3; the
-/// other bases 1). Fails (a usage error) before measuring when a mode does not exist at some
+/// Run the sweep, in the dimension of the target function (Fourier, Chebyshev and the wavelets:
+/// 1 to 3; the sphere 1). Fails (a usage error) before measuring when a mode does not exist at some
 /// size, a size is invalid for the basis, or a sample is not finite.
 pub fn run(target: &Target, cfg: &BasisSweepConfig) -> Result<Vec<Row>, BasisError> {
     if cfg.kind != BasisKind::Fourier && cfg.kind != BasisKind::Chebyshev {
@@ -245,11 +245,13 @@ pub fn parse_modes(list: &str) -> Result<Vec<Vec<i64>>, BasisError> {
     for item in items {
         let parts: Result<Vec<i64>, _> = item.split(':').map(|p| p.trim().parse::<i64>()).collect();
         match parts {
-            Ok(p) if !p.is_empty() && p.len() <= 3 => out.push(p),
+            Ok(p) if !p.is_empty() && p.len() <= 5 => out.push(p),
             _ => {
                 return Err(BasisError::usage(
                     "--modes",
-                    format!("'{item}' is not an integer or a:b pair of integers"),
+                    format!(
+                        "'{item}' is not an integer or a ':'-separated list of at most 5 integers"
+                    ),
                 ));
             }
         }
@@ -260,13 +262,17 @@ pub fn parse_modes(list: &str) -> Result<Vec<Vec<i64>>, BasisError> {
     Ok(out)
 }
 
-/// Default modes per basis: Fourier/Chebyshev `0,3`; wavelets `-1:0,0:0,2:1`; spherical
+/// Default modes per basis and dimension: Fourier/Chebyshev `0,3`; wavelets `-1:0,0:0,2:1`
+/// (2-D `-1:0:0:0,0:3:0:0,2:1:1:2`, 3-D `-1:0:0:0:0,0:7:0:0:0,2:5:1:2:3`: the scaling
+/// coefficient, the coarsest all-detail one and a mixed one at level 2); spherical
 /// `0:0,2:0,3:2`.
-pub fn default_modes(kind: &BasisKind) -> &'static str {
-    match kind {
-        BasisKind::Fourier | BasisKind::Chebyshev => "0,3",
-        BasisKind::Wavelet(_) => "-1:0,0:0,2:1",
-        BasisKind::Spherical => "0:0,2:0,3:2",
+pub fn default_modes(kind: &BasisKind, dim: usize) -> &'static str {
+    match (kind, dim) {
+        (BasisKind::Fourier | BasisKind::Chebyshev, _) => "0,3",
+        (BasisKind::Wavelet(_), 2) => "-1:0:0:0,0:3:0:0,2:1:1:2",
+        (BasisKind::Wavelet(_), 3) => "-1:0:0:0:0,0:7:0:0:0,2:5:1:2:3",
+        (BasisKind::Wavelet(_), _) => "-1:0,0:0,2:1",
+        (BasisKind::Spherical, _) => "0:0,2:0,3:2",
     }
 }
 
@@ -277,6 +283,8 @@ pub fn default_sizes(kind: &BasisKind, dim: usize) -> &'static str {
         (BasisKind::Spherical, _) => "2^3..2^7",
         (BasisKind::Chebyshev, 2) => "2^4..2^10",
         (BasisKind::Chebyshev, 3) => "2^3..2^6",
+        (BasisKind::Wavelet(_), 2) => "2^3..2^9",
+        (BasisKind::Wavelet(_), 3) => "2^3..2^6",
         _ => "2^4..2^12",
     }
 }
@@ -315,9 +323,20 @@ pub fn memory_needed(kind: &BasisKind, s: usize, dim: usize, models: &[Model], j
             let per_job = 32.0 * points + if in_format { table } else { 0.0 };
             table + 8.0 * l1 * nh + 24.0 * points + jobs * per_job
         }
-        BasisKind::Wavelet(w) if *w != super::wavelet::Wavelet::HAAR => {
+        BasisKind::Wavelet(w) if dim == 1 && *w != super::wavelet::Wavelet::HAAR => {
             let r = (s.trailing_zeros() + 4).max(20);
             32.0 * 2f64.powi(r as i32) + 24.0 * sf + jobs * 32.0 * sf
+        }
+        BasisKind::Wavelet(_) if dim > 1 => {
+            // The d-D projection (when the function is not separable) at level
+            // min(J + 4, 24 / d), at least J, and the cube's arrays.
+            let j = s.trailing_zeros();
+            let r = (j + 4)
+                .min(super::wavelet_basis::FINE_POINTS_LOG2 / dim as u32)
+                .max(j);
+            let fine = 2f64.powi((r * dim as u32) as i32);
+            let pts = sf.powi(dim as i32);
+            32.0 * fine + 24.0 * pts + jobs * 32.0 * pts
         }
         BasisKind::Chebyshev => {
             let pts = (2.0 * sf).powi(dim as i32);
@@ -393,6 +412,10 @@ pub fn check_sphere_expression_memory(
     Ok(())
 }
 
+/// The most grid points (s^d) a wavelet sweep transforms: the 1-D limit of `mpno errors`
+/// (2^22) has room for a few emulated passes; the cube's d passes per level cost about as much.
+pub const WAVELET_MAX_POINTS: usize = 1 << 24;
+
 /// Check sizes and modes for a basis without planning it (cheap; the SHT plan is not): wavelet
 /// lengths are powers of two >= 2 and modes j:k exist at every size, Chebyshev N >= 1 and k < N,
 /// spherical 2 <= nlat <= `max_nlat` and l <= nlat - 1, |m| <= l, Fourier one integer per mode.
@@ -400,6 +423,7 @@ pub fn validate(
     kind: &BasisKind,
     sizes: &[usize],
     modes: &[Vec<i64>],
+    dim: usize,
     max_nlat: usize,
 ) -> Result<(), BasisError> {
     for &s in sizes {
@@ -414,8 +438,18 @@ pub fn validate(
                         ),
                     ));
                 }
+                if (s as f64).powi(dim as i32) > WAVELET_MAX_POINTS as f64 {
+                    return Err(BasisError::usage(
+                        "--sizes",
+                        format!(
+                            "the {} transform in dimension {dim} at s = {s} has s^{dim} points; \
+                             at most {WAVELET_MAX_POINTS} (2^24)",
+                            w.name()
+                        ),
+                    ));
+                }
                 for m in modes {
-                    super::wavelet::mode_index(m, s.trailing_zeros())?;
+                    super::dwt_nd::mode_index(m, s.trailing_zeros(), dim)?;
                 }
             }
             BasisKind::Spherical => {

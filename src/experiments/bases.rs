@@ -138,6 +138,7 @@ pub fn mode_label(kind: &BasisKind, mode: &[i64]) -> String {
     match kind {
         BasisKind::Fourier => format!("w = {m}"),
         BasisKind::Chebyshev => format!("k = {m}"),
+        BasisKind::Wavelet(_) if mode.len() > 2 => format!("j:t:k = {m}"),
         BasisKind::Wavelet(_) => format!("j:k = {m}"),
         BasisKind::Spherical => format!("l:m = {m}"),
     }
@@ -147,7 +148,8 @@ pub fn mode_label(kind: &BasisKind, mode: &[i64]) -> String {
 pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Plan, UsageError> {
     let kind = BasisKind::parse(&study.basis).map_err(|e| basis_field(c, "basis", e))?;
     let dim = study.dim;
-    if dim != 1 && !(kind == BasisKind::Chebyshev && (2..=3).contains(&dim)) {
+    let nd = matches!(kind, BasisKind::Chebyshev | BasisKind::Wavelet(_));
+    if dim != 1 && !(nd && (2..=3).contains(&dim)) {
         return Err(c.field(
             "dim",
             UsageError::new(
@@ -155,10 +157,10 @@ pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Pla
                 format!(
                     "{} takes dim = 1{}",
                     kind.name(),
-                    if kind == BasisKind::Chebyshev {
+                    if nd {
                         ", 2 or 3"
                     } else {
-                        " (fourier and chebyshev take 2 and 3)"
+                        " (fourier, chebyshev and the wavelets take 2 and 3)"
                     }
                 ),
             ),
@@ -167,14 +169,14 @@ pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Pla
     let sizes = cli::parse_sizes(&study.sizes).map_err(|e| c.field("sizes", e))?;
     // In d > 1, k means (k, ..., k), as for Fourier.
     let parse_modes = |key: &str, list: &str| {
-        if dim > 1 {
+        if dim > 1 && kind == BasisKind::Chebyshev {
             cli::parse_modes_of(key, list, dim).map_err(|e| c.field(key, e))
         } else {
             sweep::parse_modes(list).map_err(|e| basis_field(c, key, e))
         }
     };
     let modes = parse_modes("modes", &study.modes)?;
-    sweep::validate(&kind, &sizes, &modes, MAX_NLAT).map_err(|e| match &e {
+    sweep::validate(&kind, &sizes, &modes, dim, MAX_NLAT).map_err(|e| match &e {
         BasisError::Usage { field, .. } if field == "--modes" => basis_field(c, "modes", e),
         _ => basis_field(c, "sizes", e),
     })?;
@@ -182,7 +184,7 @@ pub(super) fn load_basis_sweep(c: &Checker, mut study: ErrorStudy) -> Result<Pla
     let models = c.models("models", &study.models)?;
     check_models(c, &kind, &models)?;
     check_memory(c, &kind, &sizes, dim, &models, formats.len())?;
-    if dim > 1 {
+    if dim > 1 && kind == BasisKind::Chebyshev {
         // The transforms run on the (2N)^d extension: the Fourier sweep's cost model.
         let ext: Vec<usize> = sizes.iter().map(|&n| 2 * n).collect();
         cli::check_sweep_work(
@@ -281,7 +283,7 @@ pub(super) fn load_bases(c: &Checker) -> Result<Plan, UsageError> {
         if modes.len() != 1 {
             return Err(c.field("modes", UsageError::new("modes", "one mode per basis")));
         }
-        sweep::validate(&kind, &sizes, &modes, MAX_NLAT).map_err(|e| match &e {
+        sweep::validate(&kind, &sizes, &modes, 1, MAX_NLAT).map_err(|e| match &e {
             BasisError::Usage { field, .. } if field == "--modes" => basis_field(c, "modes", e),
             _ => basis_field(c, "sizes", e),
         })?;

@@ -192,6 +192,13 @@ pub trait Function: Send + Sync {
     fn factors(&self) -> Option<&[Arc<dyn Function>]> {
         None
     }
+    /// A proven upper bound on the jump of the periodised v across the faces normal to `axis`:
+    /// sup over \[0,1\]^d of |v(x with x_axis = 1) - v(x with x_axis = 0)| (the periodic
+    /// wavelets' discretization bound charges it to the cells whose support wraps). None when
+    /// the function has no such proof (the caller then uses min(L, 2M), which always holds).
+    fn face_jump(&self, _axis: usize) -> Option<f64> {
+        None
+    }
 }
 
 /// Options for [`parse`]: user-given constants (used instead of the certified bounds of

@@ -37,8 +37,8 @@ pub use parse::{BINARY_FUNCTIONS, CONSTANTS, ParseError};
 use program::{CompileError, Program};
 use rayon::prelude::*;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// Coefficient, its error estimate and whether the quadrature converged, per frequency.
 type CoefficientCache = HashMap<Vec<i64>, (Complex<f64>, f64, bool)>;
@@ -80,6 +80,8 @@ pub struct Expression {
     /// [`Expression::on_box`]): error messages name points in the user's coordinates.
     lo: f64,
     scale: f64,
+    /// Certified face jumps per axis ([`Function::face_jump`]), computed on first use.
+    face_jumps: [OnceLock<Option<f64>>; 3],
 }
 
 /// Where an expression is evaluated for an objective: the box as intervals, seeded slopes.
@@ -159,6 +161,56 @@ impl Objective for Lip<'_> {
             2 => slope_at::<2>(self.0, x),
             _ => slope_at::<3>(self.0, x),
         }
+    }
+}
+
+/// Upper bound of |v(x with x_a = 1) - v(x with x_a = 0)| over the box (its coordinate a
+/// ignored): the natural enclosure of the difference intersected with its mean value form
+/// (v(c^1) - v(c^0)) + sum_{k != a} (S^1_k - S^0_k) (X_k - c_k), which shrinks with the box even
+/// where the two faces agree. NaN when v is undefined somewhere.
+fn face_jump_over<D: Directed, const N: usize>(p: &Program, c: &Cell, axis: usize) -> f64 {
+    let mut v1 = slope_vars::<N>(c);
+    let mut v0 = slope_vars::<N>(c);
+    v1[axis] = Slope::constant(point(1.0));
+    v0[axis] = Slope::constant(point(0.0));
+    let s = p.eval::<Slope<N>, D>(&v1) - p.eval::<Slope<N>, D>(&v0);
+    let m = c.centre();
+    let mut c1: [Interval; N] = std::array::from_fn(|k| point(m[k]));
+    let mut c0 = c1;
+    c1[axis] = point(1.0);
+    c0[axis] = point(0.0);
+    let vc = p.eval::<Interval, D>(&c1) - p.eval::<Interval, D>(&c0);
+    if s.v.is_empty() || vc.is_empty() || s.s.iter().any(|x| x.is_empty()) {
+        return f64::NAN;
+    }
+    let mut mv = vc;
+    for (k, sk) in s.s.iter().enumerate() {
+        if k != axis {
+            mv += *sk * (iv(c.lo[k], c.hi[k]) - point(m[k]));
+        }
+    }
+    let e = s.v.intersection(mv);
+    if e.is_empty() { mag(s.v) } else { mag(e) }
+}
+
+struct FaceJump<'a>(&'a Program, usize, usize);
+
+impl Objective for FaceJump<'_> {
+    fn upper_guard(&self, c: &Cell) -> f64 {
+        by_dim!(self.1, face_jump_over::<Guard>(self.0, c, self.2))
+    }
+    fn upper_certified(&self, c: &Cell) -> f64 {
+        by_dim!(self.1, face_jump_over::<Certified>(self.0, c, self.2))
+    }
+    fn lower_at(&self, x: &[f64; 3]) -> f64 {
+        let at = |t: f64| {
+            let v: Vec<Interval> = (0..self.1)
+                .map(|k| point(if k == self.2 { t } else { x[k] }))
+                .collect();
+            self.0.eval::<Interval, Guard>(&v)
+        };
+        let m = mig(at(1.0) - at(0.0));
+        if m.is_nan() { 0.0 } else { m }
     }
 }
 
@@ -260,6 +312,7 @@ impl Expression {
             all_converged: AtomicBool::new(true),
             lo,
             scale,
+            face_jumps: Default::default(),
         };
         f.check_grid()?;
         let budget = certify::Budget {
@@ -568,6 +621,32 @@ impl Function for Expression {
     }
     fn panel_bounds(&self, prefix: &[f64], axis: usize, a: f64, b: f64) -> Option<PanelBounds> {
         Some(self.enclose(prefix, axis, a, b))
+    }
+    /// Interval branch and bound of the face difference over the other coordinates
+    /// ([`certify::certify`] with the [`FaceJump`] objective; the box budget of L and M, a
+    /// tenth of their certified one).
+    fn face_jump(&self, axis: usize) -> Option<f64> {
+        if axis >= self.dim {
+            return None;
+        }
+        *self.face_jumps[axis].get_or_init(|| {
+            let d = self.dim;
+            // A tenth of L's and M's certified budget: where the faces agree (a periodic v) the
+            // search never meets its relative tolerance, and phase 2 would spend all of it on a
+            // sup that is 0 (the accepted boxes' looser bounds stay valid).
+            let budget = certify::Budget {
+                boxes: CERTIFY_BOXES[d - 1],
+                certified: (10_000 / (1 + self.program.elementary_ops())).clamp(64, 4_000),
+            };
+            let axes: Vec<usize> = self
+                .program
+                .reads(d)
+                .into_iter()
+                .filter(|&k| k != axis)
+                .collect();
+            let c = certify::certify(&FaceJump(&self.program, d, axis), d, &axes, budget);
+            (c.upper.is_finite()).then_some(c.upper)
+        })
     }
 }
 
