@@ -259,3 +259,17 @@ fn labels_name_the_factors() {
     let err = mode_index(&[2, 1], 4, 2).unwrap_err().to_string();
     assert!(err.contains("j:t:k_1:k_2"), "{err}");
 }
+
+#[test]
+fn a_jump_times_an_exact_zero_factor_is_zero_not_nan() {
+    // square = sign(sin 2 pi x) has L = inf (its psi coefficients carry an infinite error) and
+    // mean 0 exactly: a mode with phi_{0,0} along one axis is exactly 0, not inf * 0 = NaN.
+    let opts = FunctionOptions::default();
+    let f = OnInterval::unit(Arc::from(functions::parse("square", 2, &opts).unwrap()));
+    let b = WaveletBasis::new_nd(Wavelet::daubechies(4).unwrap(), 8, 2).unwrap();
+    let modes = sweep::parse_modes("0:2:0:0,0:1:0:0,0:3:0:0").unwrap();
+    let c = b.continuous(&f, &modes);
+    assert_eq!((c[0].value.re, c[0].abs_err), (0.0, 0.0), "{:?}", c[0]);
+    assert_eq!((c[1].value.re, c[1].abs_err), (0.0, 0.0), "{:?}", c[1]);
+    assert!(c[2].abs_err.is_infinite(), "{:?}", c[2]);
+}
