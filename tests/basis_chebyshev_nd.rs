@@ -340,7 +340,10 @@ fn the_command_line_takes_2d_and_3d_and_refuses_what_it_cannot() {
     assert!(rows.iter().any(|r| r.contains(",1:2:3,")));
     std::fs::remove_file(dir.path().join("out.csv")).unwrap();
     let cases: &[(&[&str], &str)] = &[
-        (&["--basis", "db4", "--dim", "2"], "fourier and chebyshev"),
+        (
+            &["--basis", "spherical", "--dim", "2", "--function", "abscos"],
+            "fourier, chebyshev and the wavelets",
+        ),
         (&["--basis", "chebyshev", "--dim", "4"], "--dim"),
         // k < N on every axis.
         (

@@ -171,19 +171,15 @@ impl ChebyshevBasis {
         };
         (coefficient, res.converged)
     }
-    /// A separable v = v_1(t_1) ... v_d(t_d): a_k = prod_a a_{k_a}(v_a). With every factor
-    /// known to within e_a, |prod a - prod a~| <= prod (|a~_a| + e_a) - prod |a~_a|; 8 u of the
-    /// larger product covers the rounding of both products and their difference.
+    /// A separable v = v_1(t_1) ... v_d(t_d): a_k = prod_a a_{k_a}(v_a), with the product's
+    /// error ([`super::product_of`]).
     fn continuous_product(factors: &[Box<dyn DomainFunction>], mode: &[i64]) -> Continuous {
         let (parts, converged): (Vec<Continuous>, Vec<bool>) = factors
             .iter()
             .zip(mode)
             .map(|(g, &k)| Self::continuous_1d_checked(g.as_ref(), k))
             .unzip();
-        let value: f64 = parts.iter().map(|c| c.value.re).product();
-        let hi: f64 = parts.iter().map(|c| c.value.re.abs() + c.abs_err).product();
-        let lo: f64 = parts.iter().map(|c| c.value.re.abs()).product();
-        let err = (hi - lo) + 4.0 * f64::EPSILON * hi;
+        let (value, err) = super::product_of(&parts);
         let converged = converged.into_iter().all(|c| c);
         Continuous {
             value: Complex::new(value, 0.0),

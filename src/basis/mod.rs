@@ -120,6 +120,21 @@ impl Continuous {
     }
 }
 
+/// The coefficient of a separable product from its factors' (value, error) pairs: with every
+/// factor known to within e_a, |prod c - prod c~| <= prod (|c~_a| + e_a) - prod |c~_a|; 4 eps
+/// of the larger product covers the rounding of both products and their difference. A factor
+/// that is exactly 0 (error 0) makes the product exactly 0, whatever the others' errors (an
+/// infinite one would otherwise give inf * 0 = NaN).
+pub(crate) fn product_of(parts: &[Continuous]) -> (f64, f64) {
+    if parts.iter().any(|c| c.value.re == 0.0 && c.abs_err == 0.0) {
+        return (0.0, 0.0);
+    }
+    let value: f64 = parts.iter().map(|c| c.value.re).product();
+    let hi: f64 = parts.iter().map(|c| c.value.re.abs() + c.abs_err).product();
+    let lo: f64 = parts.iter().map(|c| c.value.re.abs()).product();
+    (value, (hi - lo) + 4.0 * f64::EPSILON * hi)
+}
+
 /// Quadrature nodes (points of the domain) and weights of a basis' discrete transform.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Quadrature {

@@ -581,23 +581,9 @@ fn line_coefficient(
     }
 }
 
-/// The coefficient of a separable product from its factors' (module docs): with every factor
-/// known to within e_a, |prod c - prod c~| <= prod (|c~_a| + e_a) - prod |c~_a|; 4 eps of the
-/// larger product covers the rounding of both products and their difference.
+/// The coefficient of a separable product from its factors' ([`super::product_of`]).
 fn product(parts: &[Continuous]) -> Continuous {
-    // A factor that is exactly 0 makes the product exactly 0, whatever the others' errors (an
-    // unbounded one, L = inf, would give inf * 0 = NaN below).
-    if let Some(zero) = parts.iter().find(|c| c.value.re == 0.0 && c.abs_err == 0.0) {
-        return Continuous {
-            value: Complex::new(0.0, 0.0),
-            abs_err: 0.0,
-            how: zero.how.clone(),
-        };
-    }
-    let value: f64 = parts.iter().map(|c| c.value.re).product();
-    let hi: f64 = parts.iter().map(|c| c.value.re.abs() + c.abs_err).product();
-    let lo: f64 = parts.iter().map(|c| c.value.re.abs()).product();
-    let err = (hi - lo) + 4.0 * f64::EPSILON * hi;
+    let (value, err) = super::product_of(parts);
     let unresolved = parts.iter().any(|c| c.how.contains("NOT resolved"));
     Continuous {
         value: Complex::new(value, 0.0),
