@@ -72,12 +72,6 @@ impl<T: Real> DwtNd<T> {
     fn pass(&self, x: &mut [T], axis: usize, len: usize, op: impl Fn(&[T], &mut [T], usize)) {
         let n = self.n;
         let d = self.d;
-        if d == 1 {
-            let mut out = vec![T::zero(); len];
-            op(&x[..len], &mut out, len);
-            x[..len].copy_from_slice(&out);
-            return;
-        }
         let stride = n.pow((d - 1 - axis) as u32);
         let mut buf = vec![T::zero(); len];
         let mut out = vec![T::zero(); len];
@@ -227,18 +221,24 @@ pub fn mode_index(mode: &[i64], levels: u32, d: usize) -> Result<usize, BasisErr
     Ok(idx)
 }
 
+/// The position (p_1, ..., p_d) of C-order index `i` in a cube of side n (unused axes 0).
+pub fn cube_point(mut i: usize, n: usize, d: usize) -> [usize; 3] {
+    let mut p = [0; 3];
+    for a in (0..d).rev() {
+        p[a] = i % n;
+        i /= n;
+    }
+    p
+}
+
 /// The label of cube index `i` (n = 2^levels per axis, dimension d).
 pub fn index_mode(i: usize, levels: u32, d: usize) -> Vec<i64> {
     if d == 1 {
         return super::wavelet::index_mode(i);
     }
     let n = 1usize << levels;
-    let mut p = vec![0usize; d];
-    let mut rest = i;
-    for a in (0..d).rev() {
-        p[a] = rest % n;
-        rest /= n;
-    }
+    let point = cube_point(i, n, d);
+    let p = &point[..d];
     let top = *p.iter().max().expect("d >= 1");
     if top == 0 {
         return [vec![-1, 0], vec![0; d]].concat();

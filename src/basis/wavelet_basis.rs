@@ -64,7 +64,7 @@
 //! ([`Wavelet::table_to_exact`]; ||a||_2 <= ||v||_L2 <= M by Bessel). Proofs in docs/bounds.md
 //! ("The f64 table in place of dbN", "Wavelets in d dimensions").
 
-use super::dwt_nd::{DwtNd, factors_of, index_mode, mode_index};
+use super::dwt_nd::{DwtNd, cube_point, factors_of, index_mode, mode_index};
 use super::wavelet::{Dwt, Wavelet};
 use super::{
     Basis, BasisError, Continuous, DomainFunction, ModeConstants, Quadrature, check_model, gamma,
@@ -141,13 +141,8 @@ impl WaveletBasis {
         max_abs * self.wavelet.h1().powf(self.passes()) * (1.0 + 1e-6)
     }
     /// Index of sample i along each axis.
-    fn split(&self, mut i: usize) -> [usize; 3] {
-        let mut p = [0; 3];
-        for a in (0..self.d).rev() {
-            p[a] = i % self.n;
-            i /= self.n;
-        }
-        p
+    fn split(&self, i: usize) -> [usize; 3] {
+        cube_point(i, self.n, self.d)
     }
     /// The fine level of the d-D projection behind a continuous coefficient (module docs).
     fn fine_level_nd(&self) -> u32 {
@@ -277,8 +272,8 @@ impl Basis for WaveletBasis {
                 }
                 let parts = factors_of(mode, self.d);
                 if self.d == 1 {
-                    let (j, k, _) = parts[0];
-                    return line_coefficient(self.wavelet, f, self.levels(), &mut fine_1d[0], j, k, true);
+                    let (j, k, detail) = parts[0];
+                    return line_coefficient(self.wavelet, f, self.levels(), &mut fine_1d[0], j, k, detail);
                 }
                 if let Some(fs) = factors.as_ref().filter(|fs| fs.len() == self.d) {
                     let cs: Vec<Continuous> = parts
@@ -563,8 +558,7 @@ fn line_coefficient(
     g[idx] = 1.0;
     let mut scratch = vec![0.0; n];
     plan.inverse_from(&mut g, &mut scratch, stop);
-    let err = projection_bound(w, f, r, 1, &g, true, &face_jumps(f, 1))
-        + f64_levels_error(w, r as f64) * f.sup() * 1.01;
+    let err = fine_error(w, f, r, 1, &g);
     let how = if detail {
         format!(
             "continuous coefficient by projection at level {r} (2^{r} centred samples) and the f64 DWT; error bound {err:.1e}"
@@ -637,12 +631,8 @@ fn fine_samples(w: Wavelet, f: &dyn DomainFunction, r: u32, d: usize) -> Vec<f64
     (0..total)
         .into_par_iter()
         .map(|i| {
-            let mut x = [0.0; 3];
-            let mut rest = i;
-            for a in (0..d).rev() {
-                x[a] = coord(rest % n);
-                rest /= n;
-            }
+            let p = cube_point(i, n, d);
+            let x = [coord(p[0]), coord(p[1]), coord(p[2])];
             f.eval(&x[..d]) * scale
         })
         .collect()
@@ -659,8 +649,14 @@ fn fine_projection(w: Wavelet, f: &dyn DomainFunction, r: u32, d: usize) -> Vec<
 /// Error bound of the level-R projection estimate at cube index `idx` (centred samples).
 fn projection_error(w: Wavelet, f: &dyn DomainFunction, r: u32, d: usize, idx: usize) -> f64 {
     let plan = DwtNd::<f64>::new(w, 1usize << r, d).expect("power of two");
-    let g = unit_inverse(&plan, idx);
-    projection_bound(w, f, r, d, &g, true, &face_jumps(f, d))
+    fine_error(w, f, r, d, &unit_inverse(&plan, idx))
+}
+
+/// Error bound of a level-R projection estimate (centred samples) whose coefficient has the
+/// unit response `g` on the (2^R)^d cube: [`projection_bound`] plus the f64 DWT's rounding of
+/// the estimate (relative to ||a||_2 <= M, with 1% to spare).
+fn fine_error(w: Wavelet, f: &dyn DomainFunction, r: u32, d: usize, g: &[f64]) -> f64 {
+    projection_bound(w, f, r, d, g, true, &face_jumps(f, d))
         + f64_levels_error(w, (d as u32 * r) as f64) * f.sup() * 1.01
 }
 
@@ -739,14 +735,13 @@ fn projection_bound(
         })
         .collect();
     let e_of = |i: usize| {
+        let p = cube_point(i, n, d);
         let mut e = base;
-        let mut rest = i;
         for axis in (0..d).rev() {
-            let w = wraps[axis][rest % n];
+            let w = wraps[axis][p[axis]];
             if w != 0.0 {
                 e += w;
             }
-            rest /= n;
         }
         e
     };
